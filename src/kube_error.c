@@ -14,6 +14,8 @@ const char *kube_strerror(int err)
 	case KUBE_EPARSE: return "parse error";
 	case KUBE_ECONFIG: return "configuration error";
 	case KUBE_ESHUTDOWN: return "shut down";
+	case KUBE_ENOTLEADER: return "not the leader";
+	case KUBE_ECANCELED: return "canceled";
 	case KUBE_ENOTFOUND: return "not found";
 	case KUBE_EALREADYEXISTS: return "already exists";
 	case KUBE_ECONFLICT: return "conflict";

@@ -12,6 +12,8 @@ enum kube_err {
 	KUBE_EPARSE = -5,          /* a response or file could not be parsed */
 	KUBE_ECONFIG = -6,         /* kubeconfig / in-cluster configuration is unusable */
 	KUBE_ESHUTDOWN = -7,       /* the object was shut down */
+	KUBE_ENOTLEADER = -8,      /* a write was refused because this process lost leadership */
+	KUBE_ECANCELED = -9,       /* the caller canceled the operation (e.g. a watch being stopped) */
 	KUBE_ENOTFOUND = -404,     /* HTTP 404, reason NotFound */
 	KUBE_EALREADYEXISTS = -1409, /* HTTP 409, reason AlreadyExists */
 	KUBE_ECONFLICT = -409,     /* HTTP 409, reason Conflict (stale resourceVersion) */
