@@ -1,0 +1,40 @@
+/* kubesim structural OpenAPI v3 schema handling for custom resources: pruning, defaulting and
+ * validation against a CRD version's openAPIV3Schema, with apiserver-style error causes. */
+#ifndef SIM_SCHEMA_H
+#define SIM_SCHEMA_H
+
+#include <cjson/cJSON.h>
+
+/* Order on write, like the apiserver: prune, default, validate. `schema` is always the
+ * openAPIV3Schema object (borrowed, never modified). A NULL schema means "no schema": prune and
+ * default do nothing, validate accepts everything. Thread safety: none needed, no shared state. */
+
+/* Removes every field the schema does not list, recursively through properties, items and
+ * additionalProperties, except below `x-kubernetes-preserve-unknown-fields: true`. At the root
+ * (and in x-kubernetes-embedded-resource objects) apiVersion, kind and metadata are always kept
+ * and metadata is never pruned. Modifies obj in place. Returns 0 or KUBE_EINVAL (obj NULL). */
+int sim_schema_prune(cJSON *obj, const cJSON *schema);
+
+/* Adds `default` values for missing properties. Defaults inside an object apply only when that
+ * object exists; a default that is itself an object is then defaulted further. Array items are
+ * defaulted through `items`. Modifies obj in place; on KUBE_ENOMEM some defaults may already be
+ * applied. Returns 0, KUBE_EINVAL (obj NULL) or KUBE_ENOMEM. */
+int sim_schema_default(cJSON *obj, const cJSON *schema);
+
+/* Validates: type (object, array, string, integer, number, boolean; integer rejects 1.5),
+ * nullable, required, enum, minimum/maximum (+exclusiveMinimum/exclusiveMaximum),
+ * minLength/maxLength, minItems/maxItems, minProperties/maxProperties, pattern (POSIX ERE),
+ * x-kubernetes-int-or-string. Returns 0 when valid (*causes set to NULL), KUBE_EINVALID when not,
+ * with *causes a new array (caller frees with cJSON_Delete) of
+ * {"reason":"FieldValueRequired|FieldValueInvalid|FieldValueNotSupported|FieldValueTypeInvalid",
+ *  "message":"spec.standbys: Invalid value: 9: spec.standbys in body should be less than or
+ *  equal to 5","field":"spec.standbys"}, or KUBE_ENOMEM (*causes NULL). `causes` may be NULL. */
+int sim_schema_validate(const cJSON *obj, const cJSON *schema, cJSON **causes);
+
+/* The Status message for a 422 Invalid: `<qualified_kind> "<name>" is invalid: <msg>` for one
+ * cause, `... is invalid: [<msg1>, <msg2>]` for several. qualified_kind is e.g.
+ * "PhoenixService.phoenix.fpai.io". Returns a malloc'd string (caller frees) or NULL on ENOMEM. */
+char *sim_schema_causes_message(const cJSON *causes, const char *qualified_kind,
+				const char *name);
+
+#endif
