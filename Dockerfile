@@ -12,13 +12,9 @@ RUN apt-get update \
       libcmocka-dev uthash-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY src/ src/
-COPY controller/ controller/
-COPY tests/ tests/
-COPY plugin/ plugin/
-COPY bench/ bench/
-# Only the operator is built; the other targets are globbed by CMakeLists.txt and must exist.
+# .dockerignore keeps the context to sources. CMakeLists.txt configures every target (so
+# cmocka is needed at configure time) but only the operator is built.
+COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build --target phoenix-controller -j"$(nproc)" \
  && strip build/bin/phoenix-controller
