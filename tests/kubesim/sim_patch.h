@@ -38,8 +38,10 @@ int sim_strategic_merge_patch(cJSON **doc, const cJSON *patch, const char *kind_
 			      char **errmsg);
 
 /* The merge key of the list named `field` (e.g. "containers" -> "name", "volumeMounts" ->
- * "mountPath", "ports" -> "containerPort", or "port" when kind_hint is "Service"), or NULL when
- * the list is atomic (replaced whole). Static string, never freed. */
+ * "mountPath", "ports" -> "containerPort", or "port" when kind_hint is "Service"); "" for a list
+ * of primitives merged as a set ("finalizers"); NULL when the list is atomic (replaced whole:
+ * tolerations, envFrom, args, ...). Keyed by field name, not full path: exact for the built-in
+ * kinds kubesim serves. Static string, never freed. */
 const char *sim_smp_merge_key(const char *field, const char *kind_hint);
 
 #endif
