@@ -162,7 +162,7 @@ static int bucket_when(struct kube_ratelimiter *rl, const char *key, int64_t *de
 	}
 	b->tokens -= 1.0;
 	*delay_ns = b->tokens >= 0 ? 0
-				   : (int64_t)ceil(-b->tokens / b->qps * (double)KUBE_NS_PER_SEC);
+				   : llround(-b->tokens / b->qps * (double)KUBE_NS_PER_SEC);
 	pthread_mutex_unlock(&b->mu);
 	return 0;
 }
