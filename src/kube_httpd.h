@@ -1,0 +1,90 @@
+/* A small HTTP server (libmicrohttpd) for a controller's /healthz, /readyz and /metrics, plus
+ * extra handlers by path (e.g. a dashboard). A thread per connection: a slow handler never delays
+ * a probe. Registration and start/stop are thread-safe; stop is prompt and joins every thread. */
+#ifndef KUBE_HTTPD_H
+#define KUBE_HTTPD_H
+
+#include <stddef.h>
+
+struct kube_metrics;
+struct kube_httpd;
+/* One request, valid only during the handler call. */
+struct kube_http_request;
+
+/* What a handler answers. The server pre-fills status 200, content type "application/json" and
+ * no body. body must be NULL or come from malloc(): the server frees it after sending. */
+struct kube_http_response {
+	int status;
+	char content_type[96];
+	char *body;
+	size_t body_len;
+};
+
+/* A handler for an extra path. Any method reaches it; it decides (e.g. answers 405). Returns 0,
+ * or a negative kube_err to have the server answer 500 (a body it set is then freed). Runs on a
+ * server thread, concurrently with other requests; it must not register or stop on this server. */
+typedef int (*kube_http_handler_fn)(void *data, const struct kube_http_request *req,
+				    struct kube_http_response *resp);
+
+/* A health check: returns 0 when healthy; otherwise nonzero and may write why (NUL-terminated,
+ * at most why_size bytes). Called on a server thread for every probe; keep it cheap. */
+typedef int (*kube_http_check_fn)(void *data, char *why, size_t why_size);
+
+/* Creates a server for bind_addr, controller-runtime style: ":8080" (all interfaces),
+ * "127.0.0.1:0" (port 0 picks a free port), "[::1]:9090", "localhost:8080", or "0" / "" (disabled:
+ * start succeeds and serves nothing). metrics is the registry /metrics renders; NULL means the
+ * process-wide kube_metrics_default() (looked up per request). Borrowed: it must outlive the server.
+ * Returns 0, KUBE_EINVAL (unparsable address) or KUBE_ENOMEM; *out is set only on success. */
+int kube_httpd_new(const char *bind_addr, struct kube_metrics *metrics, struct kube_httpd **out);
+
+/* Stops the server if it runs, then frees it and every registration. NULL is a no-op. */
+void kube_httpd_free(struct kube_httpd *h);
+
+/* Binds and starts serving. Returns 0 (also when disabled or already running), KUBE_EIO when the
+ * address cannot be bound (in use, unknown host; logged), KUBE_ENOMEM. On error nothing runs. */
+int kube_httpd_start(struct kube_httpd *h);
+
+/* Stops serving: closes the listener and every connection and joins the server's threads, so no
+ * handler runs once it returns. Idempotent; the server may be started again. */
+void kube_httpd_stop(struct kube_httpd *h);
+
+/* The bound port while running (the real one when port 0 was asked), else 0. */
+int kube_httpd_port(const struct kube_httpd *h);
+
+/* Adds a liveness check to /healthz or a readiness check to /readyz. name: [a-z0-9-] words, unique
+ * per endpoint; copied. Each check is also served alone at /healthz/<name> or /readyz/<name>.
+ * Returns 0, KUBE_EINVAL (bad name, NULL fn), KUBE_EALREADYEXISTS, KUBE_ENOMEM. */
+int kube_httpd_add_healthz(struct kube_httpd *h, const char *name, kube_http_check_fn fn,
+			   void *data);
+int kube_httpd_add_readyz(struct kube_httpd *h, const char *name, kube_http_check_fn fn,
+			  void *data);
+
+/* A readiness check that is a flag ("informers-synced"): created on first use as not ready, then
+ * set to ready (nonzero) or not. Returns 0, KUBE_EINVAL, KUBE_ENOMEM. Cheap; any thread. */
+int kube_httpd_set_ready(struct kube_httpd *h, const char *name, int ready);
+
+/* Serves path with fn. A path ending in '/' is a prefix ("/dashboard/" also serves
+ * "/dashboard/x" and "/dashboard"); otherwise the match is exact. Longest match wins; the built-in
+ * paths cannot be replaced. Returns 0, KUBE_EINVAL, KUBE_EALREADYEXISTS, KUBE_ENOMEM. */
+int kube_httpd_handle(struct kube_httpd *h, const char *path, kube_http_handler_fn fn,
+		      void *data);
+
+/* Request accessors (borrowed strings, valid during the handler call). */
+const char *kube_http_request_method(const struct kube_http_request *req);
+/* The path without the query string, percent-decoded. */
+const char *kube_http_request_path(const struct kube_http_request *req);
+/* A query parameter: its decoded value, "" when present without a value ("?verbose"), or NULL
+ * when absent. With repeats, the first. */
+const char *kube_http_request_query(const struct kube_http_request *req, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *kube_http_request_header(const struct kube_http_request *req, const char *name);
+/* The request body (NUL-terminated for convenience; *len excludes the NUL) or "" with *len 0.
+ * Bodies above 1 MiB are refused with 413 before any handler runs. */
+const char *kube_http_request_body(const struct kube_http_request *req, size_t *len);
+
+/* Fills resp: status, content type (copied, truncated to fit) and a malloc'd copy of len bytes of
+ * body. Returns 0 or KUBE_ENOMEM (resp->body is then NULL). */
+int kube_http_response_set(struct kube_http_response *resp, int status, const char *content_type,
+			   const char *body, size_t len);
+
+#endif

@@ -1,0 +1,522 @@
+/* Unit tests for the HTTP server, driven over real sockets with libcurl: probes, metrics, extra
+ * handlers, method and size limits, bind addresses, and a prompt stop. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "kube_error.h"
+#include "kube_httpd.h"
+#include "kube_metrics.h"
+
+struct fixture {
+	struct kube_metrics *m;
+	struct kube_httpd *h;
+	int port;
+};
+
+struct reply {
+	long status;
+	char *body;
+	size_t len;
+	char ctype[128];
+	char allow[64];
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct reply *r = ud;
+	char *b = realloc(r->body, r->len + size * n + 1);
+
+	if (!b)
+		return 0;
+	memcpy(b + r->len, p, size * n);
+	r->body = b;
+	r->len += size * n;
+	r->body[r->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct reply *r = ud;
+	size_t len = size * n;
+
+	if (len > 6 && strncasecmp(p, "Allow:", 6) == 0)
+		snprintf(r->allow, sizeof(r->allow), "%.*s", (int)strcspn(p + 7, "\r\n"), p + 7);
+	return len;
+}
+
+/* One request on a fresh or given handle; returns a reply with a NUL-terminated body. */
+static struct reply http_on(CURL *c, int port, const char *method, const char *path,
+			    const char *body, size_t body_len)
+{
+	struct reply r = {0};
+	char url[512];
+	char *ct = NULL;
+	CURLcode rc;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	/* After HTTPGET, which resets it. */
+	curl_easy_setopt(c, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
+	if (strcmp(method, "HEAD") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				 strcmp(method, "GET") == 0 && !body ? NULL : method);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		r.status = -1;
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+		if (ct)
+			snprintf(r.ctype, sizeof(r.ctype), "%s", ct);
+	}
+	if (!r.body)
+		r.body = calloc(1, 1);
+	return r;
+}
+
+static struct reply http(int port, const char *method, const char *path, const char *body)
+{
+	CURL *c = curl_easy_init();
+	struct reply r;
+
+	assert_non_null(c);
+	r = http_on(c, port, method, path, body, body ? strlen(body) : 0);
+	curl_easy_cleanup(c);
+	return r;
+}
+
+static void expect(int port, const char *method, const char *path, long status,
+		   const char *body)
+{
+	struct reply r = http(port, method, path, NULL);
+
+	if (r.status != status || (body && strcmp(r.body, body) != 0))
+		fail_msg("%s %s: got %ld '%s', want %ld '%s'", method, path, r.status, r.body,
+			 status, body ? body : "(any)");
+	free(r.body);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->m = kube_metrics_new();
+	if (!f->m || kube_httpd_new("127.0.0.1:0", f->m, &f->h) != 0 || kube_httpd_start(f->h) != 0)
+		return -1;
+	f->port = kube_httpd_port(f->h);
+	if (f->port <= 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	kube_httpd_free(f->h);
+	kube_metrics_free(f->m);
+	free(f);
+	return 0;
+}
+
+static int failing_check(void *data, char *why, size_t why_size)
+{
+	snprintf(why, why_size, "%s", (const char *)data);
+	return 1;
+}
+
+static int passing_check(void *data, char *why, size_t why_size)
+{
+	return 0;
+}
+
+static void httpd__healthz(void **state)
+{
+	struct fixture *f = *state;
+	struct reply r;
+
+	expect(f->port, "GET", "/healthz", 200, "ok");
+	assert_int_equal(kube_httpd_add_healthz(f->h, "ping", passing_check, NULL), 0);
+	assert_int_equal(kube_httpd_add_healthz(f->h, "ping", passing_check, NULL),
+			 KUBE_EALREADYEXISTS);
+	expect(f->port, "GET", "/healthz?verbose", 200, "[+]ping ok\nhealthz check passed\n");
+	assert_int_equal(kube_httpd_add_healthz(f->h, "deadlock", failing_check, "worker stuck"), 0);
+	expect(f->port, "GET", "/healthz", 500,
+	       "[+]ping ok\n[-]deadlock failed: worker stuck\nhealthz check failed\n");
+	expect(f->port, "GET", "/healthz/ping", 200, "ok");
+	expect(f->port, "GET", "/healthz/deadlock", 500,
+	       "[-]deadlock failed: worker stuck\nhealthz check failed\n");
+	expect(f->port, "GET", "/healthz/nope", 404, NULL);
+	r = http(f->port, "HEAD", "/healthz/ping", NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.len, 0);
+	free(r.body);
+}
+
+static void httpd__readyz_flips(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f->port, "GET", "/readyz", 200, "ok"); /* no checks yet */
+	assert_int_equal(kube_httpd_set_ready(f->h, "informers-synced", 0), 0);
+	expect(f->port, "GET", "/readyz", 503,
+	       "[-]informers-synced failed: not ready yet\nreadyz check failed\n");
+	assert_int_equal(kube_httpd_set_ready(f->h, "informers-synced", 1), 0);
+	expect(f->port, "GET", "/readyz", 200, "ok");
+	expect(f->port, "GET", "/readyz?verbose", 200,
+	       "[+]informers-synced ok\nreadyz check passed\n");
+	expect(f->port, "GET", "/readyz/informers-synced", 200, "ok");
+	/* A function check beside the flag; the flag name cannot be re-registered as one. */
+	assert_int_equal(kube_httpd_add_readyz(f->h, "leader", passing_check, NULL), 0);
+	assert_int_equal(kube_httpd_set_ready(f->h, "leader", 1), KUBE_EALREADYEXISTS);
+	assert_int_equal(kube_httpd_add_readyz(f->h, "informers-synced", passing_check, NULL),
+			 KUBE_EALREADYEXISTS);
+	expect(f->port, "GET", "/readyz?verbose=1", 200,
+	       "[+]informers-synced ok\n[+]leader ok\nreadyz check passed\n");
+	assert_int_equal(kube_httpd_set_ready(f->h, "informers-synced", 0), 0);
+	expect(f->port, "GET", "/readyz", 503,
+	       "[-]informers-synced failed: not ready yet\n[+]leader ok\nreadyz check failed\n");
+	/* Names are validated. */
+	assert_int_equal(kube_httpd_set_ready(f->h, "Bad Name", 1), KUBE_EINVAL);
+	assert_int_equal(kube_httpd_add_readyz(f->h, "x", NULL, NULL), KUBE_EINVAL);
+}
+
+static void httpd__metrics(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const labels[] = {"code", NULL};
+	struct kube_metric *c = kube_metric_register(f->m, KUBE_COUNTER, "demo_requests_total",
+						     "Demo.", labels, NULL, 0);
+	struct reply r;
+
+	kube_metric_add(c, (const char *[]){"200"}, 41);
+	kube_metric_inc(c, (const char *[]){"200"});
+	r = http(f->port, "GET", "/metrics", NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
+	assert_non_null(strstr(r.body, "# TYPE demo_requests_total counter\n"
+				       "demo_requests_total{code=\"200\"} 42\n"));
+	free(r.body);
+}
+
+/* Echoes what it saw as JSON; 201 so the test knows the handler's status went through. */
+static int echo_handler(void *data, const struct kube_http_request *req,
+			struct kube_http_response *resp)
+{
+	const char *name = kube_http_request_query(req, "name");
+	const char *flag = kube_http_request_query(req, "flag");
+	const char *hdr = kube_http_request_header(req, "x-test");
+	size_t len;
+	const char *body = kube_http_request_body(req, &len);
+	char out[1024];
+	int n;
+
+	(*(int *)data)++;
+	n = snprintf(out, sizeof(out), "{\"method\":\"%s\",\"path\":\"%s\",\"name\":\"%s\","
+			 "\"flag\":\"%s\",\"hdr\":\"%s\",\"body\":\"%s\",\"len\":%zu}",
+		     kube_http_request_method(req), kube_http_request_path(req),
+		     name ? name : "(null)", flag ? flag : "(null)", hdr ? hdr : "(null)", body,
+		     len);
+	return kube_http_response_set(resp, 201, "application/json", out, (size_t)n);
+}
+
+static int failing_handler(void *data, const struct kube_http_request *req,
+			   struct kube_http_response *resp)
+{
+	/* A body set before failing must not leak. */
+	kube_http_response_set(resp, 200, NULL, "partial", 7);
+	return KUBE_EIO;
+}
+
+static void httpd__custom_handler_query_and_body(void **state)
+{
+	struct fixture *f = *state;
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = curl_slist_append(NULL, "X-Test: yes");
+	int calls = 0;
+	struct reply r;
+
+	assert_int_equal(kube_httpd_handle(f->h, "/dashboard/", echo_handler, &calls), 0);
+	assert_int_equal(kube_httpd_handle(f->h, "/dashboard/", echo_handler, &calls),
+			 KUBE_EALREADYEXISTS);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	r = http_on(c, f->port, "POST", "/dashboard/api?name=a%20b&flag", "{\"x\":1}", 7);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(r.ctype, "application/json");
+	assert_string_equal(r.body, "{\"method\":\"POST\",\"path\":\"/dashboard/api\",\"name\":\"a b\","
+				    "\"flag\":\"\",\"hdr\":\"yes\",\"body\":\"{\"x\":1}\",\"len\":7}");
+	free(r.body);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	assert_int_equal(calls, 1);
+
+	r = http(f->port, "GET", "/dashboard", NULL);
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body, "\"name\":\"(null)\""));
+	assert_non_null(strstr(r.body, "\"len\":0"));
+	free(r.body);
+	assert_int_equal(calls, 2);
+}
+
+static void httpd__routing_table(void **state)
+{
+	struct fixture *f = *state;
+	int exact = 0, prefix = 0, deeper = 0;
+	static const struct {
+		const char *path;
+		long status;
+		int exact, prefix, deeper;
+	} cases[] = {
+		{"/exact", 201, 1, 0, 0},
+		{"/exact/x", 404, 0, 0, 0},
+		{"/exactly", 404, 0, 0, 0},
+		{"/p", 201, 0, 1, 0},
+		{"/p/", 201, 0, 1, 0},
+		{"/p/a", 201, 0, 1, 0},
+		{"/p/deep", 201, 0, 0, 1},
+		{"/p/deep/er", 201, 0, 0, 1},
+		{"/px", 404, 0, 0, 0},
+		{"/", 404, 0, 0, 0},
+		{"/nothing", 404, 0, 0, 0},
+	};
+	size_t i;
+
+	assert_int_equal(kube_httpd_handle(f->h, "/exact", echo_handler, &exact), 0);
+	assert_int_equal(kube_httpd_handle(f->h, "/p/", echo_handler, &prefix), 0);
+	assert_int_equal(kube_httpd_handle(f->h, "/p/deep/", echo_handler, &deeper), 0);
+	/* Built-ins cannot be shadowed; paths must be absolute. */
+	assert_int_equal(kube_httpd_handle(f->h, "/metrics", echo_handler, NULL), KUBE_EINVAL);
+	assert_int_equal(kube_httpd_handle(f->h, "/readyz/x", echo_handler, NULL), KUBE_EINVAL);
+	assert_int_equal(kube_httpd_handle(f->h, "rel", echo_handler, NULL), KUBE_EINVAL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int e = exact, p = prefix, d = deeper;
+		struct reply r = http(f->port, "GET", cases[i].path, NULL);
+
+		if (r.status != cases[i].status || exact - e != cases[i].exact ||
+		    prefix - p != cases[i].prefix || deeper - d != cases[i].deeper)
+			fail_msg("%s: status %ld, calls %d/%d/%d", cases[i].path, r.status,
+				 exact - e, prefix - p, deeper - d);
+		free(r.body);
+	}
+}
+
+static void httpd__errors(void **state)
+{
+	struct fixture *f = *state;
+	struct reply r;
+	char *big;
+
+	expect(f->port, "GET", "/unknown", 404, "404 page not found\n");
+	r = http(f->port, "POST", "/healthz", "x");
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET, HEAD");
+	free(r.body);
+	r = http(f->port, "DELETE", "/metrics", NULL);
+	assert_int_equal(r.status, 405);
+	free(r.body);
+	r = http(f->port, "PUT", "/readyz", "x");
+	assert_int_equal(r.status, 405);
+	free(r.body);
+
+	assert_int_equal(kube_httpd_handle(f->h, "/fail", failing_handler, NULL), 0);
+	r = http(f->port, "GET", "/fail", NULL);
+	assert_int_equal(r.status, 500);
+	assert_string_equal(r.body, kube_strerror(KUBE_EIO));
+	free(r.body);
+
+	big = malloc(1024 * 1024 + 2);
+	assert_non_null(big);
+	memset(big, 'a', 1024 * 1024 + 1);
+	big[1024 * 1024 + 1] = '\0';
+	assert_int_equal(kube_httpd_handle(f->h, "/upload", echo_handler, &(int){0}), 0);
+	r = http(f->port, "POST", "/upload", big);
+	assert_int_equal(r.status, 413);
+	free(r.body);
+	free(big);
+}
+
+static void httpd__bind_addresses(void **state)
+{
+	static const struct {
+		const char *addr;
+		int rc;
+	} cases[] = {
+		{"127.0.0.1:0", 0}, {":0", 0},          {"[::1]:0", 0},       {"localhost:0", 0},
+		{"0", 0},           {"", 0},            {"8080", KUBE_EINVAL}, {"::1:80", KUBE_EINVAL},
+		{"1.2.3.4:99999", KUBE_EINVAL},         {"1.2.3.4:x", KUBE_EINVAL},
+		{"1.2.3.4:", KUBE_EINVAL},
+	};
+	struct kube_httpd *h;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		h = NULL;
+		rc = kube_httpd_new(cases[i].addr, NULL, &h);
+		if (rc != cases[i].rc)
+			fail_msg("'%s': rc %d, want %d", cases[i].addr, rc, cases[i].rc);
+		if (rc == 0) {
+			int disabled = !cases[i].addr[0] || strcmp(cases[i].addr, "0") == 0;
+
+			/* IPv6 may be missing in a container: only loopback v4 must start. */
+			rc = kube_httpd_start(h);
+			if (strcmp(cases[i].addr, "[::1]:0") != 0 && rc != 0)
+				fail_msg("'%s': start %d", cases[i].addr, rc);
+			if (rc == 0 && disabled != (kube_httpd_port(h) == 0))
+				fail_msg("'%s': port %d", cases[i].addr, kube_httpd_port(h));
+			/* Only v4 literals and all-interfaces are surely reachable at 127.0.0.1. */
+			if (rc == 0 && !disabled && (cases[i].addr[0] == '1' || cases[i].addr[0] == ':'))
+				expect(kube_httpd_port(h), "GET", "/healthz", 200, "ok");
+			kube_httpd_free(h);
+		} else {
+			assert_null(h);
+		}
+	}
+}
+
+static void httpd__port_in_use(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_httpd *h = NULL;
+	char addr[64];
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	assert_int_equal(kube_httpd_new(addr, NULL, &h), 0);
+	assert_int_equal(kube_httpd_start(h), KUBE_EIO);
+	assert_int_equal(kube_httpd_port(h), 0);
+	kube_httpd_free(h);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void httpd__stop_is_prompt_with_open_connection(void **state)
+{
+	struct fixture *f = *state;
+	CURL *c = curl_easy_init();
+	struct reply r;
+	double t0, took;
+	int port = f->port;
+
+	/* A keep-alive connection stays open in the server after this request. */
+	r = http_on(c, port, "GET", "/healthz", NULL, 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	t0 = now_s();
+	kube_httpd_stop(f->h);
+	took = now_s() - t0;
+	print_message("stop with an open keep-alive connection took %.2f ms\n", took * 1e3);
+	if (took > 1.0)
+		fail_msg("stop took %.3f s", took);
+	assert_int_equal(kube_httpd_port(f->h), 0);
+	kube_httpd_stop(f->h); /* idempotent */
+	r = http_on(c, port, "GET", "/healthz", NULL, 0);
+	assert_int_equal(r.status, -1);
+	free(r.body);
+	curl_easy_cleanup(c);
+	/* It can start again (on a new ephemeral port). */
+	assert_int_equal(kube_httpd_start(f->h), 0);
+	expect(kube_httpd_port(f->h), "GET", "/healthz", 200, "ok");
+}
+
+struct client_arg {
+	int port;
+	int ok;
+};
+
+static void *client(void *p)
+{
+	struct client_arg *a = p;
+	CURL *c = curl_easy_init();
+	int i;
+
+	for (i = 0; i < 50 && c; i++) {
+		struct reply r = http_on(c, a->port, "GET", i % 2 ? "/metrics" : "/readyz", NULL, 0);
+
+		a->ok += r.status == 200;
+		free(r.body);
+	}
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+static void httpd__concurrent_clients_and_registration(void **state)
+{
+	struct fixture *f = *state;
+	struct client_arg args[6];
+	pthread_t t[6];
+	char name[32];
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		args[i].port = f->port;
+		args[i].ok = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, client, &args[i]), 0);
+	}
+	/* Registrations race with requests; every check added passes, so all answers are 200. */
+	for (i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		assert_int_equal(kube_httpd_set_ready(f->h, name, 1), 0);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(args[i].ok, 50);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(httpd__healthz, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__readyz_flips, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__custom_handler_query_and_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__routing_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__errors, setup, teardown),
+		cmocka_unit_test(httpd__bind_addresses),
+		cmocka_unit_test_setup_teardown(httpd__port_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__stop_is_prompt_with_open_connection, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(httpd__concurrent_clients_and_registration, setup,
+						teardown),
+	};
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	kube_metrics_default_reset();
+	return rc;
+}
