@@ -1,0 +1,1173 @@
+/* REST client over libcurl; see kube_rest.h. One CURLSH shares connections, DNS and TLS sessions
+ * between the easy handles of all threads; a token bucket (kube_ratelimiter) paces requests. */
+#include "kube_rest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_ratelimit.h"
+#include "kube_rest_internal.h"
+
+#define DEFAULT_QPS 20.0
+#define DEFAULT_BURST 30
+#define DEFAULT_TIMEOUT_MS 30000L
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_RETRIES 3
+#define DEFAULT_RETRY_BASE_MS 200L
+#define MAX_BACKOFF_MS 5000L
+#define MAX_RETRY_AFTER_S 10L
+#define MAX_BODY (1024UL * 1024 * 1024) /* a whole-List response; more is surely an error */
+#define MAX_ERROR_BODY (1024UL * 1024)
+#define WATCH_TIMEOUT_MARGIN_S 30
+#define CANCEL_POLL_MS 100
+
+const struct kube_gvr KUBE_GVR_PODS = { "", "v1", "pods", true };
+const struct kube_gvr KUBE_GVR_SERVICES = { "", "v1", "services", true };
+const struct kube_gvr KUBE_GVR_ENDPOINTS = { "", "v1", "endpoints", true };
+const struct kube_gvr KUBE_GVR_CONFIGMAPS = { "", "v1", "configmaps", true };
+const struct kube_gvr KUBE_GVR_SECRETS = { "", "v1", "secrets", true };
+const struct kube_gvr KUBE_GVR_EVENTS = { "", "v1", "events", true };
+const struct kube_gvr KUBE_GVR_NAMESPACES = { "", "v1", "namespaces", false };
+const struct kube_gvr KUBE_GVR_NODES = { "", "v1", "nodes", false };
+const struct kube_gvr KUBE_GVR_SERVICEACCOUNTS = { "", "v1", "serviceaccounts", true };
+const struct kube_gvr KUBE_GVR_LEASES = { "coordination.k8s.io", "v1", "leases", true };
+const struct kube_gvr KUBE_GVR_PDBS = { "policy", "v1", "poddisruptionbudgets", true };
+const struct kube_gvr KUBE_GVR_JOBS = { "batch", "v1", "jobs", true };
+const struct kube_gvr KUBE_GVR_DEPLOYMENTS = { "apps", "v1", "deployments", true };
+const struct kube_gvr KUBE_GVR_CRDS = { "apiextensions.k8s.io", "v1",
+					"customresourcedefinitions", false };
+
+struct kube_client {
+	struct kube_config cfg;
+	char *user_agent;
+	long timeout_ms, connect_timeout_ms, retry_base_ms;
+	int max_retries;
+
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	struct kube_ratelimiter *limiter; /* NULL = unlimited */
+
+	pthread_mutex_t gate_mu;
+	bool (*gate)(void *ud);
+	void *gate_ud;
+
+	/* Bearer token from token_file, re-read when the file changes (rotation). */
+	pthread_mutex_t token_mu;
+	char *token;
+	struct timespec token_mtime;
+	off_t token_size;
+	ino_t token_ino;
+
+	struct kube_metric *m_requests, *m_duration, *m_ratelimit;
+};
+
+/* What one request is; borrowed strings. */
+struct request {
+	const char *verb;     /* metrics label: get, list, create, update, patch, delete, watch */
+	const char *resource; /* metrics label */
+	const char *method;
+	const char *path;
+	const char *query;
+	const char *content_type;
+	const char *body;
+	bool idempotent;
+	bool write;           /* subject to the write gate */
+};
+
+/* What came back from one attempt. */
+struct response {
+	char *body;
+	size_t len, cap, max;
+	long status;
+	long retry_after_s; /* -1 = no header */
+	CURL *easy;
+	kube__body_cb sink; /* streaming: 2xx bytes go here */
+	void *sink_ud;
+	int sink_rc;
+	int stream_state;   /* 0 unknown, 1 streaming to sink, 2 buffering an error body */
+};
+
+/* --- process-wide setup --------------------------------------------------------------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	struct kube_client *c = ud;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	struct kube_client *c = ud;
+
+	(void)h;
+	pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+/* --- small helpers ------------------------------------------------------------------------ */
+
+void kube_status_release(struct kube_status *st)
+{
+	if (st == NULL)
+		return;
+	free(st->reason);
+	free(st->message);
+	cJSON_Delete(st->details);
+	memset(st, 0, sizeof(*st));
+}
+
+static void status_set_message(struct kube_status *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void status_set_message(struct kube_status *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st == NULL)
+		return;
+	free(st->message);
+	va_start(ap, fmt);
+	if (vasprintf(&st->message, fmt, ap) < 0)
+		st->message = NULL;
+	va_end(ap);
+}
+
+char *kube__escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = malloc(n * 3 + 1), *p = out;
+
+	if (out == NULL)
+		return NULL;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			*p++ = (char)ch;
+		} else {
+			*p++ = '%';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+static void add_param(FILE *f, bool *first, const char *key, const char *value)
+{
+	char *esc;
+
+	if (value == NULL)
+		return;
+	esc = kube__escape(value);
+	if (esc == NULL)
+		return; /* fclose/ferror in the caller won't see this; checked via NULL below */
+	fprintf(f, "%s%s=%s", *first ? "" : "&", key, esc);
+	*first = false;
+	free(esc);
+}
+
+char *kube__list_query(const struct kube_list_opts *o, bool watch)
+{
+	char *buf = NULL, num[32];
+	size_t len = 0;
+	bool first = true;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	if (watch) {
+		fputs("watch=1&allowWatchBookmarks=true", f);
+		first = false;
+	}
+	if (o != NULL) {
+		if (o->label_selector != NULL && o->label_selector[0] != '\0')
+			add_param(f, &first, "labelSelector", o->label_selector);
+		if (o->field_selector != NULL && o->field_selector[0] != '\0')
+			add_param(f, &first, "fieldSelector", o->field_selector);
+		if (o->resource_version != NULL && o->resource_version[0] != '\0')
+			add_param(f, &first, "resourceVersion", o->resource_version);
+		if (!watch && o->limit > 0) {
+			snprintf(num, sizeof(num), "%ld", o->limit);
+			add_param(f, &first, "limit", num);
+		}
+		if (!watch && o->continue_token != NULL && o->continue_token[0] != '\0')
+			add_param(f, &first, "continue", o->continue_token);
+		if (o->timeout_seconds > 0) {
+			snprintf(num, sizeof(num), "%d", o->timeout_seconds);
+			add_param(f, &first, "timeoutSeconds", num);
+		}
+		if (!watch && o->allow_bookmarks)
+			(void)0; /* bookmarks only mean something on a watch */
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+char *kube_resource_path(const struct kube_gvr *gvr, const char *ns, const char *name,
+			 const char *subresource)
+{
+	char *buf = NULL, *esc;
+	size_t len = 0;
+	FILE *f;
+
+	if (gvr == NULL || gvr->version == NULL || gvr->resource == NULL)
+		return NULL;
+	f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return NULL;
+	if (gvr->group == NULL || gvr->group[0] == '\0')
+		fprintf(f, "/api/%s", gvr->version);
+	else
+		fprintf(f, "/apis/%s/%s", gvr->group, gvr->version);
+	if (ns != NULL && ns[0] != '\0') {
+		esc = kube__escape(ns);
+		fprintf(f, "/namespaces/%s", esc != NULL ? esc : "");
+		free(esc);
+	}
+	fprintf(f, "/%s", gvr->resource);
+	if (name != NULL && name[0] != '\0') {
+		esc = kube__escape(name);
+		fprintf(f, "/%s", esc != NULL ? esc : "");
+		free(esc);
+		if (subresource != NULL && subresource[0] != '\0')
+			fprintf(f, "/%s", subresource);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* --- client lifecycle --------------------------------------------------------------------- */
+
+static void register_metrics(struct kube_client *c)
+{
+	static const char *const req_labels[] = { "verb", "resource", "code", NULL };
+	static const char *const dur_labels[] = { "verb", "resource", NULL };
+	struct kube_metrics *m = kube_metrics_default();
+
+	c->m_requests = kube_metric_register(m, KUBE_COUNTER, "kube_client_requests_total",
+					     "API requests by verb, resource and HTTP code "
+					     "(\"<error>\" when no response arrived).",
+					     req_labels, NULL, 0);
+	c->m_duration = kube_metric_register(m, KUBE_HISTOGRAM,
+					     "kube_client_request_duration_seconds",
+					     "API request latency (one attempt, watches excluded).",
+					     dur_labels, NULL, 0);
+	c->m_ratelimit = kube_metric_register(m, KUBE_HISTOGRAM,
+					      "kube_client_rate_limiter_wait_seconds",
+					      "Time requests waited for the client-side rate limiter.",
+					      NULL, NULL, 0);
+}
+
+int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *opts,
+		    struct kube_client **out)
+{
+	struct kube_client_opts o = { 0 };
+	struct kube_client *c = NULL;
+	int rc, i;
+
+	if (cfg == NULL || out == NULL || cfg->server == NULL || cfg->server[0] == '\0')
+		return KUBE_EINVAL;
+	*out = NULL;
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return KUBE_EIO;
+	if (opts != NULL)
+		o = *opts;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return KUBE_ENOMEM;
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	pthread_mutex_init(&c->gate_mu, NULL);
+	pthread_mutex_init(&c->token_mu, NULL);
+	rc = kube_config_copy(&c->cfg, cfg);
+	if (rc != 0)
+		goto out;
+	for (size_t n = strlen(c->cfg.server); n > 1 && c->cfg.server[n - 1] == '/'; n--)
+		c->cfg.server[n - 1] = '\0';
+	c->user_agent = strdup(o.user_agent != NULL ? o.user_agent : "phoenix-kube/0.1");
+	if (c->user_agent == NULL) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->connect_timeout_ms = o.connect_timeout_ms > 0 ? o.connect_timeout_ms
+							 : DEFAULT_CONNECT_TIMEOUT_MS;
+	c->max_retries = o.max_retries == 0 ? DEFAULT_RETRIES : (o.max_retries < 0 ? 0 : o.max_retries);
+	c->retry_base_ms = o.retry_base_ms > 0 ? o.retry_base_ms : DEFAULT_RETRY_BASE_MS;
+	if (o.qps >= 0) {
+		c->limiter = kube_ratelimiter_bucket_new(NULL, o.qps > 0 ? o.qps : DEFAULT_QPS,
+							 o.burst > 0 ? o.burst : DEFAULT_BURST);
+		if (c->limiter == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+	}
+	c->share = curl_share_init();
+	if (c->share == NULL) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	register_metrics(c);
+	*out = c;
+	c = NULL;
+out:
+	kube_client_free(c);
+	return rc;
+}
+
+void kube_client_free(struct kube_client *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	if (c->share != NULL)
+		curl_share_cleanup(c->share);
+	kube_ratelimiter_free(c->limiter);
+	kube_config_release(&c->cfg);
+	free(c->user_agent);
+	free(c->token);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
+	pthread_mutex_destroy(&c->gate_mu);
+	pthread_mutex_destroy(&c->token_mu);
+	free(c);
+}
+
+const char *kube_client_namespace(const struct kube_client *c)
+{
+	if (c == NULL || c->cfg.namespace == NULL || c->cfg.namespace[0] == '\0')
+		return "default";
+	return c->cfg.namespace;
+}
+
+void kube_client_set_write_gate(struct kube_client *c, bool (*allow)(void *ud), void *ud)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->gate_mu);
+	c->gate = allow;
+	c->gate_ud = ud;
+	pthread_mutex_unlock(&c->gate_mu);
+}
+
+static bool gate_allows(struct kube_client *c)
+{
+	bool (*allow)(void *ud);
+	void *ud;
+
+	pthread_mutex_lock(&c->gate_mu);
+	allow = c->gate;
+	ud = c->gate_ud;
+	pthread_mutex_unlock(&c->gate_mu);
+	return allow == NULL || allow(ud);
+}
+
+/* Current bearer token (malloc'd, NULL when none). A token file is re-read only when its
+ * inode, size or mtime changed, so rotation is picked up on the next request. */
+static int current_token(struct kube_client *c, char **out)
+{
+	struct stat sb;
+	char *fresh = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (c->cfg.token_file == NULL || c->cfg.token_file[0] == '\0')
+		return kube_config_read_token(&c->cfg, out);
+	pthread_mutex_lock(&c->token_mu);
+	if (stat(c->cfg.token_file, &sb) != 0) {
+		/* Keep using the last good token: the file may be mid-rotation (symlink swap). */
+		if (c->token == NULL)
+			rc = KUBE_ECONFIG;
+		goto copy;
+	}
+	if (c->token == NULL || sb.st_ino != c->token_ino || sb.st_size != c->token_size ||
+	    sb.st_mtim.tv_sec != c->token_mtime.tv_sec ||
+	    sb.st_mtim.tv_nsec != c->token_mtime.tv_nsec) {
+		rc = kube_config_read_token(&c->cfg, &fresh);
+		if (rc == 0) {
+			free(c->token);
+			c->token = fresh;
+			c->token_ino = sb.st_ino;
+			c->token_size = sb.st_size;
+			c->token_mtime = sb.st_mtim;
+		} else if (c->token != NULL) {
+			rc = 0;
+		}
+	}
+copy:
+	if (rc == 0 && c->token != NULL) {
+		*out = strdup(c->token);
+		if (*out == NULL)
+			rc = KUBE_ENOMEM;
+	}
+	pthread_mutex_unlock(&c->token_mu);
+	return rc;
+}
+
+/* --- one attempt ---------------------------------------------------------------------------- */
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct response *r = ud;
+	size_t n = size * nmemb;
+
+	if (r->sink != NULL && r->stream_state == 0) {
+		long code = 0;
+
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		r->stream_state = code >= 200 && code < 300 ? 1 : 2;
+	}
+	if (r->stream_state == 1) {
+		r->sink_rc = r->sink(ptr, n, r->sink_ud);
+		return r->sink_rc != 0 ? 0 : n;
+	}
+	if (r->len + n > r->max)
+		return 0;
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap == 0 ? 16384 : r->cap;
+		char *nb;
+
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		nb = realloc(r->body, cap);
+		if (nb == NULL)
+			return 0;
+		r->body = nb;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, ptr, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct response *r = ud;
+	size_t n = size * nitems;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+		char tmp[32];
+		size_t vlen = n - (sizeof(name) - 1);
+		char *end;
+		long v;
+
+		if (vlen >= sizeof(tmp))
+			vlen = sizeof(tmp) - 1;
+		memcpy(tmp, buf + sizeof(name) - 1, vlen);
+		tmp[vlen] = '\0';
+		errno = 0;
+		v = strtol(tmp, &end, 10);
+		/* Only the delta-seconds form; an HTTP date falls back to our own backoff. */
+		if (errno == 0 && end != tmp && v >= 0)
+			r->retry_after_s = v;
+	}
+	return n;
+}
+
+static int xfer_cancel(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const atomic_bool *cancel = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancel != NULL && atomic_load(cancel) ? 1 : 0;
+}
+
+/* Sets up the easy handle for one attempt. */
+static int setup(struct kube_client *c, CURL *h, const struct request *rq, struct response *r,
+		 struct curl_slist **headers, char **url, long timeout_ms, const atomic_bool *cancel)
+{
+	char *token = NULL, *auth = NULL;
+	struct curl_blob blob;
+	int rc;
+
+	if (asprintf(url, "%s%s%s%s", c->cfg.server, rq->path,
+		     rq->query != NULL && rq->query[0] != '\0' ? "?" : "",
+		     rq->query != NULL ? rq->query : "") < 0) {
+		*url = NULL;
+		return KUBE_ENOMEM;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, *url);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (cancel != NULL) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_cancel);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel);
+	}
+	if (strcmp(rq->method, "GET") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(rq->method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
+	}
+	if (rq->body != NULL) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(rq->body));
+	}
+	/* TLS: verification stays on unless the kubeconfig explicitly says otherwise. */
+	if (c->cfg.insecure_skip_tls_verify) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (c->cfg.ca_data != NULL) {
+		blob.data = c->cfg.ca_data;
+		blob.len = strlen(c->cfg.ca_data);
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+	} else if (c->cfg.ca_file != NULL) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
+	}
+	if (c->cfg.client_cert_data != NULL) {
+		blob.data = c->cfg.client_cert_data;
+		blob.len = strlen(c->cfg.client_cert_data);
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+	} else if (c->cfg.client_cert_file != NULL) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cfg.client_cert_file);
+	}
+	if (c->cfg.client_key_data != NULL) {
+		blob.data = c->cfg.client_key_data;
+		blob.len = strlen(c->cfg.client_key_data);
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	} else if (c->cfg.client_key_file != NULL) {
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->cfg.client_key_file);
+	}
+	*headers = curl_slist_append(*headers, "Accept: application/json");
+	if (rq->content_type != NULL) {
+		char *ct = NULL;
+
+		if (asprintf(&ct, "Content-Type: %s", rq->content_type) >= 0) {
+			*headers = curl_slist_append(*headers, ct);
+			free(ct);
+		}
+	}
+	/* No "Expect: 100-continue" round trip on large bodies. */
+	*headers = curl_slist_append(*headers, "Expect:");
+	rc = current_token(c, &token);
+	if (rc != 0)
+		goto out;
+	if (token != NULL && token[0] != '\0') {
+		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+			auth = NULL;
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		*headers = curl_slist_append(*headers, auth);
+	}
+	if (*headers == NULL) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
+out:
+	if (auth != NULL) {
+		memset(auth, 0, strlen(auth));
+		free(auth);
+	}
+	if (token != NULL) {
+		memset(token, 0, strlen(token));
+		free(token);
+	}
+	return rc;
+}
+
+/* Runs the transfer; with `cancel`, through a multi handle polled every CANCEL_POLL_MS so a
+ * quiet stream still notices cancellation promptly. */
+static CURLcode perform(CURL *h, const atomic_bool *cancel, bool *canceled)
+{
+	CURLM *m;
+	CURLMsg *msg;
+	CURLcode res = CURLE_OK;
+	int running = 1, left;
+
+	*canceled = false;
+	if (cancel == NULL)
+		return curl_easy_perform(h);
+	m = curl_multi_init();
+	if (m == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	if (curl_multi_add_handle(m, h) != CURLM_OK) {
+		curl_multi_cleanup(m);
+		return CURLE_OUT_OF_MEMORY;
+	}
+	while (running > 0) {
+		if (atomic_load(cancel)) {
+			*canceled = true;
+			break;
+		}
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			res = CURLE_RECV_ERROR;
+			break;
+		}
+		if (running == 0)
+			break;
+		curl_multi_poll(m, NULL, 0, CANCEL_POLL_MS, NULL);
+	}
+	while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			res = msg->data.result;
+	}
+	curl_multi_remove_handle(m, h);
+	curl_multi_cleanup(m);
+	return res;
+}
+
+static void record(struct kube_client *c, const struct request *rq, long status, double secs)
+{
+	char code[24];
+	const char *lv[4];
+
+	if (status > 0)
+		snprintf(code, sizeof(code), "%ld", status);
+	else
+		snprintf(code, sizeof(code), "<error>");
+	lv[0] = rq->verb;
+	lv[1] = rq->resource;
+	lv[2] = code;
+	lv[3] = NULL;
+	kube_metric_inc(c->m_requests, lv);
+	if (strcmp(rq->verb, "watch") != 0)
+		kube_metric_observe(c->m_duration, lv, secs);
+	if (kube_log_enabled(KUBE_LOG_TRACE)) {
+		char dur[32];
+
+		snprintf(dur, sizeof(dur), "%.1fms", secs * 1000);
+		kube_log(KUBE_LOG_TRACE, "rest", "request", "method", rq->method, "path", rq->path,
+			 "code", code, "duration", dur, NULL);
+	}
+}
+
+/* Fills st (and returns the code) from a non-2xx response body. */
+static int api_error(const struct response *r, struct kube_status *st)
+{
+	cJSON *status = r->len > 0 ? kube_json_parse_len(r->body, r->len) : NULL;
+	const char *reason = kube_json_get_str(status, "reason", NULL);
+	const char *message = kube_json_get_str(status, "message", NULL);
+	const cJSON *details = kube_json_get(status, "details", NULL);
+	int rc = kube_err_from_http(r->status, reason);
+
+	if (st != NULL) {
+		free(st->reason);
+		st->reason = reason != NULL ? strdup(reason) : NULL;
+		if (message != NULL)
+			status_set_message(st, "%s", message);
+		else if (r->len > 0)
+			status_set_message(st, "HTTP %ld: %.*s", r->status,
+					   (int)(r->len > 512 ? 512 : r->len), r->body);
+		else
+			status_set_message(st, "HTTP %ld", r->status);
+		cJSON_Delete(st->details);
+		st->details = details != NULL ? cJSON_Duplicate(details, true) : NULL;
+	}
+	cJSON_Delete(status);
+	return rc;
+}
+
+static int rate_limit(struct kube_client *c)
+{
+	int64_t delay = 0;
+	double start;
+
+	if (c->limiter == NULL)
+		return 0;
+	start = now_s();
+	if (kube_ratelimiter_when(c->limiter, "", &delay) == 0 && delay > 0)
+		sleep_ns(delay);
+	kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
+	return 0;
+}
+
+static bool retryable_status(long status)
+{
+	return status == 429 || (status >= 500 && status != 501);
+}
+
+/* One request, with retries for idempotent ones. */
+static int execute(struct kube_client *c, const struct request *rq, kube__body_cb sink,
+		   void *sink_ud, long timeout_ms, const atomic_bool *cancel, cJSON **out,
+		   struct kube_status *st)
+{
+	struct response r;
+	struct curl_slist *headers = NULL;
+	char *url = NULL, errbuf[CURL_ERROR_SIZE];
+	CURL *h = NULL;
+	CURLcode res;
+	bool canceled;
+	int rc = 0, attempt;
+	long backoff = c->retry_base_ms, wait_ms;
+	double t0;
+
+	memset(&r, 0, sizeof(r));
+	if (out != NULL)
+		*out = NULL;
+	if (st != NULL)
+		kube_status_release(st);
+	if (rq->write && !gate_allows(c)) {
+		status_set_message(st, "%s %s refused: this process is not the leader", rq->method,
+				   rq->path);
+		return KUBE_ENOTLEADER;
+	}
+	for (attempt = 0;; attempt++) {
+		memset(&r, 0, sizeof(r));
+		r.retry_after_s = -1;
+		r.max = sink != NULL ? MAX_ERROR_BODY : MAX_BODY;
+		r.sink = sink;
+		r.sink_ud = sink_ud;
+		h = curl_easy_init();
+		if (h == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		r.easy = h;
+		errbuf[0] = '\0';
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		rc = setup(c, h, rq, &r, &headers, &url, timeout_ms, cancel);
+		if (rc == KUBE_ECONFIG)
+			status_set_message(st, "cannot read bearer token from %s",
+					   c->cfg.token_file != NULL ? c->cfg.token_file : "config");
+		if (rc != 0)
+			goto out;
+		rate_limit(c);
+		t0 = now_s();
+		res = perform(h, cancel, &canceled);
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+		record(c, rq, res == CURLE_OK ? r.status : 0, now_s() - t0);
+		if (st != NULL)
+			st->http_status = r.status;
+		if (canceled || res == CURLE_ABORTED_BY_CALLBACK) {
+			rc = KUBE_ECANCELED;
+			goto out;
+		}
+		if (res == CURLE_WRITE_ERROR && r.sink_rc != 0) {
+			rc = r.sink_rc;
+			goto out;
+		}
+		if (res != CURLE_OK) {
+			rc = res == CURLE_OPERATION_TIMEDOUT ? KUBE_ETIMEDOUT : KUBE_EIO;
+			status_set_message(st, "%s %s: %s", rq->method, url,
+					   errbuf[0] != '\0' ? errbuf : curl_easy_strerror(res));
+		} else if (r.status >= 200 && r.status < 300) {
+			rc = 0;
+			if (sink == NULL && out != NULL && r.len > 0) {
+				*out = kube_json_parse_len(r.body, r.len);
+				if (*out == NULL) {
+					rc = KUBE_EPARSE;
+					status_set_message(st, "%s %s: response is not JSON", rq->method,
+							   rq->path);
+				}
+			}
+			goto out;
+		} else {
+			rc = api_error(&r, st);
+		}
+		/* Retry only idempotent requests, only for transient failures. */
+		if (!rq->idempotent || attempt >= c->max_retries ||
+		    (res == CURLE_OK && !retryable_status(r.status)) ||
+		    (cancel != NULL && atomic_load(cancel)))
+			goto out;
+		wait_ms = backoff;
+		if (r.retry_after_s >= 0)
+			wait_ms = (r.retry_after_s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S
+								       : r.retry_after_s) * 1000L;
+		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+		kube_log(KUBE_LOG_DEBUG, "rest", "retrying request", "method", rq->method, "path",
+			 rq->path, "error", kube_strerror(rc), NULL);
+		curl_slist_free_all(headers);
+		headers = NULL;
+		free(url);
+		url = NULL;
+		free(r.body);
+		curl_easy_cleanup(h);
+		h = NULL;
+		sleep_ms(wait_ms);
+	}
+out:
+	curl_slist_free_all(headers);
+	free(url);
+	free(r.body);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return rc;
+}
+
+/* --- verbs ---------------------------------------------------------------------------------- */
+
+static bool gate_exempt(const struct kube_gvr *gvr)
+{
+	return gvr->group != NULL && strcmp(gvr->group, "coordination.k8s.io") == 0 &&
+	       strcmp(gvr->resource, "leases") == 0;
+}
+
+/* Validates the common arguments; returns the namespace to use in the path (NULL = none). */
+static int check_args(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+		      const char *name, bool need_name, bool need_ns, const char **path_ns)
+{
+	if (c == NULL || gvr == NULL || gvr->version == NULL || gvr->resource == NULL)
+		return KUBE_EINVAL;
+	if (need_name && (name == NULL || name[0] == '\0'))
+		return KUBE_EINVAL;
+	*path_ns = NULL;
+	if (gvr->namespaced) {
+		if (ns == NULL || ns[0] == '\0') {
+			if (need_ns)
+				return KUBE_EINVAL;
+		} else {
+			*path_ns = ns;
+		}
+	}
+	return 0;
+}
+
+static int simple(struct kube_client *c, const struct kube_gvr *gvr, const char *verb,
+		  const char *method, const char *ns, const char *name, const char *sub,
+		  const char *query, const char *ctype, const char *body, cJSON **out,
+		  struct kube_status *st)
+{
+	struct request rq = { 0 };
+	char *path;
+	int rc;
+
+	path = kube_resource_path(gvr, ns, name, sub);
+	if (path == NULL)
+		return KUBE_ENOMEM;
+	rq.verb = verb;
+	rq.resource = gvr->resource;
+	rq.method = method;
+	rq.path = path;
+	rq.query = query;
+	rq.content_type = ctype;
+	rq.body = body;
+	rq.idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0;
+	rq.write = strcmp(method, "GET") != 0 && !gate_exempt(gvr);
+	rc = execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, out, st);
+	free(path);
+	return rc;
+}
+
+int kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+	     const char *name, const char *subresource, cJSON **out, struct kube_status *st)
+{
+	const char *pns;
+	int rc = check_args(c, gvr, ns, name, true, true, &pns);
+
+	if (rc != 0)
+		return rc;
+	return simple(c, gvr, "get", "GET", pns, name, subresource, NULL, NULL, NULL, out, st);
+}
+
+/* Moves the items of `page` to the end of `all`'s items. */
+static int merge_items(cJSON *all, cJSON *page)
+{
+	cJSON *dst = cJSON_GetObjectItemCaseSensitive(all, "items");
+	cJSON *src = cJSON_GetObjectItemCaseSensitive(page, "items");
+	cJSON *it;
+
+	if (!cJSON_IsArray(src))
+		return 0;
+	if (!cJSON_IsArray(dst)) {
+		dst = cJSON_CreateArray();
+		if (dst == NULL)
+			return KUBE_ENOMEM;
+		cJSON_DeleteItemFromObjectCaseSensitive(all, "items");
+		cJSON_AddItemToObject(all, "items", dst);
+	}
+	while (src->child != NULL) {
+		it = cJSON_DetachItemViaPointer(src, src->child);
+		cJSON_AddItemToArray(dst, it);
+	}
+	return 0;
+}
+
+int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+	      const struct kube_list_opts *opts, cJSON **out, struct kube_status *st)
+{
+	struct kube_list_opts o = { 0 };
+	cJSON *all = NULL, *page = NULL, *meta;
+	const char *pns, *cont;
+	char *query = NULL, *token = NULL;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	rc = check_args(c, gvr, ns, NULL, false, false, &pns);
+	if (rc != 0)
+		return rc;
+	if (opts != NULL)
+		o = *opts;
+	for (;;) {
+		query = kube__list_query(&o, false);
+		if (query == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		rc = simple(c, gvr, "list", "GET", pns, NULL, NULL, query, NULL, NULL, &page, st);
+		free(query);
+		query = NULL;
+		if (rc != 0)
+			goto out;
+		if (!cJSON_IsObject(page)) {
+			rc = KUBE_EPARSE;
+			goto out;
+		}
+		if (all == NULL) {
+			all = page;
+		} else {
+			rc = merge_items(all, page);
+			if (rc != 0)
+				goto out;
+			/* The last page's metadata (resourceVersion) describes the whole list. */
+			meta = cJSON_DetachItemFromObjectCaseSensitive(page, "metadata");
+			if (meta != NULL) {
+				cJSON_DeleteItemFromObjectCaseSensitive(all, "metadata");
+				cJSON_AddItemToObject(all, "metadata", meta);
+			}
+			cJSON_Delete(page);
+		}
+		page = NULL;
+		cont = kube_json_get_str(all, "metadata", "continue", NULL);
+		if (o.limit <= 0 || cont == NULL || cont[0] == '\0')
+			break;
+		free(token);
+		token = strdup(cont);
+		if (token == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		o.continue_token = token;
+		/* resourceVersion must not be combined with continue. */
+		o.resource_version = NULL;
+	}
+	meta = cJSON_GetObjectItemCaseSensitive(all, "metadata");
+	if (cJSON_IsObject(meta))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
+	if (out != NULL) {
+		*out = all;
+		all = NULL;
+	}
+out:
+	free(token);
+	cJSON_Delete(page);
+	cJSON_Delete(all);
+	return rc;
+}
+
+int kube_create(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+		const cJSON *obj, cJSON **out, struct kube_status *st)
+{
+	const char *pns;
+	char *body;
+	int rc = check_args(c, gvr, ns, NULL, false, true, &pns);
+
+	if (rc != 0 || obj == NULL)
+		return rc != 0 ? rc : KUBE_EINVAL;
+	body = cJSON_PrintUnformatted(obj);
+	if (body == NULL)
+		return KUBE_ENOMEM;
+	rc = simple(c, gvr, "create", "POST", pns, NULL, NULL, NULL, "application/json", body, out,
+		    st);
+	free(body);
+	return rc;
+}
+
+int kube_update(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+		const char *name, const char *subresource, const cJSON *obj, cJSON **out,
+		struct kube_status *st)
+{
+	const char *pns;
+	char *body;
+	int rc = check_args(c, gvr, ns, name, true, true, &pns);
+
+	if (rc != 0 || obj == NULL)
+		return rc != 0 ? rc : KUBE_EINVAL;
+	body = cJSON_PrintUnformatted(obj);
+	if (body == NULL)
+		return KUBE_ENOMEM;
+	rc = simple(c, gvr, "update", "PUT", pns, name, subresource, NULL, "application/json", body,
+		    out, st);
+	free(body);
+	return rc;
+}
+
+int kube_patch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+	       const char *name, const char *subresource, enum kube_patch_type type,
+	       const char *patch, cJSON **out, struct kube_status *st)
+{
+	const char *pns, *ctype;
+	int rc = check_args(c, gvr, ns, name, true, true, &pns);
+
+	if (rc != 0 || patch == NULL)
+		return rc != 0 ? rc : KUBE_EINVAL;
+	switch (type) {
+	case KUBE_PATCH_MERGE: ctype = "application/merge-patch+json"; break;
+	case KUBE_PATCH_JSON: ctype = "application/json-patch+json"; break;
+	case KUBE_PATCH_STRATEGIC: ctype = "application/strategic-merge-patch+json"; break;
+	default: return KUBE_EINVAL;
+	}
+	return simple(c, gvr, "patch", "PATCH", pns, name, subresource, NULL, ctype, patch, out, st);
+}
+
+static char *delete_body(const struct kube_delete_opts *o)
+{
+	cJSON *b = cJSON_CreateObject(), *pre;
+	char *s = NULL;
+
+	if (b == NULL)
+		return NULL;
+	cJSON_AddStringToObject(b, "kind", "DeleteOptions");
+	cJSON_AddStringToObject(b, "apiVersion", "v1");
+	if (o->propagation_policy != NULL)
+		cJSON_AddStringToObject(b, "propagationPolicy", o->propagation_policy);
+	if (o->grace_period_seconds >= 0)
+		cJSON_AddNumberToObject(b, "gracePeriodSeconds", (double)o->grace_period_seconds);
+	if (o->precondition_uid != NULL || o->precondition_rv != NULL) {
+		pre = cJSON_AddObjectToObject(b, "preconditions");
+		if (pre != NULL && o->precondition_uid != NULL)
+			cJSON_AddStringToObject(pre, "uid", o->precondition_uid);
+		if (pre != NULL && o->precondition_rv != NULL)
+			cJSON_AddStringToObject(pre, "resourceVersion", o->precondition_rv);
+	}
+	s = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	return s;
+}
+
+int kube_delete(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+		const char *name, const struct kube_delete_opts *opts, cJSON **out,
+		struct kube_status *st)
+{
+	const char *pns;
+	char *body = NULL;
+	int rc = check_args(c, gvr, ns, name, true, true, &pns);
+
+	if (rc != 0)
+		return rc;
+	if (opts != NULL) {
+		body = delete_body(opts);
+		if (body == NULL)
+			return KUBE_ENOMEM;
+	}
+	rc = simple(c, gvr, "delete", "DELETE", pns, name, NULL, NULL,
+		    body != NULL ? "application/json" : NULL, body, out, st);
+	free(body);
+	return rc;
+}
+
+int kube_request(struct kube_client *c, const char *method, const char *path, const char *query,
+		 const char *content_type, const char *body, unsigned flags, cJSON **out,
+		 struct kube_status *st)
+{
+	struct request rq = { 0 };
+
+	if (c == NULL || method == NULL || path == NULL || path[0] != '/')
+		return KUBE_EINVAL;
+	rq.verb = strcmp(method, "GET") == 0 ? "get" : "raw";
+	rq.resource = "";
+	rq.method = method;
+	rq.path = path;
+	rq.query = query;
+	rq.content_type = content_type;
+	rq.body = body;
+	rq.idempotent = strcmp(method, "GET") == 0 || (flags & KUBE_REQ_IDEMPOTENT) != 0;
+	rq.write = strcmp(method, "GET") != 0 && (flags & KUBE_REQ_BYPASS_GATE) == 0;
+	return execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, out, st);
+}
+
+int kube__stream(struct kube_client *c, const char *path, const char *query, const char *resource,
+		 int timeout_seconds, kube__body_cb on_body, void *ud, const atomic_bool *cancel,
+		 struct kube_status *st)
+{
+	struct request rq = { 0 };
+	long timeout_ms = 0; /* 0 = no limit in libcurl */
+
+	if (c == NULL || path == NULL || on_body == NULL)
+		return KUBE_EINVAL;
+	if (timeout_seconds > 0)
+		timeout_ms = (long)(timeout_seconds + WATCH_TIMEOUT_MARGIN_S) * 1000L;
+	rq.verb = "watch";
+	rq.resource = resource != NULL ? resource : "";
+	rq.method = "GET";
+	rq.path = path;
+	rq.query = query;
+	rq.idempotent = false; /* reconnecting is the informer's decision */
+	return execute(c, &rq, on_body, ud, timeout_ms, cancel, NULL, st);
+}
