@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# The README's first command: builds Phoenix, starts kubesim (the Kubernetes API simulator), runs
+# the operator against it, applies the five core services, kills a primary and shows the failover
+# and the recovery as they happen. Ctrl-C stops every process it started.
+#   hack/demo.sh                      run, then keep the cluster up for exploring until Ctrl-C
+#   hack/demo.sh --non-interactive    run through and exit (also PHX_DEMO_NONINTERACTIVE=1)
+# Every wait has a deadline: when a step does not happen in time the demo says which and exits 1.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+interactive=1
+[ "${PHX_DEMO_NONINTERACTIVE:-0}" = 1 ] && interactive=0
+for a in "$@"; do
+	case "$a" in
+	--non-interactive | -y) interactive=0 ;;
+	-h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
+	esac
+done
+
+build=${PHX_DEMO_BUILD:-$root/build}
+bin=${PHX_BIN:-$build/bin}
+state=${PHX_DEMO_DIR:-$build/demo}
+ns=phoenix-demo
+victim=intent-queue
+samples=(intent-queue governance sovereign-factory build-executor registry)
+# Replacement pods take this long to become Ready in kubesim, so the recovery is visible.
+ready_delay_ms=${PHX_DEMO_POD_READY_MS:-1500}
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	B=$'\033[1m' G=$'\033[32m' Y=$'\033[33m' R=$'\033[31m' C=$'\033[36m' N=$'\033[0m'
+else
+	B='' G='' Y='' R='' C='' N=''
+fi
+step() { printf '\n%s==> %s%s\n' "$B$C" "$*" "$N"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf '\n%sdemo: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
+run() { printf '%s$ %s%s\n' "$B" "$*" "$N"; "$@"; }
+
+# --- processes: we record every pid we start and stop exactly those ------------------------
+pids=()
+cleanup() {
+	local p
+	trap - INT TERM EXIT
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	rm -f "$state/pids"
+}
+on_signal() {
+	printf '\n%sdemo: interrupted, stopping what it started%s\n' "$Y" "$N" >&2
+	cleanup
+	exit 130
+}
+trap on_signal INT TERM
+trap cleanup EXIT
+
+start_bg() { # name logfile cmd...: start a process in the background and remember it
+	local name=$1 log=$2
+	shift 2
+	"$@" >"$log" 2>&1 &
+	pids+=($!)
+	echo "$! $name" >>"$state/pids"
+}
+
+# A previous run that was killed hard may have left its processes behind: stop those (and only
+# those: the pid must still run the binary we started from this state directory).
+stop_previous() {
+	local pid name
+	[ -f "$state/pids" ] || return 0
+	while read -r pid name; do
+		if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$state"; then
+			note "stopping $name (pid $pid) left over from a previous run"
+			kill "$pid" 2>/dev/null
+		fi
+	done <"$state/pids"
+	rm -f "$state/pids"
+}
+
+# wait_for DESCRIPTION SECONDS CMD...: polls CMD until it succeeds; dies with DESCRIPTION.
+wait_for() {
+	local what=$1 secs=$2 deadline
+	shift 2
+	deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+	return 0
+}
+
+free_port() { # first free TCP port on 127.0.0.1 at or above $1
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+
+phase_of() { kubectl -n "$ns" get phx "$1" -o jsonpath='{.status.phase}' 2>/dev/null; }
+all_healthy() {
+	local s
+	for s in "${samples[@]}"; do
+		[ "$(phase_of "$s")" = Healthy ] || return 1
+		[ "$(kubectl -n "$ns" get phx "$s" -o jsonpath='{.status.readyDisplay}')" = 3/3 ] || return 1
+	done
+}
+primary_of() { kubectl -n "$ns" get phx "$1" -o jsonpath='{.status.primary}' 2>/dev/null; }
+failovers_of() { kubectl -n "$ns" get phx "$1" -o jsonpath='{.status.failovers}' 2>/dev/null; }
+failover_seen() {
+	case "$(phase_of "$victim")" in FailingOver | Recovering | Degraded) return 0 ;; esac
+	[ "$1" -lt "$(failovers_of "$victim" || echo 0)" ]
+}
+recovered() { # victim healthy again, with the failover counted and a new primary
+	[ "$(phase_of "$victim")" = Healthy ] &&
+		[ "$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.readyDisplay}')" = 3/3 ] &&
+		[ "${1:-0}" -lt "$(failovers_of "$victim" || echo 0)" ] &&
+		[ -n "$(primary_of "$victim")" ] && [ "$(primary_of "$victim")" != "$2" ]
+}
+
+# --- 1. dependencies and build --------------------------------------------------------------
+mkdir -p "$state"
+stop_previous
+
+step "Installing what is missing (hack/install-deps.sh)"
+"$root/hack/install-deps.sh" || die "dependency installation failed"
+export PATH="$root/.tools/bin:$bin:$PATH"
+
+step "Building kubesim, the operator and the kubectl plugin"
+if [ -z "${PHX_BIN:-}" ]; then
+	cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$state/cmake.log" 2>&1 ||
+		{ cat "$state/cmake.log"; die "cmake configure failed"; }
+	# Build only what the demo runs, and only what this checkout has sources for (the checks
+	# below say what is missing).
+	targets=()
+	[ -f "$root/tests/kubesim/main.c" ] && targets+=(kubesim)
+	[ -f "$root/controller/main.c" ] && targets+=(phoenix-controller)
+	compgen -G "$root/plugin/*.c" >/dev/null && targets+=(kubectl-phoenix)
+	[ ${#targets[@]} -gt 0 ] || die "no target to build: is the checkout complete?"
+	cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}" >"$state/build.log" 2>&1 ||
+		{ tail -30 "$state/build.log"; die "build failed (full log: $state/build.log)"; }
+fi
+[ -x "$bin/kubesim" ] || die "kubesim is not built ($bin/kubesim missing): the simulator has not landed in this checkout yet"
+for b in phoenix-controller kubectl-phoenix; do
+	[ -x "$bin/$b" ] || die "$b is not built ($bin/$b missing): this checkout does not have it yet, so the demo stops here"
+done
+note "binaries in $bin"
+
+# --- 2. the cluster ---------------------------------------------------------------------------
+step "Starting kubesim, a Kubernetes API simulator the real kubectl and helm talk to"
+kubeconfig="$state/kubeconfig"
+rm -f "$kubeconfig"
+start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$kubeconfig" \
+	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms"
+wait_for "kubesim" 15 test -s "$kubeconfig" || { cat "$state/kubesim.log"; die "kubesim did not write $kubeconfig within 15 s"; }
+export KUBECONFIG="$kubeconfig"
+wait_for "the API" 15 kubectl version || die "kubesim does not answer kubectl within 15 s (log: $state/kubesim.log)"
+server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+note "kubesim serves $server; kubeconfig: $kubeconfig"
+run kubectl get nodes
+
+step "Installing the PhoenixService CRD"
+run kubectl apply -f "$root/manifests/crds/"
+kubectl wait --for condition=established --timeout=20s crd/phoenixservices.phoenix.fpai.io >/dev/null ||
+	die "the CRD was not established within 20 s"
+kubectl create namespace "$ns" >/dev/null
+
+# --- 3. the operator ---------------------------------------------------------------------------
+step "Running the operator (phoenix-controller) against kubesim"
+mport=$(free_port 18080)
+hport=$(free_port $((mport + 1)))
+start_bg phoenix-controller "$state/operator.log" "$bin/phoenix-controller" --kubeconfig "$kubeconfig" \
+	--metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport" \
+	--leader-elect --leader-election-namespace "$ns" --leader-election-id phoenix-demo-leader
+note "metrics: http://127.0.0.1:$mport/metrics   dashboard JSON: http://127.0.0.1:$mport/dashboard"
+note "log: $state/operator.log"
+wait_for "operator ready" 20 curl -fsS "http://127.0.0.1:$hport/readyz" ||
+	{ tail -20 "$state/operator.log"; die "the operator did not become ready within 20 s"; }
+note "${G}operator ready (caches synced, leader elected)${N}"
+
+# --- 4. the services -----------------------------------------------------------------------
+step "Protecting the five core services: 1 primary + 2 hot standbys each"
+files=()
+for s in "${samples[@]}"; do files+=(-f "$root/manifests/samples/$s.yaml"); done
+run kubectl -n "$ns" apply "${files[@]}"
+wait_for "healthy" 60 all_healthy || {
+	kubectl -n "$ns" get phx
+	die "the services did not all reach 3/3 Healthy within 60 s (operator log: $state/operator.log)"
+}
+run kubectl -n "$ns" get phx
+run kubectl -n "$ns" get pods -l phoenix.fpai.io/service="$victim" -L phoenix.fpai.io/role,phoenix.fpai.io/serving
+echo
+run kubectl-phoenix status -n "$ns"
+
+# --- 5. the failover ---------------------------------------------------------------------------
+old_primary=$(primary_of "$victim")
+before=$(failovers_of "$victim")
+step "Killing the primary of $victim ($old_primary)"
+run kubectl -n "$ns" delete pod "$old_primary" --wait=false
+# The reaction takes milliseconds: by the time we look, standbys already serve and the
+# replacements are starting (they take ${ready_delay_ms} ms to become Ready in kubesim).
+wait_for "failover seen" 10 failover_seen "$before" || die "no failover within 10 s of the kill"
+step "During the failover"
+run kubectl-phoenix status -n "$ns" "$victim"
+echo
+run kubectl -n "$ns" get endpoints "$victim"
+
+wait_for "recovered" 60 recovered "$before" "$old_primary" ||
+	{ kubectl -n "$ns" get phx "$victim"; die "$victim did not recover to 3/3 Healthy within 60 s"; }
+
+step "After: recovered"
+run kubectl-phoenix status -n "$ns"
+echo
+run kubectl -n "$ns" get phx "$victim" -o wide
+echo
+run kubectl -n "$ns" get events --field-selector involvedObject.kind=PhoenixService,involvedObject.name="$victim" \
+	--sort-by=.lastTimestamp
+reaction=$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.lastFailoverReactionMs}')
+recovery=$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.lastRecoverySeconds}')
+printf '\n%sFailover complete:%s %s lost its primary %s; a standby was serving after %s ms, and the\n' \
+	"$B$G" "$N" "$victim" "$old_primary" "${reaction:-?}"
+printf 'service was back to 1 primary + 2 standbys after %s s. New primary: %s.\n' "${recovery:-?}" "$(primary_of "$victim")"
+
+# --- 6. what next --------------------------------------------------------------------------
+step "Keep exploring"
+cat <<EOF
+    export KUBECONFIG=$kubeconfig PATH=$bin:\$PATH
+    kubectl get phx -n $ns -w                          # watch the services
+    kubectl phoenix status -n $ns -w                   # the dashboard, live
+    kubectl delete pod -n $ns \$(kubectl get phx -n $ns governance -o jsonpath='{.status.primary}')
+    kubectl phoenix switchover -n $ns registry         # hand the primary role to a standby
+    kubectl phoenix pause -n $ns build-executor        # the operator keeps its hands off
+    curl -s http://127.0.0.1:$mport/dashboard             # the operator's JSON dashboard
+    curl -s http://127.0.0.1:$mport/metrics | grep ^phoenix_
+    less $state/operator.log
+EOF
+if [ $interactive = 1 ]; then
+	printf '\n%sThe cluster and the operator keep running. Press Ctrl-C to stop them.%s\n' "$B" "$N"
+	while :; do sleep 1; done
+fi
+echo
+note "non-interactive run: stopping kubesim and the operator"
+exit 0
