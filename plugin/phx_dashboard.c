@@ -1,0 +1,547 @@
+/* The Phoenix dashboard in the terminal: turns PhoenixService objects into aligned tables.
+ * Cells are padded before colour codes are added, so colour never breaks the alignment. */
+#include "phx_dashboard.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_json.h"
+
+#define C_RESET "\033[0m"
+#define C_BOLD "\033[1m"
+#define C_DIM "\033[2m"
+#define C_RED "\033[31m"
+#define C_GREEN "\033[32m"
+#define C_YELLOW "\033[33m"
+#define C_CYAN "\033[36m"
+
+#define MAX_COLS 12
+
+/* One table: rows of malloc'd cells, each with an optional colour. */
+struct table {
+	int ncol;
+	int nrow;
+	int cap;
+	char **cells;        /* nrow * ncol */
+	const char **colors; /* nrow * ncol, NULL = plain */
+};
+
+static int table_add_row(struct table *t)
+{
+	if (t->nrow == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 16;
+		char **cells = realloc(t->cells, sizeof(*cells) * (size_t)cap * (size_t)t->ncol);
+		if (!cells)
+			return -1;
+		t->cells = cells;
+		const char **colors = realloc(t->colors, sizeof(*colors) * (size_t)cap * (size_t)t->ncol);
+		if (!colors)
+			return -1;
+		t->colors = colors;
+		t->cap = cap;
+	}
+	for (int c = 0; c < t->ncol; c++) {
+		t->cells[t->nrow * t->ncol + c] = NULL;
+		t->colors[t->nrow * t->ncol + c] = NULL;
+	}
+	t->nrow++;
+	return 0;
+}
+
+/* Sets a cell of the last row; printf-style. A failed allocation leaves the cell empty. */
+static void table_set(struct table *t, int col, const char *color, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void table_set(struct table *t, int col, const char *color, const char *fmt, ...)
+{
+	int i = (t->nrow - 1) * t->ncol + col;
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(t->cells[i]);
+	t->cells[i] = s;
+	t->colors[i] = color;
+}
+
+static void table_release(struct table *t)
+{
+	for (int i = 0; i < t->nrow * t->ncol; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->colors);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Display width of a UTF-8 string: counts code points, which is right for the text we print. */
+static int utf8_width(const char *s)
+{
+	int w = 0;
+	for (; s && *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+/* Prints the table with columns padded to the widest cell; after(row) runs after each row so
+ * a caller can put detail lines right under a row without breaking the alignment. */
+static void table_print(FILE *out, const struct table *t, const char *indent, bool color,
+			int header_rows, void (*after)(FILE *out, int row, void *ud), void *ud)
+{
+	int width[MAX_COLS] = {0};
+
+	for (int r = 0; r < t->nrow; r++)
+		for (int c = 0; c < t->ncol; c++) {
+			int w = utf8_width(t->cells[r * t->ncol + c]);
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (int r = 0; r < t->nrow; r++) {
+		fputs(indent, out);
+		for (int c = 0; c < t->ncol; c++) {
+			const char *cell = t->cells[r * t->ncol + c] ? t->cells[r * t->ncol + c] : "";
+			const char *col = r < header_rows ? C_BOLD : t->colors[r * t->ncol + c];
+			bool last = c == t->ncol - 1;
+			int pad = last ? 0 : width[c] - utf8_width(cell) + 2;
+
+			if (color && col)
+				fprintf(out, "%s%s%s", col, cell, C_RESET);
+			else
+				fputs(cell, out);
+			fprintf(out, "%*s", pad, "");
+		}
+		fputc('\n', out);
+		if (after)
+			after(out, r, ud);
+	}
+}
+
+int phx_dash_parse_time(const char *s, time_t *out)
+{
+	struct tm tm;
+	int n = 0;
+	long off = 0;
+
+	if (!s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	s += n;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			;
+	if (*s == '+' || *s == '-') {
+		int hh, mm;
+		if (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2)
+			return -1;
+		off = (hh * 3600L + mm * 60L) * (*s == '+' ? 1 : -1);
+	} else if (*s != 'Z' && *s != 'z') {
+		return -1;
+	}
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*out = timegm(&tm) - off;
+	return 0;
+}
+
+char *phx_dash_fmt_age(char *buf, size_t n, time_t now, time_t t)
+{
+	long d = (long)(now - t);
+
+	if (t <= 0) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	if (d < 0)
+		d = 0;
+	if (d < 60)
+		snprintf(buf, n, "%lds", d);
+	else if (d < 3600)
+		snprintf(buf, n, "%ldm%02lds", d / 60, d % 60);
+	else if (d < 86400)
+		snprintf(buf, n, "%ldh%02ldm", d / 3600, d % 3600 / 60);
+	else
+		snprintf(buf, n, "%ldd%ldh", d / 86400, d % 86400 / 3600);
+	return buf;
+}
+
+static const char *phase_color(const char *phase)
+{
+	if (!phase)
+		return C_DIM;
+	if (!strcmp(phase, "Healthy"))
+		return C_GREEN;
+	if (!strcmp(phase, "Degraded"))
+		return C_RED;
+	if (!strcmp(phase, "FailingOver") || !strcmp(phase, "Recovering"))
+		return C_YELLOW;
+	return C_CYAN;
+}
+
+static int64_t get_int(const cJSON *o, const char *a, const char *b, int64_t dflt)
+{
+	int64_t v = dflt;
+	if (b)
+		kube_json_get_int(o, &v, a, b, NULL);
+	else
+		kube_json_get_int(o, &v, a, NULL);
+	return v;
+}
+
+/* Joins the strings of a JSON array with ", " into buf; "-" when empty or missing. */
+static const char *join_names(char *buf, size_t n, const cJSON *arr)
+{
+	const cJSON *it;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it))
+			continue;
+		int w = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", it->valuestring);
+		if (w < 0 || (size_t)w >= n - len) {
+			/* Truncated: end with an ellipsis rather than a cut name. */
+			if (n > 4)
+				memcpy(buf + n - 4, "...", 4);
+			break;
+		}
+		len += (size_t)w;
+	}
+	if (!buf[0])
+		snprintf(buf, n, "-");
+	return buf;
+}
+
+static bool is_paused(const cJSON *svc)
+{
+	return kube_json_get_bool(svc, false, "spec", "paused", NULL);
+}
+
+/* "3/3" from readyDisplay, or from the counts when the controller has not written it yet. */
+static void fmt_ready(char *buf, size_t n, const cJSON *st)
+{
+	const char *disp = kube_json_get_str(st, "readyDisplay", NULL);
+	if (disp)
+		snprintf(buf, n, "%s", disp);
+	else if (kube_json_get(st, "readyInstances", NULL))
+		snprintf(buf, n, "%lld/%lld", (long long)get_int(st, "readyInstances", NULL, 0),
+			 (long long)get_int(st, "totalInstances", NULL, 0));
+	else
+		snprintf(buf, n, "-");
+}
+
+static void fmt_capacity(char *buf, size_t n, const cJSON *st)
+{
+	const char *disp = kube_json_get_str(st, "capacityDisplay", NULL);
+	if (disp)
+		snprintf(buf, n, "%s", disp);
+	else if (kube_json_get(st, "capacityPercent", NULL))
+		snprintf(buf, n, "%lld%%", (long long)get_int(st, "capacityPercent", NULL, 0));
+	else
+		snprintf(buf, n, "-");
+}
+
+static bool all_ready(const cJSON *st)
+{
+	int64_t r = get_int(st, "readyInstances", NULL, -1), t = get_int(st, "totalInstances", NULL, -2);
+	return r == t;
+}
+
+static void fmt_time_ago(char *buf, size_t n, time_t now, const char *ts)
+{
+	time_t t;
+	if (phx_dash_parse_time(ts, &t) == 0) {
+		char age[32];
+		snprintf(buf, n, "%s ago", phx_dash_fmt_age(age, sizeof(age), now, t));
+	} else {
+		snprintf(buf, n, "never");
+	}
+}
+
+static void print_failover_progress(FILE *out, const cJSON *fip, const char *indent,
+				    const struct phx_dash_opts *o)
+{
+	char promoted[512], spawning[512], age[32];
+	const char *failed = kube_json_get_str(fip, "failedPod", NULL);
+	time_t started;
+
+	if (phx_dash_parse_time(kube_json_get_str(fip, "startedAt", NULL), &started) != 0)
+		started = 0;
+	join_names(promoted, sizeof(promoted), kube_json_get(fip, "promoted", NULL));
+	join_names(spawning, sizeof(spawning), kube_json_get(fip, "spawning", NULL));
+	fprintf(out, "%s%s↳ failover in progress%s for %s: failed %s%s%s · promoted %s · spawning %s\n",
+		indent, o->color ? C_YELLOW C_BOLD : "", o->color ? C_RESET : "",
+		phx_dash_fmt_age(age, sizeof(age), o->now, started),
+		o->color ? C_RED : "", failed ? failed : "?", o->color ? C_RESET : "",
+		promoted, spawning);
+}
+
+struct list_ctx {
+	const cJSON *items;
+	const struct phx_dash_opts *o;
+};
+
+/* Row r of the overview (r >= 1) is item r-1: show its failover in progress under it. */
+static void list_after_row(FILE *out, int row, void *ud)
+{
+	struct list_ctx *ctx = ud;
+	const cJSON *fip;
+
+	if (row < 1)
+		return;
+	fip = kube_json_get(cJSON_GetArrayItem(ctx->items, row - 1), "status", "failoverInProgress",
+			    NULL);
+	if (cJSON_IsObject(fip))
+		print_failover_progress(out, fip, "  ", ctx->o);
+}
+
+int phx_dash_render_list(FILE *out, const cJSON *list, const struct phx_dash_opts *o)
+{
+	const cJSON *items = kube_json_get(list, "items", NULL), *svc;
+	struct table t = {.ncol = 0};
+	int64_t ready = 0, total = 0, failovers = 0, in_progress = 0, healthy = 0, n = 0;
+	int col0 = o->all_namespaces ? 1 : 0;
+	struct list_ctx ctx = {.items = items, .o = o};
+
+	t.ncol = 9 + col0;
+	if (table_add_row(&t) < 0)
+		goto oom;
+	if (col0)
+		table_set(&t, 0, NULL, "NAMESPACE");
+	table_set(&t, col0 + 0, NULL, "SERVICE");
+	table_set(&t, col0 + 1, NULL, "PHASE");
+	table_set(&t, col0 + 2, NULL, "READY");
+	table_set(&t, col0 + 3, NULL, "CAPACITY");
+	table_set(&t, col0 + 4, NULL, "FAILOVERS");
+	table_set(&t, col0 + 5, NULL, "LAST FAILOVER");
+	table_set(&t, col0 + 6, NULL, "REACTION");
+	table_set(&t, col0 + 7, NULL, "MODE");
+	table_set(&t, col0 + 8, NULL, "PRIMARY");
+
+	cJSON_ArrayForEach(svc, items) {
+		const cJSON *st = kube_json_get(svc, "status", NULL);
+		const char *phase = kube_json_get_str(st, "phase", NULL);
+		const char *primary = kube_json_get_str(st, "primary", NULL);
+		const char *mode = kube_json_get_str(svc, "spec", "failover", "mode", NULL);
+		char buf[64];
+		int64_t fo = get_int(st, "failovers", NULL, 0);
+
+		n++;
+		ready += get_int(st, "readyInstances", NULL, 0);
+		total += get_int(st, "totalInstances", NULL, 0);
+		failovers += fo;
+		if (kube_json_get(st, "failoverInProgress", NULL))
+			in_progress++;
+		if (phase && !strcmp(phase, "Healthy"))
+			healthy++;
+		if (table_add_row(&t) < 0)
+			goto oom;
+		if (col0)
+			table_set(&t, 0, NULL, "%s", kube_json_namespace(svc));
+		table_set(&t, col0 + 0, C_BOLD, "%s", kube_json_name(svc));
+		if (is_paused(svc))
+			table_set(&t, col0 + 1, C_CYAN, "%s (paused)", phase ? phase : "Pending");
+		else
+			table_set(&t, col0 + 1, phase_color(phase), "%s", phase ? phase : "-");
+		fmt_ready(buf, sizeof(buf), st);
+		table_set(&t, col0 + 2, all_ready(st) ? C_GREEN : C_YELLOW, "%s", buf);
+		fmt_capacity(buf, sizeof(buf), st);
+		table_set(&t, col0 + 3, NULL, "%s", buf);
+		table_set(&t, col0 + 4, fo ? C_YELLOW : NULL, "%lld", (long long)fo);
+		fmt_time_ago(buf, sizeof(buf), o->now, kube_json_get_str(st, "lastFailoverTime", NULL));
+		table_set(&t, col0 + 5, NULL, "%s", buf);
+		if (kube_json_get(st, "lastFailoverReactionMs", NULL))
+			table_set(&t, col0 + 6, NULL, "%lld ms",
+				  (long long)get_int(st, "lastFailoverReactionMs", NULL, 0));
+		else
+			table_set(&t, col0 + 6, NULL, "-");
+		table_set(&t, col0 + 7, NULL, "%s", mode ? mode : "Surge");
+		table_set(&t, col0 + 8, primary ? NULL : C_RED, "%s", primary ? primary : "none");
+	}
+
+	fprintf(out, "%sPHOENIX%s  %s · %lld service%s (%lld healthy) · %lld/%lld instances ready · "
+		"%lld failover%s · %lld in progress\n\n",
+		o->color ? C_BOLD : "", o->color ? C_RESET : "", o->scope, (long long)n,
+		n == 1 ? "" : "s", (long long)healthy, (long long)ready, (long long)total,
+		(long long)failovers, failovers == 1 ? "" : "s", (long long)in_progress);
+	if (n == 0) {
+		fprintf(out, "No PhoenixServices found. Try: kubectl apply -f manifests/samples/minimal.yaml\n");
+		goto out;
+	}
+	table_print(out, &t, "", o->color, 1, list_after_row, &ctx);
+out:
+	table_release(&t);
+	return ferror(out) ? -1 : 0;
+oom:
+	table_release(&t);
+	return -1;
+}
+
+static const char *pod_ready(const cJSON *pod)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, kube_json_get(pod, "status", "conditions", NULL)) {
+		const char *type = kube_json_get_str(c, "type", NULL);
+		if (type && !strcmp(type, "Ready"))
+			return kube_json_get_str(c, "status", NULL);
+	}
+	return NULL;
+}
+
+static void print_conditions(FILE *out, const cJSON *st, const struct phx_dash_opts *o)
+{
+	const cJSON *conds = kube_json_get(st, "conditions", NULL), *c;
+	struct table t = {.ncol = 5};
+
+	if (cJSON_GetArraySize(conds) == 0)
+		return;
+	if (table_add_row(&t) < 0)
+		goto out;
+	table_set(&t, 0, NULL, "CONDITION");
+	table_set(&t, 1, NULL, "STATUS");
+	table_set(&t, 2, NULL, "REASON");
+	table_set(&t, 3, NULL, "SINCE");
+	table_set(&t, 4, NULL, "MESSAGE");
+	cJSON_ArrayForEach(c, conds) {
+		const char *type = kube_json_get_str(c, "type", NULL);
+		const char *status = kube_json_get_str(c, "status", NULL);
+		const char *reason = kube_json_get_str(c, "reason", NULL);
+		const char *msg = kube_json_get_str(c, "message", NULL);
+		/* Available=True is good news; Degraded/Invalid=True is bad news. */
+		bool good_when_true = type && (!strcmp(type, "Available") || !strcmp(type, "Ready"));
+		bool is_true = status && !strcmp(status, "True");
+		const char *col = (is_true == good_when_true) ? C_GREEN : C_YELLOW;
+		time_t since;
+		char age[32];
+
+		if (phx_dash_parse_time(kube_json_get_str(c, "lastTransitionTime", NULL), &since) != 0)
+			since = 0;
+		if (table_add_row(&t) < 0)
+			goto out;
+		table_set(&t, 0, NULL, "%s", type ? type : "?");
+		table_set(&t, 1, type && !strcmp(type, "Progressing") ? NULL : col, "%s",
+			  status ? status : "?");
+		table_set(&t, 2, NULL, "%s", reason ? reason : "-");
+		table_set(&t, 3, NULL, "%s", phx_dash_fmt_age(age, sizeof(age), o->now, since));
+		table_set(&t, 4, NULL, "%s", msg ? msg : "");
+	}
+	fputc('\n', out);
+	table_print(out, &t, "  ", o->color, 1, NULL, NULL);
+out:
+	table_release(&t);
+}
+
+static void print_pods(FILE *out, const cJSON *pods, const struct phx_dash_opts *o)
+{
+	const cJSON *items = kube_json_get(pods, "items", NULL), *p;
+	struct table t = {.ncol = 7};
+
+	if (cJSON_GetArraySize(items) == 0)
+		return;
+	if (table_add_row(&t) < 0)
+		goto out;
+	table_set(&t, 0, NULL, "INSTANCE");
+	table_set(&t, 1, NULL, "ROLE");
+	table_set(&t, 2, NULL, "SERVING");
+	table_set(&t, 3, NULL, "READY");
+	table_set(&t, 4, NULL, "PHASE");
+	table_set(&t, 5, NULL, "NODE");
+	table_set(&t, 6, NULL, "AGE");
+	cJSON_ArrayForEach(p, items) {
+		const char *role = kube_json_get_str(p, "metadata", "labels", "phoenix.fpai.io/role", NULL);
+		const char *serving =
+			kube_json_get_str(p, "metadata", "labels", "phoenix.fpai.io/serving", NULL);
+		const char *ready = pod_ready(p);
+		const char *phase = kube_json_get_str(p, "status", "phase", NULL);
+		const char *node = kube_json_get_str(p, "spec", "nodeName", NULL);
+		bool terminating = kube_json_get(p, "metadata", "deletionTimestamp", NULL) != NULL;
+		bool is_serving = serving && !strcmp(serving, "true");
+		bool is_ready = ready && !strcmp(ready, "True");
+		time_t created;
+		char age[32];
+
+		if (phx_dash_parse_time(kube_json_get_str(p, "metadata", "creationTimestamp", NULL),
+					&created) != 0)
+			created = 0;
+		if (table_add_row(&t) < 0)
+			goto out;
+		table_set(&t, 0, C_BOLD, "%s", kube_json_name(p));
+		table_set(&t, 1, role && !strcmp(role, "primary") ? C_CYAN : NULL, "%s",
+			  role ? role : "-");
+		table_set(&t, 2, is_serving ? C_GREEN : C_DIM, "%s", is_serving ? "yes" : "no");
+		table_set(&t, 3, is_ready ? C_GREEN : C_RED, "%s", is_ready ? "yes" : "no");
+		if (terminating)
+			table_set(&t, 4, C_RED, "Terminating");
+		else
+			table_set(&t, 4, NULL, "%s", phase ? phase : "-");
+		table_set(&t, 5, NULL, "%s", node ? node : "-");
+		table_set(&t, 6, NULL, "%s", phx_dash_fmt_age(age, sizeof(age), o->now, created));
+	}
+	fputc('\n', out);
+	table_print(out, &t, "  ", o->color, 1, NULL, NULL);
+out:
+	table_release(&t);
+}
+
+int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
+			const struct phx_dash_opts *o)
+{
+	const cJSON *spec = kube_json_get(svc, "spec", NULL);
+	const cJSON *st = kube_json_get(svc, "status", NULL);
+	const cJSON *fip = kube_json_get(st, "failoverInProgress", NULL);
+	const char *phase = kube_json_get_str(st, "phase", NULL);
+	const char *mode = kube_json_get_str(spec, "failover", "mode", NULL);
+	const char *hb_path = kube_json_get_str(spec, "heartbeat", "path", NULL);
+	const char *primary = kube_json_get_str(st, "primary", NULL);
+	double cap = 2;
+	char ready[64], capacity[64], last[64], buf[1024];
+	int64_t fo = get_int(st, "failovers", NULL, 0);
+	int64_t gen = get_int(svc, "metadata", "generation", 0);
+	int64_t observed = get_int(st, "observedGeneration", NULL, 0);
+
+	kube_json_get_num(spec, &cap, "standbyCapacity", NULL);
+	fmt_ready(ready, sizeof(ready), st);
+	fmt_capacity(capacity, sizeof(capacity), st);
+	fmt_time_ago(last, sizeof(last), o->now, kube_json_get_str(st, "lastFailoverTime", NULL));
+
+	fprintf(out, "%sPhoenixService %s/%s%s  %s%s%s%s\n", o->color ? C_BOLD : "",
+		kube_json_namespace(svc), kube_json_name(svc), o->color ? C_RESET : "",
+		o->color ? phase_color(phase) : "", phase ? phase : "(no status yet)",
+		o->color ? C_RESET : "", is_paused(svc) ? "  [paused: the operator takes no action]" : "");
+	fprintf(out, "  mode %s · %lld standby(s) at %gx capacity · heartbeat GET %s every %llds, "
+		"NotReady after %lld failures · grace %llds\n",
+		mode ? mode : "Surge", (long long)get_int(spec, "standbys", NULL, 2), cap,
+		hb_path ? hb_path : "/health", (long long)get_int(spec, "heartbeat", "periodSeconds", 5),
+		(long long)get_int(spec, "heartbeat", "failureThreshold", 3),
+		(long long)get_int(spec, "failover", "notReadyGraceSeconds", 0));
+	fprintf(out, "  ready %s · capacity %s · failovers %lld", ready, capacity, (long long)fo);
+	if (fo > 0) {
+		fprintf(out, " (last %s", last);
+		if (kube_json_get(st, "lastFailoverReactionMs", NULL))
+			fprintf(out, ", reaction %lld ms",
+				(long long)get_int(st, "lastFailoverReactionMs", NULL, 0));
+		double rec;
+		if (kube_json_get_num(st, &rec, "lastRecoverySeconds", NULL))
+			fprintf(out, ", recovery %.1f s", rec);
+		fputc(')', out);
+	}
+	fputc('\n', out);
+	if (gen && observed && observed < gen)
+		fprintf(out, "  status reflects generation %lld; spec is at %lld (operator catching up)\n",
+			(long long)observed, (long long)gen);
+	fprintf(out, "\n  primary    %s%s%s\n", o->color && primary ? C_CYAN : "",
+		primary ? primary : "none", o->color && primary ? C_RESET : "");
+	fprintf(out, "  standbys   %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "standbys", NULL)));
+	fprintf(out, "  serving    %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "serving", NULL)));
+	if (cJSON_IsObject(fip))
+		print_failover_progress(out, fip, "  ", o);
+	print_conditions(out, st, o);
+	print_pods(out, pods, o);
+	return ferror(out) ? -1 : 0;
+}

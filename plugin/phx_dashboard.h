@@ -1,0 +1,37 @@
+/* The Phoenix dashboard drawn in a terminal: renders PhoenixService objects (and optionally their
+ * pods) as read from the API server. Pure formatting, no I/O besides writing to `out`. */
+#ifndef PHX_DASHBOARD_H
+#define PHX_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+struct phx_dash_opts {
+	bool color;          /* ANSI colours (callers enable it only on a TTY) */
+	bool all_namespaces; /* show a NAMESPACE column */
+	const char *scope;   /* "namespace default" or "all namespaces": the header names it */
+	time_t now;          /* "ago" columns are relative to this */
+};
+
+/* Draws the overview: a summary line, one row per service, and under each service with a
+ * failover in progress its failed pod, promoted standbys and spawning replacements.
+ * `list` is a PhoenixServiceList (borrowed). Returns 0, or -1 when out cannot be written. */
+int phx_dash_render_list(FILE *out, const cJSON *list, const struct phx_dash_opts *o);
+
+/* Draws one service in detail: spec summary, status, conditions, failover in progress and,
+ * when `pods` (a PodList, may be NULL) is given, its instances. Returns 0 or -1 as above. */
+int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
+			const struct phx_dash_opts *o);
+
+/* "5s", "3m12s", "2h05m", "4d3h"; "-" for t <= 0. Writes at most n bytes into buf (NUL ended)
+ * and returns buf. */
+char *phx_dash_fmt_age(char *buf, size_t n, time_t now, time_t t);
+
+/* Parses an RFC 3339 time as the API server writes it ("2026-11-22T20:29:02Z", optional
+ * fraction, "Z" or +hh:mm). Returns 0 and sets *out, or -1 when s is NULL or malformed. */
+int phx_dash_parse_time(const char *s, time_t *out);
+
+#endif
