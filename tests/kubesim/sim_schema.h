@@ -24,15 +24,19 @@ int sim_schema_default(cJSON *obj, const cJSON *schema);
 /* Validates: type (object, array, string, integer, number, boolean; integer rejects 1.5),
  * nullable, required, enum, minimum/maximum (+exclusiveMinimum/exclusiveMaximum),
  * minLength/maxLength, minItems/maxItems, minProperties/maxProperties, pattern (POSIX ERE),
- * x-kubernetes-int-or-string. Returns 0 when valid (*causes set to NULL), KUBE_EINVALID when not,
- * with *causes a new array (caller frees with cJSON_Delete) of
- * {"reason":"FieldValueRequired|FieldValueInvalid|FieldValueNotSupported|FieldValueTypeInvalid",
- *  "message":"spec.standbys: Invalid value: 9: spec.standbys in body should be less than or
- *  equal to 5","field":"spec.standbys"}, or KUBE_ENOMEM (*causes NULL). `causes` may be NULL. */
+ * x-kubernetes-int-or-string. Root metadata is skipped (the apiserver validates ObjectMeta).
+ * Returns 0 when valid (*causes set to NULL), KUBE_EINVALID when not, with *causes a new array
+ * (caller frees with cJSON_Delete) of StatusCause objects exactly as the apiserver puts them in
+ * details.causes -- the message is the error body without the field prefix:
+ * {"reason":"FieldValueInvalid","message":"Invalid value: 9: spec.standbys in body should be
+ *  less than or equal to 5","field":"spec.standbys"}; reasons FieldValueRequired ("Required
+ * value"), FieldValueInvalid, FieldValueNotSupported ("Unsupported value: \"Foo\": supported
+ * values: \"Surge\", \"Promote\""), FieldValueTypeInvalid. Or KUBE_ENOMEM (*causes NULL).
+ * `causes` may be NULL. Paths use "." for fields and "[i]" for array items. */
 int sim_schema_validate(const cJSON *obj, const cJSON *schema, cJSON **causes);
 
-/* The Status message for a 422 Invalid: `<qualified_kind> "<name>" is invalid: <msg>` for one
- * cause, `... is invalid: [<msg1>, <msg2>]` for several. qualified_kind is e.g.
+/* The Status message for a 422 Invalid: `<qualified_kind> "<name>" is invalid: <field>: <msg>`
+ * for one cause, `... is invalid: [<field1>: <msg1>, <field2>: <msg2>]` for several. qualified_kind is e.g.
  * "PhoenixService.phoenix.fpai.io". Returns a malloc'd string (caller frees) or NULL on ENOMEM. */
 char *sim_schema_causes_message(const cJSON *causes, const char *qualified_kind,
 				const char *name);
