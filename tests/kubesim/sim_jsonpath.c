@@ -224,6 +224,10 @@ static int filter_parse(const char *s, struct filter *f)
 	if (f->lit && !*p)
 		rc = 0;
 out:
+	if (rc) {
+		filter_release(f);
+		memset(f, 0, sizeof(*f));
+	}
 	return rc;
 }
 
