@@ -1,0 +1,613 @@
+/* Event recorder: record() builds the ObjectReference and queues; one worker thread creates
+ * Events, or patches count/lastTimestamp of a recent identical one (client-go's EventLogger). */
+#include "kube_events.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uthash.h>
+
+#include "kube_clock.h"
+#include "kube_error.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_rest.h"
+
+#define REASON_MAX 128
+#define ACTION_MAX 128
+#define MESSAGE_MAX 1024
+#define NAME_MAX_LEN 253
+
+struct item {
+	struct item *next;
+	cJSON *ref; /* the ObjectReference */
+	char *type;
+	char *reason;
+	char *action;
+	char *message;
+	int64_t mono_ns;
+	int64_t wall_ns;
+};
+
+/* An Event this recorder wrote recently: where it is and how often it happened. */
+struct seen {
+	UT_hash_handle hh;
+	char *key;
+	char *ns;
+	char *name;
+	long count;
+	int64_t last_mono_ns;
+};
+
+struct kube_events {
+	struct kube_client *client;
+	char *component;
+	char *instance;
+	size_t queue_size;
+	int64_t window_ns;
+	size_t cache_size;
+	struct kube_clock *clock;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work;  /* an item arrived or stopping */
+	pthread_cond_t idle;  /* done advanced */
+	struct item *head, *tail;
+	size_t len;
+	uint64_t queued, done; /* items ever queued / ever finished */
+	bool stopping;
+	bool warned_full; /* log the first drop of a burst, not every one */
+	pthread_t worker;
+
+	/* Worker-only state: no lock. */
+	struct seen *cache; /* uthash in LRU order: the head is the least recently used */
+	int64_t last_name_ns;
+
+	struct kube_metric *m_dropped;
+	struct kube_metric *m_writes;
+};
+
+static void item_free(struct item *it)
+{
+	if (!it)
+		return;
+	cJSON_Delete(it->ref);
+	free(it->type);
+	free(it->reason);
+	free(it->action);
+	free(it->message);
+	free(it);
+}
+
+static void seen_free(struct seen *s)
+{
+	free(s->key);
+	free(s->ns);
+	free(s->name);
+	free(s);
+}
+
+/* ---- formatting ---- */
+
+/* metav1.Time ("2026-01-01T00:00:00Z") or, with micro, metav1.MicroTime (".000000Z"). */
+static void format_time(int64_t wall_ns, bool micro, char *out, size_t size)
+{
+	time_t secs = (time_t)(wall_ns / 1000000000);
+	long usec = (long)((wall_ns % 1000000000) / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(out + n, size - n, ".%06ldZ", usec);
+	else
+		snprintf(out + n, size - n, "Z");
+}
+
+/* Cuts s to at most max bytes without splitting a UTF-8 sequence. */
+static void truncate_utf8(char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	s[n] = '\0';
+}
+
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
+{
+	va_list copy;
+	char *s;
+	int n;
+
+	va_copy(copy, ap);
+	n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	if (n < 0)
+		return strdup("");
+	s = malloc((size_t)n + 1);
+	if (s)
+		vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+/* ObjectReference from an object (metadata.*) or from a reference (top-level fields). */
+static cJSON *make_ref(const cJSON *obj)
+{
+	static const char *const top[] = {"kind", "apiVersion"};
+	static const char *const meta[] = {"namespace", "name", "uid", "resourceVersion"};
+	static const char *const ref_fields[] = {"kind",	    "apiVersion", "namespace", "name",
+						 "uid",		    "resourceVersion", "fieldPath"};
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	cJSON *ref = cJSON_CreateObject();
+	size_t i;
+
+	if (!ref)
+		return NULL;
+	if (cJSON_IsObject(md)) {
+		for (i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+			const char *v = kube_json_get_str(obj, top[i], NULL);
+
+			if (v && !cJSON_AddStringToObject(ref, top[i], v))
+				goto fail;
+		}
+		for (i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
+			const char *v = kube_json_get_str(md, meta[i], NULL);
+
+			if (v && !cJSON_AddStringToObject(ref, meta[i], v))
+				goto fail;
+		}
+	} else {
+		for (i = 0; i < sizeof(ref_fields) / sizeof(ref_fields[0]); i++) {
+			const char *v = kube_json_get_str(obj, ref_fields[i], NULL);
+
+			if (v && !cJSON_AddStringToObject(ref, ref_fields[i], v))
+				goto fail;
+		}
+	}
+	return ref;
+fail:
+	cJSON_Delete(ref);
+	return NULL;
+}
+
+/* ---- the worker ---- */
+
+static const char *ref_str(const cJSON *ref, const char *key)
+{
+	const char *v = kube_json_get_str(ref, key, NULL);
+
+	return v ? v : "";
+}
+
+/* client-go's getEventKey, minus what is constant per recorder (source). */
+static char *aggregation_key(const struct item *it)
+{
+	const cJSON *r = it->ref;
+	size_t n;
+	char *key;
+
+	n = (size_t)snprintf(NULL, 0, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
+			     ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
+			     ref_str(r, "namespace"), ref_str(r, "name"), it->type, it->reason,
+			     it->action, it->message);
+	key = malloc(n + 1);
+	if (key)
+		snprintf(key, n + 1, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
+			 ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
+			 ref_str(r, "namespace"), ref_str(r, "name"), it->type, it->reason,
+			 it->action, it->message);
+	return key;
+}
+
+static const char *event_namespace(const struct item *it)
+{
+	const char *ns = kube_json_get_str(it->ref, "namespace", NULL);
+
+	/* Cluster-scoped objects' Events live in "default", as client-go puts them. */
+	return ns && *ns ? ns : "default";
+}
+
+static cJSON *build_event(struct kube_events *rec, const struct item *it, const char *name)
+{
+	char ts[40], micro[40];
+	cJSON *ev = cJSON_CreateObject();
+	cJSON *md, *src;
+	bool ok;
+
+	if (!ev)
+		return NULL;
+	format_time(it->wall_ns, false, ts, sizeof(ts));
+	format_time(it->wall_ns, true, micro, sizeof(micro));
+	md = cJSON_AddObjectToObject(ev, "metadata");
+	src = cJSON_AddObjectToObject(ev, "source");
+	ok = md && src && cJSON_AddStringToObject(ev, "apiVersion", "v1") &&
+	     cJSON_AddStringToObject(ev, "kind", "Event") &&
+	     cJSON_AddStringToObject(md, "name", name) &&
+	     cJSON_AddStringToObject(md, "namespace", event_namespace(it)) &&
+	     cJSON_AddItemReferenceToObject(ev, "involvedObject", it->ref) &&
+	     cJSON_AddStringToObject(ev, "reason", it->reason) &&
+	     cJSON_AddStringToObject(ev, "message", it->message) &&
+	     cJSON_AddStringToObject(ev, "type", it->type) &&
+	     cJSON_AddStringToObject(src, "component", rec->component) &&
+	     cJSON_AddStringToObject(src, "host", rec->instance) &&
+	     cJSON_AddStringToObject(ev, "firstTimestamp", ts) &&
+	     cJSON_AddStringToObject(ev, "lastTimestamp", ts) &&
+	     cJSON_AddNumberToObject(ev, "count", 1) &&
+	     cJSON_AddStringToObject(ev, "eventTime", micro) &&
+	     cJSON_AddStringToObject(ev, "reportingComponent", rec->component) &&
+	     cJSON_AddStringToObject(ev, "reportingInstance", rec->instance) &&
+	     cJSON_AddStringToObject(ev, "action", it->action);
+	if (!ok) {
+		cJSON_Delete(ev);
+		return NULL;
+	}
+	return ev;
+}
+
+static void count_write(struct kube_events *rec, const char *result)
+{
+	kube_metric_inc(rec->m_writes, (const char *[]){result});
+}
+
+static void log_failure(const struct item *it, const char *verb, const char *ns, int rc,
+			const struct kube_status *st)
+{
+	kube_log(KUBE_LOG_WARN, "events", "cannot write event", "verb", verb, "namespace", ns,
+		 "object", ref_str(it->ref, "name"), "reason", it->reason, "error",
+		 kube_strerror(rc), "detail", st->message ? st->message : "", NULL);
+}
+
+/* Remembers an Event just created, evicting the least recently used entry when full. */
+static void cache_put(struct kube_events *rec, char *key, const char *ns, const char *name)
+{
+	struct seen *s, *old = NULL;
+
+	HASH_FIND_STR(rec->cache, key, old);
+	if (old) {
+		HASH_DEL(rec->cache, old);
+		seen_free(old);
+	}
+	if (HASH_COUNT(rec->cache) >= rec->cache_size && rec->cache) {
+		old = rec->cache; /* head = least recently used */
+		HASH_DEL(rec->cache, old);
+		seen_free(old);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(key);
+		return;
+	}
+	s->key = key;
+	s->ns = strdup(ns);
+	s->name = strdup(name);
+	if (!s->ns || !s->name) {
+		seen_free(s);
+		return;
+	}
+	s->count = 1;
+	HASH_ADD_KEYPTR(hh, rec->cache, s->key, strlen(s->key), s);
+}
+
+/* PATCHes count and lastTimestamp of a recent identical Event. Returns 0 when done, or the
+ * error; the caller creates a new Event on KUBE_ENOTFOUND (it expired or was deleted). */
+static int aggregate(struct kube_events *rec, const struct item *it, struct seen *s)
+{
+	struct kube_status st = {0};
+	char ts[40], patch[128];
+	int rc;
+
+	format_time(it->wall_ns, false, ts, sizeof(ts));
+	snprintf(patch, sizeof(patch), "{\"count\":%ld,\"lastTimestamp\":\"%s\"}", s->count + 1, ts);
+	rc = kube_patch(rec->client, &KUBE_GVR_EVENTS, s->ns, s->name, NULL, KUBE_PATCH_MERGE, patch,
+			NULL, &st);
+	if (rc == 0) {
+		s->count++;
+		s->last_mono_ns = it->mono_ns;
+		/* Move to the tail: most recently used. */
+		HASH_DEL(rec->cache, s);
+		HASH_ADD_KEYPTR(hh, rec->cache, s->key, strlen(s->key), s);
+		count_write(rec, "patched");
+	} else if (rc != KUBE_ENOTFOUND) {
+		log_failure(it, "patch", s->ns, rc, &st);
+		count_write(rec, "failed");
+	}
+	kube_status_release(&st);
+	return rc;
+}
+
+static void create(struct kube_events *rec, const struct item *it, char *key)
+{
+	struct kube_status st = {0};
+	const char *objname = ref_str(it->ref, "name");
+	const char *ns = event_namespace(it);
+	char name[NAME_MAX_LEN + 1];
+	int64_t t = it->wall_ns;
+	cJSON *ev = NULL;
+	struct seen *s;
+	int rc;
+
+	/* "<object>.<hex ns>" as client-go names them; unique per recorder even when the clock
+	 * does not move between two events (fake clocks, coarse clocks). */
+	if (t <= rec->last_name_ns)
+		t = rec->last_name_ns + 1;
+	rec->last_name_ns = t;
+	snprintf(name, sizeof(name), "%.*s.%llx", NAME_MAX_LEN - 17, objname, (unsigned long long)t);
+	ev = build_event(rec, it, name);
+	if (!ev) {
+		count_write(rec, "failed");
+		free(key);
+		goto out;
+	}
+	rc = kube_create(rec->client, &KUBE_GVR_EVENTS, ns, ev, NULL, &st);
+	if (rc != 0) {
+		log_failure(it, "create", ns, rc, &st);
+		count_write(rec, "failed");
+		free(key);
+		goto out;
+	}
+	count_write(rec, "created");
+	cache_put(rec, key, ns, name);
+	HASH_FIND_STR(rec->cache, key, s);
+	if (s)
+		s->last_mono_ns = it->mono_ns;
+out:
+	cJSON_Delete(ev);
+	kube_status_release(&st);
+}
+
+static void process(struct kube_events *rec, const struct item *it)
+{
+	char *key = aggregation_key(it);
+	struct seen *s = NULL;
+
+	if (!key) {
+		count_write(rec, "failed");
+		return;
+	}
+	HASH_FIND_STR(rec->cache, key, s);
+	if (s && it->mono_ns - s->last_mono_ns <= rec->window_ns) {
+		if (aggregate(rec, it, s) != KUBE_ENOTFOUND) {
+			free(key);
+			return;
+		}
+	}
+	create(rec, it, key); /* takes key */
+}
+
+static void *worker(void *arg)
+{
+	struct kube_events *rec = arg;
+	struct item *it;
+
+	pthread_mutex_lock(&rec->mu);
+	for (;;) {
+		while (!rec->head && !rec->stopping)
+			pthread_cond_wait(&rec->work, &rec->mu);
+		if (!rec->head)
+			break; /* stopping and drained */
+		it = rec->head;
+		rec->head = it->next;
+		if (!rec->head)
+			rec->tail = NULL;
+		rec->len--;
+		pthread_mutex_unlock(&rec->mu);
+
+		process(rec, it);
+		item_free(it);
+
+		pthread_mutex_lock(&rec->mu);
+		rec->done++;
+		pthread_cond_broadcast(&rec->idle);
+	}
+	pthread_mutex_unlock(&rec->mu);
+	return NULL;
+}
+
+/* ---- public API ---- */
+
+int kube_events_new(struct kube_client *client, const char *component, const char *instance,
+		    const struct kube_events_opts *opts, struct kube_events **out)
+{
+	static const char *const result_label[] = {"result", NULL};
+	struct kube_events_opts o = {0};
+	struct kube_metrics *m;
+	struct kube_events *rec;
+	int rc = 0;
+
+	if (!client || !component || !*component || !instance || !*instance || !out)
+		return KUBE_EINVAL;
+	if (opts)
+		o = *opts;
+	rec = calloc(1, sizeof(*rec));
+	if (!rec)
+		return KUBE_ENOMEM;
+	rec->client = client;
+	rec->queue_size = o.queue_size ? o.queue_size : 1000;
+	rec->window_ns = o.window_ns ? o.window_ns : KUBE_SEC(600);
+	rec->cache_size = o.cache_size ? o.cache_size : 4096;
+	rec->clock = o.clock;
+	rec->component = strdup(component);
+	rec->instance = strndup(instance, 128); /* the API's reportingInstance limit */
+	pthread_mutex_init(&rec->mu, NULL);
+	pthread_cond_init(&rec->work, NULL);
+	pthread_cond_init(&rec->idle, NULL);
+	if (!rec->component || !rec->instance) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	m = o.metrics ? o.metrics : kube_metrics_default();
+	rec->m_dropped = kube_metric_register(m, KUBE_COUNTER, "kube_events_dropped_total",
+					      "Events dropped because the recorder's queue was full.",
+					      NULL, NULL, 0);
+	rec->m_writes = kube_metric_register(m, KUBE_COUNTER, "kube_events_writes_total",
+					     "Event writes by result: created, patched (aggregated "
+					     "repeat) or failed.",
+					     result_label, NULL, 0);
+	if (pthread_create(&rec->worker, NULL, worker, rec) != 0)
+		rc = KUBE_ENOMEM;
+out:
+	if (rc < 0) {
+		pthread_cond_destroy(&rec->idle);
+		pthread_cond_destroy(&rec->work);
+		pthread_mutex_destroy(&rec->mu);
+		free(rec->component);
+		free(rec->instance);
+		free(rec);
+		return rc;
+	}
+	*out = rec;
+	return 0;
+}
+
+void kube_events_free(struct kube_events *rec)
+{
+	struct seen *s, *tmp;
+
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->mu);
+	rec->stopping = true;
+	pthread_cond_broadcast(&rec->work);
+	pthread_mutex_unlock(&rec->mu);
+	pthread_join(rec->worker, NULL); /* the worker drains the queue before it exits */
+	HASH_ITER(hh, rec->cache, s, tmp) {
+		HASH_DEL(rec->cache, s);
+		seen_free(s);
+	}
+	pthread_cond_destroy(&rec->idle);
+	pthread_cond_destroy(&rec->work);
+	pthread_mutex_destroy(&rec->mu);
+	free(rec->component);
+	free(rec->instance);
+	free(rec);
+}
+
+void kube_events_flush(struct kube_events *rec)
+{
+	uint64_t target;
+
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->mu);
+	target = rec->queued;
+	while (rec->done < target)
+		pthread_cond_wait(&rec->idle, &rec->mu);
+	pthread_mutex_unlock(&rec->mu);
+}
+
+static int enqueue(struct kube_events *rec, struct item *it)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&rec->mu);
+	if (rec->stopping) {
+		rc = KUBE_ESHUTDOWN;
+	} else if (rec->len >= rec->queue_size) {
+		rc = KUBE_ETOOMANY;
+	} else {
+		if (rec->tail)
+			rec->tail->next = it;
+		else
+			rec->head = it;
+		rec->tail = it;
+		rec->len++;
+		rec->queued++;
+		rec->warned_full = false;
+		pthread_cond_signal(&rec->work);
+	}
+	if (rc == KUBE_ETOOMANY && !rec->warned_full) {
+		rec->warned_full = true;
+		kube_log(KUBE_LOG_WARN, "events", "event queue full, dropping events", "reason",
+			 it->reason, NULL);
+	}
+	pthread_mutex_unlock(&rec->mu);
+	if (rc == KUBE_ETOOMANY)
+		kube_metric_inc(rec->m_dropped, NULL);
+	return rc;
+}
+
+__attribute__((format(printf, 6, 0))) static int recordv(struct kube_events *rec, const cJSON *obj, const char *type,
+		   const char *reason, const char *action, const char *fmt, va_list ap)
+{
+	struct item *it = NULL;
+	const char *bad = NULL;
+	int rc = 0;
+
+	if (!rec || !obj || !fmt)
+		return KUBE_EINVAL;
+	if (!type || (strcmp(type, KUBE_EVENT_NORMAL) != 0 && strcmp(type, KUBE_EVENT_WARNING) != 0))
+		bad = "type must be Normal or Warning";
+	else if (!reason || !*reason || strlen(reason) > REASON_MAX)
+		bad = "reason must be 1..128 bytes";
+	else if (action && (!*action || strlen(action) > ACTION_MAX))
+		bad = "action must be 1..128 bytes";
+	if (bad) {
+		rc = KUBE_EINVAL;
+		goto out;
+	}
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	it->ref = make_ref(obj);
+	it->type = strdup(type);
+	it->reason = strdup(reason);
+	it->action = strdup(action ? action : reason);
+	it->message = vformat(fmt, ap);
+	if (!it->ref || !it->type || !it->reason || !it->action || !it->message) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	if (!kube_json_get_str(it->ref, "name", NULL)) {
+		bad = "involved object has no name";
+		rc = KUBE_EINVAL;
+		goto out;
+	}
+	truncate_utf8(it->message, MESSAGE_MAX);
+	it->mono_ns = kube_clock_now(rec->clock);
+	it->wall_ns = kube_clock_wall(rec->clock);
+	rc = enqueue(rec, it);
+	if (rc == 0)
+		it = NULL;
+out:
+	if (bad)
+		kube_log(KUBE_LOG_ERROR, "events", "invalid event", "reason", reason ? reason : "",
+			 "error", bad, NULL);
+	item_free(it);
+	return rc;
+}
+
+int kube_events_record(struct kube_events *rec, const cJSON *involved_object, const char *type,
+		       const char *reason, const char *message_fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, message_fmt);
+	rc = recordv(rec, involved_object, type, reason, NULL, message_fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int kube_events_record_action(struct kube_events *rec, const cJSON *involved_object,
+			      const char *type, const char *reason, const char *action,
+			      const char *message_fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, message_fmt);
+	rc = recordv(rec, involved_object, type, reason, action, message_fmt, ap);
+	va_end(ap);
+	return rc;
+}
