@@ -122,7 +122,8 @@ static void truncate_utf8(char *s, size_t max)
 	s[n] = '\0';
 }
 
-__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0)))
+static char *vformat(const char *fmt, va_list ap)
 {
 	va_list copy;
 	char *s;
@@ -535,7 +536,8 @@ static int enqueue(struct kube_events *rec, struct item *it)
 	return rc;
 }
 
-__attribute__((format(printf, 6, 0))) static int recordv(struct kube_events *rec, const cJSON *obj, const char *type,
+__attribute__((format(printf, 6, 0)))
+static int recordv(struct kube_events *rec, const cJSON *obj, const char *type,
 		   const char *reason, const char *action, const char *fmt, va_list ap)
 {
 	struct item *it = NULL;

@@ -33,7 +33,8 @@ typedef int (*kube_http_check_fn)(void *data, char *why, size_t why_size);
 /* Creates a server for bind_addr, controller-runtime style: ":8080" (all interfaces),
  * "127.0.0.1:0" (port 0 picks a free port), "[::1]:9090", "localhost:8080", or "0" / "" (disabled:
  * start succeeds and serves nothing). metrics is the registry /metrics renders; NULL means the
- * process-wide kube_metrics_default() (looked up per request). Borrowed: it must outlive the server.
+ * process-wide kube_metrics_default() (looked up per request). Borrowed: it must outlive the
+ * server.
  * Returns 0, KUBE_EINVAL (unparsable address) or KUBE_ENOMEM; *out is set only on success. */
 int kube_httpd_new(const char *bind_addr, struct kube_metrics *metrics, struct kube_httpd **out);
 

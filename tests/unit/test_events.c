@@ -28,7 +28,8 @@ struct fixture {
 	struct kube_events *rec;
 };
 
-static const char POD[] = "{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"web-0\","
+static const char POD[] = "{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
+			  "\"metadata\":{\"name\":\"web-0\","
 			  "\"namespace\":\"ns1\",\"uid\":\"u-1\",\"resourceVersion\":\"7\","
 			  "\"labels\":{\"a\":\"b\"}},\"spec\":{}}";
 
