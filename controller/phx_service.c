@@ -1,0 +1,1096 @@
+/* The PhoenixService reconciler: observed state -> pure plan -> ordered writes -> status.
+ * See phx_service.h for the contract and docs/architecture.md for the data flow. */
+#include "phx_service.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uthash.h>
+
+#include "kube_error.h"
+#include "kube_events.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_rest.h"
+#include "phx_failover.h"
+
+#define COMP "phoenixservice"
+/* Our own writes are trusted over the cache for this long (the watch normally confirms them
+ * within milliseconds; the bound only matters when a watch event is lost). */
+#define EXPECT_TTL_MS 30000
+#define EVER_READY_MAX 32
+#define COUNTED_MAX 16
+#define FAILOVER_LOG_MAX 4096
+
+static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
+
+enum expect_kind { EXPECT_CREATE, EXPECT_DELETE, EXPECT_LABEL };
+
+/* A write of ours the informer cache may not show yet (client-go "expectations"). */
+struct expect {
+	enum expect_kind kind;
+	char name[PHX_NAME_MAX];
+	enum phx_role role;
+	bool serving;
+	char revision[PHX_REV_MAX];
+	int64_t at_ms;
+};
+
+/* Per-PhoenixService memory. `mu` serializes reconciles of the key; the fast fields (ever_ready,
+ * fail_seen_*) are guarded by the reconciler's fast_mu so informer handlers never wait on a
+ * reconcile that is doing network I/O. Records live as long as the reconciler. */
+struct svc_rec {
+	char key[512];
+	UT_hash_handle hh;
+	pthread_mutex_t mu;
+
+	/* fast fields (fast_mu) */
+	uint64_t ever_ready[EVER_READY_MAX];
+	size_t n_ever_ready;
+	uint64_t fail_seen_pod;
+	int64_t fail_seen_us;
+
+	/* bookkeeping (mu) */
+	bool init;
+	char uid[64];
+	int64_t failovers;
+	int64_t last_failover_ms;
+	int64_t last_reaction_ms;
+	double last_recovery_s;
+	bool in_progress;
+	int64_t started_us;
+	char failed_pod[PHX_NAME_MAX];
+	bool reaction_recorded;
+	uint64_t counted[COUNTED_MAX];
+	size_t n_counted;
+	char primary[PHX_NAME_MAX];
+	struct expect *exp;
+	size_t nexp, capexp;
+	char *last_status;
+	char invalid_msg[256];
+	int inst[3][2]; /* instances by role (none/primary/standby) and readiness, for the gauge */
+
+	/* dashboard snapshot (mu) */
+	bool gone;
+	char phase[16];
+	int ready, total, capacity;
+};
+
+struct phx_reconciler {
+	struct kube_client *client;
+	struct kube_events *events;
+	pthread_rwlock_t map_lock;
+	struct svc_rec *recs;
+	pthread_mutex_t fast_mu;
+
+	pthread_mutex_t log_mu; /* failover log for the dashboard */
+	int64_t fo_time_ms[FAILOVER_LOG_MAX];
+	size_t fo_head, fo_len;
+	double reaction_sum_ms;
+	uint64_t reaction_count;
+
+	struct kube_metric *m_failovers, *m_reaction, *m_recovery, *m_instances;
+	struct kube_metric *m_reconcile, *m_errors, *m_duration;
+};
+
+/* ---------------------------------------------------------------- time and ids */
+
+int64_t phx_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Bounded copy that always terminates (snprintf "%s" would do, but trips -Wformat-truncation). */
+static void set_str(char *dst, size_t len, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+	if (len == 0)
+		return;
+	if (n >= len)
+		n = len - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+	for (; s && *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	return h ? h : 1;
+}
+
+static void random_suffix(char *out, size_t n)
+{
+	static atomic_uint_fast64_t ctr;
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	uint64_t x = (uint64_t)wall_us() ^ (atomic_fetch_add(&ctr, 1) * UINT64_C(0x9E3779B97F4A7C15));
+	for (size_t i = 0; i + 1 < n; i++) {
+		x ^= x >> 33;
+		x *= UINT64_C(0xff51afd7ed558ccd);
+		x ^= x >> 29;
+		out[i] = alphabet[x % (sizeof(alphabet) - 1)];
+	}
+	out[n - 1] = '\0';
+}
+
+/* ---------------------------------------------------------------- records */
+
+static struct svc_rec *rec_get(struct phx_reconciler *r, const char *key, bool create)
+{
+	struct svc_rec *rec = NULL;
+	pthread_rwlock_rdlock(&r->map_lock);
+	HASH_FIND_STR(r->recs, key, rec);
+	pthread_rwlock_unlock(&r->map_lock);
+	if (rec || !create)
+		return rec;
+	pthread_rwlock_wrlock(&r->map_lock);
+	HASH_FIND_STR(r->recs, key, rec);
+	if (!rec && strlen(key) < sizeof(rec->key)) {
+		rec = calloc(1, sizeof(*rec));
+		if (rec) {
+			set_str(rec->key, sizeof(rec->key), key);
+			pthread_mutex_init(&rec->mu, NULL);
+			rec->last_reaction_ms = -1;
+			rec->last_recovery_s = -1;
+			HASH_ADD_STR(r->recs, key, rec);
+		}
+	}
+	pthread_rwlock_unlock(&r->map_lock);
+	return rec;
+}
+
+static bool ever_ready_has(const struct svc_rec *rec, uint64_t h)
+{
+	for (size_t i = 0; i < rec->n_ever_ready && i < EVER_READY_MAX; i++)
+		if (rec->ever_ready[i] == h)
+			return true;
+	return false;
+}
+
+static void ever_ready_add(struct svc_rec *rec, uint64_t h)
+{
+	if (ever_ready_has(rec, h))
+		return;
+	rec->ever_ready[rec->n_ever_ready % EVER_READY_MAX] = h;
+	rec->n_ever_ready++;
+}
+
+static bool counted_has(const struct svc_rec *rec, const char *pod)
+{
+	uint64_t h = name_hash(pod);
+	for (size_t i = 0; i < rec->n_counted && i < COUNTED_MAX; i++)
+		if (rec->counted[i] == h)
+			return true;
+	return false;
+}
+
+static void counted_add(struct svc_rec *rec, const char *pod)
+{
+	rec->counted[rec->n_counted % COUNTED_MAX] = name_hash(pod);
+	rec->n_counted++;
+}
+
+static void expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name,
+		       enum phx_role role, bool serving, const char *revision)
+{
+	for (size_t i = 0; i < rec->nexp; i++) {
+		if (strcmp(rec->exp[i].name, name) == 0) {
+			/* the newest write about a pod wins, but a delete is final */
+			if (rec->exp[i].kind == EXPECT_DELETE)
+				return;
+			if (kind == EXPECT_LABEL && rec->exp[i].kind == EXPECT_CREATE) {
+				rec->exp[i].role = role;
+				rec->exp[i].serving = serving;
+				rec->exp[i].at_ms = phx_wall_ms();
+				return;
+			}
+			rec->exp[i] = rec->exp[--rec->nexp];
+			break;
+		}
+	}
+	if (rec->nexp == rec->capexp) {
+		size_t cap = rec->capexp ? rec->capexp * 2 : 4;
+		struct expect *e = realloc(rec->exp, cap * sizeof(*e));
+		if (!e)
+			return;
+		rec->exp = e;
+		rec->capexp = cap;
+	}
+	struct expect *e = &rec->exp[rec->nexp++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	set_str(e->name, sizeof(e->name), name);
+	e->role = role;
+	e->serving = serving;
+	set_str(e->revision, sizeof(e->revision), revision ? revision : "");
+	e->at_ms = phx_wall_ms();
+}
+
+/* Merges our unconfirmed writes into the observed pods; drops the ones the cache confirms. */
+static size_t expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, int64_t now_ms)
+{
+	size_t i = 0;
+	while (i < rec->nexp) {
+		struct expect *e = &rec->exp[i];
+		struct phx_pod *p = NULL;
+		bool drop = now_ms - e->at_ms > EXPECT_TTL_MS;
+		for (size_t j = 0; j < n && !drop; j++)
+			if (strcmp(pods[j].name, e->name) == 0)
+				p = &pods[j];
+		if (!drop) {
+			switch (e->kind) {
+			case EXPECT_CREATE:
+				if (p) {
+					drop = true;
+				} else if (n < PHX_MAX_PODS) {
+					p = &pods[n++];
+					memset(p, 0, sizeof(*p));
+					set_str(p->name, sizeof(p->name), e->name);
+					set_str(p->revision, sizeof(p->revision), e->revision);
+					p->role = e->role;
+					p->serving = e->serving;
+					p->health = PHX_HEALTH_STARTING;
+					p->created_ms = e->at_ms;
+				}
+				break;
+			case EXPECT_DELETE:
+				if (!p) {
+					drop = true;
+				} else if (p->health != PHX_HEALTH_FAILED) {
+					p->health = PHX_HEALTH_FAILED;
+					p->reason = PHX_FAIL_TERMINATING;
+				} else if (p->reason != PHX_FAIL_TERMINATING) {
+					p->reason = PHX_FAIL_TERMINATING;
+				}
+				break;
+			case EXPECT_LABEL:
+				if (!p || (p->role == e->role && p->serving == e->serving)) {
+					drop = true;
+				} else {
+					p->role = e->role;
+					p->serving = e->serving;
+				}
+				break;
+			}
+		}
+		if (drop)
+			rec->exp[i] = rec->exp[--rec->nexp];
+		else
+			i++;
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int phx_reconciler_new(const struct phx_reconciler_opts *opts, struct phx_reconciler **out)
+{
+	if (!opts || !opts->client || !out)
+		return KUBE_EINVAL;
+	struct phx_reconciler *r = calloc(1, sizeof(*r));
+	if (!r)
+		return KUBE_ENOMEM;
+	struct kube_metrics *m = opts->metrics ? opts->metrics : kube_metrics_default();
+	static const char *const fo_labels[] = { "namespace", "service", NULL };
+	static const char *const inst_labels[] = { "role", "ready", NULL };
+	static const char *const res_labels[] = { "result", NULL };
+	static const double reaction_b[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+					     0.25, 0.5, 1, 2.5, 5, 15 };
+	static const double recovery_b[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
+	r->client = opts->client;
+	r->events = opts->events;
+	pthread_rwlock_init(&r->map_lock, NULL);
+	pthread_mutex_init(&r->fast_mu, NULL);
+	pthread_mutex_init(&r->log_mu, NULL);
+	r->m_failovers = kube_metric_register(m, KUBE_COUNTER, "phoenix_failovers_total",
+					      "Failovers of a PhoenixService primary.", fo_labels,
+					      NULL, 0);
+	r->m_reaction = kube_metric_register(m, KUBE_HISTOGRAM, "phoenix_failover_reaction_seconds",
+					     "From the watch event showing the primary's failure to a "
+					     "standby labelled serving.", NULL, reaction_b,
+					     sizeof(reaction_b) / sizeof(reaction_b[0]));
+	r->m_recovery = kube_metric_register(m, KUBE_HISTOGRAM, "phoenix_recovery_seconds",
+					     "From a primary's failure to all desired instances "
+					     "Ready again.", NULL, recovery_b,
+					     sizeof(recovery_b) / sizeof(recovery_b[0]));
+	r->m_instances = kube_metric_register(m, KUBE_GAUGE, "phoenix_instances",
+					      "PhoenixService pods by role and readiness.",
+					      inst_labels, NULL, 0);
+	r->m_reconcile = kube_metric_register(m, KUBE_COUNTER, "phoenix_reconcile_total",
+					      "PhoenixService reconciles by result.", res_labels,
+					      NULL, 0);
+	r->m_errors = kube_metric_register(m, KUBE_COUNTER, "phoenix_reconcile_errors_total",
+					   "PhoenixService reconciles that failed.", NULL, NULL, 0);
+	r->m_duration = kube_metric_register(m, KUBE_HISTOGRAM,
+					     "phoenix_reconcile_duration_seconds",
+					     "Time spent in one PhoenixService reconcile.", NULL,
+					     NULL, 0);
+	*out = r;
+	return 0;
+}
+
+void phx_reconciler_free(struct phx_reconciler *r)
+{
+	if (!r)
+		return;
+	struct svc_rec *rec, *tmp;
+	HASH_ITER(hh, r->recs, rec, tmp) {
+		HASH_DEL(r->recs, rec);
+		pthread_mutex_destroy(&rec->mu);
+		free(rec->exp);
+		free(rec->last_status);
+		free(rec);
+	}
+	pthread_rwlock_destroy(&r->map_lock);
+	pthread_mutex_destroy(&r->fast_mu);
+	pthread_mutex_destroy(&r->log_mu);
+	free(r);
+}
+
+void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r)
+{
+	struct svc_rec *rec, *tmp;
+	pthread_rwlock_rdlock(&r->map_lock);
+	HASH_ITER(hh, r->recs, rec, tmp) {
+		pthread_mutex_lock(&rec->mu);
+		rec->init = false;
+		free(rec->last_status);
+		rec->last_status = NULL;
+		pthread_mutex_unlock(&rec->mu);
+	}
+	pthread_rwlock_unlock(&r->map_lock);
+}
+
+/* ---------------------------------------------------------------- fast path */
+
+static char *pod_owner_key(const cJSON *pod)
+{
+	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const char *ns = kube_json_namespace(pod);
+	char *key = NULL;
+	if (!svc || !ns)
+		return NULL;
+	if (asprintf(&key, "%s/%s", ns, svc) < 0)
+		return NULL;
+	return key;
+}
+
+bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, const cJSON *new_pod,
+			      bool deleted)
+{
+	const cJSON *pod = new_pod ? new_pod : old_pod;
+	char *key = pod_owner_key(pod);
+	bool urgent = false;
+	struct svc_rec *rec = key ? rec_get(r, key, true) : NULL;
+	if (!rec)
+		goto out;
+	uint64_t h = name_hash(kube_json_name(pod));
+	int64_t now_us = wall_us();
+	pthread_mutex_lock(&r->fast_mu);
+	if (!deleted && phx_pod_is_ready(pod))
+		ever_ready_add(rec, h);
+	struct phx_pod p;
+	phx_pod_classify(pod, ever_ready_has(rec, h), 0, now_us / 1000, &p);
+	if (deleted) {
+		p.health = PHX_HEALTH_FAILED;
+		p.reason = PHX_FAIL_DELETED;
+	}
+	if (p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED &&
+	    rec->fail_seen_pod != h) {
+		rec->fail_seen_pod = h;
+		rec->fail_seen_us = now_us;
+		urgent = true;
+	}
+	pthread_mutex_unlock(&r->fast_mu);
+	if (urgent)
+		kube_log(KUBE_LOG_INFO, COMP, "primary failure seen", "service", key, "pod",
+			 p.name, "reason", phx_fail_reason_str(p.reason), NULL);
+out:
+	free(key);
+	return urgent;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void event(struct phx_reconciler *r, const cJSON *svc, const char *type,
+		  const char *reason, const char *msg)
+{
+	if (r->events)
+		kube_events_record(r->events, svc, type, reason, "%s", msg);
+}
+
+static int patch_labels(struct phx_reconciler *r, const char *ns, const char *pod,
+			enum phx_role role, bool serving)
+{
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"metadata\":{\"labels\":{\"" PHX_LABEL_ROLE "\":\"%s\",\"" PHX_LABEL_SERVING
+		 "\":\"%s\"}}}", phx_role_str(role), serving ? "true" : "false");
+	return kube_patch(r->client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body, NULL,
+			  NULL);
+}
+
+static int delete_pod(struct phx_reconciler *r, const char *ns, const char *pod, bool failed)
+{
+	struct kube_delete_opts o = KUBE_DELETE_OPTS_INIT;
+	/* A failed pod serves nobody: no reason to wait for its grace period. */
+	if (failed)
+		o.grace_period_seconds = 0;
+	int rc = kube_delete(r->client, &KUBE_GVR_PODS, ns, pod, &o, NULL, NULL);
+	return rc == KUBE_ENOTFOUND ? 0 : rc;
+}
+
+static int create_pod(struct phx_reconciler *r, const cJSON *svc, const struct phx_spec *spec,
+		      enum phx_role role, bool serving, char *name, size_t namelen)
+{
+	char sfx[6];
+	struct kube_status st = { 0 };
+	random_suffix(sfx, sizeof(sfx));
+	snprintf(name, namelen, "%.200s-%s", kube_json_name(svc), sfx);
+	cJSON *pod = phx_pod_build(svc, spec, name, role, serving);
+	if (!pod)
+		return KUBE_ENOMEM;
+	int rc = kube_create(r->client, &KUBE_GVR_PODS, kube_json_namespace(svc), pod, NULL, &st);
+	if (rc < 0)
+		kube_log(KUBE_LOG_WARN, COMP, "create pod failed", "pod", name, "error",
+			 kube_strerror(rc), "message", st.message ? st.message : "", NULL);
+	kube_status_release(&st);
+	cJSON_Delete(pod);
+	return rc;
+}
+
+static void ports_sig(const cJSON *ports, char *out, size_t len)
+{
+	size_t off = 0;
+	const cJSON *p;
+	out[0] = '\0';
+	cJSON_ArrayForEach(p, ports) {
+		const cJSON *tp = kube_json_get(p, "targetPort", NULL);
+		char tps[64] = "";
+		int64_t port = 0;
+		kube_json_get_int(p, &port, "port", NULL);
+		if (cJSON_IsString(tp))
+			set_str(tps, sizeof(tps), tp->valuestring);
+		else if (cJSON_IsNumber(tp))
+			snprintf(tps, sizeof(tps), "%d", tp->valueint);
+		const char *proto = kube_json_get_str(p, "protocol", NULL);
+		int n = snprintf(out + off, len - off, "%s:%" PRId64 ":%s:%s;",
+				 kube_json_get_str(p, "name", NULL) ? kube_json_get_str(p, "name", NULL) : "",
+				 port, tps, proto ? proto : "TCP");
+		if (n < 0 || (size_t)n >= len - off)
+			return;
+		off += (size_t)n;
+	}
+}
+
+static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed)
+{
+	cJSON *want = phx_service_build(svc);
+	char a[1024], b[1024];
+	int rc = 0;
+	if (!want)
+		return KUBE_ENOMEM;
+	if (!observed) {
+		rc = kube_create(r->client, &KUBE_GVR_SERVICES, kube_json_namespace(svc), want, NULL,
+				 NULL);
+		if (rc == KUBE_EALREADYEXISTS)
+			rc = 0;
+		goto out;
+	}
+	const cJSON *ws = kube_json_get(want, "spec", NULL);
+	const cJSON *os = kube_json_get(observed, "spec", NULL);
+	ports_sig(kube_json_get(ws, "ports", NULL), a, sizeof(a));
+	ports_sig(kube_json_get(os, "ports", NULL), b, sizeof(b));
+	bool same = strcmp(a, b) == 0 &&
+		    !strcmp(kube_json_get_str(ws, "type", NULL),
+			    kube_json_get_str(os, "type", NULL) ? kube_json_get_str(os, "type", NULL)
+								: "ClusterIP") &&
+		    cJSON_Compare(kube_json_get(ws, "selector", NULL),
+				  kube_json_get(os, "selector", NULL), 1);
+	if (!same) {
+		cJSON *patch = cJSON_CreateObject();
+		cJSON *ps = cJSON_AddObjectToObject(patch, "spec");
+		cJSON_AddItemToObject(ps, "type", cJSON_Duplicate(kube_json_get(ws, "type", NULL), 1));
+		cJSON_AddItemToObject(ps, "selector",
+				      cJSON_Duplicate(kube_json_get(ws, "selector", NULL), 1));
+		cJSON_AddItemToObject(ps, "ports", cJSON_Duplicate(kube_json_get(ws, "ports", NULL), 1));
+		char *txt = kube_json_print(patch);
+		rc = txt ? kube_patch(r->client, &KUBE_GVR_SERVICES, kube_json_namespace(svc),
+				      kube_json_name(svc), NULL, KUBE_PATCH_MERGE, txt, NULL, NULL)
+			 : KUBE_ENOMEM;
+		free(txt);
+		cJSON_Delete(patch);
+	}
+out:
+	cJSON_Delete(want);
+	return rc;
+}
+
+static int ensure_pdb(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed)
+{
+	if (observed)
+		return 0;
+	cJSON *want = phx_pdb_build(svc);
+	if (!want)
+		return KUBE_ENOMEM;
+	int rc = kube_create(r->client, &KUBE_GVR_PDBS, kube_json_namespace(svc), want, NULL, NULL);
+	cJSON_Delete(want);
+	return rc == KUBE_EALREADYEXISTS ? 0 : rc;
+}
+
+static int clear_switchover(struct phx_reconciler *r, const cJSON *svc)
+{
+	int rc = kube_patch(r->client, &PHX_GVR, kube_json_namespace(svc), kube_json_name(svc), NULL,
+			    KUBE_PATCH_MERGE,
+			    "{\"metadata\":{\"annotations\":{\"" PHX_ANN_SWITCHOVER "\":null}}}",
+			    NULL, NULL);
+	return rc == KUBE_ENOTFOUND ? 0 : rc;
+}
+
+static int write_status(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			cJSON *status)
+{
+	/* failoverInProgress must be removed explicitly: a merge patch keeps absent keys. */
+	if (!cJSON_GetObjectItemCaseSensitive(status, "failoverInProgress"))
+		cJSON_AddNullToObject(status, "failoverInProgress");
+	char *txt = kube_json_print(status);
+	int rc = 0;
+	if (!txt)
+		return KUBE_ENOMEM;
+	if (rec->last_status && strcmp(rec->last_status, txt) == 0)
+		goto out;
+	cJSON *cur = cJSON_Duplicate(kube_json_get(svc, "status", NULL), 1);
+	if (cur && !cJSON_GetObjectItemCaseSensitive(cur, "failoverInProgress"))
+		cJSON_AddNullToObject(cur, "failoverInProgress");
+	bool same = cur && cJSON_Compare(cur, status, 1);
+	cJSON_Delete(cur);
+	if (!same) {
+		size_t len = strlen(txt) + 16;
+		char *body = malloc(len);
+		if (!body) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		snprintf(body, len, "{\"status\":%s}", txt);
+		rc = kube_patch(r->client, &PHX_GVR, kube_json_namespace(svc), kube_json_name(svc),
+				"status", KUBE_PATCH_MERGE, body, NULL, NULL);
+		free(body);
+		if (rc == KUBE_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0) {
+		free(rec->last_status);
+		rec->last_status = txt;
+		txt = NULL;
+	}
+out:
+	free(txt);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- bookkeeping */
+
+static void rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
+{
+	const cJSON *st = kube_json_get(svc, "status", NULL);
+	int64_t v;
+	double d;
+	const char *uid = kube_json_uid(svc);
+	if (rec->init && strcmp(rec->uid, uid ? uid : "") == 0)
+		return;
+	if (strcmp(rec->uid, uid ? uid : "") != 0) {
+		/* A new object under an old name: forget everything about the old one. */
+		rec->nexp = 0;
+		rec->n_counted = 0;
+		rec->primary[0] = '\0';
+	}
+	set_str(rec->uid, sizeof(rec->uid), uid ? uid : "");
+	rec->init = true;
+	rec->failovers = kube_json_get_int(st, &v, "failovers", NULL) ? v : 0;
+	rec->last_failover_ms = phx_time_parse_ms(kube_json_get_str(st, "lastFailoverTime", NULL));
+	rec->last_reaction_ms = kube_json_get_int(st, &v, "lastFailoverReactionMs", NULL) ? v : -1;
+	rec->last_recovery_s = kube_json_get_num(st, &d, "lastRecoverySeconds", NULL) ? d : -1;
+	const char *prim = kube_json_get_str(st, "primary", NULL);
+	set_str(rec->primary, sizeof(rec->primary), prim ? prim : "");
+	const cJSON *fip = kube_json_get(st, "failoverInProgress", NULL);
+	rec->in_progress = cJSON_IsObject(fip);
+	rec->failed_pod[0] = '\0';
+	if (rec->in_progress) {
+		const char *fp = kube_json_get_str(fip, "failedPod", NULL);
+		set_str(rec->failed_pod, sizeof(rec->failed_pod), fp ? fp : "");
+		rec->started_us = phx_time_parse_ms(kube_json_get_str(fip, "startedAt", NULL)) * 1000;
+		if (rec->started_us <= 0)
+			rec->started_us = wall_us();
+		rec->reaction_recorded = cJSON_GetArraySize(kube_json_get(fip, "promoted", NULL)) > 0;
+		if (fp && !counted_has(rec, fp))
+			counted_add(rec, fp);
+	}
+	free(rec->last_status);
+	rec->last_status = NULL;
+}
+
+static void log_failover(struct phx_reconciler *r, int64_t now_ms)
+{
+	pthread_mutex_lock(&r->log_mu);
+	r->fo_time_ms[(r->fo_head + r->fo_len) % FAILOVER_LOG_MAX] = now_ms;
+	if (r->fo_len < FAILOVER_LOG_MAX)
+		r->fo_len++;
+	else
+		r->fo_head = (r->fo_head + 1) % FAILOVER_LOG_MAX;
+	pthread_mutex_unlock(&r->log_mu);
+}
+
+static void start_failover(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   const char *failed, enum phx_fail_reason reason, bool degraded)
+{
+	const char *ns = kube_json_namespace(svc), *name = kube_json_name(svc);
+	const char *lv[] = { ns, name };
+	int64_t now_us = wall_us();
+	char msg[1024];
+
+	pthread_mutex_lock(&r->fast_mu);
+	int64_t seen = rec->fail_seen_pod == name_hash(failed) ? rec->fail_seen_us : 0;
+	pthread_mutex_unlock(&r->fast_mu);
+	counted_add(rec, failed);
+	rec->failovers++;
+	rec->in_progress = true;
+	rec->started_us = seen > 0 && seen <= now_us ? seen : now_us;
+	rec->last_failover_ms = rec->started_us / 1000;
+	rec->reaction_recorded = false;
+	set_str(rec->failed_pod, sizeof(rec->failed_pod), failed);
+	kube_metric_inc(r->m_failovers, lv);
+	log_failover(r, rec->last_failover_ms);
+	snprintf(msg, sizeof(msg), "primary %s failed (%s); failover #%" PRId64 " started", failed,
+		 phx_fail_reason_str(reason), rec->failovers);
+	kube_log(KUBE_LOG_INFO, COMP, "failover started", "service", rec->key, "pod", failed,
+		 "reason", phx_fail_reason_str(reason), NULL);
+	event(r, svc, KUBE_EVENT_WARNING, "FailoverStarted", msg);
+	if (degraded) {
+		snprintf(msg, sizeof(msg), "primary %s failed with no Ready standby: replacing it "
+					   "directly", failed);
+		event(r, svc, KUBE_EVENT_WARNING, "Degraded", msg);
+	}
+}
+
+static void record_reaction(struct phx_reconciler *r, struct svc_rec *rec)
+{
+	if (!rec->in_progress || rec->reaction_recorded)
+		return;
+	int64_t us = wall_us() - rec->started_us;
+	if (us < 0)
+		us = 0;
+	rec->reaction_recorded = true;
+	rec->last_reaction_ms = (us + 500) / 1000;
+	kube_metric_observe(r->m_reaction, NULL, (double)us / 1e6);
+	pthread_mutex_lock(&r->log_mu);
+	r->reaction_sum_ms += (double)us / 1000.0;
+	r->reaction_count++;
+	pthread_mutex_unlock(&r->log_mu);
+}
+
+static void finish_failover(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc)
+{
+	char msg[1024];
+	double s = (double)(wall_us() - rec->started_us) / 1e6;
+	rec->in_progress = false;
+	rec->last_recovery_s = s < 0 ? 0 : s;
+	kube_metric_observe(r->m_recovery, NULL, rec->last_recovery_s);
+	snprintf(msg, sizeof(msg), "failover of %s completed: %s is primary, all instances Ready "
+				   "after %.3fs (reaction %" PRId64 " ms)", rec->failed_pod,
+		 rec->primary, rec->last_recovery_s, rec->last_reaction_ms);
+	kube_log(KUBE_LOG_INFO, COMP, "failover completed", "service", rec->key, "primary",
+		 rec->primary, NULL);
+	event(r, svc, KUBE_EVENT_NORMAL, "FailoverCompleted", msg);
+}
+
+static void update_instances(struct phx_reconciler *r, struct svc_rec *rec,
+			     const struct phx_pod *pods, size_t n, bool gone)
+{
+	int now[3][2] = { { 0 } };
+	static const char *roles[] = { "none", "primary", "standby" };
+	static const char *ready[] = { "false", "true" };
+	for (size_t i = 0; i < n && !gone; i++) {
+		if (pods[i].health == PHX_HEALTH_FAILED)
+			continue;
+		now[pods[i].role][pods[i].health == PHX_HEALTH_READY]++;
+	}
+	for (int a = 0; a < 3; a++) {
+		for (int b = 0; b < 2; b++) {
+			int d = now[a][b] - rec->inst[a][b];
+			const char *lv[] = { roles[a], ready[b] };
+			if (d)
+				kube_metric_add(r->m_instances, lv, d);
+			if (d < 0) /* gauges go down through add of a negative delta */
+				kube_metric_set(r->m_instances, lv,
+						kube_metric_value(r->m_instances, lv));
+			rec->inst[a][b] = now[a][b];
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- reconcile */
+
+/* Mirrors a successful action into the view so status describes the state just written. */
+static size_t view_apply(const struct phx_action *a, const char *created, const char *revision,
+			 struct phx_pod *pods, size_t n, int64_t now_ms)
+{
+	if (a->kind == PHX_ACT_CREATE) {
+		if (n >= PHX_MAX_PODS)
+			return n;
+		struct phx_pod *p = &pods[n++];
+		memset(p, 0, sizeof(*p));
+		set_str(p->name, sizeof(p->name), created);
+		set_str(p->revision, sizeof(p->revision), revision);
+		p->role = a->role;
+		p->serving = a->serving;
+		p->health = PHX_HEALTH_STARTING;
+		p->created_ms = now_ms;
+		return n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(pods[i].name, a->pod) != 0)
+			continue;
+		if (a->kind == PHX_ACT_LABEL) {
+			pods[i].role = a->role;
+			pods[i].serving = a->serving;
+		} else if (a->kind == PHX_ACT_DELETE) {
+			pods[i].health = PHX_HEALTH_FAILED;
+			pods[i].reason = PHX_FAIL_TERMINATING;
+		}
+	}
+	return n;
+}
+
+static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+		   const struct phx_spec *spec, const struct phx_plan *pl, struct phx_pod *pods,
+		   size_t *npods)
+{
+	const char *ns = kube_json_namespace(svc);
+	char msg[1024];
+	int rc = 0;
+	for (size_t i = 0; i < pl->nacts; i++) {
+		const struct phx_action *a = &pl->acts[i];
+		char created[PHX_NAME_MAX] = "";
+		bool was_failed = false;
+		for (size_t j = 0; j < *npods; j++)
+			if (strcmp(pods[j].name, a->pod) == 0)
+				was_failed = pods[j].health == PHX_HEALTH_FAILED;
+		switch (a->kind) {
+		case PHX_ACT_LABEL:
+			rc = patch_labels(r, ns, a->pod, a->role, a->serving);
+			if (rc == KUBE_ENOTFOUND) {
+				rc = 0; /* gone meanwhile: the next pass sees it */
+				break;
+			}
+			if (rc == 0) {
+				expect_add(rec, EXPECT_LABEL, a->pod, a->role, a->serving, NULL);
+				if (a->serving && !was_failed) {
+					record_reaction(r, rec);
+					if (pl->kind == PHX_PLAN_FAILOVER) {
+						snprintf(msg, sizeof(msg), "%s now serves as %s",
+							 a->pod, phx_role_str(a->role));
+						event(r, svc, KUBE_EVENT_NORMAL, "StandbyPromoted", msg);
+					}
+				}
+			}
+			break;
+		case PHX_ACT_DELETE:
+			rc = delete_pod(r, ns, a->pod, was_failed);
+			if (rc == 0)
+				expect_add(rec, EXPECT_DELETE, a->pod, a->role, false, NULL);
+			break;
+		case PHX_ACT_CREATE:
+			rc = create_pod(r, svc, spec, a->role, a->serving, created, sizeof(created));
+			if (rc == 0) {
+				expect_add(rec, EXPECT_CREATE, created, a->role, a->serving,
+					   spec->revision);
+				snprintf(msg, sizeof(msg), "spawned %s %s", phx_role_str(a->role),
+					 created);
+				event(r, svc, KUBE_EVENT_NORMAL, "StandbySpawned", msg);
+			}
+			break;
+		case PHX_ACT_CLEAR_SWITCHOVER:
+			rc = clear_switchover(r, svc);
+			if (rc == 0 && pl->kind == PHX_PLAN_SWITCHOVER) {
+				snprintf(msg, sizeof(msg), "switched over to %s", pl->new_primary);
+				event(r, svc, KUBE_EVENT_NORMAL, "SwitchoverCompleted", msg);
+			} else if (rc == 0) {
+				snprintf(msg, sizeof(msg), "switchover request %s dropped: %s",
+					 spec->switchover_to, a->why);
+				event(r, svc, KUBE_EVENT_NORMAL, "SwitchoverSkipped", msg);
+			}
+			break;
+		}
+		if (rc < 0) {
+			kube_log(KUBE_LOG_WARN, COMP, "action failed", "service", rec->key, "pod",
+				 a->pod, "action", a->why, "error", kube_strerror(rc), NULL);
+			return rc;
+		}
+		*npods = view_apply(a, created, spec->revision, pods, *npods, phx_wall_ms());
+	}
+	if (pl->kind == PHX_PLAN_ROLLOUT && pl->new_primary[0]) {
+		snprintf(msg, sizeof(msg), "rollout: switched over to updated %s", pl->new_primary);
+		event(r, svc, KUBE_EVENT_NORMAL, "SwitchoverCompleted", msg);
+	}
+	return 0;
+}
+
+static size_t observe_pods(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   const cJSON *arr, int grace_s, int64_t now_ms, struct phx_pod *pods)
+{
+	size_t n = 0;
+	const cJSON *pod;
+	const char *name = kube_json_name(svc);
+	cJSON_ArrayForEach(pod, arr) {
+		if (n >= PHX_MAX_PODS)
+			break;
+		/* Only pods we manage: a pod borrowed through a stray owner reference is not ours. */
+		if (strcmp(kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL)
+				   ? kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL)
+				   : "",
+			   name) != 0)
+			continue;
+		uint64_t h = name_hash(kube_json_name(pod));
+		pthread_mutex_lock(&r->fast_mu);
+		if (phx_pod_is_ready(pod))
+			ever_ready_add(rec, h);
+		bool ever = ever_ready_has(rec, h);
+		pthread_mutex_unlock(&r->fast_mu);
+		phx_pod_classify(pod, ever, grace_s, now_ms, &pods[n++]);
+	}
+	return n;
+}
+
+static bool pod_alive(const struct phx_pod *pods, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(pods[i].name, name) == 0)
+			return pods[i].health != PHX_HEALTH_FAILED;
+	return false;
+}
+
+static const char *current_primary(const struct phx_pod *pods, size_t n)
+{
+	const char *best = "";
+	for (size_t i = 0; i < n; i++) {
+		if (pods[i].health == PHX_HEALTH_FAILED || pods[i].role != PHX_ROLE_PRIMARY)
+			continue;
+		if (!best[0] || pods[i].health == PHX_HEALTH_READY)
+			best = pods[i].name;
+	}
+	return best;
+}
+
+static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
+			    const struct phx_observed *obs, int64_t *requeue_after_ms)
+{
+	const cJSON *svc = obs->svc;
+	struct phx_spec spec;
+	struct phx_pod pods[PHX_MAX_PODS];
+	struct phx_plan pl;
+	char err[256];
+	int64_t now_ms = phx_wall_ms(), gen = 0;
+	int rc = 0, src;
+	size_t n;
+
+	rec_init_from_status(rec, svc);
+	rec->gone = false;
+	kube_json_get_int(svc, &gen, "metadata", "generation", NULL);
+	int invalid = phx_spec_parse(svc, &spec, err, sizeof(err));
+	n = observe_pods(r, rec, svc, obs->pods, spec.grace_s, now_ms, pods);
+	n = expect_apply(rec, pods, n, now_ms);
+
+	if (invalid < 0) {
+		/* Nothing is created or deleted on a spec we cannot trust; say why, once. */
+		if (strcmp(rec->invalid_msg, err) != 0) {
+			set_str(rec->invalid_msg, sizeof(rec->invalid_msg), err);
+			event(r, svc, KUBE_EVENT_WARNING, "InvalidSpec", err);
+			kube_log(KUBE_LOG_WARN, COMP, "invalid spec", "service", rec->key,
+				 "message", err, NULL);
+		}
+		memset(&pl, 0, sizeof(pl));
+	} else {
+		rec->invalid_msg[0] = '\0';
+		struct phx_plan_input in = {
+			.spec = &spec, .pods = pods, .npods = n, .prev_primary = rec->primary,
+			.failover_in_progress = rec->in_progress,
+		};
+		phx_plan_compute(&in, &pl);
+
+		/* Count each lost primary once: the one the plan reacts to, or the one status
+		 * named that is gone even though a takeover already happened (a previous
+		 * leader acted but died before writing status). */
+		const char *failed = NULL;
+		enum phx_fail_reason why = pl.failed_reason;
+		if (pl.primary_failed)
+			failed = pl.failed_pod;
+		else if (rec->primary[0] && !pod_alive(pods, n, rec->primary) && !spec.paused)
+			failed = rec->primary, why = PHX_FAIL_DELETED;
+		if (failed && !counted_has(rec, failed))
+			start_failover(r, rec, svc, failed, why, pl.degraded);
+
+		rc = execute(r, rec, svc, &spec, &pl, pods, &n);
+		if (rc == 0 && !spec.paused) {
+			src = ensure_service(r, svc, obs->service);
+			int prc = ensure_pdb(r, svc, obs->pdb);
+			rc = src < 0 ? src : prc;
+		}
+		const char *prim = current_primary(pods, n);
+		if (prim[0])
+			set_str(rec->primary, sizeof(rec->primary), prim);
+		if (rec->in_progress && phx_settled(&spec, pods, n))
+			finish_failover(r, rec, svc);
+		*requeue_after_ms = pl.requeue_after_ms;
+	}
+
+	struct phx_status_input si = {
+		.spec = &spec, .pods = pods, .npods = n,
+		.prev_status = kube_json_get(svc, "status", NULL), .generation = gen,
+		.now_ms = now_ms, .invalid = invalid < 0, .invalid_msg = err,
+		.failovers = rec->failovers, .last_failover_ms = rec->last_failover_ms,
+		.last_reaction_ms = rec->last_reaction_ms, .last_recovery_s = rec->last_recovery_s,
+		.in_progress = rec->in_progress, .in_progress_started_ms = rec->started_us / 1000,
+		.in_progress_failed_pod = rec->failed_pod,
+	};
+	cJSON *status = phx_status_build(&si);
+	if (status) {
+		snprintf(rec->phase, sizeof(rec->phase), "%s",
+			 kube_json_get_str(status, "phase", NULL));
+		int64_t v = 0;
+		kube_json_get_int(status, &v, "readyInstances", NULL);
+		rec->ready = (int)v;
+		rec->total = 1 + spec.standbys;
+		rec->capacity = phx_capacity_percent(&spec, pods, n);
+		int wrc = write_status(r, rec, svc, status);
+		if (rc == 0)
+			rc = wrc;
+		cJSON_Delete(status);
+	}
+	update_instances(r, rec, pods, n, false);
+	if (rec->nexp > 0 && *requeue_after_ms == 0)
+		*requeue_after_ms = EXPECT_TTL_MS + 100; /* re-check if a watch event never comes */
+	return rc;
+}
+
+int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_observed *obs,
+		  int64_t *requeue_after_ms)
+{
+	struct timespec t0, t1;
+	int rc = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*requeue_after_ms = 0;
+	struct svc_rec *rec = rec_get(r, key, obs->svc != NULL);
+	if (!rec)
+		goto out;
+	pthread_mutex_lock(&rec->mu);
+	if (!obs->svc) {
+		/* Deleted: the garbage collector removes the pods through their owner reference. */
+		update_instances(r, rec, NULL, 0, true);
+		rec->gone = true;
+		rec->init = false;
+		rec->nexp = 0;
+		rec->uid[0] = '\0';
+	} else if (kube_json_get(obs->svc, "metadata", "deletionTimestamp", NULL)) {
+		rec->gone = true;
+	} else {
+		rc = reconcile_locked(r, rec, obs, requeue_after_ms);
+	}
+	pthread_mutex_unlock(&rec->mu);
+out:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	const char *res[] = { rc == 0 ? "success" : "error" };
+	kube_metric_inc(r->m_reconcile, res);
+	kube_metric_observe(r->m_duration, NULL, secs);
+	if (rc < 0)
+		kube_metric_inc(r->m_errors, NULL);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- dashboard */
+
+cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *rows = cJSON_CreateArray();
+	int services = 0, ready = 0, total = 0, in_progress = 0;
+	int64_t failovers = 0, capacity = 0;
+	struct svc_rec *rec, *tmp;
+	if (!o || !rows) {
+		cJSON_Delete(o);
+		cJSON_Delete(rows);
+		return NULL;
+	}
+	pthread_rwlock_rdlock(&r->map_lock);
+	HASH_ITER(hh, r->recs, rec, tmp) {
+		pthread_mutex_lock(&rec->mu);
+		if (rec->init && !rec->gone) {
+			cJSON *row = cJSON_CreateObject();
+			services++;
+			ready += rec->ready;
+			total += rec->total;
+			capacity += rec->capacity;
+			failovers += rec->failovers;
+			in_progress += rec->in_progress;
+			cJSON_AddStringToObject(row, "service", rec->key);
+			cJSON_AddStringToObject(row, "phase", rec->phase);
+			cJSON_AddStringToObject(row, "primary", rec->primary);
+			cJSON_AddNumberToObject(row, "readyInstances", rec->ready);
+			cJSON_AddNumberToObject(row, "totalInstances", rec->total);
+			cJSON_AddNumberToObject(row, "capacityPercent", rec->capacity);
+			cJSON_AddNumberToObject(row, "failovers", (double)rec->failovers);
+			cJSON_AddBoolToObject(row, "failoverInProgress", rec->in_progress);
+			if (rec->in_progress)
+				cJSON_AddStringToObject(row, "failedPod", rec->failed_pod);
+			if (rec->last_reaction_ms >= 0)
+				cJSON_AddNumberToObject(row, "lastFailoverReactionMs",
+							(double)rec->last_reaction_ms);
+			cJSON_AddItemToArray(rows, row);
+		}
+		pthread_mutex_unlock(&rec->mu);
+	}
+	pthread_rwlock_unlock(&r->map_lock);
+
+	int64_t now = phx_wall_ms(), midnight = now - now % 86400000;
+	int today = 0;
+	double mean = 0;
+	pthread_mutex_lock(&r->log_mu);
+	for (size_t i = 0; i < r->fo_len; i++)
+		today += r->fo_time_ms[(r->fo_head + i) % FAILOVER_LOG_MAX] >= midnight;
+	if (r->reaction_count)
+		mean = r->reaction_sum_ms / (double)r->reaction_count;
+	pthread_mutex_unlock(&r->log_mu);
+
+	cJSON_AddNumberToObject(o, "services", services);
+	cJSON_AddNumberToObject(o, "readyInstances", ready);
+	cJSON_AddNumberToObject(o, "totalInstances", total);
+	cJSON_AddNumberToObject(o, "capacityPercent",
+				services ? (double)(capacity / services) : 0);
+	cJSON_AddNumberToObject(o, "capacityPercentTotal", (double)capacity);
+	cJSON_AddNumberToObject(o, "failoversTotal", (double)failovers);
+	cJSON_AddNumberToObject(o, "failoversToday", today);
+	cJSON_AddNumberToObject(o, "meanReactionMs", round(mean * 1000) / 1000);
+	cJSON_AddNumberToObject(o, "failoversInProgress", in_progress);
+	cJSON_AddItemToObject(o, "items", rows);
+	return o;
+}
