@@ -1,0 +1,295 @@
+/* kubeconfig and in-cluster loading: every auth kind, missing and malformed files, broken
+ * references (each error names the file and the field), token rotation, the search order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kube_config.h"
+#include "kube_error.h"
+
+static char testdata[512];
+
+static const char *fixture(const char *name)
+{
+	static char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", testdata, name);
+	return path;
+}
+
+static void assert_str_or_null(const char *got, const char *want)
+{
+	if (want == NULL)
+		assert_null(got);
+	else
+		assert_string_equal(got, want);
+}
+
+struct auth_case {
+	const char *context; /* NULL = current-context */
+	const char *server, *ca_file_suffix, *ca_data, *cert_file_suffix, *key_file, *cert_data,
+		*key_data, *token, *token_file, *ns;
+	bool insecure;
+};
+
+static const struct auth_case auth_cases[] = {
+	{ NULL, "https://dev.example.com:6443", "/config/certs/ca.crt", NULL, NULL, NULL, NULL, NULL,
+	  "abc.def.ghi", NULL, "team-a", false },
+	{ "tokenfile", "https://dev.example.com:6443", "/config/certs/ca.crt", NULL, NULL, NULL, NULL,
+	  NULL, NULL, "/var/run/token", "default", false },
+	{ "certfiles", "https://dev.example.com:6443", "/config/certs/ca.crt", NULL,
+	  "/config/certs/client.crt", "/abs/client.key", NULL, NULL, NULL, NULL, "ops", false },
+	{ "certdata", "https://10.0.0.1:443", NULL,
+	  "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n", NULL, NULL, "CERT-PEM",
+	  "KEY-PEM", NULL, NULL, "default", false },
+	{ "insecure", "http://127.0.0.1:8080", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  "default", true },
+	{ "anonymous", "http://127.0.0.1:8080", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	  "default", true },
+};
+
+static void assert_suffix(const char *got, const char *suffix)
+{
+	if (suffix == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_true(strlen(got) >= strlen(suffix));
+	assert_string_equal(got + strlen(got) - strlen(suffix), suffix);
+	/* Relative paths were resolved against the kubeconfig's directory. */
+	assert_true(got[0] == '/');
+}
+
+static void config__each_auth_kind(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(auth_cases) / sizeof(auth_cases[0]); i++) {
+		const struct auth_case *tc = &auth_cases[i];
+		struct kube_config cfg;
+		char *err = NULL;
+		int rc = kube_config_load_file(fixture("good.yaml"), tc->context, &cfg, &err);
+
+		if (rc != 0)
+			fail_msg("context %s: %s", tc->context, err);
+		assert_null(err);
+		assert_string_equal(cfg.server, tc->server);
+		assert_suffix(cfg.ca_file, tc->ca_file_suffix);
+		assert_str_or_null(cfg.ca_data, tc->ca_data);
+		assert_suffix(cfg.client_cert_file, tc->cert_file_suffix);
+		assert_str_or_null(cfg.client_key_file, tc->key_file);
+		assert_str_or_null(cfg.client_cert_data, tc->cert_data);
+		assert_str_or_null(cfg.client_key_data, tc->key_data);
+		assert_str_or_null(cfg.token, tc->token);
+		assert_str_or_null(cfg.token_file, tc->token_file);
+		assert_string_equal(cfg.namespace, tc->ns);
+		assert_int_equal(cfg.insecure_skip_tls_verify, tc->insecure);
+		assert_string_equal(cfg.context, tc->context != NULL ? tc->context : "dev");
+		assert_string_equal(cfg.source, fixture("good.yaml"));
+		kube_config_release(&cfg);
+		assert_null(cfg.server);
+	}
+}
+
+struct error_case {
+	const char *file, *context;
+	int want;
+	const char *msg_has; /* the field the message must name */
+};
+
+static const struct error_case error_cases[] = {
+	{ "does-not-exist.yaml", NULL, KUBE_ECONFIG, "No such file" },
+	{ "malformed.yaml", NULL, KUBE_EPARSE, "line 7" },
+	{ "list.yaml", NULL, KUBE_ECONFIG, "not a kubeconfig" },
+	{ "no-current.yaml", NULL, KUBE_ECONFIG, "current-context" },
+	{ "good.yaml", "nope", KUBE_ECONFIG, "no context named \"nope\"" },
+	{ "broken-refs.yaml", NULL, KUBE_ECONFIG, "no cluster named \"nope\"" },
+	{ "broken-refs.yaml", "missing-user", KUBE_ECONFIG, "no user named \"ghost\"" },
+	{ "broken-refs.yaml", "no-server", KUBE_ECONFIG, "clusters[noserver].cluster.server" },
+	{ "broken-refs.yaml", "exec", KUBE_ECONFIG, "users[exec-user].user.exec" },
+	{ "broken-refs.yaml", "half-cert", KUBE_ECONFIG, "client-key must be given together" },
+	{ "broken-refs.yaml", "bad-b64", KUBE_ECONFIG,
+	  "users[bad-b64-user].user.client-certificate-data: invalid base64" },
+	{ "broken-refs.yaml", "server-not-string", KUBE_ECONFIG, "clusters[weird].cluster.server" },
+	{ "broken-refs.yaml", "bad-ca-data", KUBE_ECONFIG, "certificate-authority-data" },
+};
+
+static void config__errors_name_file_and_field(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+		const struct error_case *tc = &error_cases[i];
+		struct kube_config cfg;
+		char *err = NULL;
+		int rc = kube_config_load_file(fixture(tc->file), tc->context, &cfg, &err);
+
+		if (rc != tc->want)
+			fail_msg("%s/%s: rc %d want %d (%s)", tc->file, tc->context, rc, tc->want, err);
+		assert_non_null(err);
+		if (strstr(err, fixture(tc->file)) == NULL || strstr(err, tc->msg_has) == NULL)
+			fail_msg("%s/%s: message \"%s\" lacks file or \"%s\"", tc->file, tc->context, err,
+				 tc->msg_has);
+		/* Nothing is left behind on error. */
+		assert_null(cfg.server);
+		assert_null(cfg.token);
+		free(err);
+	}
+	/* errmsg is optional. */
+	{
+		struct kube_config cfg;
+
+		assert_int_equal(kube_config_load_file(fixture("malformed.yaml"), NULL, &cfg, NULL),
+				 KUBE_EPARSE);
+	}
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void config__incluster_and_rotation(void **state)
+{
+	char dir[] = "/tmp/kube-sa-XXXXXX", p[128], tmp[128];
+	struct kube_config cfg;
+	char *err = NULL, *tok = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/token", dir);
+	write_file(p, "token-1\n");
+	snprintf(p, sizeof(p), "%s/ca.crt", dir);
+	write_file(p, "PEM");
+	snprintf(p, sizeof(p), "%s/namespace", dir);
+	write_file(p, "phoenix-system\n");
+
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	assert_int_equal(kube_config_load_incluster(dir, &cfg, &err), KUBE_ECONFIG);
+	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
+	free(err);
+
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(kube_config_load_incluster(dir, &cfg, &err), 0);
+	assert_string_equal(cfg.server, "https://10.96.0.1:443");
+	assert_string_equal(cfg.namespace, "phoenix-system");
+	snprintf(p, sizeof(p), "%s/ca.crt", dir);
+	assert_string_equal(cfg.ca_file, p);
+	assert_string_equal(cfg.source, "in-cluster");
+	assert_false(cfg.insecure_skip_tls_verify);
+	assert_int_equal(kube_config_read_token(&cfg, &tok), 0);
+	assert_string_equal(tok, "token-1");
+	free(tok);
+
+	/* Rotation: kubelet swaps the file; the next read sees the new token. */
+	snprintf(p, sizeof(p), "%s/token", dir);
+	snprintf(tmp, sizeof(tmp), "%s/token.tmp", dir);
+	write_file(tmp, "token-2");
+	assert_int_equal(rename(tmp, p), 0);
+	assert_int_equal(kube_config_read_token(&cfg, &tok), 0);
+	assert_string_equal(tok, "token-2");
+	free(tok);
+	kube_config_release(&cfg);
+
+	/* IPv6 hosts are bracketed; no namespace file means "default". */
+	setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
+	snprintf(p, sizeof(p), "%s/namespace", dir);
+	unlink(p);
+	assert_int_equal(kube_config_load_incluster(dir, &cfg, NULL), 0);
+	assert_string_equal(cfg.server, "https://[fd00::1]:443");
+	assert_string_equal(cfg.namespace, "default");
+	kube_config_release(&cfg);
+
+	/* No token file: an error naming it. */
+	snprintf(p, sizeof(p), "%s/token", dir);
+	unlink(p);
+	assert_int_equal(kube_config_load_incluster(dir, &cfg, &err), KUBE_ECONFIG);
+	assert_non_null(strstr(err, p));
+	free(err);
+	snprintf(p, sizeof(p), "%s/ca.crt", dir);
+	unlink(p);
+	rmdir(dir);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+static void config__default_search_order(void **state)
+{
+	struct kube_config cfg;
+	char env[2048], *err = NULL;
+
+	(void)state;
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	/* Explicit path wins over $KUBECONFIG. */
+	setenv("KUBECONFIG", "/nonexistent/a", 1);
+	assert_int_equal(kube_config_load_default(fixture("good.yaml"), "certdata", &cfg, NULL), 0);
+	assert_string_equal(cfg.context, "certdata");
+	kube_config_release(&cfg);
+	/* $KUBECONFIG: the first entry that exists. */
+	snprintf(env, sizeof(env), "/nonexistent/a:%s", fixture("good.yaml"));
+	setenv("KUBECONFIG", env, 1);
+	assert_int_equal(kube_config_load_default(NULL, NULL, &cfg, NULL), 0);
+	assert_string_equal(cfg.context, "dev");
+	kube_config_release(&cfg);
+	setenv("KUBECONFIG", "/nonexistent/a:/nonexistent/b", 1);
+	assert_int_equal(kube_config_load_default(NULL, NULL, &cfg, &err), KUBE_ECONFIG);
+	assert_non_null(strstr(err, "KUBECONFIG"));
+	free(err);
+	/* $HOME/.kube/config last. */
+	unsetenv("KUBECONFIG");
+	setenv("HOME", "/nonexistent-home", 1);
+	assert_int_equal(kube_config_load_default(NULL, NULL, &cfg, &err), KUBE_ECONFIG);
+	assert_non_null(strstr(err, "/nonexistent-home/.kube/config"));
+	free(err);
+}
+
+static void config__init_copy_token(void **state)
+{
+	struct kube_config a, b;
+	char *tok = (char *)1;
+
+	(void)state;
+	assert_int_equal(kube_config_init_server(&a, "http://127.0.0.1:1234//"), 0);
+	assert_string_equal(a.server, "http://127.0.0.1:1234");
+	assert_string_equal(a.namespace, "default");
+	assert_int_equal(kube_config_read_token(&a, &tok), 0);
+	assert_null(tok);
+	a.token = strdup("t");
+	assert_int_equal(kube_config_copy(&b, &a), 0);
+	kube_config_release(&a);
+	assert_string_equal(b.token, "t");
+	assert_string_equal(b.server, "http://127.0.0.1:1234");
+	b.token_file = strdup("/nonexistent/token");
+	assert_int_equal(kube_config_read_token(&b, &tok), KUBE_ECONFIG);
+	kube_config_release(&b);
+	kube_config_release(NULL);
+	assert_int_equal(kube_config_init_server(&a, ""), KUBE_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(config__each_auth_kind),
+		cmocka_unit_test(config__errors_name_file_and_field),
+		cmocka_unit_test(config__incluster_and_rotation),
+		cmocka_unit_test(config__default_search_order),
+		cmocka_unit_test(config__init_copy_token),
+	};
+	char here[512];
+
+	snprintf(here, sizeof(here), "%s", __FILE__);
+	snprintf(testdata, sizeof(testdata), "%s/testdata/config", dirname(here));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
