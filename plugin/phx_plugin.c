@@ -527,6 +527,34 @@ out:
 	return rc;
 }
 
+/* Checks the command and its operand count before any I/O, so a typo gets a usage message
+ * rather than a connection error. Returns 0 or -1 (reported). */
+static int check_usage(const struct cli *cli)
+{
+	static const struct {
+		const char *cmd, *usage;
+		int min, max; /* operands after the command */
+	} cmds[] = {
+		{"status", "status [NAME]", 0, 1},
+		{"switchover", "switchover NAME [POD]", 1, 2},
+		{"pause", "pause NAME", 1, 1},
+		{"resume", "resume NAME", 1, 1},
+	};
+	int n = cli->nargs - 1;
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cli->args[0], cmds[i].cmd))
+			continue;
+		if (n < cmds[i].min || n > cmds[i].max) {
+			fprintf(stderr, "error: usage: kubectl phoenix %s\n", cmds[i].usage);
+			return -1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "error: unknown command \"%s\" (see kubectl phoenix --help)\n", cli->args[0]);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {.color = "auto", .interval = 1.0};
@@ -546,11 +574,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cmd = cli.args[0];
-	if (strcmp(cmd, "status") && strcmp(cmd, "switchover") && strcmp(cmd, "pause") &&
-	    strcmp(cmd, "resume")) {
-		fprintf(stderr, "error: unknown command \"%s\" (see kubectl phoenix --help)\n", cmd);
+	if (check_usage(&cli) < 0)
 		goto out;
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
