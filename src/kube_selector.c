@@ -208,6 +208,10 @@ static int read_set(struct lex *lx, struct req *r)
 		return seterr(lx->errmsg, "selector \"%s\": position %zu: expected '(' after %s",
 			      lx->text, lx->pos + 1, r->op == OP_IN ? "in" : "notin");
 	lx->pos++;
+	skip_ws(lx);
+	if (lx->text[lx->pos] == ')')
+		return seterr(lx->errmsg, "selector \"%s\": position %zu: the value set of %s must "
+			      "not be empty", lx->text, lx->pos + 1, r->op == OP_IN ? "in" : "notin");
 	for (;;) {
 		rc = read_value(lx, r);
 		if (rc != 0)
