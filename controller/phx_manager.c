@@ -1,0 +1,488 @@
+/* The operator's wiring: watch -> informer cache -> handler enqueues the owner's key (failures
+ * of a primary go to the urgent queue, whose workers do nothing else) -> worker reads the caches
+ * -> phx_reconcile writes through the REST client (gated by the Lease) -> status. */
+#include "phx_manager.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_clock.h"
+#include "kube_error.h"
+#include "kube_events.h"
+#include "kube_httpd.h"
+#include "kube_informer.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_rest.h"
+#include "kube_workqueue.h"
+#include "phx_dashboard.h"
+#include "phx_failover.h"
+#include "phx_leader.h"
+#include "phx_service.h"
+
+#define COMP "manager"
+#define URGENT_WORKERS 2
+#define MAX_WORKERS 64
+
+static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
+
+struct phx_manager {
+	struct kube_client *client;
+	char *namespace, *metrics_addr, *probe_addr, *leader_ns, *leader_id, *identity;
+	bool leader_elect;
+	int nworkers;
+
+	struct kube_informer *inf_phx, *inf_pods, *inf_svcs, *inf_pdbs;
+	struct kube_workqueue *queue, *urgent;
+	struct phx_reconciler *rec;
+	struct kube_events *events;
+	struct kube_httpd *metrics_srv, *probe_srv;
+	struct phx_leader *leader;
+
+	pthread_t workers[MAX_WORKERS + URGENT_WORKERS];
+	int nthreads;
+	pthread_t sync_thread;
+	bool sync_started;
+	atomic_bool is_leader;
+	atomic_bool synced;
+	bool started, stopped;
+};
+
+struct worker_arg {
+	struct phx_manager *m;
+	struct kube_workqueue *q;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+bool phx_manager_is_leader(struct phx_manager *m)
+{
+	return atomic_load(&m->is_leader);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static void enqueue(struct phx_manager *m, const char *key, bool urgent)
+{
+	if (!key || !atomic_load(&m->is_leader))
+		return;
+	kube_workqueue_add(urgent ? m->urgent : m->queue, key);
+}
+
+static void phx_add(const cJSON *obj, void *ud)
+{
+	char *key = kube_json_key(obj);
+	enqueue(ud, key, false);
+	free(key);
+}
+
+static void phx_update(const cJSON *old_obj, const cJSON *new_obj, void *ud)
+{
+	(void)old_obj;
+	phx_add(new_obj, ud);
+}
+
+static void phx_delete(const cJSON *obj, bool unknown, void *ud)
+{
+	(void)unknown;
+	phx_add(obj, ud);
+}
+
+/* The PhoenixService owning a child: its controller owner reference, else its service label. */
+static char *owner_key(const cJSON *obj)
+{
+	const char *ns = kube_json_namespace(obj);
+	const char *name = NULL;
+	const cJSON *ref;
+	char *key = NULL;
+	cJSON_ArrayForEach(ref, kube_json_get(obj, "metadata", "ownerReferences", NULL)) {
+		const char *kind = kube_json_get_str(ref, "kind", NULL);
+		if (kind && strcmp(kind, PHX_KIND) == 0)
+			name = kube_json_get_str(ref, "name", NULL);
+	}
+	if (!name)
+		name = kube_json_get_str(obj, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	if (!ns || !name || asprintf(&key, "%s/%s", ns, name) < 0)
+		return NULL;
+	return key;
+}
+
+static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *new_obj,
+		      bool deleted)
+{
+	/* Runs on every replica: standbys keep readiness history and failure times warm. */
+	bool urgent = phx_reconciler_pod_event(m->rec, old_obj, new_obj, deleted);
+	char *key = owner_key(new_obj ? new_obj : old_obj);
+	enqueue(m, key, urgent);
+	free(key);
+}
+
+static void pod_add(const cJSON *obj, void *ud)
+{
+	pod_event(ud, NULL, obj, false);
+}
+
+static void pod_update(const cJSON *old_obj, const cJSON *new_obj, void *ud)
+{
+	if (old_obj == new_obj)
+		return; /* resync: the PhoenixService informer's resync covers it */
+	pod_event(ud, old_obj, new_obj, false);
+}
+
+static void pod_delete(const cJSON *obj, bool unknown, void *ud)
+{
+	(void)unknown;
+	pod_event(ud, obj, NULL, true);
+}
+
+static void child_add(const cJSON *obj, void *ud)
+{
+	char *key = owner_key(obj);
+	enqueue(ud, key, false);
+	free(key);
+}
+
+static void child_update(const cJSON *old_obj, const cJSON *new_obj, void *ud)
+{
+	if (old_obj != new_obj)
+		child_add(new_obj, ud);
+}
+
+static void child_delete(const cJSON *obj, bool unknown, void *ud)
+{
+	(void)unknown;
+	child_add(obj, ud);
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static void process(struct phx_manager *m, struct kube_workqueue *q, const char *key)
+{
+	struct phx_observed obs = { 0 };
+	cJSON *svc = NULL, *pods = NULL, *service = NULL, *pdb = NULL;
+	int64_t requeue = 0;
+	int rc;
+
+	if (kube_informer_get(m->inf_phx, key, &svc) == 0) {
+		const char *uid = kube_json_uid(svc);
+		if (uid)
+			kube_informer_list_owned(m->inf_pods, uid, &pods);
+		kube_informer_get(m->inf_svcs, key, &service);
+		kube_informer_get(m->inf_pdbs, key, &pdb);
+	}
+	obs.svc = svc;
+	obs.pods = pods;
+	obs.service = service;
+	obs.pdb = pdb;
+	rc = phx_reconcile(m->rec, key, &obs, &requeue);
+	if (rc == KUBE_ENOTLEADER) {
+		kube_workqueue_forget(q, key);
+	} else if (rc < 0) {
+		kube_log(KUBE_LOG_WARN, COMP, "reconcile failed; retrying", "key", key, "error",
+			 kube_strerror(rc), NULL);
+		kube_workqueue_add_rate_limited(q, key);
+	} else {
+		kube_workqueue_forget(q, key);
+		if (requeue > 0)
+			kube_workqueue_add_after(m->queue, key, KUBE_MS(requeue));
+	}
+	cJSON_Delete(svc);
+	cJSON_Delete(pods);
+	cJSON_Delete(service);
+	cJSON_Delete(pdb);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct phx_manager *m = wa->m;
+	struct kube_workqueue *q = wa->q;
+	free(wa);
+	for (;;) {
+		char *key = NULL;
+		int rc = kube_workqueue_get(q, &key);
+		if (rc == KUBE_ESHUTDOWN)
+			break;
+		if (rc < 0 || !key)
+			continue;
+		if (atomic_load(&m->is_leader) && atomic_load(&m->synced))
+			process(m, q, key);
+		kube_workqueue_done(q, key);
+		free(key);
+	}
+	return NULL;
+}
+
+static int enqueue_all_cb(const cJSON *obj, void *ud)
+{
+	struct phx_manager *m = ud;
+	char *key = kube_json_key(obj);
+	if (key)
+		kube_workqueue_add(m->queue, key);
+	free(key);
+	return 0;
+}
+
+static void enqueue_all(struct phx_manager *m)
+{
+	kube_informer_foreach(m->inf_phx, enqueue_all_cb, m);
+}
+
+/* ---------------------------------------------------------------- leadership */
+
+static void on_started_leading(void *ud)
+{
+	struct phx_manager *m = ud;
+	kube_log(KUBE_LOG_INFO, COMP, "became leader", "identity", m->identity, NULL);
+	/* The previous leader may have moved on since we last looked: re-read status. */
+	phx_reconciler_reset_bookkeeping(m->rec);
+	atomic_store(&m->is_leader, true);
+	if (atomic_load(&m->synced))
+		enqueue_all(m);
+}
+
+static void on_stopped_leading(void *ud)
+{
+	struct phx_manager *m = ud;
+	atomic_store(&m->is_leader, false);
+	kube_log(KUBE_LOG_INFO, COMP, "lost leadership: writes stopped", "identity", m->identity,
+		 NULL);
+}
+
+/* Waits for every cache, then marks the process ready and hands the keys to the workers. */
+static void *sync_main(void *arg)
+{
+	struct phx_manager *m = arg;
+	struct kube_informer *infs[] = { m->inf_phx, m->inf_pods, m->inf_svcs, m->inf_pdbs };
+	for (size_t i = 0; i < 4; i++)
+		if (kube_informer_wait_for_sync(infs[i], -1) < 0)
+			return NULL;
+	atomic_store(&m->synced, true);
+	if (m->probe_srv)
+		kube_httpd_set_ready(m->probe_srv, "informers-synced", 1);
+	if (m->metrics_srv)
+		kube_httpd_set_ready(m->metrics_srv, "informers-synced", 1);
+	kube_log(KUBE_LOG_INFO, COMP, "caches synced", "phoenixservices", NULL);
+	if (atomic_load(&m->is_leader))
+		enqueue_all(m);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int make_informer(struct phx_manager *m, const struct kube_gvr *gvr, const char *sel,
+			 const char *name, int64_t resync_ms, const struct kube_informer_handlers *h,
+			 struct kube_informer **out)
+{
+	struct kube_informer_opts o = {
+		.gvr = gvr, .namespace = m->namespace, .label_selector = sel, .name = name,
+		.resync_ms = resync_ms,
+	};
+	int rc = kube_informer_new(m->client, &o, out);
+	if (rc == 0)
+		rc = kube_informer_add_handlers(*out, h);
+	return rc;
+}
+
+int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **out)
+{
+	struct phx_manager *m;
+	int rc;
+	if (!opts || !opts->client || !out)
+		return KUBE_EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return KUBE_ENOMEM;
+	m->client = opts->client;
+	m->namespace = dup_or_null(opts->namespace);
+	m->metrics_addr = strdup(opts->metrics_addr ? opts->metrics_addr : ":8080");
+	m->probe_addr = strdup(opts->probe_addr ? opts->probe_addr : ":8081");
+	m->leader_ns = strdup(opts->leader_namespace ? opts->leader_namespace : "default");
+	m->leader_id = strdup(opts->leader_id ? opts->leader_id : "phoenix-operator-leader");
+	m->identity = strdup(opts->identity ? opts->identity : "phoenix-operator");
+	m->leader_elect = opts->leader_elect;
+	m->nworkers = opts->workers < 1 ? 1 : opts->workers > MAX_WORKERS ? MAX_WORKERS
+									  : opts->workers;
+	if (!m->metrics_addr || !m->probe_addr || !m->leader_ns || !m->leader_id || !m->identity) {
+		rc = KUBE_ENOMEM;
+		goto fail;
+	}
+
+	struct kube_workqueue_opts qo = { .name = "phoenixservice" };
+	m->queue = kube_workqueue_new(&qo);
+	struct kube_workqueue_opts uo = { .name = "phoenixservice-failover" };
+	m->urgent = kube_workqueue_new(&uo);
+	if (!m->queue || !m->urgent) {
+		rc = KUBE_ENOMEM;
+		goto fail;
+	}
+	rc = kube_events_new(m->client, "phoenix-operator", m->identity, NULL, &m->events);
+	if (rc < 0)
+		goto fail;
+	struct phx_reconciler_opts ro = { .client = m->client, .events = m->events };
+	rc = phx_reconciler_new(&ro, &m->rec);
+	if (rc < 0)
+		goto fail;
+
+	struct kube_informer_handlers hphx = { phx_add, phx_update, phx_delete, m };
+	struct kube_informer_handlers hpod = { pod_add, pod_update, pod_delete, m };
+	struct kube_informer_handlers hchild = { child_add, child_update, child_delete, m };
+	rc = make_informer(m, &PHX_GVR, NULL, "phoenixservices", 10 * 60 * 1000, &hphx,
+			   &m->inf_phx);
+	if (rc == 0)
+		rc = make_informer(m, &KUBE_GVR_PODS, PHX_LABEL_SERVICE, "phoenix-pods", 0, &hpod,
+				   &m->inf_pods);
+	if (rc == 0)
+		rc = make_informer(m, &KUBE_GVR_SERVICES, PHX_LABEL_SERVICE, "phoenix-services", 0,
+				   &hchild, &m->inf_svcs);
+	if (rc == 0)
+		rc = make_informer(m, &KUBE_GVR_PDBS, PHX_LABEL_SERVICE, "phoenix-pdbs", 0, &hchild,
+				   &m->inf_pdbs);
+	if (rc < 0)
+		goto fail;
+
+	rc = kube_httpd_new(m->metrics_addr, NULL, &m->metrics_srv);
+	if (rc == 0)
+		rc = phx_dashboard_register(m->metrics_srv, m->rec);
+	if (rc == 0 && strcmp(m->probe_addr, m->metrics_addr) != 0)
+		rc = kube_httpd_new(m->probe_addr, NULL, &m->probe_srv);
+	if (rc < 0)
+		goto fail;
+	if (m->probe_srv)
+		kube_httpd_set_ready(m->probe_srv, "informers-synced", 0);
+	kube_httpd_set_ready(m->metrics_srv, "informers-synced", 0);
+
+	if (m->leader_elect) {
+		struct phx_leader_opts lo = {
+			.client = m->client, .namespace = m->leader_ns, .name = m->leader_id,
+			.identity = m->identity, .on_started = on_started_leading,
+			.on_stopped = on_stopped_leading, .ud = m,
+		};
+		rc = phx_leader_new(&lo, &m->leader);
+		if (rc < 0)
+			goto fail;
+	}
+	*out = m;
+	return 0;
+fail:
+	phx_manager_free(m);
+	return rc;
+}
+
+static int start_workers(struct phx_manager *m)
+{
+	for (int i = 0; i < m->nworkers + URGENT_WORKERS; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (!wa)
+			return KUBE_ENOMEM;
+		wa->m = m;
+		wa->q = i < m->nworkers ? m->queue : m->urgent;
+		if (pthread_create(&m->workers[m->nthreads], NULL, worker_main, wa) != 0) {
+			free(wa);
+			return KUBE_EIO;
+		}
+		m->nthreads++;
+	}
+	return 0;
+}
+
+int phx_manager_start(struct phx_manager *m)
+{
+	int rc;
+	if (m->started)
+		return 0;
+	m->started = true;
+	rc = kube_httpd_start(m->metrics_srv);
+	if (rc == 0 && m->probe_srv)
+		rc = kube_httpd_start(m->probe_srv);
+	if (rc < 0)
+		goto fail;
+	struct kube_informer *infs[] = { m->inf_phx, m->inf_pods, m->inf_svcs, m->inf_pdbs };
+	for (size_t i = 0; i < 4; i++) {
+		rc = kube_informer_start(infs[i]);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = start_workers(m);
+	if (rc < 0)
+		goto fail;
+	if (pthread_create(&m->sync_thread, NULL, sync_main, m) != 0) {
+		rc = KUBE_EIO;
+		goto fail;
+	}
+	m->sync_started = true;
+	if (m->leader) {
+		rc = phx_leader_start(m->leader);
+		if (rc < 0)
+			goto fail;
+	} else {
+		on_started_leading(m);
+	}
+	kube_log(KUBE_LOG_INFO, COMP, "started", "identity", m->identity, "namespace",
+		 m->namespace ? m->namespace : "(all)", "metrics", m->metrics_addr, "probes",
+		 m->probe_addr, NULL);
+	return 0;
+fail:
+	phx_manager_stop(m);
+	return rc;
+}
+
+void phx_manager_stop(struct phx_manager *m)
+{
+	if (!m || !m->started || m->stopped)
+		return;
+	m->stopped = true;
+	/* Step down first so a standby can take over while we drain. */
+	if (m->leader)
+		phx_leader_stop(m->leader);
+	atomic_store(&m->is_leader, false);
+	kube_workqueue_shutdown_with_drain(m->urgent);
+	kube_workqueue_shutdown_with_drain(m->queue);
+	for (int i = 0; i < m->nthreads; i++)
+		pthread_join(m->workers[i], NULL);
+	m->nthreads = 0;
+	struct kube_informer *infs[] = { m->inf_phx, m->inf_pods, m->inf_svcs, m->inf_pdbs };
+	for (size_t i = 0; i < 4; i++)
+		kube_informer_stop(infs[i]);
+	if (m->sync_started) {
+		pthread_join(m->sync_thread, NULL);
+		m->sync_started = false;
+	}
+	kube_httpd_stop(m->metrics_srv);
+	kube_httpd_stop(m->probe_srv);
+	if (m->events)
+		kube_events_flush(m->events);
+	kube_log(KUBE_LOG_INFO, COMP, "stopped", "identity", m->identity, NULL);
+}
+
+void phx_manager_free(struct phx_manager *m)
+{
+	if (!m)
+		return;
+	phx_manager_stop(m);
+	phx_leader_free(m->leader);
+	kube_httpd_free(m->metrics_srv);
+	kube_httpd_free(m->probe_srv);
+	kube_informer_free(m->inf_phx);
+	kube_informer_free(m->inf_pods);
+	kube_informer_free(m->inf_svcs);
+	kube_informer_free(m->inf_pdbs);
+	phx_reconciler_free(m->rec);
+	kube_events_free(m->events);
+	kube_workqueue_free(m->queue);
+	kube_workqueue_free(m->urgent);
+	free(m->namespace);
+	free(m->metrics_addr);
+	free(m->probe_addr);
+	free(m->leader_ns);
+	free(m->leader_id);
+	free(m->identity);
+	free(m);
+}

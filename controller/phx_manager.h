@@ -1,0 +1,42 @@
+/* The operator's wiring: informers (PhoenixServices, and pods/Services/PDBs labelled
+ * phoenix.fpai.io/service), two work queues (urgent failovers, everything else), workers,
+ * leader election with a write gate, Events, metrics, /healthz /readyz /metrics /dashboard. */
+#ifndef PHX_MANAGER_H
+#define PHX_MANAGER_H
+
+#include <stdbool.h>
+
+struct kube_client;
+struct phx_manager;
+
+struct phx_manager_opts {
+	struct kube_client *client;   /* borrowed, required; must outlive the manager */
+	const char *namespace;        /* watch one namespace; NULL or "" = all */
+	const char *metrics_addr;     /* e.g. ":8080"; "0" disables */
+	const char *probe_addr;       /* e.g. ":8081"; "0" disables */
+	bool leader_elect;            /* false: act as leader at once (single replica) */
+	const char *leader_namespace; /* Lease namespace */
+	const char *leader_id;        /* Lease name */
+	const char *identity;         /* this replica (Lease holderIdentity, Event source) */
+	int workers;                  /* reconcile workers (>= 1); urgent workers are extra */
+};
+
+/* Builds everything (nothing runs yet). Strings are copied. Returns 0, KUBE_EINVAL,
+ * KUBE_ENOMEM, or the error of a component that could not be made. */
+int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **out);
+
+/* Starts servers, informers, workers and the elector. Returns 0 or a kube_err (e.g. KUBE_EIO
+ * when a port cannot be bound); on error whatever started is stopped again. */
+int phx_manager_start(struct phx_manager *m);
+
+/* Graceful stop: steps down (releasing the Lease so a standby takes over at once), drains the
+ * workers, stops informers and servers, flushes Events. Idempotent. */
+void phx_manager_stop(struct phx_manager *m);
+
+/* Stops if needed and frees. NULL is a no-op. */
+void phx_manager_free(struct phx_manager *m);
+
+/* True while this replica holds the lease (always true without leader election). */
+bool phx_manager_is_leader(struct phx_manager *m);
+
+#endif
