@@ -1,34 +1,35 @@
-{{/* The operator's RBAC rules, kept in one place. Verbs follow what controller/ does:
-informers list+watch, reconcilers get/create/update/patch/delete what they own. */}}
+{{/* The operator's RBAC rules, kept in one place: exactly the API calls in controller/ and the
+library modules it uses (tests/e2e/32_manifests.sh reads them out of the code and fails when
+these rules differ). Informers list+watch; the reconciler writes with create/patch/delete. */}}
 {{- define "phoenix-operator.rules" -}}
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["phoenixservices"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["phoenixservices/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["patch"]
+# Pods carry owner references with blockOwnerDeletion, which needs this where the
+# OwnerReferencesPermissionEnforcement admission plugin is on (e.g. OpenShift).
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["phoenixservices/finalizers"]
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
+  verbs: ["list", "watch", "create"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
 
+{{/* Leader election: the Lease, in the leader-election namespace only. */}}
 {{- define "phoenix-operator.leaderElectionRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "create", "update"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
 {{- end -}}
