@@ -44,6 +44,14 @@ struct seen {
 	int64_t last_mono_ns;
 };
 
+/* The spam filter's token bucket for one involved object. */
+struct bucket {
+	UT_hash_handle hh;
+	char *key;
+	double tokens;
+	int64_t last_ns;
+};
+
 struct kube_events {
 	struct kube_client *client;
 	char *component;
@@ -51,6 +59,8 @@ struct kube_events {
 	size_t queue_size;
 	int64_t window_ns;
 	size_t cache_size;
+	int spam_burst; /* <= 0: no filter */
+	int64_t spam_refill_ns;
 	struct kube_clock *clock;
 
 	pthread_mutex_t mu;
@@ -65,6 +75,7 @@ struct kube_events {
 
 	/* Worker-only state: no lock. */
 	struct seen *cache; /* uthash in LRU order: the head is the least recently used */
+	struct bucket *buckets; /* same, for the spam filter */
 	int64_t last_name_ns;
 
 	struct kube_metric *m_dropped;
@@ -365,11 +376,73 @@ out:
 	kube_status_release(&st);
 }
 
+/* client-go's EventSourceObjectSpamFilter: a token bucket per involved object, so a hot loop
+ * that keeps emitting (even identical, aggregated) Events cannot flood the API with writes.
+ * Returns true when the Event may be written. Out of memory lets it through. */
+static bool spam_allow(struct kube_events *rec, const struct item *it)
+{
+	const cJSON *r = it->ref;
+	struct bucket *b = NULL;
+	double refill;
+	size_t n;
+	char *key;
+
+	if (rec->spam_burst <= 0)
+		return true;
+	n = (size_t)snprintf(NULL, 0, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"),
+			     ref_str(r, "kind"), ref_str(r, "apiVersion"), ref_str(r, "namespace"),
+			     ref_str(r, "name"));
+	key = malloc(n + 1);
+	if (!key)
+		return true;
+	snprintf(key, n + 1, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"), ref_str(r, "kind"),
+		 ref_str(r, "apiVersion"), ref_str(r, "namespace"), ref_str(r, "name"));
+	HASH_FIND_STR(rec->buckets, key, b);
+	if (b) {
+		free(key);
+		HASH_DEL(rec->buckets, b); /* re-added below: most recently used at the tail */
+		refill = (double)(it->mono_ns - b->last_ns) / (double)rec->spam_refill_ns;
+		if (refill > 0)
+			b->tokens += refill;
+		if (b->tokens > rec->spam_burst)
+			b->tokens = rec->spam_burst;
+		b->last_ns = it->mono_ns;
+	} else {
+		if (HASH_COUNT(rec->buckets) >= rec->cache_size && rec->buckets) {
+			struct bucket *old = rec->buckets;
+
+			HASH_DEL(rec->buckets, old);
+			free(old->key);
+			free(old);
+		}
+		b = calloc(1, sizeof(*b));
+		if (!b) {
+			free(key);
+			return true;
+		}
+		b->key = key;
+		b->tokens = rec->spam_burst;
+		b->last_ns = it->mono_ns;
+	}
+	HASH_ADD_KEYPTR(hh, rec->buckets, b->key, strlen(b->key), b);
+	if (b->tokens < 1)
+		return false;
+	b->tokens -= 1;
+	return true;
+}
+
 static void process(struct kube_events *rec, const struct item *it)
 {
-	char *key = aggregation_key(it);
+	char *key;
 	struct seen *s = NULL;
 
+	if (!spam_allow(rec, it)) {
+		kube_log(KUBE_LOG_DEBUG, "events", "event filtered as spam", "object",
+			 ref_str(it->ref, "name"), "reason", it->reason, NULL);
+		count_write(rec, "filtered");
+		return;
+	}
+	key = aggregation_key(it);
 	if (!key) {
 		count_write(rec, "failed");
 		return;
@@ -435,6 +508,8 @@ int kube_events_new(struct kube_client *client, const char *component, const cha
 	rec->queue_size = o.queue_size ? o.queue_size : 1000;
 	rec->window_ns = o.window_ns ? o.window_ns : KUBE_SEC(600);
 	rec->cache_size = o.cache_size ? o.cache_size : 4096;
+	rec->spam_burst = o.spam_burst ? o.spam_burst : 25;
+	rec->spam_refill_ns = o.spam_refill_ns > 0 ? o.spam_refill_ns : KUBE_SEC(300);
 	rec->clock = o.clock;
 	rec->component = strdup(component);
 	rec->instance = strndup(instance, 128); /* the API's reportingInstance limit */
@@ -451,7 +526,7 @@ int kube_events_new(struct kube_client *client, const char *component, const cha
 					      NULL, NULL, 0);
 	rec->m_writes = kube_metric_register(m, KUBE_COUNTER, "kube_events_writes_total",
 					     "Event writes by result: created, patched (aggregated "
-					     "repeat) or failed.",
+					     "repeat), failed, or filtered (spam filter).",
 					     result_label, NULL, 0);
 	if (pthread_create(&rec->worker, NULL, worker, rec) != 0)
 		rc = KUBE_ENOMEM;
@@ -472,6 +547,7 @@ out:
 void kube_events_free(struct kube_events *rec)
 {
 	struct seen *s, *tmp;
+	struct bucket *b, *btmp;
 
 	if (!rec)
 		return;
@@ -483,6 +559,11 @@ void kube_events_free(struct kube_events *rec)
 	HASH_ITER(hh, rec->cache, s, tmp) {
 		HASH_DEL(rec->cache, s);
 		seen_free(s);
+	}
+	HASH_ITER(hh, rec->buckets, b, btmp) {
+		HASH_DEL(rec->buckets, b);
+		free(b->key);
+		free(b);
 	}
 	pthread_cond_destroy(&rec->idle);
 	pthread_cond_destroy(&rec->work);

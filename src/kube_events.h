@@ -19,7 +19,11 @@ struct kube_events_opts {
 	size_t queue_size;      /* events waiting to be written; 0 = 1000. Full queue: drop. */
 	int64_t window_ns;      /* a repeat within this long of the last one is aggregated into
 	                         * the existing Event; 0 = 10 minutes */
-	size_t cache_size;      /* Events remembered for aggregation (LRU); 0 = 4096 */
+	size_t cache_size;      /* Events (and objects, for the spam filter) remembered; LRU;
+	                         * 0 = 4096 */
+	int spam_burst;         /* Events per object allowed at once (client-go's spam filter,
+	                         * a token bucket per involved object); 0 = 25, <0 = no filter */
+	int64_t spam_refill_ns; /* one more Event per object every this long; 0 = 5 minutes */
 	struct kube_clock *clock;     /* time source; NULL = real. Borrowed. */
 	struct kube_metrics *metrics; /* NULL = kube_metrics_default(). Borrowed. */
 };
@@ -46,7 +50,9 @@ void kube_events_free(struct kube_events *rec);
  * - type: KUBE_EVENT_NORMAL or KUBE_EVENT_WARNING. reason: UpperCamelCase, at most 128 bytes.
  * - message: printf-style; cut to 1024 bytes (the API's limit) at a UTF-8 boundary.
  * The same object, type, reason, action and message within the window bumps count and
- * lastTimestamp of the existing Event (PATCH) instead of creating one, like client-go.
+ * lastTimestamp of the existing Event (PATCH) instead of creating one, like client-go. Beyond
+ * spam_burst Events about one object (repeats included: each is a write), further ones are
+ * dropped until the bucket refills; counted as kube_events_writes_total{result="filtered"}.
  * Returns 0 (queued), KUBE_EINVAL (bad type/reason/object; logged), KUBE_ETOOMANY (queue full:
  * dropped and counted in kube_events_dropped_total), KUBE_ESHUTDOWN, KUBE_ENOMEM.
  * Write failures happen later on the worker: logged and counted, never reported here.

@@ -33,10 +33,9 @@ static const char POD[] = "{\"kind\":\"Pod\",\"apiVersion\":\"v1\","
 			  "\"namespace\":\"ns1\",\"uid\":\"u-1\",\"resourceVersion\":\"7\","
 			  "\"labels\":{\"a\":\"b\"}},\"spec\":{}}";
 
-static int setup_opts(void **state, size_t queue_size)
+static int setup_opts(void **state, struct kube_events_opts opts)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct kube_events_opts opts = {0};
 	char url[64];
 
 	if (!f)
@@ -53,7 +52,6 @@ static int setup_opts(void **state, size_t queue_size)
 	f->metrics = kube_metrics_new();
 	opts.clock = f->clock;
 	opts.metrics = f->metrics;
-	opts.queue_size = queue_size;
 	if (kube_events_new(f->client, "phoenix-operator", "phoenix-0", &opts, &f->rec) != 0)
 		return -1;
 	*state = f;
@@ -62,12 +60,18 @@ static int setup_opts(void **state, size_t queue_size)
 
 static int setup(void **state)
 {
-	return setup_opts(state, 0);
+	return setup_opts(state, (struct kube_events_opts){0});
 }
 
 static int setup_small_queue(void **state)
 {
-	return setup_opts(state, 2);
+	return setup_opts(state, (struct kube_events_opts){.queue_size = 2});
+}
+
+static int setup_spam(void **state)
+{
+	return setup_opts(state, (struct kube_events_opts){.spam_burst = 3,
+							   .spam_refill_ns = KUBE_SEC(60)});
 }
 
 static int teardown(void **state)
@@ -438,6 +442,36 @@ static void events__free_flushes_queue(void **state)
 	assert_int_equal(cJSON_GetArraySize(f->srv->events), 5);
 }
 
+static void events__spam_filter_per_object(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *pod = cJSON_Parse(POD);
+	cJSON *other = cJSON_Parse("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":"
+				   "{\"name\":\"web-1\",\"namespace\":\"ns1\",\"uid\":\"u-2\"}}");
+	int i;
+
+	/* Burst 3: two new Events and one aggregated repeat use it up (a repeat is a write too). */
+	kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "A", "m");
+	kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "A", "m");
+	kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "B", "m");
+	for (i = 0; i < 5; i++)
+		kube_events_record(f->rec, pod, KUBE_EVENT_WARNING, "C", "m%d", i);
+	kube_events_record(f->rec, other, KUBE_EVENT_NORMAL, "A", "m"); /* its own bucket */
+	kube_events_flush(f->rec);
+	assert_int_equal(fes_count(f->srv), 4);
+	assert_true(writes(f, "filtered") == 5);
+	/* 90 s at one per minute: one more for the first object, not two. */
+	kube_clock_advance(f->clock, KUBE_SEC(90));
+	kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "D", "m");
+	kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "E", "m");
+	kube_events_flush(f->rec);
+	cJSON_Delete(pod);
+	cJSON_Delete(other);
+	assert_int_equal(fes_count(f->srv), 5);
+	assert_string_equal(str(f->srv->req[4].body, "reason", NULL), "D");
+	assert_true(writes(f, "filtered") == 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events__queue_full_drops_and_counts, setup_small_queue,
 						teardown),
 		cmocka_unit_test_setup_teardown(events__free_flushes_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(events__spam_filter_per_object, setup_spam, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
