@@ -1,0 +1,1003 @@
+/* Informer (kube_informer.h) as client-go builds it: a reflector thread lists and watches and
+ * queues deltas; a processor thread applies them to the cache and calls the handlers, so the
+ * cache and the handlers always agree and resync needs no extra thread. */
+#include "kube_informer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "kube_clock.h"
+#include "kube_error.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_watch.h"
+
+/* A watch that ends this soon without an event counts as a failure (client-go "very short
+ * watch"), so a server that closes streams at once is not hammered. */
+#define SHORT_WATCH_NS KUBE_SEC(1)
+
+struct entry {
+	char *key;
+	cJSON *obj; /* owned; replaced, never modified */
+	UT_hash_handle hh;
+};
+
+/* Owner index: owner uid -> the set of entries that name it in metadata.ownerReferences. */
+struct child {
+	struct entry *e; /* hash key: the pointer */
+	UT_hash_handle hh;
+};
+
+struct owner {
+	char *uid;
+	struct child *children;
+	UT_hash_handle hh;
+};
+
+enum delta_type { DELTA_UPSERT, DELTA_DELETE, DELTA_REPLACE };
+
+struct delta {
+	enum delta_type type;
+	cJSON *obj; /* UPSERT/DELETE: the object; REPLACE: the list's items array */
+	struct delta *next;
+};
+
+struct kube_informer {
+	struct kube_client *client;
+	struct kube_gvr gvr;
+	char *group, *version, *resource;
+	char *ns, *label_selector, *field_selector, *name;
+	int64_t resync_ns, backoff_base_ns, backoff_max_ns;
+	long page_size;
+	int watch_timeout_s;
+	struct kube_clock *clock;
+	struct kube_informer_handlers *handlers;
+	size_t nhandlers;
+
+	/* The cache: written only by the processor thread, read by anyone. */
+	pthread_rwlock_t cache_lock;
+	struct entry *cache;
+	struct owner *owners;
+
+	/* mu guards everything below; cond wakes the processor (delta queued, stop), sync waiters
+	 * and a reflector sleeping in backoff. */
+	pthread_mutex_t mu;
+	struct kube_cond *cond;
+	struct delta *dq_head, *dq_tail;
+	bool started, stopping, synced;
+	char *rv;
+	struct kube_informer_stats stats;
+
+	atomic_bool cancel; /* tells an open kube_watch to return */
+	pthread_t reflector, processor;
+
+	struct kube_metric *m_lists, *m_relists, *m_watches, *m_restarts, *m_errors, *m_objects;
+};
+
+/* ---- small helpers ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+static bool stopping(struct kube_informer *inf)
+{
+	bool v;
+	pthread_mutex_lock(&inf->mu);
+	v = inf->stopping;
+	pthread_mutex_unlock(&inf->mu);
+	return v;
+}
+
+static void count(struct kube_informer *inf, struct kube_metric *m)
+{
+	const char *lv[] = {inf->name};
+	kube_metric_inc(m, lv);
+}
+
+static void register_metrics(struct kube_informer *inf)
+{
+	static const char *const labels[] = {"informer", NULL};
+	struct kube_metrics *reg = kube_metrics_default();
+
+	if (reg == NULL)
+		return;
+	inf->m_lists = kube_metric_register(reg, KUBE_COUNTER, "kube_informer_lists_total",
+					    "Lists done by the informer's reflector", labels, NULL,
+					    0);
+	inf->m_relists = kube_metric_register(
+		reg, KUBE_COUNTER, "kube_informer_relists_total",
+		"Lists after the first one (410 Gone or errors)", labels, NULL, 0);
+	inf->m_watches = kube_metric_register(reg, KUBE_COUNTER, "kube_informer_watches_total",
+					      "Watch requests started", labels, NULL, 0);
+	inf->m_restarts = kube_metric_register(
+		reg, KUBE_COUNTER, "kube_informer_watch_restarts_total",
+		"Watches started after the first one (stream ended or failed)", labels, NULL, 0);
+	inf->m_errors = kube_metric_register(reg, KUBE_COUNTER, "kube_informer_errors_total",
+					     "Failed lists and watches", labels, NULL, 0);
+	inf->m_objects = kube_metric_register(reg, KUBE_GAUGE, "kube_informer_objects",
+					      "Objects in the informer's cache", labels, NULL, 0);
+}
+
+/* ---- cache and owner index (processor thread, cache_lock held for writing) ---- */
+
+static void index_add_locked(struct kube_informer *inf, struct entry *e)
+{
+	const cJSON *refs = kube_json_get(e->obj, "metadata", "ownerReferences", NULL);
+	const cJSON *ref;
+
+	cJSON_ArrayForEach(ref, refs) {
+		const char *uid = kube_json_get_str(ref, "uid", NULL);
+		struct owner *o;
+		struct child *c;
+
+		if (uid == NULL)
+			continue;
+		HASH_FIND_STR(inf->owners, uid, o);
+		if (o == NULL) {
+			o = calloc(1, sizeof(*o));
+			if (o != NULL)
+				o->uid = strdup(uid);
+			if (o == NULL || o->uid == NULL) {
+				free(o);
+				goto oom;
+			}
+			HASH_ADD_KEYPTR(hh, inf->owners, o->uid, strlen(o->uid), o);
+		}
+		HASH_FIND_PTR(o->children, &e, c);
+		if (c != NULL)
+			continue; /* the same owner listed twice */
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			goto oom;
+		c->e = e;
+		HASH_ADD_PTR(o->children, e, c);
+	}
+	return;
+oom:
+	kube_log(KUBE_LOG_ERROR, "informer", "out of memory indexing owner", "informer", inf->name,
+		 "key", e->key, NULL);
+}
+
+static void index_remove_locked(struct kube_informer *inf, struct entry *e)
+{
+	const cJSON *refs = kube_json_get(e->obj, "metadata", "ownerReferences", NULL);
+	const cJSON *ref;
+
+	cJSON_ArrayForEach(ref, refs) {
+		const char *uid = kube_json_get_str(ref, "uid", NULL);
+		struct owner *o;
+		struct child *c;
+
+		if (uid == NULL)
+			continue;
+		HASH_FIND_STR(inf->owners, uid, o);
+		if (o == NULL)
+			continue;
+		HASH_FIND_PTR(o->children, &e, c);
+		if (c != NULL) {
+			HASH_DEL(o->children, c);
+			free(c);
+		}
+		if (o->children == NULL) {
+			HASH_DEL(inf->owners, o);
+			free(o->uid);
+			free(o);
+		}
+	}
+}
+
+/* Puts obj (taken) into the cache under key (taken). Returns the previous object (the caller
+ * owns it now) or NULL. On ENOMEM obj and key are freed and *rc is set. */
+static cJSON *cache_put(struct kube_informer *inf, char *key, cJSON *obj, int *rc)
+{
+	struct entry *e;
+	cJSON *old = NULL;
+
+	*rc = 0;
+	pthread_rwlock_wrlock(&inf->cache_lock);
+	HASH_FIND_STR(inf->cache, key, e);
+	if (e != NULL) {
+		index_remove_locked(inf, e);
+		old = e->obj;
+		e->obj = obj;
+		index_add_locked(inf, e);
+		free(key);
+		goto out;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		free(key);
+		cJSON_Delete(obj);
+		*rc = KUBE_ENOMEM;
+		goto out;
+	}
+	e->key = key;
+	e->obj = obj;
+	HASH_ADD_KEYPTR(hh, inf->cache, e->key, strlen(e->key), e);
+	index_add_locked(inf, e);
+out:
+	pthread_rwlock_unlock(&inf->cache_lock);
+	return old;
+}
+
+/* Unlinks an entry and frees it, returning its object (caller owns). cache_lock held. */
+static cJSON *entry_remove_locked(struct kube_informer *inf, struct entry *e)
+{
+	cJSON *obj = e->obj;
+	index_remove_locked(inf, e);
+	HASH_DEL(inf->cache, e);
+	free(e->key);
+	free(e);
+	return obj;
+}
+
+static void update_objects_gauge(struct kube_informer *inf)
+{
+	const char *lv[] = {inf->name};
+	kube_metric_set(inf->m_objects, lv, (double)kube_informer_len(inf));
+}
+
+/* ---- handlers (processor thread, no lock held) ---- */
+
+static void notify_add(struct kube_informer *inf, const cJSON *obj)
+{
+	for (size_t i = 0; i < inf->nhandlers; i++)
+		if (inf->handlers[i].on_add != NULL)
+			inf->handlers[i].on_add(obj, inf->handlers[i].ud);
+}
+
+static void notify_update(struct kube_informer *inf, const cJSON *old, const cJSON *obj)
+{
+	for (size_t i = 0; i < inf->nhandlers; i++)
+		if (inf->handlers[i].on_update != NULL)
+			inf->handlers[i].on_update(old, obj, inf->handlers[i].ud);
+}
+
+static void notify_delete(struct kube_informer *inf, const cJSON *obj, bool unknown)
+{
+	for (size_t i = 0; i < inf->nhandlers; i++)
+		if (inf->handlers[i].on_delete != NULL)
+			inf->handlers[i].on_delete(obj, unknown, inf->handlers[i].ud);
+}
+
+/* ---- applying deltas (processor thread) ---- */
+
+static void apply_upsert(struct kube_informer *inf, cJSON *obj)
+{
+	char *key = kube_json_key(obj);
+	cJSON *old;
+	int rc;
+
+	if (key == NULL) {
+		kube_log(KUBE_LOG_WARN, "informer", "dropping object without a name", "informer",
+			 inf->name, NULL);
+		cJSON_Delete(obj);
+		return;
+	}
+	old = cache_put(inf, key, obj, &rc);
+	if (rc != 0)
+		return;
+	if (old != NULL)
+		notify_update(inf, old, obj);
+	else
+		notify_add(inf, obj);
+	cJSON_Delete(old);
+}
+
+static void apply_delete(struct kube_informer *inf, cJSON *obj)
+{
+	char *key = kube_json_key(obj);
+	struct entry *e = NULL;
+	cJSON *old = NULL;
+
+	if (key != NULL) {
+		pthread_rwlock_wrlock(&inf->cache_lock);
+		HASH_FIND_STR(inf->cache, key, e);
+		if (e != NULL)
+			old = entry_remove_locked(inf, e);
+		pthread_rwlock_unlock(&inf->cache_lock);
+	}
+	/* The event carries the final state; deliver it even for a key we never saw (client-go). */
+	notify_delete(inf, obj, false);
+	cJSON_Delete(old);
+	cJSON_Delete(obj);
+	free(key);
+}
+
+struct seen {
+	char *key;
+	UT_hash_handle hh;
+};
+
+/* A fresh list replaces the cache: listed objects are upserted (add or update), and cached
+ * objects the list no longer has were deleted while we were not watching: tombstones. */
+static void apply_replace(struct kube_informer *inf, cJSON *items)
+{
+	struct seen *seen = NULL, *s, *stmp;
+	struct entry *e, *etmp;
+	cJSON *gone = cJSON_CreateArray();
+	cJSON *item, *obj;
+	uint64_t ntomb = 0;
+	bool seen_complete = true;
+
+	while (items != NULL && cJSON_GetArraySize(items) > 0) {
+		char *key;
+
+		item = cJSON_DetachItemFromArray(items, 0);
+		key = kube_json_key(item);
+		if (key != NULL) {
+			HASH_FIND_STR(seen, key, s);
+			if (s == NULL) {
+				s = calloc(1, sizeof(*s));
+				if (s != NULL) {
+					s->key = key;
+					HASH_ADD_KEYPTR(hh, seen, s->key, strlen(s->key), s);
+					key = NULL;
+				} else {
+					seen_complete = false;
+				}
+			}
+			free(key);
+		}
+		apply_upsert(inf, item);
+	}
+	cJSON_Delete(items);
+
+	/* Without a complete set of listed keys we cannot tell who is gone: skip the tombstones
+	 * rather than invent deletions; the next relist finds them. */
+	if (gone != NULL && seen_complete) {
+		pthread_rwlock_wrlock(&inf->cache_lock);
+		HASH_ITER(hh, inf->cache, e, etmp) {
+			HASH_FIND_STR(seen, e->key, s);
+			if (s == NULL)
+				cJSON_AddItemToArray(gone, entry_remove_locked(inf, e));
+		}
+		pthread_rwlock_unlock(&inf->cache_lock);
+		cJSON_ArrayForEach(obj, gone) {
+			notify_delete(inf, obj, true);
+			ntomb++;
+		}
+	} else {
+		kube_log(KUBE_LOG_ERROR, "informer", "out of memory: cannot compute tombstones",
+			 "informer", inf->name, NULL);
+	}
+	cJSON_Delete(gone);
+	HASH_ITER(hh, seen, s, stmp) {
+		HASH_DEL(seen, s);
+		free(s->key);
+		free(s);
+	}
+	pthread_mutex_lock(&inf->mu);
+	inf->stats.tombstones += ntomb;
+	if (!inf->synced) {
+		inf->synced = true;
+		kube_cond_broadcast(inf->cond);
+	}
+	pthread_mutex_unlock(&inf->mu);
+}
+
+/* Resync: every cached object is delivered again as an update with old == new. The objects
+ * stay valid without the lock because only this thread changes the cache. */
+static void resync(struct kube_informer *inf)
+{
+	struct entry *e, *etmp;
+
+	if (inf->nhandlers == 0)
+		return;
+	HASH_ITER(hh, inf->cache, e, etmp)
+		notify_update(inf, e->obj, e->obj);
+}
+
+static void delta_free(struct delta *d)
+{
+	cJSON_Delete(d->obj);
+	free(d);
+}
+
+static void *processor_main(void *arg)
+{
+	struct kube_informer *inf = arg;
+	int64_t next_resync = inf->resync_ns > 0 ? kube_clock_now(inf->clock) + inf->resync_ns
+						  : KUBE_CLOCK_FOREVER;
+
+	pthread_mutex_lock(&inf->mu);
+	while (!inf->stopping) {
+		struct delta *d = inf->dq_head;
+		bool synced;
+
+		if (d != NULL) {
+			inf->dq_head = d->next;
+			if (inf->dq_head == NULL)
+				inf->dq_tail = NULL;
+			pthread_mutex_unlock(&inf->mu);
+			if (d->type == DELTA_UPSERT)
+				apply_upsert(inf, d->obj);
+			else if (d->type == DELTA_DELETE)
+				apply_delete(inf, d->obj);
+			else
+				apply_replace(inf, d->obj);
+			free(d); /* the object was handed over */
+			update_objects_gauge(inf);
+			pthread_mutex_lock(&inf->mu);
+			continue;
+		}
+		if (kube_clock_now(inf->clock) >= next_resync) {
+			synced = inf->synced;
+			pthread_mutex_unlock(&inf->mu);
+			if (synced)
+				resync(inf);
+			pthread_mutex_lock(&inf->mu);
+			next_resync = kube_clock_now(inf->clock) + inf->resync_ns;
+			continue;
+		}
+		kube_cond_wait_until(inf->cond, next_resync);
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return NULL;
+}
+
+/* ---- reflector (its own thread) ---- */
+
+static int push_delta(struct kube_informer *inf, enum delta_type type, cJSON *obj)
+{
+	struct delta *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		cJSON_Delete(obj);
+		return KUBE_ENOMEM;
+	}
+	d->type = type;
+	d->obj = obj;
+	pthread_mutex_lock(&inf->mu);
+	if (inf->dq_tail != NULL)
+		inf->dq_tail->next = d;
+	else
+		inf->dq_head = d;
+	inf->dq_tail = d;
+	kube_cond_broadcast(inf->cond);
+	pthread_mutex_unlock(&inf->mu);
+	return 0;
+}
+
+static void set_rv(struct kube_informer *inf, const char *rv)
+{
+	char *copy;
+
+	if (rv == NULL || rv[0] == '\0')
+		return;
+	copy = strdup(rv);
+	if (copy == NULL)
+		return; /* keep the older version: rewatching from it is merely slower */
+	pthread_mutex_lock(&inf->mu);
+	free(inf->rv);
+	inf->rv = copy;
+	pthread_mutex_unlock(&inf->mu);
+}
+
+static int do_list(struct kube_informer *inf)
+{
+	struct kube_list_opts lo = {
+		.label_selector = inf->label_selector,
+		.field_selector = inf->field_selector,
+		.limit = inf->page_size,
+	};
+	struct kube_status st = {0};
+	cJSON *list = NULL, *items;
+	uint64_t nlists;
+	int rc;
+
+	rc = kube_list(inf->client, &inf->gvr, inf->ns, &lo, &list, &st);
+	pthread_mutex_lock(&inf->mu);
+	nlists = ++inf->stats.lists;
+	pthread_mutex_unlock(&inf->mu);
+	count(inf, inf->m_lists);
+	if (nlists > 1)
+		count(inf, inf->m_relists);
+	if (rc != 0) {
+		kube_log(KUBE_LOG_WARN, "informer", "list failed", "informer", inf->name, "error",
+			 kube_strerror(rc), "message", st.message, NULL);
+		goto out;
+	}
+	items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
+	if (items == NULL)
+		items = cJSON_CreateArray();
+	if (items == NULL || !cJSON_IsArray(items)) {
+		cJSON_Delete(items);
+		rc = items == NULL ? KUBE_ENOMEM : KUBE_EPARSE;
+		goto out;
+	}
+	set_rv(inf, kube_json_get_str(list, "metadata", "resourceVersion", NULL));
+	kube_log(KUBE_LOG_DEBUG, "informer", "listed", "informer", inf->name, "rv",
+		 kube_json_get_str(list, "metadata", "resourceVersion", NULL), NULL);
+	rc = push_delta(inf, DELTA_REPLACE, items);
+out:
+	cJSON_Delete(list);
+	kube_status_release(&st);
+	return rc;
+}
+
+struct watch_ctx {
+	struct kube_informer *inf;
+	uint64_t events;
+};
+
+static int on_watch_event(enum kube_watch_type type, const cJSON *object, void *ud)
+{
+	struct watch_ctx *w = ud;
+	cJSON *copy;
+
+	if (type == KUBE_WATCH_ERROR)
+		return 0; /* kube_watch turns the Status into its return code */
+	set_rv(w->inf, kube_json_resource_version(object));
+	if (type == KUBE_WATCH_BOOKMARK)
+		return 0;
+	w->events++;
+	copy = cJSON_Duplicate(object, true);
+	if (copy == NULL)
+		return KUBE_ENOMEM;
+	return push_delta(w->inf, type == KUBE_WATCH_DELETED ? DELTA_DELETE : DELTA_UPSERT, copy);
+}
+
+static int do_watch(struct kube_informer *inf, uint64_t *events)
+{
+	struct watch_ctx w = {.inf = inf};
+	struct kube_list_opts lo = {
+		.label_selector = inf->label_selector,
+		.field_selector = inf->field_selector,
+		.timeout_seconds = inf->watch_timeout_s,
+		.allow_bookmarks = true,
+	};
+	struct kube_status st = {0};
+	uint64_t nwatches;
+	char *rv;
+	int rc;
+
+	pthread_mutex_lock(&inf->mu);
+	rv = inf->rv != NULL ? strdup(inf->rv) : NULL;
+	nwatches = ++inf->stats.watches;
+	pthread_mutex_unlock(&inf->mu);
+	lo.resource_version = rv;
+	count(inf, inf->m_watches);
+	if (nwatches > 1)
+		count(inf, inf->m_restarts);
+	kube_log(KUBE_LOG_DEBUG, "informer", "watching", "informer", inf->name, "rv", rv, NULL);
+	rc = kube_watch(inf->client, &inf->gvr, inf->ns, &lo, on_watch_event, &w, &inf->cancel,
+			&st);
+	if (rc != 0 && rc != KUBE_ECANCELED)
+		kube_log(rc == KUBE_EGONE ? KUBE_LOG_INFO : KUBE_LOG_WARN, "informer",
+			 "watch ended with an error", "informer", inf->name, "rv", rv, "error",
+			 kube_strerror(rc), "message", st.message, NULL);
+	*events = w.events;
+	kube_status_release(&st);
+	free(rv);
+	return rc;
+}
+
+/* Transport-level trouble: the version we hold is still good, so rewatch without a list. */
+static bool retry_watch_without_list(int rc)
+{
+	return rc == KUBE_EIO || rc == KUBE_ETIMEDOUT || rc == KUBE_ESERVER ||
+	       rc == KUBE_ESERVERTIMEOUT || rc == KUBE_ETOOMANY || rc == 0;
+}
+
+/* Sleeps base * 2^(failures-1), capped, or until stop. */
+static void backoff_wait(struct kube_informer *inf, int failures)
+{
+	int64_t d = inf->backoff_base_ns;
+	int64_t deadline;
+
+	for (int i = 1; i < failures && d < inf->backoff_max_ns; i++)
+		d *= 2;
+	if (d > inf->backoff_max_ns)
+		d = inf->backoff_max_ns;
+	pthread_mutex_lock(&inf->mu);
+	inf->stats.errors++;
+	deadline = kube_clock_now(inf->clock) + d;
+	while (!inf->stopping)
+		if (kube_cond_wait_until(inf->cond, deadline) == KUBE_ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&inf->mu);
+	count(inf, inf->m_errors);
+}
+
+static void *reflector_main(void *arg)
+{
+	struct kube_informer *inf = arg;
+	bool need_list = true;
+	int failures = 0;
+
+	while (!stopping(inf)) {
+		uint64_t events = 0;
+		int64_t start;
+		int rc;
+
+		if (need_list) {
+			rc = do_list(inf);
+			if (rc != 0) {
+				backoff_wait(inf, ++failures);
+				continue;
+			}
+			need_list = false;
+			failures = 0;
+		}
+		start = kube_clock_now(inf->clock);
+		rc = do_watch(inf, &events);
+		if (rc == KUBE_ECANCELED || stopping(inf))
+			break;
+		if (rc == 0 && (events > 0 || kube_clock_now(inf->clock) - start >= SHORT_WATCH_NS)) {
+			failures = 0; /* a normal end of stream: rewatch from the last version */
+			continue;
+		}
+		if (rc == KUBE_EGONE) {
+			/* Our version was compacted away: only a fresh list can resynchronise. A 410
+			 * right after a list (no events) backs off so two can't spin. */
+			need_list = true;
+			if (events > 0)
+				continue;
+		} else if (!retry_watch_without_list(rc)) {
+			need_list = true;
+		}
+		backoff_wait(inf, ++failures);
+	}
+	return NULL;
+}
+
+/* ---- public API ---- */
+
+int kube_informer_new(struct kube_client *client, const struct kube_informer_opts *opts,
+		      struct kube_informer **out)
+{
+	struct kube_informer *inf = NULL;
+	int rc = KUBE_ENOMEM;
+
+	if (out != NULL)
+		*out = NULL;
+	if (client == NULL || opts == NULL || out == NULL || opts->gvr == NULL ||
+	    opts->gvr->version == NULL || opts->gvr->resource == NULL)
+		return KUBE_EINVAL;
+	inf = calloc(1, sizeof(*inf));
+	if (inf == NULL)
+		return KUBE_ENOMEM;
+	pthread_rwlock_init(&inf->cache_lock, NULL);
+	pthread_mutex_init(&inf->mu, NULL);
+	atomic_init(&inf->cancel, false);
+	inf->client = client;
+	inf->clock = opts->clock != NULL ? opts->clock : kube_clock_real();
+	inf->group = strdup(opts->gvr->group != NULL ? opts->gvr->group : "");
+	inf->version = strdup(opts->gvr->version);
+	inf->resource = strdup(opts->gvr->resource);
+	inf->gvr.group = inf->group;
+	inf->gvr.version = inf->version;
+	inf->gvr.resource = inf->resource;
+	inf->gvr.namespaced = opts->gvr->namespaced;
+	inf->ns = dup_or_null(opts->namespace);
+	inf->label_selector = dup_or_null(opts->label_selector);
+	inf->field_selector = dup_or_null(opts->field_selector);
+	if (opts->name != NULL && opts->name[0] != '\0') {
+		inf->name = strdup(opts->name);
+	} else if (inf->ns != NULL && inf->resource != NULL) {
+		size_t n = strlen(inf->resource) + strlen(inf->ns) + 2;
+		inf->name = malloc(n);
+		if (inf->name != NULL)
+			snprintf(inf->name, n, "%s/%s", inf->resource, inf->ns);
+	} else {
+		inf->name = dup_or_null(inf->resource);
+	}
+	inf->resync_ns = opts->resync_ms > 0 ? KUBE_MS(opts->resync_ms) : 0;
+	inf->page_size = opts->page_size == 0 ? 500 : opts->page_size < 0 ? 0 : opts->page_size;
+	inf->watch_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 300;
+	inf->backoff_base_ns = KUBE_MS(opts->backoff_base_ms > 0 ? opts->backoff_base_ms : 800);
+	inf->backoff_max_ns = KUBE_MS(opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000);
+	inf->cond = kube_cond_new(inf->clock, &inf->mu);
+	if (inf->group == NULL || inf->version == NULL || inf->resource == NULL ||
+	    inf->name == NULL || inf->cond == NULL ||
+	    (opts->namespace != NULL && opts->namespace[0] != '\0' && inf->ns == NULL) ||
+	    (opts->label_selector != NULL && opts->label_selector[0] != '\0' &&
+	     inf->label_selector == NULL) ||
+	    (opts->field_selector != NULL && opts->field_selector[0] != '\0' &&
+	     inf->field_selector == NULL))
+		goto out;
+	register_metrics(inf);
+	*out = inf;
+	inf = NULL;
+	rc = 0;
+out:
+	kube_informer_free(inf);
+	return rc;
+}
+
+int kube_informer_add_handlers(struct kube_informer *inf,
+			       const struct kube_informer_handlers *h)
+{
+	struct kube_informer_handlers *n;
+	int rc = 0;
+
+	if (inf == NULL || h == NULL)
+		return KUBE_EINVAL;
+	pthread_mutex_lock(&inf->mu);
+	if (inf->started) {
+		rc = KUBE_EINVAL;
+		goto out;
+	}
+	n = realloc(inf->handlers, (inf->nhandlers + 1) * sizeof(*n));
+	if (n == NULL) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	n[inf->nhandlers++] = *h;
+	inf->handlers = n;
+out:
+	pthread_mutex_unlock(&inf->mu);
+	return rc;
+}
+
+int kube_informer_start(struct kube_informer *inf)
+{
+	bool join_processor = false;
+	int rc = 0;
+
+	if (inf == NULL)
+		return KUBE_EINVAL;
+	pthread_mutex_lock(&inf->mu);
+	if (inf->started) {
+		rc = KUBE_EINVAL;
+		goto out;
+	}
+	inf->started = true;
+	if (pthread_create(&inf->processor, NULL, processor_main, inf) != 0) {
+		inf->stopping = true;
+		rc = KUBE_EIO;
+		goto out;
+	}
+	if (pthread_create(&inf->reflector, NULL, reflector_main, inf) != 0) {
+		inf->stopping = true;
+		kube_cond_broadcast(inf->cond);
+		join_processor = true;
+		rc = KUBE_EIO;
+		goto out;
+	}
+	kube_log(KUBE_LOG_INFO, "informer", "started", "informer", inf->name, NULL);
+out:
+	pthread_mutex_unlock(&inf->mu);
+	if (join_processor)
+		pthread_join(inf->processor, NULL);
+	return rc;
+}
+
+void kube_informer_stop(struct kube_informer *inf)
+{
+	bool join;
+
+	if (inf == NULL)
+		return;
+	pthread_mutex_lock(&inf->mu);
+	join = inf->started && !inf->stopping;
+	inf->stopping = true;
+	atomic_store(&inf->cancel, true);
+	kube_cond_broadcast(inf->cond);
+	pthread_mutex_unlock(&inf->mu);
+	if (!join)
+		return;
+	pthread_join(inf->reflector, NULL);
+	pthread_join(inf->processor, NULL);
+	kube_log(KUBE_LOG_INFO, "informer", "stopped", "informer", inf->name, NULL);
+}
+
+void kube_informer_free(struct kube_informer *inf)
+{
+	struct entry *e, *etmp;
+	struct owner *o, *otmp;
+	struct child *c, *ctmp;
+
+	if (inf == NULL)
+		return;
+	kube_informer_stop(inf);
+	while (inf->dq_head != NULL) {
+		struct delta *d = inf->dq_head;
+		inf->dq_head = d->next;
+		delta_free(d);
+	}
+	HASH_ITER(hh, inf->owners, o, otmp) {
+		HASH_ITER(hh, o->children, c, ctmp) {
+			HASH_DEL(o->children, c);
+			free(c);
+		}
+		HASH_DEL(inf->owners, o);
+		free(o->uid);
+		free(o);
+	}
+	HASH_ITER(hh, inf->cache, e, etmp) {
+		HASH_DEL(inf->cache, e);
+		cJSON_Delete(e->obj);
+		free(e->key);
+		free(e);
+	}
+	if (inf->m_objects != NULL && inf->name != NULL) {
+		const char *lv[] = {inf->name};
+		kube_metric_remove(inf->m_objects, lv);
+	}
+	kube_cond_free(inf->cond);
+	pthread_rwlock_destroy(&inf->cache_lock);
+	pthread_mutex_destroy(&inf->mu);
+	free(inf->handlers);
+	free(inf->group);
+	free(inf->version);
+	free(inf->resource);
+	free(inf->ns);
+	free(inf->label_selector);
+	free(inf->field_selector);
+	free(inf->name);
+	free(inf->rv);
+	free(inf);
+}
+
+bool kube_informer_has_synced(struct kube_informer *inf)
+{
+	bool v;
+
+	if (inf == NULL)
+		return false;
+	pthread_mutex_lock(&inf->mu);
+	v = inf->synced;
+	pthread_mutex_unlock(&inf->mu);
+	return v;
+}
+
+int kube_informer_wait_for_sync(struct kube_informer *inf, int64_t timeout_ms)
+{
+	int64_t deadline;
+	int rc = 0;
+
+	if (inf == NULL)
+		return KUBE_EINVAL;
+	pthread_mutex_lock(&inf->mu);
+	deadline = timeout_ms < 0 ? KUBE_CLOCK_FOREVER
+				  : kube_clock_now(inf->clock) + KUBE_MS(timeout_ms);
+	while (!inf->synced) {
+		if (inf->stopping) {
+			rc = KUBE_ESHUTDOWN;
+			break;
+		}
+		if (kube_cond_wait_until(inf->cond, deadline) == KUBE_ETIMEDOUT && !inf->synced) {
+			rc = KUBE_ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return rc;
+}
+
+int kube_informer_get(struct kube_informer *inf, const char *key, cJSON **out)
+{
+	struct entry *e;
+	int rc = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if (inf == NULL || key == NULL || out == NULL)
+		return KUBE_EINVAL;
+	pthread_rwlock_rdlock(&inf->cache_lock);
+	HASH_FIND_STR(inf->cache, key, e);
+	if (e == NULL) {
+		rc = KUBE_ENOTFOUND;
+		goto out;
+	}
+	*out = cJSON_Duplicate(e->obj, true);
+	if (*out == NULL)
+		rc = KUBE_ENOMEM;
+out:
+	pthread_rwlock_unlock(&inf->cache_lock);
+	return rc;
+}
+
+int kube_informer_foreach(struct kube_informer *inf, int (*fn)(const cJSON *obj, void *ud),
+			  void *ud)
+{
+	struct entry *e, *etmp;
+	int rc = 0;
+
+	if (inf == NULL || fn == NULL)
+		return KUBE_EINVAL;
+	pthread_rwlock_rdlock(&inf->cache_lock);
+	HASH_ITER(hh, inf->cache, e, etmp) {
+		rc = fn(e->obj, ud);
+		if (rc != 0)
+			break;
+	}
+	pthread_rwlock_unlock(&inf->cache_lock);
+	return rc;
+}
+
+int kube_informer_foreach_owned(struct kube_informer *inf, const char *owner_uid,
+				int (*fn)(const cJSON *obj, void *ud), void *ud)
+{
+	struct owner *o;
+	struct child *c, *ctmp;
+	int rc = 0;
+
+	if (inf == NULL || owner_uid == NULL || fn == NULL)
+		return KUBE_EINVAL;
+	pthread_rwlock_rdlock(&inf->cache_lock);
+	HASH_FIND_STR(inf->owners, owner_uid, o);
+	if (o != NULL) {
+		HASH_ITER(hh, o->children, c, ctmp) {
+			rc = fn(c->e->obj, ud);
+			if (rc != 0)
+				break;
+		}
+	}
+	pthread_rwlock_unlock(&inf->cache_lock);
+	return rc;
+}
+
+static int append_copy(const cJSON *obj, void *ud)
+{
+	cJSON *copy = cJSON_Duplicate(obj, true);
+
+	if (copy == NULL)
+		return KUBE_ENOMEM;
+	cJSON_AddItemToArray(ud, copy);
+	return 0;
+}
+
+int kube_informer_list_owned(struct kube_informer *inf, const char *owner_uid, cJSON **out)
+{
+	cJSON *arr;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (inf == NULL || owner_uid == NULL || out == NULL)
+		return KUBE_EINVAL;
+	arr = cJSON_CreateArray();
+	if (arr == NULL)
+		return KUBE_ENOMEM;
+	rc = kube_informer_foreach_owned(inf, owner_uid, append_copy, arr);
+	if (rc != 0) {
+		cJSON_Delete(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}
+
+size_t kube_informer_len(struct kube_informer *inf)
+{
+	size_t n;
+
+	if (inf == NULL)
+		return 0;
+	pthread_rwlock_rdlock(&inf->cache_lock);
+	n = HASH_COUNT(inf->cache);
+	pthread_rwlock_unlock(&inf->cache_lock);
+	return n;
+}
+
+char *kube_informer_resource_version(struct kube_informer *inf)
+{
+	char *rv;
+
+	if (inf == NULL)
+		return NULL;
+	pthread_mutex_lock(&inf->mu);
+	rv = inf->rv != NULL ? strdup(inf->rv) : NULL;
+	pthread_mutex_unlock(&inf->mu);
+	return rv;
+}
+
+void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out)
+{
+	if (inf == NULL || out == NULL)
+		return;
+	pthread_mutex_lock(&inf->mu);
+	*out = inf->stats;
+	pthread_mutex_unlock(&inf->mu);
+}
