@@ -14,7 +14,7 @@
 #include "kube_error.h"
 
 #define MAX_DEPTH 512
-#define MAX_NODES (4L * 1024 * 1024) /* expanded nodes per document (alias bombs) */
+#define MAX_NODES (1024L * 1024) /* expanded nodes per document (alias bombs) */
 
 struct conv {
 	yaml_document_t *doc;
