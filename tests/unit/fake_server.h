@@ -51,6 +51,7 @@ struct fake_server {
 	struct fake_resp fallback; /* used when the script is exhausted */
 	atomic_bool stopping;
 	atomic_int holding; /* streams currently held open */
+	atomic_int connections; /* TCP connections accepted so far (connection reuse tests) */
 };
 
 struct fake_conn {
@@ -208,6 +209,17 @@ static void fake_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	}
 }
 
+static void fake_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+			     enum MHD_ConnectionNotificationCode toe)
+{
+	struct fake_server *fs = cls;
+
+	(void)conn;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&fs->connections, 1);
+}
+
 /* Starts on an ephemeral 127.0.0.1 port; with cert_pem/key_pem (both or neither), over TLS.
  * Returns 0 or -1. */
 static int fake_server_start_tls(struct fake_server *fs, const char *cert_pem,
@@ -225,11 +237,13 @@ static int fake_server_start_tls(struct fake_server *fs, const char *cert_pem,
 		flags |= MHD_USE_TLS;
 		fs->d = MHD_start_daemon(flags, 0, NULL, NULL, fake_handler, fs,
 					 MHD_OPTION_NOTIFY_COMPLETED, fake_completed, fs,
+					 MHD_OPTION_NOTIFY_CONNECTION, fake_notify_conn, fs,
 					 MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
 					 MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
 	} else {
 		fs->d = MHD_start_daemon(flags, 0, NULL, NULL, fake_handler, fs,
 					 MHD_OPTION_NOTIFY_COMPLETED, fake_completed, fs,
+					 MHD_OPTION_NOTIFY_CONNECTION, fake_notify_conn, fs,
 					 MHD_OPTION_END);
 	}
 	if (fs->d == NULL)

@@ -608,6 +608,23 @@ static void rest__concurrent_requests(void **state)
 	assert_int_equal(fake_nreqs(&f->fs), 200);
 }
 
+static void rest__connections_reused(void **state)
+{
+	struct fixture *f = *state;
+	double t0, dt;
+	const int n = 200;
+
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{\"metadata\":{\"name\":\"p\"}}";
+	t0 = now_s();
+	for (int i = 0; i < n; i++)
+		assert_int_equal(kube_get(f->c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	dt = now_s() - t0;
+	/* One keep-alive connection serves every sequential request (shared connection cache). */
+	assert_int_equal(atomic_load(&f->fs.connections), 1);
+	print_message("%d sequential GETs in %.3f s (%.0f req/s)\n", n, dt, n / dt);
+}
+
 static void rest__metrics_counted(void **state)
 {
 	static const char *const labels[] = { "verb", "resource", "code", NULL };
@@ -741,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__token_file_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__inline_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__concurrent_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__connections_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__metrics_counted, setup, teardown),
 		cmocka_unit_test(rest__tls_verification),
 	};
