@@ -218,35 +218,38 @@ static inline bool fake_delete_locked(struct fake_api *api, const char *res, con
 
 /* ---- HTTP ---- */
 
-static inline enum MHD_Result fake_reply(struct MHD_Connection *conn, int status, const char *body)
+/* What a request is answered with; built under the lock, sent after it is released so the
+ * server's lock is never held while MHD holds its own (a watch reader runs under MHD's). */
+struct fake_out {
+	int status;
+	char *body;
+	struct fake_watch *watch;
+};
+
+static inline void fake_reply(struct fake_out *out, int status, const char *body)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_MUST_COPY);
-	enum MHD_Result ret;
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	out->status = status;
+	out->body = strdup(body);
 }
 
-static inline enum MHD_Result fake_reply_json(struct MHD_Connection *conn, int status, const cJSON *o)
+static inline void fake_reply_json(struct fake_out *out, int status, const cJSON *o)
 {
-	char *s = cJSON_PrintUnformatted(o);
-	enum MHD_Result ret = fake_reply(conn, status, s);
-	free(s);
-	return ret;
+	out->status = status;
+	out->body = cJSON_PrintUnformatted(o);
 }
 
-static inline enum MHD_Result fake_status(struct MHD_Connection *conn, int code, const char *reason,
-				   const char *msg)
+static inline void fake_status(struct fake_out *out, int code, const char *reason,
+			       const char *msg)
 {
 	char buf[512];
 	snprintf(buf, sizeof(buf),
 		 "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
 		 "\"message\":\"%s\",\"reason\":\"%s\",\"code\":%d}",
 		 msg, reason, code);
-	return fake_reply(conn, code, buf);
+	fake_reply(out, code, buf);
 }
+
+static inline enum MHD_Result fake_send(struct MHD_Connection *conn, struct fake_out *out);
 
 static inline ssize_t fake_watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -360,13 +363,12 @@ static inline bool fake_parse_path(const char *url, char *res, char *ns, char *n
 	return true;
 }
 
-static inline enum MHD_Result fake_list(struct fake_api *api, struct MHD_Connection *conn,
-				 const char *res, const char *ns, const char *sel)
+static inline void fake_list(struct fake_api *api, struct fake_out *out, const char *res,
+			     const char *ns, const char *sel)
 {
 	cJSON *list = cJSON_CreateObject(), *items;
 	struct fake_obj *o, *tmp;
 	char rvs[32];
-	enum MHD_Result ret;
 
 	cJSON_AddStringToObject(list, "kind", "List");
 	cJSON_AddStringToObject(list, "apiVersion", "v1");
@@ -385,19 +387,17 @@ static inline enum MHD_Result fake_list(struct fake_api *api, struct MHD_Connect
 	snprintf(rvs, sizeof(rvs), "%lld", (long long)api->rv);
 	cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
 	cJSON_AddStringToObject(cJSON_GetObjectItem(list, "metadata"), "resourceVersion", rvs);
-	ret = fake_reply_json(conn, 200, list);
+	fake_reply_json(out, 200, list);
 	cJSON_Delete(list);
-	return ret;
 }
 
-static inline enum MHD_Result fake_start_watch(struct fake_api *api, struct MHD_Connection *conn,
-					const char *res, const char *ns, const char *sel)
+static inline void fake_start_watch(struct fake_api *api, struct MHD_Connection *conn,
+				    struct fake_out *out, const char *res, const char *ns,
+				    const char *sel)
 {
 	const char *rv = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 						     "resourceVersion");
 	struct fake_watch *w = calloc(1, sizeof(*w));
-	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	if (api->nwatches < FAKE_MAX_WATCHES)
 		snprintf(api->watch_rvs[api->nwatches], 32, "%s", rv ? rv : "");
@@ -414,12 +414,8 @@ static inline enum MHD_Result fake_start_watch(struct fake_api *api, struct MHD_
 		w->next_rv = strtoll(rv, NULL, 10);
 	w->gone = w->next_rv < api->compacted_rv;
 	api->active_watches++;
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, fake_watch_read, w,
-					      fake_watch_free);
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(conn, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	out->status = 200;
+	out->watch = w;
 }
 
 static inline bool fake_write_fails_locked(struct fake_api *api, const char *res, const cJSON *body)
@@ -443,7 +439,7 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 	char res[128], ns[128], name[256];
 	const char *watch, *sel;
 	cJSON *body = NULL;
-	enum MHD_Result ret;
+	struct fake_out out = {0};
 
 	if (c == NULL) {
 		c = calloc(1, sizeof(*c));
@@ -458,8 +454,10 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!fake_parse_path(url, res, ns, name))
-		return fake_status(conn, 404, "NotFound", "no such path");
+	if (!fake_parse_path(url, res, ns, name)) {
+		fake_status(&out, 404, "NotFound", "no such path");
+		return fake_send(conn, &out);
+	}
 	watch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
 	sel = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "labelSelector");
 	if (c->body != NULL)
@@ -468,26 +466,28 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 	pthread_mutex_lock(&api->mu);
 	if (strcmp(method, "GET") == 0 && name[0] == '\0') {
 		if (watch != NULL && (strcmp(watch, "1") == 0 || strcmp(watch, "true") == 0)) {
-			ret = fake_start_watch(api, conn, res, ns, sel);
+			fake_start_watch(api, conn, &out, res, ns, sel);
 		} else if (api->fail_lists > 0) {
 			api->fail_lists--;
 			api->nlists++;
-			ret = fake_status(conn, 500, "InternalError", "injected list failure");
+			fake_status(&out, 500, "InternalError", "injected list failure");
 		} else {
 			api->nlists++;
-			ret = fake_list(api, conn, res, ns, sel);
+			fake_list(api, &out, res, ns, sel);
 		}
 	} else if (strcmp(method, "GET") == 0) {
 		char *key = fake_key(res, ns, name);
 		struct fake_obj *o;
 		HASH_FIND_STR(api->objs, key, o);
 		free(key);
-		ret = o ? fake_reply_json(conn, 200, o->obj)
-			: fake_status(conn, 404, "NotFound", "not found");
+		if (o != NULL)
+			fake_reply_json(&out, 200, o->obj);
+		else
+			fake_status(&out, 404, "NotFound", "not found");
 	} else if ((strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) && body == NULL) {
-		ret = fake_status(conn, 400, "BadRequest", "no body");
+		fake_status(&out, 400, "BadRequest", "no body");
 	} else if (fake_write_fails_locked(api, res, body)) {
-		ret = fake_status(conn, 500, "InternalError", "injected write failure");
+		fake_status(&out, 500, "InternalError", "injected write failure");
 	} else if (strcmp(method, "POST") == 0) {
 		const char *n = fake_str(body, "metadata", "name");
 		char *key = fake_key(res, ns, n);
@@ -496,14 +496,16 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		free(key);
 		if (o != NULL || n == NULL) {
 			api->conflicts += o != NULL;
-			ret = o ? fake_status(conn, 409, "AlreadyExists", "already exists")
-				: fake_status(conn, 422, "Invalid", "no name");
+			if (o != NULL)
+				fake_status(&out, 409, "AlreadyExists", "already exists");
+			else
+				fake_status(&out, 422, "Invalid", "no name");
 		} else {
 			if (ns[0] != '\0')
 				fake_set_str(fake_meta(body), "namespace", ns);
 			api->lease_writes_ok += strcmp(res, "leases") == 0;
 			fake_put_locked(api, res, body);
-			ret = fake_reply_json(conn, 201, body);
+			fake_reply_json(&out, 201, body);
 			body = NULL; /* stored */
 		}
 	} else if (strcmp(method, "PUT") == 0) {
@@ -514,28 +516,45 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		free(key);
 		want = fake_str(body, "metadata", "resourceVersion");
 		if (o == NULL) {
-			ret = fake_status(conn, 404, "NotFound", "not found");
+			fake_status(&out, 404, "NotFound", "not found");
 		} else if (want == NULL ||
 			   strcmp(want, fake_str(o->obj, "metadata", "resourceVersion")) != 0) {
 			api->conflicts++;
-			ret = fake_status(conn, 409, "Conflict",
+			fake_status(&out, 409, "Conflict",
 					  "the object has been modified; please apply your "
 					  "changes to the latest version and try again");
 		} else {
 			api->lease_writes_ok += strcmp(res, "leases") == 0;
 			fake_put_locked(api, res, body);
-			ret = fake_reply_json(conn, 200, body);
+			fake_reply_json(&out, 200, body);
 			body = NULL;
 		}
 	} else if (strcmp(method, "DELETE") == 0) {
-		ret = fake_delete_locked(api, res, ns, name)
-			      ? fake_reply(conn, 200, "{\"kind\":\"Status\",\"status\":\"Success\"}")
-			      : fake_status(conn, 404, "NotFound", "not found");
+		fake_delete_locked(api, res, ns, name)
+			      ? fake_reply(&out, 200, "{\"kind\":\"Status\",\"status\":\"Success\"}")
+			      : fake_status(&out, 404, "NotFound", "not found");
 	} else {
-		ret = fake_status(conn, 405, "MethodNotAllowed", "method not allowed");
+		fake_status(&out, 405, "MethodNotAllowed", "method not allowed");
 	}
 	pthread_mutex_unlock(&api->mu);
 	cJSON_Delete(body);
+	return fake_send(conn, &out);
+}
+
+static inline enum MHD_Result fake_send(struct MHD_Connection *conn, struct fake_out *out)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (out->watch != NULL)
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, fake_watch_read,
+						      out->watch, fake_watch_free);
+	else
+		r = MHD_create_response_from_buffer(strlen(out->body), out->body,
+						    MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(conn, (unsigned)out->status, r);
+	MHD_destroy_response(r);
 	return ret;
 }
 
