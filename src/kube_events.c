@@ -151,44 +151,43 @@ static char *vformat(const char *fmt, va_list ap)
 	return s;
 }
 
+/* Copies the string fields keys[] of src into dst. Returns false on out-of-memory. */
+static bool copy_strings(cJSON *dst, const cJSON *src, const char *const *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *v = kube_json_get_str(src, keys[i], NULL);
+
+		if (v && !cJSON_AddStringToObject(dst, keys[i], v))
+			return false;
+	}
+	return true;
+}
+
 /* ObjectReference from an object (metadata.*) or from a reference (top-level fields). */
 static cJSON *make_ref(const cJSON *obj)
 {
 	static const char *const top[] = {"kind", "apiVersion"};
 	static const char *const meta[] = {"namespace", "name", "uid", "resourceVersion"};
-	static const char *const ref_fields[] = {"kind",	    "apiVersion", "namespace", "name",
-						 "uid",		    "resourceVersion", "fieldPath"};
+	static const char *const ref_fields[] = {"kind", "apiVersion",	    "namespace", "name",
+						 "uid",	 "resourceVersion", "fieldPath"};
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	cJSON *ref = cJSON_CreateObject();
-	size_t i;
+	bool ok;
 
 	if (!ref)
-		return NULL;
-	if (cJSON_IsObject(md)) {
-		for (i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
-			const char *v = kube_json_get_str(obj, top[i], NULL);
-
-			if (v && !cJSON_AddStringToObject(ref, top[i], v))
-				goto fail;
-		}
-		for (i = 0; i < sizeof(meta) / sizeof(meta[0]); i++) {
-			const char *v = kube_json_get_str(md, meta[i], NULL);
-
-			if (v && !cJSON_AddStringToObject(ref, meta[i], v))
-				goto fail;
-		}
-	} else {
-		for (i = 0; i < sizeof(ref_fields) / sizeof(ref_fields[0]); i++) {
-			const char *v = kube_json_get_str(obj, ref_fields[i], NULL);
-
-			if (v && !cJSON_AddStringToObject(ref, ref_fields[i], v))
-				goto fail;
-		}
+		goto out;
+	if (cJSON_IsObject(md))
+		ok = copy_strings(ref, obj, top, 2) && copy_strings(ref, md, meta, 4);
+	else
+		ok = copy_strings(ref, obj, ref_fields, 7);
+	if (!ok) {
+		cJSON_Delete(ref);
+		ref = NULL;
 	}
+out:
 	return ref;
-fail:
-	cJSON_Delete(ref);
-	return NULL;
 }
 
 /* ---- the worker ---- */
@@ -278,10 +277,12 @@ static void log_failure(const struct item *it, const char *verb, const char *ns,
 		 kube_strerror(rc), "detail", st->message ? st->message : "", NULL);
 }
 
-/* Remembers an Event just created, evicting the least recently used entry when full. */
-static void cache_put(struct kube_events *rec, char *key, const char *ns, const char *name)
+/* Remembers an Event just created (takes key), evicting the least recently used entry when full.
+ * Out of memory only forgets: the next repeat then creates a new Event. */
+static void cache_put(struct kube_events *rec, char *key, const char *ns, const char *name,
+		      int64_t mono_ns)
 {
-	struct seen *s, *old = NULL;
+	struct seen *s = NULL, *old = NULL;
 
 	HASH_FIND_STR(rec->cache, key, old);
 	if (old) {
@@ -296,17 +297,20 @@ static void cache_put(struct kube_events *rec, char *key, const char *ns, const 
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		free(key);
-		return;
+		goto out;
 	}
 	s->key = key;
 	s->ns = strdup(ns);
 	s->name = strdup(name);
 	if (!s->ns || !s->name) {
 		seen_free(s);
-		return;
+		goto out;
 	}
 	s->count = 1;
+	s->last_mono_ns = mono_ns;
 	HASH_ADD_KEYPTR(hh, rec->cache, s->key, strlen(s->key), s);
+out:
+	return;
 }
 
 /* PATCHes count and lastTimestamp of a recent identical Event. Returns 0 when done, or the
@@ -344,7 +348,6 @@ static void create(struct kube_events *rec, const struct item *it, char *key)
 	char name[NAME_MAX_LEN + 1];
 	int64_t t = it->wall_ns;
 	cJSON *ev = NULL;
-	struct seen *s;
 	int rc;
 
 	/* "<object>.<hex ns>" as client-go names them; unique per recorder even when the clock
@@ -367,10 +370,7 @@ static void create(struct kube_events *rec, const struct item *it, char *key)
 		goto out;
 	}
 	count_write(rec, "created");
-	cache_put(rec, key, ns, name);
-	HASH_FIND_STR(rec->cache, key, s);
-	if (s)
-		s->last_mono_ns = it->mono_ns;
+	cache_put(rec, key, ns, name, it->mono_ns);
 out:
 	cJSON_Delete(ev);
 	kube_status_release(&st);
@@ -383,23 +383,23 @@ static bool spam_allow(struct kube_events *rec, const struct item *it)
 {
 	const cJSON *r = it->ref;
 	struct bucket *b = NULL;
+	bool allow = true;
 	double refill;
+	char *key = NULL;
 	size_t n;
-	char *key;
 
 	if (rec->spam_burst <= 0)
-		return true;
+		goto out;
 	n = (size_t)snprintf(NULL, 0, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"),
 			     ref_str(r, "kind"), ref_str(r, "apiVersion"), ref_str(r, "namespace"),
 			     ref_str(r, "name"));
 	key = malloc(n + 1);
 	if (!key)
-		return true;
+		goto out;
 	snprintf(key, n + 1, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"), ref_str(r, "kind"),
 		 ref_str(r, "apiVersion"), ref_str(r, "namespace"), ref_str(r, "name"));
 	HASH_FIND_STR(rec->buckets, key, b);
 	if (b) {
-		free(key);
 		HASH_DEL(rec->buckets, b); /* re-added below: most recently used at the tail */
 		refill = (double)(it->mono_ns - b->last_ns) / (double)rec->spam_refill_ns;
 		if (refill > 0)
@@ -416,19 +416,21 @@ static bool spam_allow(struct kube_events *rec, const struct item *it)
 			free(old);
 		}
 		b = calloc(1, sizeof(*b));
-		if (!b) {
-			free(key);
-			return true;
-		}
+		if (!b)
+			goto out;
 		b->key = key;
+		key = NULL;
 		b->tokens = rec->spam_burst;
 		b->last_ns = it->mono_ns;
 	}
 	HASH_ADD_KEYPTR(hh, rec->buckets, b->key, strlen(b->key), b);
 	if (b->tokens < 1)
-		return false;
-	b->tokens -= 1;
-	return true;
+		allow = false;
+	else
+		b->tokens -= 1;
+out:
+	free(key);
+	return allow;
 }
 
 static void process(struct kube_events *rec, const struct item *it)

@@ -195,30 +195,36 @@ static struct check *check_find_locked(const struct check_list *l, const char *n
 	return NULL;
 }
 
-/* Appends a check; needs the write lock. */
+/* Appends a check; needs the write lock. On error nothing is added. */
 static int check_add_locked(struct check_list *l, const char *name, kube_http_check_fn fn,
 			    void *data, struct check **added)
 {
-	struct check **v, *c;
+	struct check **v, *c = NULL;
+	int rc = KUBE_ENOMEM;
 
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
-		return KUBE_ENOMEM;
-	l->v = v;
+		goto out;
+	l->v = v; /* grown but n unchanged: harmless if the rest fails */
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return KUBE_ENOMEM;
+		goto out;
 	c->name = strdup(name);
-	if (!c->name) {
-		free(c);
-		return KUBE_ENOMEM;
-	}
+	if (!c->name)
+		goto out;
 	c->fn = fn;
 	c->data = data;
 	l->v[l->n++] = c;
 	if (added)
 		*added = c;
-	return 0;
+	c = NULL;
+	rc = 0;
+out:
+	if (c) {
+		free(c->name);
+		free(c);
+	}
+	return rc;
 }
 
 static int add_check(struct kube_httpd *h, struct check_list *l, const char *name,
@@ -266,27 +272,24 @@ int kube_httpd_set_ready(struct kube_httpd *h, const char *name, int ready)
 
 	if (!h || !valid_check_name(name))
 		return KUBE_EINVAL;
-	/* Fast path: the flag exists, a read lock is enough to find it. */
+	/* Usually the flag exists: a read lock is enough to find it (checks are never removed). */
 	pthread_rwlock_rdlock(&h->reg);
 	c = check_find_locked(&h->ready, name);
-	if (c && c->fn == flag_check)
-		__atomic_store_n(&c->flag, ready != 0, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&h->reg);
-	if (c)
-		return c->fn == flag_check ? 0 : KUBE_EALREADYEXISTS;
-
-	pthread_rwlock_wrlock(&h->reg);
-	c = check_find_locked(&h->ready, name);
 	if (!c) {
-		rc = check_add_locked(&h->ready, name, flag_check, NULL, &c);
-		if (rc == 0)
-			c->data = c; /* the flag lives in the check itself */
+		pthread_rwlock_wrlock(&h->reg);
+		c = check_find_locked(&h->ready, name);
+		if (!c) {
+			rc = check_add_locked(&h->ready, name, flag_check, NULL, &c);
+			if (rc == 0)
+				c->data = c; /* the flag lives in the check itself */
+		}
+		pthread_rwlock_unlock(&h->reg);
 	}
 	if (rc == 0 && c->fn != flag_check)
-		rc = KUBE_EALREADYEXISTS;
+		rc = KUBE_EALREADYEXISTS; /* a function check took the name */
 	if (rc == 0)
 		__atomic_store_n(&c->flag, ready != 0, __ATOMIC_RELEASE);
-	pthread_rwlock_unlock(&h->reg);
 	return rc;
 }
 
@@ -396,7 +399,7 @@ const char *kube_http_request_body(const struct kube_http_request *req, size_t *
 int kube_http_response_set(struct kube_http_response *resp, int status, const char *content_type,
 			   const char *body, size_t len)
 {
-	char *copy = NULL;
+	int rc = 0;
 
 	if (!resp)
 		return KUBE_EINVAL;
@@ -406,15 +409,17 @@ int kube_http_response_set(struct kube_http_response *resp, int status, const ch
 	resp->status = status;
 	if (content_type)
 		snprintf(resp->content_type, sizeof(resp->content_type), "%s", content_type);
-	if (len > 0) {
-		copy = malloc(len);
-		if (!copy)
-			return KUBE_ENOMEM;
-		memcpy(copy, body, len);
+	if (len == 0)
+		goto out;
+	resp->body = malloc(len);
+	if (!resp->body) {
+		rc = KUBE_ENOMEM;
+		goto out;
 	}
-	resp->body = copy;
+	memcpy(resp->body, body, len);
 	resp->body_len = len;
-	return 0;
+out:
+	return rc;
 }
 
 /* ---- built-in endpoints ---- */
@@ -423,6 +428,24 @@ static void set_text(struct kube_http_response *resp, int status, const char *te
 {
 	if (kube_http_response_set(resp, status, CT_TEXT, text, strlen(text)) < 0)
 		resp->status = 500;
+}
+
+/* Appends to a growing text buffer; on out-of-memory the text is cut, which only shortens a
+ * diagnostic. Keeps room for the closing line. */
+static void append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	char *p;
+
+	while (*len + n + 64 > *cap) {
+		p = realloc(*out, *cap * 2);
+		if (!p)
+			return;
+		*out = p;
+		*cap *= 2;
+	}
+	memcpy(*out + *len, s, n);
+	*len += n;
+	(*out)[*len] = '\0';
 }
 
 /* Runs checks like the apiserver: "ok" when all pass (or "[+]name ok" lines with ?verbose);
@@ -438,7 +461,7 @@ static void serve_checks(struct kube_httpd *h, const struct kube_http_request *r
 
 	if (!out) {
 		resp->status = 500;
-		return;
+		goto out;
 	}
 	out[0] = '\0';
 	pthread_rwlock_rdlock(&h->reg);
@@ -463,25 +486,13 @@ static void serve_checks(struct kube_httpd *h, const struct kube_http_request *r
 			continue;
 		if ((size_t)n >= sizeof(line))
 			n = sizeof(line) - 1;
-		while (len + (size_t)n + 64 > cap) {
-			char *p = realloc(out, cap * 2);
-
-			if (!p)
-				break;
-			out = p;
-			cap *= 2;
-		}
-		if (len + (size_t)n + 64 <= cap) {
-			memcpy(out + len, line, (size_t)n);
-			len += (size_t)n;
-			out[len] = '\0';
-		}
+		append(&out, &len, &cap, line, (size_t)n);
 	}
 	pthread_rwlock_unlock(&h->reg);
 
-	if (only && !found)
+	if (only && !found) {
 		set_text(resp, 404, "404 page not found\n");
-	else if (failed) {
+	} else if (failed) {
 		snprintf(out + len, cap - len, "%s check failed\n", what);
 		set_text(resp, fail_status, out);
 	} else if (verbose) {
@@ -490,6 +501,7 @@ static void serve_checks(struct kube_httpd *h, const struct kube_http_request *r
 	} else {
 		set_text(resp, 200, "ok");
 	}
+out:
 	free(out);
 }
 
@@ -592,7 +604,7 @@ static void dispatch(struct kube_httpd *h, const struct kube_http_request *req,
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_http_response *resp)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
+	enum MHD_Result ret = MHD_NO;
 
 	/* MUST_FREE hands the malloc'd body to MHD, which free()s it after sending. */
 	r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
@@ -600,15 +612,16 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_ht
 						       : MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		free(resp->body);
-		return MHD_NO;
+		goto out;
 	}
-	resp->body = NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (resp->status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
+out:
+	resp->body = NULL;
 	return ret;
 }
 

@@ -52,8 +52,9 @@ void kube_httpd_stop(struct kube_httpd *h);
 /* The bound port while running (the real one when port 0 was asked), else 0. */
 int kube_httpd_port(const struct kube_httpd *h);
 
-/* Adds a liveness check to /healthz or a readiness check to /readyz. name: [a-z0-9-] words, unique
- * per endpoint; copied. Each check is also served alone at /healthz/<name> or /readyz/<name>.
+/* Adds a liveness check to /healthz or a readiness check to /readyz. name: [a-z0-9._-]+,
+ * unique per endpoint; copied. Each check is also served alone at /healthz/<name> or
+ * /readyz/<name>.
  * Returns 0, KUBE_EINVAL (bad name, NULL fn), KUBE_EALREADYEXISTS, KUBE_ENOMEM. */
 int kube_httpd_add_healthz(struct kube_httpd *h, const char *name, kube_http_check_fn fn,
 			   void *data);
@@ -83,8 +84,9 @@ const char *kube_http_request_header(const struct kube_http_request *req, const 
  * Bodies above 1 MiB are refused with 413 before any handler runs. */
 const char *kube_http_request_body(const struct kube_http_request *req, size_t *len);
 
-/* Fills resp: status, content type (copied, truncated to fit) and a malloc'd copy of len bytes of
- * body. Returns 0 or KUBE_ENOMEM (resp->body is then NULL). */
+/* Fills resp: status, content type (copied, truncated to fit; NULL keeps the current one) and a
+ * malloc'd copy of len bytes of body (any previous body is freed).
+ * Returns 0 or KUBE_ENOMEM (resp->body is then NULL). */
 int kube_http_response_set(struct kube_http_response *resp, int status, const char *content_type,
 			   const char *body, size_t len);
 

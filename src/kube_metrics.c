@@ -182,15 +182,17 @@ static struct child *child_new(const struct kube_metric *f, const char *key, siz
 	struct child *c = calloc(1, sizeof(*c) + nb * sizeof(c->buckets[0]));
 
 	if (!c)
-		return NULL;
+		goto out;
 	c->key = malloc(keylen + 1);
 	if (!c->key) {
 		free(c);
-		return NULL;
+		c = NULL;
+		goto out;
 	}
 	memcpy(c->key, key, keylen);
 	c->key[keylen] = '\0';
 	c->keylen = keylen;
+out:
 	return c;
 }
 
@@ -199,6 +201,8 @@ static struct kube_metric *family_new(enum kube_metric_type type, const char *na
 				      size_t nlabels, const double *bounds, size_t nbounds)
 {
 	struct kube_metric *f = calloc(1, sizeof(*f));
+	struct child *c;
+	int ok = 0;
 	size_t i;
 
 	if (!f)
@@ -209,33 +213,35 @@ static struct kube_metric *family_new(enum kube_metric_type type, const char *na
 	f->help = strdup(help ? help : "");
 	f->labels = calloc(nlabels + 1, sizeof(*f->labels));
 	if (!f->name || !f->help || !f->labels)
-		goto fail;
+		goto out;
 	for (i = 0; i < nlabels; i++) {
 		f->labels[i] = strdup(label_names[i]);
 		if (!f->labels[i])
-			goto fail;
+			goto out;
 		f->nlabels = i + 1;
 	}
 	if (type == KUBE_HISTOGRAM) {
 		f->bounds = malloc((nbounds ? nbounds : 1) * sizeof(*f->bounds));
 		if (!f->bounds)
-			goto fail;
+			goto out;
 		memcpy(f->bounds, bounds, nbounds * sizeof(*bounds));
 		f->nbounds = nbounds;
 	}
 	/* A family without labels has exactly one child; create it now so it renders as 0 from
 	 * the start, as client_golang does, instead of appearing only after the first event. */
 	if (nlabels == 0) {
-		struct child *c = child_new(f, "", 0);
-
+		c = child_new(f, "", 0);
 		if (!c)
-			goto fail;
+			goto out;
 		HASH_ADD_KEYPTR(hh, f->children, c->key, c->keylen, c);
 	}
+	ok = 1;
+out:
+	if (!ok) {
+		family_free(f);
+		f = NULL;
+	}
 	return f;
-fail:
-	family_free(f);
-	return NULL;
 }
 
 struct kube_metric *kube_metric_register(struct kube_metrics *m, enum kube_metric_type type,
