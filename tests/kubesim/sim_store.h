@@ -135,6 +135,52 @@ int sim_store_delete_collection(struct sim_store *s, const char *group, const ch
 				long grace_seconds, unsigned flags, cJSON **out,
 				cJSON **status);
 
+/* ---- One entry point for every verb (what the HTTP layer uses): the verbs above are thin
+ * wrappers. Results come back as immutable snapshots, so a response or a list is serialized
+ * from each object's cached JSON text without copying trees. */
+
+enum sim_verb {
+	SIM_GET = 0,
+	SIM_LIST,
+	SIM_CREATE,
+	SIM_UPDATE,
+	SIM_PATCH,
+	SIM_DELETE,
+	SIM_DELETE_COLLECTION,
+};
+
+struct sim_req {
+	enum sim_verb verb;
+	const char *group, *version, *resource; /* version: from the URL, may be NULL */
+	const char *ns, *name, *subresource;    /* each may be NULL */
+	const cJSON *body;                      /* create/update/patch */
+	const char *content_type;               /* patch */
+	const char *label_selector, *field_selector; /* list, deletecollection */
+	const char *propagation;                /* delete */
+	long grace_seconds;                     /* delete; -1 = unset */
+	const char *precondition_uid, *precondition_rv; /* delete */
+	unsigned flags;                         /* SIM_WRITE_* */
+};
+
+/* Read-only snapshot of objects: one for get/create/update/patch/delete, many for list and
+ * deletecollection. Holds references, so it stays valid after later writes. */
+struct sim_snap;
+
+/* Runs r. Returns the HTTP status code; on success *out (may be NULL when not wanted) receives
+ * the result snapshot (caller frees with sim_snap_free), on >= 400 *status a Status object. */
+int sim_store_do(struct sim_store *s, const struct sim_req *r, struct sim_snap **out,
+		 cJSON **status);
+
+size_t sim_snap_len(const struct sim_snap *snap);
+/* The i-th object (borrowed, read-only, valid until sim_snap_free). */
+const cJSON *sim_snap_obj(const struct sim_snap *snap, size_t i);
+/* Its compact JSON text (cached and shared; borrowed likewise). NULL on ENOMEM. */
+const char *sim_snap_json(const struct sim_snap *snap, size_t i);
+/* The store's resourceVersion when the snapshot was taken (for list metadata). */
+const char *sim_snap_rv(const struct sim_snap *snap);
+/* NULL is a no-op. */
+void sim_snap_free(struct sim_snap *snap);
+
 /* ---- Subscribers: the simulated controllers' view of every change. */
 
 /* The change callback: type "ADDED", "MODIFIED" or "DELETED"; obj is the new object (for DELETED

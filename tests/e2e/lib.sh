@@ -1,0 +1,165 @@
+# Shared harness for the end-to-end tests: starts kubesim, points kubectl and helm at it, and
+# cleans everything up. Source it from a test script:
+#
+#   #!/usr/bin/env bash
+#   set -euo pipefail
+#   source "$(dirname "$0")/lib.sh"
+#   sim_start                      # or: sim_start --nodes 2 --pod-ready-delay-ms 50
+#   k apply -f "$PHX_ROOT/manifests/crds/..."
+#   wait_for 10 "crd established" k get crd foo.example.com
+#   pass "what this proved"        # at the end
+#
+# What it gives you
+#   $PHX_BIN, $PHX_ROOT  build bin dir and repo root (set by ctest; derived when run by hand)
+#   $E2E_TMP             a private temp dir, removed on exit (HOME points here, so kubectl and
+#                        helm write nothing outside it)
+#   sim_start [ARGS]     starts $PHX_BIN/kubesim on 127.0.0.1:0 with --kubeconfig-out; waits
+#                        until /readyz answers; sets $KUBECONFIG, $SIM_URL, $SIM_TOKEN, $SIM_CA,
+#                        $SIM_PID. Extra ARGS go to kubesim (--http, --nodes N, --history N, ...).
+#   sim_stop             SIGTERM and wait (fails the test if kubesim does not exit in 10 s or
+#                        exits non-zero). Called by the exit trap if you don't.
+#   k ARGS               kubectl with --kubeconfig "$KUBECONFIG" and a per-test --cache-dir
+#   h ARGS               helm with the same kubeconfig and private cache/config/data dirs
+#   sim_curl ARGS        curl with the CA and bearer token (e.g. sim_curl "$SIM_URL/api/v1/pods")
+#   sim_control ARGS     sim_curl against the control API; e.g.
+#                        sim_control -X POST "$SIM_URL/sim/v1/..." -d '{...}'
+#   wait_for SECS DESC CMD...  re-runs CMD every 0.1 s until it succeeds or SECS pass (then fails
+#                        the test with DESC and CMD's last output). Never use a fixed sleep.
+#   expect_eq WANT GOT DESC, expect_contains HAYSTACK NEEDLE DESC, expect_fail DESC CMD...
+#   fail MSG             prints MSG, kubesim's log tail, exits 1
+#   pass MSG             prints "PASS: MSG"
+#   on_exit CMD          registers extra cleanup (run before kubesim is stopped)
+#
+# Every process started through this file is stopped by the EXIT trap; tests must start any other
+# background process with `&` and register `on_exit "kill $!"`.
+
+set -o pipefail
+
+PHX_ROOT=${PHX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PHX_BIN=${PHX_BIN:-$PHX_ROOT/build/bin}
+export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
+
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/phx-e2e.XXXXXX")
+export HOME="$E2E_TMP/home"
+mkdir -p "$HOME"
+export KUBECACHEDIR="$E2E_TMP/kube-cache"
+export HELM_CACHE_HOME="$E2E_TMP/helm/cache"
+export HELM_CONFIG_HOME="$E2E_TMP/helm/config"
+export HELM_DATA_HOME="$E2E_TMP/helm/data"
+SIM_PID=""
+SIM_LOG="$E2E_TMP/kubesim.log"
+_E2E_CLEANUP=()
+
+on_exit() { _E2E_CLEANUP+=("$*"); }
+
+_e2e_exit() {
+	local rc=$?
+	local c
+	for c in "${_E2E_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+	if [ -n "$SIM_PID" ] && kill -0 "$SIM_PID" 2>/dev/null; then
+		kill -TERM "$SIM_PID" 2>/dev/null || true
+		local i
+		for i in $(seq 1 100); do kill -0 "$SIM_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$SIM_PID" 2>/dev/null || true
+	fi
+	if [ "$rc" -ne 0 ] && [ -f "$SIM_LOG" ]; then
+		echo "--- kubesim log (tail) ---" >&2
+		tail -n 40 "$SIM_LOG" >&2 || true
+	fi
+	rm -rf "$E2E_TMP"
+	exit "$rc"
+}
+trap _e2e_exit EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+pass() { echo "PASS: $*"; }
+
+k() { kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$KUBECACHEDIR" "$@"; }
+
+h() { helm --kubeconfig "$KUBECONFIG" "$@"; }
+
+sim_curl() {
+	if [ -n "${SIM_TOKEN:-}" ]; then
+		curl -sS --cacert "$SIM_CA" -H "Authorization: Bearer $SIM_TOKEN" "$@"
+	else
+		curl -sS "$@"
+	fi
+}
+
+sim_control() { sim_curl -H 'Content-Type: application/json' "$@"; }
+
+wait_for() {
+	local secs=$1 desc=$2
+	shift 2
+	local deadline=$((SECONDS + secs)) out=""
+	while :; do
+		if out=$("$@" 2>&1); then
+			return 0
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "last output of '$*':" >&2
+			echo "$out" | tail -n 20 >&2
+			fail "timed out after ${secs}s waiting for: $desc"
+		fi
+		sleep 0.1
+	done
+}
+
+expect_eq() {
+	[ "$1" = "$2" ] || fail "$3: want '$1', got '$2'"
+}
+
+expect_contains() {
+	case "$1" in
+	*"$2"*) ;;
+	*) fail "$3: '$2' not found in: $1" ;;
+	esac
+}
+
+expect_fail() {
+	local desc=$1
+	shift
+	if "$@" >/dev/null 2>&1; then fail "$desc: command succeeded: $*"; fi
+}
+
+sim_start() {
+	[ -x "$PHX_BIN/kubesim" ] || fail "kubesim not built at $PHX_BIN/kubesim"
+	export KUBECONFIG="$E2E_TMP/kubeconfig"
+	local urlfile="$E2E_TMP/kubesim.url"
+	"$PHX_BIN/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$KUBECONFIG" "$@" \
+		>"$urlfile" 2>"$SIM_LOG" &
+	SIM_PID=$!
+	local deadline=$((SECONDS + 10))
+	while [ ! -s "$urlfile" ]; do
+		kill -0 "$SIM_PID" 2>/dev/null || fail "kubesim exited at start: $(cat "$SIM_LOG")"
+		[ "$SECONDS" -lt "$deadline" ] || fail "kubesim did not print its URL within 10 s"
+		sleep 0.05
+	done
+	SIM_URL=$(head -n1 "$urlfile")
+	SIM_TOKEN=$(awk '/token:/ {print $2}' "$KUBECONFIG")
+	SIM_CA="$E2E_TMP/ca.crt"
+	if grep -q certificate-authority-data "$KUBECONFIG"; then
+		awk '/certificate-authority-data:/ {print $2}' "$KUBECONFIG" | base64 -d >"$SIM_CA"
+	fi
+	export SIM_URL SIM_TOKEN SIM_CA SIM_PID
+	wait_for 10 "kubesim /readyz" sim_curl -f "$SIM_URL/readyz"
+}
+
+sim_stop() {
+	[ -n "$SIM_PID" ] || return 0
+	kill -TERM "$SIM_PID"
+	local i rc=0
+	for i in $(seq 1 100); do
+		kill -0 "$SIM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$SIM_PID" 2>/dev/null && fail "kubesim did not exit within 10 s of SIGTERM"
+	wait "$SIM_PID" || rc=$?
+	SIM_PID=""
+	[ "$rc" -eq 0 ] || fail "kubesim exited with status $rc"
+}

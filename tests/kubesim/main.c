@@ -1,0 +1,151 @@
+/* kubesim: a Kubernetes API simulator for tests and demos. Prints its URL, writes a kubeconfig,
+ * serves until SIGTERM/SIGINT, then shuts down cleanly (threads joined, memory freed). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_log.h"
+#include "sim_server.h"
+
+#if defined(__has_include)
+#if __has_include("sim_controllers.h") && !defined(SIM_NO_CONTROLLERS)
+#include "sim_controllers.h"
+#define HAVE_SIM_CONTROLLERS 1
+#endif
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kubesim [--listen HOST:PORT] [--kubeconfig-out PATH] [--http]\n"
+		"               [--nodes N] [--pod-ready-delay-ms N] [--history N] [-v]\n"
+		"  --listen              address to listen on (default 127.0.0.1:0 = any free port)\n"
+		"  --kubeconfig-out      write a kubeconfig for kubectl/helm/the operator here\n"
+		"  --http                plain HTTP without a token (default HTTPS + bearer token)\n"
+		"  --nodes               simulated nodes (default 3)\n"
+		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
+		"  --history             watch events kept for resuming watches (default 10000)\n"
+		"  -v                    log every request\n"
+		"Prints the server URL on stdout once it is serving.\n");
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || !end || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"kubeconfig-out", required_argument, NULL, 'k'},
+		{"http", no_argument, NULL, 'H'},
+		{"nodes", required_argument, NULL, 'n'},
+		{"pod-ready-delay-ms", required_argument, NULL, 'd'},
+		{"history", required_argument, NULL, 'y'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct sim_options opts = {
+		.listen = "127.0.0.1:0",
+		.nodes = 3,
+		.pod_ready_delay_ms = 100,
+	};
+	int rc = 1, c;
+	long v;
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			opts.listen = optarg;
+			break;
+		case 'k':
+			opts.kubeconfig_out = optarg;
+			break;
+		case 'H':
+			opts.http = 1;
+			break;
+		case 'n':
+			if (parse_int(optarg, 0, 1000, &v))
+				goto bad;
+			opts.nodes = (int)v;
+			break;
+		case 'd':
+			if (parse_int(optarg, 0, 3600000, &v))
+				goto bad;
+			opts.pod_ready_delay_ms = (int)v;
+			break;
+		case 'y':
+			if (parse_int(optarg, 1, 10000000, &v))
+				goto bad;
+			opts.history = (size_t)v;
+			break;
+		case 'v':
+			opts.verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+
+	/* Signals are taken synchronously by this thread; every other thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct sim_server *srv = NULL;
+#ifdef HAVE_SIM_CONTROLLERS
+	struct sim_controllers *ctl = NULL;
+#endif
+	if (sim_server_new(&opts, &srv) != 0) {
+		fprintf(stderr, "kubesim: cannot initialise\n");
+		return 1;
+	}
+#ifdef HAVE_SIM_CONTROLLERS
+	if (sim_controllers_start(srv, sim_server_options(srv), &ctl) != 0) {
+		fprintf(stderr, "kubesim: cannot start the simulated controllers\n");
+		goto out;
+	}
+#endif
+	if (sim_server_start(srv) != 0) {
+		fprintf(stderr, "kubesim: cannot start serving on %s\n", opts.listen);
+		goto out;
+	}
+	printf("%s\n", sim_server_url(srv));
+	fflush(stdout);
+	kube_log(KUBE_LOG_INFO, "kubesim", "serving", "url", sim_server_url(srv), "kubeconfig",
+		 opts.kubeconfig_out ? opts.kubeconfig_out : "-", NULL);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	kube_log(KUBE_LOG_INFO, "kubesim", "shutting down", "signal",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	rc = 0;
+out:
+	sim_server_stop(srv);
+#ifdef HAVE_SIM_CONTROLLERS
+	sim_controllers_stop(ctl);
+#endif
+	sim_server_free(srv);
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}

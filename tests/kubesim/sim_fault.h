@@ -1,0 +1,45 @@
+/* kubesim fault injection: rules the HTTP layer consults on every API request (fail the next N
+ * requests matching a method and path prefix with a status; add latency). Dropping every watch and
+ * compacting the history are store operations: sim_store_close_watches, sim_store_compact. */
+#ifndef SIM_FAULT_H
+#define SIM_FAULT_H
+
+#include <cjson/cJSON.h>
+
+struct sim_fault;
+
+/* Returns 0 or KUBE_ENOMEM. */
+int sim_fault_new(struct sim_fault **out);
+/* NULL is a no-op. */
+void sim_fault_free(struct sim_fault *f);
+
+/* Fails the next `count` requests whose method equals `method` (NULL or "*" = any) and whose
+ * path starts with `path_prefix` (NULL or "" = any) with HTTP `status` (a Status body with the
+ * usual reason for that code). count <= 0 means "until cleared". Rules are checked in the order
+ * added; the first match with count left wins. Returns 0, KUBE_EINVAL (status not 400..599),
+ * KUBE_ENOMEM. Thread-safe. */
+int sim_fault_add_error(struct sim_fault *f, const char *method, const char *path_prefix,
+			int status, int count);
+
+/* Adds `ms` of latency to every request matching method/path_prefix (as above), until cleared.
+ * Returns 0, KUBE_EINVAL (ms < 0), KUBE_ENOMEM. Thread-safe. */
+int sim_fault_add_latency(struct sim_fault *f, const char *method, const char *path_prefix,
+			  int ms);
+
+/* Removes every rule. Thread-safe. */
+void sim_fault_clear(struct sim_fault *f);
+
+/* Consulted per request: returns the status to fail with (0 = none; consumes one count of the
+ * matching error rule) and sets *delay_ms to the summed latency of matching latency rules (the
+ * caller sleeps; this never blocks). Thread-safe. */
+int sim_fault_check(struct sim_fault *f, const char *method, const char *path, int *delay_ms);
+
+/* The active rules as a JSON array of {type:"error"|"latency",method,path,status,remaining,ms}
+ * (new object, caller frees; NULL on ENOMEM). Thread-safe. */
+cJSON *sim_fault_rules(struct sim_fault *f);
+
+/* The Status reason the apiserver uses for an HTTP code ("NotFound", "Conflict",
+ * "InternalError", "ServiceUnavailable", "TooManyRequests", ...). Static string. */
+const char *sim_fault_reason(int status);
+
+#endif

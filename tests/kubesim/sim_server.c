@@ -1,0 +1,1027 @@
+/* kubesim's HTTP(S) front end: libmicrohttpd (a thread per connection, so a watch may block its
+ * own thread), bearer-token auth, fault injection, discovery, and the Kubernetes REST layout
+ * mapped onto sim_store_do, with Table printing and chunked watch streams. */
+#include "sim_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "kube_error.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_yaml.h"
+#include "sim_fault.h"
+#include "sim_registry.h"
+#include "sim_store.h"
+#include "sim_table.h"
+#include "sim_tls.h"
+
+#define MAX_ROUTES 8
+#define MAX_BODY (3u * 1024 * 1024) /* the apiserver's request size limit */
+#define WATCH_SLICE_MS 500
+#define DEFAULT_WATCH_TIMEOUT_S 3600
+
+struct route {
+	char *prefix;
+	sim_route_fn fn;
+	void *ud;
+};
+
+struct sim_server {
+	struct sim_options opts;
+	char *listen;
+	char *kubeconfig_out;
+	struct sim_store *store;
+	struct sim_registry *reg;
+	struct sim_fault *fault;
+	struct sim_tls tls;
+	struct MHD_Daemon *daemon;
+	char url[128];
+	char addr[64];
+	struct route routes[MAX_ROUTES];
+	int nroutes;
+	atomic_int stopping;
+	int stopped;
+};
+
+/* Per-request state across libmicrohttpd's handler calls (headers, body chunks, final). */
+struct conn_req {
+	char *body;
+	size_t len, cap;
+	int too_big;
+};
+
+/* A growable string. */
+struct sb {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sb *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 256;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		char *ns = realloc(b->s, ncap);
+		if (!ns) {
+			b->oom = 1;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void sb_str(struct sb *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* ---- small accessors */
+
+const char *sim_http_query(const struct sim_http_req *req, const char *key)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn,
+					   MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct sim_store *sim_server_store(struct sim_server *srv)
+{
+	return srv->store;
+}
+
+struct sim_registry *sim_server_registry(struct sim_server *srv)
+{
+	return srv->reg;
+}
+
+struct sim_fault *sim_server_fault(struct sim_server *srv)
+{
+	return srv->fault;
+}
+
+const struct sim_options *sim_server_options(const struct sim_server *srv)
+{
+	return &srv->opts;
+}
+
+const char *sim_server_url(const struct sim_server *srv)
+{
+	return srv->url;
+}
+
+const char *sim_server_token(const struct sim_server *srv)
+{
+	return srv->opts.http ? NULL : srv->tls.token;
+}
+
+const char *sim_server_ca_pem(const struct sim_server *srv)
+{
+	return srv->opts.http ? NULL : srv->tls.ca_pem;
+}
+
+int sim_server_add_route(struct sim_server *srv, const char *prefix, sim_route_fn fn, void *ud)
+{
+	if (srv->nroutes == MAX_ROUTES)
+		return KUBE_ENOMEM;
+	char *p = strdup(prefix);
+	if (!p)
+		return KUBE_ENOMEM;
+	srv->routes[srv->nroutes].prefix = p;
+	srv->routes[srv->nroutes].fn = fn;
+	srv->routes[srv->nroutes].ud = ud;
+	srv->nroutes++;
+	return 0;
+}
+
+/* ---- responses */
+
+static enum MHD_Result send_body(struct MHD_Connection *conn, int status, char *body,
+				 const char *content_type)
+{
+	size_t len = body ? strlen(body) : 0;
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+		len, body ? body : (char *)"", body ? free : NULL);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+				content_type ? content_type : "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, const cJSON *obj)
+{
+	char *body = obj ? cJSON_PrintUnformatted(obj) : NULL;
+	if (!body)
+		return send_body(conn, 500, strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+						   "\"status\":\"Failure\",\"reason\":"
+						   "\"InternalError\",\"code\":500}"),
+				 NULL);
+	return send_body(conn, status, body, NULL);
+}
+
+static enum MHD_Result send_status(struct MHD_Connection *conn, int code, const char *reason,
+				   const char *message)
+{
+	cJSON *st = sim_status_new(code, reason, message, NULL);
+	enum MHD_Result r = send_json(conn, code, st);
+	cJSON_Delete(st);
+	return r;
+}
+
+/* A store result: the Status on failure, else the snapshot's object. */
+static enum MHD_Result send_store_error(struct MHD_Connection *conn, int rc, cJSON *status)
+{
+	enum MHD_Result r;
+	if (status)
+		r = send_json(conn, rc, status);
+	else
+		r = send_status(conn, rc >= 400 ? rc : 500, "InternalError",
+				"an internal error occurred");
+	cJSON_Delete(status);
+	return r;
+}
+
+/* ---- request parsing helpers */
+
+static const char *query(struct MHD_Connection *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *header(struct MHD_Connection *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, key);
+}
+
+static int truthy(const char *v)
+{
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+static int wants_table(struct MHD_Connection *conn)
+{
+	const char *accept = header(conn, "Accept");
+	return accept && strstr(accept, "as=Table") != NULL;
+}
+
+/* Parses a JSON (or YAML) request body. NULL with *err set on failure. */
+static cJSON *parse_body(const struct conn_req *cr, const char *content_type, int *code,
+			 const char **err)
+{
+	const char *ct = content_type ? content_type : "application/json";
+	if (strstr(ct, "protobuf") || strstr(ct, "cbor")) {
+		*code = 415;
+		*err = "the body of the request was in an unknown format - accepted media types "
+		       "include: application/json, application/yaml";
+		return NULL;
+	}
+	if (!cr->body || cr->len == 0) {
+		*code = 400;
+		*err = "the request body is empty";
+		return NULL;
+	}
+	cJSON *obj = NULL;
+	if (strstr(ct, "yaml")) {
+		char *msg = NULL;
+		if (kube_yaml_parse(cr->body, cr->len, &obj, &msg) != 0)
+			obj = NULL;
+		free(msg);
+	} else {
+		obj = cJSON_ParseWithLength(cr->body, cr->len);
+	}
+	if (!obj) {
+		*code = 400;
+		*err = "the request body could not be decoded as JSON";
+	}
+	return obj;
+}
+
+/* ---- discovery and fixed endpoints */
+
+static enum MHD_Result serve_version(struct MHD_Connection *conn)
+{
+	return send_body(conn, 200,
+			 strdup("{\"major\":\"1\",\"minor\":\"32\",\"gitVersion\":\"v1.32.0\","
+				"\"gitCommit\":\"kubesim\",\"gitTreeState\":\"clean\","
+				"\"buildDate\":\"2025-01-01T00:00:00Z\",\"goVersion\":\"go1.23.0\","
+				"\"compiler\":\"gc\",\"platform\":\"linux/amd64\"}"),
+			 NULL);
+}
+
+static enum MHD_Result serve_group(struct sim_server *srv, struct MHD_Connection *conn,
+				   const char *group)
+{
+	cJSON *groups = sim_registry_api_groups(srv->reg);
+	cJSON *g;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(groups, "groups"))
+	{
+		if (strcmp(kube_json_get_str(g, "name", NULL), group) == 0) {
+			cJSON *doc = cJSON_Duplicate(g, 1);
+			cJSON_AddStringToObject(doc, "kind", "APIGroup");
+			cJSON_AddStringToObject(doc, "apiVersion", "v1");
+			enum MHD_Result r = send_json(conn, 200, doc);
+			cJSON_Delete(doc);
+			cJSON_Delete(groups);
+			return r;
+		}
+	}
+	cJSON_Delete(groups);
+	return send_status(conn, 404, "NotFound", "the server could not find the requested resource");
+}
+
+static enum MHD_Result serve_resources(struct sim_server *srv, struct MHD_Connection *conn,
+				       const char *group, const char *version)
+{
+	int found = 0;
+	cJSON *doc = sim_registry_resources(srv->reg, group, version, &found);
+	if (!found)
+		return send_status(conn, 404, "NotFound",
+				   "the server could not find the requested resource");
+	enum MHD_Result r = send_json(conn, 200, doc);
+	cJSON_Delete(doc);
+	return r;
+}
+
+/* ---- resource requests */
+
+struct api_path {
+	const char *group, *version, *ns, *resource, *name, *sub;
+};
+
+/* Splits /api/v1/... or /apis/G/V/... in place. Returns 0, or -1 when the shape is unknown. */
+static int parse_api_path(char *path, struct api_path *p)
+{
+	char *seg[12];
+	int n = 0;
+	char *save = NULL;
+	memset(p, 0, sizeof(*p));
+	for (char *tok = strtok_r(path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (n == 12)
+			return -1;
+		seg[n++] = tok;
+	}
+	int i;
+	if (n >= 2 && strcmp(seg[0], "api") == 0) {
+		p->group = "";
+		p->version = seg[1];
+		i = 2;
+	} else if (n >= 3 && strcmp(seg[0], "apis") == 0) {
+		p->group = seg[1];
+		p->version = seg[2];
+		i = 3;
+	} else {
+		return -1;
+	}
+	int rest = n - i;
+	if (rest <= 0)
+		return -1;
+	/* namespaces/NS/RES[/NAME[/SUB]] -- but namespaces/NAME[/status|finalize] is the
+	 * namespace object itself. */
+	if (strcmp(seg[i], "namespaces") == 0 && rest >= 3 && *p->group == '\0' && rest == 3 &&
+	    (strcmp(seg[i + 2], "status") == 0 || strcmp(seg[i + 2], "finalize") == 0)) {
+		p->resource = seg[i];
+		p->name = seg[i + 1];
+		p->sub = seg[i + 2];
+		return 0;
+	}
+	if (strcmp(seg[i], "namespaces") == 0 && rest >= 3) {
+		p->ns = seg[i + 1];
+		i += 2;
+		rest -= 2;
+	}
+	if (rest > 3)
+		return -1;
+	p->resource = seg[i];
+	if (rest >= 2)
+		p->name = seg[i + 1];
+	if (rest == 3)
+		p->sub = seg[i + 2];
+	return 0;
+}
+
+static const char *list_api_version(const struct sim_rtype *t, const char *version, char *buf,
+				    size_t len)
+{
+	if (*t->group)
+		snprintf(buf, len, "%s/%s", t->group, version);
+	else
+		snprintf(buf, len, "%s", version);
+	return buf;
+}
+
+/* Serializes a snapshot as a Table (when asked) or as the object / the List. */
+static char *render(struct MHD_Connection *conn, const struct sim_rtype *t, const char *version,
+		    struct sim_snap *snap, int as_list, int *code)
+{
+	if (wants_table(conn) && !(t && strcmp(t->kind, "Scale") == 0)) {
+		int include = sim_table_parse_include(query(conn, "includeObject"));
+		if (include < 0) {
+			*code = 400;
+			return NULL;
+		}
+		size_t n = sim_snap_len(snap);
+		const cJSON **objs = calloc(n ? n : 1, sizeof(*objs));
+		if (!objs)
+			return NULL;
+		for (size_t i = 0; i < n; i++)
+			objs[i] = sim_snap_obj(snap, i);
+		cJSON *table = sim_table_build(sim_rtype_crd_version(t, version), t->kind, objs, n,
+					       include, sim_snap_rv(snap), time(NULL));
+		free(objs);
+		char *out = table ? cJSON_PrintUnformatted(table) : NULL;
+		cJSON_Delete(table);
+		return out;
+	}
+	if (!as_list) {
+		const char *j = sim_snap_json(snap, 0);
+		return j ? strdup(j) : NULL;
+	}
+	struct sb b = {0};
+	char av[300];
+	sb_str(&b, "{\"kind\":\"");
+	sb_str(&b, t->list_kind);
+	sb_str(&b, "\",\"apiVersion\":\"");
+	sb_str(&b, list_api_version(t, version, av, sizeof(av)));
+	sb_str(&b, "\",\"metadata\":{\"resourceVersion\":\"");
+	sb_str(&b, sim_snap_rv(snap));
+	sb_str(&b, "\"},\"items\":[");
+	for (size_t i = 0; i < sim_snap_len(snap); i++) {
+		const char *j = sim_snap_json(snap, i);
+		if (!j) {
+			b.oom = 1;
+			break;
+		}
+		if (i)
+			sb_add(&b, ",", 1);
+		sb_str(&b, j);
+	}
+	sb_str(&b, "]}");
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+/* ---- watch streams */
+
+struct watch_stream {
+	struct sim_server *srv;
+	struct sim_watch *w;
+	const struct sim_rtype *t;
+	char version[64];
+	int table, include, headers_sent;
+	time_t deadline;
+	char *buf;
+	size_t len, off;
+	int finish; /* end the stream once buf is drained */
+};
+
+static void watch_stream_free(void *cls)
+{
+	struct watch_stream *ws = cls;
+	sim_watch_free(ws->w);
+	free(ws->buf);
+	free(ws);
+}
+
+/* Formats one event line into ws->buf. */
+static int watch_line(struct watch_stream *ws, const char *type, const cJSON *obj,
+		      const char *json)
+{
+	char *table_json = NULL;
+	if (ws->table && strcmp(type, "BOOKMARK") != 0 && strcmp(type, "ERROR") != 0) {
+		const cJSON *objs[1] = {obj};
+		cJSON *table = sim_table_build(sim_rtype_crd_version(ws->t, ws->version), ws->t->kind,
+					       objs, 1, ws->include, NULL, time(NULL));
+		if (table && ws->headers_sent) {
+			/* Like the apiserver: column definitions only on the first event. */
+			cJSON_ReplaceItemInObjectCaseSensitive(table, "columnDefinitions",
+								cJSON_CreateArray());
+		}
+		ws->headers_sent = 1;
+		table_json = table ? cJSON_PrintUnformatted(table) : NULL;
+		cJSON_Delete(table);
+		json = table_json;
+	}
+	if (!json)
+		return -1;
+	free(ws->buf);
+	ws->buf = NULL;
+	int n = asprintf(&ws->buf, "{\"type\":\"%s\",\"object\":%s}\n", type, json);
+	free(table_json);
+	if (n < 0) {
+		ws->buf = NULL;
+		return -1;
+	}
+	ws->len = (size_t)n;
+	ws->off = 0;
+	return 0;
+}
+
+static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct watch_stream *ws = cls;
+	(void)pos;
+	while (ws->off >= ws->len) {
+		if (ws->finish || atomic_load(&ws->srv->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		time_t now = time(NULL);
+		if (now >= ws->deadline)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		long left_ms = (long)(ws->deadline - now) * 1000;
+		int slice = left_ms < WATCH_SLICE_MS ? (int)left_ms : WATCH_SLICE_MS;
+		enum sim_event_type type;
+		const cJSON *obj = NULL;
+		const char *json = NULL;
+		int r = sim_watch_next(ws->w, slice, &type, &obj, &json);
+		if (r == 0)
+			continue;
+		if (r == SIM_WATCH_CLOSED)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (r == SIM_WATCH_EXPIRED) {
+			if (watch_line(ws, "ERROR", obj, json))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			ws->finish = 1;
+			break;
+		}
+		if (watch_line(ws, sim_event_type_name(type), obj, json))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	size_t n = ws->len - ws->off;
+	if (n > max)
+		n = max;
+	memcpy(out, ws->buf + ws->off, n);
+	ws->off += n;
+	return (ssize_t)n;
+}
+
+static enum MHD_Result start_watch(struct sim_server *srv, struct MHD_Connection *conn,
+				   const struct sim_rtype *t, const struct api_path *p)
+{
+	if (atomic_load(&srv->stopping))
+		return send_status(conn, 503, "ServiceUnavailable", "the server is shutting down");
+	struct sim_watch_opts o = {
+		.group = t->group,
+		.resource = t->resource,
+		.ns = p->ns,
+		.label_selector = query(conn, "labelSelector"),
+		.field_selector = query(conn, "fieldSelector"),
+		.resource_version = query(conn, "resourceVersion"),
+		.send_initial_events = truthy(query(conn, "sendInitialEvents")),
+	};
+	if (p->name) {
+		/* GET .../NAME?watch=1 (deprecated form): a name field selector. */
+		static __thread char fs[300];
+		snprintf(fs, sizeof(fs), "metadata.name=%s", p->name);
+		o.field_selector = fs;
+	}
+	struct sim_watch *w = NULL;
+	cJSON *status = NULL;
+	int rc = sim_store_watch(srv->store, &o, &w, &status);
+	if (rc != 200)
+		return send_store_error(conn, rc, status);
+	struct watch_stream *ws = calloc(1, sizeof(*ws));
+	if (!ws) {
+		sim_watch_free(w);
+		return send_status(conn, 500, "InternalError", "out of memory");
+	}
+	ws->srv = srv;
+	ws->w = w;
+	ws->t = t;
+	snprintf(ws->version, sizeof(ws->version), "%s", p->version);
+	ws->table = wants_table(conn);
+	ws->include = sim_table_parse_include(query(conn, "includeObject"));
+	if (ws->include < 0)
+		ws->include = SIM_TABLE_INCLUDE_METADATA;
+	const char *ts = query(conn, "timeoutSeconds");
+	long timeout = ts ? strtol(ts, NULL, 10) : DEFAULT_WATCH_TIMEOUT_S;
+	if (timeout <= 0)
+		timeout = DEFAULT_WATCH_TIMEOUT_S;
+	ws->deadline = time(NULL) + timeout;
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+								     watch_reader, ws,
+								     watch_stream_free);
+	if (!resp) {
+		watch_stream_free(ws);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	enum MHD_Result r = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+/* DeleteOptions from the body and/or the query. */
+static void delete_options(struct MHD_Connection *conn, const cJSON *body, struct sim_req *r)
+{
+	const char *prop = query(conn, "propagationPolicy");
+	const char *grace = query(conn, "gracePeriodSeconds");
+	const char *orphan = query(conn, "orphanDependents");
+	r->propagation = prop;
+	r->grace_seconds = grace ? strtol(grace, NULL, 10) : -1;
+	if (orphan && truthy(orphan) && !prop)
+		r->propagation = "Orphan";
+	if (!body)
+		return;
+	const char *bp = kube_json_get_str(body, "propagationPolicy", NULL);
+	if (bp)
+		r->propagation = bp;
+	double g;
+	if (kube_json_get_num(body, &g, "gracePeriodSeconds", NULL))
+		r->grace_seconds = (long)g;
+	const cJSON *od = cJSON_GetObjectItemCaseSensitive(body, "orphanDependents");
+	if (cJSON_IsBool(od) && !bp)
+		r->propagation = cJSON_IsTrue(od) ? "Orphan" : "Background";
+	r->precondition_uid = kube_json_get_str(body, "preconditions", "uid", NULL);
+	r->precondition_rv = kube_json_get_str(body, "preconditions", "resourceVersion", NULL);
+	const cJSON *dry;
+	cJSON_ArrayForEach(dry, cJSON_GetObjectItemCaseSensitive(body, "dryRun"))
+	{
+		if (cJSON_IsString(dry) && strcmp(dry->valuestring, "All") == 0)
+			r->flags |= SIM_WRITE_DRY_RUN;
+	}
+}
+
+static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connection *conn,
+				      const char *method, const struct api_path *p,
+				      const struct conn_req *cr)
+{
+	enum MHD_Result ret;
+	cJSON *body = NULL, *status = NULL;
+	struct sim_snap *snap = NULL;
+	const struct sim_rtype *t = sim_registry_find_gvr(srv->reg, p->group, p->version,
+							  p->resource);
+	if (!t) {
+		int found = 0;
+		cJSON *doc = sim_registry_resources(srv->reg, p->group, p->version, &found);
+		cJSON_Delete(doc);
+		return send_status(conn, 404, "NotFound",
+				   "the server could not find the requested resource");
+	}
+	if (p->ns && !t->namespaced)
+		return send_status(conn, 404, "NotFound",
+				   "the server could not find the requested resource");
+	struct sim_req r = {
+		.group = t->group,
+		.version = p->version,
+		.resource = t->resource,
+		.ns = p->ns,
+		.name = p->name,
+		.subresource = p->sub,
+		.label_selector = query(conn, "labelSelector"),
+		.field_selector = query(conn, "fieldSelector"),
+		.content_type = header(conn, "Content-Type"),
+		.grace_seconds = -1,
+	};
+	const char *dry = query(conn, "dryRun");
+	if (dry && strcmp(dry, "All") == 0)
+		r.flags |= SIM_WRITE_DRY_RUN;
+	int as_list = 0;
+	if (strcmp(method, "GET") == 0) {
+		if (truthy(query(conn, "watch")))
+			return start_watch(srv, conn, t, p);
+		if (p->sub && strcmp(p->sub, "status") != 0 && strcmp(p->sub, "scale") != 0)
+			return send_status(conn, 404, "NotFound",
+					   "the server could not find the requested resource");
+		r.verb = p->name ? SIM_GET : SIM_LIST;
+		as_list = !p->name;
+	} else if (strcmp(method, "POST") == 0) {
+		if (p->name)
+			return send_status(conn, 405, "MethodNotAllowed",
+					   "the server does not allow this method on the "
+					   "requested resource");
+		r.verb = SIM_CREATE;
+	} else if (strcmp(method, "PUT") == 0) {
+		r.verb = SIM_UPDATE;
+	} else if (strcmp(method, "PATCH") == 0) {
+		r.verb = SIM_PATCH;
+	} else if (strcmp(method, "DELETE") == 0) {
+		r.verb = p->name ? SIM_DELETE : SIM_DELETE_COLLECTION;
+		as_list = !p->name;
+	} else {
+		return send_status(conn, 405, "MethodNotAllowed",
+				   "the server does not allow this method on the requested resource");
+	}
+	if (r.verb == SIM_CREATE || r.verb == SIM_UPDATE || r.verb == SIM_PATCH) {
+		int code = 400;
+		const char *err = NULL;
+		const char *ct = r.content_type;
+		if (r.verb == SIM_PATCH && !ct)
+			return send_status(conn, 415, "UnsupportedMediaType",
+					   "the body of the request was in an unknown format");
+		body = parse_body(cr, r.verb == SIM_PATCH && strstr(ct, "json") ? "application/json"
+										  : ct,
+				  &code, &err);
+		if (!body)
+			return send_status(conn, code, code == 415 ? "UnsupportedMediaType"
+								   : "BadRequest",
+					   err);
+		r.body = body;
+	} else if (r.verb == SIM_DELETE || r.verb == SIM_DELETE_COLLECTION) {
+		if (cr->body && cr->len)
+			body = cJSON_ParseWithLength(cr->body, cr->len);
+		delete_options(conn, body, &r);
+	}
+	int rc = sim_store_do(srv->store, &r, &snap, &status);
+	if (rc >= 400) {
+		ret = send_store_error(conn, rc, status);
+		goto out;
+	}
+	int code = rc;
+	const struct sim_rtype *view = t;
+	char *out = NULL;
+	if (p->sub && strcmp(p->sub, "scale") == 0) {
+		const char *j = sim_snap_json(snap, 0);
+		out = j ? strdup(j) : NULL;
+	} else if (r.verb == SIM_DELETE_COLLECTION) {
+		/* deletecollection answers with a List of the deleted objects */
+		out = render(conn, view, p->version, snap, 1, &code);
+	} else {
+		out = render(conn, view, p->version, snap, as_list, &code);
+	}
+	if (!out) {
+		ret = code == 400 ? send_status(conn, 400, "BadRequest", "invalid includeObject")
+				  : send_status(conn, 500, "InternalError", "out of memory");
+		goto out;
+	}
+	ret = send_body(conn, code, out, NULL);
+out:
+	sim_snap_free(snap);
+	cJSON_Delete(body);
+	return ret;
+}
+
+/* ---- dispatch */
+
+static int auth_ok(struct sim_server *srv, struct MHD_Connection *conn)
+{
+	if (srv->opts.http || !srv->tls.token)
+		return 1;
+	const char *h = header(conn, "Authorization");
+	return h && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, srv->tls.token) == 0;
+}
+
+static int is_health(const char *url)
+{
+	return strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
+	       strcmp(url, "/readyz") == 0;
+}
+
+static enum MHD_Result serve_route(struct sim_server *srv, struct MHD_Connection *conn,
+				   const struct route *rt, const char *url, const char *method,
+				   const struct conn_req *cr)
+{
+	struct sim_http_req req = {
+		.method = method,
+		.path = url,
+		.content_type = header(conn, "Content-Type"),
+		.accept = header(conn, "Accept"),
+		.body = cr->body ? cr->body : "",
+		.body_len = cr->len,
+		.conn = conn,
+	};
+	struct sim_http_resp resp = {.status = 200};
+	(void)srv;
+	if (rt->fn(rt->ud, &req, &resp) < 0) {
+		free(resp.body);
+		return send_status(conn, 500, "InternalError", "the route handler failed");
+	}
+	return send_body(conn, resp.status, resp.body ? resp.body : strdup(""),
+			 resp.content_type);
+}
+
+static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *conn,
+				const char *url, const char *method, const struct conn_req *cr)
+{
+	if (is_health(url))
+		return send_body(conn, 200, strdup("ok"), "text/plain; charset=utf-8");
+	if (!auth_ok(srv, conn))
+		return send_status(conn, 401, "Unauthorized", "Unauthorized");
+	for (int i = 0; i < srv->nroutes; i++)
+		if (strncmp(url, srv->routes[i].prefix, strlen(srv->routes[i].prefix)) == 0)
+			return serve_route(srv, conn, &srv->routes[i], url, method, cr);
+
+	int delay_ms = 0;
+	int fault = sim_fault_check(srv->fault, method, url, &delay_ms);
+	if (delay_ms > 0)
+		usleep((useconds_t)delay_ms * 1000);
+	if (fault) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "injected fault: %d for %s %s", fault, method, url);
+		return send_status(conn, fault, sim_fault_reason(fault), msg);
+	}
+
+	if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0)
+		return serve_version(conn);
+	if (strcmp(url, "/openapi/v2") == 0)
+		return send_body(conn, 200, NULL,
+				 "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+	if (strncmp(url, "/openapi/v3", 11) == 0)
+		return send_status(conn, 404, "NotFound", "the server could not find the requested "
+							  "resource");
+	if (strcmp(url, "/api") == 0 || strcmp(url, "/api/") == 0) {
+		cJSON *doc = sim_registry_api_versions(srv->reg, srv->addr);
+		enum MHD_Result r = send_json(conn, 200, doc);
+		cJSON_Delete(doc);
+		return r;
+	}
+	if (strcmp(url, "/apis") == 0 || strcmp(url, "/apis/") == 0) {
+		cJSON *doc = sim_registry_api_groups(srv->reg);
+		enum MHD_Result r = send_json(conn, 200, doc);
+		cJSON_Delete(doc);
+		return r;
+	}
+	char *path = strdup(url);
+	if (!path)
+		return MHD_NO;
+	/* /api/v1, /apis/G, /apis/G/V: discovery */
+	char *seg[4] = {0};
+	int n = 0;
+	char *save = NULL;
+	char *copy = strdup(url);
+	for (char *tok = copy ? strtok_r(copy, "/", &save) : NULL; tok && n < 4;
+	     tok = strtok_r(NULL, "/", &save))
+		seg[n++] = tok;
+	enum MHD_Result r;
+	if (n == 2 && strcmp(seg[0], "api") == 0) {
+		r = serve_resources(srv, conn, "", seg[1]);
+	} else if (n == 2 && strcmp(seg[0], "apis") == 0) {
+		r = serve_group(srv, conn, seg[1]);
+	} else if (n == 3 && strcmp(seg[0], "apis") == 0) {
+		r = serve_resources(srv, conn, seg[1], seg[2]);
+	} else {
+		struct api_path p;
+		if (parse_api_path(path, &p) == 0)
+			r = serve_resource(srv, conn, method, &p, cr);
+		else
+			r = send_status(conn, 404, "NotFound",
+					"the server could not find the requested resource");
+	}
+	free(copy);
+	free(path);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct sim_server *srv = cls;
+	struct conn_req *cr = *con_cls;
+	(void)version;
+	if (!cr) {
+		cr = calloc(1, sizeof(*cr));
+		if (!cr)
+			return MHD_NO;
+		*con_cls = cr;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (cr->too_big || cr->len + n > MAX_BODY) {
+			cr->too_big = 1;
+			return MHD_YES;
+		}
+		if (cr->len + n + 1 > cr->cap) {
+			size_t ncap = cr->cap ? cr->cap : 4096;
+			while (ncap < cr->len + n + 1)
+				ncap *= 2;
+			char *nb = realloc(cr->body, ncap);
+			if (!nb)
+				return MHD_NO;
+			cr->body = nb;
+			cr->cap = ncap;
+		}
+		memcpy(cr->body + cr->len, upload_data, n);
+		cr->len += n;
+		cr->body[cr->len] = '\0';
+		return MHD_YES;
+	}
+	if (srv->opts.verbose)
+		kube_log(KUBE_LOG_INFO, "kubesim", "request", "method", method, "url", url, NULL);
+	if (cr->too_big)
+		return send_status(conn, 413, "RequestEntityTooLarge",
+				   "the request body is too large");
+	return dispatch(srv, conn, url, method, cr);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn_req *cr = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!cr)
+		return;
+	free(cr->body);
+	free(cr);
+	*con_cls = NULL;
+}
+
+/* ---- lifecycle */
+
+int sim_server_new(const struct sim_options *opts, struct sim_server **out)
+{
+	int rc = KUBE_ENOMEM;
+	struct sim_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return KUBE_ENOMEM;
+	srv->opts = *opts;
+	srv->listen = strdup(opts->listen ? opts->listen : "127.0.0.1:0");
+	srv->kubeconfig_out = opts->kubeconfig_out ? strdup(opts->kubeconfig_out) : NULL;
+	srv->opts.listen = srv->listen;
+	srv->opts.kubeconfig_out = srv->kubeconfig_out;
+	if (srv->opts.nodes <= 0)
+		srv->opts.nodes = 3;
+	if (srv->opts.pod_ready_delay_ms < 0)
+		srv->opts.pod_ready_delay_ms = 100;
+	if (!srv->listen || (opts->kubeconfig_out && !srv->kubeconfig_out))
+		goto fail;
+	rc = sim_registry_new(&srv->reg);
+	if (rc)
+		goto fail;
+	rc = sim_store_new(srv->reg, opts->history, &srv->store);
+	if (rc)
+		goto fail;
+	rc = sim_fault_new(&srv->fault);
+	if (rc)
+		goto fail;
+	if (!opts->http) {
+		rc = sim_tls_generate(&srv->tls);
+		if (rc)
+			goto fail;
+	}
+	*out = srv;
+	return 0;
+fail:
+	sim_server_free(srv);
+	return rc;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)atoi(colon + 1));
+	if (strcmp(host, "localhost") == 0 || !*host)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+int sim_server_start(struct sim_server *srv)
+{
+	struct sockaddr_in sa;
+	if (parse_listen(srv->listen, &sa) != 0) {
+		kube_log(KUBE_LOG_ERROR, "kubesim", "bad --listen address", "listen", srv->listen,
+			 NULL);
+		return KUBE_EINVAL;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	if (!srv->opts.http) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			kube_log(KUBE_LOG_ERROR, "kubesim",
+				 "libmicrohttpd has no TLS support; use --http", NULL);
+			return KUBE_EIO;
+		}
+		flags |= MHD_USE_TLS;
+		srv->daemon = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+			(struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_HTTPS_MEM_KEY,
+			srv->tls.key_pem, MHD_OPTION_HTTPS_MEM_CERT, srv->tls.cert_pem,
+			MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	} else {
+		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+					       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+					       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+					       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+					       MHD_OPTION_END);
+	}
+	if (!srv->daemon) {
+		kube_log(KUBE_LOG_ERROR, "kubesim", "cannot listen", "listen", srv->listen, NULL);
+		return KUBE_EIO;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
+							       MHD_DAEMON_INFO_BIND_PORT);
+	unsigned port = info ? info->port : ntohs(sa.sin_port);
+	char host[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
+	snprintf(srv->addr, sizeof(srv->addr), "%s:%u", host, port);
+	snprintf(srv->url, sizeof(srv->url), "%s://%s:%u", srv->opts.http ? "http" : "https", host,
+		 port);
+	if (srv->kubeconfig_out &&
+	    sim_tls_write_kubeconfig(srv->kubeconfig_out, srv->url, sim_server_ca_pem(srv),
+				     sim_server_token(srv)) != 0) {
+		kube_log(KUBE_LOG_ERROR, "kubesim", "cannot write kubeconfig", "path",
+			 srv->kubeconfig_out, NULL);
+		return KUBE_EIO;
+	}
+	return 0;
+}
+
+void sim_server_stop(struct sim_server *srv)
+{
+	if (!srv || srv->stopped)
+		return;
+	srv->stopped = 1;
+	atomic_store(&srv->stopping, 1);
+	/* Wake every watch first so connection threads can finish; then MHD joins them. */
+	if (srv->store)
+		sim_store_close_watches(srv->store);
+	if (srv->daemon) {
+		MHD_stop_daemon(srv->daemon);
+		srv->daemon = NULL;
+	}
+}
+
+void sim_server_free(struct sim_server *srv)
+{
+	if (!srv)
+		return;
+	sim_server_stop(srv);
+	sim_store_free(srv->store);
+	sim_registry_free(srv->reg);
+	sim_fault_free(srv->fault);
+	sim_tls_release(&srv->tls);
+	for (int i = 0; i < srv->nroutes; i++)
+		free(srv->routes[i].prefix);
+	free(srv->listen);
+	free(srv->kubeconfig_out);
+	free(srv);
+}
