@@ -253,6 +253,33 @@ static int failing_handler(void *data, const struct kube_http_request *req,
 	return KUBE_EIO;
 }
 
+static int bad_status_handler(void *data, const struct kube_http_request *req,
+			      struct kube_http_response *resp)
+{
+	resp->status = 42;
+	return 0;
+}
+
+static void httpd__default_registry(void **state)
+{
+	struct kube_httpd *h = NULL;
+	struct kube_metric *c;
+	struct reply r;
+
+	(void)state;
+	assert_int_equal(kube_httpd_new("127.0.0.1:0", NULL, &h), 0);
+	assert_int_equal(kube_httpd_start(h), 0);
+	c = kube_metric_register(kube_metrics_default(), KUBE_GAUGE, "default_gauge", "g", NULL,
+				 NULL, 0);
+	kube_metric_set(c, NULL, 2.5);
+	r = http(kube_httpd_port(h), "GET", "/metrics", NULL);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\ndefault_gauge 2.5\n"));
+	free(r.body);
+	kube_httpd_free(h);
+	kube_metrics_default_reset();
+}
+
 static void httpd__custom_handler_query_and_body(void **state)
 {
 	struct fixture *f = *state;
@@ -343,6 +370,8 @@ static void httpd__errors(void **state)
 	assert_int_equal(r.status, 405);
 	free(r.body);
 
+	assert_int_equal(kube_httpd_handle(f->h, "/bad-status", bad_status_handler, NULL), 0);
+	expect(f->port, "GET", "/bad-status", 500, "invalid status");
 	assert_int_equal(kube_httpd_handle(f->h, "/fail", failing_handler, NULL), 0);
 	r = http(f->port, "GET", "/fail", NULL);
 	assert_int_equal(r.status, 500);
@@ -506,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(httpd__routing_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(httpd__errors, setup, teardown),
 		cmocka_unit_test(httpd__bind_addresses),
+		cmocka_unit_test(httpd__default_registry),
 		cmocka_unit_test_setup_teardown(httpd__port_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(httpd__stop_is_prompt_with_open_connection, setup,
 						teardown),
