@@ -199,7 +199,29 @@ out:
 struct watch_ctx {
 	struct kube_watch_decoder *dec;
 	int rc;
+	kube_watch_cb cb;
+	void *ud;
+	struct kube_status *st;
 };
+
+/* Keeps an ERROR event's Status in st so the caller can log why the stream ended. */
+static int on_event(enum kube_watch_type type, const cJSON *obj, void *ud)
+{
+	struct watch_ctx *w = ud;
+	const char *reason, *message;
+
+	if (type == KUBE_WATCH_ERROR && w->st != NULL) {
+		reason = kube_json_get_str(obj, "reason", NULL);
+		message = kube_json_get_str(obj, "message", NULL);
+		free(w->st->reason);
+		free(w->st->message);
+		cJSON_Delete(w->st->details);
+		w->st->reason = reason != NULL ? strdup(reason) : NULL;
+		w->st->message = message != NULL ? strdup(message) : NULL;
+		w->st->details = cJSON_Duplicate(kube_json_get(obj, "details", NULL), true);
+	}
+	return w->cb(type, obj, w->ud);
+}
 
 static int on_body(const char *buf, size_t len, void *ud)
 {
@@ -225,7 +247,10 @@ int kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns
 	o.allow_bookmarks = true;
 	o.limit = 0;
 	o.continue_token = NULL;
-	rc = kube_watch_decoder_new(cb, ud, &w.dec);
+	w.cb = cb;
+	w.ud = ud;
+	w.st = st;
+	rc = kube_watch_decoder_new(on_event, &w, &w.dec);
 	if (rc != 0)
 		goto out;
 	path = kube_resource_path(gvr, gvr->namespaced && ns != NULL && ns[0] != '\0' ? ns : NULL,

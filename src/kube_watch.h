@@ -57,7 +57,8 @@ void kube_watch_decoder_free(struct kube_watch_decoder *dec);
  * resourceVersion it saw), KUBE_EGONE on HTTP 410 or an ERROR event with 410/Expired,
  * KUBE_ECANCELED when *cancel became true (polled at least every 100 ms even on a quiet
  * stream), the cb's non-zero value, KUBE_EPARSE on a garbage line, KUBE_EIO/KUBE_ETIMEDOUT on
- * transport problems, or an API error (st filled as for kube_get). Not retried: reconnecting is
+ * transport problems, or an API error (st filled as for kube_get; for an ERROR event st keeps
+ * the event's Status reason/message/details, http_status stays the stream's 200). Not retried: reconnecting is
  * the caller's (the informer's) decision. Takes one rate-limiter token. Thread-safe (each call is
  * its own stream). cancel may be NULL. */
 int kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,

@@ -339,17 +339,21 @@ static void watch__error_event_410(void **state)
 {
 	struct fixture *f = *state;
 	struct fake_resp r = { .status = 200, .nchunks = 2, .hold = true };
+	struct kube_status st = { 0 };
 	struct seen s = { 0 };
 
 	r.chunks[0] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n";
 	r.chunks[1] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
-		      "\"reason\":\"Expired\"}}\n";
+		      "\"reason\":\"Expired\",\"message\":\"too old resource version: 1 (9)\"}}\n";
 	fake_push_resp(&f->fs, &r);
 	/* hold: the server keeps the stream open, so only the ERROR event can end it. */
-	assert_int_equal(kube_watch(f->c, &KUBE_GVR_PODS, "d", NULL, record_cb, &s, NULL, NULL),
+	assert_int_equal(kube_watch(f->c, &KUBE_GVR_PODS, "d", NULL, record_cb, &s, NULL, &st),
 			 KUBE_EGONE);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.ev[1], "ERROR:Expired");
+	assert_string_equal(st.reason, "Expired");
+	assert_string_equal(st.message, "too old resource version: 1 (9)");
+	kube_status_release(&st);
 }
 
 static void watch__garbage_line(void **state)
