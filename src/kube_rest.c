@@ -220,8 +220,6 @@ char *kube__list_query(const struct kube_list_opts *o, bool watch)
 			snprintf(num, sizeof(num), "%d", o->timeout_seconds);
 			add_param(f, &first, "timeoutSeconds", num);
 		}
-		if (!watch && o->allow_bookmarks)
-			(void)0; /* bookmarks only mean something on a watch */
 	}
 	if (fclose(f) != 0) {
 		free(buf);

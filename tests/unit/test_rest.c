@@ -725,6 +725,23 @@ static void rest__tls_verification(void **state)
 	free(cfg.ca_data);
 	cfg.ca_data = NULL;
 
+	/* And with the CA as a file. */
+	{
+		char path[] = "/tmp/kube-ca-XXXXXX";
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, cert, strlen(cert)), (ssize_t)strlen(cert));
+		close(fd);
+		cfg.ca_file = strdup(path);
+		assert_int_equal(kube_client_new(&cfg, &o, &c), 0);
+		assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+		kube_client_free(c);
+		free(cfg.ca_file);
+		cfg.ca_file = NULL;
+		unlink(path);
+	}
+
 	/* insecure-skip-tls-verify passes without a CA. */
 	cfg.insecure_skip_tls_verify = true;
 	assert_int_equal(kube_client_new(&cfg, &o, &c), 0);
