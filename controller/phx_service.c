@@ -276,7 +276,11 @@ static size_t expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, 
 			case EXPECT_DELETE:
 				if (!p) {
 					drop = true;
-				} else if (p->health != PHX_HEALTH_FAILED) {
+					break;
+				}
+				/* We fenced it before deleting it (the plan's order). */
+				p->serving = false;
+				if (p->health != PHX_HEALTH_FAILED) {
 					p->health = PHX_HEALTH_FAILED;
 					p->reason = PHX_FAIL_TERMINATING;
 				} else if (p->reason != PHX_FAIL_TERMINATING) {

@@ -1,0 +1,326 @@
+/* Tests of the PhoenixService reconciler against a scripted HTTP server: the exact order of
+ * writes in a failover, idempotence on a stale cache (expectations), the fast path, invalid specs
+ * and the dashboard snapshot. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fake_server.h"
+#include "kube_config.h"
+#include "kube_json.h"
+#include "kube_rest.h"
+#include "phx_failover.h"
+#include "phx_service.h"
+
+struct fixture {
+	struct fake_server fs;
+	struct kube_config cfg;
+	struct kube_client *client;
+	struct phx_reconciler *rec;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	assert_int_equal(fake_server_start(&f->fs), 0);
+	/* Every write succeeds unless a test scripts otherwise. */
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{}";
+	(void)fake_push;
+	(void)fake_push_resp;
+	assert_int_equal(kube_config_init_server(&f->cfg, f->fs.url), 0);
+	struct kube_client_opts co = { .qps = -1 };
+	assert_int_equal(kube_client_new(&f->cfg, &co, &f->client), 0);
+	struct phx_reconciler_opts ro = { .client = f->client };
+	assert_int_equal(phx_reconciler_new(&ro, &f->rec), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	phx_reconciler_free(f->rec);
+	kube_client_free(f->client);
+	kube_config_release(&f->cfg);
+	fake_server_stop(&f->fs);
+	free(f);
+	return 0;
+}
+
+#define READY "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}"
+#define NOT_READY "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"}]}"
+
+static char *pod_json(const char *name, const char *role, const char *serving, const char *status,
+		      const char *rev)
+{
+	char *s = NULL;
+	int n = asprintf(&s,
+			 "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"prod\",\"creationTimestamp\":"
+			 "\"2020-01-01T00:00:00Z\",\"labels\":{\"phoenix.fpai.io/service\":\"web\","
+			 "\"phoenix.fpai.io/role\":\"%s\",\"phoenix.fpai.io/serving\":\"%s\","
+			 "\"phoenix.fpai.io/revision\":\"%s\"}},%s}",
+			 name, role, serving, rev, status);
+	assert_true(n > 0);
+	return s;
+}
+
+static cJSON *svc_json(const char *mode, const char *extra_container)
+{
+	char *s = NULL;
+	int n = asprintf(&s,
+			 "{\"apiVersion\":\"phoenix.fpai.io/v1alpha1\",\"kind\":\"PhoenixService\","
+			 "\"metadata\":{\"name\":\"web\",\"namespace\":\"prod\",\"uid\":\"uid-1\","
+			 "\"generation\":1},\"spec\":{\"standbys\":2,\"standbyCapacity\":2,"
+			 "\"failover\":{\"mode\":\"%s\"},\"template\":{\"spec\":{\"containers\":[{"
+			 "\"name\":\"app\",\"image\":\"x\",\"ports\":[{\"containerPort\":8080}]%s}]}}},"
+			 "\"status\":{\"primary\":\"web-a\"}}",
+			 mode, extra_container);
+	assert_true(n > 0);
+	cJSON *o = cJSON_Parse(s);
+	free(s);
+	assert_non_null(o);
+	return o;
+}
+
+static char *revision_of(const cJSON *svc)
+{
+	struct phx_spec spec;
+	phx_spec_parse(svc, &spec, NULL, 0);
+	return strdup(spec.revision);
+}
+
+static cJSON *pods_array(int n, char **pods)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		cJSON_AddItemToArray(arr, cJSON_Parse(pods[i]));
+		free(pods[i]);
+	}
+	return arr;
+}
+
+/* Requests as "METHOD last-path-segment(s)" joined by ", ", only for pods and status. */
+static void requests_text(struct fake_server *fs, int from, char *out, size_t len, bool pods_only)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	pthread_mutex_lock(&fs->mu);
+	for (int i = from; i < fs->nreqs && off < len; i++) {
+		const char *p = fs->reqs[i].path;
+		const char *pods = strstr(p, "/pods");
+		const char *st = strstr(p, "/phoenixservices/");
+		const char *what = NULL;
+		if (pods)
+			what = pods + 1;
+		else if (st && !pods_only)
+			what = st + 1;
+		if (!what)
+			continue;
+		off += (size_t)snprintf(out + off, len - off, "%s%s %s", off ? ", " : "",
+					fs->reqs[i].method, what);
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
+static const char *find_body(struct fake_server *fs, int from, const char *method,
+			     const char *path_part)
+{
+	const char *b = NULL;
+	pthread_mutex_lock(&fs->mu);
+	for (int i = from; i < fs->nreqs; i++)
+		if (!strcmp(fs->reqs[i].method, method) && strstr(fs->reqs[i].path, path_part))
+			b = fs->reqs[i].body;
+	pthread_mutex_unlock(&fs->mu);
+	return b;
+}
+
+static void reconcile__surge_failover_order_and_idempotence(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	char *rev = revision_of(svc);
+	char *p[] = {
+		pod_json("web-a", "primary", "true", NOT_READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+		pod_json("web-c", "standby", "false", READY, rev),
+	};
+	cJSON *pods = pods_array(3, p);
+	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
+				     "\"ClusterIP\",\"selector\":{\"phoenix.fpai.io/service\":\"web\","
+				     "\"phoenix.fpai.io/serving\":\"true\"},\"ports\":[{\"name\":"
+				     "\"default\",\"port\":8080,\"targetPort\":8080,\"protocol\":"
+				     "\"TCP\"}]}}");
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	struct phx_observed obs = { svc, pods, service, pdb };
+	int64_t requeue = 0;
+	char got[2048];
+
+	/* The fast path flags the primary's failure exactly once. */
+	const cJSON *a = cJSON_GetArrayItem(pods, 0), *b = cJSON_GetArrayItem(pods, 1);
+	assert_false(phx_reconciler_pod_event(f->rec, NULL, b, false));
+	assert_true(phx_reconciler_pod_event(f->rec, NULL, a, false));
+	assert_false(phx_reconciler_pod_event(f->rec, NULL, a, false));
+
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), false);
+	/* Serve first, then take the failed primary out, delete it, replace it, write status. */
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c, PATCH pods/web-a, "
+				 "DELETE pods/web-a, POST pods, PATCH phoenixservices/web/status");
+	assert_non_null(strstr(find_body(&f->fs, 0, "PATCH", "pods/web-b"),
+			       "\"phoenix.fpai.io/role\":\"primary\",\"phoenix.fpai.io/serving\":\"true\""));
+	assert_non_null(strstr(find_body(&f->fs, 0, "PATCH", "pods/web-a"),
+			       "\"phoenix.fpai.io/serving\":\"false\""));
+	const char *created = find_body(&f->fs, 0, "POST", "/pods");
+	assert_non_null(strstr(created, "\"phoenix.fpai.io/role\":\"standby\""));
+	const char *st = find_body(&f->fs, 0, "PATCH", "/status");
+	assert_non_null(strstr(st, "\"failovers\":1"));
+	assert_non_null(strstr(st, "\"phase\":\"Recovering\""));
+	assert_non_null(strstr(st, "\"failedPod\":\"web-a\""));
+	assert_non_null(strstr(st, "\"primary\":\"web-b\""));
+	assert_non_null(strstr(st, "\"lastFailoverReactionMs\""));
+
+	/* Same stale cache again: our writes are remembered, nothing is repeated or recounted. */
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "");
+
+	/* The cache catches up and the replacement is Ready: the surged standby steps back and
+	 * the failover completes. */
+	cJSON *newpod = cJSON_Parse(created);
+	char newname[128];
+	snprintf(newname, sizeof(newname), "%s", kube_json_name(newpod));
+	cJSON_Delete(newpod);
+	char *q[] = {
+		pod_json("web-b", "primary", "true", READY, rev),
+		pod_json("web-c", "standby", "true", READY, rev),
+		pod_json(newname, "standby", "false", READY, rev),
+	};
+	cJSON *pods2 = pods_array(3, q);
+	obs.pods = pods2;
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), false);
+	assert_string_equal(got, "PATCH pods/web-c, PATCH phoenixservices/web/status");
+	st = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(strstr(st, "\"phase\":\"Healthy\""));
+	assert_non_null(strstr(st, "\"failoverInProgress\":null"));
+	assert_non_null(strstr(st, "\"readyDisplay\":\"3/3\""));
+	assert_non_null(strstr(st, "\"capacityDisplay\":\"500%\""));
+	assert_non_null(strstr(st, "\"failovers\":1"));
+
+	cJSON *dash = phx_reconciler_dashboard(f->rec);
+	int64_t v = -1;
+	assert_true(kube_json_get_int(dash, &v, "failoversTotal", NULL));
+	assert_int_equal(v, 1);
+	assert_true(kube_json_get_int(dash, &v, "failoversInProgress", NULL));
+	assert_int_equal(v, 0);
+	assert_true(kube_json_get_int(dash, &v, "services", NULL));
+	assert_int_equal(v, 1);
+	cJSON_Delete(dash);
+
+	cJSON_Delete(pods2);
+	cJSON_Delete(pods);
+	cJSON_Delete(service);
+	cJSON_Delete(pdb);
+	cJSON_Delete(svc);
+	free(rev);
+}
+
+static void reconcile__promote_fences_first(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Promote", "");
+	char *rev = revision_of(svc);
+	char *p[] = {
+		pod_json("web-a", "primary", "true", NOT_READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+		pod_json("web-c", "standby", "false", READY, rev),
+	};
+	cJSON *pods = pods_array(3, p);
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	struct phx_observed obs = { svc, pods, NULL, pdb };
+	int64_t requeue = 0;
+	char got[2048];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), true);
+	assert_string_equal(got, "PATCH pods/web-a, PATCH pods/web-b, DELETE pods/web-a, POST pods");
+	/* The missing Service is created selecting serving pods. */
+	const char *s = find_body(&f->fs, 0, "POST", "/services");
+	assert_non_null(s);
+	assert_non_null(strstr(s, "\"phoenix.fpai.io/serving\":\"true\""));
+	cJSON_Delete(pods);
+	cJSON_Delete(pdb);
+	cJSON_Delete(svc);
+	free(rev);
+}
+
+static void reconcile__invalid_spec_touches_nothing(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", ",\"resources\":{\"requests\":{\"cpu\":\"lots\"}}");
+	char *rev = revision_of(svc);
+	char *p[] = {
+		pod_json("web-a", "primary", "true", NOT_READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+	};
+	cJSON *pods = pods_array(2, p);
+	struct phx_observed obs = { svc, pods, NULL, NULL };
+	int64_t requeue = 0;
+	char got[2048];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), false);
+	assert_string_equal(got, "PATCH phoenixservices/web/status");
+	assert_null(find_body(&f->fs, 0, "POST", "/services"));
+	const char *st = find_body(&f->fs, 0, "PATCH", "/status");
+	assert_non_null(strstr(st, "\"type\":\"Invalid\",\"status\":\"True\""));
+	assert_non_null(strstr(st, "resources.requests.cpu"));
+	cJSON_Delete(pods);
+	cJSON_Delete(svc);
+	free(rev);
+}
+
+static void reconcile__create_from_nothing_once(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	cJSON_DeleteItemFromObject(svc, "status");
+	cJSON *pods = cJSON_CreateArray();
+	struct phx_observed obs = { svc, pods, NULL, NULL };
+	int64_t requeue = 0;
+	char got[2048];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), true);
+	assert_string_equal(got, "POST pods, POST pods, POST pods");
+	assert_non_null(find_body(&f->fs, 0, "POST", "/poddisruptionbudgets"));
+	const char *st = find_body(&f->fs, 0, "PATCH", "/status");
+	assert_non_null(strstr(st, "\"phase\":\"Pending\""));
+	assert_non_null(strstr(st, "\"failovers\":0"));
+	/* The cache has not seen the pods yet: no second round of creates. */
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "");
+	assert_true(requeue > 0);
+	cJSON_Delete(pods);
+	cJSON_Delete(svc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(reconcile__surge_failover_order_and_idempotence,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(reconcile__promote_fences_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_touches_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(reconcile__create_from_nothing_once, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
