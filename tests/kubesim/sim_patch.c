@@ -650,14 +650,29 @@ static int order_match(const cJSON *o, const cJSON *want, const char *key)
 	return cJSON_Compare(o, want, 1);
 }
 
-/* $setElementOrder/<field>: listed items first, in the listed order; the rest (items only the
- * server knows about) keep their relative order after them. The apiserver interleaves those by
- * their old positions instead; both only reorder, neither adds nor removes items. */
-static int smp_set_order(struct smp *s, cJSON *orig, const char *field, const cJSON *order)
+/* Position of `item` in the server's list (matched like order entries), or -1. */
+static int server_index(const cJSON *server, const cJSON *item, const char *key)
+{
+	const cJSON *o;
+	int i = 0;
+
+	cJSON_ArrayForEach(o, server) {
+		if (order_match(o, item, key))
+			return i;
+		i++;
+	}
+	return -1;
+}
+
+/* $setElementOrder/<field>, as the apiserver's normalizeElementOrder does it: items named in the
+ * order list come in that order; items only the server has keep their place relative to them by
+ * their position in the server's list before the patch (`server`). Only reorders. */
+static int smp_set_order(struct smp *s, cJSON *orig, const char *field, const cJSON *order,
+			 const cJSON *server)
 {
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(orig, field);
 	const char *key = sim_smp_merge_key(field, s->kind);
-	cJSON *sorted = NULL;
+	cJSON *listed = NULL, *others = NULL;
 	const cJSON *want;
 	int rc = 0;
 
@@ -668,8 +683,9 @@ static int smp_set_order(struct smp *s, cJSON *orig, const char *field, const cJ
 	}
 	if (!cJSON_IsArray(list))
 		goto out;
-	sorted = cJSON_CreateArray();
-	if (!sorted) {
+	listed = cJSON_CreateArray();
+	others = cJSON_CreateArray();
+	if (!listed || !others) {
 		rc = KUBE_ENOMEM;
 		goto out;
 	}
@@ -681,14 +697,29 @@ static int smp_set_order(struct smp *s, cJSON *orig, const char *field, const cJ
 				break;
 		}
 		if (o)
-			cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, o));
+			cJSON_AddItemToArray(listed, cJSON_DetachItemViaPointer(list, o));
 	}
 	while (list->child)
-		cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(list, list->child));
-	while (sorted->child)
-		cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(sorted, sorted->child));
+		cJSON_AddItemToArray(others, cJSON_DetachItemViaPointer(list, list->child));
+	/* mergeSortedSlice: a server-only item goes first only when both it and the next listed
+	 * item were on the server and it came earlier there. */
+	while (listed->child || others->child) {
+		cJSON *from = listed;
+
+		if (!listed->child) {
+			from = others;
+		} else if (others->child) {
+			int oi = server_index(server, others->child, key);
+			int li = server_index(server, listed->child, key);
+
+			if (oi >= 0 && li >= 0 && oi < li)
+				from = others;
+		}
+		cJSON_AddItemToArray(list, cJSON_DetachItemViaPointer(from, from->child));
+	}
 out:
-	cJSON_Delete(sorted);
+	cJSON_Delete(listed);
+	cJSON_Delete(others);
 	return rc;
 }
 
@@ -723,6 +754,7 @@ static int smp_merge_map(struct smp *s, cJSON *orig, const cJSON *patch, int *de
 {
 	const char *dir = NULL;
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(patch, DIR_PATCH);
+	cJSON *server = NULL;
 	const cJSON *p;
 	int rc = 0;
 
@@ -740,6 +772,25 @@ static int smp_merge_map(struct smp *s, cJSON *orig, const cJSON *patch, int *de
 		}
 		if (strcmp(dir, "replace") == 0)
 			clear_children(orig);
+	}
+	/* $setElementOrder needs the lists as they were before this patch. */
+	cJSON_ArrayForEach(p, patch) {
+		const cJSON *list;
+		cJSON *copy;
+
+		if (!has_prefix(p->string, DIR_ORDER))
+			continue;
+		list = cJSON_GetObjectItemCaseSensitive(orig, p->string + strlen(DIR_ORDER));
+		if (!cJSON_IsArray(list))
+			continue;
+		if (!server)
+			server = cJSON_CreateObject();
+		copy = server ? cJSON_Duplicate(list, 1) : NULL;
+		if (!copy || !cJSON_AddItemToObject(server, p->string + strlen(DIR_ORDER), copy)) {
+			cJSON_Delete(copy);
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
 	}
 	d = cJSON_GetObjectItemCaseSensitive(patch, DIR_RETAIN);
 	if (d) {
@@ -768,12 +819,16 @@ static int smp_merge_map(struct smp *s, cJSON *orig, const cJSON *patch, int *de
 	}
 	cJSON_ArrayForEach(p, patch) {
 		if (has_prefix(p->string, DIR_ORDER)) {
-			rc = smp_set_order(s, orig, p->string + strlen(DIR_ORDER), p);
+			const char *field = p->string + strlen(DIR_ORDER);
+
+			rc = smp_set_order(s, orig, field, p,
+					   cJSON_GetObjectItemCaseSensitive(server, field));
 			if (rc)
 				goto out;
 		}
 	}
 out:
+	cJSON_Delete(server);
 	return rc;
 }
 

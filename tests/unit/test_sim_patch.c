@@ -349,6 +349,19 @@ static const struct smp_case smp_cases[] = {
 	  "{'spec':{'$setElementOrder/containers':[{'name':'a'},{'name':'b'},{'name':'c'}],"
 	  "'containers':[{'name':'b','image':'new'}]}}",
 	  "{'spec':{'containers':[{'name':'a'},{'name':'b','image':'new'},{'name':'c'}]}}", 0 },
+	{ "set_element_order_keeps_server_only_in_place", "Pod",
+	  "{'spec':{'containers':[{'name':'a'},{'name':'x','image':'mesh'},{'name':'b'}]}}",
+	  "{'spec':{'$setElementOrder/containers':[{'name':'a'},{'name':'b'}],"
+	  "'containers':[{'name':'b','image':'new'}]}}",
+	  "{'spec':{'containers':[{'name':'a'},{'name':'x','image':'mesh'},"
+	  "{'name':'b','image':'new'}]}}", 0 },
+	{ "set_element_order_server_only_first", "Pod",
+	  "{'spec':{'containers':[{'name':'x'},{'name':'a'}]}}",
+	  "{'spec':{'$setElementOrder/containers':[{'name':'a'}]}}",
+	  "{'spec':{'containers':[{'name':'x'},{'name':'a'}]}}", 0 },
+	{ "set_element_order_primitives", NULL, "{'metadata':{'finalizers':['a','b','c']}}",
+	  "{'metadata':{'$setElementOrder/finalizers':['c','a']}}",
+	  "{'metadata':{'finalizers':['b','c','a']}}", 0 },
 	{ "directives_removed_from_new_subtree", "Deployment", "{'metadata':{'name':'x'}}",
 	  "{'spec':{'template':{'spec':{'$setElementOrder/containers':[{'name':'a'}],"
 	  "'containers':[{'name':'a','$setElementOrder/env':[{'name':'E'}],"
