@@ -61,6 +61,7 @@ struct kube_events {
 	size_t cache_size;
 	int spam_burst; /* <= 0: no filter */
 	int64_t spam_refill_ns;
+	int64_t drain_ns;
 	struct kube_clock *clock;
 
 	pthread_mutex_t mu;
@@ -70,6 +71,7 @@ struct kube_events {
 	size_t len;
 	uint64_t queued, done; /* items ever queued / ever finished */
 	bool stopping;
+	int64_t deadline_ns; /* when stopping: queued events not started by then are dropped */
 	bool warned_full; /* log the first drop of a burst, not every one */
 	pthread_t worker;
 
@@ -459,6 +461,29 @@ static void process(struct kube_events *rec, const struct item *it)
 	create(rec, it, key); /* takes key */
 }
 
+/* Shutdown ran out of time: drops what is still queued. Needs rec->mu held. */
+static void drop_queue_locked(struct kube_events *rec)
+{
+	struct item *it;
+	size_t n = 0;
+	char num[24];
+
+	while (rec->head) {
+		it = rec->head;
+		rec->head = it->next;
+		item_free(it);
+		n++;
+	}
+	rec->tail = NULL;
+	rec->len = 0;
+	rec->done += n;
+	pthread_cond_broadcast(&rec->idle);
+	kube_metric_add(rec->m_dropped, NULL, (double)n);
+	snprintf(num, sizeof(num), "%zu", n);
+	kube_log(KUBE_LOG_WARN, "events", "shutdown deadline passed, dropping queued events",
+		 "count", num, NULL);
+}
+
 static void *worker(void *arg)
 {
 	struct kube_events *rec = arg;
@@ -468,6 +493,10 @@ static void *worker(void *arg)
 	for (;;) {
 		while (!rec->head && !rec->stopping)
 			pthread_cond_wait(&rec->work, &rec->mu);
+		/* Bounded drain: with the API unreachable every write takes a full request timeout,
+		 * and a pod has only its termination grace period. */
+		if (rec->head && rec->stopping && kube_clock_now(rec->clock) >= rec->deadline_ns)
+			drop_queue_locked(rec);
 		if (!rec->head)
 			break; /* stopping and drained */
 		it = rec->head;
@@ -512,6 +541,7 @@ int kube_events_new(struct kube_client *client, const char *component, const cha
 	rec->cache_size = o.cache_size ? o.cache_size : 4096;
 	rec->spam_burst = o.spam_burst ? o.spam_burst : 25;
 	rec->spam_refill_ns = o.spam_refill_ns > 0 ? o.spam_refill_ns : KUBE_SEC(300);
+	rec->drain_ns = o.drain_ns ? o.drain_ns : KUBE_SEC(5);
 	rec->clock = o.clock;
 	rec->component = strdup(component);
 	rec->instance = strndup(instance, 128); /* the API's reportingInstance limit */
@@ -524,7 +554,7 @@ int kube_events_new(struct kube_client *client, const char *component, const cha
 	}
 	m = o.metrics ? o.metrics : kube_metrics_default();
 	rec->m_dropped = kube_metric_register(m, KUBE_COUNTER, "kube_events_dropped_total",
-					      "Events dropped because the recorder's queue was full.",
+					      "Events dropped: queue full or shutdown deadline passed.",
 					      NULL, NULL, 0);
 	rec->m_writes = kube_metric_register(m, KUBE_COUNTER, "kube_events_writes_total",
 					     "Event writes by result: created, patched (aggregated "
@@ -546,6 +576,19 @@ out:
 	return 0;
 }
 
+void kube_events_shutdown(struct kube_events *rec)
+{
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->mu);
+	if (!rec->stopping) {
+		rec->stopping = true;
+		rec->deadline_ns = kube_clock_now(rec->clock) + rec->drain_ns;
+		pthread_cond_broadcast(&rec->work);
+	}
+	pthread_mutex_unlock(&rec->mu);
+}
+
 void kube_events_free(struct kube_events *rec)
 {
 	struct seen *s, *tmp;
@@ -553,10 +596,7 @@ void kube_events_free(struct kube_events *rec)
 
 	if (!rec)
 		return;
-	pthread_mutex_lock(&rec->mu);
-	rec->stopping = true;
-	pthread_cond_broadcast(&rec->work);
-	pthread_mutex_unlock(&rec->mu);
+	kube_events_shutdown(rec);
 	pthread_join(rec->worker, NULL); /* the worker drains the queue before it exits */
 	HASH_ITER(hh, rec->cache, s, tmp) {
 		HASH_DEL(rec->cache, s);

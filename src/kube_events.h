@@ -24,6 +24,8 @@ struct kube_events_opts {
 	int spam_burst;         /* Events per object allowed at once (client-go's spam filter,
 	                         * a token bucket per involved object); 0 = 25, <0 = no filter */
 	int64_t spam_refill_ns; /* one more Event per object every this long; 0 = 5 minutes */
+	int64_t drain_ns;       /* at shutdown, write queued events for at most this long, then
+	                         * drop the rest (counted as dropped); 0 = 5 s */
 	struct kube_clock *clock;     /* time source; NULL = real. Borrowed. */
 	struct kube_metrics *metrics; /* NULL = kube_metrics_default(). Borrowed. */
 };
@@ -38,9 +40,15 @@ struct kube_events;
 int kube_events_new(struct kube_client *client, const char *component, const char *instance,
 		    const struct kube_events_opts *opts, struct kube_events **out);
 
-/* Stops accepting events, writes every queued one (each write bounded by the client's request
- * timeout), joins the worker and frees everything. NULL is a no-op. Call once, from one thread,
- * when no other thread records any more. */
+/* Stops accepting events (record then returns KUBE_ESHUTDOWN) and starts the drain: queued
+ * events are still written until opts.drain_ns has passed; what is left then is dropped. Returns
+ * at once. Idempotent; thread-safe. Call it early on SIGTERM so the drain overlaps other cleanup.
+ */
+void kube_events_shutdown(struct kube_events *rec);
+
+/* kube_events_shutdown() if not yet done, then waits for the drain (at most drain_ns plus one
+ * request timeout of the client, for the write in flight), joins the worker and frees
+ * everything. NULL is a no-op. Call once, when no other thread uses rec any more. */
 void kube_events_free(struct kube_events *rec);
 
 /* Queues an Event about involved_object and returns at once; never blocks on the network.
@@ -67,8 +75,9 @@ int kube_events_record_action(struct kube_events *rec, const cJSON *involved_obj
 			      const char *type, const char *reason, const char *action,
 			      const char *message_fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Blocks until every event queued before the call has been written (or has failed). For tests
- * and orderly shutdown. Thread-safe. */
+/* Blocks until every event queued before the call has been written, has failed or was dropped.
+ * Not bounded in time (each write may take a full request timeout when the API is unreachable):
+ * for tests and checkpoints, not for shutdown (use kube_events_shutdown/free). Thread-safe. */
 void kube_events_flush(struct kube_events *rec);
 
 #endif

@@ -442,6 +442,32 @@ static void events__free_flushes_queue(void **state)
 	assert_int_equal(cJSON_GetArraySize(f->srv->events), 5);
 }
 
+static void events__shutdown_drain_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *pod = cJSON_Parse(POD);
+	struct kube_metric *dropped;
+
+	fes_set_hold(f->srv, true);
+	assert_int_equal(kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "A", "m"), 0);
+	assert_int_equal(kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "B", "m"), 0);
+	assert_int_equal(kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "C", "m"), 0);
+	fes_wait_held(f->srv, 1); /* the first write is in flight, as against a hung API */
+	kube_events_shutdown(f->rec);
+	kube_events_shutdown(f->rec); /* idempotent */
+	assert_int_equal(kube_events_record(f->rec, pod, KUBE_EVENT_NORMAL, "D", "m"),
+			 KUBE_ESHUTDOWN);
+	cJSON_Delete(pod);
+	kube_clock_advance(f->clock, KUBE_SEC(5)); /* the default drain budget is used up */
+	fes_set_hold(f->srv, false);
+	kube_events_free(f->rec);
+	f->rec = NULL;
+	assert_int_equal(fes_count(f->srv), 1); /* only the write in flight finished */
+	dropped = kube_metric_register(f->metrics, KUBE_COUNTER, "kube_events_dropped_total", "",
+				       NULL, NULL, 0);
+	assert_true(kube_metric_value(dropped, NULL) == 2);
+}
+
 static void events__spam_filter_per_object(void **state)
 {
 	struct fixture *f = *state;
@@ -492,6 +518,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(events__free_flushes_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(events__spam_filter_per_object, setup_spam, teardown),
+		cmocka_unit_test_setup_teardown(events__shutdown_drain_is_bounded, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
