@@ -26,8 +26,9 @@ const cJSON *sim_jsonpath_get(const cJSON *root, const char *expr);
  * objects and arrays as compact JSON (missing values never reach the printer). Returns a malloc'd string (caller frees), NULL for v == NULL or on ENOMEM. */
 char *sim_jsonpath_render(const cJSON *v);
 
-/* Evaluates expr and renders every result, joined with ",". NULL when there is no result (the
- * table shows <none>), on a syntax error or on ENOMEM. malloc'd; caller frees. */
+/* Evaluates expr and renders every result, joined with "," (as kubectl custom-columns does;
+ * CRD printer columns use only the first result, see sim_jsonpath_get). NULL when there is no
+ * result (the table shows <none>), on a syntax error or on ENOMEM. malloc'd; caller frees. */
 char *sim_jsonpath_print(const cJSON *root, const char *expr);
 
 #endif

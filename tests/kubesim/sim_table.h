@@ -20,12 +20,18 @@ int sim_table_parse_include(const char *value);
 
 /* Builds a Table of `n` objects (borrowed, read-only; n may be 0).
  * - crd_version: the CRD's spec.versions[] entry (with additionalPrinterColumns) for custom
- *   resources, or NULL for built-in kinds, which use their printer chosen by `kind` ("Pod",
- *   "Service", "Deployment", "Job", "Namespace", "ConfigMap", "Event",
- *   "CustomResourceDefinition"; any other kind gets Name + Created At).
+ *   resources: Name, then each column (cells typed per the column; a missing value or one of the
+ *   wrong type is null; like the apiserver only the first JSONPath result is used), or Name +
+ *   Age when the version has no columns.
+ * - Otherwise (crd_version NULL) the built-in printer chosen by `kind`: Pod, Service, Deployment,
+ *   ReplicaSet, Job, Namespace, ConfigMap, Secret, ServiceAccount, Lease, Node, Event. Any other
+ *   kind (CustomResourceDefinition, RBAC, ...) gets the apiserver default, Name + Created At.
+ *   Like the apiserver, rows always carry the priority-1 (-o wide) cells too.
+ * - include_object: enum sim_table_include (see sim_table_parse_include).
  * - resource_version: the Table's metadata.resourceVersion (may be NULL: omitted).
  * - now: the clock for ages, so tests are deterministic.
- * Returns a new object the caller frees with cJSON_Delete, or NULL on ENOMEM. */
+ * Returns a new object the caller frees with cJSON_Delete, or NULL on ENOMEM. For a watch event
+ * (kubectl get -w) build a one-row Table per event. */
 cJSON *sim_table_build(const cJSON *crd_version, const char *kind, const cJSON *const *objs,
 		       size_t n, int include_object, const char *resource_version, time_t now);
 
