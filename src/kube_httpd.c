@@ -577,21 +577,22 @@ static int find_route(struct kube_httpd *h, const char *path, struct route *foun
 	return ok;
 }
 
-static void dispatch(struct kube_httpd *h, const struct kube_http_request *req,
-		     struct kube_http_response *resp)
+/* Answers req into resp; returns 1 when a built-in answered (their 405 carries an Allow). */
+static int dispatch(struct kube_httpd *h, const struct kube_http_request *req,
+		    struct kube_http_response *resp)
 {
 	struct route r;
 	int rc;
 
 	if (req->too_big) {
 		set_text(resp, 413, "request body too large\n");
-		return;
+		return 0;
 	}
 	if (serve_builtin(h, req, resp))
-		return;
+		return 1;
 	if (!find_route(h, req->path, &r)) {
 		set_text(resp, 404, "404 page not found\n");
-		return;
+		return 0;
 	}
 	rc = r.fn(r.data, req, resp);
 	if (rc < 0 || resp->status < 100 || resp->status > 599) {
@@ -599,9 +600,11 @@ static void dispatch(struct kube_httpd *h, const struct kube_http_request *req,
 			 rc < 0 ? kube_strerror(rc) : "invalid status", NULL);
 		set_text(resp, 500, rc < 0 ? kube_strerror(rc) : "invalid status");
 	}
+	return 0;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_http_response *resp)
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_http_response *resp,
+				     int builtin)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
@@ -616,7 +619,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_ht
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	if (resp->status == 405)
+	if (builtin && resp->status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
 	MHD_destroy_response(r);
@@ -633,6 +636,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct kube_httpd *h = cls;
 	struct kube_http_request *req = *con_cls;
 	struct kube_http_response resp = {.status = 200, .content_type = "application/json"};
+	int builtin;
 
 	if (!req) {
 		/* First call: only headers are known. Keep state for the body chunks to come. */
@@ -670,8 +674,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req->conn = conn;
 	req->method = method;
 	req->path = url;
-	dispatch(h, req, &resp);
-	return send_response(conn, &resp);
+	builtin = dispatch(h, req, &resp);
+	return send_response(conn, &resp, builtin);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -260,6 +260,14 @@ static int bad_status_handler(void *data, const struct kube_http_request *req,
 	return 0;
 }
 
+static int post_only_handler(void *data, const struct kube_http_request *req,
+			     struct kube_http_response *resp)
+{
+	if (strcmp(kube_http_request_method(req), "POST") != 0)
+		return kube_http_response_set(resp, 405, "text/plain", "POST only", 9);
+	return 0;
+}
+
 static void httpd__default_registry(void **state)
 {
 	struct kube_httpd *h = NULL;
@@ -370,6 +378,12 @@ static void httpd__errors(void **state)
 	assert_int_equal(r.status, 405);
 	free(r.body);
 
+	/* A handler's own 405 is not given the built-ins' Allow header. */
+	assert_int_equal(kube_httpd_handle(f->h, "/post-only", post_only_handler, NULL), 0);
+	r = http(f->port, "GET", "/post-only", NULL);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "");
+	free(r.body);
 	assert_int_equal(kube_httpd_handle(f->h, "/bad-status", bad_status_handler, NULL), 0);
 	expect(f->port, "GET", "/bad-status", 500, "invalid status");
 	assert_int_equal(kube_httpd_handle(f->h, "/fail", failing_handler, NULL), 0);
