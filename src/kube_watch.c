@@ -13,6 +13,7 @@ struct kube_watch_decoder {
 	void *ud;
 	char *buf;
 	size_t len, cap;
+	size_t max_line;
 	int failed; /* sticky: after an error the stream is dead */
 };
 
@@ -39,6 +40,7 @@ int kube_watch_decoder_new(kube_watch_cb cb, void *ud, struct kube_watch_decoder
 		return KUBE_ENOMEM;
 	d->cb = cb;
 	d->ud = ud;
+	d->max_line = KUBE_WATCH_MAX_LINE;
 	*out = d;
 	return 0;
 }
@@ -49,6 +51,12 @@ void kube_watch_decoder_free(struct kube_watch_decoder *d)
 		return;
 	free(d->buf);
 	free(d);
+}
+
+void kube_watch_decoder_set_max_line(struct kube_watch_decoder *d, size_t max)
+{
+	if (d != NULL)
+		d->max_line = max > 0 ? max : KUBE_WATCH_MAX_LINE;
 }
 
 size_t kube_watch_decoder_pending(const struct kube_watch_decoder *d)
@@ -134,7 +142,7 @@ int kube_watch_decoder_feed(struct kube_watch_decoder *d, const char *buf, size_
 			/* Unfinished line: keep it for the next chunk. */
 			size_t n = (size_t)(end - p);
 
-			if (d->len + n > KUBE_WATCH_MAX_LINE) {
+			if (d->len + n > d->max_line) {
 				rc = KUBE_EPARSE;
 				goto out;
 			}
@@ -160,7 +168,7 @@ int kube_watch_decoder_feed(struct kube_watch_decoder *d, const char *buf, size_
 			/* Completes a buffered line: decode buffer + head of this chunk. */
 			size_t n = (size_t)(nl - p);
 
-			if (d->len + n > KUBE_WATCH_MAX_LINE) {
+			if (d->len + n > d->max_line) {
 				rc = KUBE_EPARSE;
 				goto out;
 			}
@@ -178,7 +186,7 @@ int kube_watch_decoder_feed(struct kube_watch_decoder *d, const char *buf, size_
 			rc = decode_line(d, d->buf, d->len + n);
 			d->len = 0;
 		} else {
-			if ((size_t)(nl - p) > KUBE_WATCH_MAX_LINE) {
+			if ((size_t)(nl - p) > d->max_line) {
 				rc = KUBE_EPARSE;
 				goto out;
 			}

@@ -44,6 +44,10 @@ int kube_watch_decoder_new(kube_watch_cb cb, void *ud, struct kube_watch_decoder
  * KUBE_EHTTP; KUBE_ENOMEM. After a non-zero return the decoder must not be fed again. */
 int kube_watch_decoder_feed(struct kube_watch_decoder *dec, const char *buf, size_t len);
 
+/* Lowers (or raises) the line cap of this decoder from KUBE_WATCH_MAX_LINE; 0 restores the
+ * default. For tests and for callers that know their objects are small. */
+void kube_watch_decoder_set_max_line(struct kube_watch_decoder *dec, size_t max);
+
 /* Bytes of an unfinished line held in the buffer (0 at a clean end of stream). */
 size_t kube_watch_decoder_pending(const struct kube_watch_decoder *dec);
 

@@ -237,6 +237,32 @@ static void decoder__long_line(void **state)
 	free(buf);
 }
 
+static void decoder__line_cap(void **state)
+{
+	static const char line[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\"}}}\n";
+	size_t len = strlen(line);
+
+	(void)state;
+	/* A line of exactly the cap (without its newline) passes, one byte more does not, whether it
+	 * arrives whole, buffered across chunks, or without ever seeing a newline. */
+	for (int extra = 0; extra <= 1; extra++) {
+		for (size_t split = 0; split <= len; split += len / 4) {
+			struct kube_watch_decoder *d = NULL;
+			struct seen s = { 0 };
+			int rc;
+
+			assert_int_equal(kube_watch_decoder_new(record_cb, &s, &d), 0);
+			kube_watch_decoder_set_max_line(d, len - 1 - (size_t)extra);
+			rc = kube_watch_decoder_feed(d, line, split);
+			if (rc == 0)
+				rc = kube_watch_decoder_feed(d, line + split, len - split);
+			assert_int_equal(rc, extra ? KUBE_EPARSE : 0);
+			assert_int_equal(s.n, extra ? 0 : 1);
+			kube_watch_decoder_free(d);
+		}
+	}
+}
+
 static void decoder__bad_args(void **state)
 {
 	struct kube_watch_decoder *d = NULL;
@@ -440,6 +466,7 @@ int main(void)
 		cmocka_unit_test(decoder__error_events),
 		cmocka_unit_test(decoder__callback_stops),
 		cmocka_unit_test(decoder__long_line),
+		cmocka_unit_test(decoder__line_cap),
 		cmocka_unit_test(decoder__bad_args),
 		cmocka_unit_test_setup_teardown(watch__stream_in_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch__all_namespaces, setup, teardown),
