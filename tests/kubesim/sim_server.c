@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "kube_error.h"
 #include "kube_json.h"
@@ -204,6 +205,297 @@ static enum MHD_Result send_store_error(struct MHD_Connection *conn, int rc, cJS
 	return r;
 }
 
+
+/* ---- Kubernetes protobuf request bodies. client-go's typed clients (kubectl create
+ * configmap/secret/namespace/serviceaccount, helm's release Secrets) send
+ * application/vnd.kubernetes.protobuf and do not fall back to JSON on 415, so the kinds they
+ * create are decoded here: the "k8s\0" + runtime.Unknown envelope, then a per-kind field table
+ * (field numbers from k8s.io/api generated.proto). Other kinds still get 415. */
+
+enum pb_type { PB_STR, PB_BYTES, PB_INT, PB_BOOL, PB_MSG, PB_MAP_SS, PB_MAP_SB, PB_REP_STR,
+	       PB_REP_MSG, PB_TIME };
+
+struct pb_field {
+	int num;
+	const char *name;
+	enum pb_type type;
+	const struct pb_field *sub; /* PB_MSG, PB_REP_MSG */
+};
+
+static const struct pb_field pb_owner_ref[] = {
+	{1, "kind", PB_STR, NULL},        {3, "name", PB_STR, NULL},
+	{4, "uid", PB_STR, NULL},         {5, "apiVersion", PB_STR, NULL},
+	{6, "controller", PB_BOOL, NULL}, {7, "blockOwnerDeletion", PB_BOOL, NULL},
+	{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_meta[] = {
+	{1, "name", PB_STR, NULL},
+	{2, "generateName", PB_STR, NULL},
+	{3, "namespace", PB_STR, NULL},
+	{5, "uid", PB_STR, NULL},
+	{6, "resourceVersion", PB_STR, NULL},
+	{7, "generation", PB_INT, NULL},
+	{8, "creationTimestamp", PB_TIME, NULL},
+	{9, "deletionTimestamp", PB_TIME, NULL},
+	{10, "deletionGracePeriodSeconds", PB_INT, NULL},
+	{11, "labels", PB_MAP_SS, NULL},
+	{12, "annotations", PB_MAP_SS, NULL},
+	{13, "ownerReferences", PB_REP_MSG, pb_owner_ref},
+	{14, "finalizers", PB_REP_STR, NULL},
+	{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_secret[] = {
+	{1, "metadata", PB_MSG, pb_meta},     {2, "data", PB_MAP_SB, NULL},
+	{3, "type", PB_STR, NULL},            {4, "stringData", PB_MAP_SS, NULL},
+	{5, "immutable", PB_BOOL, NULL},      {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_configmap[] = {
+	{1, "metadata", PB_MSG, pb_meta},     {2, "data", PB_MAP_SS, NULL},
+	{3, "binaryData", PB_MAP_SB, NULL},   {4, "immutable", PB_BOOL, NULL},
+	{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_ns_spec[] = {{1, "finalizers", PB_REP_STR, NULL},
+					     {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_namespace[] = {
+	{1, "metadata", PB_MSG, pb_meta}, {2, "spec", PB_MSG, pb_ns_spec}, {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_sa[] = {{1, "metadata", PB_MSG, pb_meta},
+					{4, "automountServiceAccountToken", PB_BOOL, NULL},
+					{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_delete_opts[] = {{1, "gracePeriodSeconds", PB_INT, NULL},
+						 {4, "propagationPolicy", PB_STR, NULL},
+						 {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_typemeta[] = {{1, "apiVersion", PB_STR, NULL},
+					      {2, "kind", PB_STR, NULL},
+					      {0, NULL, PB_STR, NULL}};
+
+struct pb_kind {
+	const char *kind;
+	const struct pb_field *fields;
+};
+
+static const struct pb_kind pb_kinds[] = {
+	{"Secret", pb_secret},       {"ConfigMap", pb_configmap},
+	{"Namespace", pb_namespace}, {"ServiceAccount", pb_sa},
+	{"DeleteOptions", pb_delete_opts},
+};
+
+struct pb_buf {
+	const unsigned char *p, *end;
+};
+
+static int pb_varint(struct pb_buf *b, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (b->p >= b->end)
+			return -1;
+		unsigned char c = *b->p++;
+		*v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Reads one field header and, for length-delimited ones, the payload slice. */
+static int pb_next(struct pb_buf *b, int *num, int *wire, uint64_t *v, struct pb_buf *sub)
+{
+	uint64_t key;
+	if (pb_varint(b, &key))
+		return -1;
+	*num = (int)(key >> 3);
+	*wire = (int)(key & 7);
+	switch (*wire) {
+	case 0:
+		return pb_varint(b, v);
+	case 1:
+		if (b->end - b->p < 8)
+			return -1;
+		b->p += 8;
+		return 0;
+	case 5:
+		if (b->end - b->p < 4)
+			return -1;
+		b->p += 4;
+		return 0;
+	case 2:
+		if (pb_varint(b, v) || *v > (uint64_t)(b->end - b->p))
+			return -1;
+		sub->p = b->p;
+		sub->end = b->p + *v;
+		b->p += *v;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static char *pb_strdup(const struct pb_buf *b)
+{
+	return strndup((const char *)b->p, (size_t)(b->end - b->p));
+}
+
+static cJSON *pb_decode(struct pb_buf b, const struct pb_field *fields);
+
+static cJSON *pb_scalar(const struct pb_buf *sub, enum pb_type type)
+{
+	if (type == PB_BYTES) {
+		size_t len = (size_t)(sub->end - sub->p);
+		char *enc = malloc(4 * ((len + 2) / 3) + 1);
+		if (!enc)
+			return NULL;
+		EVP_EncodeBlock((unsigned char *)enc, sub->p, (int)len);
+		cJSON *v = cJSON_CreateString(enc);
+		free(enc);
+		return v;
+	}
+	char *str = pb_strdup(sub);
+	cJSON *v = str ? cJSON_CreateString(str) : NULL;
+	free(str);
+	return v;
+}
+
+/* A map entry message {1: key, 2: value}. */
+static void pb_map_entry(cJSON *map, struct pb_buf e, int bytes)
+{
+	char *key = NULL;
+	cJSON *val = NULL;
+	int num, wire;
+	uint64_t v;
+	struct pb_buf sub;
+	while (e.p < e.end && pb_next(&e, &num, &wire, &v, &sub) == 0) {
+		if (num == 1 && wire == 2) {
+			free(key);
+			key = pb_strdup(&sub);
+		} else if (num == 2 && wire == 2) {
+			cJSON_Delete(val);
+			val = pb_scalar(&sub, bytes ? PB_BYTES : PB_STR);
+		}
+	}
+	if (key && !val)
+		val = cJSON_CreateString("");
+	if (key && val) {
+		cJSON_AddItemToObject(map, key, val);
+		val = NULL;
+	}
+	cJSON_Delete(val);
+	free(key);
+}
+
+static cJSON *pb_time(struct pb_buf b)
+{
+	int num, wire;
+	uint64_t v, secs = 0;
+	struct pb_buf sub;
+	while (b.p < b.end && pb_next(&b, &num, &wire, &v, &sub) == 0)
+		if (num == 1 && wire == 0)
+			secs = v;
+	time_t t = (time_t)secs;
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return cJSON_CreateString(buf);
+}
+
+static cJSON *pb_decode(struct pb_buf b, const struct pb_field *fields)
+{
+	cJSON *obj = cJSON_CreateObject();
+	int num, wire;
+	uint64_t v;
+	struct pb_buf sub;
+	while (obj && b.p < b.end) {
+		if (pb_next(&b, &num, &wire, &v, &sub)) {
+			cJSON_Delete(obj);
+			return NULL;
+		}
+		const struct pb_field *f = NULL;
+		for (size_t i = 0; fields[i].name; i++)
+			if (fields[i].num == num)
+				f = &fields[i];
+		if (!f)
+			continue;
+		cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+		switch (f->type) {
+		case PB_STR:
+		case PB_BYTES:
+			/* proto2 sends empty optional strings; JSON clients omit them */
+			if (wire == 2 && (sub.end > sub.p || f->type == PB_BYTES))
+				cJSON_AddItemToObject(obj, f->name, pb_scalar(&sub, f->type));
+			break;
+		case PB_INT:
+			if (wire == 0)
+				cJSON_AddNumberToObject(obj, f->name, (double)(int64_t)v);
+			break;
+		case PB_BOOL:
+			if (wire == 0)
+				cJSON_AddBoolToObject(obj, f->name, v != 0);
+			break;
+		case PB_TIME:
+			if (wire == 2)
+				cJSON_AddItemToObject(obj, f->name, pb_time(sub));
+			break;
+		case PB_MSG:
+			if (wire == 2)
+				cJSON_AddItemToObject(obj, f->name, pb_decode(sub, f->sub));
+			break;
+		case PB_MAP_SS:
+		case PB_MAP_SB:
+			if (wire != 2)
+				break;
+			if (!cur)
+				cur = cJSON_AddObjectToObject(obj, f->name);
+			pb_map_entry(cur, sub, f->type == PB_MAP_SB);
+			break;
+		case PB_REP_STR:
+		case PB_REP_MSG:
+			if (wire != 2)
+				break;
+			if (!cur)
+				cur = cJSON_AddArrayToObject(obj, f->name);
+			cJSON_AddItemToArray(cur, f->type == PB_REP_STR ? pb_scalar(&sub, PB_STR)
+								       : pb_decode(sub, f->sub));
+			break;
+		}
+	}
+	return obj;
+}
+
+/* Decodes a "k8s\0"-prefixed runtime.Unknown. NULL when not decodable (unknown kind too). */
+static cJSON *decode_k8s_protobuf(const char *body, size_t len)
+{
+	if (len < 4 || memcmp(body, "k8s\0", 4) != 0)
+		return NULL;
+	struct pb_buf b = {(const unsigned char *)body + 4, (const unsigned char *)body + len};
+	struct pb_buf raw = {NULL, NULL}, sub;
+	cJSON *tm = NULL, *obj = NULL;
+	int num, wire;
+	uint64_t v;
+	while (b.p < b.end) {
+		if (pb_next(&b, &num, &wire, &v, &sub))
+			goto out;
+		if (num == 1 && wire == 2) {
+			cJSON_Delete(tm);
+			tm = pb_decode(sub, pb_typemeta);
+		} else if (num == 2 && wire == 2) {
+			raw = sub;
+		}
+	}
+	const char *kind = kube_json_get_str(tm, "kind", NULL);
+	const char *av = kube_json_get_str(tm, "apiVersion", NULL);
+	if (!kind || !raw.p)
+		goto out;
+	for (size_t i = 0; i < sizeof(pb_kinds) / sizeof(pb_kinds[0]); i++) {
+		if (strcmp(pb_kinds[i].kind, kind) != 0)
+			continue;
+		obj = pb_decode(raw, pb_kinds[i].fields);
+		if (obj) {
+			cJSON_AddStringToObject(obj, "kind", kind);
+			if (av)
+				cJSON_AddStringToObject(obj, "apiVersion", av);
+		}
+	}
+out:
+	cJSON_Delete(tm);
+	return obj;
+}
+
 /* ---- request parsing helpers */
 
 static const char *query(struct MHD_Connection *conn, const char *key)
@@ -232,6 +524,11 @@ static cJSON *parse_body(const struct conn_req *cr, const char *content_type, in
 			 const char **err)
 {
 	const char *ct = content_type ? content_type : "application/json";
+	if (strstr(ct, "protobuf") && cr->body) {
+		cJSON *obj = decode_k8s_protobuf(cr->body, cr->len);
+		if (obj)
+			return obj;
+	}
 	if (strstr(ct, "protobuf") || strstr(ct, "cbor")) {
 		*code = 415;
 		*err = "the body of the request was in an unknown format - accepted media types "
@@ -685,6 +982,8 @@ static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connect
 	} else if (r.verb == SIM_DELETE || r.verb == SIM_DELETE_COLLECTION) {
 		if (cr->body && cr->len)
 			body = cJSON_ParseWithLength(cr->body, cr->len);
+		if (!body && cr->body && cr->len)
+			body = decode_k8s_protobuf(cr->body, cr->len);
 		delete_options(conn, body, &r);
 	}
 	int rc = sim_store_do(srv->store, &r, &snap, &status);

@@ -869,7 +869,8 @@ static void defaults_on_create(struct sim_store *s, const struct sim_rtype *t, c
 			cJSON_AddItemToObject(st, "loadBalancer", cJSON_CreateObject());
 			set_item(obj, "status", st);
 		} else if (strcmp(t->resource, "secrets") == 0) {
-			if (!cJSON_GetObjectItemCaseSensitive(obj, "type"))
+			const char *type = kube_json_get_str(obj, "type", NULL);
+			if (!type || !*type)
 				set_str(obj, "type", "Opaque");
 		}
 	} else if (strcmp(t->group, "apps") == 0 && spec) {
