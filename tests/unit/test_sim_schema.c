@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "kube_error.h"
+#include "kube_yaml.h"
 #include "sim_schema.h"
 
 static cJSON *J(const char *s)
@@ -353,6 +355,117 @@ static void message__single_and_several(void **state)
 	cJSON_Delete(two);
 }
 
+/* ---- the project's real CRD and samples --------------------------------------------------- */
+
+/* The repository root, from this file's path (CMake compiles it by absolute path). */
+static char *repo_path(const char *rel)
+{
+	const char *me = __FILE__, *cut = strstr(me, "tests/unit/");
+	char *p = NULL;
+
+	if (asprintf(&p, "%.*s%s", cut ? (int)(cut - me) : 0, me, rel) < 0)
+		p = NULL;
+	assert_non_null(p);
+	return p;
+}
+
+static cJSON *load_yaml(const char *rel)
+{
+	char *path = repo_path(rel);
+	cJSON *doc = NULL;
+
+	if (kube_yaml_load_file(path, &doc, NULL) != 0)
+		doc = NULL;
+	free(path);
+	return doc;
+}
+
+static const cJSON *crd_schema(const cJSON *crd)
+{
+	const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(crd, "spec"),
+								"versions"), 0);
+
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(v, "schema"), "openAPIV3Schema");
+}
+
+static void phoenix__samples_pass_real_crd(void **state)
+{
+	static const char *samples[] = {
+		"manifests/samples/minimal.yaml", "manifests/samples/promote-mode.yaml",
+		"manifests/samples/build-executor.yaml", "manifests/samples/governance.yaml",
+		"manifests/samples/intent-queue.yaml", "manifests/samples/registry.yaml",
+		"manifests/samples/sovereign-factory.yaml",
+	};
+	cJSON *crd = load_yaml("manifests/crds/phoenix.fpai.io_phoenixservices.yaml");
+	const cJSON *schema;
+
+	(void)state;
+	if (!crd)
+		skip(); /* built outside the source tree */
+	schema = crd_schema(crd);
+	assert_non_null(schema);
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		cJSON *obj = load_yaml(samples[i]), *before, *causes = NULL;
+
+		if (!obj)
+			fail_msg("cannot load %s", samples[i]);
+		before = cJSON_Duplicate(obj, 1);
+		assert_int_equal(sim_schema_prune(obj, schema), 0);
+		/* a valid sample loses nothing to pruning */
+		if (!cJSON_Compare(obj, before, 1))
+			fail_msg("%s: pruning dropped fields", samples[i]);
+		assert_int_equal(sim_schema_default(obj, schema), 0);
+		if (sim_schema_validate(obj, schema, &causes) != 0) {
+			char *c = cJSON_PrintUnformatted(causes);
+
+			fail_msg("%s: invalid: %s", samples[i], c);
+		}
+		if (i == 0) {
+			/* minimal.yaml documents these defaults */
+			const cJSON *spec = cJSON_GetObjectItem(obj, "spec");
+
+			assert_int_equal(cJSON_GetObjectItem(spec, "standbys")->valueint, 2);
+			assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "failover"),
+								"mode")->valuestring, "Surge");
+			assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "heartbeat"),
+								"path")->valuestring, "/health");
+			assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "heartbeat"),
+							     "periodSeconds")->valueint, 5);
+			assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "service"),
+								"type")->valuestring, "ClusterIP");
+		}
+		cJSON_Delete(before);
+		cJSON_Delete(obj);
+	}
+	cJSON_Delete(crd);
+}
+
+static void phoenix__bad_intent_gets_apiserver_message(void **state)
+{
+	cJSON *crd = load_yaml("manifests/crds/phoenix.fpai.io_phoenixservices.yaml");
+	cJSON *obj = J("{'apiVersion':'phoenix.fpai.io/v1alpha1','kind':'PhoenixService',"
+		       "'metadata':{'name':'web'},'spec':{'standbys':9,'failover':{'mode':'Foo'},"
+		       "'template':{'spec':{'containers':[{'name':'c','image':'i'}]}}}}");
+	cJSON *causes = NULL;
+	char *msg;
+
+	(void)state;
+	if (!crd) {
+		cJSON_Delete(obj);
+		skip();
+	}
+	assert_int_equal(sim_schema_validate(obj, crd_schema(crd), &causes), KUBE_EINVALID);
+	msg = sim_schema_causes_message(causes, "PhoenixService.phoenix.fpai.io", "web");
+	assert_string_equal(msg, "PhoenixService.phoenix.fpai.io \"web\" is invalid: ["
+			    "spec.standbys: Invalid value: 9: spec.standbys in body should be less "
+			    "than or equal to 5, spec.failover.mode: Unsupported value: \"Foo\": "
+			    "supported values: \"Surge\", \"Promote\"]");
+	free(msg);
+	cJSON_Delete(causes);
+	cJSON_Delete(obj);
+	cJSON_Delete(crd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +476,8 @@ int main(void)
 		cmocka_unit_test(validate__no_schema_and_null_causes),
 		cmocka_unit_test(validate__pipeline_after_prune_and_default),
 		cmocka_unit_test(message__single_and_several),
+		cmocka_unit_test(phoenix__samples_pass_real_crd),
+		cmocka_unit_test(phoenix__bad_intent_gets_apiserver_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
