@@ -269,7 +269,7 @@ static void *sync_main(void *arg)
 		kube_httpd_set_ready(m->probe_srv, "informers-synced", 1);
 	if (m->metrics_srv)
 		kube_httpd_set_ready(m->metrics_srv, "informers-synced", 1);
-	kube_log(KUBE_LOG_INFO, COMP, "caches synced", "phoenixservices", NULL);
+	kube_log(KUBE_LOG_INFO, COMP, "caches synced", "identity", m->identity, NULL);
 	if (atomic_load(&m->is_leader))
 		enqueue_all(m);
 	return NULL;
