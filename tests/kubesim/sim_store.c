@@ -1607,7 +1607,8 @@ static int do_list(struct sim_store *s, const struct sim_rtype *t, const struct 
 		rc = 500;
 		goto out;
 	}
-	qsort(all->objs, all->n, sizeof(*all->objs), cmp_obj_key);
+	if (all->n > 1)
+		qsort(all->objs, all->n, sizeof(*all->objs), cmp_obj_key);
 	for (size_t i = 0; i < all->n; i++) {
 		if (selectors_match(&sel, all->objs[i]->json) && snap_push(res, all->objs[i])) {
 			rc = 500;
@@ -2099,7 +2100,8 @@ int sim_store_get(struct sim_store *s, const char *group, const char *resource, 
 	struct sim_req r = {.verb = SIM_GET, .group = group, .resource = resource, .ns = ns,
 			    .name = name, .grace_seconds = -1};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_get_sub(struct sim_store *s, const char *group, const char *resource,
@@ -2109,7 +2111,8 @@ int sim_store_get_sub(struct sim_store *s, const char *group, const char *resour
 	struct sim_req r = {.verb = SIM_GET, .group = group, .resource = resource, .ns = ns,
 			    .name = name, .subresource = subresource, .grace_seconds = -1};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_list(struct sim_store *s, const char *group, const char *resource, const char *ns,
@@ -2147,7 +2150,8 @@ int sim_store_create(struct sim_store *s, const char *group, const char *resourc
 	struct sim_req r = {.verb = SIM_CREATE, .group = group, .resource = resource, .ns = ns,
 			    .body = obj, .flags = flags, .grace_seconds = -1};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_update(struct sim_store *s, const char *group, const char *resource,
@@ -2158,7 +2162,8 @@ int sim_store_update(struct sim_store *s, const char *group, const char *resourc
 			    .name = name, .subresource = subresource, .body = obj, .flags = flags,
 			    .grace_seconds = -1};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_patch(struct sim_store *s, const char *group, const char *resource,
@@ -2170,7 +2175,8 @@ int sim_store_patch(struct sim_store *s, const char *group, const char *resource
 			    .name = name, .subresource = subresource, .body = patch,
 			    .content_type = content_type, .flags = flags, .grace_seconds = -1};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_delete(struct sim_store *s, const char *group, const char *resource,
@@ -2183,7 +2189,8 @@ int sim_store_delete(struct sim_store *s, const char *group, const char *resourc
 			    .precondition_uid = precondition_uid, .precondition_rv = precondition_rv,
 			    .flags = flags};
 	struct sim_snap *snap = NULL;
-	return wrap_one(sim_store_do(s, &r, &snap, status), snap, out);
+	int rc = sim_store_do(s, &r, &snap, status);
+	return wrap_one(rc, snap, out);
 }
 
 int sim_store_delete_collection(struct sim_store *s, const char *group, const char *resource,
@@ -2472,7 +2479,8 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 	w->registered = 1;
 	pthread_mutex_unlock(&s->mu);
 	if (init) {
-		qsort(init->objs, init->n, sizeof(*init->objs), cmp_obj_key);
+		if (init->n > 1)
+			qsort(init->objs, init->n, sizeof(*init->objs), cmp_obj_key);
 		w->init = init->objs;
 		w->ninit = init->n;
 		init->objs = NULL;
