@@ -467,7 +467,8 @@ out:
  * The real apiserver reads patchStrategy/patchMergeKey from Go struct tags at each path. We key
  * the table by field name only (plus an optional kind), which is exact for the built-in kinds
  * kubesim serves because no field name there has two different strategies within one kind.
- * key "" marks a list of primitives merged as a set (finalizers); absent fields are atomic. */
+ * key "" marks a list of primitives merged as a set (finalizers); key NULL and absent fields are
+ * atomic (replaced whole). */
 
 struct merge_key {
 	const char *field;
@@ -476,6 +477,9 @@ struct merge_key {
 };
 
 static const struct merge_key merge_keys[] = {
+	/* First match wins: these kinds have atomic lists named like keyed ones elsewhere. */
+	{ "ports", "EndpointSlice", NULL },
+	{ "ports", "NetworkPolicy", NULL },
 	{ "ports", "Service", "port" },
 	{ "ports", NULL, "containerPort" },
 	{ "containers", NULL, "name" },

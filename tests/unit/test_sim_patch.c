@@ -379,6 +379,10 @@ static const struct smp_case smp_cases[] = {
 	  "{'metadata':{'ownerReferences':[{'uid':'1','name':'a'}]}}",
 	  "{'metadata':{'ownerReferences':[{'uid':'2','name':'b'}]}}",
 	  "{'metadata':{'ownerReferences':[{'uid':'1','name':'a'},{'uid':'2','name':'b'}]}}", 0 },
+	{ "endpointslice_ports_atomic", "EndpointSlice",
+	  "{'ports':[{'name':'http','port':80}],'endpoints':[{'addresses':['10.0.0.1']}]}",
+	  "{'ports':[{'name':'https','port':443}]}",
+	  "{'ports':[{'name':'https','port':443}],'endpoints':[{'addresses':['10.0.0.1']}]}", 0 },
 	{ "empty_patch", "Pod", "{'a':{'b':[1]}}", "{}", "{'a':{'b':[1]}}", 0 },
 	{ "type_change_replaces", NULL, "{'a':{'b':1}}", "{'a':'s'}", "{'a':'s'}", 0 },
 	{ "bad_patch_directive", "Pod", "{'spec':{'a':1}}", "{'spec':{'$patch':'frob'}}", NULL,
@@ -428,6 +432,8 @@ static void smp__merge_key_table(void **state)
 	assert_string_equal(sim_smp_merge_key("ports", "Service"), "port");
 	assert_string_equal(sim_smp_merge_key("volumeMounts", "Deployment"), "mountPath");
 	assert_string_equal(sim_smp_merge_key("finalizers", NULL), "");
+	assert_null(sim_smp_merge_key("ports", "EndpointSlice"));
+	assert_null(sim_smp_merge_key("ports", "NetworkPolicy"));
 	assert_null(sim_smp_merge_key("tolerations", "Pod"));
 	assert_null(sim_smp_merge_key("envFrom", "Pod"));
 	assert_null(sim_smp_merge_key(NULL, NULL));
