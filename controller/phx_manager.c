@@ -323,7 +323,10 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 		rc = KUBE_ENOMEM;
 		goto fail;
 	}
-	rc = kube_events_new(m->client, "phoenix-operator", m->identity, NULL, &m->events);
+	/* Every failover step is an Event users look for; client-go's 25-per-object burst would
+	 * silence a service after six failovers, so allow more and refill faster. */
+	struct kube_events_opts eo = { .spam_burst = 256, .spam_refill_ns = KUBE_SEC(1) };
+	rc = kube_events_new(m->client, "phoenix-operator", m->identity, &eo, &m->events);
 	if (rc < 0)
 		goto fail;
 	struct phx_reconciler_opts ro = { .client = m->client, .events = m->events };

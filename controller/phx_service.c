@@ -785,12 +785,18 @@ static size_t view_apply(const struct phx_action *a, const char *created, const 
 	return n;
 }
 
+static void append_name(char *buf, size_t len, const char *pod, enum phx_role role)
+{
+	size_t off = strlen(buf);
+	snprintf(buf + off, len - off, "%s%.200s (%s)", off ? ", " : "", pod, phx_role_str(role));
+}
+
 static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		   const struct phx_spec *spec, const struct phx_plan *pl, struct phx_pod *pods,
 		   size_t *npods)
 {
 	const char *ns = kube_json_namespace(svc);
-	char msg[1024];
+	char msg[1024], promoted[768] = "";
 	int rc = 0;
 	for (size_t i = 0; i < pl->nacts; i++) {
 		const struct phx_action *a = &pl->acts[i];
@@ -810,11 +816,9 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 				expect_add(rec, EXPECT_LABEL, a->pod, a->role, a->serving, NULL);
 				if (a->serving && !was_failed) {
 					record_reaction(r, rec);
-					if (pl->kind == PHX_PLAN_FAILOVER) {
-						snprintf(msg, sizeof(msg), "%s now serves as %s",
-							 a->pod, phx_role_str(a->role));
-						event(r, svc, KUBE_EVENT_NORMAL, "StandbyPromoted", msg);
-					}
+					if (pl->kind == PHX_PLAN_FAILOVER)
+						append_name(promoted, sizeof(promoted), a->pod,
+							    a->role);
 				}
 			}
 			break;
@@ -851,6 +855,10 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 			return rc;
 		}
 		*npods = view_apply(a, created, spec->revision, pods, *npods, phx_wall_ms());
+	}
+	if (promoted[0]) {
+		snprintf(msg, sizeof(msg), "now serving: %s", promoted);
+		event(r, svc, KUBE_EVENT_NORMAL, "StandbyPromoted", msg);
 	}
 	if (pl->kind == PHX_PLAN_ROLLOUT && pl->new_primary[0]) {
 		snprintf(msg, sizeof(msg), "rollout: switched over to updated %s", pl->new_primary);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Failover, Surge mode, for every way a primary fails: pod deleted, readiness failing, container
+# crash, OOM kill, node down. Each time: a standby is a ready endpoint within 1 s of the failure
+# (kubesim's endpoints history), the Service has a ready endpoint again at once, status counts the
+# failover exactly, a FailoverCompleted Event exists, and the service is back to 3/3 Healthy with
+# no pod left over.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/phx_helpers.sh"
+
+sim_start
+phx_install_crd
+phx_start_controller ctl
+k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
+phx_wait_settled hello
+
+fail_primary() {
+	local how=$1 pod=$2 node
+	case "$how" in
+	delete) k delete pod "$pod" --wait=false >/dev/null ;;
+	readiness) sim_pod_op default "$pod" fail-readiness ;;
+	crash) sim_pod_op default "$pod" crash ;;
+	oom) sim_pod_op default "$pod" oom ;;
+	node)
+		node=$(k get pod "$pod" -o 'jsonpath={.spec.nodeName}')
+		sim_control -X POST "$SIM_URL/sim/v1/nodes/$node/down" >/dev/null
+		on_exit "sim_control -X POST $SIM_URL/sim/v1/nodes/$node/up"
+		echo "$node" >"$E2E_TMP/downnode"
+		;;
+	esac
+}
+
+expected=0
+for how in delete readiness crash oom node; do
+	primary=$(phx_get hello '{.status.primary}')
+	completed=$(phx_event_count hello FailoverCompleted)
+	phx_history_reset hello
+	fail_primary "$how" "$primary"
+	expected=$((expected + 1))
+	wait_for 5 "$how: another pod serving" phx_other_serving hello "$primary"
+	wait_for 10 "$how: failover counted" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.failovers}')\" = $expected ]"
+	phx_wait_settled hello default 30
+	hist=$(phx_history hello)
+	zmax=$(phx_hist_zero_max "$hist")
+	zcount=$(phx_hist_stat "$hist" zeroMoments)
+	reaction=$(phx_get hello '{.status.lastFailoverReactionMs}')
+	echo "$how: primary $primary -> $(phx_get hello '{.status.primary}'), endpoint gap ${zmax} ms (moments ${zcount}), reaction ${reaction} ms, recovery $(phx_get hello '{.status.lastRecoverySeconds}') s"
+	[ "$zmax" -lt 1000 ] || fail "$how: no ready endpoint for ${zmax} ms (want < 1000)"
+	[ "$zcount" -le 1 ] || fail "$how: $zcount empty-endpoint moments for one failure"
+	[ "$(phx_get hello '{.status.primary}')" != "$primary" ] || fail "$how: primary unchanged"
+	k get pod "$primary" >/dev/null 2>&1 && fail "$how: failed primary $primary left over"
+	for _ in $(seq 1 50); do
+		[ "$(phx_event_count hello FailoverCompleted)" -gt "$completed" ] && break
+		sleep 0.1
+	done
+	[ "$(phx_event_count hello FailoverCompleted)" -gt "$completed" ] || fail "$how: no FailoverCompleted Event"
+	[ -n "$reaction" ] || fail "$how: lastFailoverReactionMs missing"
+	if [ "$how" = node ]; then
+		sim_control -X POST "$SIM_URL/sim/v1/nodes/$(cat "$E2E_TMP/downnode")/up" >/dev/null
+	fi
+done
+
+expect_eq 5 "$(phx_get hello '{.status.failovers}')" "five failovers counted exactly"
+expect_eq 0 "$(k get pods -l phoenix.fpai.io/service=hello -o json | python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["items"] if p["metadata"].get("deletionTimestamp")))')" "no terminating leftovers"
+expect_contains "$(k get events --field-selector involvedObject.name=hello 2>/dev/null || k get events)" "FailoverStarted" "FailoverStarted Event"
+pass "delete/readiness/crash/OOM/node-down: standby serving < 1 s, counted once each, FailoverCompleted, back to 3/3 Healthy"
