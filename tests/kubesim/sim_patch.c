@@ -916,38 +916,49 @@ out:
 	return rc;
 }
 
-/* Merges patch (an array) into orig (an array, modified) by the strategy of `field`. */
+/* A set of primitives (finalizers): add what is missing, keep the original order. */
+static int smp_merge_primitive_set(cJSON *orig, const cJSON *patch)
+{
+	const cJSON *p;
+	int rc = 0;
+
+	cJSON_ArrayForEach(p, patch) {
+		const cJSON *o;
+		int found = 0;
+
+		cJSON_ArrayForEach(o, orig) {
+			if (cJSON_Compare(o, p, 1))
+				found = 1;
+		}
+		if (found)
+			continue;
+		if (!cJSON_AddItemToArray(orig, cJSON_Duplicate(p, 1))) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+/* Merges patch (an array) into orig (an array, modified) by the strategy of `field`. A
+ * `{"$patch":"replace"}` item makes any list atomic for this patch. */
 static int smp_merge_list(struct smp *s, const char *field, cJSON *orig, const cJSON *patch)
 {
 	const char *key = sim_smp_merge_key(field, s->kind);
 	const cJSON *p;
-	int rc = 0;
+	int replace = key == NULL;
 
 	cJSON_ArrayForEach(p, patch) {
 		const char *dir = patch_directive(p);
 
 		if (dir && strcmp(dir, "replace") == 0)
-			return smp_replace_list(s, orig, patch);
+			replace = 1;
 	}
-	if (!key)
+	if (replace)
 		return smp_replace_list(s, orig, patch);
-	if (key[0] == '\0') {
-		/* A set of primitives: add what is missing, keep the original order. */
-		cJSON_ArrayForEach(p, patch) {
-			const cJSON *o;
-			int found = 0;
-
-			cJSON_ArrayForEach(o, orig) {
-				if (cJSON_Compare(o, p, 1))
-					found = 1;
-			}
-			if (found)
-				continue;
-			if (!cJSON_AddItemToArray(orig, cJSON_Duplicate(p, 1)))
-				return KUBE_ENOMEM;
-		}
-		return rc;
-	}
+	if (key[0] == '\0')
+		return smp_merge_primitive_set(orig, patch);
 	return smp_merge_keyed(s, field, key, orig, patch);
 }
 
