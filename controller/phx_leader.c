@@ -1,17 +1,39 @@
-/* Leader election adapter. Placeholder until the library's kube_leader lands: acts as leader at
- * once (correct for a single replica only). */
+/* Leader election adapter over kube_leader (Lease, 15 s / 10 s / 2 s like client-go). The
+ * library installs the write gate on the client at once, so a replica writes nothing until it
+ * leads, and nothing from the moment its renew deadline passes. */
 #include "phx_leader.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "kube_error.h"
+#include "kube_leader.h"
+#include "kube_log.h"
 
 struct phx_leader {
 	struct phx_leader_opts opts;
-	atomic_bool leading;
-	bool started;
+	struct kube_leader *le;
 };
+
+static void started(void *ud)
+{
+	struct phx_leader *l = ud;
+	if (l->opts.on_started)
+		l->opts.on_started(l->opts.ud);
+}
+
+static void stopped(void *ud)
+{
+	struct phx_leader *l = ud;
+	if (l->opts.on_stopped)
+		l->opts.on_stopped(l->opts.ud);
+}
+
+static void new_leader(const char *identity, void *ud)
+{
+	struct phx_leader *l = ud;
+	kube_log(KUBE_LOG_INFO, "leader", "leader observed", "leader", identity, "me",
+		 l->opts.identity, NULL);
+}
 
 int phx_leader_new(const struct phx_leader_opts *opts, struct phx_leader **out)
 {
@@ -21,38 +43,42 @@ int phx_leader_new(const struct phx_leader_opts *opts, struct phx_leader **out)
 	if (!l)
 		return KUBE_ENOMEM;
 	l->opts = *opts;
+	struct kube_leader_config cfg = {
+		.client = opts->client,
+		.lease_namespace = opts->namespace,
+		.lease_name = opts->name,
+		.identity = opts->identity,
+		.callbacks = { started, stopped, new_leader, l },
+	};
+	int rc = kube_leader_new(&cfg, &l->le);
+	if (rc < 0) {
+		free(l);
+		return rc;
+	}
 	*out = l;
 	return 0;
 }
 
 int phx_leader_start(struct phx_leader *l)
 {
-	l->started = true;
-	atomic_store(&l->leading, true);
-	if (l->opts.on_started)
-		l->opts.on_started(l->opts.ud);
-	return 0;
+	return kube_leader_start(l->le);
 }
 
 void phx_leader_stop(struct phx_leader *l)
 {
-	if (!l || !l->started)
-		return;
-	l->started = false;
-	atomic_store(&l->leading, false);
-	if (l->opts.on_stopped)
-		l->opts.on_stopped(l->opts.ud);
+	if (l)
+		kube_leader_stop(l->le);
 }
 
 void phx_leader_free(struct phx_leader *l)
 {
 	if (!l)
 		return;
-	phx_leader_stop(l);
+	kube_leader_free(l->le);
 	free(l);
 }
 
 bool phx_leader_is_leader(struct phx_leader *l)
 {
-	return l && atomic_load(&l->leading);
+	return l && kube_leader_is_leader(l->le);
 }
