@@ -44,14 +44,24 @@ struct kube_leader {
 
 char *kube_leader_format_microtime(int64_t wall_ns, char *buf, size_t len)
 {
-	time_t sec = (time_t)(wall_ns / KUBE_NS_PER_SEC);
-	long usec = (long)((wall_ns % KUBE_NS_PER_SEC) / 1000);
+	int64_t ns = wall_ns > 0 ? wall_ns : 0;
+	time_t sec = (time_t)(ns / KUBE_NS_PER_SEC);
+	unsigned usec = (unsigned)(ns % KUBE_NS_PER_SEC / 1000) % 1000000u;
+	char frac[8];
 	struct tm tm;
-	char date[32];
+	size_t n;
 
+	if (len == 0)
+		return buf;
 	gmtime_r(&sec, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%06ldZ", date, usec);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(frac, sizeof(frac), ".%06u", usec);
+	if (n + strlen(frac) + 2 <= len) {
+		memcpy(buf + n, frac, strlen(frac));
+		n += strlen(frac);
+		buf[n++] = 'Z';
+	}
+	buf[n] = '\0';
 	return buf;
 }
 
@@ -246,9 +256,11 @@ static void release_lease(struct kube_leader *le)
 	if (spec == NULL || fill_spec(le, spec, "", false, 1) != 0)
 		goto out;
 	rc = kube_update(le->client, &KUBE_GVR_LEASES, le->ns, le->name, NULL, lease, NULL, &st);
-	kube_log(rc == 0 ? KUBE_LOG_INFO : KUBE_LOG_WARN, "leader",
-		 rc == 0 ? "released lease" : "releasing lease failed", "lease", le->name,
-		 "error", rc == 0 ? NULL : kube_strerror(rc), NULL);
+	if (rc == 0)
+		kube_log(KUBE_LOG_INFO, "leader", "released lease", "lease", le->name, NULL);
+	else
+		kube_log(KUBE_LOG_WARN, "leader", "releasing lease failed", "lease", le->name,
+			 "error", kube_strerror(rc), NULL);
 out:
 	cJSON_Delete(lease);
 	kube_status_release(&st);

@@ -56,6 +56,7 @@ struct fake_api {
 	int active_watches;
 	int conflicts;        /* 409s sent for stale updates or existing creates */
 	int lease_writes_ok;  /* successful PUT/POST on leases */
+	int64_t last_lease_write_ms; /* CLOCK_MONOTONIC ms of the last successful lease write */
 	/* Faults (set under mu or via the helpers). */
 	int fail_lists;       /* the next N lists answer 500 */
 	bool fail_lease_writes; /* every PUT/POST on leases answers 500 */
@@ -503,7 +504,10 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		} else {
 			if (ns[0] != '\0')
 				fake_set_str(fake_meta(body), "namespace", ns);
-			api->lease_writes_ok += strcmp(res, "leases") == 0;
+			if (strcmp(res, "leases") == 0) {
+				api->lease_writes_ok++;
+				api->last_lease_write_ms = fake_ms();
+			}
 			fake_put_locked(api, res, body);
 			fake_reply_json(&out, 201, body);
 			body = NULL; /* stored */
@@ -524,7 +528,10 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 					  "the object has been modified; please apply your "
 					  "changes to the latest version and try again");
 		} else {
-			api->lease_writes_ok += strcmp(res, "leases") == 0;
+			if (strcmp(res, "leases") == 0) {
+				api->lease_writes_ok++;
+				api->last_lease_write_ms = fake_ms();
+			}
 			fake_put_locked(api, res, body);
 			fake_reply_json(&out, 200, body);
 			body = NULL;
