@@ -374,125 +374,145 @@ static void track_restart(const cJSON *cs, time_t *last)
 		*last = t;
 }
 
-static void row_pod(struct row *r, const cJSON *obj, time_t now)
-{
-	const cJSON *init_st = kube_json_get(obj, "status", "initContainerStatuses", NULL);
-	const cJSON *st = kube_json_get(obj, "status", "containerStatuses", NULL);
-	const char *phase = kube_json_get_str(obj, "status", "phase", NULL);
-	const char *preason = kube_json_get_str(obj, "status", "reason", NULL);
-	const char *ip = kube_json_get_str(obj, "status", "podIP", NULL);
-	const char *node = kube_json_get_str(obj, "spec", "nodeName", NULL);
-	const char *nominated = kube_json_get_str(obj, "status", "nominatedNodeName", NULL);
-	int total = cJSON_GetArraySize(kube_json_get(obj, "spec", "containers", NULL));
-	int ninit = cJSON_GetArraySize(kube_json_get(obj, "spec", "initContainers", NULL));
-	int ready = 0, initializing = 0, has_running = 0, i = 0;
-	long long restarts = 0;
-	time_t last_restart = 0;
-	char *reason = strdup(phase ? phase : "");
-	const cJSON *cs;
+/* What printPod works out from the container statuses. reason NULL means ENOMEM. */
+struct pod_summary {
+	char *reason;
+	int ready;
+	long long restarts;
+	time_t last_restart;
+};
 
-	if (preason && preason[0]) {
-		free(reason);
-		reason = strdup(preason);
-	}
-	cJSON_ArrayForEach(cs, init_st) {
+static void set_reason(struct pod_summary *ps, char *reason)
+{
+	free(ps->reason);
+	ps->reason = reason;
+}
+
+/* Init containers run in order; the first unfinished one names the status ("Init:1/2",
+ * "Init:Error", "Init:CrashLoopBackOff"). Returns 1 while the pod is initializing. */
+static int pod_init_state(struct pod_summary *ps, const cJSON *obj)
+{
+	int ninit = cJSON_GetArraySize(kube_json_get(obj, "spec", "initContainers", NULL));
+	const cJSON *cs;
+	int i = 0;
+
+	cJSON_ArrayForEach(cs, kube_json_get(obj, "status", "initContainerStatuses", NULL)) {
 		const cJSON *term = kube_json_get(cs, "state", "terminated", NULL);
 		const char *wait = kube_json_get_str(cs, "state", "waiting", "reason", NULL);
 
-		restarts += int_at(cs, 0, "restartCount", NULL);
-		track_restart(cs, &last_restart);
+		ps->restarts += int_at(cs, 0, "restartCount", NULL);
+		track_restart(cs, &ps->last_restart);
 		if (term && int_at(term, 0, "exitCode", NULL) == 0) {
 			i++;
 			continue;
 		}
-		free(reason);
 		if (term)
-			reason = terminated_reason(term, "Init:");
+			set_reason(ps, terminated_reason(term, "Init:"));
 		else if (wait && wait[0] && strcmp(wait, "PodInitializing") != 0)
-			reason = xasprintf("Init:%s", wait);
+			set_reason(ps, xasprintf("Init:%s", wait));
 		else
-			reason = xasprintf("Init:%d/%d", i, ninit);
-		initializing = 1;
-		break;
+			set_reason(ps, xasprintf("Init:%d/%d", i, ninit));
+		return 1;
 	}
-	if (!initializing || has_condition_true(obj, "Initialized")) {
-		/* Walk backwards like kubectl: the first container's state wins the reason. */
-		int n = cJSON_GetArraySize(st);
+	return 0;
+}
 
-		restarts = 0;
-		for (int k = n - 1; k >= 0; k--) {
-			const cJSON *c = cJSON_GetArrayItem(st, k);
-			const char *wait = kube_json_get_str(c, "state", "waiting", "reason", NULL);
-			const cJSON *term = kube_json_get(c, "state", "terminated", NULL);
+/* Walks the containers backwards like kubectl, so the first container's state wins. */
+static void pod_container_state(struct pod_summary *ps, const cJSON *obj)
+{
+	const cJSON *st = kube_json_get(obj, "status", "containerStatuses", NULL);
+	int has_running = 0;
 
-			restarts += int_at(c, 0, "restartCount", NULL);
-			track_restart(c, &last_restart);
-			if (wait && wait[0]) {
-				free(reason);
-				reason = strdup(wait);
-			} else if (term) {
-				free(reason);
-				reason = terminated_reason(term, "");
-			} else if (kube_json_get_bool(c, false, "ready", NULL) &&
-				   kube_json_get(c, "state", "running", NULL)) {
-				has_running = 1;
-				ready++;
-			}
-		}
-		if (reason && !strcmp(reason, "Completed") && has_running) {
-			free(reason);
-			reason = strdup(has_condition_true(obj, "Ready") ? "Running" : "NotReady");
+	ps->restarts = 0; /* init-container restarts stop counting once initialized */
+	for (int k = cJSON_GetArraySize(st) - 1; k >= 0; k--) {
+		const cJSON *c = cJSON_GetArrayItem(st, k);
+		const char *wait = kube_json_get_str(c, "state", "waiting", "reason", NULL);
+		const cJSON *term = kube_json_get(c, "state", "terminated", NULL);
+
+		ps->restarts += int_at(c, 0, "restartCount", NULL);
+		track_restart(c, &ps->last_restart);
+		if (wait && wait[0]) {
+			set_reason(ps, strdup(wait));
+		} else if (term) {
+			set_reason(ps, terminated_reason(term, ""));
+		} else if (kube_json_get_bool(c, false, "ready", NULL) &&
+			   kube_json_get(c, "state", "running", NULL)) {
+			has_running = 1;
+			ps->ready++;
 		}
 	}
-	if (kube_json_get(obj, "metadata", "deletionTimestamp", NULL)) {
-		const char *newr = NULL;
+	if (ps->reason && !strcmp(ps->reason, "Completed") && has_running)
+		set_reason(ps, strdup(has_condition_true(obj, "Ready") ? "Running" : "NotReady"));
+}
 
-		if (preason && !strcmp(preason, "NodeLost"))
-			newr = "Unknown";
-		else if (!phase || (strcmp(phase, "Succeeded") && strcmp(phase, "Failed")))
-			newr = "Terminating";
-		if (newr) {
-			free(reason);
-			reason = strdup(newr);
-		}
-	}
-	cell_str(r, name_of(obj));
-	cell_fmt(r, "%d/%d", ready, total);
-	cell_take(r, reason);
-	if (restarts != 0 && last_restart != 0) {
-		char *ago = sim_duration_human((long)(now - last_restart));
+/* "0", or "3 (5m ago)" when the last restart time is known. */
+static void cell_restarts(struct row *r, const struct pod_summary *ps, time_t now)
+{
+	char *ago;
 
-		if (ago)
-			cell_fmt(r, "%lld (%s ago)", restarts, ago);
-		else
-			r->nomem = 1;
-		free(ago);
-	} else {
-		cell_fmt(r, "%lld", restarts);
+	if (ps->restarts == 0 || ps->last_restart == 0) {
+		cell_fmt(r, "%lld", ps->restarts);
+		return;
 	}
-	cell_age(r, obj, now);
+	ago = sim_duration_human((long)(now - ps->last_restart));
+	if (ago)
+		cell_fmt(r, "%lld (%s ago)", ps->restarts, ago);
+	else
+		r->nomem = 1;
+	free(ago);
+}
+
+/* IP, Node, Nominated Node, Readiness Gates. */
+static void pod_wide_cells(struct row *r, const cJSON *obj)
+{
+	const char *ip = kube_json_get_str(obj, "status", "podIP", NULL);
+	const char *node = kube_json_get_str(obj, "spec", "nodeName", NULL);
+	const char *nominated = kube_json_get_str(obj, "status", "nominatedNodeName", NULL);
+	const cJSON *gates = kube_json_get(obj, "spec", "readinessGates", NULL);
+	int ngates = cJSON_GetArraySize(gates), met = 0;
+	const cJSON *g;
+
 	if (!ip || !ip[0])
 		ip = kube_json_get_str(cJSON_GetArrayItem(kube_json_get(obj, "status", "podIPs", NULL),
 							  0), "ip", NULL);
 	cell_str(r, ip && ip[0] ? ip : "<none>");
 	cell_str(r, node && node[0] ? node : "<none>");
 	cell_str(r, nominated && nominated[0] ? nominated : "<none>");
-	{
-		const cJSON *gates = kube_json_get(obj, "spec", "readinessGates", NULL);
-		int ngates = cJSON_GetArraySize(gates), met = 0;
-		const cJSON *g;
-
-		if (ngates == 0) {
-			cell_str(r, "<none>");
-		} else {
-			cJSON_ArrayForEach(g, gates) {
-				const char *t = kube_json_get_str(g, "conditionType", NULL);
-
-				met += t && has_condition_true(obj, t);
-			}
-			cell_fmt(r, "%d/%d", met, ngates);
-		}
+	if (ngates == 0) {
+		cell_str(r, "<none>");
+		return;
 	}
+	cJSON_ArrayForEach(g, gates) {
+		const char *t = kube_json_get_str(g, "conditionType", NULL);
+
+		met += t && has_condition_true(obj, t);
+	}
+	cell_fmt(r, "%d/%d", met, ngates);
+}
+
+static void row_pod(struct row *r, const cJSON *obj, time_t now)
+{
+	const char *phase = kube_json_get_str(obj, "status", "phase", NULL);
+	const char *preason = kube_json_get_str(obj, "status", "reason", NULL);
+	int total = cJSON_GetArraySize(kube_json_get(obj, "spec", "containers", NULL));
+	struct pod_summary ps = { NULL, 0, 0, 0 };
+
+	/* The pod's own reason (Evicted, NodeLost) beats its phase. */
+	ps.reason = strdup(preason && preason[0] ? preason : phase ? phase : "");
+	if (!pod_init_state(&ps, obj) || has_condition_true(obj, "Initialized"))
+		pod_container_state(&ps, obj);
+	if (kube_json_get(obj, "metadata", "deletionTimestamp", NULL)) {
+		if (preason && !strcmp(preason, "NodeLost"))
+			set_reason(&ps, strdup("Unknown"));
+		else if (!phase || (strcmp(phase, "Succeeded") && strcmp(phase, "Failed")))
+			set_reason(&ps, strdup("Terminating"));
+	}
+	cell_str(r, name_of(obj));
+	cell_fmt(r, "%d/%d", ps.ready, total);
+	cell_take(r, ps.reason);
+	cell_restarts(r, &ps, now);
+	cell_age(r, obj, now);
+	pod_wide_cells(r, obj);
 }
 
 static const struct column svc_cols[] = {

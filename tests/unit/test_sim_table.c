@@ -353,6 +353,23 @@ static const struct builtin_case builtin_cases[] = {
 	  "'status':{'phase':'Running','podIPs':[{'ip':'10.1.1.1'}],'containerStatuses':[{'name':"
 	  "'c','ready':true,'state':{'running':{}}}]}}",
 	  "['p','1/1','Terminating','0','60m','10.1.1.1','<none>','<none>','<none>']" },
+	{ "pod_evicted", "Pod", POD_COLS,
+	  "{" META("p") ",'spec':{'containers':[{'name':'c'}]},'status':{'phase':'Failed',"
+	  "'reason':'Evicted'}}",
+	  "['p','0/1','Evicted','0','60m','<none>','<none>','<none>','<none>']" },
+	{ "pod_node_lost", "Pod", POD_COLS,
+	  "{'metadata':{'name':'p','creationTimestamp':'2025-01-01T00:00:00Z',"
+	  "'deletionTimestamp':'2025-01-01T00:59:00Z'},'spec':{'nodeName':'n2',"
+	  "'containers':[{'name':'c'}]},'status':{'phase':'Running','reason':'NodeLost'}}",
+	  "['p','0/1','Unknown','0','60m','<none>','n2','<none>','<none>']" },
+	{ "pod_sidecar_completed_other_running", "Pod", POD_COLS,
+	  "{" META("p") ",'spec':{'containers':[{'name':'a'},{'name':'b'}],"
+	  "'readinessGates':[{'conditionType':'x/ok'},{'conditionType':'x/no'}]},"
+	  "'status':{'phase':'Running','conditions':[{'type':'Ready','status':'False'},"
+	  "{'type':'x/ok','status':'True'}],'containerStatuses':["
+	  "{'name':'a','ready':true,'state':{'running':{}}},"
+	  "{'name':'b','ready':false,'state':{'terminated':{'exitCode':0,'reason':'Completed'}}}]}}",
+	  "['p','1/2','NotReady','0','60m','<none>','<none>','<none>','1/2']" },
 	{ "service_clusterip", "Service",
 	  "Name,Type,Cluster-IP,External-IP,Port(s),Age,Selector*",
 	  "{" META("web") ",'spec':{'type':'ClusterIP','clusterIP':'10.96.0.10',"
