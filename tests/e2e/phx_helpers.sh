@@ -18,7 +18,14 @@ phx_start_controller() {
 		--health-probe-bind-address 0 "$@" >"$E2E_TMP/$name.log" 2>&1 &
 	PHX_CTL_PID=$!
 	echo "$PHX_CTL_PID" >"$E2E_TMP/$name.pid"
-	on_exit "kill -TERM $PHX_CTL_PID; sleep 0.2; kill -KILL $PHX_CTL_PID"
+	on_exit "phx_stop_pid $PHX_CTL_PID"
+}
+
+# SIGTERM, up to 5 s for a graceful exit, then SIGKILL.
+phx_stop_pid() {
+	kill -TERM "$1" 2>/dev/null || return 0
+	for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null || true
 }
 
 # phx_get NAME JSONPATH [NAMESPACE]
