@@ -194,6 +194,11 @@ echo
 run kubectl-phoenix status -n "$ns"
 
 # --- 5. the failover ---------------------------------------------------------------------------
+# kubesim records every change of a Service's ready endpoints (its /sim/v1 control API, not
+# part of Kubernetes): the proof that clients never saw an empty Service.
+sim_history() { kubectl get --raw "/sim/v1/endpoints/$ns/$victim/history${1:+?sinceMs=$1}" 2>/dev/null; }
+json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+since=$(sim_history | json_num nowMs)
 old_primary=$(primary_of "$victim")
 before=$(failovers_of "$victim")
 step "Killing the primary of $victim ($old_primary)"
@@ -204,7 +209,9 @@ wait_for "failover seen" 10 failover_seen "$before" || die "no failover within 1
 step "During the failover"
 run kubectl-phoenix status -n "$ns" "$victim"
 echo
-run kubectl -n "$ns" get endpoints "$victim"
+printf '%s$ kubectl -n %s get endpoints %s -o jsonpath=...%s\n' "$B" "$ns" "$victim" "$N"
+printf 'pods behind the Service now: %s\n' \
+	"$(kubectl -n "$ns" get endpoints "$victim" -o jsonpath='{range .subsets[*].addresses[*]}{.targetRef.name}{" "}{end}')"
 
 wait_for "recovered" 60 recovered "$before" "$old_primary" ||
 	{ kubectl -n "$ns" get phx "$victim"; die "$victim did not recover to 3/3 Healthy within 60 s"; }
@@ -216,6 +223,20 @@ run kubectl -n "$ns" get phx "$victim" -o wide
 echo
 run kubectl -n "$ns" get events --field-selector involvedObject.kind=PhoenixService,involvedObject.name="$victim" \
 	--sort-by=.lastTimestamp
+if [ -n "$since" ] && h=$(sim_history "$since") && [ -n "$h" ]; then
+	printf '\n%sThe Service'"'"'s endpoints through the failover (recorded by kubesim):%s\n' "$B" "$N"
+	grep -o '"time":"[^"]*","count":[0-9]*,"ready":\[[^]]*\]' <<<"$h" |
+		sed -E 's/"time":"([^"]*)","count":([0-9]*),"ready":\[([^]]*)\]/    \1  \2 serving: \3/; s/"//g; s/,/, /g'
+	min=$(json_num minReady <<<"$h")
+	zero=$(json_num zeroMoments <<<"$h")
+	if [ "${zero:-1}" = 0 ]; then
+		printf '    %snever empty: at least %s pod(s) served at every moment%s\n' "$G" "${min:-?}" "$N"
+	else
+		printf '    %sthe Service had no ready endpoint for %s ms in total (%s time(s)): the deleted pod left\n' \
+			"$Y" "$(json_num zeroTotalMs <<<"$h")" "$zero"
+		printf '    the endpoints before the operator'"'"'s reaction labelled a standby serving%s\n' "$N"
+	fi
+fi
 reaction=$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.lastFailoverReactionMs}')
 recovery=$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.lastRecoverySeconds}')
 printf '\n%sFailover complete:%s %s lost its primary %s; a standby was serving after %s ms, and the\n' \
