@@ -681,7 +681,8 @@ static CURLcode perform(CURL *h, const atomic_bool *cancel, bool *canceled)
 			break;
 		curl_multi_poll(m, NULL, 0, CANCEL_POLL_MS, NULL);
 	}
-	while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+	for (msg = curl_multi_info_read(m, &left); msg != NULL;
+	     msg = curl_multi_info_read(m, &left)) {
 		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
 			res = msg->data.result;
 	}
