@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# hack/demo.sh, as a newcomer runs it, non-interactively: it must show the services Healthy, the
+# failover in progress and the recovery, print how to keep exploring, exit 0, leave no process
+# behind, work a second time on the same state, and stop everything on SIGTERM when interactive.
+set -euo pipefail
+: "${PHX_BIN:?PHX_BIN must point at the bin directory of the build}" "${PHX_ROOT:?PHX_ROOT must point at the repository}"
+export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
+unset KUBECONFIG
+
+work=$(mktemp -d)
+state="$work/state"
+demo_pid=""
+status=1
+# Our own processes only: anything still running with our state directory on its command line.
+# (/proc rather than pgrep: procps is not on every fresh machine.)
+leftovers() {
+	local d argv
+	for d in /proc/[0-9]*; do
+		[ "${d#/proc/}" = $$ ] && continue
+		# Builtins only: a grep here would find its own command line.
+		mapfile -d '' -t argv 2>/dev/null <"$d/cmdline" || continue
+		case "${argv[*]}" in *"$state"*) echo "${d#/proc/}" ;; esac
+	done
+	return 0
+}
+nothing_left() { [ -z "$(leftovers)" ]; }
+cleanup() {
+	local p
+	[ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
+	for p in $(leftovers); do kill "$p" 2>/dev/null || true; done
+	[ $status = 0 ] || { echo "--- demo output (tail)"; tail -60 "$work/run" 2>/dev/null || true; }
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+expect_out() { grep -Eq -- "$2" "$3" || fail "$1: no match for /$2/ in the demo output"; }
+
+run_demo() { # LOGFILE: one non-interactive run with a deadline
+	local rc=0
+	PHX_DEMO_DIR="$state" PHX_DEMO_NONINTERACTIVE=1 timeout 240 bash "$PHX_ROOT/hack/demo.sh" </dev/null >"$1" 2>&1 || rc=$?
+	cp "$1" "$work/run"
+	[ $rc = 0 ] || fail "hack/demo.sh exited $rc"
+}
+
+run_demo "$work/first"
+f="$work/first"
+expect_out "kubesim" 'kubesim serves https?://127\.0\.0\.1:[0-9]+' "$f"
+expect_out "operator ready" 'operator ready' "$f"
+for s in intent-queue governance sovereign-factory build-executor registry; do
+	expect_out "kubectl get phx: $s" "^$s +[a-z0-9-]+ +3/3 +500% +Healthy +0 " "$f"
+done
+expect_out "dashboard before" '^PHOENIX +namespace phoenix-demo · 5 services \(5 healthy\) · 15/15 instances ready · 0 failovers' "$f"
+expect_out "kill" '^\$ kubectl -n phoenix-demo delete pod intent-queue-' "$f"
+# During: the detail view drawn right after the kill shows the failover, not a healthy service.
+sed -n '/==> During the failover/,/==> After/p' "$f" >"$work/during"
+expect_out "during: phase" '^PhoenixService phoenix-demo/intent-queue +(FailingOver|Recovering|Degraded)' "$work/during"
+expect_out "during: in progress" 'failover in progress for [0-9]+s: failed intent-queue-' "$work/during"
+sed -n '/==> After: recovered/,$p' "$f" >"$work/after"
+expect_out "after: dashboard" '^PHOENIX +namespace phoenix-demo · 5 services \(5 healthy\) · 15/15 instances ready · 1 failover · 0 in progress' "$work/after"
+expect_out "after: row" '^intent-queue +Healthy +3/3 +500% +1 +[0-9]+s ago +[0-9]+ ms' "$work/after"
+expect_out "after: event" 'FailoverCompleted' "$work/after"
+expect_out "summary" 'Failover complete: intent-queue lost its primary intent-queue-[a-z0-9-]+; a standby was serving after [0-9]+ ms' "$f"
+expect_out "explore" "export KUBECONFIG=$state/kubeconfig" "$f"
+[ -z "$(leftovers)" ] || fail "processes left behind: $(leftovers)"
+ok "demo: Healthy services, the failover in progress, the recovery, how to explore; exit 0; nothing left running"
+
+run_demo "$work/second"
+expect_out "second run" 'Failover complete' "$work/second"
+[ -z "$(leftovers)" ] || fail "processes left behind after the second run"
+ok "demo works a second time on the same state directory"
+
+# Interactive: it keeps the cluster up until told to stop, then stops what it started.
+PHX_DEMO_DIR="$state" bash "$PHX_ROOT/hack/demo.sh" </dev/null >"$work/run" 2>&1 &
+demo_pid=$!
+wait_until 240 grep -q "Press Ctrl-C to stop" "$work/run" || fail "interactive demo did not reach its end"
+[ -n "$(leftovers)" ] || fail "interactive demo is not keeping kubesim and the operator up"
+kill -TERM "$demo_pid"
+wait_until 15 nothing_left || fail "SIGTERM left processes behind: $(leftovers)"
+wait "$demo_pid" 2>/dev/null || true
+demo_pid=""
+ok "interactive demo stays up, and SIGTERM stops every process it started"
+
+status=0
+echo "33_demo: all checks passed"
