@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# What users install stays true to the code:
+#  - the CRD copies and the plain manifests do not drift from their sources (and drift is caught);
+#  - RBAC grants exactly the resources the operator's code uses, and every (verb, resource) the
+#    running operator sends to the API server during a failover, a switchover and a pause;
+#  - every sample passes server-side validation (kubectl apply --dry-run=server) on kubesim, and
+#    a bad one is refused;
+#  - the plain manifests install with kubectl alone.
+set -euo pipefail
+: "${PHX_BIN:?PHX_BIN must point at the bin directory of the build}" "${PHX_ROOT:?PHX_ROOT must point at the repository}"
+export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
+unset KUBECONFIG
+
+work=$(mktemp -d)
+pids=()
+status=1
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ $status != 0 ]; then
+		echo "--- kubesim log (tail)"; tail -20 "$work/kubesim.log" 2>/dev/null || true
+		echo "--- operator log (tail)"; tail -40 "$work/operator.log" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+helm=$(command -v helm) || fail "helm not found (hack/install-deps.sh installs it in .tools/bin)"
+
+# --- 1. no drift -------------------------------------------------------------------------------
+HELM=$helm "$PHX_ROOT/hack/sync-manifests.sh" --check || fail "generated manifests drifted (run hack/sync-manifests.sh)"
+for f in "$PHX_ROOT"/manifests/crds/*.yaml; do
+	cmp -s "$f" "$PHX_ROOT/charts/phoenix-operator/crds/$(basename "$f")" || fail "chart CRD $(basename "$f") differs"
+done
+ok "chart crds/ == manifests/crds/; manifests/deploy and manifests/rbac == the chart rendered"
+
+# The check must catch drift: run it on a copy with one CRD copy edited.
+mkdir -p "$work/repo/hack"
+cp "$PHX_ROOT/hack/sync-manifests.sh" "$work/repo/hack/"
+cp -r "$PHX_ROOT/charts" "$PHX_ROOT/manifests" "$work/repo/"
+echo "# drift" >>"$(ls "$work"/repo/charts/phoenix-operator/crds/*.yaml | head -1)"
+if HELM=$helm "$work/repo/hack/sync-manifests.sh" --check >"$work/drift" 2>&1; then fail "an edited chart CRD was not reported"; fi
+grep -q "has drifted" "$work/drift" || fail "drift report does not say what drifted"
+HELM=$helm "$work/repo/hack/sync-manifests.sh" >/dev/null && HELM=$helm "$work/repo/hack/sync-manifests.sh" --check ||
+	fail "sync did not repair the drift"
+ok "drift is reported, and hack/sync-manifests.sh repairs it"
+
+# --- 2. RBAC == what the code uses ---------------------------------------------
+# Rules as "resource verb verb ..." lines, from the rendered chart (default values).
+rules() { # FILE
+	awk '/^kind: /{kind=$2} kind ~ /Role$/ && /resources:/{r=$0} kind ~ /Role$/ && /verbs:/{print r " @ " $0}' "$1" |
+		sed -E 's/.*resources: *\[([^]]*)\] @ .*verbs: *\[([^]]*)\]/\1 \2/; s/[",]/ /g' |
+		awk '{for(i=2;i<=NF;i++) print $1, $i}' | sort -u
+}
+rules "$PHX_ROOT/manifests/rbac/rbac.yaml" >"$work/granted"
+[ -s "$work/granted" ] || fail "no RBAC rules found in manifests/rbac/rbac.yaml"
+
+# What the operator's code uses, read from the code itself: every kube_get/list/create/update/
+# patch/delete call on a named GVR (with its subresource), every informer (list + watch) in
+# controller/, and the library modules controller/ includes (Events, leader election, ...).
+# GVR names resolve through their definitions in src/ and controller/.
+cat >"$work/uses.pl" <<'PERL'
+use strict; use warnings;
+my (%res, @out);
+my @files = @ARGV;
+my %text;
+for my $f (@files) {
+	local $/; open(my $fh, '<', $f) or die "$f: $!"; my $s = <$fh>; close $fh;
+	$s =~ s{/\*.*?\*/}{}gs; $s =~ s{(^|\s)//[^\n]*}{$1}gm;
+	$text{$f} = $s;
+	while ($s =~ /struct\s+kube_gvr\s+(\w+)\s*=\s*\{\s*(?:"[^"]*"|\w+)\s*,\s*"[^"]*"\s*,\s*"([a-z]+)"/g) { $res{$1} = $2; }
+}
+for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
+	my $s = $text{$f};
+	while ($s =~ /\bkube_(get|list|create|update|patch|delete)\s*\(/g) {
+		my ($verb, $i, $depth, $cur, @args) = ($1, pos($s), 0, '');
+		for (; $i < length $s; $i++) {
+			my $c = substr($s, $i, 1);
+			if ($c eq '(') { $depth++ }
+			elsif ($c eq ')') { if ($depth == 0) { push @args, $cur; last } $depth-- }
+			elsif ($c eq ',' && $depth == 0) { push @args, $cur; $cur = ''; next }
+			$cur .= $c;
+		}
+		s/^\s+|\s+$//g for @args;
+		next unless @args >= 2 && $args[1] =~ /^&\s*(\w+)$/ && exists $res{$1};
+		my $r = $res{$1};
+		$r .= "/$1" if $verb =~ /^(get|update|patch)$/ && @args > 4 && $args[4] =~ /^"(\w+)"$/;
+		push @out, "$r $verb";
+	}
+	if ($f =~ m{/controller/}) {
+		# An informer lists and watches: any *informer*(...) call or `.gvr = &X` naming a GVR.
+		while ($s =~ /(?:\w*informer\w*\s*\([^;]*?|\.gvr\s*=\s*)&\s*(\w+)/g) {
+			next unless exists $res{$1};
+			push @out, "$res{$1} list", "$res{$1} watch";
+		}
+		# Owner references with blockOwnerDeletion need update on the owner's finalizers
+		# (OwnerReferencesPermissionEnforcement, e.g. OpenShift).
+		push @out, "phoenixservices/finalizers update" if $s =~ /blockOwnerDeletion/;
+	}
+}
+my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;
+PERL
+modules=$(grep -hoE '#include "kube_[a-z_]+\.h"' "$PHX_ROOT"/controller/*.[ch] | sed -E 's/.*"(kube_[a-z_]+)\.h"/\1/' | sort -u)
+sources=("$PHX_ROOT"/controller/*.c "$PHX_ROOT/src/kube_rest.c")
+for m in $modules; do [ -f "$PHX_ROOT/src/$m.c" ] && sources+=("$PHX_ROOT/src/$m.c"); done
+perl "$work/uses.pl" "${sources[@]}" >"$work/used"
+[ -s "$work/used" ] || fail "found no API use in controller/: has the code moved?"
+if ! diff -u "$work/granted" "$work/used" >"$work/rdiff"; then
+	cat "$work/rdiff"
+	fail "RBAC (-) and what the code uses (+) differ: update charts/phoenix-operator/templates/_rules.tpl, then hack/sync-manifests.sh"
+fi
+ok "RBAC grants exactly what the code uses: $(awk '{printf "%s:%s ", $1, $2}' "$work/used")"
+
+# --- 3. samples pass server-side validation ---------------------------------------------------
+"$PHX_BIN/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$work/kubeconfig" --nodes 3 \
+	--pod-ready-delay-ms 100 >"$work/kubesim.log" 2>&1 &
+pids+=($!)
+wait_until 15 test -s "$work/kubeconfig" || fail "kubesim wrote no kubeconfig"
+export KUBECONFIG="$work/kubeconfig"
+wait_until 15 kubectl version || fail "kubesim does not answer"
+
+kubectl apply -f "$PHX_ROOT/manifests/crds/" >/dev/null
+kubectl wait --for condition=established --timeout=20s crd/phoenixservices.phoenix.fpai.io >/dev/null
+kubectl create namespace samples >/dev/null
+n=0
+for f in "$PHX_ROOT"/manifests/samples/*.yaml; do
+	kubectl -n samples apply --dry-run=server -f "$f" >"$work/out" 2>&1 || { cat "$work/out"; fail "sample $(basename "$f") rejected"; }
+	n=$((n + 1))
+done
+[ "$(kubectl -n samples get phx -o name | wc -l)" = 0 ] || fail "--dry-run=server created objects"
+for s in intent-queue governance sovereign-factory build-executor registry; do
+	[ -f "$PHX_ROOT/manifests/samples/$s.yaml" ] || fail "core service sample $s.yaml missing"
+done
+sed -e 's/^  standbys: 2/  standbys: 9/' "$PHX_ROOT/manifests/samples/governance.yaml" >"$work/bad.yaml"
+if kubectl -n samples apply --dry-run=server -f "$work/bad.yaml" >"$work/out" 2>&1; then fail "standbys: 9 accepted"; fi
+grep -q "spec.standbys" "$work/out" || { cat "$work/out"; fail "the 422 does not name spec.standbys"; }
+ok "all $n samples (the five core services among them) pass kubectl apply --dry-run=server; standbys: 9 is refused"
+
+# --- 4. the plain manifests install with kubectl alone ---------------------------------------
+kubectl apply -f "$PHX_ROOT/manifests/deploy/" >/dev/null || fail "kubectl apply -f manifests/deploy/"
+kubectl apply -f "$PHX_ROOT/manifests/rbac/" >/dev/null || fail "kubectl apply -f manifests/rbac/"
+kubectl -n phoenix-system rollout status deployment/phoenix-operator --timeout=60s >/dev/null ||
+	fail "the plain-manifest Deployment did not roll out"
+kubectl delete -f "$PHX_ROOT/manifests/rbac/" -f "$PHX_ROOT/manifests/deploy/" --ignore-not-found --wait=false >/dev/null
+ok "manifests/deploy + manifests/rbac install with kubectl apply and roll out"
+
+# --- 5. every request the running operator makes is granted ------------------------------------
+[ -x "$PHX_BIN/phoenix-controller" ] || fail "phoenix-controller not built: cannot check RBAC against its requests"
+free_port() {
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+mport=$(free_port 28080)
+hport=$(free_port $((mport + 1)))
+kubectl create namespace rbac-check >/dev/null
+"$PHX_BIN/phoenix-controller" --kubeconfig "$KUBECONFIG" --metrics-bind-address "127.0.0.1:$mport" \
+	--health-probe-bind-address "127.0.0.1:$hport" --leader-elect --leader-election-namespace rbac-check \
+	--leader-election-id rbac-check >"$work/operator.log" 2>&1 &
+pids+=($!)
+wait_until 20 curl -fsS "http://127.0.0.1:$hport/readyz" || fail "operator not ready"
+kubectl -n rbac-check apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
+healthy() {
+	[ "$(kubectl -n rbac-check get phx hello -o jsonpath='{.status.phase}/{.status.readyDisplay}/{.status.failovers}')" = "Healthy/3/3/$1" ]
+}
+wait_until 30 healthy 0 || fail "hello did not become Healthy"
+kubectl -n rbac-check delete pod "$(kubectl -n rbac-check get phx hello -o jsonpath='{.status.primary}')" --wait=false >/dev/null
+wait_until 30 healthy 1 || fail "hello did not recover from the failover"
+kubectl -n rbac-check annotate phx hello phoenix.fpai.io/switchover-to=any >/dev/null
+cleared() { [ -z "$(kubectl -n rbac-check get phx hello -o jsonpath='{.metadata.annotations.phoenix\.fpai\.io/switchover-to}')" ]; }
+wait_until 30 cleared || fail "switchover annotation never cleared"
+kubectl -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":true}}' >/dev/null
+kubectl -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":false}}' >/dev/null
+wait_until 30 healthy 1 || fail "hello not Healthy after switchover/pause"
+
+curl -fsS "http://127.0.0.1:$mport/metrics" >"$work/metrics" || fail "cannot scrape /metrics"
+grep -E '^kube_client_requests_total\{' "$work/metrics" |
+	sed -nE 's/.*verb="([a-z]+)".*resource="([a-z]+)".*/\2 \1/p; s/.*resource="([a-z]+)".*verb="([a-z]+)".*/\1 \2/p' |
+	sort -u >"$work/requests"
+[ -s "$work/requests" ] || fail "no kube_client_requests_total samples with a resource in /metrics"
+missing=0
+while read -r res verb; do
+	if ! grep -qE "^$res(/[a-z]+)? $verb\$" "$work/granted"; then
+		echo "  the operator sent '$verb $res' but RBAC does not grant it"
+		missing=1
+	fi
+done <"$work/requests"
+[ $missing = 0 ] || fail "RBAC misses requests the operator makes"
+ok "RBAC grants every request the operator made: $(awk '{printf "%s:%s ", $1, $2}' "$work/requests")"
+
+status=0
+echo "32_manifests: all checks passed"
