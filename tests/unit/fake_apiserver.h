@@ -60,6 +60,7 @@ struct fake_api {
 	/* Faults (set under mu or via the helpers). */
 	int fail_lists;       /* the next N lists answer 500 */
 	bool fail_lease_writes; /* every PUT/POST on leases answers 500 */
+	bool gone_as_http;    /* a compacted watch gets HTTP 410 instead of a 410 ERROR event */
 	char fail_holder[64]; /* lease writes whose holderIdentity is this answer 500 */
 };
 
@@ -414,6 +415,15 @@ static inline void fake_start_watch(struct fake_api *api, struct MHD_Connection 
 	else
 		w->next_rv = strtoll(rv, NULL, 10);
 	w->gone = w->next_rv < api->compacted_rv;
+	if (w->gone && api->gone_as_http) {
+		/* Some servers (and proxies) answer the watch request itself with 410. */
+		free(w->res);
+		free(w->ns);
+		free(w->selector);
+		free(w);
+		fake_status(out, 410, "Expired", "too old resource version");
+		return;
+	}
 	api->active_watches++;
 	out->status = 200;
 	out->watch = w;

@@ -267,14 +267,18 @@ static void informer__watch_restart_resumes_from_last_version(void **state)
 	assert_int_equal(rec_get(&f->rec, &f->rec.updates), 0);
 }
 
-static void informer__gone_relists_and_delivers_missed_delete_as_tombstone(void **state)
+/* 410 arrives as an ERROR event on a 200 stream (the apiserver's way) or as the HTTP status of
+ * the watch request: either way the informer relists. */
+static void check_gone_relist(struct fixture *f, bool as_http, const char *name)
 {
-	struct fixture *f = *state;
-	struct kube_informer_opts o = {.name = "pods-gone-test"};
+	struct kube_informer_opts o = {.name = name};
 	struct kube_informer_stats st;
-	const char *lv[] = {"pods-gone-test"};
+	const char *lv[] = {name};
 	struct kube_metric *relists;
 
+	pthread_mutex_lock(&f->api->mu);
+	f->api->gone_as_http = as_http;
+	pthread_mutex_unlock(&f->api->mu);
 	put_pod(f->api, "default", "keep", NULL, NULL);
 	put_pod(f->api, "default", "doomed", NULL, NULL);
 	start_informer(f, &o);
@@ -309,6 +313,16 @@ static void informer__gone_relists_and_delivers_missed_delete_as_tombstone(void 
 	EVENTUALLY_API(f, active_watches, 1);
 	put_pod(f->api, "default", "later", NULL, NULL);
 	EVENTUALLY_REC(f, adds, 4);
+}
+
+static void informer__gone_event_relists_and_delivers_missed_delete_as_tombstone(void **state)
+{
+	check_gone_relist(*state, false, "pods-gone-event");
+}
+
+static void informer__gone_status_relists_and_delivers_missed_delete_as_tombstone(void **state)
+{
+	check_gone_relist(*state, true, "pods-gone-http");
 }
 
 struct idle {
@@ -480,7 +494,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(informer__watch_restart_resumes_from_last_version,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			informer__gone_relists_and_delivers_missed_delete_as_tombstone, setup,
+			informer__gone_event_relists_and_delivers_missed_delete_as_tombstone, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			informer__gone_status_relists_and_delivers_missed_delete_as_tombstone, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(informer__resync_redelivers_every_object, setup,
 						teardown),
