@@ -64,11 +64,14 @@ void kube_leader_stop(struct kube_leader *le);
 
 /* Stops if needed and frees. The gated client keeps a gate that refuses every write (a
  * process that gave up leadership must not write); install another one to change that.
- * NULL is a no-op. */
+ * Call it once the threads writing through the gated client have stopped: a request that read
+ * the gate just before may still call into the elector. NULL is a no-op. */
 void kube_leader_free(struct kube_leader *le);
 
 /* True while leading and the last successful renew is younger than the renew deadline: the
- * same test the write gate makes. Thread-safe, lock-free. */
+ * same test the write gate makes before each request (a request already on the wire when the
+ * deadline passes completes; the lease duration minus the renew deadline is the margin for
+ * it). Thread-safe, lock-free. */
 bool kube_leader_is_leader(struct kube_leader *le);
 
 /* The holder last observed on the Lease (a malloc'd copy; NULL when unknown or on ENOMEM). */
