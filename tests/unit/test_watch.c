@@ -398,15 +398,25 @@ struct watcher {
 	struct kube_client *c;
 	atomic_bool cancel;
 	atomic_bool done;
+	atomic_int delivered; /* events the callback has finished with, readable from the test */
 	struct seen s;
 	int rc;
 };
+
+static int counting_cb(enum kube_watch_type type, const cJSON *obj, void *ud)
+{
+	struct watcher *w = ud;
+	int rc = record_cb(type, obj, &w->s);
+
+	atomic_fetch_add(&w->delivered, 1);
+	return rc;
+}
 
 static void *watcher_main(void *arg)
 {
 	struct watcher *w = arg;
 
-	w->rc = kube_watch(w->c, &KUBE_GVR_PODS, "d", NULL, record_cb, &w->s, &w->cancel, NULL);
+	w->rc = kube_watch(w->c, &KUBE_GVR_PODS, "d", NULL, counting_cb, w, &w->cancel, NULL);
 	atomic_store(&w->done, true);
 	return NULL;
 }
@@ -437,13 +447,17 @@ static void watch__cancel_returns_promptly(void **state)
 
 	atomic_init(&w.cancel, false);
 	atomic_init(&w.done, false);
+	atomic_init(&w.delivered, 0);
 	fake_push_resp(&f->fs, &r);
 	assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
-	/* Wait (bounded) until the stream is open and quiet: the server is holding it. */
+	/* Wait (bounded) until the stream is open and quiet: the server is holding it and the
+	 * client has decoded the one event it sent (the server holding says nothing about that). */
 	deadline = now_s() + 5;
-	while (atomic_load(&f->fs.holding) == 0 && now_s() < deadline)
+	while ((atomic_load(&f->fs.holding) == 0 || atomic_load(&w.delivered) < 1) &&
+	       now_s() < deadline)
 		yield_ms(2);
 	assert_true(atomic_load(&f->fs.holding) > 0);
+	assert_int_equal(atomic_load(&w.delivered), 1);
 	assert_false(atomic_load(&w.done));
 	t0 = now_s();
 	atomic_store(&w.cancel, true);
