@@ -751,6 +751,11 @@ static int watch_line(struct watch_stream *ws, const char *type, const cJSON *ob
 {
 	char *table_json = NULL;
 	if (ws->table && strcmp(type, "BOOKMARK") != 0 && strcmp(type, "ERROR") != 0) {
+		cJSON *parsed = NULL;
+		if (!obj && json) {
+			parsed = cJSON_Parse(json);
+			obj = parsed;
+		}
 		const cJSON *objs[1] = {obj};
 		cJSON *table = sim_table_build(sim_rtype_crd_version(ws->t, ws->version), ws->t->kind,
 					       objs, 1, ws->include, NULL, time(NULL));
@@ -762,6 +767,7 @@ static int watch_line(struct watch_stream *ws, const char *type, const cJSON *ob
 		ws->headers_sent = 1;
 		table_json = table ? cJSON_PrintUnformatted(table) : NULL;
 		cJSON_Delete(table);
+		cJSON_Delete(parsed);
 		json = table_json;
 	}
 	if (!json)

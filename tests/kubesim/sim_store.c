@@ -29,10 +29,23 @@
 
 /* ---- snapshots and events */
 
+/* A refcounted JSON text: what the history keeps (a few hundred bytes) instead of a parsed tree
+ * (several times larger), so a long history of big objects stays cheap. */
+struct sim_text {
+	atomic_int refs;
+	size_t len;
+	char s[];
+};
+
+/* An object version: its JSON text (always, once committed) and a parsed tree. Objects held by
+ * the store are "cold" (text only: a tree is 5-10x the size of its text); trees exist for the
+ * versions being written, fanned out or read, and go when those are done. A tree, once set, is
+ * immutable. obj_tree() parses and caches (only for versions no longer in the store);
+ * obj_peek() parses privately (for versions that may still be in the store). */
 struct sim_obj {
 	atomic_int refs;
-	cJSON *json;
-	_Atomic(char *) text; /* compact JSON, computed once on first use */
+	_Atomic(cJSON *) json;
+	_Atomic(struct sim_text *) text; /* compact JSON, computed once (at commit at the latest) */
 };
 
 struct sim_event {
@@ -43,13 +56,38 @@ struct sim_event {
 	struct sim_obj *obj, *old;
 };
 
+static struct sim_text *text_new(const char *str)
+{
+	size_t len = strlen(str);
+	struct sim_text *t = malloc(sizeof(*t) + len + 1);
+	if (!t)
+		return NULL;
+	atomic_init(&t->refs, 1);
+	t->len = len;
+	memcpy(t->s, str, len + 1);
+	return t;
+}
+
+static struct sim_text *text_ref(struct sim_text *t)
+{
+	if (t)
+		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+static void text_unref(struct sim_text *t)
+{
+	if (t && atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		free(t);
+}
+
 static struct sim_obj *obj_new(cJSON *json)
 {
 	struct sim_obj *o = calloc(1, sizeof(*o));
 	if (!o)
 		return NULL;
 	atomic_init(&o->refs, 1);
-	o->json = json;
+	atomic_init(&o->json, json);
 	atomic_init(&o->text, NULL);
 	return o;
 }
@@ -65,24 +103,108 @@ static void obj_unref(struct sim_obj *o)
 {
 	if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	cJSON_Delete(o->json);
-	free(atomic_load(&o->text));
+	cJSON_Delete(atomic_load(&o->json));
+	text_unref(atomic_load(&o->text));
 	free(o);
+}
+
+static struct sim_text *obj_text_ref(struct sim_obj *o);
+
+static struct sim_text *obj_stext(struct sim_obj *o)
+{
+	struct sim_text *t = atomic_load_explicit(&o->text, memory_order_acquire);
+	if (t)
+		return t;
+	char *str = cJSON_PrintUnformatted(o->json);
+	struct sim_text *mine = str ? text_new(str) : NULL;
+	free(str);
+	if (!mine)
+		return NULL;
+	struct sim_text *expected = NULL;
+	if (atomic_compare_exchange_strong(&o->text, &expected, mine))
+		return mine;
+	text_unref(mine); /* another thread won the race; use its text */
+	return expected;
 }
 
 static const char *obj_text(struct sim_obj *o)
 {
-	char *t = atomic_load_explicit(&o->text, memory_order_acquire);
-	if (t)
-		return t;
-	char *mine = cJSON_PrintUnformatted(o->json);
+	struct sim_text *t = obj_stext(o);
+	return t ? t->s : NULL;
+}
+
+static struct sim_text *obj_text_ref(struct sim_obj *o)
+{
+	return text_ref(obj_stext(o));
+}
+
+/* The tree, parsed from the text and cached on first use. Only for versions that are no longer
+ * (or never were) held by the store, or the cache would undo the cold storage. NULL on ENOMEM. */
+static cJSON *obj_tree(struct sim_obj *o)
+{
+	cJSON *j = atomic_load_explicit(&o->json, memory_order_acquire);
+	if (j)
+		return j;
+	struct sim_text *t = atomic_load(&o->text);
+	cJSON *mine = t ? cJSON_ParseWithLength(t->s, t->len) : NULL;
 	if (!mine)
 		return NULL;
-	char *expected = NULL;
-	if (atomic_compare_exchange_strong(&o->text, &expected, mine))
+	cJSON *expected = NULL;
+	if (atomic_compare_exchange_strong(&o->json, &expected, mine))
 		return mine;
-	free(mine); /* another thread won the race; use its text */
+	cJSON_Delete(mine);
 	return expected;
+}
+
+/* The tree without caching it: the cached one if any, else a private parse left in *tmp (the
+ * caller frees *tmp with cJSON_Delete). NULL on ENOMEM. */
+static const cJSON *obj_peek(struct sim_obj *o, cJSON **tmp)
+{
+	*tmp = NULL;
+	cJSON *j = atomic_load_explicit(&o->json, memory_order_acquire);
+	if (j)
+		return j;
+	struct sim_text *t = atomic_load(&o->text);
+	*tmp = t ? cJSON_ParseWithLength(t->s, t->len) : NULL;
+	return *tmp;
+}
+
+/* A private, modifiable copy of the tree. NULL on ENOMEM. */
+static cJSON *obj_copy_tree(struct sim_obj *o)
+{
+	cJSON *tmp = NULL;
+	const cJSON *j = obj_peek(o, &tmp);
+	if (tmp)
+		return tmp;
+	return j ? cJSON_Duplicate(j, 1) : NULL;
+}
+
+/* The cold version of a committed object: shares its text, no tree. NULL on ENOMEM. */
+static struct sim_obj *obj_cold(struct sim_obj *o)
+{
+	struct sim_text *t = obj_text_ref(o);
+	struct sim_obj *c = t ? calloc(1, sizeof(*c)) : NULL;
+	if (!c) {
+		text_unref(t);
+		return NULL;
+	}
+	atomic_init(&c->refs, 1);
+	atomic_init(&c->json, NULL);
+	atomic_init(&c->text, t);
+	return c;
+}
+
+/* A snapshot rebuilt from a history text (a parsed tree sharing the text). NULL on ENOMEM. */
+static struct sim_obj *obj_from_text(struct sim_text *t)
+{
+	cJSON *json = cJSON_ParseWithLength(t->s, t->len);
+	struct sim_obj *o = json ? obj_new(json) : NULL;
+	if (!o) {
+		cJSON_Delete(json);
+		return NULL;
+	}
+	atomic_store(&o->text, text_ref(t));
+	return o;
 }
 
 static void event_unref(struct sim_event *e)
@@ -134,6 +256,9 @@ struct sim_watch {
 	char *ns;
 	struct kube_selector *lsel, *fsel;
 	struct sim_watch *prev, *next;
+	/* history replay (a watch from an old resourceVersion), before the live queue */
+	struct hist_ent *replay;
+	size_t nreplay, replay_pos;
 	/* initial events (synthetic ADDED), then an optional initial-events-end bookmark */
 	struct sim_obj **init;
 	size_t ninit, init_pos;
@@ -146,6 +271,15 @@ struct sim_watch {
 	char *cur_text;
 };
 
+/* What the history ring keeps per event: texts, not trees. */
+struct hist_ent {
+	enum sim_event_type type;
+	uint64_t rv;
+	const struct sim_rtype *t;
+	char *ns; /* NULL for cluster-scoped objects */
+	struct sim_text *obj, *old;
+};
+
 struct sim_store {
 	pthread_mutex_t mu;
 	pthread_mutex_t notify_mu;
@@ -153,7 +287,7 @@ struct sim_store {
 	uint64_t rv;
 	struct coll *colls;
 	struct nsinfo *nss;
-	struct sim_event **hist;
+	struct hist_ent *hist;
 	size_t hist_cap, hist_head, hist_len;
 	uint64_t hist_floor; /* every event with rv > hist_floor is in the ring */
 	struct sim_watch *watches;
@@ -166,6 +300,8 @@ struct sim_store {
 
 struct sim_snap {
 	struct sim_obj **objs;
+	cJSON **trees; /* private parses for sim_snap_obj, filled lazily */
+	char **keys;   /* sort keys ("ns/name"), only for lists */
 	size_t n, cap;
 	char rv[24];
 };
@@ -488,17 +624,22 @@ static void watch_push_locked(struct sim_watch *w, struct sim_event *e)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int watch_wants(const struct sim_watch *w, const struct sim_event *e)
+static int watch_wants(const struct sim_watch *w, const struct sim_rtype *t, const char *ns)
 {
-	if (w->t != e->t && (strcmp(w->t->group, e->t->group) != 0 ||
-			     strcmp(w->t->resource, e->t->resource) != 0))
+	if (w->t != t && (strcmp(w->t->group, t->group) != 0 ||
+			  strcmp(w->t->resource, t->resource) != 0))
 		return 0;
-	if (w->ns && *w->ns) {
-		const char *ns = kube_json_namespace(e->obj->json);
-		if (!ns || strcmp(ns, w->ns) != 0)
-			return 0;
-	}
+	if (w->ns && *w->ns && (!ns || strcmp(ns, w->ns) != 0))
+		return 0;
 	return 1;
+}
+
+static void hist_ent_release(struct hist_ent *h)
+{
+	free(h->ns);
+	text_unref(h->obj);
+	text_unref(h->old);
+	memset(h, 0, sizeof(*h));
 }
 
 /* Records a committed change: history ring, watcher queues, and the transaction (for the
@@ -518,19 +659,26 @@ static void emit_locked(struct sim_store *s, struct txn *x, enum sim_event_type 
 	e->t = t;
 	e->obj = obj;
 	e->old = old;
+	const char *ns = t->namespaced ? kube_json_namespace(obj_tree(obj)) : NULL;
 	if (s->hist_cap) {
 		if (s->hist_len == s->hist_cap) {
-			struct sim_event *gone = s->hist[s->hist_head];
+			struct hist_ent *gone = &s->hist[s->hist_head];
 			s->hist_floor = gone->rv;
-			event_unref(gone);
+			hist_ent_release(gone);
 			s->hist_head = (s->hist_head + 1) % s->hist_cap;
 			s->hist_len--;
 		}
-		s->hist[(s->hist_head + s->hist_len) % s->hist_cap] = event_ref(e);
+		struct hist_ent *h = &s->hist[(s->hist_head + s->hist_len) % s->hist_cap];
+		h->type = type;
+		h->rv = s->rv;
+		h->t = t;
+		h->ns = ns ? strdup(ns) : NULL;
+		h->obj = obj_text_ref(obj);
+		h->old = old ? obj_text_ref(old) : NULL;
 		s->hist_len++;
 	}
 	for (struct sim_watch *w = s->watches; w; w = w->next)
-		if (watch_wants(w, e))
+		if (watch_wants(w, t, ns))
 			watch_push_locked(w, e);
 	txn_add(x, e);
 }
@@ -548,7 +696,8 @@ static void unlock_and_notify(struct sim_store *s, struct txn *x)
 			struct sim_event *e = txn_at(x, i);
 			for (int k = 0; k < s->nsubs; k++)
 				s->subs[k](s->subs_ud[k], sim_event_type_name(e->type), e->t->group,
-					   e->t->resource, e->obj->json, e->old ? e->old->json : NULL);
+					   e->t->resource, obj_tree(e->obj),
+					   e->old ? obj_tree(e->old) : NULL);
 		}
 		pthread_mutex_unlock(&s->notify_mu);
 	}
@@ -575,14 +724,24 @@ const char *sim_event_type_name(enum sim_event_type t)
 
 /* ---- commits (store lock held) */
 
-static void ns_count_locked(struct sim_store *s, const struct sim_rtype *t, const cJSON *obj,
+static void ns_count_locked(struct sim_store *s, const struct sim_rtype *t, const char *ns,
 			    int delta)
 {
 	if (!t->namespaced)
 		return;
-	struct nsinfo *n = ns_find_locked(s, kube_json_namespace(obj));
+	struct nsinfo *n = ns_find_locked(s, ns);
 	if (n)
 		n->count = (size_t)((long)n->count + delta);
+}
+
+/* The namespace part of an entry key ("ns/name") into buf; "" for cluster-scoped keys. */
+static const char *key_ns(const char *key, char *buf, size_t len)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash)
+		return "";
+	snprintf(buf, len, "%.*s", (int)(slash - key), key);
+	return buf;
 }
 
 /* Inserts a new object (its json already carries everything but the resourceVersion). */
@@ -602,9 +761,15 @@ static int commit_insert_locked(struct sim_store *s, struct txn *x, const struct
 	}
 	s->rv++;
 	set_rv(o->json, s->rv);
-	e->obj = obj_ref(o);
+	e->obj = obj_cold(o);
+	if (!e->obj) {
+		s->rv--;
+		free(e->key);
+		free(e);
+		return KUBE_ENOMEM;
+	}
 	HASH_ADD_KEYPTR(hh, c->objs, e->key, strlen(e->key), e);
-	ns_count_locked(s, t, o->json, +1);
+	ns_count_locked(s, t, kube_json_namespace(o->json), +1);
 	if (is_core_ns(t)) {
 		struct nsinfo *n = calloc(1, sizeof(*n));
 		if (n) {
@@ -625,8 +790,13 @@ static void commit_replace_locked(struct sim_store *s, struct txn *x, const stru
 {
 	s->rv++;
 	set_rv(o->json, s->rv);
+	struct sim_obj *cold = obj_cold(o);
+	if (!cold) {
+		/* Out of memory: keep the store consistent by storing the hot version. */
+		cold = obj_ref(o);
+	}
 	struct sim_obj *old = e->obj;
-	e->obj = obj_ref(o);
+	e->obj = cold;
 	emit_locked(s, x, SIM_EV_MODIFIED, t, obj_ref(o), old);
 }
 
@@ -656,18 +826,19 @@ static void remove_locked(struct sim_store *s, struct txn *x, const struct sim_r
 	struct sim_obj *old = e->obj;
 	struct sim_obj *fin = last ? obj_ref(last) : NULL;
 	if (!fin) {
-		cJSON *copy = cJSON_Duplicate(old->json, 1);
+		cJSON *copy = obj_copy_tree(old);
 		fin = copy ? obj_new(copy) : NULL;
 		if (!fin)
 			cJSON_Delete(copy);
 	}
+	char nsbuf[256];
+	ns_count_locked(s, t, key_ns(e->key, nsbuf, sizeof(nsbuf)), -1);
 	HASH_DEL(c->objs, e);
 	free(e->key);
 	free(e);
 	s->rv++;
 	if (fin)
 		set_rv(fin->json, s->rv);
-	ns_count_locked(s, t, old->json, -1);
 	if (removed)
 		*removed = fin ? obj_ref(fin) : NULL;
 	if (fin)
@@ -1413,18 +1584,43 @@ static int apply_patch(const struct sim_rtype *t, const char *content_type, cons
 
 /* ---- snapshots */
 
+static int snap_grow(struct sim_snap *snap)
+{
+	size_t ncap = snap->cap ? snap->cap * 2 : 16;
+	struct sim_obj **no = realloc(snap->objs, ncap * sizeof(*no));
+	if (!no)
+		return KUBE_ENOMEM;
+	snap->objs = no;
+	cJSON **nt = realloc(snap->trees, ncap * sizeof(*nt));
+	if (!nt)
+		return KUBE_ENOMEM;
+	snap->trees = nt;
+	char **nk = realloc(snap->keys, ncap * sizeof(*nk));
+	if (!nk)
+		return KUBE_ENOMEM;
+	snap->keys = nk;
+	snap->cap = ncap;
+	return 0;
+}
+
+/* Appends a reference to o (and a copy of its sort key, may be NULL). */
+static int snap_push_key(struct sim_snap *snap, struct sim_obj *o, const char *key)
+{
+	if (snap->n == snap->cap && snap_grow(snap))
+		return KUBE_ENOMEM;
+	char *k = key ? strdup(key) : NULL;
+	if (key && !k)
+		return KUBE_ENOMEM;
+	snap->objs[snap->n] = obj_ref(o);
+	snap->trees[snap->n] = NULL;
+	snap->keys[snap->n] = k;
+	snap->n++;
+	return 0;
+}
+
 static int snap_push(struct sim_snap *snap, struct sim_obj *o)
 {
-	if (snap->n == snap->cap) {
-		size_t ncap = snap->cap ? snap->cap * 2 : 16;
-		struct sim_obj **no = realloc(snap->objs, ncap * sizeof(*no));
-		if (!no)
-			return KUBE_ENOMEM;
-		snap->objs = no;
-		snap->cap = ncap;
-	}
-	snap->objs[snap->n++] = obj_ref(o);
-	return 0;
+	return snap_push_key(snap, o, NULL);
 }
 
 static struct sim_snap *snap_one(struct sim_obj *o, uint64_t rv)
@@ -1434,7 +1630,7 @@ static struct sim_snap *snap_one(struct sim_obj *o, uint64_t rv)
 		return NULL;
 	snprintf(snap->rv, sizeof(snap->rv), "%llu", (unsigned long long)rv);
 	if (o && snap_push(snap, o)) {
-		free(snap);
+		sim_snap_free(snap);
 		return NULL;
 	}
 	return snap;
@@ -1445,9 +1641,19 @@ size_t sim_snap_len(const struct sim_snap *snap)
 	return snap ? snap->n : 0;
 }
 
+/* Trees are parsed privately per snapshot, on first use: the store's versions stay cold. */
 const cJSON *sim_snap_obj(const struct sim_snap *snap, size_t i)
 {
-	return i < snap->n ? snap->objs[i]->json : NULL;
+	if (i >= snap->n)
+		return NULL;
+	cJSON *tmp = NULL;
+	const cJSON *j = snap->trees[i];
+	if (j)
+		return j;
+	j = obj_peek(snap->objs[i], &tmp);
+	if (tmp)
+		((struct sim_snap *)snap)->trees[i] = tmp;
+	return j;
 }
 
 const char *sim_snap_json(const struct sim_snap *snap, size_t i)
@@ -1464,18 +1670,56 @@ void sim_snap_free(struct sim_snap *snap)
 {
 	if (!snap)
 		return;
-	for (size_t i = 0; i < snap->n; i++)
+	for (size_t i = 0; i < snap->n; i++) {
 		obj_unref(snap->objs[i]);
+		cJSON_Delete(snap->trees[i]);
+		free(snap->keys[i]);
+	}
 	free(snap->objs);
+	free(snap->trees);
+	free(snap->keys);
 	free(snap);
 }
 
-static int cmp_obj_key(const void *a, const void *b)
+/* Sorts a collected snapshot by key (namespace/name), keeping the arrays parallel. */
+struct sort_item {
+	const char *key;
+	size_t idx;
+};
+
+static int cmp_sort_item(const void *a, const void *b)
 {
-	const cJSON *x = (*(struct sim_obj *const *)a)->json;
-	const cJSON *y = (*(struct sim_obj *const *)b)->json;
-	int c = strcmp(str_or_empty(kube_json_namespace(x)), str_or_empty(kube_json_namespace(y)));
-	return c ? c : strcmp(str_or_empty(kube_json_name(x)), str_or_empty(kube_json_name(y)));
+	return strcmp(((const struct sort_item *)a)->key, ((const struct sort_item *)b)->key);
+}
+
+static int snap_sort(struct sim_snap *snap)
+{
+	if (snap->n < 2)
+		return 0;
+	struct sort_item *items = malloc(snap->n * sizeof(*items));
+	struct sim_obj **objs = malloc(snap->n * sizeof(*objs));
+	char **keys = malloc(snap->n * sizeof(*keys));
+	if (!items || !objs || !keys) {
+		free(items);
+		free(objs);
+		free(keys);
+		return KUBE_ENOMEM;
+	}
+	for (size_t i = 0; i < snap->n; i++) {
+		items[i].key = snap->keys[i] ? snap->keys[i] : "";
+		items[i].idx = i;
+	}
+	qsort(items, snap->n, sizeof(*items), cmp_sort_item);
+	for (size_t i = 0; i < snap->n; i++) {
+		objs[i] = snap->objs[items[i].idx];
+		keys[i] = snap->keys[items[i].idx];
+	}
+	free(snap->objs);
+	free(snap->keys);
+	snap->objs = objs;
+	snap->keys = keys;
+	free(items);
+	return 0;
 }
 
 struct selectors {
@@ -1526,12 +1770,13 @@ static int collect_locked(struct sim_store *s, const struct sim_rtype *t, const 
 	struct entry *e, *tmp;
 	if (!c)
 		return 0;
+	size_t nslen = ns ? strlen(ns) : 0;
 	HASH_ITER(hh, c->objs, e, tmp)
 	{
-		if (ns && *ns && t->namespaced &&
-		    strcmp(str_or_empty(kube_json_namespace(e->obj->json)), ns) != 0)
+		if (nslen && t->namespaced &&
+		    (strncmp(e->key, ns, nslen) != 0 || e->key[nslen] != '/'))
 			continue;
-		if (snap_push(snap, e->obj))
+		if (snap_push_key(snap, e->obj, e->key))
 			return KUBE_ENOMEM;
 	}
 	return 0;
@@ -1568,7 +1813,10 @@ static int do_get(struct sim_store *s, const struct sim_rtype *t, const struct s
 			obj_unref(o);
 			return fail_notfound(status, t, r->name);
 		}
-		cJSON *sc = scale_of(t, o->json);
+		cJSON *tmp = NULL;
+		const cJSON *cur = obj_peek(o, &tmp);
+		cJSON *sc = cur ? scale_of(t, cur) : NULL;
+		cJSON_Delete(tmp);
 		obj_unref(o);
 		o = sc ? obj_new(sc) : NULL;
 		if (!o) {
@@ -1607,13 +1855,25 @@ static int do_list(struct sim_store *s, const struct sim_rtype *t, const struct 
 		rc = 500;
 		goto out;
 	}
-	if (all->n > 1)
-		qsort(all->objs, all->n, sizeof(*all->objs), cmp_obj_key);
+	if (snap_sort(all)) {
+		rc = 500;
+		goto out;
+	}
 	for (size_t i = 0; i < all->n; i++) {
-		if (selectors_match(&sel, all->objs[i]->json) && snap_push(res, all->objs[i])) {
+		int match = 1;
+		if (sel.l || sel.f) {
+			/* A selector needs the tree: parse privately, keep it for the caller. */
+			const cJSON *j = sim_snap_obj(all, i);
+			match = j && selectors_match(&sel, j);
+		}
+		if (!match)
+			continue;
+		if (snap_push(res, all->objs[i])) {
 			rc = 500;
 			goto out;
 		}
+		res->trees[res->n - 1] = all->trees[i];
+		all->trees[i] = NULL;
 	}
 	rc = 200;
 	if (out) {
@@ -1735,30 +1995,41 @@ static int do_write(struct sim_store *s, const struct sim_rtype *t, const struct
 			return fail_notfound(status, t, r->name);
 		}
 		const cJSON *body = r->body;
+		/* cur may still be in the store (cold): work on a private tree */
+		cJSON *cur_json = obj_copy_tree(cur);
+		if (!cur_json) {
+			obj_unref(cur);
+			return 500;
+		}
 		if (is_patch) {
 			int scale = sub && strcmp(sub, "scale") == 0;
-			patched = scale ? scale_of(t, cur->json) : cJSON_Duplicate(cur->json, 1);
+			patched = scale ? scale_of(t, cur_json) : cJSON_Duplicate(cur_json, 1);
 			if (!patched) {
+				cJSON_Delete(cur_json);
 				obj_unref(cur);
 				return 500;
 			}
 			rc = apply_patch(t, r->content_type, r->body, &patched, status);
 			if (rc) {
 				cJSON_Delete(patched);
+				cJSON_Delete(cur_json);
 				obj_unref(cur);
 				return rc;
 			}
 			body = patched;
 		}
-		rc = prepare_update(t, r->version, cur->json, body, sub, is_patch, &next, status);
+		rc = prepare_update(t, r->version, cur_json, body, sub, is_patch, &next, status);
 		cJSON_Delete(patched);
 		if (rc) {
+			cJSON_Delete(cur_json);
 			obj_unref(cur);
 			return rc;
 		}
 		/* A write that changes nothing is not a write: no new resourceVersion, no event. */
-		set_rv(next, obj_rv(cur->json));
-		if (cJSON_Compare(next, cur->json, 1)) {
+		set_rv(next, obj_rv(cur_json));
+		int same = cJSON_Compare(next, cur_json, 1);
+		cJSON_Delete(cur_json);
+		if (same) {
 			cJSON_Delete(next);
 			pthread_mutex_lock(&s->mu);
 			uint64_t rv = s->rv;
@@ -1845,8 +2116,20 @@ struct del_ctx {
 	int dry_run;
 };
 
+static void delete_entry_cur_locked(struct sim_store *s, struct txn *x,
+				    const struct sim_rtype *t, struct entry *e,
+				    const struct del_ctx *d, struct sim_obj **result,
+				    const cJSON *cur);
+
 static void delete_entry_locked(struct sim_store *s, struct txn *x, const struct sim_rtype *t,
-				struct entry *e, const struct del_ctx *d, struct sim_obj **result);
+				struct entry *e, const struct del_ctx *d, struct sim_obj **result)
+{
+	cJSON *tmp = NULL;
+	const cJSON *cur = obj_peek(e->obj, &tmp);
+	if (cur)
+		delete_entry_cur_locked(s, x, t, e, d, result, cur);
+	cJSON_Delete(tmp);
+}
 
 /* Namespace deletion: mark it Terminating, delete everything in it; it goes when empty. */
 static void delete_ns_contents_locked(struct sim_store *s, struct txn *x, const char *ns)
@@ -1862,22 +2145,23 @@ static void delete_ns_contents_locked(struct sim_store *s, struct txn *x, const 
 		if (!t || !t->namespaced)
 			continue;
 		struct entry *e, *tmp;
+		size_t nslen = strlen(ns);
 		HASH_ITER(hh, c->objs, e, tmp)
 		{
-			if (strcmp(str_or_empty(kube_json_namespace(e->obj->json)), ns) != 0)
-				continue;
-			if (kube_json_get_str(e->obj->json, "metadata", "deletionTimestamp", NULL))
+			if (strncmp(e->key, ns, nslen) != 0 || e->key[nslen] != '/')
 				continue;
 			delete_entry_locked(s, x, t, e, &d, NULL);
 		}
 	}
 }
 
-/* Marks an object for deletion (finalizers, graceful pods, foreground/orphan) or removes it. */
-static void delete_entry_locked(struct sim_store *s, struct txn *x, const struct sim_rtype *t,
-				struct entry *e, const struct del_ctx *d, struct sim_obj **result)
+/* Marks an object for deletion (finalizers, graceful pods, foreground/orphan) or removes it.
+ * cur is e's tree (private). */
+static void delete_entry_cur_locked(struct sim_store *s, struct txn *x,
+				    const struct sim_rtype *t, struct entry *e,
+				    const struct del_ctx *d, struct sim_obj **result,
+				    const cJSON *cur)
 {
-	const cJSON *cur = e->obj->json;
 	const char *prop = d->propagation;
 	int fg = prop && strcmp(prop, "Foreground") == 0;
 	int orphan = prop && strcmp(prop, "Orphan") == 0;
@@ -1961,6 +2245,8 @@ static int do_delete(struct sim_store *s, const struct sim_rtype *t, const struc
 	int rc;
 	struct txn x = {0};
 	struct sim_obj *result = NULL;
+	cJSON *cur_tmp = NULL;
+	const cJSON *cur = NULL;
 	if (is_core_ns(t) && r->name && is_default_ns(r->name)) {
 		char msg[400];
 		snprintf(msg, sizeof(msg),
@@ -1973,23 +2259,27 @@ static int do_delete(struct sim_store *s, const struct sim_rtype *t, const struc
 		rc = fail_notfound(status, t, r->name);
 		goto unlock;
 	}
+	cur = obj_peek(e->obj, &cur_tmp);
+	if (!cur) {
+		rc = 500;
+		goto unlock;
+	}
 	if (r->precondition_uid && *r->precondition_uid &&
-	    strcmp(r->precondition_uid, str_or_empty(kube_json_uid(e->obj->json))) != 0) {
+	    strcmp(r->precondition_uid, str_or_empty(kube_json_uid(cur))) != 0) {
 		char msg[600];
 		snprintf(msg, sizeof(msg),
 			 "Precondition failed: UID in precondition: %s, UID in object meta: %s",
-			 r->precondition_uid, str_or_empty(kube_json_uid(e->obj->json)));
+			 r->precondition_uid, str_or_empty(kube_json_uid(cur)));
 		rc = fail(status, 409, "Conflict", msg, details_new(t, r->name, NULL));
 		goto unlock;
 	}
 	if (r->precondition_rv && *r->precondition_rv &&
-	    strcmp(r->precondition_rv,
-		   str_or_empty(kube_json_resource_version(e->obj->json))) != 0) {
+	    strcmp(r->precondition_rv, str_or_empty(kube_json_resource_version(cur))) != 0) {
 		rc = fail_conflict(status, t, r->name);
 		goto unlock;
 	}
 	struct del_ctx d = {r->propagation, r->grace_seconds, (r->flags & SIM_WRITE_DRY_RUN) != 0};
-	delete_entry_locked(s, &x, t, e, &d, &result);
+	delete_entry_cur_locked(s, &x, t, e, &d, &result, cur);
 	rc = 200;
 unlock:
 	{
@@ -2002,6 +2292,7 @@ unlock:
 		}
 	}
 	obj_unref(result);
+	cJSON_Delete(cur_tmp);
 	return rc;
 }
 
@@ -2023,8 +2314,11 @@ static int do_delete_collection(struct sim_store *s, const struct sim_rtype *t,
 		struct sim_req dr = *r;
 		struct sim_snap *one = NULL;
 		dr.verb = SIM_DELETE;
-		dr.ns = kube_json_namespace(matched->objs[i]->json);
-		dr.name = kube_json_name(matched->objs[i]->json);
+		const cJSON *mj = sim_snap_obj(matched, i);
+		if (!mj)
+			continue;
+		dr.ns = kube_json_namespace(mj);
+		dr.name = kube_json_name(mj);
 		if (is_core_ns(t) && is_default_ns(dr.name))
 			continue;
 		if (do_delete(s, t, &dr, &one, NULL) == 200 && one && one->n)
@@ -2086,7 +2380,8 @@ static int wrap_one(int rc, struct sim_snap *snap, cJSON **out)
 	if (out)
 		*out = NULL;
 	if (rc < 400 && out && snap && snap->n) {
-		*out = cJSON_Duplicate(snap->objs[0]->json, 1);
+		const cJSON *j = sim_snap_obj(snap, 0);
+		*out = j ? cJSON_Duplicate(j, 1) : NULL;
 		if (!*out)
 			rc = 500;
 	}
@@ -2131,7 +2426,7 @@ int sim_store_list(struct sim_store *s, const char *group, const char *resource,
 	if (rc == 200) {
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; arr && i < snap->n; i++)
-			cJSON_AddItemToArray(arr, cJSON_Duplicate(snap->objs[i]->json, 1));
+			cJSON_AddItemToArray(arr, cJSON_Duplicate(sim_snap_obj(snap, i), 1));
 		if (items)
 			*items = arr;
 		else
@@ -2215,7 +2510,7 @@ int sim_store_delete_collection(struct sim_store *s, const char *group, const ch
 		cJSON_AddStringToObject(md, "resourceVersion", snap->rv);
 		cJSON *items = cJSON_AddArrayToObject(list, "items");
 		for (size_t i = 0; i < snap->n; i++)
-			cJSON_AddItemToArray(items, cJSON_Duplicate(snap->objs[i]->json, 1));
+			cJSON_AddItemToArray(items, cJSON_Duplicate(sim_snap_obj(snap, i), 1));
 		*out = list;
 	}
 	sim_snap_free(snap);
@@ -2261,7 +2556,7 @@ int sim_store_new(struct sim_registry *reg, size_t history_max, struct sim_store
 static void clear_history_locked(struct sim_store *s)
 {
 	for (size_t i = 0; i < s->hist_len; i++)
-		event_unref(s->hist[(s->hist_head + i) % s->hist_cap]);
+		hist_ent_release(&s->hist[(s->hist_head + i) % s->hist_cap]);
 	s->hist_head = 0;
 	s->hist_len = 0;
 	s->hist_floor = s->rv;
@@ -2446,14 +2741,25 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 		w->expired_rv = start;
 		w->floor_rv = s->hist_floor;
 	} else {
+		/* Copy the matching history (text references) now; it is parsed lazily by
+		 * sim_watch_next, outside the store lock, before any live event. */
 		size_t pending = 0;
 		for (size_t i = 0; i < s->hist_len; i++) {
-			struct sim_event *e = s->hist[(s->hist_head + i) % s->hist_cap];
-			if (e->rv > start && watch_wants(w, e))
+			struct hist_ent *h = &s->hist[(s->hist_head + i) % s->hist_cap];
+			if (h->rv > start && watch_wants(w, h->t, h->ns))
 				pending++;
 		}
-		if (pending + 1024 > w->cap)
-			w->cap = pending + 1024;
+		w->replay = pending ? calloc(pending, sizeof(*w->replay)) : NULL;
+		for (size_t i = 0; w->replay && i < s->hist_len; i++) {
+			struct hist_ent *h = &s->hist[(s->hist_head + i) % s->hist_cap];
+			if (h->rv <= start || !watch_wants(w, h->t, h->ns))
+				continue;
+			struct hist_ent *copy = &w->replay[w->nreplay++];
+			*copy = *h;
+			copy->ns = NULL; /* not needed any more */
+			text_ref(copy->obj);
+			text_ref(copy->old);
+		}
 	}
 	w->q = calloc(w->cap, sizeof(*w->q));
 	if (!w->q) {
@@ -2465,13 +2771,6 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 		free(w);
 		return 500;
 	}
-	if (!from_now && !o->send_initial_events && !w->expired) {
-		for (size_t i = 0; i < s->hist_len; i++) {
-			struct sim_event *e = s->hist[(s->hist_head + i) % s->hist_cap];
-			if (e->rv > start && watch_wants(w, e))
-				watch_push_locked(w, e);
-		}
-	}
 	w->next = s->watches;
 	if (s->watches)
 		s->watches->prev = w;
@@ -2479,8 +2778,11 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 	w->registered = 1;
 	pthread_mutex_unlock(&s->mu);
 	if (init) {
-		if (init->n > 1)
-			qsort(init->objs, init->n, sizeof(*init->objs), cmp_obj_key);
+		snap_sort(init);
+		for (size_t i = 0; i < init->n; i++) {
+			free(init->keys[i]);
+			init->keys[i] = NULL;
+		}
 		w->init = init->objs;
 		w->ninit = init->n;
 		init->objs = NULL;
@@ -2539,16 +2841,56 @@ int sim_watch_next(struct sim_watch *w, int timeout_ms, enum sim_event_type *typ
 	}
 	if (w->expired == 2)
 		return SIM_WATCH_CLOSED;
+	while (w->replay_pos < w->nreplay) {
+		struct hist_ent *h = &w->replay[w->replay_pos++];
+		struct sim_event *e = calloc(1, sizeof(*e));
+		if (e) {
+			atomic_init(&e->refs, 1);
+			e->type = h->type;
+			e->rv = h->rv;
+			e->t = h->t;
+			e->obj = obj_from_text(h->obj);
+			if (h->old && (w->lsel || w->fsel))
+				e->old = obj_from_text(h->old);
+		}
+		hist_ent_release(h);
+		if (!e || !e->obj) {
+			event_unref(e);
+			continue;
+		}
+		int now_match = watch_matches(w, e->obj->json);
+		int was_match = e->type == SIM_EV_MODIFIED && e->old ? watch_matches(w, e->old->json)
+								     : now_match;
+		enum sim_event_type t = e->type;
+		if (e->type == SIM_EV_MODIFIED && now_match != was_match)
+			t = now_match ? SIM_EV_ADDED : SIM_EV_DELETED;
+		if (!now_match && !was_match) {
+			event_unref(e);
+			continue;
+		}
+		w->cur_ev = e;
+		*type = t;
+		*obj = e->obj->json;
+		*json = obj_text(e->obj);
+		return 1;
+	}
 	while (w->init_pos < w->ninit) {
 		struct sim_obj *o = w->init[w->init_pos];
 		w->init[w->init_pos++] = NULL;
-		if (!watch_matches(w, o->json)) {
-			obj_unref(o);
-			continue;
+		const cJSON *tree = NULL;
+		if (w->lsel || w->fsel) {
+			/* these versions may still be in the store: parse privately */
+			tree = obj_peek(o, &w->cur_json_obj);
+			if (!watch_matches(w, tree)) {
+				obj_unref(o);
+				cJSON_Delete(w->cur_json_obj);
+				w->cur_json_obj = NULL;
+				continue;
+			}
 		}
 		w->cur_obj = o;
 		*type = SIM_EV_ADDED;
-		*obj = o->json;
+		*obj = tree;
 		*json = obj_text(o);
 		return 1;
 	}
@@ -2600,8 +2942,11 @@ int sim_watch_next(struct sim_watch *w, int timeout_ms, enum sim_event_type *typ
 		w->head = (w->head + 1) % w->cap;
 		w->len--;
 		pthread_mutex_unlock(&w->mu);
-		int now_match = watch_matches(w, e->obj->json);
-		int was_match = e->type == SIM_EV_MODIFIED ? watch_matches(w, e->old->json) : now_match;
+		int filtered = w->lsel || w->fsel;
+		int now_match = !filtered || watch_matches(w, obj_tree(e->obj));
+		int was_match = e->type == SIM_EV_MODIFIED && filtered
+					? watch_matches(w, obj_tree(e->old))
+					: now_match;
 		enum sim_event_type t = e->type;
 		if (e->type == SIM_EV_MODIFIED && now_match != was_match)
 			t = now_match ? SIM_EV_ADDED : SIM_EV_DELETED;
@@ -2613,7 +2958,7 @@ int sim_watch_next(struct sim_watch *w, int timeout_ms, enum sim_event_type *typ
 		}
 		w->cur_ev = e;
 		*type = t;
-		*obj = e->obj->json;
+		*obj = obj_tree(e->obj);
 		*json = obj_text(e->obj);
 		return 1;
 	}
@@ -2649,6 +2994,9 @@ void sim_watch_free(struct sim_watch *w)
 	free(w->q);
 	for (size_t i = w->init_pos; i < w->ninit; i++)
 		obj_unref(w->init[i]);
+	for (size_t i = w->replay_pos; i < w->nreplay; i++)
+		hist_ent_release(&w->replay[i]);
+	free(w->replay);
 	free(w->init);
 	kube_selector_free(w->lsel);
 	kube_selector_free(w->fsel);

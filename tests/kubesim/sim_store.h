@@ -248,6 +248,8 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 		    cJSON **status);
 
 /* Waits up to timeout_ms for the next event that passes the watch's filters. Returns 1 with
+ * (*obj may be NULL for the initial ADDED events of a watch without selectors: the store keeps
+ * objects as text, so parse *json if a tree is needed)
  * *type, *obj (borrowed: valid until the next sim_watch_next or sim_watch_free; read-only) and
  * *json (the object's compact JSON, borrowed likewise; for BOOKMARK a minimal object), 0 on
  * timeout, SIM_WATCH_CLOSED, or SIM_WATCH_EXPIRED (then *obj is a Status object, same lifetime).
