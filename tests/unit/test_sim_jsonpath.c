@@ -9,25 +9,10 @@
 
 #include <cmocka.h>
 
+#include "json_testutil.h"
+
 #include "kube_error.h"
 #include "sim_jsonpath.h"
-
-static cJSON *J(const char *s)
-{
-	char *buf = strdup(s);
-	cJSON *v;
-
-	assert_non_null(buf);
-	for (char *c = buf; *c; c++) {
-		if (*c == '\'')
-			*c = '"';
-	}
-	v = cJSON_Parse(buf);
-	if (!v)
-		fail_msg("test JSON does not parse: %s", s);
-	free(buf);
-	return v;
-}
 
 static const char *DOC =
 	"{'metadata':{'name':'web','labels':{'app.kubernetes.io/name':'phx','tier':'fe'},"

@@ -11,44 +11,11 @@
 
 #include <cmocka.h>
 
+#include "json_testutil.h"
+
 #include "kube_error.h"
 #include "kube_yaml.h"
 #include "sim_schema.h"
-
-static cJSON *J(const char *s)
-{
-	char *buf;
-	cJSON *v;
-
-	if (!s)
-		return NULL;
-	buf = strdup(s);
-	assert_non_null(buf);
-	for (char *c = buf; *c; c++) {
-		if (*c == '\'')
-			*c = '"';
-	}
-	v = cJSON_Parse(buf);
-	if (!v)
-		fail_msg("test JSON does not parse: %s", s);
-	free(buf);
-	return v;
-}
-
-static void assert_json_eq(const cJSON *got, const char *want_s, const char *name)
-{
-	cJSON *want = J(want_s);
-
-	if (!cJSON_Compare(got, want, 1)) {
-		char *g = cJSON_PrintUnformatted(got);
-
-		print_error("case %s:\n  got  %s\n  want %s\n", name, g, want_s);
-		free(g);
-		cJSON_Delete(want);
-		fail();
-	}
-	cJSON_Delete(want);
-}
 
 static const char *SCHEMA =
 	"{'type':'object','required':['spec'],'properties':{"

@@ -10,43 +10,13 @@
 
 #include <cmocka.h>
 
+#include "json_testutil.h"
+
 #include "kube_error.h"
 #include "sim_table.h"
 
 /* 2025-01-01T01:00:00Z: every "now" below; objects are created at 00:00:00Z (age 1h). */
 #define NOW ((time_t)1735693200)
-
-static cJSON *J(const char *s)
-{
-	char *buf = strdup(s);
-	cJSON *v;
-
-	assert_non_null(buf);
-	for (char *c = buf; *c; c++) {
-		if (*c == '\'')
-			*c = '"';
-	}
-	v = cJSON_Parse(buf);
-	if (!v)
-		fail_msg("test JSON does not parse: %s", s);
-	free(buf);
-	return v;
-}
-
-static void assert_json_eq(const cJSON *got, const char *want_s, const char *name)
-{
-	cJSON *want = J(want_s);
-
-	if (!cJSON_Compare(got, want, 1)) {
-		char *g = got ? cJSON_PrintUnformatted(got) : strdup("(null)");
-
-		print_error("case %s:\n  got  %s\n  want %s\n", name, g, want_s);
-		free(g);
-		cJSON_Delete(want);
-		fail();
-	}
-	cJSON_Delete(want);
-}
 
 /* Builds a one-object table and checks its only row's cells. */
 static cJSON *table_of(const cJSON *crd_version, const char *kind, const char *obj_json)
