@@ -482,6 +482,31 @@ static void set_rv(struct kube_informer *inf, const char *rv)
 	pthread_mutex_unlock(&inf->mu);
 }
 
+/* The apiserver leaves kind and apiVersion off the items of a built-in List (watch events carry
+ * them). Fill them in from the List ("PodList" -> "Pod") so every cached object looks the same
+ * whichever way it arrived: Events and owner references built from it need both. */
+static void fill_type_meta(const cJSON *list, cJSON *items)
+{
+	const char *list_kind = kube_json_get_str(list, "kind", NULL);
+	const char *api_version = kube_json_get_str(list, "apiVersion", NULL);
+	size_t n = list_kind ? strlen(list_kind) : 0;
+	char kind[256];
+	cJSON *item;
+
+	if (n <= 4 || n - 4 >= sizeof(kind) || strcmp(list_kind + n - 4, "List") != 0)
+		return;
+	memcpy(kind, list_kind, n - 4);
+	kind[n - 4] = '\0';
+	cJSON_ArrayForEach(item, items) {
+		if (!cJSON_IsObject(item))
+			continue;
+		if (!cJSON_GetObjectItemCaseSensitive(item, "kind"))
+			cJSON_AddStringToObject(item, "kind", kind);
+		if (api_version && !cJSON_GetObjectItemCaseSensitive(item, "apiVersion"))
+			cJSON_AddStringToObject(item, "apiVersion", api_version);
+	}
+}
+
 static int do_list(struct kube_informer *inf)
 {
 	struct kube_list_opts lo = {
@@ -514,6 +539,7 @@ static int do_list(struct kube_informer *inf)
 		rc = items == NULL ? KUBE_ENOMEM : KUBE_EPARSE;
 		goto out;
 	}
+	fill_type_meta(list, items);
 	set_rv(inf, kube_json_get_str(list, "metadata", "resourceVersion", NULL));
 	kube_log(KUBE_LOG_DEBUG, "informer", "listed", "informer", inf->name, "rv",
 		 kube_json_get_str(list, "metadata", "resourceVersion", NULL), NULL);

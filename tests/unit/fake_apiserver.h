@@ -372,7 +372,8 @@ static inline void fake_list(struct fake_api *api, struct fake_out *out, const c
 	struct fake_obj *o, *tmp;
 	char rvs[32];
 
-	cJSON_AddStringToObject(list, "kind", "List");
+	/* Like the apiserver for built-ins: "PodList", and items without kind/apiVersion. */
+	cJSON_AddStringToObject(list, "kind", strcmp(res, "pods") == 0 ? "PodList" : "List");
 	cJSON_AddStringToObject(list, "apiVersion", "v1");
 	items = cJSON_AddArrayToObject(list, "items");
 	HASH_ITER(hh, api->objs, o, tmp) {
@@ -384,7 +385,10 @@ static inline void fake_list(struct fake_api *api, struct fake_out *out, const c
 			continue;
 		if (!fake_selector_matches(sel, o->obj))
 			continue;
-		cJSON_AddItemToArray(items, cJSON_Duplicate(o->obj, true));
+		cJSON *item = cJSON_Duplicate(o->obj, true);
+		cJSON_DeleteItemFromObjectCaseSensitive(item, "kind");
+		cJSON_DeleteItemFromObjectCaseSensitive(item, "apiVersion");
+		cJSON_AddItemToArray(items, item);
 	}
 	snprintf(rvs, sizeof(rvs), "%lld", (long long)api->rv);
 	cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());

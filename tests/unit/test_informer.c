@@ -191,6 +191,9 @@ static void informer__list_and_watch_fill_the_cache(void **state)
 	assert_int_equal(kube_informer_len(f->inf), 3);
 	assert_int_equal(kube_informer_get(f->inf, "other/c", &obj), 0);
 	assert_string_equal(kube_json_name(obj), "c");
+	/* The list's items came without type meta; the cache fills it in from "PodList". */
+	assert_string_equal(kube_json_get_str(obj, "kind", NULL), "Pod");
+	assert_string_equal(kube_json_get_str(obj, "apiVersion", NULL), "v1");
 	cJSON_Delete(obj);
 	assert_int_equal(kube_informer_get(f->inf, "default/zzz", &obj), KUBE_ENOTFOUND);
 	assert_null(obj);
