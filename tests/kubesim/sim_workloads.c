@@ -195,6 +195,76 @@ static cJSON *owner_ref(const char *api_version, const char *kind, const cJSON *
 	return refs;
 }
 
+/* Real controllers adopt matching objects that have no controller (e.g. after an orphaning
+ * delete of their old owner): add our ownerReference. */
+static int has_controller(const cJSON *obj)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, sim_j_at(obj, "metadata.ownerReferences")) {
+		if (sim_j_bool(r, "controller", 0))
+			return 1;
+	}
+	return 0;
+}
+
+struct adopt_ctx {
+	const char *api_version, *kind, *name, *uid;
+};
+
+static int edit_adopt(cJSON *obj, void *ud)
+{
+	const struct adopt_ctx *a = ud;
+	cJSON *meta = sim_j_obj(obj, "metadata");
+	cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
+	cJSON *r;
+
+	if (has_controller(obj) || sim_j_at(obj, "metadata.deletionTimestamp"))
+		return 0;
+	if (!cJSON_IsArray(refs)) {
+		refs = cJSON_CreateArray();
+		sim_j_set(meta, "ownerReferences", refs);
+	}
+	r = cJSON_CreateObject();
+	sim_j_set_str(r, "apiVersion", a->api_version);
+	sim_j_set_str(r, "kind", a->kind);
+	sim_j_set_str(r, "name", a->name);
+	sim_j_set_str(r, "uid", a->uid);
+	sim_j_set_bool(r, "controller", 1);
+	sim_j_set_bool(r, "blockOwnerDeletion", 1);
+	cJSON_AddItemToArray(refs, r);
+	return 1;
+}
+
+/* Adopts the orphans of kind k in ns that owner's selector matches. */
+static void adopt(struct sim_controllers *c, enum sim_kind k, const char *group,
+		  const char *resource, const cJSON *owner, const char *api_version,
+		  const char *kind)
+{
+	const cJSON **objs = NULL;
+	const cJSON *sel = sim_j_at(owner, "spec.selector");
+	const char *ns = sim_j_str(owner, "metadata.namespace");
+	size_t n, i;
+	struct adopt_ctx a;
+
+	if (!sel || cJSON_GetArraySize(sel) == 0)
+		return; /* an empty selector would adopt everything: the API rejects it anyway */
+	a.api_version = api_version;
+	a.kind = kind;
+	a.name = sim_j_str(owner, "metadata.name");
+	a.uid = sim_j_str(owner, "metadata.uid");
+	n = sim_cache_list(c, k, ns, &objs);
+	for (i = 0; i < n; i++) {
+		if (has_controller(objs[i]) || sim_j_at(objs[i], "metadata.deletionTimestamp"))
+			continue;
+		if (!sim_label_selector_match(sel, sim_j_at(objs[i], "metadata.labels")))
+			continue;
+		sim_ctl_modify(c, group, resource, ns, sim_j_str(objs[i], "metadata.name"), edit_adopt,
+			       &a);
+	}
+	free(objs);
+}
+
 /* ---- ReplicaSets ---- */
 
 static int newest_first_unready_first(const void *a, const void *b)
@@ -252,6 +322,8 @@ static void reconcile_rs(struct sim_controllers *c, const char *ns, const char *
 		return;
 	uid = sim_j_str(rs, "metadata.uid");
 	desired = (long)sim_j_int(rs, "spec.replicas", 1);
+	if (!sim_j_at(rs, "metadata.deletionTimestamp"))
+		adopt(c, SIM_K_PODS, "", "pods", rs, "apps/v1", "ReplicaSet");
 	n = sim_cache_list(c, SIM_K_PODS, ns, &pods);
 	mine = n ? calloc(n, sizeof(*mine)) : NULL;
 	for (i = 0; mine && i < n; i++) {
@@ -415,6 +487,7 @@ static void reconcile_deploy(struct sim_controllers *c, const char *ns, const ch
 	recreate = type && strcmp(type, "Recreate") == 0;
 	paused = sim_j_bool(d, "spec.paused", 0);
 	sim_pod_template_hash(sim_j_at(d, "spec.template"), hash, sizeof(hash));
+	adopt(c, SIM_K_REPLICASETS, "apps", "replicasets", d, "apps/v1", "Deployment");
 	n = sim_cache_list(c, SIM_K_REPLICASETS, ns, &rss);
 	mine = n ? calloc(n, sizeof(*mine)) : NULL;
 	for (i = 0; mine && i < n; i++) {
