@@ -1,6 +1,7 @@
 /* The /sim/v1 control API (see sim_control.h and docs/kubesim-control-api.md). */
 #include "sim_control.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,10 @@ static void do_endpoints(struct sim_controllers *c, const struct sim_http_req *r
 			 int n, struct sim_http_resp *resp)
 {
 	int64_t since = query_int(req, "sinceMs", -1);
+
+	/* Epoch milliseconds (`date +%s%3N`) are accepted too: map them onto the monotonic clock. */
+	if (since > INT64_C(1000000000000))
+		since -= sim_ctl_wall_ms(c) - sim_ctl_now_ms(c);
 	int is_reset = (n >= 2 && strcmp(segs[n - 1], "reset") == 0 && strcmp(req->method, "POST") == 0) ||
 		       strcmp(req->method, "DELETE") == 0;
 

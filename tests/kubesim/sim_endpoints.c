@@ -578,6 +578,8 @@ cJSON *sim_ep_history_json(const struct sim_ep_history *h, int64_t since_ms, int
 	nd = st.zero_moments < 256 ? (size_t)st.zero_moments : 256;
 	for (i = 0; i < nd; i++)
 		cJSON_AddItemToArray(zd, cJSON_CreateNumber((double)durs[i]));
+	/* Also at the top level, where scripts look first. */
+	sim_j_set(o, "zeroDurationsMs", cJSON_Duplicate(zd, 1));
 	return o;
 }
 
