@@ -191,7 +191,7 @@ wait_for "healthy" 60 all_healthy || {
 run kubectl -n "$ns" get phx
 run kubectl -n "$ns" get pods -l phoenix.fpai.io/service="$victim" -L phoenix.fpai.io/role,phoenix.fpai.io/serving
 echo
-run kubectl-phoenix status -n "$ns"
+run kubectl phoenix status -n "$ns"
 
 # --- 5. the failover ---------------------------------------------------------------------------
 # kubesim records every change of a Service's ready endpoints (its /sim/v1 control API, not
@@ -207,7 +207,7 @@ run kubectl -n "$ns" delete pod "$old_primary" --wait=false
 # replacements are starting (they take ${ready_delay_ms} ms to become Ready in kubesim).
 wait_for "failover seen" 10 failover_seen "$before" || die "no failover within 10 s of the kill"
 step "During the failover"
-run kubectl-phoenix status -n "$ns" "$victim"
+run kubectl phoenix status -n "$ns" "$victim"
 echo
 printf '%s$ kubectl -n %s get endpoints %s -o jsonpath=...%s\n' "$B" "$ns" "$victim" "$N"
 printf 'pods behind the Service now: %s\n' \
@@ -217,7 +217,7 @@ wait_for "recovered" 60 recovered "$before" "$old_primary" ||
 	{ kubectl -n "$ns" get phx "$victim"; die "$victim did not recover to 3/3 Healthy within 60 s"; }
 
 step "After: recovered"
-run kubectl-phoenix status -n "$ns"
+run kubectl phoenix status -n "$ns"
 echo
 run kubectl -n "$ns" get phx "$victim" -o wide
 echo

@@ -122,6 +122,12 @@ expect_out "failover in progress" 'failover in progress for [0-9]+s: failed hell
 if grep -q $'\033' "$work/out"; then fail "colour codes written to a pipe"; fi
 ok "status: instances, capacity, phase, failovers, last failover, failover in progress; no colour on a pipe"
 
+# On PATH, kubectl finds it as a plugin: `kubectl phoenix` is the same program.
+kubectl phoenix status -n shop >"$work/out2"
+diff <(sed 's/[0-9]*s ago/Ns ago/; s/for [0-9]*s:/for Ns:/' "$work/out") <(sed 's/[0-9]*s ago/Ns ago/; s/for [0-9]*s:/for Ns:/' "$work/out2") >/dev/null ||
+	fail "kubectl phoenix status differs from kubectl-phoenix status"
+ok "kubectl phoenix (plugin discovery on PATH) runs the same dashboard"
+
 "$plugin" status -n shop --color=always >"$work/out"
 grep -q $'\033\\[' "$work/out" || fail "--color=always wrote no colour"
 ok "--color=always colours"
