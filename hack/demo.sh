@@ -127,7 +127,7 @@ step "Installing what is missing (hack/install-deps.sh)"
 "$root/hack/install-deps.sh" || die "dependency installation failed"
 export PATH="$root/.tools/bin:$bin:$PATH"
 
-step "Building kubesim, the operator and the kubectl plugin"
+step "Building kubesim, the operator and the kubectl plugin (the first build takes a minute)"
 if [ -z "${PHX_BIN:-}" ]; then
 	cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$state/cmake.log" 2>&1 ||
 		{ cat "$state/cmake.log"; die "cmake configure failed"; }
