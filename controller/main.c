@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 		.qps = 20, .burst = 30, .workers = 4,
 	};
 	struct kube_config cfg = { 0 };
-	struct kube_client *client = NULL;
+	struct kube_client *client = NULL, *events_client = NULL;
 	struct phx_manager *mgr = NULL;
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
 	sigset_t sigs;
@@ -214,6 +214,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Events get their own client and rate limit: a burst of Events must never delay the
+	 * label patch of a failover. Leader election gates its writes too. */
+	rc = kube_client_new(&cfg, &co, &events_client);
+	if (rc < 0) {
+		kube_log(KUBE_LOG_ERROR, "main", "cannot create client", "error", kube_strerror(rc),
+			 NULL);
+		goto out;
+	}
+
 	const char *pod = getenv("POD_NAME");
 	if (pod && *pod) {
 		snprintf(identity, sizeof(identity), "%s", pod);
@@ -229,7 +238,8 @@ int main(int argc, char **argv)
 		lns = kube_client_namespace(client);
 
 	struct phx_manager_opts mo = {
-		.client = client, .namespace = f.namespace, .metrics_addr = f.metrics_addr,
+		.client = client, .events_client = events_client, .namespace = f.namespace,
+		.metrics_addr = f.metrics_addr,
 		.probe_addr = f.probe_addr, .leader_elect = f.leader_elect, .leader_namespace = lns,
 		.leader_id = f.leader_id, .identity = identity, .workers = f.workers,
 	};
@@ -248,6 +258,7 @@ int main(int argc, char **argv)
 	code = 0;
 out:
 	phx_manager_free(mgr);
+	kube_client_free(events_client);
 	kube_client_free(client);
 	kube_config_release(&cfg);
 	free(errmsg);

@@ -275,6 +275,12 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
+static bool events_gate(void *ud)
+{
+	struct phx_manager *m = ud;
+	return phx_leader_is_leader(m->leader);
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static int make_informer(struct phx_manager *m, const struct kube_gvr *gvr, const char *sel,
@@ -326,7 +332,8 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	/* Every failover step is an Event users look for; client-go's 25-per-object burst would
 	 * silence a service after six failovers, so allow more and refill faster. */
 	struct kube_events_opts eo = { .spam_burst = 256, .spam_refill_ns = KUBE_SEC(1) };
-	rc = kube_events_new(m->client, "phoenix-operator", m->identity, &eo, &m->events);
+	rc = kube_events_new(opts->events_client ? opts->events_client : m->client,
+			     "phoenix-operator", m->identity, &eo, &m->events);
 	if (rc < 0)
 		goto fail;
 	struct phx_reconciler_opts ro = { .client = m->client, .events = m->events };
@@ -371,6 +378,9 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 		rc = phx_leader_new(&lo, &m->leader);
 		if (rc < 0)
 			goto fail;
+		/* Events are writes too: only the leader's may pass. */
+		if (opts->events_client && opts->events_client != m->client)
+			kube_client_set_write_gate(opts->events_client, events_gate, m);
 	}
 	*out = m;
 	return 0;

@@ -11,6 +11,9 @@ struct phx_manager;
 
 struct phx_manager_opts {
 	struct kube_client *client;   /* borrowed, required; must outlive the manager */
+	/* Client for Events (borrowed; NULL = client). A separate one keeps Event writes from
+	 * spending the rate-limit tokens a failover needs. */
+	struct kube_client *events_client;
 	const char *namespace;        /* watch one namespace; NULL or "" = all */
 	const char *metrics_addr;     /* e.g. ":8080"; "0" disables */
 	const char *probe_addr;       /* e.g. ":8081"; "0" disables */

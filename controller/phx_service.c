@@ -26,6 +26,7 @@
  * within milliseconds; the bound only matters when a watch event is lost). */
 #define EXPECT_TTL_MS 30000
 #define EVER_READY_MAX 32
+#define FAIL_SEEN_MAX 4
 #define COUNTED_MAX 16
 #define FAILOVER_LOG_MAX 4096
 
@@ -52,10 +53,18 @@ struct svc_rec {
 	pthread_mutex_t mu;
 
 	/* fast fields (fast_mu) */
-	uint64_t ever_ready[EVER_READY_MAX];
+	uint64_t ever_ready[EVER_READY_MAX];    /* pod name hashes seen Ready ... */
+	uint64_t ever_ready_rv[EVER_READY_MAX]; /* ... at this resourceVersion */
 	size_t n_ever_ready;
-	uint64_t fail_seen_pod;
-	int64_t fail_seen_us;
+	/* primaries seen failing by the handlers, newest last (a ring) */
+	struct {
+		uint64_t h;
+		int64_t us;
+		char name[PHX_NAME_MAX];
+	} seen[FAIL_SEEN_MAX];
+	size_t n_seen;
+	uint64_t fast_gen; /* bumped on every primary failure seen: preempts a running plan */
+	size_t seen_from;  /* entries before this were seen before we led: not ours to count */
 
 	/* bookkeeping (mu) */
 	bool init;
@@ -179,19 +188,40 @@ static struct svc_rec *rec_get(struct phx_reconciler *r, const char *key, bool c
 	return rec;
 }
 
-static bool ever_ready_has(const struct svc_rec *rec, uint64_t h)
+/* resourceVersion as a number for ordering observations of one object; UINT64_MAX when it is
+ * not numeric (then every observation counts as newer: the conservative side). */
+static uint64_t rv_num(const cJSON *obj)
+{
+	const char *rv = kube_json_resource_version(obj);
+	char *end = NULL;
+	if (!rv || !*rv)
+		return UINT64_MAX;
+	unsigned long long v = strtoull(rv, &end, 10);
+	return end && *end == '\0' ? (uint64_t)v : UINT64_MAX;
+}
+
+/* Was this pod seen Ready in an observation older than `rv`? A copy of the cache taken before
+ * the Ready event must not be judged with the knowledge of that event (a starting pod would
+ * look like one that stopped being Ready). */
+static bool ever_ready_before(const struct svc_rec *rec, uint64_t h, uint64_t rv)
 {
 	for (size_t i = 0; i < rec->n_ever_ready && i < EVER_READY_MAX; i++)
 		if (rec->ever_ready[i] == h)
-			return true;
+			return rec->ever_ready_rv[i] < rv || rv == UINT64_MAX;
 	return false;
 }
 
-static void ever_ready_add(struct svc_rec *rec, uint64_t h)
+static void ever_ready_add(struct svc_rec *rec, uint64_t h, uint64_t rv)
 {
-	if (ever_ready_has(rec, h))
-		return;
+	for (size_t i = 0; i < rec->n_ever_ready && i < EVER_READY_MAX; i++) {
+		if (rec->ever_ready[i] == h) {
+			if (rv < rec->ever_ready_rv[i])
+				rec->ever_ready_rv[i] = rv;
+			return;
+		}
+	}
 	rec->ever_ready[rec->n_ever_ready % EVER_READY_MAX] = h;
+	rec->ever_ready_rv[rec->n_ever_ready % EVER_READY_MAX] = rv;
 	rec->n_ever_ready++;
 }
 
@@ -380,12 +410,24 @@ void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r)
 		rec->init = false;
 		free(rec->last_status);
 		rec->last_status = NULL;
+		pthread_mutex_lock(&r->fast_mu);
+		rec->seen_from = rec->n_seen;
+		pthread_mutex_unlock(&r->fast_mu);
 		pthread_mutex_unlock(&rec->mu);
 	}
 	pthread_rwlock_unlock(&r->map_lock);
 }
 
 /* ---------------------------------------------------------------- fast path */
+
+/* fast_mu held. The entry for a pod seen failing as primary, or NULL. */
+static int64_t *seen_find(struct svc_rec *rec, uint64_t h)
+{
+	for (size_t i = 0; i < rec->n_seen && i < FAIL_SEEN_MAX; i++)
+		if (rec->seen[i].h == h)
+			return &rec->seen[i].us;
+	return NULL;
+}
 
 static char *pod_owner_key(const cJSON *pod)
 {
@@ -410,19 +452,23 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
 		goto out;
 	uint64_t h = name_hash(kube_json_name(pod));
 	int64_t now_us = wall_us();
+	uint64_t rv = rv_num(pod);
 	pthread_mutex_lock(&r->fast_mu);
 	if (!deleted && phx_pod_is_ready(pod))
-		ever_ready_add(rec, h);
+		ever_ready_add(rec, h, rv);
 	struct phx_pod p;
-	phx_pod_classify(pod, ever_ready_has(rec, h), 0, now_us / 1000, &p);
+	phx_pod_classify(pod, ever_ready_before(rec, h, rv), 0, now_us / 1000, &p);
 	if (deleted) {
 		p.health = PHX_HEALTH_FAILED;
 		p.reason = PHX_FAIL_DELETED;
 	}
-	if (p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED &&
-	    rec->fail_seen_pod != h) {
-		rec->fail_seen_pod = h;
-		rec->fail_seen_us = now_us;
+	if (p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED && !seen_find(rec, h)) {
+		size_t i = rec->n_seen % FAIL_SEEN_MAX;
+		rec->seen[i].h = h;
+		rec->seen[i].us = now_us;
+		set_str(rec->seen[i].name, sizeof(rec->seen[i].name), p.name);
+		rec->n_seen++;
+		rec->fast_gen++;
 		urgent = true;
 	}
 	pthread_mutex_unlock(&r->fast_mu);
@@ -673,7 +719,8 @@ static void start_failover(struct phx_reconciler *r, struct svc_rec *rec, const 
 	char msg[1024];
 
 	pthread_mutex_lock(&r->fast_mu);
-	int64_t seen = rec->fail_seen_pod == name_hash(failed) ? rec->fail_seen_us : 0;
+	int64_t *seenp = seen_find(rec, name_hash(failed));
+	int64_t seen = seenp ? *seenp : 0;
 	pthread_mutex_unlock(&r->fast_mu);
 	counted_add(rec, failed);
 	rec->failovers++;
@@ -791,9 +838,20 @@ static void append_name(char *buf, size_t len, const char *pod, enum phx_role ro
 	snprintf(buf + off, len - off, "%s%.200s (%s)", off ? ", " : "", pod, phx_role_str(role));
 }
 
+static uint64_t fast_gen(struct phx_reconciler *r, struct svc_rec *rec)
+{
+	pthread_mutex_lock(&r->fast_mu);
+	uint64_t g = rec->fast_gen;
+	pthread_mutex_unlock(&r->fast_mu);
+	return g;
+}
+
+/* Executes the plan in order, stopping at the first error. Also stops (returning 0 with
+ * *preempted set) when a primary failure was seen after the snapshot the plan was made from:
+ * every prefix of a plan is safe, and the failure deserves a plan made from fresh data. */
 static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		   const struct phx_spec *spec, const struct phx_plan *pl, struct phx_pod *pods,
-		   size_t *npods)
+		   size_t *npods, uint64_t gen, bool *preempted)
 {
 	const char *ns = kube_json_namespace(svc);
 	char msg[1024], promoted[768] = "";
@@ -801,10 +859,21 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 	for (size_t i = 0; i < pl->nacts; i++) {
 		const struct phx_action *a = &pl->acts[i];
 		char created[PHX_NAME_MAX] = "";
+		if (fast_gen(r, rec) != gen) {
+			*preempted = true;
+			kube_log(KUBE_LOG_DEBUG, COMP, "plan preempted by a new failure", "service",
+				 rec->key, NULL);
+			break;
+		}
 		bool was_failed = false;
-		for (size_t j = 0; j < *npods; j++)
-			if (strcmp(pods[j].name, a->pod) == 0)
-				was_failed = pods[j].health == PHX_HEALTH_FAILED;
+		const char *reason = "";
+		for (size_t j = 0; j < *npods; j++) {
+			if (strcmp(pods[j].name, a->pod) != 0)
+				continue;
+			was_failed = pods[j].health == PHX_HEALTH_FAILED;
+			if (was_failed)
+				reason = phx_fail_reason_str(pods[j].reason);
+		}
 		switch (a->kind) {
 		case PHX_ACT_LABEL:
 			rc = patch_labels(r, ns, a->pod, a->role, a->serving);
@@ -854,6 +923,9 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 				 a->pod, "action", a->why, "error", kube_strerror(rc), NULL);
 			return rc;
 		}
+		kube_log(KUBE_LOG_INFO, COMP, a->why, "service", rec->key, "pod",
+			 a->kind == PHX_ACT_CREATE ? created : a->pod, "role", phx_role_str(a->role),
+			 "serving", a->serving ? "true" : "false", "failure", reason, NULL);
 		*npods = view_apply(a, created, spec->revision, pods, *npods, phx_wall_ms());
 	}
 	if (promoted[0]) {
@@ -882,11 +954,11 @@ static size_t observe_pods(struct phx_reconciler *r, struct svc_rec *rec, const 
 				   : "",
 			   name) != 0)
 			continue;
-		uint64_t h = name_hash(kube_json_name(pod));
+		uint64_t h = name_hash(kube_json_name(pod)), rv = rv_num(pod);
 		pthread_mutex_lock(&r->fast_mu);
 		if (phx_pod_is_ready(pod))
-			ever_ready_add(rec, h);
-		bool ever = ever_ready_has(rec, h);
+			ever_ready_add(rec, h, rv);
+		bool ever = ever_ready_before(rec, h, rv);
 		pthread_mutex_unlock(&r->fast_mu);
 		phx_pod_classify(pod, ever, grace_s, now_ms, &pods[n++]);
 	}
@@ -927,6 +999,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 
 	rec_init_from_status(rec, svc);
 	rec->gone = false;
+	/* Taken before the pods are read: a failure seen after this preempts the plan. */
+	uint64_t fgen = fast_gen(r, rec);
+	bool preempted = false;
 	kube_json_get_int(svc, &gen, "metadata", "generation", NULL);
 	int invalid = phx_spec_parse(svc, &spec, err, sizeof(err));
 	n = observe_pods(r, rec, svc, obs->pods, spec.grace_s, now_ms, pods);
@@ -949,19 +1024,44 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		};
 		phx_plan_compute(&in, &pl);
 
-		/* Count each lost primary once: the one the plan reacts to, or the one status
-		 * named that is gone even though a takeover already happened (a previous
-		 * leader acted but died before writing status). */
-		const char *failed = NULL;
-		enum phx_fail_reason why = pl.failed_reason;
-		if (pl.primary_failed)
-			failed = pl.failed_pod;
-		else if (rec->primary[0] && !pod_alive(pods, n, rec->primary) && !spec.paused)
-			failed = rec->primary, why = PHX_FAIL_DELETED;
-		if (failed && !counted_has(rec, failed))
-			start_failover(r, rec, svc, failed, why, pl.degraded);
+		/* Count each lost primary once: the one status named that is gone even though
+		 * a takeover already happened (a previous leader acted but died before writing
+		 * status) included.
+		 * Every failed primary is counted, not only the one the plan reacts to: under
+		 * rapid kills a new primary can fail while the old one is still terminating. */
+		if (!spec.paused) {
+			for (size_t i = 0; i < n; i++) {
+				if (pods[i].role != PHX_ROLE_PRIMARY ||
+				    pods[i].health != PHX_HEALTH_FAILED ||
+				    counted_has(rec, pods[i].name))
+					continue;
+				start_failover(r, rec, svc, pods[i].name, pods[i].reason,
+					       pl.degraded);
+			}
+			if (pl.primary_failed && !counted_has(rec, pl.failed_pod))
+				start_failover(r, rec, svc, pl.failed_pod, pl.failed_reason,
+					       pl.degraded);
+			if (rec->primary[0] && !pod_alive(pods, n, rec->primary) &&
+			    !counted_has(rec, rec->primary))
+				start_failover(r, rec, svc, rec->primary, PHX_FAIL_DELETED,
+					       pl.degraded);
+		}
 
-		rc = execute(r, rec, svc, &spec, &pl, pods, &n);
+		/* ... and primaries the handlers saw failing, even if this snapshot predates the
+		 * failure and a relabel since made them standbys. */
+		pthread_mutex_lock(&r->fast_mu);
+		char names[FAIL_SEEN_MAX][PHX_NAME_MAX];
+		size_t nnames = 0;
+		for (size_t i = rec->seen_from; i < rec->n_seen; i++)
+			if (rec->n_seen - i <= FAIL_SEEN_MAX)
+				set_str(names[nnames++], PHX_NAME_MAX,
+					rec->seen[i % FAIL_SEEN_MAX].name);
+		pthread_mutex_unlock(&r->fast_mu);
+		for (size_t i = 0; i < nnames && !spec.paused; i++)
+			if (!counted_has(rec, names[i]))
+				start_failover(r, rec, svc, names[i], PHX_FAIL_NONE, pl.degraded);
+
+		rc = execute(r, rec, svc, &spec, &pl, pods, &n, fgen, &preempted);
 		if (rc == 0 && !spec.paused) {
 			src = ensure_service(r, svc, obs->service);
 			int prc = ensure_pdb(r, svc, obs->pdb);
@@ -970,9 +1070,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		const char *prim = current_primary(pods, n);
 		if (prim[0])
 			set_str(rec->primary, sizeof(rec->primary), prim);
-		if (rec->in_progress && phx_settled(&spec, pods, n))
+		if (rec->in_progress && !preempted && phx_settled(&spec, pods, n))
 			finish_failover(r, rec, svc);
-		*requeue_after_ms = pl.requeue_after_ms;
+		*requeue_after_ms = preempted ? 1 : pl.requeue_after_ms;
 	}
 
 	struct phx_status_input si = {
