@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: builds Phoenix, starts kubesim (the Kubernetes API simulator), runs
-# the operator against it, applies the five core services, kills a primary and shows the failover
-# and the recovery as they happen. Ctrl-C stops every process it started.
+# the operator against it (3 replicas, one leader), applies the five core services, kills a
+# primary and shows the failover and the recovery as they happen, then stops the operator's
+# leader and shows a standby replica take over. Ctrl-C stops every process it started.
 #   hack/demo.sh                      run, then keep the cluster up for exploring until Ctrl-C
 #   hack/demo.sh --non-interactive    run through and exit (also PHX_DEMO_NONINTERACTIVE=1)
 # Every wait has a deadline: when a step does not happen in time the demo says which and exits 1.
@@ -13,7 +14,7 @@ interactive=1
 for a in "$@"; do
 	case "$a" in
 	--non-interactive | -y) interactive=0 ;;
-	-h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -167,17 +168,35 @@ kubectl wait --for condition=established --timeout=20s crd/phoenixservices.phoen
 kubectl create namespace "$ns" >/dev/null
 
 # --- 3. the operator ---------------------------------------------------------------------------
-step "Running the operator (phoenix-controller) against kubesim"
-mport=$(free_port 18080)
-hport=$(free_port $((mport + 1)))
-start_bg phoenix-controller "$state/operator.log" "$bin/phoenix-controller" --kubeconfig "$kubeconfig" \
-	--metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport" \
-	--leader-elect --leader-election-namespace "$ns" --leader-election-id phoenix-demo-leader
-note "metrics: http://127.0.0.1:$mport/metrics   dashboard JSON: http://127.0.0.1:$mport/dashboard"
-note "log: $state/operator.log"
-wait_for "operator ready" 20 curl -fsS "http://127.0.0.1:$hport/readyz" ||
-	{ tail -20 "$state/operator.log"; die "the operator did not become ready within 20 s"; }
-note "${G}operator ready (caches synced, leader elected)${N}"
+# Three replicas, like the Helm chart: one leader elected through a Lease, two hot standbys.
+step "Running the operator (phoenix-controller) against kubesim: 3 replicas, one leader"
+lease=phoenix-demo-leader
+replicas=3
+mports=() hports=() op_pids=()
+port=18080
+for i in $(seq 1 $replicas); do
+	mports[i]=$(free_port $port)
+	hports[i]=$(free_port $((mports[i] + 1)))
+	port=$((hports[i] + 1))
+	# POD_NAME is the replica's identity in the Lease, as in a cluster.
+	POD_NAME=operator-$i start_bg "operator-$i" "$state/operator-$i.log" "$bin/phoenix-controller" \
+		--kubeconfig "$kubeconfig" --metrics-bind-address "127.0.0.1:${mports[i]}" \
+		--health-probe-bind-address "127.0.0.1:${hports[i]}" \
+		--leader-elect --leader-election-namespace "$ns" --leader-election-id "$lease"
+	op_pids[i]=${pids[-1]}
+done
+for i in $(seq 1 $replicas); do
+	wait_for "operator-$i ready" 20 curl -fsS "http://127.0.0.1:${hports[i]}/readyz" ||
+		{ tail -20 "$state/operator-$i.log"; die "operator-$i did not become ready within 20 s"; }
+done
+leader_of() { kubectl -n "$ns" get lease "$lease" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+has_leader() { [ -n "$(leader_of)" ]; }
+wait_for "a leader" 30 has_leader || die "no replica took the Lease $ns/$lease within 30 s"
+leader=$(leader_of)
+li=${leader#operator-}
+note "${G}3 replicas ready (caches synced); the leader is $leader${N}, the other two are hot standbys"
+note "leader's metrics: http://127.0.0.1:${mports[li]}/metrics   dashboard JSON: http://127.0.0.1:${mports[li]}/dashboard"
+note "logs: $state/operator-{1,2,3}.log"
 
 # --- 4. the services -----------------------------------------------------------------------
 step "Protecting the five core services: 1 primary + 2 hot standbys each"
@@ -186,7 +205,7 @@ for s in "${samples[@]}"; do files+=(-f "$root/manifests/samples/$s.yaml"); done
 run kubectl -n "$ns" apply "${files[@]}"
 wait_for "healthy" 60 all_healthy || {
 	kubectl -n "$ns" get phx
-	die "the services did not all reach 3/3 Healthy within 60 s (operator log: $state/operator.log)"
+	die "the services did not all reach 3/3 Healthy within 60 s (operator logs: $state/operator-*.log)"
 }
 run kubectl -n "$ns" get phx
 run kubectl -n "$ns" get pods -l phoenix.fpai.io/service="$victim" -L phoenix.fpai.io/role,phoenix.fpai.io/serving
@@ -243,18 +262,45 @@ printf '\n%sFailover complete:%s %s lost its primary %s; a standby was serving a
 	"$B$G" "$N" "$victim" "$old_primary" "${reaction:-?}"
 printf 'service was back to 1 primary + 2 standbys after %s s. New primary: %s.\n' "${recovery:-?}" "$(primary_of "$victim")"
 
-# --- 6. what next --------------------------------------------------------------------------
+# --- 6. the operator protects itself ----------------------------------------------------------
+step "The operator protects itself: stopping the leader ($leader)"
+printf '%s$ kill %s   # SIGTERM: the leader releases the Lease as it stops%s\n' "$B" "${op_pids[li]}" "$N"
+t0=$SECONDS
+kill "${op_pids[li]}"
+new_leader() { local l; l=$(leader_of); [ -n "$l" ] && [ "$l" != "$leader" ]; }
+wait_for "a new leader" 30 new_leader || die "no standby replica took over the Lease within 30 s"
+old_leader=$leader
+leader=$(leader_of)
+li=${leader#operator-}
+note "${G}$leader took over from $old_leader within $((SECONDS - t0)) s${N}; it had warm caches, so it acts at once"
+victim2=governance
+before2=$(failovers_of "$victim2")
+old2=$(primary_of "$victim2")
+step "Killing the primary of $victim2 ($old2): the new leader handles it"
+run kubectl -n "$ns" delete pod "$old2" --wait=false
+recovered2() {
+	[ "$(phase_of "$victim2")" = Healthy ] &&
+		[ "$(kubectl -n "$ns" get phx "$victim2" -o jsonpath='{.status.readyDisplay}')" = 3/3 ] &&
+		[ "${before2:-0}" -lt "$(failovers_of "$victim2" || echo 0)" ]
+}
+wait_for "recovered" 60 recovered2 || { kubectl -n "$ns" get phx "$victim2"; die "$victim2 did not recover within 60 s"; }
+run kubectl -n "$ns" get phx
+printf '\n%s%s recovered under the new leader %s: reaction %s ms.%s\n' "$B$G" "$victim2" "$leader" \
+	"$(kubectl -n "$ns" get phx "$victim2" -o jsonpath='{.status.lastFailoverReactionMs}')" "$N"
+
+# --- 7. what next --------------------------------------------------------------------------
 step "Keep exploring"
 cat <<EOF
     export KUBECONFIG=$kubeconfig PATH=$bin:\$PATH
-    kubectl get phx -n $ns -w                          # watch the services
-    kubectl phoenix status -n $ns -w                   # the dashboard, live
-    kubectl delete pod -n $ns \$(kubectl get phx -n $ns governance -o jsonpath='{.status.primary}')
-    kubectl phoenix switchover -n $ns registry         # hand the primary role to a standby
-    kubectl phoenix pause -n $ns build-executor        # the operator keeps its hands off
-    curl -s http://127.0.0.1:$mport/dashboard             # the operator's JSON dashboard
-    curl -s http://127.0.0.1:$mport/metrics | grep ^phoenix_
-    less $state/operator.log
+    kubectl get phx -n $ns -w                    # watch the services
+    kubectl phoenix status -n $ns -w             # the dashboard, live
+    kubectl delete pod -n $ns \$(kubectl get phx -n $ns registry -o jsonpath='{.status.primary}')
+    kubectl phoenix switchover -n $ns intent-queue   # hand the primary role to a standby
+    kubectl phoenix pause -n $ns build-executor      # the operator keeps its hands off
+    kubectl get lease -n $ns $lease      # who leads the operator
+    curl -s http://127.0.0.1:${mports[li]}/dashboard      # the leader's JSON dashboard
+    curl -s http://127.0.0.1:${mports[li]}/metrics | grep ^phoenix_
+    less $state/operator-$li.log
 EOF
 if [ $interactive = 1 ]; then
 	printf '\n%sThe cluster and the operator keep running. Press Ctrl-C to stop them.%s\n' "$B" "$N"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hack/demo.sh, as a newcomer runs it, non-interactively: it must show the services Healthy, the
-# failover in progress and the recovery, print how to keep exploring, exit 0, leave no process
+# failover in progress and the recovery, a standby operator replica taking over from a stopped
+# leader and handling the next failover, print how to keep exploring, exit 0, leave no process
 # behind, work a second time on the same state, and stop everything on SIGTERM when interactive.
 set -euo pipefail
 : "${PHX_BIN:?PHX_BIN must point at the bin directory of the build}" "${PHX_ROOT:?PHX_ROOT must point at the repository}"
@@ -54,7 +55,7 @@ run_demo() { # LOGFILE: one non-interactive run with a deadline
 run_demo "$work/first"
 f="$work/first"
 expect_out "kubesim" 'kubesim serves https?://127\.0\.0\.1:[0-9]+' "$f"
-expect_out "operator ready" 'operator ready' "$f"
+expect_out "operator replicas" '3 replicas ready \(caches synced\); the leader is operator-[123]' "$f"
 for s in intent-queue governance sovereign-factory build-executor registry; do
 	expect_out "kubectl get phx: $s" "^$s +[a-z0-9-]+ +3/3 +500% +Healthy +0 " "$f"
 done
@@ -69,9 +70,11 @@ expect_out "after: dashboard" '^PHOENIX +namespace phoenix-demo · 5 services \(
 expect_out "after: row" '^intent-queue +Healthy +3/3 +500% +1 +[0-9]+s ago +[0-9]+ ms' "$work/after"
 expect_out "after: event" 'FailoverCompleted' "$work/after"
 expect_out "summary" 'Failover complete: intent-queue lost its primary intent-queue-[a-z0-9-]+; a standby was serving after [0-9]+ ms' "$f"
+expect_out "leader stopped" 'operator-[123] took over from operator-[123] within [0-9]+ s' "$f"
+expect_out "new leader acts" '^governance recovered under the new leader operator-[123]: reaction [0-9]+ ms' "$f"
 expect_out "explore" "export KUBECONFIG=$state/kubeconfig" "$f"
 [ -z "$(leftovers)" ] || fail "processes left behind: $(leftovers)"
-ok "demo: Healthy services, the failover in progress, the recovery, how to explore; exit 0; nothing left running"
+ok "demo: Healthy services, the failover in progress, the recovery, a leader handover, how to explore; exit 0; nothing left running"
 
 run_demo "$work/second"
 expect_out "second run" 'Failover complete' "$work/second"
