@@ -271,6 +271,7 @@ int64_t sim_pod_run_advance(struct sim_pod_run *run, int64_t now)
 				if (due <= now) {
 					ctr_run(x, due);
 					progressed = 1;
+					run->steps++;
 					break;
 				}
 			} else if (x->state == SIM_CTR_RUNNING) {
@@ -296,6 +297,7 @@ int64_t sim_pod_run_advance(struct sim_pod_run *run, int64_t now)
 						settle_phase(run, due);
 					}
 					progressed = 1;
+					run->steps++;
 					break;
 				}
 			}
@@ -955,12 +957,17 @@ static void write_status(struct sim_controllers *c, struct kpod *kp)
 
 static void advance_timer(struct sim_controllers *c, void *arg);
 
+/* Applies what is due (writing the status if anything changed: time passes while we work) and
+ * arms a timer for the next step. */
 static void schedule_advance(struct sim_controllers *c, struct kpod *kp)
 {
 	int64_t now = sim_ctl_wall_ms(c);
+	unsigned before = kp->run->steps;
 	int64_t due = sim_pod_run_advance(kp->run, now);
 	char *arg;
 
+	if (kp->run->steps != before)
+		write_status(c, kp);
 	if (due < 0 || (kp->timer_due > 0 && kp->timer_due <= due))
 		return;
 	arg = strdup(kp->uid);

@@ -88,6 +88,7 @@ struct sim_pod_run {
 	struct sim_ctr *ctrs;
 	size_t cursor;        /* sequential mode: index of the container running now */
 	int sequential;       /* any container has a plan: run one after another */
+	unsigned steps;       /* bumped by every change sim_pod_run_advance makes */
 	int cond_status[SIM_COND_COUNT]; /* -1 unset, 0 False, 1 True */
 	int64_t cond_ltt[SIM_COND_COUNT];
 };
