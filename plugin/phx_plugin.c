@@ -313,7 +313,7 @@ static int cmp_by_key(const void *a, const void *b)
 static int sort_items(cJSON *list)
 {
 	cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
-	int n = cJSON_GetArraySize(items), rc = 0;
+	int n = cJSON_GetArraySize(items);
 	cJSON **v;
 
 	if (n < 2)
@@ -327,7 +327,7 @@ static int sort_items(cJSON *list)
 	for (int i = 0; i < n; i++)
 		cJSON_AddItemToArray(items, v[i]);
 	free(v);
-	return rc;
+	return 0;
 }
 
 /* One frame of `status`: the overview, or one service in detail with its pods. */
@@ -387,6 +387,7 @@ static void sleep_interruptible(double seconds)
 		;
 }
 
+/* The cmd_* functions run after check_usage: their operand counts are already right. */
 static int cmd_status(struct session *s, const struct cli *cli)
 {
 	const char *name = cli->nargs > 1 ? cli->args[1] : NULL;
@@ -394,10 +395,6 @@ static int cmd_status(struct session *s, const struct cli *cli)
 	bool tty = isatty(STDOUT_FILENO);
 	int rc;
 
-	if (cli->nargs > 2) {
-		fprintf(stderr, "error: status takes at most one NAME\n");
-		return EXIT_USAGE;
-	}
 	if (!cli->watch)
 		return status_frame(s, cli, name, color) < 0 ? EXIT_ERR : EXIT_OK;
 	while (!stop_requested) {
@@ -452,10 +449,6 @@ static int cmd_switchover(struct session *s, const struct cli *cli)
 	cJSON *obj = NULL, *patch = NULL, *ann;
 	int rc = EXIT_ERR, err;
 
-	if (cli->nargs < 2 || cli->nargs > 3) {
-		fprintf(stderr, "error: usage: kubectl phoenix switchover NAME [POD]\n");
-		return EXIT_USAGE;
-	}
 	name = cli->args[1];
 	pod = cli->nargs == 3 ? cli->args[2] : "any";
 	err = kube_get(s->client, &phx_gvr, s->ns, name, NULL, &obj, &st);
@@ -503,14 +496,9 @@ out:
 
 static int cmd_pause(struct session *s, const struct cli *cli, bool paused)
 {
-	const char *verb = paused ? "pause" : "resume";
 	cJSON *patch = NULL, *spec;
 	int rc = EXIT_ERR;
 
-	if (cli->nargs != 2) {
-		fprintf(stderr, "error: usage: kubectl phoenix %s NAME\n", verb);
-		return EXIT_USAGE;
-	}
 	patch = cJSON_CreateObject();
 	spec = kube_json_ensure_obj(patch, "spec");
 	if (!spec || !cJSON_AddBoolToObject(spec, "paused", paused)) {
