@@ -287,7 +287,10 @@ int64_t sim_pod_run_advance(struct sim_pod_run *run, int64_t now)
 						x->last = x->term;
 						x->has_last = 1;
 						x->restart_count++;
-						x->plan.set = 0;
+						/* The retry succeeds after the same time. */
+						x->plan.exit_code = 0;
+						x->plan.reason[0] = '\0';
+						x->plan.message[0] = '\0';
 						ctr_run(x, due);
 					} else if (code != 0 && x->init) {
 						fail_init(run);
