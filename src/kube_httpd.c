@@ -281,8 +281,12 @@ int kube_httpd_set_ready(struct kube_httpd *h, const char *name, int ready)
 		c = check_find_locked(&h->ready, name);
 		if (!c) {
 			rc = check_add_locked(&h->ready, name, flag_check, NULL, &c);
-			if (rc == 0)
+			if (rc == 0) {
 				c->data = c; /* the flag lives in the check itself */
+				/* Set before readers can see the check: a /readyz between the
+				 * unlock and the store below would report a flag never cleared. */
+				__atomic_store_n(&c->flag, ready != 0, __ATOMIC_RELEASE);
+			}
 		}
 		pthread_rwlock_unlock(&h->reg);
 	}
