@@ -807,6 +807,14 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		if (rc != 0)
 			goto out;
 		rate_limit(c);
+		/* The gate is asked right before each attempt goes out: leadership can be lost while
+		 * a request waits for a token or backs off before a retry. */
+		if (rq->write && !gate_allows(c)) {
+			status_set_message(st, "%s %s refused: this process is not the leader",
+					   rq->method, rq->path);
+			rc = KUBE_ENOTLEADER;
+			goto out;
+		}
 		t0 = now_s();
 		res = perform(h, cancel, &canceled);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
@@ -1006,6 +1014,12 @@ int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 		cont = kube_json_get_str(all, "metadata", "continue", NULL);
 		if (o.limit <= 0 || cont == NULL || cont[0] == '\0')
 			break;
+		if (token != NULL && strcmp(cont, token) == 0) {
+			/* The same token again would page forever, the list growing each time. */
+			status_set_message(st, "list %s: server repeated continue token", gvr->resource);
+			rc = KUBE_EPARSE;
+			goto out;
+		}
 		free(token);
 		token = strdup(cont);
 		if (token == NULL) {

@@ -433,6 +433,22 @@ static void rest__list_follows_continue(void **state)
 	cJSON_Delete(out);
 }
 
+static void rest__list_repeated_continue_token_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_list_opts lo = { .limit = 1 };
+	cJSON *out = NULL;
+
+	/* A broken server that hands back the same continue token forever must not make us page
+	 * (and grow the list) without end. */
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{\"kind\":\"PodList\",\"metadata\":{\"continue\":\"same\"},"
+			      "\"items\":[{\"metadata\":{\"name\":\"a\"}}]}";
+	assert_int_equal(kube_list(f->c, &KUBE_GVR_PODS, "d", &lo, &out, NULL), KUBE_EPARSE);
+	assert_null(out);
+	assert_true(fake_nreqs(&f->fs) <= 3);
+}
+
 /* --- rate limit -------------------------------------------------------------------------------- */
 
 static void rest__rate_limit_qps(void **state)
@@ -500,6 +516,32 @@ static void rest__write_gate(void **state)
 	assert_int_equal(kube_create(f->c, &KUBE_GVR_PODS, "d", o, NULL, NULL), 0);
 	kube_status_release(&st);
 	cJSON_Delete(o);
+}
+
+/* Allows the first `budget` writes, then refuses: leadership lost while a request waits. */
+static bool gate_budget(void *ud)
+{
+	int *budget = ud;
+
+	return (*budget)-- > 0;
+}
+
+static void rest__write_gate_checked_before_each_attempt(void **state)
+{
+	struct fixture *f = *state;
+	const char *err = "{\"kind\":\"Status\",\"code\":503,\"reason\":\"ServiceUnavailable\"}";
+	struct kube_status st = { 0 };
+	int budget = 2; /* the check before the first attempt and the one as it goes out */
+
+	/* A DELETE is retried; if the lease is lost during the backoff, the retry must not go out. */
+	fake_push(&f->fs, 503, err);
+	fake_push(&f->fs, 200, "{}");
+	kube_client_set_write_gate(f->c, gate_budget, &budget);
+	assert_int_equal(kube_delete(f->c, &KUBE_GVR_PODS, "d", "x", NULL, NULL, &st),
+			 KUBE_ENOTLEADER);
+	assert_int_equal(fake_nreqs(&f->fs), 1);
+	kube_client_set_write_gate(f->c, NULL, NULL);
+	kube_status_release(&st);
 }
 
 /* --- auth ---------------------------------------------------------------------------------------- */
@@ -772,6 +814,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__list_follows_continue, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__rate_limit_qps, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__write_gate, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__write_gate_checked_before_each_attempt, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(rest__list_repeated_continue_token_fails, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(rest__token_file_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__inline_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__concurrent_requests, setup, teardown),
