@@ -319,6 +319,8 @@ int main(int argc, char **argv)
 
 	/* 2. memory for N pods (the simulated kubelet binds and starts them) */
 	long rss0 = rss_kb(pid);
+	if (pods <= 0)
+		goto done;
 	atomic_store(&g_stop_writers, 0);
 	atomic_store(&g_writes, 0);
 	atomic_store(&g_errors, 0);
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
 	       atomic_load(&g_writes), p1 - p0, atomic_load(&g_errors), (double)rss0 / 1024,
 	       (double)rss1 / 1024);
 
+done:
 	kill(pid, SIGTERM);
 	int st = 0;
 	waitpid(pid, &st, 0);
