@@ -1,5 +1,6 @@
-/* REST client over libcurl; see kube_rest.h. One CURLSH shares connections, DNS and TLS sessions
- * between the easy handles of all threads; a token bucket (kube_ratelimiter) paces requests. */
+/* REST client over libcurl; see kube_rest.h. One CURLSH shares DNS and TLS sessions between the
+ * easy handles of all threads; idle easy handles (each with its open connections) wait in a pool
+ * for the next request; a token bucket (kube_ratelimiter) paces requests. */
 #include "kube_rest.h"
 
 #include <ctype.h>
@@ -31,6 +32,7 @@
 #define MAX_ERROR_BODY (1024UL * 1024)
 #define WATCH_TIMEOUT_MARGIN_S 30
 #define CANCEL_POLL_MS 100
+#define POOL_MAX 16 /* idle easy handles kept, each with its keep-alive connection */
 
 const struct kube_gvr KUBE_GVR_PODS = { "", "v1", "pods", true };
 const struct kube_gvr KUBE_GVR_SERVICES = { "", "v1", "services", true };
@@ -56,6 +58,13 @@ struct kube_client {
 
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	/* libcurl does not support one connection cache used by concurrent threads
+	 * (CURL_LOCK_DATA_CONNECT), so connections are reused through idle easy handles: a
+	 * request takes one from here (or makes one) and puts it back when done. */
+	pthread_mutex_t pool_mu;
+	CURL *pool[POOL_MAX];
+	int npool;
 
 	struct kube_ratelimiter *limiter; /* NULL = unlimited */
 
@@ -332,6 +341,7 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	pthread_mutex_init(&c->gate_mu, NULL);
 	pthread_mutex_init(&c->token_mu, NULL);
+	pthread_mutex_init(&c->pool_mu, NULL);
 	rc = kube_config_copy(&c->cfg, cfg);
 	if (rc != 0)
 		goto out;
@@ -363,7 +373,6 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	register_metrics(c);
@@ -380,6 +389,8 @@ void kube_client_free(struct kube_client *c)
 
 	if (c == NULL)
 		return;
+	for (i = 0; i < c->npool; i++)
+		curl_easy_cleanup(c->pool[i]);
 	if (c->share != NULL)
 		curl_share_cleanup(c->share);
 	kube_ratelimiter_free(c->limiter);
@@ -390,6 +401,7 @@ void kube_client_free(struct kube_client *c)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->gate_mu);
 	pthread_mutex_destroy(&c->token_mu);
+	pthread_mutex_destroy(&c->pool_mu);
 	free(c);
 }
 
@@ -462,6 +474,42 @@ copy:
 	}
 	pthread_mutex_unlock(&c->token_mu);
 	return rc;
+}
+
+/* --- easy handle pool ---------------------------------------------------------------------- */
+
+/* An easy handle for one attempt: an idle one from the pool (its connection may be reused) or a
+ * new one. Streams get a new one: they run in their own multi handle and live long. */
+static CURL *handle_get(struct kube_client *c, bool stream)
+{
+	CURL *h = NULL;
+
+	if (!stream) {
+		pthread_mutex_lock(&c->pool_mu);
+		if (c->npool > 0)
+			h = c->pool[--c->npool];
+		pthread_mutex_unlock(&c->pool_mu);
+	}
+	return h != NULL ? h : curl_easy_init();
+}
+
+/* Returns a handle after an attempt. Its options point into the finished attempt (headers, error
+ * buffer, response), so they are reset; live connections survive curl_easy_reset. */
+static void handle_put(struct kube_client *c, CURL *h, bool stream)
+{
+	if (h == NULL)
+		return;
+	if (!stream) {
+		curl_easy_reset(h);
+		pthread_mutex_lock(&c->pool_mu);
+		if (c->npool < POOL_MAX) {
+			c->pool[c->npool++] = h;
+			h = NULL;
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+	}
+	if (h != NULL)
+		curl_easy_cleanup(h);
 }
 
 /* --- one attempt ---------------------------------------------------------------------------- */
@@ -792,7 +840,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		r.max = sink != NULL ? MAX_ERROR_BODY : MAX_BODY;
 		r.sink = sink;
 		r.sink_ud = sink_ud;
-		h = curl_easy_init();
+		h = handle_get(c, cancel != NULL);
 		if (h == NULL) {
 			rc = KUBE_ENOMEM;
 			goto out;
@@ -864,7 +912,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		free(url);
 		url = NULL;
 		free(r.body);
-		curl_easy_cleanup(h);
+		handle_put(c, h, cancel != NULL);
 		h = NULL;
 		sleep_ms(wait_ms);
 	}
@@ -872,8 +920,7 @@ out:
 	curl_slist_free_all(headers);
 	free(url);
 	free(r.body);
-	if (h != NULL)
-		curl_easy_cleanup(h);
+	handle_put(c, h, cancel != NULL);
 	return rc;
 }
 

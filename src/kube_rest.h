@@ -77,7 +77,7 @@ struct kube_client;
  * lazily via libcurl, so a bad path shows up on the first request as KUBE_EIO.
  * Returns 0, KUBE_EINVAL (NULL cfg/out, no server), KUBE_ENOMEM. Calls curl_global_init once per
  * process (pthread_once). The client is thread-safe: any number of threads may issue requests;
- * connections are reused through a shared connection cache. Registers its metrics in
+ * connections are reused through a pool of idle handles. Registers its metrics in
  * kube_metrics_default() here: do not reset that registry while a client lives. */
 int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *opts,
 		    struct kube_client **out);

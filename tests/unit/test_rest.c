@@ -662,7 +662,7 @@ static void rest__connections_reused(void **state)
 	for (int i = 0; i < n; i++)
 		assert_int_equal(kube_get(f->c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
 	dt = now_s() - t0;
-	/* One keep-alive connection serves every sequential request (shared connection cache). */
+	/* One keep-alive connection serves every sequential request (pooled easy handle). */
 	assert_int_equal(atomic_load(&f->fs.connections), 1);
 	print_message("%d sequential GETs in %.3f s (%.0f req/s)\n", n, dt, n / dt);
 }
