@@ -70,7 +70,14 @@ bool kube_json_get_int(const cJSON *root, int64_t *out, ...)
 	va_end(ap);
 	if (!cJSON_IsNumber(v))
 		return false;
-	*out = (int64_t)v->valuedouble;
+	/* Server data: a double outside int64's range (1e300, inf) would be undefined behaviour
+	 * to convert, so clamp it. 2^63 is exactly representable; anything below converts. */
+	if (v->valuedouble >= 9223372036854775808.0)
+		*out = INT64_MAX;
+	else if (v->valuedouble < -9223372036854775808.0)
+		*out = INT64_MIN;
+	else
+		*out = (int64_t)v->valuedouble;
 	return true;
 }
 

@@ -24,7 +24,8 @@ const char *kube_json_get_str(const cJSON *root, ...) __attribute__((sentinel));
  * alone) when the value is missing or not a number. */
 bool kube_json_get_num(const cJSON *root, double *out, ...) __attribute__((sentinel));
 
-/* Like kube_json_get_num, for integers: numbers are truncated, strings are not converted. */
+/* Like kube_json_get_num, for integers: numbers are truncated (and clamped to the int64 range),
+ * strings are not converted. */
 bool kube_json_get_int(const cJSON *root, int64_t *out, ...) __attribute__((sentinel));
 
 /* Like kube_json_get, but a missing value or one that is not a bool gives `dflt`. */

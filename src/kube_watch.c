@@ -86,19 +86,23 @@ static int status_error(const cJSON *status)
 {
 	const char *reason = kube_json_get_str(status, "reason", NULL);
 	double code = 0;
+	int rc;
 
 	kube_json_get_num(status, &code, "code", NULL);
+	if (!(code >= 100 && code <= 999))
+		code = 0; /* not an HTTP status (or too big for a long): as if absent */
 	if (code == 410)
 		return KUBE_EGONE;
 	if (code == 0 && reason == NULL)
 		return KUBE_EHTTP;
 	if (code == 0) {
-		int rc = kube_err_from_http(500, reason);
-
+		rc = kube_err_from_http(500, reason);
 		/* Only a reason we know maps; an unknown one with no code is just "HTTP error". */
 		return rc == KUBE_ESERVER ? KUBE_EHTTP : rc;
 	}
-	return kube_err_from_http((long)code, reason);
+	rc = kube_err_from_http((long)code, reason);
+	/* An ERROR event ends the stream whatever its code says (a 2xx would read as success). */
+	return rc == 0 ? KUBE_EHTTP : rc;
 }
 
 static int decode_line(struct kube_watch_decoder *d, const char *line, size_t len)

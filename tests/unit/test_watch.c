@@ -180,6 +180,13 @@ static void decoder__error_events(void **state)
 		{ "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":403,\"reason\":\"Forbidden\"}}\n",
 		  KUBE_EFORBIDDEN },
 		{ "{\"type\":\"ERROR\",\"object\":{}}\n", KUBE_EHTTP },
+		/* A broken server's codes: an ERROR event always ends the stream with an error, and
+		 * a code no long can hold is no code. */
+		{ "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":200}}\n", KUBE_EHTTP },
+		{ "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":1e300}}\n",
+		  KUBE_EHTTP },
+		{ "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":-1e300,"
+		  "\"reason\":\"Expired\"}}\n", KUBE_EGONE },
 	};
 
 	(void)state;
@@ -194,6 +201,26 @@ static void decoder__error_events(void **state)
 		assert_memory_equal(s.ev[0], "ERROR:", 6);
 		kube_watch_decoder_free(d);
 	}
+}
+
+/* Numbers from the server that do not fit an int64 are clamped, not converted with undefined
+ * behaviour (kube_json_get_int reads ports, counts and generations of server objects). */
+static void decoder__huge_numbers_clamped(void **state)
+{
+	cJSON *o = cJSON_Parse("{\"big\":1e300,\"small\":-1e300,\"ok\":42.9,\"inf\":1e999}");
+	int64_t v = 0;
+
+	(void)state;
+	assert_non_null(o);
+	assert_true(kube_json_get_int(o, &v, "big", NULL));
+	assert_true(v == INT64_MAX);
+	assert_true(kube_json_get_int(o, &v, "small", NULL));
+	assert_true(v == INT64_MIN);
+	assert_true(kube_json_get_int(o, &v, "inf", NULL));
+	assert_true(v == INT64_MAX);
+	assert_true(kube_json_get_int(o, &v, "ok", NULL));
+	assert_int_equal(v, 42);
+	cJSON_Delete(o);
 }
 
 static void decoder__callback_stops(void **state)
@@ -478,6 +505,7 @@ int main(void)
 		cmocka_unit_test(decoder__partial_line_waits),
 		cmocka_unit_test(decoder__garbage_is_parse_error),
 		cmocka_unit_test(decoder__error_events),
+		cmocka_unit_test(decoder__huge_numbers_clamped),
 		cmocka_unit_test(decoder__callback_stops),
 		cmocka_unit_test(decoder__long_line),
 		cmocka_unit_test(decoder__line_cap),
