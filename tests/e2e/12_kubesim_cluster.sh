@@ -183,6 +183,11 @@ timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete rs "$rs" --cascade=foregrou
 expect_eq 0 "$(k get pods -l app=web --no-headers 2>/dev/null | wc -l | tr -d ' ')" "foreground: pods gone before the owner"
 pass "foreground deletion removed dependents first"
 
+timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete svc web >/dev/null
+wait_for 10 "Endpoints and EndpointSlice go with the Service" bash -c "[ -z \"\$(kubectl --kubeconfig $KUBECONFIG get endpoints,endpointslices -o name)\" ]"
+expect_eq false "$(ctl_jq .exists "$SIM_URL/sim/v1/endpoints/default/web/history")" "history kept, service gone"
+pass "deleting a Service removes its Endpoints and EndpointSlice"
+
 # --- Faults through the control API are seen by kubectl ----------------------------------------
 ctl -X POST "$SIM_URL/sim/v1/faults/errors" -d '{"method":"GET","path":"/api/v1/namespaces/default/configmaps","status":503,"count":1}' >/dev/null
 expect_fail "first GET fails with the injected 503" k get configmaps --request-timeout=5s

@@ -691,8 +691,6 @@ static void on_change(void *ud, const char *type, const char *group, const char 
 	struct sim_controllers *c = ud;
 	struct sim_event *e;
 
-	if (c->stop)
-		return;
 	/* Events, leases and the like drive no controller: skip the copies. */
 	if (strcmp(resource, "events") == 0 || strcmp(resource, "leases") == 0 ||
 	    strcmp(resource, "endpoints") == 0 || strcmp(resource, "endpointslices") == 0)
@@ -713,6 +711,12 @@ static void on_change(void *ud, const char *type, const char *group, const char 
 		return;
 	}
 	pthread_mutex_lock(&c->qmu);
+	if (c->stop) {
+		/* Stopping: nobody would handle it. */
+		pthread_mutex_unlock(&c->qmu);
+		event_free(e);
+		return;
+	}
 	if (c->qtail)
 		c->qtail->next = e;
 	else

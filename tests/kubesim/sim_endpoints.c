@@ -818,8 +818,15 @@ void sim_endpoints_on_service(struct sim_controllers *c, const char *type, const
 		free(s->last_ep);
 		free(s->last_slice);
 		s->last_ep = s->last_slice = NULL;
-		/* The slice goes with its owner (GC); Endpoints have no owner. */
+		/* Endpoints have no owner; the slice has one, but the GC does not index slices
+		 * (their events are not queued, for speed), so both go here. */
 		sim_ctl_delete(c, "", "endpoints", ns, name, NULL, -1, NULL);
+		{
+			char sname[300];
+
+			slice_name(svc, sname, sizeof(sname));
+			sim_ctl_delete(c, "discovery.k8s.io", "endpointslices", ns, sname, NULL, -1, NULL);
+		}
 		return;
 	}
 	if (!cJSON_IsObject(sim_j_at(svc, "spec.selector")) ||
