@@ -732,20 +732,21 @@ struct watch_stream {
 	char version[64];
 	int table, include, headers_sent;
 	time_t deadline;
-	char *buf;
-	size_t len, off;
-	int finish; /* end the stream once buf is drained */
+	struct sb out; /* formatted lines not yet handed to libmicrohttpd */
+	struct timespec last_send;
+	size_t off;
+	int finish; /* end the stream once out is drained */
 };
 
 static void watch_stream_free(void *cls)
 {
 	struct watch_stream *ws = cls;
 	sim_watch_free(ws->w);
-	free(ws->buf);
+	free(ws->out.s);
 	free(ws);
 }
 
-/* Formats one event line into ws->buf. */
+/* Appends one event line to ws->out. */
 static int watch_line(struct watch_stream *ws, const char *type, const cJSON *obj,
 		      const char *json)
 {
@@ -772,24 +773,24 @@ static int watch_line(struct watch_stream *ws, const char *type, const cJSON *ob
 	}
 	if (!json)
 		return -1;
-	free(ws->buf);
-	ws->buf = NULL;
-	int n = asprintf(&ws->buf, "{\"type\":\"%s\",\"object\":%s}\n", type, json);
+	sb_str(&ws->out, "{\"type\":\"");
+	sb_str(&ws->out, type);
+	sb_str(&ws->out, "\",\"object\":");
+	sb_str(&ws->out, json);
+	sb_str(&ws->out, "}\n");
 	free(table_json);
-	if (n < 0) {
-		ws->buf = NULL;
-		return -1;
-	}
-	ws->len = (size_t)n;
-	ws->off = 0;
-	return 0;
+	return ws->out.oom ? -1 : 0;
 }
 
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch_stream *ws = cls;
 	(void)pos;
-	while (ws->off >= ws->len) {
+	if (ws->off >= ws->out.len) {
+		ws->off = 0;
+		ws->out.len = 0;
+	}
+	while (ws->out.len == 0) {
 		if (ws->finish || atomic_load(&ws->srv->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		time_t now = time(NULL);
@@ -813,11 +814,33 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 		}
 		if (watch_line(ws, sim_event_type_name(type), obj, json))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		/* Under a stream of events (the last send was moments ago), linger 1 ms so the
+		 * writers' next events queue up, then send them together: one wakeup and one send
+		 * per batch instead of per event, which is what keeps 10 watchers from costing 10
+		 * context switches per write. An isolated event goes out at once. */
+		struct timespec mono;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		long since_us = (mono.tv_sec - ws->last_send.tv_sec) * 1000000L +
+				(mono.tv_nsec - ws->last_send.tv_nsec) / 1000;
+		if (since_us < 5000) {
+			struct timespec linger = {0, 1000000L};
+			nanosleep(&linger, NULL);
+		}
+		while (ws->out.len < max) {
+			r = sim_watch_next(ws->w, 0, &type, &obj, &json);
+			if (r != 1)
+				break;
+			if (watch_line(ws, sim_event_type_name(type), obj, json))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		if (r == SIM_WATCH_EXPIRED || r == SIM_WATCH_CLOSED)
+			ws->finish = 1;
 	}
-	size_t n = ws->len - ws->off;
+	size_t n = ws->out.len - ws->off;
 	if (n > max)
 		n = max;
-	memcpy(out, ws->buf + ws->off, n);
+	clock_gettime(CLOCK_MONOTONIC, &ws->last_send);
+	memcpy(out, ws->out.s + ws->off, n);
 	ws->off += n;
 	return (ssize_t)n;
 }
