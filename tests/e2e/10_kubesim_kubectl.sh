@@ -102,6 +102,19 @@ expect_contains "$out" '"code":410' "expired watch is 410"
 expect_contains "$out" '"reason":"Expired"' "expired watch reason"
 pass "410 Expired on a watch from a compacted resourceVersion"
 
+# --- faults injected through the control API are seen by kubectl
+sim_control -X POST "$SIM_URL/sim/v1/faults/errors" \
+	-d '{"method":"GET","path":"/api/v1/namespaces/default/configmaps/cm3","status":500,"count":20}' >/dev/null
+if out=$(k get cm cm3 2>&1); then fail "injected 500 not seen"; fi
+expect_contains "$out" "injected fault" "kubectl shows the injected error"
+sim_control -X DELETE "$SIM_URL/sim/v1/faults" >/dev/null
+k get cm cm3 >/dev/null || fail "request still failing after the faults were cleared"
+rv_now=$(k get cm cm3 -o jsonpath='{.metadata.resourceVersion}')
+sim_control -X POST "$SIM_URL/sim/v1/faults/compact" >/dev/null
+out=$(sim_curl "$SIM_URL/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=$((rv_now - 1))&timeoutSeconds=5")
+expect_contains "$out" '"code":410' "compact through the control API expires old watches"
+pass "faults through the control API (injected error seen by kubectl, compaction)"
+
 # --- selectors
 k label cm cm1 tier=web >/dev/null
 expect_eq "cm1" "$(k get cm -l tier=web -o jsonpath='{.items[*].metadata.name}')" "label selector"
