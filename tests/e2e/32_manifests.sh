@@ -6,6 +6,7 @@
 #  - every sample passes server-side validation (kubectl apply --dry-run=server) on kubesim, and
 #    a bad one is refused;
 #  - the plain manifests install with kubectl alone;
+#  - every relative link in the README and docs/ resolves;
 #  - the Dockerfile's build works on its .dockerignore'd context and its runtime stage installs
 #    every shared library the binary needs.
 set -euo pipefail
@@ -200,7 +201,21 @@ done <"$work/requests"
 [ $missing = 0 ] || fail "RBAC misses requests the operator makes"
 ok "RBAC grants every request the operator made: $(awk '{printf "%s:%s ", $1, $2}' "$work/requests")"
 
-# --- 6. the Dockerfile builds from its context and ships the libraries the binary needs -------
+# --- 6. every relative link in the README and docs/ points at a file that exists ---------------
+broken=0
+for md in "$PHX_ROOT/README.md" "$PHX_ROOT"/docs/*.md "$PHX_ROOT"/docs/lib/*.md; do
+	[ -f "$md" ] || continue
+	dir=$(dirname "$md")
+	while read -r link; do
+		target="${link%%#*}"
+		[ -n "$target" ] || continue
+		[ -e "$dir/$target" ] || { echo "  ${md#$PHX_ROOT/}: broken link $link"; broken=1; }
+	done < <(grep -oE '\]\([^) ]+\)' "$md" | sed -E 's/^\]\((.*)\)$/\1/' | grep -vE '^(https?:|mailto:|#)')
+done
+[ $broken = 0 ] || fail "broken links in the docs"
+ok "README and docs/: every relative link resolves"
+
+# --- 7. the Dockerfile builds from its context and ships the libraries the binary needs -------
 # No container engine here: replay what `docker build` does. The build context is the repository
 # filtered by .dockerignore (top-level patterns: all ours are), built with the Dockerfile's own
 # cmake commands; then every shared library the binary needs must come from a package the
