@@ -731,6 +731,7 @@ struct watch_stream {
 	const struct sim_rtype *t;
 	char version[64];
 	int table, include, headers_sent;
+	int bookmarks; /* allowWatchBookmarks */
 	time_t deadline;
 	struct sb out; /* formatted lines not yet handed to libmicrohttpd */
 	struct timespec last_send;
@@ -782,6 +783,34 @@ static int watch_line(struct watch_stream *ws, const char *type, const cJSON *ob
 	return ws->out.oom ? -1 : 0;
 }
 
+/* A BOOKMARK after BOOKMARK_IDLE_S without a send, so informers can resume from a recent
+ * resourceVersion instead of one the history may already have dropped. */
+#define BOOKMARK_IDLE_S 5
+
+static int watch_bookmark(struct watch_stream *ws)
+{
+	struct timespec mono;
+	uint64_t rv;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	if (mono.tv_sec - ws->last_send.tv_sec < BOOKMARK_IDLE_S)
+		return 0;
+	if (!sim_watch_bookmark_rv(ws->w, &rv))
+		return 0;
+	char line[600];
+	char av[300];
+	if (*ws->t->group)
+		snprintf(av, sizeof(av), "%s/%s", ws->t->group, ws->version);
+	else
+		snprintf(av, sizeof(av), "%s", ws->version);
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"%s\","
+		 "\"metadata\":{\"resourceVersion\":\"%llu\"}}}\n",
+		 ws->t->kind, av, (unsigned long long)rv);
+	sb_str(&ws->out, line);
+	ws->last_send = mono;
+	return ws->out.oom ? -1 : 0;
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch_stream *ws = cls;
@@ -802,8 +831,11 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 		const cJSON *obj = NULL;
 		const char *json = NULL;
 		int r = sim_watch_next(ws->w, slice, &type, &obj, &json);
-		if (r == 0)
+		if (r == 0) {
+			if (ws->bookmarks && watch_bookmark(ws))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
 			continue;
+		}
 		if (r == SIM_WATCH_CLOSED)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (r == SIM_WATCH_EXPIRED) {
@@ -880,6 +912,8 @@ static enum MHD_Result start_watch(struct sim_server *srv, struct MHD_Connection
 	ws->t = t;
 	snprintf(ws->version, sizeof(ws->version), "%s", p->version);
 	ws->table = wants_table(conn);
+	ws->bookmarks = truthy(query(conn, "allowWatchBookmarks")) && !ws->table;
+	clock_gettime(CLOCK_MONOTONIC, &ws->last_send);
 	ws->include = sim_table_parse_include(query(conn, "includeObject"));
 	if (ws->include < 0)
 		ws->include = SIM_TABLE_INCLUDE_METADATA;

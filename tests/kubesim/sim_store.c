@@ -2964,6 +2964,23 @@ int sim_watch_next(struct sim_watch *w, int timeout_ms, enum sim_event_type *typ
 	}
 }
 
+int sim_watch_bookmark_rv(struct sim_watch *w, uint64_t *rv)
+{
+	int ok = 0;
+	if (w->expired || w->replay_pos < w->nreplay || w->init_pos < w->ninit || w->init_bookmark)
+		return 0;
+	/* Under the store lock no commit can be between "rv assigned" and "pushed to queues". */
+	pthread_mutex_lock(&w->s->mu);
+	pthread_mutex_lock(&w->mu);
+	if (w->len == 0 && !w->closed) {
+		*rv = w->s->rv;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->s->mu);
+	return ok;
+}
+
 void sim_watch_close(struct sim_watch *w)
 {
 	pthread_mutex_lock(&w->mu);

@@ -258,6 +258,12 @@ int sim_store_watch(struct sim_store *s, const struct sim_watch_opts *o, struct 
 int sim_watch_next(struct sim_watch *w, int timeout_ms, enum sim_event_type *type,
 		   const cJSON **obj, const char **json);
 
+/* For a periodic BOOKMARK: returns 1 and sets *rv to the store's current resourceVersion when
+ * the watch has delivered everything up to it (nothing replayed, initial or queued is pending),
+ * so a client may resume from *rv without missing an event; 0 otherwise. Same thread as
+ * sim_watch_next. */
+int sim_watch_bookmark_rv(struct sim_watch *w, uint64_t *rv);
+
 /* Makes a blocked sim_watch_next return SIM_WATCH_CLOSED (any thread). */
 void sim_watch_close(struct sim_watch *w);
 
