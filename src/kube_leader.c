@@ -24,9 +24,10 @@ struct kube_leader {
 	struct kube_leader_callbacks cb;
 	struct kube_clock *clock;
 
-	/* The write gate reads these two from any thread without a lock. */
+	/* The write gate reads these from any thread without a lock. */
 	atomic_bool leading;
 	atomic_llong renewed_at; /* clock time the last successful acquire/renew was started */
+	atomic_bool resigned;    /* stop() began: refuse writes while the elector is joined */
 
 	pthread_mutex_t mu; /* guards started, stopping, holder */
 	struct kube_cond *cond;
@@ -67,7 +68,7 @@ char *kube_leader_format_microtime(int64_t wall_ns, char *buf, size_t len)
 
 bool kube_leader_is_leader(struct kube_leader *le)
 {
-	if (le == NULL || !atomic_load(&le->leading))
+	if (le == NULL || !atomic_load(&le->leading) || atomic_load(&le->resigned))
 		return false;
 	return kube_clock_now(le->clock) - atomic_load(&le->renewed_at) < le->renew_ns;
 }
@@ -354,6 +355,7 @@ int kube_leader_new(const struct kube_leader_config *cfg, struct kube_leader **o
 	le->clock = cfg->clock != NULL ? cfg->clock : kube_clock_real();
 	atomic_init(&le->leading, false);
 	atomic_init(&le->renewed_at, 0);
+	atomic_init(&le->resigned, false);
 	le->seed = (unsigned)kube_clock_now(NULL);
 	for (const char *p = cfg->identity; *p != '\0'; p++)
 		le->seed = le->seed * 31 + (unsigned char)*p;
@@ -418,6 +420,9 @@ void kube_leader_stop(struct kube_leader *le)
 	pthread_mutex_lock(&le->mu);
 	join = le->started && !le->stopping;
 	le->stopping = true;
+	/* Writes stop now, not after the join: the elector may be in a renew that takes up to
+	 * the client's request timeout. */
+	atomic_store(&le->resigned, true);
 	kube_cond_broadcast(le->cond);
 	pthread_mutex_unlock(&le->mu);
 	if (!join)

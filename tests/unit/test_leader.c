@@ -381,6 +381,70 @@ static void leader__microtime_format(void **state)
 				    cases[i].want);
 }
 
+/* Stands in for a slow elector thread (a renew stuck on the network) while stop() joins it. */
+struct blocker {
+	struct kube_leader *le;
+	atomic_bool entered, release;
+};
+
+static void block_started(void *ud)
+{
+	struct blocker *b = ud;
+
+	atomic_store(&b->entered, true);
+	while (!atomic_load(&b->release)) {
+		struct timespec ts = {0, 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static bool blocker_entered(void *arg)
+{
+	return atomic_load(&((struct blocker *)arg)->entered);
+}
+
+static bool not_leader(void *arg)
+{
+	return !kube_leader_is_leader(arg);
+}
+
+static void *stop_main(void *arg)
+{
+	kube_leader_stop(arg);
+	return NULL;
+}
+
+static void leader__stop_shuts_gate_before_joining(void **state)
+{
+	struct fixture *f = *state;
+	struct blocker b = {0};
+	struct kube_leader_config cfg = {
+		.client = f->a.client,
+		.lease_namespace = "kube-system",
+		.lease_name = "phoenix-test",
+		.identity = "a",
+		.keep_lease_on_stop = true,
+		.callbacks = {block_started, NULL, NULL, &b},
+	};
+	pthread_t t;
+
+	/* Default timings: the renew deadline (10 s) is far beyond this test. */
+	assert_int_equal(kube_leader_new(&cfg, &b.le), 0);
+	assert_int_equal(kube_leader_start(b.le), 0);
+	assert_true(fake_eventually(blocker_entered, &b, WAIT_MS));
+	assert_true(kube_leader_is_leader(b.le));
+	assert_int_equal(pthread_create(&t, NULL, stop_main, b.le), 0);
+	/* The contract: writes are refused first, not once the elector thread has been joined. */
+	assert_true(fake_eventually(not_leader, b.le, 2000));
+	assert_int_equal(try_write(f, &f->a), KUBE_ENOTLEADER);
+	atomic_store(&b.release, true);
+	pthread_join(t, NULL);
+	assert_false(kube_leader_is_leader(b.le));
+	kube_leader_free(b.le);
+	kube_client_set_write_gate(f->a.client, NULL, NULL);
+}
+
 static void leader__bad_config(void **state)
 {
 	struct fixture *f = *state;
@@ -427,6 +491,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(leader__stale_update_is_a_conflict, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(leader__microtime_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(leader__stop_shuts_gate_before_joining, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(leader__bad_config, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
