@@ -156,6 +156,9 @@ start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kube
 	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms"
 wait_for "kubesim" 15 test -s "$kubeconfig" || { cat "$state/kubesim.log"; die "kubesim did not write $kubeconfig within 15 s"; }
 export KUBECONFIG="$kubeconfig"
+# kubectl caches discovery per host:port; a previous kubesim on the same port had other CRDs.
+export KUBECACHEDIR="$state/kube-cache"
+rm -rf "$KUBECACHEDIR"
 wait_for "the API" 15 kubectl version || die "kubesim does not answer kubectl within 15 s (log: $state/kubesim.log)"
 server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 note "kubesim serves $server; kubeconfig: $kubeconfig"
@@ -291,7 +294,7 @@ printf '\n%s%s recovered under the new leader %s: reaction %s ms.%s\n' "$B$G" "$
 # --- 7. what next --------------------------------------------------------------------------
 step "Keep exploring"
 cat <<EOF
-    export KUBECONFIG=$kubeconfig PATH=$bin:\$PATH
+    export KUBECONFIG=$kubeconfig KUBECACHEDIR=$KUBECACHEDIR PATH=$bin:\$PATH
     kubectl get phx -n $ns -w                    # watch the services
     kubectl phoenix status -n $ns -w             # the dashboard, live
     kubectl delete pod -n $ns \$(kubectl get phx -n $ns registry -o jsonpath='{.status.primary}')

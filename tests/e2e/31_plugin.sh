@@ -9,6 +9,8 @@ export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
 unset KUBECONFIG NO_COLOR
 
 work=$(mktemp -d)
+# A discovery cache of our own: another kubesim may have had this port before, with other CRDs.
+export KUBECACHEDIR="$work/kube-cache"
 pids=()
 status=1
 cleanup() {
