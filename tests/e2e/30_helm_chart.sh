@@ -12,6 +12,8 @@ unset KUBECONFIG
 work=$(mktemp -d)
 # A discovery cache of our own: another kubesim may have had this port before, with other CRDs.
 export KUBECACHEDIR="$work/kube-cache"
+# helm keeps its config, cache and release-independent data here too (no $HOME needed).
+export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 pids=()
 status=1
 cleanup() {
