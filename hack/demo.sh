@@ -217,7 +217,7 @@ run kubectl phoenix status -n "$ns"
 
 # --- 5. the failover ---------------------------------------------------------------------------
 # kubesim records every change of a Service's ready endpoints (its /sim/v1 control API, not
-# part of Kubernetes): the proof that clients never saw an empty Service.
+# part of Kubernetes): it shows exactly what clients of the Service saw during the failover.
 sim_history() { kubectl get --raw "/sim/v1/endpoints/$ns/$victim/history${1:+?sinceMs=$1}" 2>/dev/null; }
 json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 since=$(sim_history | json_num nowMs)
