@@ -306,7 +306,9 @@ int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t 
 		rc = KUBE_ENOMEM;
 		goto out;
 	}
-	ready_at = kube_clock_now(q->clock) + delay_ns;
+	ready_at = kube_clock_now(q->clock);
+	/* A huge delay means "practically never", not a wrapped-around deadline in the past. */
+	ready_at = delay_ns > KUBE_CLOCK_FOREVER - ready_at ? KUBE_CLOCK_FOREVER : ready_at + delay_ns;
 	if (it->heap_idx != NOT_WAITING) {
 		/* Already waiting: only an earlier deadline counts (client-go). */
 		if (ready_at < it->ready_at) {

@@ -174,6 +174,24 @@ static void workqueue__duplicate_delay_only_moves_deadline_earlier(void **state)
 	kube_clock_free(clk);
 }
 
+static void workqueue__huge_delay_does_not_overflow(void **state)
+{
+	struct kube_clock *clk = kube_clock_fake_new(KUBE_SEC(100), 0);
+	struct kube_workqueue *q = new_queue(clk, NULL);
+
+	/* now + INT64_MAX overflowed (undefined; in practice a deadline in the past). */
+	assert_int_equal(kube_workqueue_add_after(q, "never", INT64_MAX), 0);
+	assert_int_equal(kube_workqueue_add_after(q, "soon", KUBE_MS(10)), 0);
+	assert_int_equal(kube_workqueue_len(q), 0);
+	assert_int_equal(kube_workqueue_delayed_len(q), 2);
+	kube_clock_advance(clk, KUBE_MS(10));
+	expect_get(q, "soon");
+	assert_int_equal(kube_workqueue_delayed_len(q), 1);
+	kube_workqueue_done(q, "soon");
+	kube_workqueue_free(q);
+	kube_clock_free(clk);
+}
+
 static void workqueue__delayed_key_already_queued_is_not_duplicated(void **state)
 {
 	struct kube_clock *clk = kube_clock_fake_new(0, 0);
@@ -499,6 +517,7 @@ int main(void)
 		cmocka_unit_test(workqueue__delays_in_deadline_order_with_fifo_ties),
 		cmocka_unit_test(workqueue__duplicate_delay_only_moves_deadline_earlier),
 		cmocka_unit_test(workqueue__delayed_key_already_queued_is_not_duplicated),
+		cmocka_unit_test(workqueue__huge_delay_does_not_overflow),
 		cmocka_unit_test(workqueue__get_blocks_until_delay_passes),
 		cmocka_unit_test(workqueue__rate_limited_backoff_and_forget),
 		cmocka_unit_test(workqueue__custom_limiter_is_used),
