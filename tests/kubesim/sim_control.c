@@ -110,19 +110,22 @@ static int64_t query_int(const struct sim_http_req *req, const char *key, int64_
 	return v && *v ? strtoll(v, NULL, 10) : def;
 }
 
-/* A pod's current status and identity, after the operation settled. */
+/* A pod's current status and identity, after the operation settled (from the store: the
+ * controllers' cache keeps no containerStatuses). */
 static cJSON *pod_body(struct sim_controllers *c, const char *ns, const char *name)
 {
-	const cJSON *pod = sim_cache_get(c, SIM_K_PODS, ns, name);
+	cJSON *pod = NULL, *status = NULL;
 	cJSON *o = ok_body(c);
 
 	sim_j_set_str(o, "namespace", ns);
 	sim_j_set_str(o, "name", name);
-	if (pod) {
+	if (sim_store_get(sim_ctl_store(c), "", "pods", ns, name, &pod, &status) == 200) {
 		sim_j_set_str(o, "uid", sim_j_str(pod, "metadata.uid"));
 		if (sim_j_at(pod, "status"))
 			sim_j_set(o, "status", cJSON_Duplicate(sim_j_at(pod, "status"), 1));
 	}
+	cJSON_Delete(pod);
+	cJSON_Delete(status);
 	return o;
 }
 

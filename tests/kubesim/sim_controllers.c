@@ -4,6 +4,7 @@
 #include "sim_controllers.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,6 +331,7 @@ void sim_ctl_unlock(struct sim_controllers *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
+
 /* ---- Caches ---- */
 
 static int kind_of(const char *group, const char *resource)
@@ -351,6 +353,91 @@ static int kind_of(const char *group, const char *resource)
 	}
 	return -1;
 }
+
+/* ---- Trimmed copies ----
+ * The controllers copy every committed object; copying only what they read keeps the queue and
+ * the caches small (helm's release Secrets, kubectl's last-applied annotations, containerStatuses
+ * the kubelet rebuilds anyway). */
+
+static const char *const meta_keys[] = {
+	"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+	"deletionTimestamp", "deletionGracePeriodSeconds", "labels", "ownerReferences", "finalizers",
+	"generateName",
+};
+
+/* apiVersion, kind and the metadata the GC needs. */
+static cJSON *copy_meta(const cJSON *obj)
+{
+	cJSON *o = cJSON_CreateObject(), *meta;
+	const cJSON *m = sim_j_at(obj, "metadata");
+	size_t i;
+
+	if (!o)
+		return NULL;
+	if (sim_j_at(obj, "apiVersion"))
+		cJSON_AddItemToObject(o, "apiVersion", cJSON_Duplicate(sim_j_at(obj, "apiVersion"), 1));
+	if (sim_j_at(obj, "kind"))
+		cJSON_AddItemToObject(o, "kind", cJSON_Duplicate(sim_j_at(obj, "kind"), 1));
+	meta = cJSON_AddObjectToObject(o, "metadata");
+	for (i = 0; m && i < sizeof(meta_keys) / sizeof(meta_keys[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, meta_keys[i]);
+
+		if (v)
+			cJSON_AddItemToObject(meta, meta_keys[i], cJSON_Duplicate(v, 1));
+	}
+	return o;
+}
+
+/* What the controllers keep of an object of kind k (-1: not cached, metadata only). */
+static cJSON *copy_view(int k, const cJSON *obj)
+{
+	cJSON *o, *ann, *st;
+	const cJSON *v;
+
+	if (k < 0)
+		return copy_meta(obj);
+	o = copy_meta(obj);
+	if (!o)
+		return NULL;
+	cJSON_ArrayForEach(v, obj) {
+		if (strcmp(v->string, "metadata") == 0 || strcmp(v->string, "apiVersion") == 0 ||
+		    strcmp(v->string, "kind") == 0)
+			continue;
+		cJSON_AddItemToObject(o, v->string, cJSON_Duplicate(v, 1));
+	}
+	/* Annotations: the deployment controller reads its revisions; nothing reads the rest. */
+	ann = (cJSON *)sim_j_at(obj, "metadata.annotations");
+	if (ann && (k == SIM_K_DEPLOYMENTS || k == SIM_K_REPLICASETS)) {
+		cJSON *copy = cJSON_Duplicate(ann, 1);
+
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "kubectl.kubernetes.io/last-applied-configuration");
+		sim_j_set(sim_j_obj(o, "metadata"), "annotations", copy);
+	}
+	if (k == SIM_K_PODS) {
+		st = cJSON_GetObjectItemCaseSensitive(o, "status");
+		cJSON_DeleteItemFromObjectCaseSensitive(st, "containerStatuses");
+		cJSON_DeleteItemFromObjectCaseSensitive(st, "initContainerStatuses");
+		cJSON_DeleteItemFromObjectCaseSensitive(st, "ephemeralContainerStatuses");
+		cJSON_DeleteItemFromObjectCaseSensitive(st, "podIPs");
+		cJSON_DeleteItemFromObjectCaseSensitive(st, "hostIPs");
+	}
+	return o;
+}
+
+/* For pods the endpoints controller compares the old labels; nothing else reads `old`. */
+static cJSON *copy_old(int k, const cJSON *old)
+{
+	cJSON *o;
+	const cJSON *labels = sim_j_at(old, "metadata.labels");
+
+	if (k != SIM_K_PODS || !old)
+		return NULL;
+	o = cJSON_CreateObject();
+	if (o && labels)
+		sim_j_set(sim_j_obj(o, "metadata"), "labels", cJSON_Duplicate(labels, 1));
+	return o;
+}
+
 
 static void cache_key(const char *ns, const char *name, char *buf, size_t len)
 {
@@ -401,7 +488,7 @@ static void cache_put(struct sim_controllers *c, int k, const cJSON *obj, int ad
 			return;
 		if (!same && !added)
 			return; /* a late event of an earlier object of that name */
-		copy = cJSON_Duplicate(obj, 1);
+		copy = copy_view(k, obj);
 		if (!copy)
 			return;
 		cJSON_Delete(e->obj);
@@ -418,7 +505,7 @@ static void cache_put(struct sim_controllers *c, int k, const cJSON *obj, int ad
 	if (!e)
 		return;
 	e->key = strdup(key);
-	e->obj = cJSON_Duplicate(obj, 1);
+	e->obj = copy_view(k, obj);
 	e->rv = rv;
 	if (!e->key || !e->obj) {
 		entry_free(e);
@@ -701,8 +788,8 @@ static void on_change(void *ud, const char *type, const char *group, const char 
 	snprintf(e->type, sizeof(e->type), "%s", type);
 	e->group = strdup(group ? group : "");
 	e->resource = strdup(resource);
-	e->obj = obj ? cJSON_Duplicate(obj, 1) : NULL;
-	e->old = old ? cJSON_Duplicate(old, 1) : NULL;
+	e->obj = obj ? copy_view(kind_of(e->group ? e->group : "", resource), obj) : NULL;
+	e->old = copy_old(kind_of(e->group ? e->group : "", resource), old);
 	e->mono_ms = sim_ctl_now_ms(c);
 	e->wall_ms = sim_ctl_wall_ms(c);
 	if (!e->group || !e->resource || (obj && !e->obj)) {
@@ -821,9 +908,20 @@ void sim_ctl_drain_locked(struct sim_controllers *c)
 	}
 }
 
+static int queue_pending(struct sim_controllers *c)
+{
+	int pending;
+
+	pthread_mutex_lock(&c->qmu);
+	pending = c->qhead != NULL;
+	pthread_mutex_unlock(&c->qmu);
+	return pending;
+}
+
 static void *loop_main(void *arg)
 {
 	struct sim_controllers *c = arg;
+	size_t handled, burst = 0;
 
 	for (;;) {
 		pthread_mutex_lock(&c->qmu);
@@ -845,8 +943,15 @@ static void *loop_main(void *arg)
 		}
 		pthread_mutex_unlock(&c->qmu);
 		pthread_mutex_lock(&c->mu);
-		turn_locked(c);
+		handled = turn_locked(c);
 		pthread_mutex_unlock(&c->mu);
+		/* After a burst (thousands of pods), hand the queue's memory back to the system:
+		 * glibc keeps freed heap otherwise, and kubesim's footprint is part of its budget. */
+		burst += handled;
+		if (burst >= 4096 && !queue_pending(c)) {
+			malloc_trim(0);
+			burst = 0;
+		}
 	}
 	return NULL;
 }

@@ -1170,8 +1170,10 @@ static int bind(struct sim_controllers *c, struct kpod *kp, const cJSON *pod)
 		sim_ctl_patch(c, "", "pods", kp->ns, kp->name, NULL, patch, NULL);
 		cJSON_Delete(patch);
 	}
-	if (k->ready_delay_ms > 0)
-		write_status(c, kp); /* Pending, scheduled, containers creating */
+	/* Pending, scheduled, containers creating: worth a write only when it will be seen for a
+	 * while (each write is a snapshot in the watch history). */
+	if (k->ready_delay_ms >= 200)
+		write_status(c, kp);
 	{
 		char *arg = strdup(kp->uid);
 
