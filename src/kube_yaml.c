@@ -14,7 +14,7 @@
 #include "kube_error.h"
 
 #define MAX_DEPTH 512
-#define MAX_NODES (1024L * 1024) /* expanded nodes per document (alias bombs) */
+#define MAX_NODES (1024L * 1024) /* expanded nodes per stream (alias bombs) */
 
 struct conv {
 	yaml_document_t *doc;
@@ -204,6 +204,7 @@ static int parse(const char *buf, size_t len, bool all, cJSON **out, char **errm
 	struct conv cv;
 	cJSON *arr = NULL, *v = NULL;
 	yaml_node_t *root;
+	long budget = MAX_NODES; /* for the whole stream: documents must not multiply it */
 	int rc = 0;
 
 	if (errmsg != NULL)
@@ -237,8 +238,9 @@ static int parse(const char *buf, size_t len, bool all, cJSON **out, char **errm
 		}
 		memset(&cv, 0, sizeof(cv));
 		cv.doc = &doc;
-		cv.budget = MAX_NODES;
+		cv.budget = budget;
 		v = node_to_json(&cv, root, 0);
+		budget = cv.budget;
 		yaml_document_delete(&doc);
 		if (v == NULL) {
 			rc = strcmp(cv.err, "out of memory") == 0 ? KUBE_ENOMEM : KUBE_EPARSE;

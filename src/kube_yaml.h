@@ -9,7 +9,8 @@
 
 /* Parses the first document of `len` bytes of YAML (JSON is YAML, so JSON works too).
  * On success *out is a new tree (caller frees with cJSON_Delete); an empty document gives a cJSON
- * null. Mapping keys must be scalars; aliases are expanded (depth-limited against alias bombs).
+ * null. Mapping keys must be scalars; aliases are expanded (at most 2^20 nodes per
+ * stream, all documents together, against alias bombs).
  * Returns 0, KUBE_EPARSE (and, if errmsg is non-NULL, a malloc'd message with line and column
  * the caller frees), KUBE_EINVAL for NULL arguments, KUBE_ENOMEM. On error *out is NULL.
  * Reentrant: no shared state. */

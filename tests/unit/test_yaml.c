@@ -153,6 +153,37 @@ static void yaml__alias_bomb_is_refused(void **state)
 	free(err);
 }
 
+static void yaml__alias_budget_spans_documents(void **state)
+{
+	/* Each document expands to ~790k nodes, under the budget on its own; a stream of them must
+	 * not multiply the memory a few hundred bytes of input can claim. */
+	char text[4096];
+	size_t n = 0;
+	cJSON *doc = NULL;
+	char *err = NULL;
+
+	(void)state;
+	for (int d = 0; d < 2; d++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "---\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+		for (int i = 1; i <= 4; i++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+					      "a%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,"
+					      "*a%d]\n", i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+					      i - 1, i - 1, i - 1, i - 1);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "a5: [*a4,*a4,*a4,*a4,*a4,*a4]\n");
+	}
+	assert_true(n < sizeof(text));
+	/* One such document alone is fine. */
+	assert_int_equal(kube_yaml_parse(text, n, &doc, &err), 0);
+	cJSON_Delete(doc);
+	doc = NULL;
+	assert_int_equal(kube_yaml_parse_all(text, n, &doc, &err), KUBE_EPARSE);
+	assert_null(doc);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "too large"));
+	free(err);
+}
+
 static void yaml__load_file_errors(void **state)
 {
 	cJSON *doc = NULL;
@@ -218,6 +249,7 @@ int main(void)
 		cmocka_unit_test(yaml__anchors_and_merge_of_duplicates),
 		cmocka_unit_test(yaml__errors_have_positions),
 		cmocka_unit_test(yaml__alias_bomb_is_refused),
+		cmocka_unit_test(yaml__alias_budget_spans_documents),
 		cmocka_unit_test(yaml__load_file_errors),
 		cmocka_unit_test(json__helpers),
 	};
