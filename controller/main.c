@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 		.qps = 20, .burst = 30, .workers = 4,
 	};
 	struct kube_config cfg = { 0 };
-	struct kube_client *client = NULL, *events_client = NULL;
+	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
 	struct phx_manager *mgr = NULL;
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
 	sigset_t sigs;
@@ -214,9 +214,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* Events get their own client and rate limit: a burst of Events must never delay the
-	 * label patch of a failover. Leader election gates its writes too. */
+	/* Events and the failover label patches get their own clients and rate limits: neither a
+	 * burst of Events nor routine writes may delay the patch that makes a standby serve.
+	 * Leader election gates their writes too. */
 	rc = kube_client_new(&cfg, &co, &events_client);
+	if (rc == 0)
+		rc = kube_client_new(&cfg, &co, &urgent_client);
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "main", "cannot create client", "error", kube_strerror(rc),
 			 NULL);
@@ -238,7 +241,8 @@ int main(int argc, char **argv)
 		lns = kube_client_namespace(client);
 
 	struct phx_manager_opts mo = {
-		.client = client, .events_client = events_client, .namespace = f.namespace,
+		.client = client, .events_client = events_client, .urgent_client = urgent_client,
+		.namespace = f.namespace,
 		.metrics_addr = f.metrics_addr,
 		.probe_addr = f.probe_addr, .leader_elect = f.leader_elect, .leader_namespace = lns,
 		.leader_id = f.leader_id, .identity = identity, .workers = f.workers,
@@ -258,6 +262,7 @@ int main(int argc, char **argv)
 	code = 0;
 out:
 	phx_manager_free(mgr);
+	kube_client_free(urgent_client);
 	kube_client_free(events_client);
 	kube_client_free(client);
 	kube_config_release(&cfg);

@@ -163,25 +163,23 @@ static void child_delete(const cJSON *obj, bool unknown, void *ud)
 
 /* ---------------------------------------------------------------- workers */
 
+static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **service,
+		 cJSON **pdb)
+{
+	struct phx_manager *m = ud;
+	if (kube_informer_get(m->inf_phx, key, svc) != 0)
+		return;
+	const char *uid = kube_json_uid(*svc);
+	if (uid)
+		kube_informer_list_owned(m->inf_pods, uid, pods);
+	kube_informer_get(m->inf_svcs, key, service);
+	kube_informer_get(m->inf_pdbs, key, pdb);
+}
+
 static void process(struct phx_manager *m, struct kube_workqueue *q, const char *key)
 {
-	struct phx_observed obs = { 0 };
-	cJSON *svc = NULL, *pods = NULL, *service = NULL, *pdb = NULL;
 	int64_t requeue = 0;
-	int rc;
-
-	if (kube_informer_get(m->inf_phx, key, &svc) == 0) {
-		const char *uid = kube_json_uid(svc);
-		if (uid)
-			kube_informer_list_owned(m->inf_pods, uid, &pods);
-		kube_informer_get(m->inf_svcs, key, &service);
-		kube_informer_get(m->inf_pdbs, key, &pdb);
-	}
-	obs.svc = svc;
-	obs.pods = pods;
-	obs.service = service;
-	obs.pdb = pdb;
-	rc = phx_reconcile(m->rec, key, &obs, &requeue);
+	int rc = phx_reconcile_load(m->rec, key, load, m, &requeue);
 	if (rc == KUBE_ENOTLEADER) {
 		kube_workqueue_forget(q, key);
 	} else if (rc < 0) {
@@ -193,10 +191,6 @@ static void process(struct phx_manager *m, struct kube_workqueue *q, const char 
 		if (requeue > 0)
 			kube_workqueue_add_after(m->queue, key, KUBE_MS(requeue));
 	}
-	cJSON_Delete(svc);
-	cJSON_Delete(pods);
-	cJSON_Delete(service);
-	cJSON_Delete(pdb);
 }
 
 static void *worker_main(void *arg)
@@ -275,7 +269,7 @@ static void *sync_main(void *arg)
 	return NULL;
 }
 
-static bool events_gate(void *ud)
+static bool leader_gate(void *ud)
 {
 	struct phx_manager *m = ud;
 	return phx_leader_is_leader(m->leader);
@@ -336,7 +330,8 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 			     "phoenix-operator", m->identity, &eo, &m->events);
 	if (rc < 0)
 		goto fail;
-	struct phx_reconciler_opts ro = { .client = m->client, .events = m->events };
+	struct phx_reconciler_opts ro = { .client = m->client, .urgent_client = opts->urgent_client,
+					  .events = m->events };
 	rc = phx_reconciler_new(&ro, &m->rec);
 	if (rc < 0)
 		goto fail;
@@ -378,9 +373,11 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 		rc = phx_leader_new(&lo, &m->leader);
 		if (rc < 0)
 			goto fail;
-		/* Events are writes too: only the leader's may pass. */
+		/* Events and urgent patches are writes too: only the leader's may pass. */
 		if (opts->events_client && opts->events_client != m->client)
-			kube_client_set_write_gate(opts->events_client, events_gate, m);
+			kube_client_set_write_gate(opts->events_client, leader_gate, m);
+		if (opts->urgent_client && opts->urgent_client != m->client)
+			kube_client_set_write_gate(opts->urgent_client, leader_gate, m);
 	}
 	*out = m;
 	return 0;

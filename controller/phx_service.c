@@ -94,6 +94,7 @@ struct svc_rec {
 
 struct phx_reconciler {
 	struct kube_client *client;
+	struct kube_client *urgent_client;
 	struct kube_events *events;
 	pthread_rwlock_t map_lock;
 	struct svc_rec *recs;
@@ -352,6 +353,7 @@ int phx_reconciler_new(const struct phx_reconciler_opts *opts, struct phx_reconc
 					     0.25, 0.5, 1, 2.5, 5, 15 };
 	static const double recovery_b[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 	r->client = opts->client;
+	r->urgent_client = opts->urgent_client ? opts->urgent_client : opts->client;
 	r->events = opts->events;
 	pthread_rwlock_init(&r->map_lock, NULL);
 	pthread_mutex_init(&r->fast_mu, NULL);
@@ -496,8 +498,8 @@ static int patch_labels(struct phx_reconciler *r, const char *ns, const char *po
 	snprintf(body, sizeof(body),
 		 "{\"metadata\":{\"labels\":{\"" PHX_LABEL_ROLE "\":\"%s\",\"" PHX_LABEL_SERVING
 		 "\":\"%s\"}}}", phx_role_str(role), serving ? "true" : "false");
-	return kube_patch(r->client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body, NULL,
-			  NULL);
+	return kube_patch(r->urgent_client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body,
+			  NULL, NULL);
 }
 
 static int delete_pod(struct phx_reconciler *r, const char *ns, const char *pod, bool failed)
@@ -1104,17 +1106,12 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	return rc;
 }
 
-int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_observed *obs,
-		  int64_t *requeue_after_ms)
+/* mu of rec held (rec may be NULL: a key we never saw, now gone). */
+static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
+			 const struct phx_observed *obs, int64_t *requeue_after_ms)
 {
-	struct timespec t0, t1;
-	int rc = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	*requeue_after_ms = 0;
-	struct svc_rec *rec = rec_get(r, key, obs->svc != NULL);
 	if (!rec)
-		goto out;
-	pthread_mutex_lock(&rec->mu);
+		return 0;
 	if (!obs->svc) {
 		/* Deleted: the garbage collector removes the pods through their owner reference. */
 		update_instances(r, rec, NULL, 0, true);
@@ -1122,20 +1119,71 @@ int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_ob
 		rec->init = false;
 		rec->nexp = 0;
 		rec->uid[0] = '\0';
-	} else if (kube_json_get(obs->svc, "metadata", "deletionTimestamp", NULL)) {
-		rec->gone = true;
-	} else {
-		rc = reconcile_locked(r, rec, obs, requeue_after_ms);
+		return 0;
 	}
-	pthread_mutex_unlock(&rec->mu);
-out:
+	if (kube_json_get(obs->svc, "metadata", "deletionTimestamp", NULL)) {
+		rec->gone = true;
+		return 0;
+	}
+	return reconcile_locked(r, rec, obs, requeue_after_ms);
+}
+
+static void account(struct phx_reconciler *r, const struct timespec *t0, int rc)
+{
+	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double secs = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 	const char *res[] = { rc == 0 ? "success" : "error" };
 	kube_metric_inc(r->m_reconcile, res);
 	kube_metric_observe(r->m_duration, NULL, secs);
 	if (rc < 0)
 		kube_metric_inc(r->m_errors, NULL);
+}
+
+int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_observed *obs,
+		  int64_t *requeue_after_ms)
+{
+	struct timespec t0;
+	int rc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*requeue_after_ms = 0;
+	struct svc_rec *rec = rec_get(r, key, obs->svc != NULL);
+	if (rec)
+		pthread_mutex_lock(&rec->mu);
+	rc = reconcile_rec(r, rec, obs, requeue_after_ms);
+	if (rec)
+		pthread_mutex_unlock(&rec->mu);
+	account(r, &t0, rc);
+	return rc;
+}
+
+int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn load, void *ud,
+		       int64_t *requeue_after_ms)
+{
+	struct timespec t0;
+	struct phx_observed obs = { 0 };
+	cJSON *svc = NULL, *pods = NULL, *service = NULL, *pdb = NULL;
+	int rc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*requeue_after_ms = 0;
+	struct svc_rec *rec = rec_get(r, key, true);
+	if (rec)
+		pthread_mutex_lock(&rec->mu);
+	/* Read the caches only now: a snapshot taken before waiting for the lock could be older
+	 * than what the previous reconcile of this key already acted on. */
+	load(ud, key, &svc, &pods, &service, &pdb);
+	obs.svc = svc;
+	obs.pods = pods;
+	obs.service = service;
+	obs.pdb = pdb;
+	rc = reconcile_rec(r, rec, &obs, requeue_after_ms);
+	if (rec)
+		pthread_mutex_unlock(&rec->mu);
+	cJSON_Delete(svc);
+	cJSON_Delete(pods);
+	cJSON_Delete(service);
+	cJSON_Delete(pdb);
+	account(r, &t0, rc);
 	return rc;
 }
 

@@ -18,6 +18,9 @@ struct phx_reconciler;
 
 struct phx_reconciler_opts {
 	struct kube_client *client;   /* borrowed, required */
+	/* Client for the label patches that make a pod serve or stop serving (borrowed; NULL =
+	 * client). Its own rate limit means routine writes never delay a failover. */
+	struct kube_client *urgent_client;
 	struct kube_events *events;   /* borrowed; NULL = no Events */
 	struct kube_metrics *metrics; /* borrowed; NULL = kube_metrics_default() */
 };
@@ -41,6 +44,16 @@ struct phx_observed {
  * threads: calls for the same key are serialized, different keys run in parallel. */
 int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_observed *obs,
 		  int64_t *requeue_after_ms);
+
+/* Fills copies of the cached objects of key (each NULL when missing); phx_reconcile_load frees
+ * them. Called with the key's reconcile lock held. */
+typedef void (*phx_load_fn)(void *ud, const char *key, cJSON **svc, cJSON **pods,
+			    cJSON **service, cJSON **pdb);
+
+/* As phx_reconcile, but reads the caches through load() only once it holds the key's lock, so
+ * that each reconcile of a key sees a snapshot at least as new as the one before. */
+int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn load, void *ud,
+		       int64_t *requeue_after_ms);
 
 /* The fast path, called from the pod informer's handlers (any of old/new may be NULL; deleted
  * true for a delete). Records readiness and the moment a primary's failure is first seen.
