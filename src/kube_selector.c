@@ -155,8 +155,10 @@ static bool valid_key(const char *k, size_t len)
 	if (slash == NULL)
 		return len > 0 && valid_value(k, len);
 	plen = (size_t)(slash - k);
-	if (plen == 0 || plen > 253 || !valid_key(slash + 1, len - plen - 1) ||
-	    memchr(slash + 1, '/', len - plen - 1) != NULL)
+	/* One '/' at most: checked before the name so this recurses only once (a long "a/a/a/..."
+	 * key overflowed the stack). */
+	if (plen == 0 || plen > 253 || memchr(slash + 1, '/', len - plen - 1) != NULL ||
+	    !valid_key(slash + 1, len - plen - 1))
 		return false;
 	for (size_t i = 0; i < plen; i++)
 		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' ||

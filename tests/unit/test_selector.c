@@ -198,6 +198,30 @@ static void selector__from_object_errors(void **state)
 	}
 }
 
+static void selector__many_slashes_in_a_key(void **state)
+{
+	/* valid_key recursed once per '/' before noticing that a key may hold only one: a long
+	 * "a/a/a/..." key (a label selector in an object, up to the API's 1.5 MB) overflowed the
+	 * stack. */
+	const size_t reps = 1000000;
+	char *text = malloc(reps * 2 + 2);
+	struct kube_selector *sel = NULL;
+	char *err = NULL;
+
+	(void)state;
+	assert_non_null(text);
+	for (size_t i = 0; i < reps; i++)
+		memcpy(text + 2 * i, "a/", 2);
+	memcpy(text + 2 * reps, "b", 2);
+	assert_int_equal(kube_selector_parse(text, &sel, NULL), KUBE_EPARSE);
+	assert_null(sel);
+	assert_int_equal(kube_selector_parse("a.b/c/d=x", &sel, &err), KUBE_EPARSE);
+	free(err);
+	assert_int_equal(kube_selector_parse("a.b/c=x", &sel, NULL), 0);
+	kube_selector_free(sel);
+	free(text);
+}
+
 static void selector__to_string_round_trips(void **state)
 {
 	static const char *const cases[][2] = {
@@ -269,6 +293,7 @@ int main(void)
 		cmocka_unit_test(selector__parse_errors),
 		cmocka_unit_test(selector__from_object_table),
 		cmocka_unit_test(selector__from_object_errors),
+		cmocka_unit_test(selector__many_slashes_in_a_key),
 		cmocka_unit_test(selector__to_string_round_trips),
 		cmocka_unit_test(selector__matches_object_and_fields),
 	};
