@@ -158,10 +158,28 @@ expect_eq True "$(k get job bad -o 'jsonpath={.status.conditions[?(@.type=="Fail
 expect_eq 2 "$(k get job bad -o 'jsonpath={.status.failed}')" "bad: backoffLimit 1 = two attempts"
 msg=$(k get pods -l job-name=bad -o 'jsonpath={.items[0].status.containerStatuses[0].state.terminated.message}')
 expect_eq "migration failed" "$msg" "termination message from the script"
-pass "Jobs: default success, scripted failure with BackoffLimitExceeded"
+ctl -X POST "$SIM_URL/sim/v1/jobs/script" -d '{"namespace":"default","job":"slow","default":{"durationMs":60000}}' >/dev/null
+cat >"$E2E_TMP/slow.yaml" <<'EOF'
+apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  activeDeadlineSeconds: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox}]
+EOF
+k apply -f "$E2E_TMP/slow.yaml" >/dev/null
+wait_for 5 "slow job active and ready" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get job slow -o 'jsonpath={.status.active}/{.status.ready}')\" = 1/1 ]"
+timeout 20 kubectl --kubeconfig "$KUBECONFIG" wait --for=condition=failed job/slow --timeout=15s >/dev/null ||
+	fail "job slow did not fail at its deadline"
+expect_eq DeadlineExceeded "$(k get job slow -o 'jsonpath={.status.conditions[?(@.type=="Failed")].reason}')" "slow: reason"
+expect_eq 0 "$(k get job slow -o 'jsonpath={.status.active}')" "slow: no active pod left"
+pass "Jobs: default success, scripted failure with BackoffLimitExceeded, activeDeadlineSeconds"
 
 # --- Garbage collection -------------------------------------------------------------------------
-timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete job good bad >/dev/null
+timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete job good bad slow >/dev/null
 wait_for 10 "job pods collected" bash -c "[ -z \"\$(kubectl --kubeconfig $KUBECONFIG get pods -l job-name -o name)\" ]"
 timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete deploy web >/dev/null
 wait_for 10 "replicaset collected" bash -c "[ -z \"\$(kubectl --kubeconfig $KUBECONFIG get rs -o name)\" ]"

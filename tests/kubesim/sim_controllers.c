@@ -818,6 +818,8 @@ static void dispatch(struct sim_controllers *c, struct sim_event *e)
 	int k = kind_of(e->group, e->resource);
 	int deleted = strcmp(e->type, "DELETED") == 0;
 
+	if (!c->kubelet || !c->endpoints || !c->gc || !c->workloads || !c->jobs)
+		return; /* a module failed to start (out of memory): nothing to run */
 	c->ev_ms = e->mono_ms;
 	c->ev_wall_ms = e->wall_ms;
 	if (k >= 0) {

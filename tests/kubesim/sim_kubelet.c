@@ -1201,10 +1201,11 @@ void sim_kubelet_on_pod(struct sim_controllers *c, const char *type, const cJSON
 {
 	struct sim_kubelet *k = K(c);
 	const char *uid = sim_j_str(pod, "metadata.uid");
-	struct kpod *kp = kpod_by_uid(k, uid);
+	struct kpod *kp;
 
 	if (!k || !uid)
 		return;
+	kp = kpod_by_uid(k, uid);
 	if (strcmp(type, "DELETED") == 0) {
 		if (kp) {
 			HASH_DEL(k->pods, kp);
