@@ -47,7 +47,9 @@ expect_out() { grep -Eq -- "$2" "$3" || fail "$1: no match for /$2/ in the demo 
 
 run_demo() { # LOGFILE: one non-interactive run with a deadline
 	local rc=0
-	PHX_DEMO_DIR="$state" PHX_DEMO_NONINTERACTIVE=1 timeout 240 bash "$PHX_ROOT/hack/demo.sh" </dev/null >"$1" 2>&1 || rc=$?
+	# Replacements take 3 s to become Ready, so the "during" snapshot lands inside the failover
+	# even on a loaded machine.
+	PHX_DEMO_DIR="$state" PHX_DEMO_NONINTERACTIVE=1 PHX_DEMO_POD_READY_MS=3000 timeout 240 bash "$PHX_ROOT/hack/demo.sh" </dev/null >"$1" 2>&1 || rc=$?
 	cp "$1" "$work/run"
 	[ $rc = 0 ] || fail "hack/demo.sh exited $rc"
 }
