@@ -60,7 +60,8 @@ int kube_informer_add_handlers(struct kube_informer *inf,
 int kube_informer_start(struct kube_informer *inf);
 
 /* Stops both threads and joins them: an open watch is cancelled within ~100 ms; a list in
- * flight finishes first (bounded by the client's request timeout). No handler runs after it
+ * flight finishes first (bounded by the client's request timeout times its max_retries + 1,
+ * plus retry backoff: a list is a GET and is retried). No handler runs after it
  * returns. The cache stays readable. Idempotent; must not be called from a handler. */
 void kube_informer_stop(struct kube_informer *inf);
 
