@@ -326,11 +326,28 @@ static char *dup0(const char *s)
 static int index_obj(struct sim_gc *gc, struct gc_obj *o, const cJSON *obj)
 {
 	const cJSON *refs = sim_j_at(obj, "metadata.ownerReferences");
-	int n = cJSON_GetArraySize(refs), i;
-	struct gc_ref *owners = n > 0 ? calloc((size_t)n, sizeof(*owners)) : NULL;
+	int n = cJSON_GetArraySize(refs);
+	struct gc_ref *owners;
 	size_t k = 0, j;
 	const cJSON *r;
 
+	/* Most writes (status) leave the owners alone: keep the index as it is. */
+	if ((size_t)n == o->n_owners) {
+		int same = 1;
+
+		j = 0;
+		cJSON_ArrayForEach(r, refs) {
+			const char *uid = sim_j_str(r, "uid");
+
+			if (!uid || strcmp(uid, o->owners[j].uid) != 0 ||
+			    sim_j_bool(r, "blockOwnerDeletion", 0) != o->owners[j].block)
+				same = 0;
+			j++;
+		}
+		if (same)
+			return 0;
+	}
+	owners = n > 0 ? calloc((size_t)n, sizeof(*owners)) : NULL;
 	if (n > 0 && !owners)
 		return -1;
 	cJSON_ArrayForEach(r, refs) {
@@ -353,7 +370,6 @@ static int index_obj(struct sim_gc *gc, struct gc_obj *o, const cJSON *obj)
 	o->n_owners = k;
 	for (j = 0; j < k; j++)
 		deps_add(gc, owners[j].uid, o->uid);
-	(void)i;
 	return 0;
 }
 
