@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1304,6 +1305,39 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* libmicrohttpd's own messages (TLS alerts from clients closing connections and the like) go
+ * to the log at debug level: they are not failures of ours. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	(void)cls;
+	if (!kube_log_enabled(KUBE_LOG_DEBUG))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	kube_log(KUBE_LOG_DEBUG, "kubesim", "libmicrohttpd", "msg", msg, NULL);
+}
+
+/* Binds and listens ourselves, so the port (for :0) is known, and the URL set, before the
+ * daemon's threads can read it. Returns the socket or -1. */
+static int listen_socket(struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	socklen_t len = sizeof(*sa);
+	if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) != 0 || listen(fd, 128) != 0 ||
+	    getsockname(fd, (struct sockaddr *)sa, &len) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int sim_server_start(struct sim_server *srv)
 {
 	struct sockaddr_in sa;
@@ -1312,41 +1346,46 @@ int sim_server_start(struct sim_server *srv)
 			 NULL);
 		return KUBE_EINVAL;
 	}
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_AUTO | MHD_USE_ERROR_LOG;
-	if (!srv->opts.http) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			kube_log(KUBE_LOG_ERROR, "kubesim",
-				 "libmicrohttpd has no TLS support; use --http", NULL);
-			return KUBE_EIO;
-		}
-		flags |= MHD_USE_TLS;
-		srv->daemon = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-			(struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_HTTPS_MEM_KEY,
-			srv->tls.key_pem, MHD_OPTION_HTTPS_MEM_CERT, srv->tls.cert_pem,
-			MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-	} else {
-		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
-					       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-					       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-					       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-					       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-					       MHD_OPTION_END);
+	if (!srv->opts.http && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		kube_log(KUBE_LOG_ERROR, "kubesim", "libmicrohttpd has no TLS support; use --http",
+			 NULL);
+		return KUBE_EIO;
 	}
-	if (!srv->daemon) {
+	int fd = listen_socket(&sa);
+	if (fd < 0) {
 		kube_log(KUBE_LOG_ERROR, "kubesim", "cannot listen", "listen", srv->listen, NULL);
 		return KUBE_EIO;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
-							       MHD_DAEMON_INFO_BIND_PORT);
-	unsigned port = info ? info->port : ntohs(sa.sin_port);
 	char host[INET_ADDRSTRLEN];
+	unsigned port = ntohs(sa.sin_port);
 	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof(host));
 	snprintf(srv->addr, sizeof(srv->addr), "%s:%u", host, port);
 	snprintf(srv->url, sizeof(srv->url), "%s://%s:%u", srv->opts.http ? "http" : "https", host,
 		 port);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	if (!srv->opts.http) {
+		flags |= MHD_USE_TLS;
+		srv->daemon = MHD_start_daemon(
+			flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+			MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv, MHD_OPTION_NOTIFY_COMPLETED,
+			on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+			MHD_OPTION_HTTPS_MEM_KEY, srv->tls.key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+			srv->tls.cert_pem, MHD_OPTION_END);
+	} else {
+		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+					       MHD_OPTION_LISTEN_SOCKET, fd,
+					       MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+					       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+					       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+					       MHD_OPTION_END);
+	}
+	if (!srv->daemon) {
+		close(fd);
+		kube_log(KUBE_LOG_ERROR, "kubesim", "cannot start the HTTP server", "listen",
+			 srv->listen, NULL);
+		return KUBE_EIO;
+	}
 	if (srv->kubeconfig_out &&
 	    sim_tls_write_kubeconfig(srv->kubeconfig_out, srv->url, sim_server_ca_pem(srv),
 				     sim_server_token(srv)) != 0) {
