@@ -586,6 +586,18 @@ static int xfer_cancel(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return cancel != NULL && atomic_load(cancel) ? 1 : 0;
 }
 
+/* Appends one header line. curl_slist_append returns NULL on failure and leaves the list alone,
+ * so assigning its result directly would leak the list and drop the headers already in it. */
+static int add_header(struct curl_slist **headers, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*headers, line);
+
+	if (l == NULL)
+		return KUBE_ENOMEM;
+	*headers = l;
+	return 0;
+}
+
 /* Sets up the easy handle for one attempt. */
 static int setup(struct kube_client *c, CURL *h, const struct request *rq, struct response *r,
 		 struct curl_slist **headers, char **url, long timeout_ms, const atomic_bool *cancel)
@@ -658,17 +670,22 @@ static int setup(struct kube_client *c, CURL *h, const struct request *rq, struc
 	} else if (c->cfg.client_key_file != NULL) {
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->cfg.client_key_file);
 	}
-	*headers = curl_slist_append(*headers, "Accept: application/json");
-	if (rq->content_type != NULL) {
+	rc = add_header(headers, "Accept: application/json");
+	if (rc == 0 && rq->content_type != NULL) {
 		char *ct = NULL;
 
-		if (asprintf(&ct, "Content-Type: %s", rq->content_type) >= 0) {
-			*headers = curl_slist_append(*headers, ct);
+		if (asprintf(&ct, "Content-Type: %s", rq->content_type) < 0) {
+			rc = KUBE_ENOMEM;
+		} else {
+			rc = add_header(headers, ct);
 			free(ct);
 		}
 	}
 	/* No "Expect: 100-continue" round trip on large bodies. */
-	*headers = curl_slist_append(*headers, "Expect:");
+	if (rc == 0)
+		rc = add_header(headers, "Expect:");
+	if (rc != 0)
+		goto out;
 	rc = current_token(c, &token);
 	if (rc != 0)
 		goto out;
@@ -678,11 +695,9 @@ static int setup(struct kube_client *c, CURL *h, const struct request *rq, struc
 			rc = KUBE_ENOMEM;
 			goto out;
 		}
-		*headers = curl_slist_append(*headers, auth);
-	}
-	if (*headers == NULL) {
-		rc = KUBE_ENOMEM;
-		goto out;
+		rc = add_header(headers, auth);
+		if (rc != 0)
+			goto out;
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 out:
