@@ -475,7 +475,10 @@ static void rest__rate_limit_qps(void **state)
 				    "Time requests waited for the client-side rate limiter.", NULL,
 				    NULL, 0);
 	assert_true(kube_metric_value(wait, NULL) >= n);
-	assert_true(kube_metric_sum(wait, NULL) >= (n - 1) / 5.0 - 0.05);
+	/* Waiting is most of dt on an idle machine, but the time a request itself takes refills
+	 * the bucket too, so on a loaded one the waits shrink: bound them by dt, not by 1 s. */
+	assert_true(kube_metric_sum(wait, NULL) > 0.0);
+	assert_true(kube_metric_sum(wait, NULL) <= dt);
 	kube_client_free(c);
 }
 
