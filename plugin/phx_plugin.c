@@ -1,7 +1,9 @@
 /* kubectl-phoenix: the Phoenix kubectl plugin. On PATH it becomes `kubectl phoenix`: the
  * dashboard in the terminal (status), manual switchover, pause and resume of PhoenixServices. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "kube_error.h"
 #include "kube_json.h"
 #include "kube_rest.h"
+#include "kube_watch.h"
 #include "phx_dashboard.h"
 
 #define PLUGIN_VERSION "0.1.0"
@@ -48,11 +51,14 @@ struct session {
 };
 
 static volatile sig_atomic_t stop_requested;
+/* kube_watch polls this, so Ctrl-C ends a quiet watch within 100 ms. */
+static atomic_bool watch_cancel;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+	atomic_store(&watch_cancel, true);
 }
 
 static void usage(FILE *out)
@@ -74,8 +80,8 @@ static void usage(FILE *out)
 		"      --context NAME     kubeconfig context (default: the current context)\n"
 		"  -n, --namespace NS     namespace (default: the context's namespace, else \"default\")\n"
 		"  -A, --all-namespaces   status: every namespace\n"
-		"  -w, --watch            status: redraw until interrupted\n"
-		"      --interval SECONDS status --watch: seconds between redraws (default 1)\n"
+		"  -w, --watch            status: redraw on every change until interrupted\n"
+		"      --interval SECONDS status --watch: redraw at least this often (default 1)\n"
 		"      --color WHEN       auto (default: only on a terminal, unless NO_COLOR is set),\n"
 		"                         always or never\n"
 		"  -h, --help             this help\n"
@@ -330,8 +336,10 @@ static int sort_items(cJSON *list)
 	return 0;
 }
 
-/* One frame of `status`: the overview, or one service in detail with its pods. */
-static int status_frame(struct session *s, const struct cli *cli, const char *name, bool color)
+/* One frame of `status`: the overview, or one service in detail with its pods. When rv is
+ * non-NULL it receives the resourceVersion the frame shows (malloc'd, or NULL), for --watch. */
+static int status_frame(struct session *s, const struct cli *cli, const char *name, bool color,
+			char **rv)
 {
 	struct kube_status st = {0};
 	cJSON *obj = NULL, *pods = NULL;
@@ -370,6 +378,11 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 	}
 	if (rc < 0)
 		fprintf(stderr, "error: cannot write the dashboard: %s\n", strerror(errno));
+	if (rv) {
+		const char *v = name ? kube_json_resource_version(obj)
+				     : kube_json_get_str(obj, "metadata", "resourceVersion", NULL);
+		*rv = v ? strdup(v) : NULL;
+	}
 out:
 	fflush(stdout);
 	cJSON_Delete(obj);
@@ -387,29 +400,76 @@ static void sleep_interruptible(double seconds)
 		;
 }
 
+static int on_watch_event(enum kube_watch_type type, const cJSON *object, void *ud)
+{
+	(void)object;
+	(void)ud;
+	return type == KUBE_WATCH_BOOKMARK ? 0 : 1; /* any change: stop and redraw */
+}
+
+/* Waits until the shown PhoenixServices change after resourceVersion rv, or at most the redraw
+ * interval (the "ago" columns age). Returns 0 to redraw, KUBE_ECANCELED on Ctrl-C. */
+static int wait_for_change(struct session *s, const struct cli *cli, const char *name,
+			   const char *rv)
+{
+	struct kube_list_opts lo = {0};
+	char sel[320];
+	int rc;
+
+	if (!rv) {
+		sleep_interruptible(cli->interval);
+		return stop_requested ? KUBE_ECANCELED : 0;
+	}
+	lo.resource_version = rv;
+	lo.timeout_seconds = (int)ceil(cli->interval);
+	if (name) {
+		snprintf(sel, sizeof(sel), "metadata.name=%s", name);
+		lo.field_selector = sel;
+	}
+	rc = kube_watch(s->client, &phx_gvr, name || !cli->all_ns ? s->ns : NULL, &lo,
+			on_watch_event, NULL, &watch_cancel, NULL);
+	if (rc == KUBE_ECANCELED || stop_requested)
+		return KUBE_ECANCELED;
+	if (rc == 1)
+		sleep_interruptible(0.05); /* let a burst of changes land in one redraw */
+	else if (rc < 0 && rc != KUBE_EGONE)
+		sleep_interruptible(cli->interval); /* cluster unreachable: retry at the interval */
+	return stop_requested ? KUBE_ECANCELED : 0;
+}
+
 /* The cmd_* functions run after check_usage: their operand counts are already right. */
 static int cmd_status(struct session *s, const struct cli *cli)
 {
 	const char *name = cli->nargs > 1 ? cli->args[1] : NULL;
 	bool color = use_color(cli);
 	bool tty = isatty(STDOUT_FILENO);
+	char *rv = NULL;
 	int rc;
 
 	if (!cli->watch)
-		return status_frame(s, cli, name, color) < 0 ? EXIT_ERR : EXIT_OK;
+		return status_frame(s, cli, name, color, NULL) < 0 ? EXIT_ERR : EXIT_OK;
+	/* Redraw on every change (a watch on the PhoenixServices, which carry the failover state
+	 * in their status) and at least every --interval. */
 	while (!stop_requested) {
 		if (tty)
 			fputs("\033[H\033[2J", stdout); /* home + clear: redraw in place */
 		else
 			printf("--- %ld\n", (long)time(NULL));
-		rc = status_frame(s, cli, name, color);
-		if (rc < 0 && rc != KUBE_EIO && rc != KUBE_ETIMEDOUT)
+		free(rv);
+		rv = NULL;
+		rc = status_frame(s, cli, name, color, &rv);
+		if (rc < 0 && rc != KUBE_EIO && rc != KUBE_ETIMEDOUT) {
+			free(rv);
 			return EXIT_ERR; /* a missing CRD or object will not fix itself */
+		}
 		if (tty)
-			printf("\nevery %gs · Ctrl-C to quit\n", cli->interval);
+			printf("\nredrawn on every change, at least every %gs · Ctrl-C to quit\n",
+			       cli->interval);
 		fflush(stdout);
-		sleep_interruptible(cli->interval);
+		if (wait_for_change(s, cli, name, rv) == KUBE_ECANCELED)
+			break;
 	}
+	free(rv);
 	return EXIT_OK;
 }
 

@@ -217,5 +217,20 @@ kill -INT $wpid
 wait_until 5 gone $wpid || fail "status -w ignored SIGINT"
 ok "status -w redraws and stops on SIGINT"
 
+# A change redraws at once (a watch), not at the next --interval.
+"$plugin" -n shop status -w --interval 60 >"$work/watch2" 2>&1 &
+wpid=$!
+pids+=($wpid)
+first_frame() { grep -q '^hello ' "$work/watch2"; }
+wait_until 10 first_frame || fail "status -w drew nothing"
+t0=$SECONDS
+kubectl -n shop patch phx hello --subresource=status --type=merge -p '{"status":{"failovers":8}}' >/dev/null
+changed() { grep -Eq '^hello +.* 8 +[0-9]+s ago' "$work/watch2"; }
+wait_until 10 changed || { cat "$work/watch2"; fail "status -w did not redraw on a change"; }
+[ $((SECONDS - t0)) -lt 30 ] || fail "status -w redrew only at the interval"
+kill -INT $wpid
+wait_until 5 gone $wpid || fail "status -w (watching) ignored SIGINT"
+ok "status -w redraws as soon as a PhoenixService changes"
+
 status=0
 echo "31_plugin: all checks passed"
