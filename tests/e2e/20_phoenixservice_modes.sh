@@ -99,4 +99,29 @@ wait_for 5 "unpaused: another pod serving" phx_other_serving hello "$primary"
 phx_wait_settled hello
 expect_eq 1 "$(phx_get hello '{.status.failovers}')" "failover after unpause"
 
-pass "Promote never two serving; rollout standbys-first, old primary last, no empty endpoints; switchover; paused"
+# ---- No Ready standby: the primary is replaced directly, phase Degraded, a Warning Event.
+k apply -f - >/dev/null <<'YAML'
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: PhoenixService
+metadata: {name: solo}
+spec:
+  standbys: 0
+  template:
+    spec:
+      containers:
+        - name: app
+          image: solo:1
+          ports: [{containerPort: 8080}]
+YAML
+phx_wait_settled solo
+expect_eq 1/1 "$(phx_get solo '{.status.readyDisplay}')" "solo ready display"
+expect_eq 100% "$(phx_get solo '{.status.capacityDisplay}')" "solo capacity"
+primary=$(phx_get solo '{.status.primary}')
+k delete pod "$primary" --wait=false >/dev/null
+wait_for 5 "solo replaced" phx_other_serving solo "$primary"
+phx_wait_settled solo
+expect_eq 1 "$(phx_get solo '{.status.failovers}')" "solo failover counted"
+for _ in $(seq 1 50); do [ "$(phx_event_count solo Degraded)" -ge 1 ] && break; sleep 0.1; done
+[ "$(phx_event_count solo Degraded)" -ge 1 ] || fail "no Degraded Warning Event"
+
+pass "Promote never two serving; rollout standbys-first, old primary last, no empty endpoints; switchover; paused; no-standby degraded path"
