@@ -577,8 +577,8 @@ static bool planned_delete(const struct phx_plan *pl, const char *pod)
 }
 
 /* Takes serving away from every pod except `keep` that has it and is not yet being fixed. */
-static void fence_others(struct phx_plan *pl, const struct phx_pod *pods, size_t n, const char *keep,
-			 bool failed_only, const char *why)
+static void fence_others(struct phx_plan *pl, const struct phx_pod *pods, size_t n,
+			 const char *keep, bool failed_only, const char *why)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct phx_pod *p = &pods[i];

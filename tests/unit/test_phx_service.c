@@ -52,8 +52,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define READY "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}"
-#define NOT_READY "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"}]}"
+#define READY                                                                              \
+	"\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}"
+#define NOT_READY                                                                          \
+	"\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"   \
+	"\"False\",\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"}]}"
 
 static char *pod_json(const char *name, const char *role, const char *serving, const char *status,
 		      const char *rev)
