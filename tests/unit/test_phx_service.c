@@ -314,6 +314,61 @@ static void reconcile__create_from_nothing_once(void **state)
 	cJSON_Delete(svc);
 }
 
+/* A copy of the cache taken before a starting pod's Ready event must not make it look like a
+ * pod that stopped being Ready (it would be replaced for nothing). */
+static void reconcile__stale_copy_of_starting_pod_is_not_a_failure(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	char *rev = revision_of(svc);
+	char now[32];
+	phx_time_format(phx_wall_ms(), now, sizeof(now));
+	char *ready = NULL, *starting = NULL;
+	assert_true(asprintf(&ready, "{\"metadata\":{\"name\":\"web-n\",\"namespace\":\"prod\","
+				     "\"resourceVersion\":\"20\",\"creationTimestamp\":\"%s\","
+				     "\"labels\":{\"phoenix.fpai.io/service\":\"web\","
+				     "\"phoenix.fpai.io/role\":\"standby\",\"phoenix.fpai.io/serving\":"
+				     "\"false\",\"phoenix.fpai.io/revision\":\"%s\"}},%s}",
+			     now, rev, READY) > 0);
+	assert_true(asprintf(&starting, "{\"metadata\":{\"name\":\"web-n\",\"namespace\":\"prod\","
+					"\"resourceVersion\":\"15\",\"creationTimestamp\":\"%s\","
+					"\"labels\":{\"phoenix.fpai.io/service\":\"web\","
+					"\"phoenix.fpai.io/role\":\"standby\",\"phoenix.fpai.io/serving\":"
+					"\"false\",\"phoenix.fpai.io/revision\":\"%s\"}},"
+					"\"status\":{\"phase\":\"Pending\",\"conditions\":[{\"type\":"
+					"\"Ready\",\"status\":\"False\"}]}}",
+			     now, rev) > 0);
+	cJSON *ready_pod = cJSON_Parse(ready);
+	/* The handler saw it Ready at resourceVersion 20 ... */
+	assert_false(phx_reconciler_pod_event(f->rec, NULL, ready_pod, false));
+	/* ... and a reconcile holds a copy from resourceVersion 15, when it was starting. */
+	char *p[] = {
+		pod_json("web-a", "primary", "true", READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+		starting,
+	};
+	cJSON *pods = pods_array(3, p);
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
+				     "\"ClusterIP\",\"selector\":{\"phoenix.fpai.io/service\":\"web\","
+				     "\"phoenix.fpai.io/serving\":\"true\"},\"ports\":[{\"name\":"
+				     "\"default\",\"port\":8080,\"targetPort\":8080,\"protocol\":"
+				     "\"TCP\"}]}}");
+	struct phx_observed obs = { svc, pods, service, pdb };
+	int64_t requeue = 0;
+	char got[1024];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), true);
+	assert_string_equal(got, "");
+	cJSON_Delete(ready_pod);
+	cJSON_Delete(pods);
+	cJSON_Delete(pdb);
+	cJSON_Delete(service);
+	cJSON_Delete(svc);
+	free(ready);
+	free(rev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +379,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(reconcile__create_from_nothing_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			reconcile__stale_copy_of_starting_pod_is_not_a_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
