@@ -201,6 +201,18 @@ timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete rs "$rs" --cascade=foregrou
 expect_eq 0 "$(k get pods -l app=web --no-headers 2>/dev/null | wc -l | tr -d ' ')" "foreground: pods gone before the owner"
 pass "foreground deletion removed dependents first"
 
+cat >"$E2E_TMP/dangling.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: dangling
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: gone, uid: 00000000-0000-0000-0000-000000000000}]
+data: {a: b}
+EOF
+k apply -f "$E2E_TMP/dangling.yaml" >/dev/null
+wait_for 10 "object with a dangling owner collected" bash -c "! kubectl --kubeconfig $KUBECONFIG get configmap dangling >/dev/null 2>&1"
+pass "an object whose owner does not exist is collected"
+
 timeout 20 kubectl --kubeconfig "$KUBECONFIG" delete svc web >/dev/null
 wait_for 10 "Endpoints and EndpointSlice go with the Service" bash -c "[ -z \"\$(kubectl --kubeconfig $KUBECONFIG get endpoints,endpointslices -o name)\" ]"
 expect_eq false "$(ctl_jq .exists "$SIM_URL/sim/v1/endpoints/default/web/history")" "history kept, service gone"

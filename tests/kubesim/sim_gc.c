@@ -10,6 +10,9 @@
 
 #include "kube_error.h"
 #include "sim_controllers.h"
+#include "sim_registry.h"
+#include "sim_server.h"
+#include "sim_store.h"
 
 struct gc_ref {
 	char *uid;
@@ -411,6 +414,57 @@ static size_t owner_uids_of(const struct gc_obj *o, char ***out)
 	return n;
 }
 
+/* Whether the owner a reference names exists (same uid). Unknown kinds count as existing: the
+ * real collector does not delete what it cannot resolve either. */
+static int owner_exists(struct sim_controllers *c, const cJSON *ref, const char *dep_ns)
+{
+	const char *api = sim_j_str(ref, "apiVersion");
+	const char *kind = sim_j_str(ref, "kind");
+	const char *name = sim_j_str(ref, "name");
+	const char *uid = sim_j_str(ref, "uid");
+	const struct sim_rtype *t;
+	char group[256];
+	const char *slash;
+	cJSON *obj = NULL, *status = NULL;
+	int exists;
+
+	if (!api || !kind || !name || !uid)
+		return 1;
+	if (find_obj(sim_ctl_gc(c), uid))
+		return 1;
+	slash = strchr(api, '/');
+	snprintf(group, sizeof(group), "%.*s", slash ? (int)(slash - api) : 0, api);
+	t = sim_registry_find_kind(sim_server_registry(sim_ctl_server(c)), group, kind);
+	if (!t)
+		return 1;
+	exists = sim_store_get(sim_ctl_store(c), t->group, t->resource, t->namespaced ? dep_ns : NULL,
+			       name, &obj, &status) == 200;
+	if (exists) {
+		const char *got = sim_j_str(obj, "metadata.uid");
+
+		exists = got && strcmp(got, uid) == 0;
+	}
+	cJSON_Delete(obj);
+	cJSON_Delete(status);
+	return exists;
+}
+
+/* A new object whose owners are all gone already (deleted before it was created, or a bogus
+ * reference) is collected at once, as the real collector does with dangling references. */
+static void collect_if_dangling(struct sim_controllers *c, const struct gc_obj *o, const cJSON *obj)
+{
+	const cJSON *r;
+
+	if (o->n_owners == 0 || sim_j_at(obj, "metadata.deletionTimestamp"))
+		return;
+	cJSON_ArrayForEach(r, sim_j_at(obj, "metadata.ownerReferences")) {
+		if (owner_exists(c, r, o->ns[0] ? o->ns : NULL))
+			return;
+	}
+	sim_ctl_delete(c, o->group, o->resource, o->ns[0] ? o->ns : NULL, o->name, "Background", -1,
+		       o->uid);
+}
+
 void sim_gc_on_event(struct sim_controllers *c, const char *type, const char *group,
 		     const char *resource, const cJSON *obj, const cJSON *old)
 {
@@ -456,6 +510,8 @@ void sim_gc_on_event(struct sim_controllers *c, const char *type, const char *gr
 	}
 	n_prev = owner_uids_of(o, &prev_owners);
 	index_obj(gc, o, obj);
+	if (strcmp(type, "ADDED") == 0)
+		collect_if_dangling(c, o, obj);
 	/* Owners this object stopped naming (orphaned, or ref removed) may be done waiting. */
 	recheck_owners(c, prev_owners, n_prev);
 	free_uids(prev_owners, n_prev);
