@@ -19,7 +19,8 @@ void sim_gc_free(struct sim_gc *gc);
  * ownerReference when another owner still exists. Foreground: an owner marked with the
  * foregroundDeletion finalizer gets its dependents deleted, and the finalizer removed once no
  * dependent with blockOwnerDeletion is left. Orphan: dependents lose their ownerReferences to an
- * owner marked with the orphan finalizer, then the finalizer is removed. */
+ * owner marked with the orphan finalizer, then the finalizer is removed. Dangling: a new object
+ * none of whose owners exists (checked in the store by kind and name) is deleted. */
 void sim_gc_on_event(struct sim_controllers *c, const char *type, const char *group,
 		     const char *resource, const cJSON *obj, const cJSON *old);
 
