@@ -5,10 +5,12 @@
  * Invariants
  * - One store mutex serializes commits; the resourceVersion is a global counter bumped once per
  *   committed write and every stored object carries the rv of its last write (decimal string).
- * - Stored objects are immutable snapshots (refcounted); a write builds a new snapshot outside the
- *   lock and commits it only if the object did not change meanwhile (retrying when the request
- *   was unconditional, 409 Conflict when it named a resourceVersion), like the apiserver's
- *   GuaranteedUpdate. Readers get deep copies.
+ * - Stored objects are immutable snapshots (refcounted) kept as compact JSON text; parsed trees
+ *   exist only while a version is written, fanned out or read. A write builds a new snapshot
+ *   outside the lock and commits it only if the object did not change meanwhile (retrying when
+ *   the request was unconditional, 409 Conflict when it named a resourceVersion), like the
+ *   apiserver's GuaranteedUpdate. A write that changes nothing commits nothing (same rv, no
+ *   event). The cJSON verbs hand out deep copies; sim_store_do hands out snapshots.
  * - Watchers get events through per-watch queues (push never blocks a writer); a watcher whose
  *   queue overflows is closed, as the real apiserver closes slow watchers, and relists.
  * - Subscribers (sim_store_subscribe) see every committed change exactly once, in commit order.
