@@ -33,16 +33,17 @@ static int pod_cond_true(const cJSON *pod, const char *type)
 	return 0;
 }
 
-int sim_endpoints_pod_listed(const cJSON *pod)
+int sim_endpoints_pod_listed(const cJSON *pod, int include_terminating)
 {
 	const char *ip = sim_j_str(pod, "status.podIP");
 
-	return ip && *ip && !pod_terminal(pod) && !sim_j_at(pod, "metadata.deletionTimestamp");
+	return ip && *ip && !pod_terminal(pod) &&
+	       (include_terminating || !sim_j_at(pod, "metadata.deletionTimestamp"));
 }
 
 int sim_endpoints_pod_ready(const cJSON *pod)
 {
-	return sim_endpoints_pod_listed(pod) && pod_cond_true(pod, "Ready");
+	return sim_endpoints_pod_listed(pod, 0) && pod_cond_true(pod, "Ready");
 }
 
 static int svc_selects(const cJSON *svc, const cJSON *pod)
@@ -51,13 +52,14 @@ static int svc_selects(const cJSON *svc, const cJSON *pod)
 				      sim_j_at(pod, "metadata.labels"));
 }
 
-/* Whether the pod is a ready endpoint of svc (publishNotReadyAddresses counts every listed pod). */
+/* Whether the pod is a ready endpoint of svc. publishNotReadyAddresses counts every listed pod,
+ * terminating ones included: upstream keeps them in Endpoints until they are gone. */
 static int svc_ready_member(const cJSON *svc, const cJSON *pod)
 {
 	if (!svc_selects(svc, pod))
 		return 0;
 	if (sim_j_bool(svc, "spec.publishNotReadyAddresses", 0))
-		return sim_endpoints_pod_listed(pod);
+		return sim_endpoints_pod_listed(pod, 1);
 	return sim_endpoints_pod_ready(pod);
 }
 
@@ -197,7 +199,7 @@ cJSON *sim_endpoints_build(const cJSON *svc, const cJSON *const *pods, size_t n)
 		char *sig;
 		int ready;
 
-		if (!sim_endpoints_pod_listed(pod))
+		if (!sim_endpoints_pod_listed(pod, pub))
 			continue;
 		ports = pod_ports(svc, pod);
 		if (cJSON_GetArraySize(ports) == 0 && cJSON_GetArraySize(sim_j_at(svc, "spec.ports")) > 0) {
@@ -303,7 +305,9 @@ cJSON *sim_endpointslice_build(const cJSON *svc, const cJSON *const *pods, size_
 		addrs = cJSON_AddArrayToObject(ep, "addresses");
 		cJSON_AddItemToArray(addrs, cJSON_CreateString(ip));
 		conds = cJSON_AddObjectToObject(ep, "conditions");
-		sim_j_set_bool(conds, "ready", !terminating && (pub || serving));
+		/* Upstream podToEndpoint: ready is never true for a terminating pod unless the
+		 * Service publishes not-ready addresses. */
+		sim_j_set_bool(conds, "ready", pub || (serving && !terminating));
 		sim_j_set_bool(conds, "serving", pub || serving);
 		sim_j_set_bool(conds, "terminating", terminating);
 		if (node)

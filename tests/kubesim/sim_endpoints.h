@@ -18,8 +18,10 @@ struct sim_controllers;
 /* 1 if the pod counts as a ready endpoint: condition Ready True, a podIP, no deletionTimestamp,
  * phase not Succeeded/Failed. */
 int sim_endpoints_pod_ready(const cJSON *pod);
-/* 1 if the pod is listed at all (ready or not): has a podIP, not terminal, not terminating. */
-int sim_endpoints_pod_listed(const cJSON *pod);
+/* 1 if the pod is listed at all (ready or not): has a podIP, not terminal, and not terminating
+ * unless include_terminating (the endpoints controller passes the Service's
+ * publishNotReadyAddresses, as upstream's ShouldPodBeInEndpoints does). */
+int sim_endpoints_pod_listed(const cJSON *pod, int include_terminating);
 
 /* The v1 Endpoints object of svc from pods (all pods of the namespace; the selector is applied
  * here). Addresses are the ready pods, notReadyAddresses the others (all in addresses with

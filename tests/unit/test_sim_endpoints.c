@@ -83,7 +83,7 @@ static void endpoints__addresses_and_not_ready(void **state)
 			    "http");
 	assert_true(sim_endpoints_pod_ready(pods[0]));
 	assert_false(sim_endpoints_pod_ready(pods[3]));
-	assert_false(sim_endpoints_pod_listed(pods[5]));
+	assert_false(sim_endpoints_pod_listed(pods[5], 0));
 	cJSON_Delete(ep);
 	for (i = 0; i < 7; i++)
 		cJSON_Delete(pods[i]);
@@ -160,6 +160,45 @@ static void endpoints__slice_marks_terminating(void **state)
 	cJSON_Delete(es);
 	cJSON_Delete(pods[0]);
 	cJSON_Delete(pods[1]);
+	cJSON_Delete(svc);
+}
+
+/* publishNotReadyAddresses: upstream keeps terminating and not-ready pods as ready addresses
+ * (ShouldPodBeInEndpoints(pod, includeTerminating = publishNotReadyAddresses)); terminal pods
+ * still go. An operator that owns membership through labels relies on this. */
+static void endpoints__publish_not_ready_keeps_terminating(void **state)
+{
+	cJSON *svc = cJSON_Parse(SVC);
+	cJSON *pods[4], *ep, *es;
+	const cJSON *subset, *e;
+	char buf[256];
+	char **names = NULL;
+	long n;
+	size_t i;
+
+	(void)state;
+	cJSON_AddBoolToObject(cJSON_GetObjectItem(svc, "spec"), "publishNotReadyAddresses", 1);
+	pods[0] = pod("a-ready", "web", 1, "", "Running", IP("10.0.0.1"), "http");
+	pods[1] = pod("b-terminating", "web", 1, ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"",
+		      "Running", IP("10.0.0.2"), "http");
+	pods[2] = pod("c-unready", "web", 0, "", "Running", IP("10.0.0.3"), "http");
+	pods[3] = pod("d-failed", "web", 0, "", "Failed", IP("10.0.0.4"), "http");
+	ep = sim_endpoints_build(svc, (const cJSON *const *)pods, 4);
+	subset = cJSON_GetArrayItem(sim_j_at(ep, "subsets"), 0);
+	names_of(cJSON_GetObjectItem(subset, "addresses"), buf, sizeof(buf));
+	assert_string_equal(buf, "a-ready b-terminating c-unready");
+	assert_null(cJSON_GetObjectItem(subset, "notReadyAddresses"));
+	es = sim_endpointslice_build(svc, (const cJSON *const *)pods, 4, "web-abcde");
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(es, "endpoints")), 3);
+	cJSON_ArrayForEach(e, sim_j_at(es, "endpoints"))
+		assert_true(sim_j_bool(e, "conditions.ready", 0));
+	n = sim_endpoints_ready_names(svc, (const cJSON *const *)pods, 4, &names);
+	assert_int_equal(n, 3);
+	sim_names_free(names, (size_t)n);
+	cJSON_Delete(es);
+	cJSON_Delete(ep);
+	for (i = 0; i < 4; i++)
+		cJSON_Delete(pods[i]);
 	cJSON_Delete(svc);
 }
 
@@ -269,6 +308,7 @@ int main(void)
 		cmocka_unit_test(endpoints__empty_and_selectorless),
 		cmocka_unit_test(endpoints__named_port_missing_and_numeric),
 		cmocka_unit_test(endpoints__slice_marks_terminating),
+		cmocka_unit_test(endpoints__publish_not_ready_keeps_terminating),
 		cmocka_unit_test(endpoints__ready_names_sorted),
 		cmocka_unit_test(history__stats),
 		cmocka_unit_test(history__json),
