@@ -840,6 +840,10 @@ static bool settled(const struct phx_spec *spec, const struct phx_pod *pods, siz
 	size_t prim = 0, stby = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct phx_pod *p = &pods[i];
+		/* A pod on its way out (terminating, not serving) no longer counts: with a long
+		 * grace period it would otherwise hold "Healthy" back for that long. */
+		if (p->reason == PHX_FAIL_TERMINATING && !p->serving)
+			continue;
 		if (!alive(p) || p->health != PHX_HEALTH_READY)
 			return false;
 		if (check_revision && !str_eq(p->revision, spec->revision))
@@ -894,8 +898,12 @@ const char *phx_phase_compute(const struct phx_status_input *in)
 	bool rollout = false, starting = false, ready_standby = false;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!alive(&pods[i]))
+		if (!alive(&pods[i])) {
+			/* a pod being removed is a transition, not a stuck state */
+			if (pods[i].reason == PHX_FAIL_TERMINATING)
+				starting = true;
 			continue;
+		}
 		if (!str_eq(pods[i].revision, in->spec->revision))
 			rollout = true;
 		if (pods[i].health != PHX_HEALTH_READY)

@@ -622,6 +622,8 @@ static void status__capacity_phase_conditions(void **state)
 		{ "a:p:1:R b:s:0:R c:s:0:S", 0, 2, "Healthy", "Recovering" },
 		{ "a:p:1:R b:s:0:R", 0, 2, "Healthy", "Degraded" },
 		{ "a:p:1:R b:s:0:R c:s:0:R", 0, 2, "Degraded", "Healthy" },
+		{ "x:p:0:T a:p:1:R b:s:0:R c:s:0:R", 0, 2, "Recovering", "Healthy" },
+		{ "x:p:1:T a:p:1:R b:s:0:R c:s:0:R", 0, 2, "Recovering", "Recovering" },
 	};
 	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
 		cJSON *ps = cJSON_CreateObject();
