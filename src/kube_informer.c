@@ -357,14 +357,19 @@ static void apply_replace(struct kube_informer *inf, cJSON *items)
 		pthread_rwlock_wrlock(&inf->cache_lock);
 		HASH_ITER(hh, inf->cache, e, etmp) {
 			HASH_FIND_STR(seen, e->key, s);
-			if (s == NULL)
+			if (s == NULL) {
 				cJSON_AddItemToArray(gone, entry_remove_locked(inf, e));
+				ntomb++;
+			}
 		}
 		pthread_rwlock_unlock(&inf->cache_lock);
-		cJSON_ArrayForEach(obj, gone) {
+		/* Counted before the handlers run, so a handler (or a test) that saw a tombstone
+		 * never reads stats that do not have it yet. */
+		pthread_mutex_lock(&inf->mu);
+		inf->stats.tombstones += ntomb;
+		pthread_mutex_unlock(&inf->mu);
+		cJSON_ArrayForEach(obj, gone)
 			notify_delete(inf, obj, true);
-			ntomb++;
-		}
 	} else {
 		kube_log(KUBE_LOG_ERROR, "informer", "out of memory: cannot compute tombstones",
 			 "informer", inf->name, NULL);
@@ -376,7 +381,6 @@ static void apply_replace(struct kube_informer *inf, cJSON *items)
 		free(s);
 	}
 	pthread_mutex_lock(&inf->mu);
-	inf->stats.tombstones += ntomb;
 	if (!inf->synced) {
 		inf->synced = true;
 		kube_cond_broadcast(inf->cond);
