@@ -323,6 +323,13 @@ static void leader__write_gate_closes_when_renewal_fails(void **state)
 	assert_int_equal(try_write(f, &f->a), 0);
 }
 
+static bool exactly_one_leads(void *arg)
+{
+	struct fixture *f = arg;
+
+	return kube_leader_is_leader(f->a.le) != kube_leader_is_leader(f->b.le);
+}
+
 static void leader__only_one_of_two_racing_candidates_leads(void **state)
 {
 	struct fixture *f = *state;
@@ -341,7 +348,9 @@ static void leader__only_one_of_two_racing_candidates_leads(void **state)
 		nanosleep(&ms, NULL);
 	}
 	assert_int_equal(both, 0);
-	assert_true(kube_leader_is_leader(f->a.le) != kube_leader_is_leader(f->b.le));
+	/* Exactly one leads - eventually: sampled at one instant, a winner whose elector thread
+	 * was starved past the 200 ms renew deadline has (rightly) shut its gate for a moment. */
+	assert_true(fake_eventually(exactly_one_leads, f, WAIT_MS));
 	assert_int_equal(atomic_load(&f->a.started) + atomic_load(&f->b.started), 1);
 }
 
