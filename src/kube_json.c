@@ -81,7 +81,7 @@ bool kube_json_get_int(const cJSON *root, int64_t *out, ...)
 	return true;
 }
 
-bool kube_json_get_bool(const cJSON *root, bool dflt, ...)
+bool kube_json_get_bool(const cJSON *root, int dflt, ...)
 {
 	const cJSON *v;
 	va_list ap;

@@ -29,7 +29,7 @@ bool kube_json_get_num(const cJSON *root, double *out, ...) __attribute__((senti
 bool kube_json_get_int(const cJSON *root, int64_t *out, ...) __attribute__((sentinel));
 
 /* Like kube_json_get, but a missing value or one that is not a bool gives `dflt`. */
-bool kube_json_get_bool(const cJSON *root, bool dflt, ...) __attribute__((sentinel));
+bool kube_json_get_bool(const cJSON *root, int dflt, ...) __attribute__((sentinel));
 
 /* Shortcuts for metadata fields; borrowed strings or NULL when missing. */
 const char *kube_json_name(const cJSON *obj);
