@@ -1117,7 +1117,20 @@ static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 		update_instances(r, rec, NULL, 0, true);
 		rec->gone = true;
 		rec->init = false;
-		rec->nexp = 0;
+		char ns[256];
+		const char *slash = strchr(rec->key, '/');
+		if (slash && (size_t)(slash - rec->key) < sizeof(ns)) {
+			memcpy(ns, rec->key, (size_t)(slash - rec->key));
+			ns[slash - rec->key] = '\0';
+			const char *lv[] = { ns, slash + 1 };
+			kube_metric_remove(r->m_failovers, lv);
+		}
+		/* The record itself stays (handlers may hold it; it is small), its buffers go. */
+		free(rec->exp);
+		rec->exp = NULL;
+		rec->nexp = rec->capexp = 0;
+		free(rec->last_status);
+		rec->last_status = NULL;
 		rec->uid[0] = '\0';
 		return 0;
 	}
