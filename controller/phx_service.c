@@ -1095,7 +1095,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		rec->ready = (int)v;
 		rec->total = 1 + spec.standbys;
 		rec->capacity = phx_capacity_percent(&spec, pods, n);
-		int wrc = write_status(r, rec, svc, status);
+		/* Preempted: the reconcile right behind us writes a status that includes the new
+		 * failure; spending a request on this one would only delay it. */
+		int wrc = preempted ? 0 : write_status(r, rec, svc, status);
 		if (rc == 0)
 			rc = wrc;
 		cJSON_Delete(status);
