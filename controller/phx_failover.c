@@ -1212,6 +1212,12 @@ cJSON *phx_service_build(const cJSON *svc)
 		return NULL;
 	cJSON *s = cJSON_AddObjectToObject(o, "spec");
 	cJSON_AddStringToObject(s, "type", type ? type : "ClusterIP");
+	/* Membership is the serving label, which this controller owns, not pod readiness: with
+	 * readiness in the loop the endpoints controller drops a failing primary at the same moment
+	 * we see it fail, and the Service is empty until a standby is relabelled. Publishing
+	 * not-ready (and terminating) addresses lets Surge add the standby before the failed pod
+	 * leaves, so the endpoint set is never empty. */
+	cJSON_AddBoolToObject(s, "publishNotReadyAddresses", 1);
 	cJSON *sel = cJSON_AddObjectToObject(s, "selector");
 	cJSON_AddStringToObject(sel, PHX_LABEL_SERVICE, name);
 	cJSON_AddStringToObject(sel, PHX_LABEL_SERVING, "true");

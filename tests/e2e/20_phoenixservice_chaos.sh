@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Chaos: 100 primary kills in a row at random intervals (deletes, crashes, OOM kills). Every kill
 # is answered by a standby serving within 1 s, failovers are counted exactly, and the service
-# ends at 3/3 Healthy. The endpoint gap of each kill is the controller's reaction time: with one
-# serving pod the failure itself removes the only endpoint, so the gap is measured and bounded.
+# ends at 3/3 Healthy. A single failure never empties the Service (20_phoenixservice_failover
+# asserts zero gaps); here kills come every 0-200 ms, faster than replacements start, so a gap
+# can appear when every running instance has been killed before a replacement has an address.
+# Such gaps are measured, printed and bounded.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Failover, Surge mode, for every way a primary fails: pod deleted, readiness failing, container
-# crash, OOM kill, node down. Each time: a standby is a ready endpoint within 1 s of the failure
-# (kubesim's endpoints history), the Service has a ready endpoint again at once, status counts the
-# failover exactly, a FailoverCompleted Event exists, and the service is back to 3/3 Healthy with
+# crash, OOM kill, node down. Each time: a standby serves within 1 s of the failure, the Service
+# never has an empty endpoint set (kubesim's endpoints history shows zero empty moments), status
+# counts the failover exactly, a FailoverCompleted Event exists, and the service is back to 3/3 Healthy with
 # no pod left over.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -45,8 +45,8 @@ for how in delete readiness crash oom node; do
 	zcount=$(phx_hist_stat "$hist" zeroMoments)
 	reaction=$(phx_get hello '{.status.lastFailoverReactionMs}')
 	echo "$how: primary $primary -> $(phx_get hello '{.status.primary}'), endpoint gap ${zmax} ms (moments ${zcount}), reaction ${reaction} ms, recovery $(phx_get hello '{.status.lastRecoverySeconds}') s"
-	[ "$zmax" -lt 1000 ] || fail "$how: no ready endpoint for ${zmax} ms (want < 1000)"
-	[ "$zcount" -le 1 ] || fail "$how: $zcount empty-endpoint moments for one failure"
+	# The product's promise: a client of the Service never sees an empty endpoint set.
+	expect_eq 0 "$zcount" "$how: empty-endpoint moments (longest ${zmax} ms)"
 	[ "$(phx_get hello '{.status.primary}')" != "$primary" ] || fail "$how: primary unchanged"
 	k get pod "$primary" >/dev/null 2>&1 && fail "$how: failed primary $primary left over"
 	for _ in $(seq 1 50); do

@@ -561,6 +561,8 @@ static void build__service_and_pdb(void **state)
 	assert_string_equal(kube_json_get_str(s, "spec", "selector", PHX_LABEL_SERVICE, NULL),
 			    "web");
 	assert_string_equal(kube_json_get_str(s, "spec", "type", NULL), "ClusterIP");
+	/* The serving label alone decides membership (see phx_service_build). */
+	assert_true(kube_json_get_bool(s, 0, "spec", "publishNotReadyAddresses", NULL));
 	const cJSON *p = cJSON_GetArrayItem(kube_json_get(s, "spec", "ports", NULL), 0);
 	int64_t v;
 	assert_true(kube_json_get_int(p, &v, "targetPort", NULL));
