@@ -578,7 +578,9 @@ static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSO
 			    kube_json_get_str(os, "type", NULL) ? kube_json_get_str(os, "type", NULL)
 								: "ClusterIP") &&
 		    cJSON_Compare(kube_json_get(ws, "selector", NULL),
-				  kube_json_get(os, "selector", NULL), 1);
+				  kube_json_get(os, "selector", NULL), 1) &&
+		    kube_json_get_bool(os, 0, "publishNotReadyAddresses", NULL) ==
+			    kube_json_get_bool(ws, 0, "publishNotReadyAddresses", NULL);
 	if (!same) {
 		cJSON *patch = cJSON_CreateObject();
 		cJSON *ps = cJSON_AddObjectToObject(patch, "spec");
@@ -586,6 +588,9 @@ static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSO
 		cJSON_AddItemToObject(ps, "selector",
 				      cJSON_Duplicate(kube_json_get(ws, "selector", NULL), 1));
 		cJSON_AddItemToObject(ps, "ports", cJSON_Duplicate(kube_json_get(ws, "ports", NULL), 1));
+		cJSON_AddItemToObject(ps, "publishNotReadyAddresses",
+				      cJSON_Duplicate(kube_json_get(ws, "publishNotReadyAddresses",
+								    NULL), 1));
 		char *txt = kube_json_print(patch);
 		rc = txt ? kube_patch(r->client, &KUBE_GVR_SERVICES, kube_json_namespace(svc),
 				      kube_json_name(svc), NULL, KUBE_PATCH_MERGE, txt, NULL, NULL)

@@ -38,6 +38,11 @@ expect_eq kubernetes.io/hostname "$(k get pod "$primary" -o 'jsonpath={.spec.aff
 expect_eq true "$(k get svc hello -o 'jsonpath={.spec.selector.phoenix\.fpai\.io/serving}')" "service selector"
 wait_for 5 "endpoints = primary" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get endpoints hello -o 'jsonpath={.subsets[*].addresses[*].targetRef.name}')\" = $primary ]"
 expect_eq 1 "$(k get pdb hello -o 'jsonpath={.spec.maxUnavailable}')" "PDB maxUnavailable"
+# Membership is the serving label alone (not readiness); the operator puts the flag back if
+# someone removes it.
+expect_eq true "$(k get svc hello -o 'jsonpath={.spec.publishNotReadyAddresses}')" "publishNotReadyAddresses"
+k patch svc hello --type=merge -p '{"spec":{"publishNotReadyAddresses":false}}' >/dev/null
+wait_for 10 "operator restores publishNotReadyAddresses" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get svc hello -o 'jsonpath={.spec.publishNotReadyAddresses}')\" = true ]"
 
 # kubectl get phx: the printer columns.
 row=$(k get phx hello --no-headers)
