@@ -57,6 +57,8 @@ struct kube_informer {
 	long page_size;
 	int watch_timeout_s;
 	struct kube_clock *clock;
+	cJSON *(*transform)(cJSON *obj, void *ud);
+	void *transform_ud;
 	struct kube_informer_handlers *handlers;
 	size_t nhandlers;
 
@@ -450,6 +452,46 @@ static void *processor_main(void *arg)
 
 /* ---- reflector (its own thread) ---- */
 
+/* Runs the transform on obj (taken) and returns what to keep. A failed transform keeps the
+ * object whole: memory is a cost, a missing object would be a wrong cache. */
+static cJSON *transform_obj(struct kube_informer *inf, cJSON *obj)
+{
+	cJSON *out;
+
+	if (inf->transform == NULL || obj == NULL)
+		return obj;
+	out = inf->transform(obj, inf->transform_ud);
+	if (out == NULL) {
+		kube_log(KUBE_LOG_WARN, "informer", "transform failed: keeping the whole object",
+			 "informer", inf->name, NULL);
+		return obj;
+	}
+	if (out != obj)
+		cJSON_Delete(obj);
+	return out;
+}
+
+/* Replaces every item of a listed array by its transform, in place and in order. */
+static void transform_items(struct kube_informer *inf, cJSON *items)
+{
+	cJSON *item, *next, *out;
+
+	if (inf->transform == NULL || items == NULL)
+		return;
+	for (item = items->child; item != NULL; item = next) {
+		next = item->next;
+		out = inf->transform(item, inf->transform_ud);
+		if (out == NULL) {
+			kube_log(KUBE_LOG_WARN, "informer",
+				 "transform failed: keeping the whole object", "informer",
+				 inf->name, NULL);
+			continue;
+		}
+		if (out != item)
+			cJSON_ReplaceItemViaPointer(items, item, out); /* frees item */
+	}
+}
+
 static int push_delta(struct kube_informer *inf, enum delta_type type, cJSON *obj)
 {
 	struct delta *d = calloc(1, sizeof(*d));
@@ -544,6 +586,7 @@ static int do_list(struct kube_informer *inf)
 		goto out;
 	}
 	fill_type_meta(list, items);
+	transform_items(inf, items);
 	set_rv(inf, kube_json_get_str(list, "metadata", "resourceVersion", NULL));
 	kube_log(KUBE_LOG_DEBUG, "informer", "listed", "informer", inf->name, "rv",
 		 kube_json_get_str(list, "metadata", "resourceVersion", NULL), NULL);
@@ -570,7 +613,7 @@ static int on_watch_event(enum kube_watch_type type, const cJSON *object, void *
 	if (type == KUBE_WATCH_BOOKMARK)
 		return 0;
 	w->events++;
-	copy = cJSON_Duplicate(object, true);
+	copy = transform_obj(w->inf, cJSON_Duplicate(object, true));
 	if (copy == NULL)
 		return KUBE_ENOMEM;
 	return push_delta(w->inf, type == KUBE_WATCH_DELETED ? DELTA_DELETE : DELTA_UPSERT, copy);
@@ -701,6 +744,8 @@ int kube_informer_new(struct kube_client *client, const struct kube_informer_opt
 	atomic_init(&inf->cancel, false);
 	inf->client = client;
 	inf->clock = opts->clock != NULL ? opts->clock : kube_clock_real();
+	inf->transform = opts->transform;
+	inf->transform_ud = opts->transform_ud;
 	inf->group = strdup(opts->gvr->group != NULL ? opts->gvr->group : "");
 	inf->version = strdup(opts->gvr->version);
 	inf->resource = strdup(opts->gvr->resource);

@@ -42,6 +42,25 @@ struct kube_informer_opts {
 	int64_t backoff_base_ms;      /* first wait after a failed list/watch; 0 = 800 */
 	int64_t backoff_max_ms;       /* cap of the doubling; 0 = 30000 */
 	struct kube_clock *clock;     /* resync and backoff timing; NULL = real; borrowed */
+
+	/* Optional (NULL = keep objects as the server sent them): client-go SetTransform. Called
+	 * on the reflector thread for every object before it is queued, so the cache, the handlers
+	 * and tombstones only ever see its result: list items (after kind/apiVersion are filled
+	 * in) and the objects of ADDED, MODIFIED and DELETED watch events. Its purpose is memory:
+	 * drop what the program never reads (managedFields, most of spec, ...).
+	 * obj is a tree the informer owns and the transform may change in place. It returns the
+	 * object to keep: obj itself, or a new tree (the informer then frees obj). NULL means it
+	 * could not transform (out of memory): obj, which must then still be a whole valid
+	 * object, is kept as it is and a warning is logged -- a bigger object, never a lost one.
+	 * Contract: it must be deterministic (the same input gives the same output: a relist
+	 * compares nothing but relies on it), must keep metadata.name, namespace, uid,
+	 * resourceVersion, labels and ownerReferences (the cache key, the owner index, watch
+	 * resumption and label-based lookups need them), must not call into this informer, and
+	 * runs on one thread only (never concurrently with itself for one informer; an opts
+	 * shared by several informers gets one call per informer thread). transform_ud is passed
+	 * through and borrowed. */
+	cJSON *(*transform)(cJSON *obj, void *ud);
+	void *transform_ud;
 };
 
 /* Makes a stopped informer on `client` (borrowed: must outlive the informer). Returns 0,

@@ -137,6 +137,8 @@ static void start_informer(struct fixture *f, const struct kube_informer_opts *e
 		o.resync_ms = extra->resync_ms;
 		o.clock = extra->clock;
 		o.name = extra->name;
+		o.transform = extra->transform;
+		o.transform_ud = extra->transform_ud;
 	}
 	assert_int_equal(kube_informer_new(f->client, &o, &f->inf), 0);
 	assert_int_equal(kube_informer_add_handlers(f->inf, &h), 0);
@@ -487,6 +489,176 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* ---- transform ---- */
+
+/* A transform that drops spec and stamps a marker label, counting what it saw. Mode "new"
+ * returns a fresh tree instead of changing obj in place; mode "fail" always returns NULL. */
+struct xform {
+	pthread_mutex_t mu;
+	const char *mode;
+	int calls, with_spec;
+	int untransformed_seen; /* handler deliveries of an object without the marker */
+	int deliveries;
+};
+
+static cJSON *xform_fn(cJSON *obj, void *ud)
+{
+	struct xform *x = ud;
+	cJSON *out = obj;
+
+	pthread_mutex_lock(&x->mu);
+	x->calls++;
+	x->with_spec += cJSON_GetObjectItemCaseSensitive(obj, "spec") != NULL;
+	pthread_mutex_unlock(&x->mu);
+	if (strcmp(x->mode, "fail") == 0)
+		return NULL;
+	if (strcmp(x->mode, "new") == 0) {
+		out = cJSON_Duplicate(obj, true);
+		assert_non_null(out);
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(out, "spec");
+	kube_json_set_str(cJSON_GetObjectItemCaseSensitive(
+				  cJSON_GetObjectItemCaseSensitive(out, "metadata"), "labels"),
+			  "xformed", "yes");
+	return out;
+}
+
+static void xform_check(struct xform *x, const cJSON *obj)
+{
+	bool ok = kube_json_get_str(obj, "metadata", "labels", "xformed", NULL) != NULL &&
+		  kube_json_get(obj, "spec", NULL) == NULL;
+	pthread_mutex_lock(&x->mu);
+	x->deliveries++;
+	x->untransformed_seen += !ok;
+	pthread_mutex_unlock(&x->mu);
+}
+
+static void xform_add(const cJSON *obj, void *ud)
+{
+	xform_check(ud, obj);
+}
+
+static void xform_update(const cJSON *old_obj, const cJSON *new_obj, void *ud)
+{
+	xform_check(ud, old_obj);
+	xform_check(ud, new_obj);
+}
+
+static void xform_delete(const cJSON *obj, bool unknown, void *ud)
+{
+	(void)unknown;
+	xform_check(ud, obj);
+}
+
+static int xform_read(struct xform *x, const int *field)
+{
+	int v;
+	pthread_mutex_lock(&x->mu);
+	v = *field;
+	pthread_mutex_unlock(&x->mu);
+	return v;
+}
+
+/* Lists, watch adds/updates/deletes and a relist tombstone all pass through the transform, and
+ * neither get() nor any handler ever sees an object it did not produce. */
+static void check_transform(struct fixture *f, const char *mode)
+{
+	struct xform x = {.mode = mode};
+	struct kube_informer_opts o = {.transform = xform_fn, .transform_ud = &x};
+	struct kube_informer_handlers h = {xform_add, xform_update, xform_delete, &x};
+	cJSON *obj = NULL;
+
+	pthread_mutex_init(&x.mu, NULL);
+	put_pod(f->api, "default", "a", "\"app\":\"web\"", NULL);
+	put_pod(f->api, "default", "b", NULL, NULL);
+	put_pod(f->api, "default", "doomed", NULL, NULL);
+	assert_int_equal(kube_informer_new(f->client,
+					   &(struct kube_informer_opts){
+						   .gvr = &KUBE_GVR_PODS, .backoff_base_ms = 10,
+						   .backoff_max_ms = 100, .transform = o.transform,
+						   .transform_ud = o.transform_ud},
+					   &f->inf),
+			 0);
+	assert_int_equal(kube_informer_add_handlers(f->inf, &h), 0);
+	assert_int_equal(kube_informer_add_handlers(
+				 f->inf, &(struct kube_informer_handlers){rec_add, rec_update,
+									   rec_delete, &f->rec}),
+			 0);
+	assert_int_equal(kube_informer_start(f->inf), 0);
+	assert_int_equal(kube_informer_wait_for_sync(f->inf, WAIT_MS), 0);
+	/* The list: every item went through the transform, with kind already filled in. */
+	assert_int_equal(xform_read(&x, &x.calls), 3);
+	assert_int_equal(xform_read(&x, &x.with_spec), 3);
+	assert_int_equal(kube_informer_get(f->inf, "default/a", &obj), 0);
+	assert_null(kube_json_get(obj, "spec", NULL));
+	assert_string_equal(kube_json_get_str(obj, "metadata", "labels", "xformed", NULL), "yes");
+	assert_string_equal(kube_json_get_str(obj, "metadata", "labels", "app", NULL), "web");
+	assert_string_equal(kube_json_get_str(obj, "kind", NULL), "Pod");
+	cJSON_Delete(obj);
+
+	/* Watch: ADDED, MODIFIED and DELETED objects. */
+	EVENTUALLY_API(f, active_watches, 1);
+	put_pod(f->api, "default", "c", NULL, NULL);
+	EVENTUALLY_REC(f, adds, 4);
+	put_pod(f->api, "default", "a", "\"app\":\"db\"", NULL);
+	EVENTUALLY_REC(f, updates, 1);
+	fake_api_delete(f->api, "pods", "default", "b");
+	EVENTUALLY_REC(f, deletes, 1);
+	assert_int_equal(xform_read(&x, &x.calls), 6);
+	assert_int_equal(kube_informer_get(f->inf, "default/a", &obj), 0);
+	assert_null(kube_json_get(obj, "spec", NULL));
+	assert_string_equal(kube_json_get_str(obj, "metadata", "labels", "app", NULL), "db");
+	cJSON_Delete(obj);
+
+	/* A missed delete found by a relist: the tombstone is the transformed cached object. */
+	fake_api_pause_watches(f->api, true);
+	fake_api_delete(f->api, "pods", "default", "doomed");
+	fake_api_compact(f->api);
+	fake_api_close_watches(f->api);
+	fake_api_pause_watches(f->api, false);
+	EVENTUALLY_REC(f, tombstones, 1);
+	assert_string_equal(f->rec.last_tombstone, "doomed");
+
+	kube_informer_stop(f->inf);
+	assert_int_equal(xform_read(&x, &x.with_spec), xform_read(&x, &x.calls));
+	assert_true(xform_read(&x, &x.deliveries) >= 7);
+	assert_int_equal(xform_read(&x, &x.untransformed_seen), 0);
+	pthread_mutex_destroy(&x.mu);
+}
+
+static void informer__transform_in_place_shapes_cache_and_handlers(void **state)
+{
+	check_transform(*state, "in-place");
+}
+
+static void informer__transform_returning_a_new_tree_shapes_cache_and_handlers(void **state)
+{
+	check_transform(*state, "new");
+}
+
+/* A transform that fails keeps the object whole: bigger, but never missing. */
+static void informer__failed_transform_keeps_the_whole_object(void **state)
+{
+	struct fixture *f = *state;
+	struct xform x = {.mode = "fail"};
+	struct kube_informer_opts o = {.transform = xform_fn, .transform_ud = &x};
+	cJSON *obj = NULL;
+
+	pthread_mutex_init(&x.mu, NULL);
+	put_pod(f->api, "default", "a", NULL, NULL);
+	start_informer(f, &o);
+	assert_int_equal(kube_informer_wait_for_sync(f->inf, WAIT_MS), 0);
+	EVENTUALLY_API(f, active_watches, 1);
+	put_pod(f->api, "default", "b", NULL, NULL);
+	EVENTUALLY_REC(f, adds, 2);
+	assert_int_equal(xform_read(&x, &x.calls), 2);
+	assert_int_equal(kube_informer_get(f->inf, "default/b", &obj), 0);
+	assert_non_null(kube_json_get(obj, "spec", NULL));
+	cJSON_Delete(obj);
+	kube_informer_stop(f->inf);
+	pthread_mutex_destroy(&x.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -513,6 +685,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(informer__stop_cancels_an_open_watch_promptly,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(informer__bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			informer__transform_in_place_shapes_cache_and_handlers, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			informer__transform_returning_a_new_tree_shapes_cache_and_handlers, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(informer__failed_transform_keeps_the_whole_object,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
