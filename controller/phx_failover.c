@@ -643,13 +643,16 @@ static void plan_new_primary(const struct phx_plan_input *in, struct phx_plan *p
 	 * pod created as primary. */
 	pl->degraded = pl->primary_failed;
 	fence_others(pl, pods, n, "", true, "take failed pod out");
+	/* The Service publishes not-ready addresses (membership is the serving label alone), so
+	 * a primary that is not Ready yet must not serve: it is labelled serving when it is. */
 	s = pick_standby(spec, pods, n, false, NULL);
 	if (s) {
 		copy_str(pl->new_primary, sizeof(pl->new_primary), s->name);
-		act(pl, PHX_ACT_LABEL, s->name, PHX_ROLE_PRIMARY, true, "promote starting standby");
+		act(pl, PHX_ACT_LABEL, s->name, PHX_ROLE_PRIMARY, s->health == PHX_HEALTH_READY,
+		    "promote starting standby");
 		return;
 	}
-	act(pl, PHX_ACT_CREATE, "", PHX_ROLE_PRIMARY, true, "create primary");
+	act(pl, PHX_ACT_CREATE, "", PHX_ROLE_PRIMARY, false, "create primary");
 }
 
 /* A live primary exists: make sure exactly it serves (plus surged standbys until recovery). */
@@ -661,13 +664,14 @@ static void plan_with_primary(const struct phx_plan_input *in, const struct phx_
 	size_t n = in->npods;
 	bool recovered = prim->health == PHX_HEALTH_READY && ready_alive >= desired;
 
+	bool serve = !prim->serving && prim->health == PHX_HEALTH_READY;
 	if (spec->mode == PHX_MODE_PROMOTE) {
 		fence_others(pl, pods, n, prim->name, false, "single serving pod");
-		if (!prim->serving)
+		if (serve)
 			act(pl, PHX_ACT_LABEL, prim->name, PHX_ROLE_PRIMARY, true, "primary serves");
 		return;
 	}
-	if (!prim->serving)
+	if (serve)
 		act(pl, PHX_ACT_LABEL, prim->name, PHX_ROLE_PRIMARY, true, "primary serves");
 	fence_others(pl, pods, n, prim->name, true, "take failed pod out");
 	for (size_t i = 0; i < n; i++) {

@@ -227,7 +227,7 @@ struct plan_case {
 
 static const struct plan_case plan_cases[] = {
 	{ "empty creates primary then standbys", 0, 2, "", "", "", 0,
-	  "C primary 1, C standby 0, C standby 0", PHX_PLAN_CREATE, 0, 0 },
+	  "C primary 0, C standby 0, C standby 0", PHX_PLAN_CREATE, 0, 0 },
 	{ "settled does nothing", 0, 2, "a:p:1:R b:s:0:R c:s:0:R", "a", "", 0, "",
 	  PHX_PLAN_NONE, 0, 0 },
 	{ "paused does nothing even when primary failed", 0, 2, "a:p:1:F b:s:0:R c:s:0:R", "a",
@@ -249,9 +249,9 @@ static const struct plan_case plan_cases[] = {
 	{ "promote: deleted primary needs no fence", 1, 2, "b:s:0:R c:s:0:R", "a", "", 0,
 	  "L b primary 1, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
 	{ "no ready standby: promote a starting one, degraded", 0, 2, "a:p:1:F b:s:0:S c:s:0:S",
-	  "a", "", 0, "L a primary 0, L b primary 1, D a, C standby 0", PHX_PLAN_FAILOVER, 1, 1 },
+	  "a", "", 0, "L a primary 0, L b primary 0, D a, C standby 0", PHX_PLAN_FAILOVER, 1, 1 },
 	{ "no standby at all: create a primary, degraded", 0, 0, "a:p:1:F", "a", "", 0,
-	  "L a primary 0, C primary 1, D a", PHX_PLAN_FAILOVER, 1, 1 },
+	  "L a primary 0, C primary 0, D a", PHX_PLAN_FAILOVER, 1, 1 },
 	{ "recovering: surged standby keeps serving until replacements are ready", 0, 2,
 	  "b:p:1:R c:s:1:R d:s:0:S", "b", "", 0, "", PHX_PLAN_NONE, 0, 0 },
 	{ "recovered: surged standby goes back to standby", 0, 2, "b:p:1:R c:s:1:R d:s:0:R", "b",
@@ -292,6 +292,10 @@ static const struct plan_case plan_cases[] = {
 	{ "switchover waits while not settled", 0, 2, "a:p:1:R b:s:0:R c:s:0:S", "a", "b", 0, "",
 	  PHX_PLAN_NONE, 0, 0 },
 	{ "primary label lost: serve again", 0, 2, "a:p:0:R b:s:0:R c:s:0:R", "a", "", 0,
+	  "L a primary 1", PHX_PLAN_CREATE, 0, 0 },
+	{ "a starting primary does not serve before it is Ready", 0, 2,
+	  "a:p:0:S b:s:0:S c:s:0:S", "", "", 0, "", PHX_PLAN_NONE, 0, 0 },
+	{ "... and serves once it is", 0, 2, "a:p:0:R b:s:0:S c:s:0:S", "", "", 0,
 	  "L a primary 1", PHX_PLAN_CREATE, 0, 0 },
 };
 
