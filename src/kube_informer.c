@@ -22,9 +22,12 @@
  * watch"), so a server that closes streams at once is not hammered. */
 #define SHORT_WATCH_NS KUBE_SEC(1)
 
+/* Exactly one of obj and text is set: text (compact JSON, about a fifth of a tree's heap) when
+ * the informer stores compactly and printing worked, obj otherwise. Replaced, never modified. */
 struct entry {
 	char *key;
-	cJSON *obj; /* owned; replaced, never modified */
+	cJSON *obj;
+	char *text;
 	UT_hash_handle hh;
 };
 
@@ -59,6 +62,7 @@ struct kube_informer {
 	struct kube_clock *clock;
 	cJSON *(*transform)(cJSON *obj, void *ud);
 	void *transform_ud;
+	bool compact;
 	struct kube_informer_handlers *handlers;
 	size_t nhandlers;
 
@@ -130,9 +134,52 @@ static void register_metrics(struct kube_informer *inf)
 
 /* ---- cache and owner index (processor thread, cache_lock held for writing) ---- */
 
-static void index_add_locked(struct kube_informer *inf, struct entry *e)
+/* ---- entries: the object as a tree or as compact text ---- */
+
+/* A tree to read the entry through: e->obj itself, or parsed from e->text (NULL on ENOMEM).
+ * Give it back with entry_unload. */
+static cJSON *entry_load(const struct entry *e)
 {
-	const cJSON *refs = kube_json_get(e->obj, "metadata", "ownerReferences", NULL);
+	return e->obj != NULL ? e->obj : cJSON_Parse(e->text);
+}
+
+static void entry_unload(const struct entry *e, cJSON *tree)
+{
+	if (tree != e->obj)
+		cJSON_Delete(tree);
+}
+
+/* A new tree the caller owns (NULL on ENOMEM). */
+static cJSON *entry_copy(const struct entry *e)
+{
+	return e->obj != NULL ? cJSON_Duplicate(e->obj, true) : cJSON_Parse(e->text);
+}
+
+/* Empties the entry and hands its object out as a tree (NULL on ENOMEM). */
+static cJSON *entry_take(struct entry *e)
+{
+	cJSON *tree = entry_load(e);
+
+	free(e->text);
+	e->text = NULL;
+	e->obj = NULL;
+	return tree;
+}
+
+/* Stores obj in an empty entry: as text when compact (obj stays the caller's: *kept false), or
+ * the tree itself (*kept true). A failed print falls back to the tree: bigger, still right. */
+static void entry_store(struct kube_informer *inf, struct entry *e, cJSON *obj, bool *kept)
+{
+	e->text = inf->compact ? cJSON_PrintUnformatted(obj) : NULL;
+	e->obj = e->text != NULL ? NULL : obj;
+	*kept = e->obj != NULL;
+}
+
+/* ---- owner index (cache_lock held for writing; obj is the entry's object as a tree) ---- */
+
+static void index_add_locked(struct kube_informer *inf, struct entry *e, const cJSON *obj)
+{
+	const cJSON *refs = kube_json_get(obj, "metadata", "ownerReferences", NULL);
 	const cJSON *ref;
 
 	cJSON_ArrayForEach(ref, refs) {
@@ -168,9 +215,9 @@ oom:
 		 "key", e->key, NULL);
 }
 
-static void index_remove_locked(struct kube_informer *inf, struct entry *e)
+static void index_remove_locked(struct kube_informer *inf, struct entry *e, const cJSON *obj)
 {
-	const cJSON *refs = kube_json_get(e->obj, "metadata", "ownerReferences", NULL);
+	const cJSON *refs = kube_json_get(obj, "metadata", "ownerReferences", NULL);
 	const cJSON *ref;
 
 	cJSON_ArrayForEach(ref, refs) {
@@ -196,45 +243,54 @@ static void index_remove_locked(struct kube_informer *inf, struct entry *e)
 	}
 }
 
-/* Puts obj (taken) into the cache under key (taken). Returns the previous object (the caller
- * owns it now) or NULL. On ENOMEM obj and key are freed and *rc is set. */
-static cJSON *cache_put(struct kube_informer *inf, char *key, cJSON *obj, int *rc)
+/* Puts obj into the cache under key (taken). *old is the previous object as a tree the caller
+ * now owns, or NULL (none, or ENOMEM parsing it). *kept: the cache holds obj itself; when
+ * false (stored as text, or on error) obj is still the caller's. Returns 0 or KUBE_ENOMEM
+ * (key freed, nothing changed). */
+static int cache_put(struct kube_informer *inf, char *key, cJSON *obj, cJSON **old, bool *kept)
 {
 	struct entry *e;
-	cJSON *old = NULL;
+	int rc = 0;
 
-	*rc = 0;
+	*old = NULL;
+	*kept = false;
 	pthread_rwlock_wrlock(&inf->cache_lock);
 	HASH_FIND_STR(inf->cache, key, e);
 	if (e != NULL) {
-		index_remove_locked(inf, e);
-		old = e->obj;
-		e->obj = obj;
-		index_add_locked(inf, e);
+		*old = entry_take(e);
+		if (*old != NULL)
+			index_remove_locked(inf, e, *old);
+		else
+			kube_log(KUBE_LOG_ERROR, "informer", "out of memory: owner index not updated",
+				 "informer", inf->name, "key", key, NULL);
+		entry_store(inf, e, obj, kept);
+		index_add_locked(inf, e, obj);
 		free(key);
 		goto out;
 	}
 	e = calloc(1, sizeof(*e));
 	if (e == NULL) {
 		free(key);
-		cJSON_Delete(obj);
-		*rc = KUBE_ENOMEM;
+		rc = KUBE_ENOMEM;
 		goto out;
 	}
 	e->key = key;
-	e->obj = obj;
+	entry_store(inf, e, obj, kept);
 	HASH_ADD_KEYPTR(hh, inf->cache, e->key, strlen(e->key), e);
-	index_add_locked(inf, e);
+	index_add_locked(inf, e, obj);
 out:
 	pthread_rwlock_unlock(&inf->cache_lock);
-	return old;
+	return rc;
 }
 
-/* Unlinks an entry and frees it, returning its object (caller owns). cache_lock held. */
+/* Unlinks an entry and frees it, returning its object as a tree (caller owns; NULL on ENOMEM).
+ * cache_lock held. */
 static cJSON *entry_remove_locked(struct kube_informer *inf, struct entry *e)
 {
-	cJSON *obj = e->obj;
-	index_remove_locked(inf, e);
+	cJSON *obj = entry_take(e);
+
+	if (obj != NULL)
+		index_remove_locked(inf, e, obj);
 	HASH_DEL(inf->cache, e);
 	free(e->key);
 	free(e);
@@ -276,6 +332,7 @@ static void apply_upsert(struct kube_informer *inf, cJSON *obj)
 {
 	char *key = kube_json_key(obj);
 	cJSON *old;
+	bool kept;
 	int rc;
 
 	if (key == NULL) {
@@ -284,14 +341,14 @@ static void apply_upsert(struct kube_informer *inf, cJSON *obj)
 		cJSON_Delete(obj);
 		return;
 	}
-	old = cache_put(inf, key, obj, &rc);
-	if (rc != 0)
-		return;
-	if (old != NULL)
+	rc = cache_put(inf, key, obj, &old, &kept);
+	if (rc == 0 && old != NULL)
 		notify_update(inf, old, obj);
-	else
-		notify_add(inf, obj);
+	else if (rc == 0)
+		notify_add(inf, obj); /* or an update whose old state could not be parsed */
 	cJSON_Delete(old);
+	if (!kept)
+		cJSON_Delete(obj);
 }
 
 static void apply_delete(struct kube_informer *inf, cJSON *obj)
@@ -360,7 +417,9 @@ static void apply_replace(struct kube_informer *inf, cJSON *items)
 		HASH_ITER(hh, inf->cache, e, etmp) {
 			HASH_FIND_STR(seen, e->key, s);
 			if (s == NULL) {
-				cJSON_AddItemToArray(gone, entry_remove_locked(inf, e));
+				obj = entry_remove_locked(inf, e);
+				if (obj != NULL)
+					cJSON_AddItemToArray(gone, obj);
 				ntomb++;
 			}
 		}
@@ -398,8 +457,13 @@ static void resync(struct kube_informer *inf)
 
 	if (inf->nhandlers == 0)
 		return;
-	HASH_ITER(hh, inf->cache, e, etmp)
-		notify_update(inf, e->obj, e->obj);
+	HASH_ITER(hh, inf->cache, e, etmp) {
+		cJSON *obj = entry_load(e);
+
+		if (obj != NULL)
+			notify_update(inf, obj, obj);
+		entry_unload(e, obj);
+	}
 }
 
 static void delta_free(struct delta *d)
@@ -746,6 +810,7 @@ int kube_informer_new(struct kube_client *client, const struct kube_informer_opt
 	inf->clock = opts->clock != NULL ? opts->clock : kube_clock_real();
 	inf->transform = opts->transform;
 	inf->transform_ud = opts->transform_ud;
+	inf->compact = opts->compact;
 	inf->group = strdup(opts->gvr->group != NULL ? opts->gvr->group : "");
 	inf->version = strdup(opts->gvr->version);
 	inf->resource = strdup(opts->gvr->resource);
@@ -892,6 +957,7 @@ void kube_informer_free(struct kube_informer *inf)
 	HASH_ITER(hh, inf->cache, e, etmp) {
 		HASH_DEL(inf->cache, e);
 		cJSON_Delete(e->obj);
+		free(e->text);
 		free(e->key);
 		free(e);
 	}
@@ -965,7 +1031,7 @@ int kube_informer_get(struct kube_informer *inf, const char *key, cJSON **out)
 		rc = KUBE_ENOTFOUND;
 		goto out;
 	}
-	*out = cJSON_Duplicate(e->obj, true);
+	*out = entry_copy(e);
 	if (*out == NULL)
 		rc = KUBE_ENOMEM;
 out:
@@ -983,7 +1049,10 @@ int kube_informer_foreach(struct kube_informer *inf, int (*fn)(const cJSON *obj,
 		return KUBE_EINVAL;
 	pthread_rwlock_rdlock(&inf->cache_lock);
 	HASH_ITER(hh, inf->cache, e, etmp) {
-		rc = fn(e->obj, ud);
+		cJSON *obj = entry_load(e);
+
+		rc = obj != NULL ? fn(obj, ud) : KUBE_ENOMEM;
+		entry_unload(e, obj);
 		if (rc != 0)
 			break;
 	}
@@ -1004,7 +1073,10 @@ int kube_informer_foreach_owned(struct kube_informer *inf, const char *owner_uid
 	HASH_FIND_STR(inf->owners, owner_uid, o);
 	if (o != NULL) {
 		HASH_ITER(hh, o->children, c, ctmp) {
-			rc = fn(c->e->obj, ud);
+			cJSON *obj = entry_load(c->e);
+
+			rc = obj != NULL ? fn(obj, ud) : KUBE_ENOMEM;
+			entry_unload(c->e, obj);
 			if (rc != 0)
 				break;
 		}
@@ -1013,20 +1085,12 @@ int kube_informer_foreach_owned(struct kube_informer *inf, const char *owner_uid
 	return rc;
 }
 
-static int append_copy(const cJSON *obj, void *ud)
-{
-	cJSON *copy = cJSON_Duplicate(obj, true);
-
-	if (copy == NULL)
-		return KUBE_ENOMEM;
-	cJSON_AddItemToArray(ud, copy);
-	return 0;
-}
-
 int kube_informer_list_owned(struct kube_informer *inf, const char *owner_uid, cJSON **out)
 {
-	cJSON *arr;
-	int rc;
+	struct owner *o;
+	struct child *c, *ctmp;
+	cJSON *arr, *copy;
+	int rc = 0;
 
 	if (out != NULL)
 		*out = NULL;
@@ -1035,7 +1099,20 @@ int kube_informer_list_owned(struct kube_informer *inf, const char *owner_uid, c
 	arr = cJSON_CreateArray();
 	if (arr == NULL)
 		return KUBE_ENOMEM;
-	rc = kube_informer_foreach_owned(inf, owner_uid, append_copy, arr);
+	pthread_rwlock_rdlock(&inf->cache_lock);
+	HASH_FIND_STR(inf->owners, owner_uid, o);
+	if (o != NULL) {
+		/* entry_copy, not foreach_owned: a compact entry is parsed once, not twice. */
+		HASH_ITER(hh, o->children, c, ctmp) {
+			copy = entry_copy(c->e);
+			if (copy == NULL) {
+				rc = KUBE_ENOMEM;
+				break;
+			}
+			cJSON_AddItemToArray(arr, copy);
+		}
+	}
+	pthread_rwlock_unlock(&inf->cache_lock);
 	if (rc != 0) {
 		cJSON_Delete(arr);
 		return rc;

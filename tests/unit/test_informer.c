@@ -83,6 +83,7 @@ struct fixture {
 	struct kube_informer *inf;
 	struct recorder rec;
 	struct kube_clock *clock;
+	bool compact; /* informers store objects as compact text (setup_compact) */
 };
 
 static int setup(void **state)
@@ -98,6 +99,14 @@ static int setup(void **state)
 	kube_config_release(&cfg);
 	pthread_mutex_init(&f->rec.mu, NULL);
 	*state = f;
+	return 0;
+}
+
+/* The same tests again with kube_informer_opts.compact: every read parses the stored text. */
+static int setup_compact(void **state)
+{
+	setup(state);
+	((struct fixture *)*state)->compact = true;
 	return 0;
 }
 
@@ -128,7 +137,7 @@ static void put_pod(struct fake_api *api, const char *ns, const char *name, cons
 static void start_informer(struct fixture *f, const struct kube_informer_opts *extra)
 {
 	struct kube_informer_opts o = {.gvr = &KUBE_GVR_PODS, .backoff_base_ms = 10,
-				       .backoff_max_ms = 100};
+				       .backoff_max_ms = 100, .compact = f->compact};
 	struct kube_informer_handlers h = {rec_add, rec_update, rec_delete, &f->rec};
 
 	if (extra != NULL) {
@@ -323,6 +332,11 @@ static void check_gone_relist(struct fixture *f, bool as_http, const char *name)
 static void informer__gone_event_relists_and_delivers_missed_delete_as_tombstone(void **state)
 {
 	check_gone_relist(*state, false, "pods-gone-event");
+}
+
+static void informer__compact_gone_relists_and_delivers_missed_delete_as_tombstone(void **state)
+{
+	check_gone_relist(*state, false, "pods-gone-compact");
 }
 
 static void informer__gone_status_relists_and_delivers_missed_delete_as_tombstone(void **state)
@@ -576,7 +590,8 @@ static void check_transform(struct fixture *f, const char *mode)
 					   &(struct kube_informer_opts){
 						   .gvr = &KUBE_GVR_PODS, .backoff_base_ms = 10,
 						   .backoff_max_ms = 100, .transform = o.transform,
-						   .transform_ud = o.transform_ud},
+						   .transform_ud = o.transform_ud,
+						   .compact = f->compact},
 					   &f->inf),
 			 0);
 	assert_int_equal(kube_informer_add_handlers(f->inf, &h), 0);
@@ -692,6 +707,18 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(informer__failed_transform_keeps_the_whole_object,
 						setup, teardown),
+		{"informer__compact_list_and_watch_fill_the_cache",
+		 informer__list_and_watch_fill_the_cache, setup_compact, teardown, NULL},
+		{"informer__compact_gone_relists_and_delivers_missed_delete_as_tombstone",
+		 informer__compact_gone_relists_and_delivers_missed_delete_as_tombstone,
+		 setup_compact, teardown, NULL},
+		{"informer__compact_resync_redelivers_every_object",
+		 informer__resync_redelivers_every_object, setup_compact, teardown, NULL},
+		{"informer__compact_owner_index_follows_changes",
+		 informer__owner_index_follows_changes, setup_compact, teardown, NULL},
+		{"informer__compact_transform_shapes_cache_and_handlers",
+		 informer__transform_in_place_shapes_cache_and_handlers, setup_compact, teardown,
+		 NULL},
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
