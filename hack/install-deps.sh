@@ -8,7 +8,7 @@ tools="$root/.tools"
 mkdir -p "$tools/bin"
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libyaml-dev libcjson-dev libssl-dev
-      libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl)
+      libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
