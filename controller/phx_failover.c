@@ -576,6 +576,29 @@ static bool planned_delete(const struct phx_plan *pl, const char *pod)
 	return false;
 }
 
+/* Whether pod `p` serves once the plan so far has run: its last planned label, else now. */
+static bool serves_after_plan(const struct phx_plan *pl, const struct phx_pod *p)
+{
+	bool serving = p->serving;
+	for (size_t i = 0; i < pl->nacts; i++)
+		if (pl->acts[i].kind == PHX_ACT_LABEL && str_eq(pl->acts[i].pod, p->name))
+			serving = pl->acts[i].serving;
+	return serving;
+}
+
+/* Surge never removes the last endpoint: the Service publishes every serving pod with an
+ * address, ready or not, so a failed pod that still serves is taken out (and replaced) only once
+ * a Ready pod serves, or starts serving in this plan. Until then it is the best there is. */
+static bool ready_server_after_plan(const struct phx_plan *pl, const struct phx_pod *pods,
+				    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (alive(&pods[i]) && pods[i].health == PHX_HEALTH_READY &&
+		    serves_after_plan(pl, &pods[i]))
+			return true;
+	return false;
+}
+
 /* Takes serving away from every pod except `keep` that has it and is not yet being fixed. */
 static void fence_others(struct phx_plan *pl, const struct phx_pod *pods, size_t n,
 			 const char *keep, bool failed_only, const char *why)
@@ -642,7 +665,8 @@ static void plan_new_primary(const struct phx_plan_input *in, struct phx_plan *p
 	/* No Ready standby: the fastest way back is a standby already on its way up, else a new
 	 * pod created as primary. */
 	pl->degraded = pl->primary_failed;
-	fence_others(pl, pods, n, "", true, "take failed pod out");
+	if (spec->mode == PHX_MODE_PROMOTE || ready_server_after_plan(pl, pods, n))
+		fence_others(pl, pods, n, "", true, "take failed pod out");
 	/* The Service publishes not-ready addresses (membership is the serving label alone), so
 	 * a primary that is not Ready yet must not serve: it is labelled serving when it is. */
 	s = pick_standby(spec, pods, n, false, NULL);
@@ -673,7 +697,8 @@ static void plan_with_primary(const struct phx_plan_input *in, const struct phx_
 	}
 	if (serve)
 		act(pl, PHX_ACT_LABEL, prim->name, PHX_ROLE_PRIMARY, true, "primary serves");
-	fence_others(pl, pods, n, prim->name, true, "take failed pod out");
+	if (ready_server_after_plan(pl, pods, n))
+		fence_others(pl, pods, n, prim->name, true, "take failed pod out");
 	for (size_t i = 0; i < n; i++) {
 		const struct phx_pod *p = &pods[i];
 		if (p == prim || !alive(p) || planned_label(pl, p->name))
@@ -703,7 +728,10 @@ static void plan_cleanup_and_counts(const struct phx_plan_input *in, struct phx_
 				pl->requeue_after_ms = p->grace_left_ms;
 			continue;
 		}
-		if (p->reason != PHX_FAIL_TERMINATING && p->reason != PHX_FAIL_DELETED)
+		/* A failed pod kept serving as the last endpoint (ready_server_after_plan) stays until
+		 * a Ready pod serves; its replacement is created below all the same. */
+		if (p->reason != PHX_FAIL_TERMINATING && p->reason != PHX_FAIL_DELETED &&
+		    !serves_after_plan(pl, p))
 			act(pl, PHX_ACT_DELETE, p->name, p->role, false, "replace failed pod");
 	}
 	for (size_t i = 0; i < pl->nacts; i++)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Chaos: 100 primary kills in a row at random intervals (deletes, crashes, OOM kills). Every kill
-# is answered by a standby serving within 1 s, failovers are counted exactly, and the service
-# ends at 3/3 Healthy. A single failure never empties the Service (20_phoenixservice_failover
-# asserts zero gaps); here kills come every 0-200 ms, faster than replacements start, so a gap
-# can appear when every running instance has been killed before a replacement has an address.
-# Such gaps are measured, printed and bounded.
+# is answered by a standby serving within 1 s, failovers are counted exactly, the service
+# ends at 3/3 Healthy, and the Service never has an empty endpoint set. Kills come every 0-200 ms,
+# faster than replacements start, so this also covers the degraded path: with no Ready standby
+# left, the failed pod keeps serving until a replacement is Ready (phx_failover.c,
+# ready_server_after_plan).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
@@ -76,8 +76,6 @@ h = json.loads(sys.argv[1]); s = h["stats"]; z = sorted(h.get("zeroDurationsMs",
 p = lambda q: z[min(len(z) - 1, int(q * len(z)))] if z else 0
 print(f"endpoint gaps: moments={s['zeroMoments']} max={s.get('zeroMaxMs', 0)} ms p50={p(0.5)} ms p99={p(0.99)} ms; max ready={s['maxReady']}")
 PY
-zmax=$(phx_hist_zero_max "$hist")
-[ "$zmax" -lt 1000 ] || fail "an endpoint gap of $zmax ms (want < 1000)"
-[ "$(phx_hist_stat "$hist" zeroMoments)" -le "$KILLS" ] || fail "more empty-endpoint moments than kills"
+expect_eq 0 "$(phx_hist_stat "$hist" zeroMoments)" "empty-endpoint moments over $KILLS kills (longest $(phx_hist_zero_max "$hist") ms)"
 expect_eq "$KILLS" "$(phx_get hello '{.status.failovers}')" "failovers"
 pass "$KILLS random primary kills: each answered < 1 s, counted exactly, final 3/3 Healthy"
