@@ -32,7 +32,10 @@
 #   expect_eq WANT GOT DESC, expect_contains HAYSTACK NEEDLE DESC, expect_fail DESC CMD...
 #   fail MSG             prints MSG, kubesim's log tail, exits 1
 #   pass MSG             prints "PASS: MSG"
-#   on_exit CMD          registers extra cleanup (run before kubesim is stopped)
+#   on_exit CMD          registers extra cleanup (run before kubesim is stopped; output discarded)
+#   on_failure CMD       registers a diagnostic to print when the test fails (exit status != 0):
+#                        run before the on_exit cleanup, output goes to stderr; e.g.
+#                        on_failure 'tail -n 40 "$E2E_TMP/operator.log"'
 #
 # Every process started through this file is stopped by the EXIT trap; tests must start any other
 # background process with `&` and register `on_exit "kill $!"`.
@@ -53,12 +56,18 @@ export HELM_DATA_HOME="$E2E_TMP/helm/data"
 SIM_PID=""
 SIM_LOG="$E2E_TMP/kubesim.log"
 _E2E_CLEANUP=()
+_E2E_ON_FAILURE=()
 
 on_exit() { _E2E_CLEANUP+=("$*"); }
+
+on_failure() { _E2E_ON_FAILURE+=("$*"); }
 
 _e2e_exit() {
 	local rc=$?
 	local c
+	if [ "$rc" -ne 0 ]; then
+		for c in "${_E2E_ON_FAILURE[@]}"; do eval "$c" >&2 || true; done
+	fi
 	for c in "${_E2E_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
 	if [ -n "$SIM_PID" ] && kill -0 "$SIM_PID" 2>/dev/null; then
 		kill -TERM "$SIM_PID" 2>/dev/null || true
