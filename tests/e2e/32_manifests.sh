@@ -10,36 +10,10 @@
 #  - the Dockerfile's build works on its .dockerignore'd context and its runtime stage installs
 #    every shared library the binary needs.
 set -euo pipefail
-: "${PHX_BIN:?PHX_BIN must point at the bin directory of the build}" "${PHX_ROOT:?PHX_ROOT must point at the repository}"
-export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
 unset KUBECONFIG
-
-work=$(mktemp -d)
-# A discovery cache of our own: another kubesim may have had this port before, with other CRDs.
-export KUBECACHEDIR="$work/kube-cache"
-pids=()
-status=1
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ $status != 0 ]; then
-		echo "--- kubesim log (tail)"; tail -20 "$work/kubesim.log" 2>/dev/null || true
-		echo "--- operator log (tail)"; tail -40 "$work/operator.log" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok - $*"; }
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
-}
+source "$(dirname "$0")/lib.sh"
+work="$E2E_TMP"
+on_failure 'echo "--- operator log (tail)"; tail -40 "$E2E_TMP/operator.log" 2>/dev/null'
 helm=$(command -v helm) || fail "helm not found (hack/install-deps.sh installs it in .tools/bin)"
 
 # --- 1. no drift -------------------------------------------------------------------------------
@@ -47,7 +21,7 @@ HELM=$helm "$PHX_ROOT/hack/sync-manifests.sh" --check || fail "generated manifes
 for f in "$PHX_ROOT"/manifests/crds/*.yaml; do
 	cmp -s "$f" "$PHX_ROOT/charts/phoenix-operator/crds/$(basename "$f")" || fail "chart CRD $(basename "$f") differs"
 done
-ok "chart crds/ == manifests/crds/; manifests/deploy and manifests/rbac == the chart rendered"
+pass "chart crds/ == manifests/crds/; manifests/deploy and manifests/rbac == the chart rendered"
 
 # The check must catch drift: run it on a copy with one CRD copy edited.
 mkdir -p "$work/repo/hack"
@@ -58,7 +32,7 @@ if HELM=$helm "$work/repo/hack/sync-manifests.sh" --check >"$work/drift" 2>&1; t
 grep -q "has drifted" "$work/drift" || fail "drift report does not say what drifted"
 HELM=$helm "$work/repo/hack/sync-manifests.sh" >/dev/null && HELM=$helm "$work/repo/hack/sync-manifests.sh" --check ||
 	fail "sync did not repair the drift"
-ok "drift is reported, and hack/sync-manifests.sh repairs it"
+pass "drift is reported, and hack/sync-manifests.sh repairs it"
 
 # --- 2. RBAC == what the code uses ---------------------------------------------
 # Rules as "resource verb verb ..." lines, from the rendered chart (default values).
@@ -124,40 +98,36 @@ if ! diff -u "$work/granted" "$work/used" >"$work/rdiff"; then
 	cat "$work/rdiff"
 	fail "RBAC (-) and what the code uses (+) differ: update charts/phoenix-operator/templates/_rules.tpl, then hack/sync-manifests.sh"
 fi
-ok "RBAC grants exactly what the code uses: $(awk '{printf "%s:%s ", $1, $2}' "$work/used")"
+pass "RBAC grants exactly what the code uses: $(awk '{printf "%s:%s ", $1, $2}' "$work/used")"
 
 # --- 3. samples pass server-side validation ---------------------------------------------------
-"$PHX_BIN/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$work/kubeconfig" --nodes 3 \
-	--pod-ready-delay-ms 100 >"$work/kubesim.log" 2>&1 &
-pids+=($!)
-wait_until 15 test -s "$work/kubeconfig" || fail "kubesim wrote no kubeconfig"
-export KUBECONFIG="$work/kubeconfig"
-wait_until 15 kubectl version || fail "kubesim does not answer"
+sim_start --nodes 3 --pod-ready-delay-ms 100
+wait_for 15 "kubesim answers kubectl" k version
 
-kubectl apply -f "$PHX_ROOT/manifests/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=20s crd/phoenixservices.phoenix.fpai.io >/dev/null
-kubectl create namespace samples >/dev/null
+k apply -f "$PHX_ROOT/manifests/crds/" >/dev/null
+k wait --for condition=established --timeout=20s crd/phoenixservices.phoenix.fpai.io >/dev/null
+k create namespace samples >/dev/null
 n=0
 for f in "$PHX_ROOT"/manifests/samples/*.yaml; do
-	kubectl -n samples apply --dry-run=server -f "$f" >"$work/out" 2>&1 || { cat "$work/out"; fail "sample $(basename "$f") rejected"; }
+	k -n samples apply --dry-run=server -f "$f" >"$work/out" 2>&1 || { cat "$work/out"; fail "sample $(basename "$f") rejected"; }
 	n=$((n + 1))
 done
-[ "$(kubectl -n samples get phx -o name | wc -l)" = 0 ] || fail "--dry-run=server created objects"
+[ "$(k -n samples get phx -o name | wc -l)" = 0 ] || fail "--dry-run=server created objects"
 for s in intent-queue governance sovereign-factory build-executor registry; do
 	[ -f "$PHX_ROOT/manifests/samples/$s.yaml" ] || fail "core service sample $s.yaml missing"
 done
 sed -e 's/^  standbys: 2/  standbys: 9/' "$PHX_ROOT/manifests/samples/governance.yaml" >"$work/bad.yaml"
-if kubectl -n samples apply --dry-run=server -f "$work/bad.yaml" >"$work/out" 2>&1; then fail "standbys: 9 accepted"; fi
+if k -n samples apply --dry-run=server -f "$work/bad.yaml" >"$work/out" 2>&1; then fail "standbys: 9 accepted"; fi
 grep -q "spec.standbys" "$work/out" || { cat "$work/out"; fail "the 422 does not name spec.standbys"; }
-ok "all $n samples (the five core services among them) pass kubectl apply --dry-run=server; standbys: 9 is refused"
+pass "all $n samples (the five core services among them) pass k apply --dry-run=server; standbys: 9 is refused"
 
 # --- 4. the plain manifests install with kubectl alone ---------------------------------------
-kubectl apply -f "$PHX_ROOT/manifests/deploy/" >/dev/null || fail "kubectl apply -f manifests/deploy/"
-kubectl apply -f "$PHX_ROOT/manifests/rbac/" >/dev/null || fail "kubectl apply -f manifests/rbac/"
-kubectl -n phoenix-system rollout status deployment/phoenix-operator --timeout=60s >/dev/null ||
+k apply -f "$PHX_ROOT/manifests/deploy/" >/dev/null || fail "kubectl apply -f manifests/deploy/"
+k apply -f "$PHX_ROOT/manifests/rbac/" >/dev/null || fail "kubectl apply -f manifests/rbac/"
+k -n phoenix-system rollout status deployment/phoenix-operator --timeout=60s >/dev/null ||
 	fail "the plain-manifest Deployment did not roll out"
-kubectl delete -f "$PHX_ROOT/manifests/rbac/" -f "$PHX_ROOT/manifests/deploy/" --ignore-not-found --wait=false >/dev/null
-ok "manifests/deploy + manifests/rbac install with kubectl apply and roll out"
+k delete -f "$PHX_ROOT/manifests/rbac/" -f "$PHX_ROOT/manifests/deploy/" --ignore-not-found --wait=false >/dev/null
+pass "manifests/deploy + manifests/rbac install with k apply and roll out"
 
 # --- 5. every request the running operator makes is granted ------------------------------------
 [ -x "$PHX_BIN/phoenix-controller" ] || fail "phoenix-controller not built: cannot check RBAC against its requests"
@@ -168,25 +138,26 @@ free_port() {
 }
 mport=$(free_port 28080)
 hport=$(free_port $((mport + 1)))
-kubectl create namespace rbac-check >/dev/null
+k create namespace rbac-check >/dev/null
 "$PHX_BIN/phoenix-controller" --kubeconfig "$KUBECONFIG" --metrics-bind-address "127.0.0.1:$mport" \
 	--health-probe-bind-address "127.0.0.1:$hport" --leader-elect --leader-election-namespace rbac-check \
 	--leader-election-id rbac-check >"$work/operator.log" 2>&1 &
-pids+=($!)
-wait_until 20 curl -fsS "http://127.0.0.1:$hport/readyz" || fail "operator not ready"
-kubectl -n rbac-check apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
+op_pid=$!
+on_exit "kill $op_pid; wait $op_pid"
+wait_for 20 "operator ready" curl -fsS "http://127.0.0.1:$hport/readyz"
+k -n rbac-check apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
 healthy() {
-	[ "$(kubectl -n rbac-check get phx hello -o jsonpath='{.status.phase}/{.status.readyDisplay}/{.status.failovers}')" = "Healthy/3/3/$1" ]
+	[ "$(k -n rbac-check get phx hello -o jsonpath='{.status.phase}/{.status.readyDisplay}/{.status.failovers}')" = "Healthy/3/3/$1" ]
 }
-wait_until 30 healthy 0 || fail "hello did not become Healthy"
-kubectl -n rbac-check delete pod "$(kubectl -n rbac-check get phx hello -o jsonpath='{.status.primary}')" --wait=false >/dev/null
-wait_until 30 healthy 1 || fail "hello did not recover from the failover"
-kubectl -n rbac-check annotate phx hello phoenix.fpai.io/switchover-to=any >/dev/null
-cleared() { [ -z "$(kubectl -n rbac-check get phx hello -o jsonpath='{.metadata.annotations.phoenix\.fpai\.io/switchover-to}')" ]; }
-wait_until 30 cleared || fail "switchover annotation never cleared"
-kubectl -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":true}}' >/dev/null
-kubectl -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":false}}' >/dev/null
-wait_until 30 healthy 1 || fail "hello not Healthy after switchover/pause"
+wait_for 30 "hello Healthy" healthy 0
+k -n rbac-check delete pod "$(k -n rbac-check get phx hello -o jsonpath='{.status.primary}')" --wait=false >/dev/null
+wait_for 30 "hello recovered from the failover" healthy 1
+k -n rbac-check annotate phx hello phoenix.fpai.io/switchover-to=any >/dev/null
+cleared() { [ -z "$(k -n rbac-check get phx hello -o jsonpath='{.metadata.annotations.phoenix\.fpai\.io/switchover-to}')" ]; }
+wait_for 30 "switchover annotation cleared" cleared
+k -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":true}}' >/dev/null
+k -n rbac-check patch phx hello --type merge -p '{"spec":{"paused":false}}' >/dev/null
+wait_for 30 "hello Healthy after switchover/pause" healthy 1
 
 curl -fsS "http://127.0.0.1:$mport/metrics" >"$work/metrics" || fail "cannot scrape /metrics"
 grep -E '^kube_client_requests_total\{' "$work/metrics" |
@@ -201,7 +172,7 @@ while read -r res verb; do
 	fi
 done <"$work/requests"
 [ $missing = 0 ] || fail "RBAC misses requests the operator makes"
-ok "RBAC grants every request the operator made: $(awk '{printf "%s:%s ", $1, $2}' "$work/requests")"
+pass "RBAC grants every request the operator made: $(awk '{printf "%s:%s ", $1, $2}' "$work/requests")"
 
 # --- 6. every relative link in the README and docs/ points at a file that exists ---------------
 broken=0
@@ -215,7 +186,7 @@ for md in "$PHX_ROOT/README.md" "$PHX_ROOT"/docs/*.md "$PHX_ROOT"/docs/lib/*.md;
 	done < <(grep -oE '\]\([^) ]+\)' "$md" | sed -E 's/^\]\((.*)\)$/\1/' | grep -vE '^(https?:|mailto:|#)')
 done
 [ $broken = 0 ] || fail "broken links in the docs"
-ok "README and docs/: every relative link resolves"
+pass "README and docs/: every relative link resolves"
 
 # --- 7. the Dockerfile builds from its context and ships the libraries the binary needs -------
 # No container engine here: replay what `docker build` does. The build context is the repository
@@ -261,13 +232,12 @@ if command -v dpkg >/dev/null && grep -q 'VERSION_CODENAME=bookworm' /etc/os-rel
 		grep -qx "$pkg" <<<"$runtime" || { echo "  $so comes from $pkg, which the runtime stage does not install"; missing=1; }
 	done
 	[ $missing = 0 ] || fail "the runtime image would miss shared libraries"
-	ok "Dockerfile: the .dockerignore'd context builds with the Dockerfile's commands; the runtime stage installs every library it needs ($(echo $runtime))"
+	pass "Dockerfile: the .dockerignore'd context builds with the Dockerfile's commands; the runtime stage installs every library it needs ($(echo $runtime))"
 else
-	ok "Dockerfile: the .dockerignore'd context builds with the Dockerfile's commands (library check needs Debian bookworm: skipped)"
+	pass "Dockerfile: the .dockerignore'd context builds with the Dockerfile's commands (library check needs Debian bookworm: skipped)"
 fi
 for p in $(sed -n '/^pkgs=(/,/)/p' "$PHX_ROOT/hack/install-deps.sh" | grep -oE '[a-z0-9.+-]+-dev'); do
 	sed -n '/AS build/,/^FROM debian:bookworm-slim$/p' "$df" | grep -qw -- "$p" || fail "build stage lacks $p (hack/install-deps.sh has it)"
 done
 
-status=0
-echo "32_manifests: all checks passed"
+pass "32_manifests: all checks passed"
