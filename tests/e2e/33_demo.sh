@@ -4,14 +4,11 @@
 # leader and handling the next failover, print how to keep exploring, exit 0, leave no process
 # behind, work a second time on the same state, and stop everything on SIGTERM when interactive.
 set -euo pipefail
-: "${PHX_BIN:?PHX_BIN must point at the bin directory of the build}" "${PHX_ROOT:?PHX_ROOT must point at the repository}"
-export PATH="$PHX_ROOT/.tools/bin:$PHX_BIN:$PATH"
 unset KUBECONFIG
-
-work=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
+work="$E2E_TMP"
 state="$work/state"
 demo_pid=""
-status=1
 # Our own processes only: anything still running with our state directory on its command line.
 # (/proc rather than pgrep: procps is not on every fresh machine.)
 leftovers() {
@@ -24,25 +21,14 @@ leftovers() {
 	done
 	return 0
 }
-nothing_left() { [ -z "$(leftovers)" ]; }
-cleanup() {
-	local p
-	[ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
-	for p in $(leftovers); do kill "$p" 2>/dev/null || true; done
-	[ $status = 0 ] || { echo "--- demo output (tail)"; tail -60 "$work/run" 2>/dev/null || true; }
-	rm -rf "$work"
+nothing_left() {
+	local left
+	left=$(leftovers)
+	[ -z "$left" ] || { echo "still running: $left"; return 1; }
 }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok - $*"; }
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
-}
+on_exit '[ -n "$demo_pid" ] && kill "$demo_pid"'
+on_exit 'for p in $(leftovers); do kill "$p" 2>/dev/null || true; done'
+on_failure 'echo "--- demo output (tail)"; tail -60 "$E2E_TMP/run" 2>/dev/null'
 expect_out() { grep -Eq -- "$2" "$3" || fail "$1: no match for /$2/ in the demo output"; }
 
 run_demo() { # LOGFILE: one non-interactive run with a deadline
@@ -76,23 +62,22 @@ expect_out "leader stopped" 'operator-[123] took over from operator-[123] within
 expect_out "new leader acts" '^governance recovered under the new leader operator-[123]: reaction [0-9]+ ms' "$f"
 expect_out "explore" "export KUBECONFIG=$state/kubeconfig" "$f"
 [ -z "$(leftovers)" ] || fail "processes left behind: $(leftovers)"
-ok "demo: Healthy services, the failover in progress, the recovery, a leader handover, how to explore; exit 0; nothing left running"
+pass "demo: Healthy services, the failover in progress, the recovery, a leader handover, how to explore; exit 0; nothing left running"
 
 run_demo "$work/second"
 expect_out "second run" 'Failover complete' "$work/second"
 [ -z "$(leftovers)" ] || fail "processes left behind after the second run"
-ok "demo works a second time on the same state directory"
+pass "demo works a second time on the same state directory"
 
 # Interactive: it keeps the cluster up until told to stop, then stops what it started.
 PHX_DEMO_DIR="$state" bash "$PHX_ROOT/hack/demo.sh" </dev/null >"$work/run" 2>&1 &
 demo_pid=$!
-wait_until 240 grep -q "Press Ctrl-C to stop" "$work/run" || fail "interactive demo did not reach its end"
+wait_for 240 "interactive demo reaches its end" grep -q "Press Ctrl-C to stop" "$work/run"
 [ -n "$(leftovers)" ] || fail "interactive demo is not keeping kubesim and the operator up"
 kill -TERM "$demo_pid"
-wait_until 15 nothing_left || fail "SIGTERM left processes behind: $(leftovers)"
+wait_for 15 "SIGTERM stops every process the demo started" nothing_left
 wait "$demo_pid" 2>/dev/null || true
 demo_pid=""
-ok "interactive demo stays up, and SIGTERM stops every process it started"
+pass "interactive demo stays up, and SIGTERM stops every process it started"
 
-status=0
-echo "33_demo: all checks passed"
+pass "33_demo: all checks passed"
