@@ -28,6 +28,8 @@
 #define EVER_READY_MAX 32
 #define FAIL_SEEN_MAX 4
 #define COUNTED_MAX 16
+/* Keys this long or longer get no record (namespace/name is far shorter). */
+#define KEY_MAX 512
 #define FAILOVER_LOG_MAX 4096
 
 static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
@@ -44,24 +46,38 @@ struct expect {
 	int64_t at_ms;
 };
 
+struct ready_seen {
+	uint64_t h;  /* pod name hash seen Ready ... */
+	uint64_t rv; /* ... at this resourceVersion */
+};
+
+struct fail_seen {
+	uint64_t h;
+	int64_t us;
+	char name[PHX_NAME_MAX];
+};
+
 /* Per-PhoenixService memory. `mu` serializes reconciles of the key; the fast fields (ever_ready,
- * fail_seen_*) are guarded by the reconciler's fast_mu so informer handlers never wait on a
- * reconcile that is doing network I/O. Records live as long as the reconciler. */
+ * seen*) are guarded by the reconciler's fast_mu so informer handlers never wait on a
+ * reconcile that is doing network I/O.
+ * Lifetime: every user holds a reference (rec_get/rec_put; increments only under map_lock while
+ * the record is in the map, which holds one reference itself). A reconcile that sees the
+ * service gone unlinks the record (under mu and map_lock) and drops the map's reference; the
+ * last rec_put frees it. Lock order: mu -> map_lock, mu -> fast_mu; map_lock is never held
+ * while waiting for a mu (see rec_snapshot). */
 struct svc_rec {
-	char key[512];
+	char *key; /* owned, exact length: the hash key */
 	UT_hash_handle hh;
 	pthread_mutex_t mu;
+	atomic_size_t refs;
+	bool linked; /* in the map; cleared only with mu and map_lock held */
 
-	/* fast fields (fast_mu) */
-	uint64_t ever_ready[EVER_READY_MAX];    /* pod name hashes seen Ready ... */
-	uint64_t ever_ready_rv[EVER_READY_MAX]; /* ... at this resourceVersion */
-	size_t n_ever_ready;
-	/* primaries seen failing by the handlers, newest last (a ring) */
-	struct {
-		uint64_t h;
-		int64_t us;
-		char name[PHX_NAME_MAX];
-	} seen[FAIL_SEEN_MAX];
+	/* fast fields (fast_mu). Both rings are heap-allocated on first use: most services have
+	 * a few pods and never see a failure. */
+	struct ready_seen *ever_ready; /* ring of EVER_READY_MAX, grown up to that */
+	size_t n_ever_ready, cap_ever_ready;
+	/* primaries seen failing by the handlers, newest last (a ring of FAIL_SEEN_MAX) */
+	struct fail_seen *seen;
 	size_t n_seen;
 	uint64_t fast_gen; /* bumped on every primary failure seen: preempts a running plan */
 	size_t seen_from;  /* entries before this were seen before we led: not ours to count */
@@ -75,15 +91,15 @@ struct svc_rec {
 	double last_recovery_s;
 	bool in_progress;
 	int64_t started_us;
-	char failed_pod[PHX_NAME_MAX];
+	char *failed_pod; /* owned; NULL = "" (name_set) */
 	bool reaction_recorded;
 	uint64_t counted[COUNTED_MAX];
 	size_t n_counted;
-	char primary[PHX_NAME_MAX];
+	char *primary; /* owned; NULL = "" */
 	struct expect *exp;
 	size_t nexp, capexp;
 	char *last_status;
-	char invalid_msg[256];
+	char *invalid_msg; /* owned; NULL = "" */
 	int inst[3][2]; /* instances by role (none/primary/standby) and readiness, for the gauge */
 
 	/* dashboard snapshot (mu) */
@@ -139,6 +155,29 @@ static void set_str(char *dst, size_t len, const char *src)
 	dst[n] = '\0';
 }
 
+static const char *str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* Sets an owned string as set_str would into a buffer of len bytes (same truncation); "" is
+ * kept as NULL. On ENOMEM it is left NULL: "unknown", which every reader accepts. */
+static void name_set(char **dst, size_t len, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+	if (n >= len)
+		n = len - 1;
+	if (*dst && strlen(*dst) == n && memcmp(*dst, src, n) == 0)
+		return; /* unchanged (also makes name_set(&x, x) safe) */
+	char *s = n ? malloc(n + 1) : NULL;
+	if (s) {
+		memcpy(s, src, n);
+		s[n] = '\0';
+	}
+	free(*dst);
+	*dst = s;
+}
+
 static uint64_t name_hash(const char *s)
 {
 	uint64_t h = UINT64_C(1469598103934665603);
@@ -165,28 +204,140 @@ static void random_suffix(char *out, size_t n)
 
 /* ---------------------------------------------------------------- records */
 
+/* A new record with two references: the map's and the caller's. NULL on ENOMEM. */
+static struct svc_rec *rec_new(const char *key, size_t len)
+{
+	struct svc_rec *rec = calloc(1, sizeof(*rec));
+	if (!rec)
+		return NULL;
+	rec->key = malloc(len + 1);
+	if (!rec->key) {
+		free(rec);
+		return NULL;
+	}
+	memcpy(rec->key, key, len + 1);
+	pthread_mutex_init(&rec->mu, NULL);
+	atomic_init(&rec->refs, 2);
+	rec->linked = true;
+	rec->last_reaction_ms = -1;
+	rec->last_recovery_s = -1;
+	return rec;
+}
+
+static void rec_free(struct svc_rec *rec)
+{
+	pthread_mutex_destroy(&rec->mu);
+	free(rec->key);
+	free(rec->ever_ready);
+	free(rec->seen);
+	free(rec->failed_pod);
+	free(rec->primary);
+	free(rec->invalid_msg);
+	free(rec->exp);
+	free(rec->last_status);
+	free(rec);
+}
+
+/* Drops a reference; the last one (the map's is gone once unlinked) frees. NULL is a no-op. */
+static void rec_put(struct svc_rec *rec)
+{
+	if (rec && atomic_fetch_sub(&rec->refs, 1) == 1)
+		rec_free(rec);
+}
+
+/* key's record with a reference for the caller (rec_put), or NULL: not there and !create, or
+ * ENOMEM. References are only taken under map_lock while the record is in the map, so a count
+ * that reached zero (unlinked, last user gone) is never raised again. */
 static struct svc_rec *rec_get(struct phx_reconciler *r, const char *key, bool create)
 {
 	struct svc_rec *rec = NULL;
+	size_t len = strlen(key);
 	pthread_rwlock_rdlock(&r->map_lock);
 	HASH_FIND_STR(r->recs, key, rec);
+	if (rec)
+		atomic_fetch_add(&rec->refs, 1);
 	pthread_rwlock_unlock(&r->map_lock);
-	if (rec || !create)
+	if (rec || !create || len >= KEY_MAX)
 		return rec;
 	pthread_rwlock_wrlock(&r->map_lock);
 	HASH_FIND_STR(r->recs, key, rec);
-	if (!rec && strlen(key) < sizeof(rec->key)) {
-		rec = calloc(1, sizeof(*rec));
-		if (rec) {
-			set_str(rec->key, sizeof(rec->key), key);
-			pthread_mutex_init(&rec->mu, NULL);
-			rec->last_reaction_ms = -1;
-			rec->last_recovery_s = -1;
-			HASH_ADD_STR(r->recs, key, rec);
-		}
+	if (rec) {
+		atomic_fetch_add(&rec->refs, 1);
+	} else {
+		rec = rec_new(key, len);
+		if (rec)
+			HASH_ADD_KEYPTR(hh, r->recs, rec->key, len, rec);
 	}
 	pthread_rwlock_unlock(&r->map_lock);
 	return rec;
+}
+
+/* key's record, in the map, with its mu held and a reference (rec_unlock), or NULL as rec_get.
+ * A record unlinked while we waited for its mu is dropped and the lookup retried: all
+ * reconciles of a key serialize on the one record in the map. */
+static struct svc_rec *rec_lock(struct phx_reconciler *r, const char *key, bool create)
+{
+	for (;;) {
+		struct svc_rec *rec = rec_get(r, key, create);
+		if (!rec)
+			return NULL;
+		pthread_mutex_lock(&rec->mu);
+		if (rec->linked)
+			return rec;
+		pthread_mutex_unlock(&rec->mu);
+		rec_put(rec);
+	}
+}
+
+static void rec_unlock(struct svc_rec *rec)
+{
+	if (!rec)
+		return;
+	pthread_mutex_unlock(&rec->mu);
+	rec_put(rec);
+}
+
+/* mu held (and a reference, so this never frees). Removes the record from the map: the next
+ * rec_get of its key makes a fresh one; users that still hold it finish on the old one. */
+static void rec_unlink_locked(struct phx_reconciler *r, struct svc_rec *rec)
+{
+	if (!rec->linked)
+		return;
+	pthread_rwlock_wrlock(&r->map_lock);
+	HASH_DEL(r->recs, rec);
+	rec->linked = false;
+	pthread_rwlock_unlock(&r->map_lock);
+	rec_put(rec); /* the map's reference */
+}
+
+/* References to every record in the map (*n of them; NULL with *n = 0 when there are none or
+ * on ENOMEM), for walks that lock each record's mu: map_lock is released before, since an
+ * unlink takes it with a mu held. Release with rec_snapshot_free. */
+static struct svc_rec **rec_snapshot(struct phx_reconciler *r, size_t *n)
+{
+	struct svc_rec **all = NULL, *rec, *tmp;
+	size_t i = 0;
+	pthread_rwlock_rdlock(&r->map_lock);
+	size_t count = HASH_COUNT(r->recs);
+	if (count)
+		all = malloc(count * sizeof(*all));
+	if (!all)
+		goto out;
+	HASH_ITER(hh, r->recs, rec, tmp) {
+		atomic_fetch_add(&rec->refs, 1);
+		all[i++] = rec;
+	}
+out:
+	pthread_rwlock_unlock(&r->map_lock);
+	*n = i;
+	return all;
+}
+
+static void rec_snapshot_free(struct svc_rec **all, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rec_put(all[i]);
+	free(all);
 }
 
 /* resourceVersion as a number for ordering observations of one object; UINT64_MAX when it is
@@ -207,22 +358,34 @@ static uint64_t rv_num(const cJSON *obj)
 static bool ever_ready_before(const struct svc_rec *rec, uint64_t h, uint64_t rv)
 {
 	for (size_t i = 0; i < rec->n_ever_ready && i < EVER_READY_MAX; i++)
-		if (rec->ever_ready[i] == h)
-			return rec->ever_ready_rv[i] < rv || rv == UINT64_MAX;
+		if (rec->ever_ready[i].h == h)
+			return rec->ever_ready[i].rv < rv || rv == UINT64_MAX;
 	return false;
 }
 
 static void ever_ready_add(struct svc_rec *rec, uint64_t h, uint64_t rv)
 {
 	for (size_t i = 0; i < rec->n_ever_ready && i < EVER_READY_MAX; i++) {
-		if (rec->ever_ready[i] == h) {
-			if (rv < rec->ever_ready_rv[i])
-				rec->ever_ready_rv[i] = rv;
+		if (rec->ever_ready[i].h == h) {
+			if (rv < rec->ever_ready[i].rv)
+				rec->ever_ready[i].rv = rv;
 			return;
 		}
 	}
-	rec->ever_ready[rec->n_ever_ready % EVER_READY_MAX] = h;
-	rec->ever_ready_rv[rec->n_ever_ready % EVER_READY_MAX] = rv;
+	size_t slot = rec->n_ever_ready % EVER_READY_MAX;
+	if (slot >= rec->cap_ever_ready) {
+		/* Only before the ring first wraps: it then has all EVER_READY_MAX slots. */
+		size_t cap = rec->cap_ever_ready ? rec->cap_ever_ready * 2 : 4;
+		if (cap > EVER_READY_MAX)
+			cap = EVER_READY_MAX;
+		struct ready_seen *e = realloc(rec->ever_ready, cap * sizeof(*e));
+		if (!e)
+			return;
+		rec->ever_ready = e;
+		rec->cap_ever_ready = cap;
+	}
+	rec->ever_ready[slot].h = h;
+	rec->ever_ready[slot].rv = rv;
 	rec->n_ever_ready++;
 }
 
@@ -390,12 +553,10 @@ void phx_reconciler_free(struct phx_reconciler *r)
 	if (!r)
 		return;
 	struct svc_rec *rec, *tmp;
+	/* No call is running: the map's reference is the only one left. */
 	HASH_ITER(hh, r->recs, rec, tmp) {
 		HASH_DEL(r->recs, rec);
-		pthread_mutex_destroy(&rec->mu);
-		free(rec->exp);
-		free(rec->last_status);
-		free(rec);
+		rec_free(rec);
 	}
 	pthread_rwlock_destroy(&r->map_lock);
 	pthread_mutex_destroy(&r->fast_mu);
@@ -403,11 +564,22 @@ void phx_reconciler_free(struct phx_reconciler *r)
 	free(r);
 }
 
+size_t phx_reconciler_nrecords(struct phx_reconciler *r)
+{
+	pthread_rwlock_rdlock(&r->map_lock);
+	size_t n = HASH_COUNT(r->recs);
+	pthread_rwlock_unlock(&r->map_lock);
+	return n;
+}
+
 void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r)
 {
-	struct svc_rec *rec, *tmp;
-	pthread_rwlock_rdlock(&r->map_lock);
-	HASH_ITER(hh, r->recs, rec, tmp) {
+	size_t n = 0;
+	struct svc_rec **all = rec_snapshot(r, &n);
+	if (!all && phx_reconciler_nrecords(r) > 0)
+		kube_log(KUBE_LOG_ERROR, COMP, "out of memory: failover bookkeeping not reset", NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct svc_rec *rec = all[i];
 		pthread_mutex_lock(&rec->mu);
 		rec->init = false;
 		free(rec->last_status);
@@ -417,7 +589,7 @@ void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r)
 		pthread_mutex_unlock(&r->fast_mu);
 		pthread_mutex_unlock(&rec->mu);
 	}
-	pthread_rwlock_unlock(&r->map_lock);
+	rec_snapshot_free(all, n);
 }
 
 /* ---------------------------------------------------------------- fast path */
@@ -425,7 +597,7 @@ void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r)
 /* fast_mu held. The entry for a pod seen failing as primary, or NULL. */
 static int64_t *seen_find(struct svc_rec *rec, uint64_t h)
 {
-	for (size_t i = 0; i < rec->n_seen && i < FAIL_SEEN_MAX; i++)
+	for (size_t i = 0; rec->seen && i < rec->n_seen && i < FAIL_SEEN_MAX; i++)
 		if (rec->seen[i].h == h)
 			return &rec->seen[i].us;
 	return NULL;
@@ -465,11 +637,17 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
 		p.reason = PHX_FAIL_DELETED;
 	}
 	if (p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED && !seen_find(rec, h)) {
-		size_t i = rec->n_seen % FAIL_SEEN_MAX;
-		rec->seen[i].h = h;
-		rec->seen[i].us = now_us;
-		set_str(rec->seen[i].name, sizeof(rec->seen[i].name), p.name);
-		rec->n_seen++;
+		if (!rec->seen)
+			rec->seen = calloc(FAIL_SEEN_MAX, sizeof(*rec->seen));
+		/* Without the ring (ENOMEM) the failure still preempts and is reacted to at once;
+		 * the reconcile finds the failed pod in the cache. */
+		if (rec->seen) {
+			size_t i = rec->n_seen % FAIL_SEEN_MAX;
+			rec->seen[i].h = h;
+			rec->seen[i].us = now_us;
+			set_str(rec->seen[i].name, sizeof(rec->seen[i].name), p.name);
+			rec->n_seen++;
+		}
 		rec->fast_gen++;
 		urgent = true;
 	}
@@ -478,6 +656,7 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
 		kube_log(KUBE_LOG_INFO, COMP, "primary failure seen", "service", key, "pod",
 			 p.name, "reason", phx_fail_reason_str(p.reason), NULL);
 out:
+	rec_put(rec);
 	free(key);
 	return urgent;
 }
@@ -679,7 +858,7 @@ static void rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
 		/* A new object under an old name: forget everything about the old one. */
 		rec->nexp = 0;
 		rec->n_counted = 0;
-		rec->primary[0] = '\0';
+		name_set(&rec->primary, PHX_NAME_MAX, NULL);
 	}
 	set_str(rec->uid, sizeof(rec->uid), uid ? uid : "");
 	rec->init = true;
@@ -688,13 +867,13 @@ static void rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
 	rec->last_reaction_ms = kube_json_get_int(st, &v, "lastFailoverReactionMs", NULL) ? v : -1;
 	rec->last_recovery_s = kube_json_get_num(st, &d, "lastRecoverySeconds", NULL) ? d : -1;
 	const char *prim = kube_json_get_str(st, "primary", NULL);
-	set_str(rec->primary, sizeof(rec->primary), prim ? prim : "");
+	name_set(&rec->primary, PHX_NAME_MAX, prim);
 	const cJSON *fip = kube_json_get(st, "failoverInProgress", NULL);
 	rec->in_progress = cJSON_IsObject(fip);
-	rec->failed_pod[0] = '\0';
+	name_set(&rec->failed_pod, PHX_NAME_MAX, NULL);
 	if (rec->in_progress) {
 		const char *fp = kube_json_get_str(fip, "failedPod", NULL);
-		set_str(rec->failed_pod, sizeof(rec->failed_pod), fp ? fp : "");
+		name_set(&rec->failed_pod, PHX_NAME_MAX, fp);
 		rec->started_us = phx_time_parse_ms(kube_json_get_str(fip, "startedAt", NULL)) * 1000;
 		if (rec->started_us <= 0)
 			rec->started_us = wall_us();
@@ -735,7 +914,7 @@ static void start_failover(struct phx_reconciler *r, struct svc_rec *rec, const 
 	rec->started_us = seen > 0 && seen <= now_us ? seen : now_us;
 	rec->last_failover_ms = rec->started_us / 1000;
 	rec->reaction_recorded = false;
-	set_str(rec->failed_pod, sizeof(rec->failed_pod), failed);
+	name_set(&rec->failed_pod, PHX_NAME_MAX, failed);
 	kube_metric_inc(r->m_failovers, lv);
 	log_failover(r, rec->last_failover_ms);
 	snprintf(msg, sizeof(msg), "primary %s failed (%s); failover #%" PRId64 " started", failed,
@@ -774,10 +953,11 @@ static void finish_failover(struct phx_reconciler *r, struct svc_rec *rec, const
 	rec->last_recovery_s = s < 0 ? 0 : s;
 	kube_metric_observe(r->m_recovery, NULL, rec->last_recovery_s);
 	snprintf(msg, sizeof(msg), "failover of %s completed: %s is primary, all instances Ready "
-				   "after %.3fs (reaction %" PRId64 " ms)", rec->failed_pod,
-		 rec->primary, rec->last_recovery_s, rec->last_reaction_ms);
+				   "after %.3fs (reaction %" PRId64 " ms)",
+		 str_or_empty(rec->failed_pod), str_or_empty(rec->primary), rec->last_recovery_s,
+		 rec->last_reaction_ms);
 	kube_log(KUBE_LOG_INFO, COMP, "failover completed", "service", rec->key, "primary",
-		 rec->primary, NULL);
+		 str_or_empty(rec->primary), NULL);
 	event(r, svc, KUBE_EVENT_NORMAL, "FailoverCompleted", msg);
 }
 
@@ -1016,17 +1196,18 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 
 	if (invalid < 0) {
 		/* Nothing is created or deleted on a spec we cannot trust; say why, once. */
-		if (strcmp(rec->invalid_msg, err) != 0) {
-			set_str(rec->invalid_msg, sizeof(rec->invalid_msg), err);
+		if (strcmp(str_or_empty(rec->invalid_msg), err) != 0) {
+			name_set(&rec->invalid_msg, sizeof(err), err);
 			event(r, svc, KUBE_EVENT_WARNING, "InvalidSpec", err);
 			kube_log(KUBE_LOG_WARN, COMP, "invalid spec", "service", rec->key,
 				 "message", err, NULL);
 		}
 		memset(&pl, 0, sizeof(pl));
 	} else {
-		rec->invalid_msg[0] = '\0';
+		name_set(&rec->invalid_msg, sizeof(err), NULL);
 		struct phx_plan_input in = {
-			.spec = &spec, .pods = pods, .npods = n, .prev_primary = rec->primary,
+			.spec = &spec, .pods = pods, .npods = n,
+			.prev_primary = str_or_empty(rec->primary),
 			.failover_in_progress = rec->in_progress,
 		};
 		phx_plan_compute(&in, &pl);
@@ -1048,7 +1229,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 			if (pl.primary_failed && !counted_has(rec, pl.failed_pod))
 				start_failover(r, rec, svc, pl.failed_pod, pl.failed_reason,
 					       pl.degraded);
-			if (rec->primary[0] && !pod_alive(pods, n, rec->primary) &&
+			if (rec->primary && !pod_alive(pods, n, rec->primary) &&
 			    !counted_has(rec, rec->primary))
 				start_failover(r, rec, svc, rec->primary, PHX_FAIL_DELETED,
 					       pl.degraded);
@@ -1059,7 +1240,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		pthread_mutex_lock(&r->fast_mu);
 		char names[FAIL_SEEN_MAX][PHX_NAME_MAX];
 		size_t nnames = 0;
-		for (size_t i = rec->seen_from; i < rec->n_seen; i++)
+		for (size_t i = rec->seen_from; rec->seen && i < rec->n_seen; i++)
 			if (rec->n_seen - i <= FAIL_SEEN_MAX)
 				set_str(names[nnames++], PHX_NAME_MAX,
 					rec->seen[i % FAIL_SEEN_MAX].name);
@@ -1076,7 +1257,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		}
 		const char *prim = current_primary(pods, n);
 		if (prim[0])
-			set_str(rec->primary, sizeof(rec->primary), prim);
+			name_set(&rec->primary, PHX_NAME_MAX, prim);
 		if (rec->in_progress && !preempted && phx_settled(&spec, pods, n))
 			finish_failover(r, rec, svc);
 		*requeue_after_ms = preempted ? 1 : pl.requeue_after_ms;
@@ -1089,7 +1270,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		.failovers = rec->failovers, .last_failover_ms = rec->last_failover_ms,
 		.last_reaction_ms = rec->last_reaction_ms, .last_recovery_s = rec->last_recovery_s,
 		.in_progress = rec->in_progress, .in_progress_started_ms = rec->started_us / 1000,
-		.in_progress_failed_pod = rec->failed_pod,
+		.in_progress_failed_pod = str_or_empty(rec->failed_pod),
 	};
 	cJSON *status = phx_status_build(&si);
 	if (status) {
@@ -1113,7 +1294,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	return rc;
 }
 
-/* mu of rec held (rec may be NULL: a key we never saw, now gone). */
+/* mu of rec held, rec in the map (rec may be NULL: a key we never saw, now gone). */
 static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 			 const struct phx_observed *obs, int64_t *requeue_after_ms)
 {
@@ -1132,13 +1313,9 @@ static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 			const char *lv[] = { ns, slash + 1 };
 			kube_metric_remove(r->m_failovers, lv);
 		}
-		/* The record itself stays (handlers may hold it; it is small), its buffers go. */
-		free(rec->exp);
-		rec->exp = NULL;
-		rec->nexp = rec->capexp = 0;
-		free(rec->last_status);
-		rec->last_status = NULL;
-		rec->uid[0] = '\0';
+		/* Forget it: a service that comes back under this name gets a fresh record, and
+		 * handlers or the dashboard still holding this one free it with their last put. */
+		rec_unlink_locked(r, rec);
 		return 0;
 	}
 	if (kube_json_get(obs->svc, "metadata", "deletionTimestamp", NULL)) {
@@ -1167,12 +1344,9 @@ int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_ob
 	int rc;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	*requeue_after_ms = 0;
-	struct svc_rec *rec = rec_get(r, key, obs->svc != NULL);
-	if (rec)
-		pthread_mutex_lock(&rec->mu);
+	struct svc_rec *rec = rec_lock(r, key, obs->svc != NULL);
 	rc = reconcile_rec(r, rec, obs, requeue_after_ms);
-	if (rec)
-		pthread_mutex_unlock(&rec->mu);
+	rec_unlock(rec);
 	account(r, &t0, rc);
 	return rc;
 }
@@ -1186,9 +1360,7 @@ int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn lo
 	int rc;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	*requeue_after_ms = 0;
-	struct svc_rec *rec = rec_get(r, key, true);
-	if (rec)
-		pthread_mutex_lock(&rec->mu);
+	struct svc_rec *rec = rec_lock(r, key, true);
 	/* Read the caches only now: a snapshot taken before waiting for the lock could be older
 	 * than what the previous reconcile of this key already acted on. */
 	load(ud, key, &svc, &pods, &service, &pdb);
@@ -1197,8 +1369,7 @@ int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn lo
 	obs.service = service;
 	obs.pdb = pdb;
 	rc = reconcile_rec(r, rec, &obs, requeue_after_ms);
-	if (rec)
-		pthread_mutex_unlock(&rec->mu);
+	rec_unlock(rec);
 	cJSON_Delete(svc);
 	cJSON_Delete(pods);
 	cJSON_Delete(service);
@@ -1215,16 +1386,17 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 	cJSON *rows = cJSON_CreateArray();
 	int services = 0, ready = 0, total = 0, in_progress = 0;
 	int64_t failovers = 0, capacity = 0;
-	struct svc_rec *rec, *tmp;
-	if (!o || !rows) {
-		cJSON_Delete(o);
-		cJSON_Delete(rows);
-		return NULL;
-	}
-	pthread_rwlock_rdlock(&r->map_lock);
-	HASH_ITER(hh, r->recs, rec, tmp) {
+	size_t nall = 0;
+	struct svc_rec **all = NULL;
+	if (!o || !rows)
+		goto fail;
+	all = rec_snapshot(r, &nall);
+	if (!all && phx_reconciler_nrecords(r) > 0)
+		goto fail;
+	for (size_t i = 0; i < nall; i++) {
+		struct svc_rec *rec = all[i];
 		pthread_mutex_lock(&rec->mu);
-		if (rec->init && !rec->gone) {
+		if (rec->init && !rec->gone && rec->linked) {
 			cJSON *row = cJSON_CreateObject();
 			services++;
 			ready += rec->ready;
@@ -1234,14 +1406,15 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 			in_progress += rec->in_progress;
 			cJSON_AddStringToObject(row, "service", rec->key);
 			cJSON_AddStringToObject(row, "phase", rec->phase);
-			cJSON_AddStringToObject(row, "primary", rec->primary);
+			cJSON_AddStringToObject(row, "primary", str_or_empty(rec->primary));
 			cJSON_AddNumberToObject(row, "readyInstances", rec->ready);
 			cJSON_AddNumberToObject(row, "totalInstances", rec->total);
 			cJSON_AddNumberToObject(row, "capacityPercent", rec->capacity);
 			cJSON_AddNumberToObject(row, "failovers", (double)rec->failovers);
 			cJSON_AddBoolToObject(row, "failoverInProgress", rec->in_progress);
 			if (rec->in_progress)
-				cJSON_AddStringToObject(row, "failedPod", rec->failed_pod);
+				cJSON_AddStringToObject(row, "failedPod",
+							str_or_empty(rec->failed_pod));
 			if (rec->last_reaction_ms >= 0)
 				cJSON_AddNumberToObject(row, "lastFailoverReactionMs",
 							(double)rec->last_reaction_ms);
@@ -1249,7 +1422,7 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 		}
 		pthread_mutex_unlock(&rec->mu);
 	}
-	pthread_rwlock_unlock(&r->map_lock);
+	rec_snapshot_free(all, nall);
 
 	int64_t now = phx_wall_ms(), midnight = now - now % 86400000;
 	int today = 0;
@@ -1273,4 +1446,8 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 	cJSON_AddNumberToObject(o, "failoversInProgress", in_progress);
 	cJSON_AddItemToObject(o, "items", rows);
 	return o;
+fail:
+	cJSON_Delete(o);
+	cJSON_Delete(rows);
+	return NULL;
 }

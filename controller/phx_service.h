@@ -66,6 +66,10 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
  * leadership: the previous leader may have moved on). Thread-safe. */
 void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r);
 
+/* How many services the reconciler keeps memory for. A service's memory is dropped by the
+ * reconcile that sees it gone (and made afresh if it comes back). For tests. Thread-safe. */
+size_t phx_reconciler_nrecords(struct phx_reconciler *r);
+
 /* Snapshot for the dashboard: a new JSON object (caller frees) with totals and per-service
  * rows. NULL on ENOMEM. Thread-safe. */
 cJSON *phx_reconciler_dashboard(struct phx_reconciler *r);

@@ -1,6 +1,7 @@
 /* Tests of the PhoenixService reconciler against a scripted HTTP server: the exact order of
  * writes in a failover, idempotence on a stale cache (expectations), the fast path, invalid specs
  * and the dashboard snapshot. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +106,15 @@ static cJSON *pods_array(int n, char **pods)
 		free(pods[i]);
 	}
 	return arr;
+}
+
+/* A phx_load_fn for a service that is gone from every cache. */
+static void load_nothing(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **service,
+			 cJSON **pdb)
+{
+	(void)ud;
+	(void)key;
+	*svc = *pods = *service = *pdb = NULL;
 }
 
 /* Requests as "METHOD last-path-segment(s)" joined by ", ", only for pods and status. */
@@ -369,6 +379,110 @@ static void reconcile__stale_copy_of_starting_pod_is_not_a_failure(void **state)
 	free(rev);
 }
 
+/* A deleted service's memory is freed, even when the garbage collector's pod deletions bring a
+ * record back for a moment; a service recreated under the same name starts afresh (the old
+ * primary's failure is not counted against it). */
+static void reconcile__deleted_service_is_forgotten(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	cJSON_DeleteItemFromObject(svc, "status");
+	cJSON *pods = cJSON_CreateArray();
+	struct phx_observed obs = { svc, pods, NULL, NULL };
+	struct phx_observed gone = { NULL, NULL, NULL, NULL };
+	int64_t requeue = 0;
+	char got[2048];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	char *pj = pod_json("web-a", "primary", "true", READY, "r1");
+	cJSON *pod = cJSON_Parse(pj);
+	assert_true(phx_reconciler_pod_event(f->rec, pod, NULL, true));
+
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &gone, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+	/* The garbage collector deletes the pods: a handler makes a record again ... */
+	assert_true(phx_reconciler_pod_event(f->rec, pod, NULL, true));
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	/* ... which the reconcile it enqueued drops. */
+	assert_int_equal(phx_reconcile_load(f->rec, "prod/web", load_nothing, NULL, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+	/* A reconcile of a key never seen keeps nothing. */
+	assert_int_equal(phx_reconcile(f->rec, "prod/other", &gone, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(svc, "metadata"), "uid",
+				  cJSON_CreateString("uid-2"));
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "POST pods, POST pods, POST pods");
+	const char *st = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(st);
+	assert_non_null(strstr(st, "\"failovers\":0"));
+	cJSON *dash = phx_reconciler_dashboard(f->rec);
+	assert_non_null(dash);
+	assert_int_equal(cJSON_GetObjectItem(dash, "services")->valueint, 1);
+	cJSON_Delete(dash);
+	cJSON_Delete(pod);
+	free(pj);
+	cJSON_Delete(pods);
+	cJSON_Delete(svc);
+}
+
+/* Handlers, reconciles that see services come and go, the dashboard and a leadership change
+ * all at once on a few keys (run under ASan and TSan: no use after free, no race, no leak). */
+struct churn_arg {
+	struct phx_reconciler *rec;
+	int role;
+};
+
+static void *churn_main(void *p)
+{
+	struct churn_arg *a = p;
+	char *pj = pod_json("web-a", "primary", "true", NOT_READY, "r1");
+	cJSON *pod = cJSON_Parse(pj);
+	struct phx_observed gone = { NULL, NULL, NULL, NULL };
+	int64_t requeue = 0;
+	for (int i = 0; i < 2000; i++) {
+		switch (a->role) {
+		case 0:
+			phx_reconciler_pod_event(a->rec, NULL, pod, i % 2);
+			break;
+		case 1:
+			phx_reconcile(a->rec, "prod/web", &gone, &requeue);
+			phx_reconcile_load(a->rec, "prod/web", load_nothing, NULL, &requeue);
+			break;
+		case 2:
+			cJSON_Delete(phx_reconciler_dashboard(a->rec));
+			break;
+		default:
+			phx_reconciler_reset_bookkeeping(a->rec);
+			break;
+		}
+	}
+	cJSON_Delete(pod);
+	free(pj);
+	return NULL;
+}
+
+static void reconcile__records_survive_churn(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[6];
+	struct churn_arg args[6] = {
+		{ f->rec, 0 }, { f->rec, 0 }, { f->rec, 1 }, { f->rec, 1 }, { f->rec, 2 }, { f->rec, 3 },
+	};
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, churn_main, &args[i]), 0);
+	for (int i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	struct phx_observed gone = { NULL, NULL, NULL, NULL };
+	int64_t requeue = 0;
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &gone, &requeue), 0);
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +495,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			reconcile__stale_copy_of_starting_pod_is_not_a_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(reconcile__deleted_service_is_forgotten, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(reconcile__records_survive_churn, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
