@@ -217,6 +217,19 @@ int64_t sim_ctl_time_parse(const char *s)
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
+int sim_condition_true(const cJSON *obj, const char *type)
+{
+	const cJSON *cnd;
+
+	cJSON_ArrayForEach(cnd, sim_j_at(obj, "status.conditions")) {
+		const char *t = sim_j_str(cnd, "type"), *st = sim_j_str(cnd, "status");
+
+		if (t && st && strcmp(t, type) == 0)
+			return strcmp(st, "True") == 0;
+	}
+	return 0;
+}
+
 int sim_selector_map_match(const cJSON *selector, const cJSON *labels)
 {
 	const cJSON *kv;

@@ -151,6 +151,8 @@ int sim_selector_map_match(const cJSON *selector, const cJSON *labels);
 /* metav1.LabelSelector (matchLabels + matchExpressions In/NotIn/Exists/DoesNotExist). An empty
  * selector matches everything; NULL matches nothing. */
 int sim_label_selector_match(const cJSON *selector, const cJSON *labels);
+/* 1 if the object's status.conditions has `type` with status "True" (pods: "Ready"). */
+int sim_condition_true(const cJSON *obj, const char *type);
 /* 1 if obj has an ownerReference with controller:true and this uid. */
 int sim_is_controlled_by(const cJSON *obj, const char *owner_uid);
 

@@ -19,19 +19,6 @@ static int pod_terminal(const cJSON *pod)
 	return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
 }
 
-static int pod_cond_true(const cJSON *pod, const char *type)
-{
-	const cJSON *c;
-
-	cJSON_ArrayForEach(c, sim_j_at(pod, "status.conditions")) {
-		const char *t = sim_j_str(c, "type");
-		const char *s = sim_j_str(c, "status");
-
-		if (t && s && strcmp(t, type) == 0)
-			return strcmp(s, "True") == 0;
-	}
-	return 0;
-}
 
 int sim_endpoints_pod_listed(const cJSON *pod, int include_terminating)
 {
@@ -43,7 +30,7 @@ int sim_endpoints_pod_listed(const cJSON *pod, int include_terminating)
 
 int sim_endpoints_pod_ready(const cJSON *pod)
 {
-	return sim_endpoints_pod_listed(pod, 0) && pod_cond_true(pod, "Ready");
+	return sim_endpoints_pod_listed(pod, 0) && sim_condition_true(pod, "Ready");
 }
 
 static int svc_selects(const cJSON *svc, const cJSON *pod)
@@ -287,7 +274,7 @@ cJSON *sim_endpointslice_build(const cJSON *svc, const cJSON *const *pods, size_
 		const char *ip = sim_j_str(pod, "status.podIP");
 		const char *node = sim_j_str(pod, "spec.nodeName");
 		int terminating = sim_j_at(pod, "metadata.deletionTimestamp") != NULL;
-		int serving = pod_cond_true(pod, "Ready");
+		int serving = sim_condition_true(pod, "Ready");
 		cJSON *ep, *addrs, *conds;
 
 		if (!ip || !*ip || pod_terminal(pod))

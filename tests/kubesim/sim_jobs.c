@@ -608,18 +608,6 @@ static void create_pod(struct sim_controllers *c, const cJSON *job)
 	cJSON_Delete(pod);
 }
 
-static int pod_ready(const cJSON *pod)
-{
-	const cJSON *cnd;
-
-	cJSON_ArrayForEach(cnd, sim_j_at(pod, "status.conditions")) {
-		const char *t = sim_j_str(cnd, "type"), *s = sim_j_str(cnd, "status");
-
-		if (t && s && strcmp(t, "Ready") == 0)
-			return strcmp(s, "True") == 0;
-	}
-	return 0;
-}
 
 static void deadline_timer(struct sim_controllers *c, void *arg)
 {
@@ -669,7 +657,7 @@ static void reconcile(struct sim_controllers *c, const char *ns, const char *nam
 			continue;
 		}
 		cnt.active++;
-		cnt.ready += pod_ready(pods[i]);
+		cnt.ready += sim_condition_true(pods[i], "Ready");
 		if (active)
 			active[k++] = pods[i];
 	}

@@ -137,18 +137,6 @@ static int pod_active(const cJSON *pod)
 	return !phase || (strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0);
 }
 
-static int pod_ready(const cJSON *pod)
-{
-	const cJSON *cnd;
-
-	cJSON_ArrayForEach(cnd, sim_j_at(pod, "status.conditions")) {
-		const char *t = sim_j_str(cnd, "type"), *s = sim_j_str(cnd, "status");
-
-		if (t && s && strcmp(t, "Ready") == 0)
-			return strcmp(s, "True") == 0;
-	}
-	return 0;
-}
 
 /* Writes status when it differs from the object's (unconditional PUT of the status stanza). */
 static void write_status(struct sim_controllers *c, const char *group, const char *resource,
@@ -271,7 +259,7 @@ static int newest_first_unready_first(const void *a, const void *b)
 {
 	const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
 	int sa = sim_j_str(pa, "spec.nodeName") != NULL, sb = sim_j_str(pb, "spec.nodeName") != NULL;
-	int ra = pod_ready(pa), rb = pod_ready(pb);
+	int ra = sim_condition_true(pa, "Ready"), rb = sim_condition_true(pb, "Ready");
 	const char *ta = sim_j_str(pa, "metadata.creationTimestamp");
 	const char *tb = sim_j_str(pb, "metadata.creationTimestamp");
 	int t;
@@ -332,7 +320,7 @@ static void reconcile_rs(struct sim_controllers *c, const char *ns, const char *
 	}
 	active = (long)k;
 	for (i = 0; i < k; i++)
-		ready += pod_ready(mine[i]);
+		ready += sim_condition_true(mine[i], "Ready");
 	if (!sim_j_at(rs, "metadata.deletionTimestamp")) {
 		if (active < desired) {
 			long want = desired - active, j;
