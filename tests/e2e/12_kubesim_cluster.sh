@@ -164,7 +164,6 @@ apiVersion: batch/v1
 kind: Job
 metadata: {name: slow}
 spec:
-  activeDeadlineSeconds: 1
   template:
     spec:
       restartPolicy: Never
@@ -172,6 +171,9 @@ spec:
 EOF
 k apply -f "$E2E_TMP/slow.yaml" >/dev/null
 wait_for 5 "slow job active and ready" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get job slow -o 'jsonpath={.status.active}/{.status.ready}')\" = 1/1 ]"
+# The deadline is set only once the pod is seen Ready: a deadline in the manifest could expire
+# before a loaded box polls the Ready state. activeDeadlineSeconds is mutable, as upstream.
+k patch job slow --type=merge -p '{"spec":{"activeDeadlineSeconds":1}}' >/dev/null
 timeout 20 kubectl --kubeconfig "$KUBECONFIG" wait --for=condition=failed job/slow --timeout=15s >/dev/null ||
 	fail "job slow did not fail at its deadline"
 expect_eq DeadlineExceeded "$(k get job slow -o 'jsonpath={.status.conditions[?(@.type=="Failed")].reason}')" "slow: reason"
