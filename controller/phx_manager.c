@@ -92,7 +92,16 @@ static void phx_update(const cJSON *old_obj, const cJSON *new_obj, void *ud)
 
 static void phx_delete(const cJSON *obj, bool unknown, void *ud)
 {
+	struct phx_manager *m = ud;
 	(void)unknown;
+	if (!atomic_load(&m->is_leader)) {
+		/* The leader forgets a deleted service in its reconcile; the other replicas, which
+		 * keep warm records from pod events, forget it here. */
+		char *key = kube_json_key(obj);
+		if (key)
+			phx_reconciler_forget(m->rec, key);
+		free(key);
+	}
 	phx_add(obj, ud);
 }
 
@@ -122,6 +131,15 @@ static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *
 	bool urgent = phx_reconciler_pod_event(m->rec, old_obj, new_obj, deleted);
 	char *key = owner_key(new_obj ? new_obj : old_obj);
 	enqueue(m, key, urgent);
+	if (key && !atomic_load(&m->is_leader) &&
+	    (deleted || kube_json_get(new_obj, "metadata", "deletionTimestamp", NULL))) {
+		/* A pod of a deleted service going away (the garbage collector at work) may have
+		 * made a record again after phx_delete forgot it: forget it once more. */
+		cJSON *svc = NULL;
+		if (kube_informer_get(m->inf_phx, key, &svc) == KUBE_ENOTFOUND)
+			phx_reconciler_forget(m->rec, key);
+		cJSON_Delete(svc);
+	}
 	free(key);
 }
 

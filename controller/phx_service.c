@@ -1295,6 +1295,33 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 }
 
 /* mu of rec held, rec in the map (rec may be NULL: a key we never saw, now gone). */
+/* mu held. The service is gone: drop its gauges and failover counter and unlink the record, so
+ * a service that comes back under this name gets a fresh one; handlers or the dashboard still
+ * holding this one free it with their last put. */
+static void forget_locked(struct phx_reconciler *r, struct svc_rec *rec)
+{
+	update_instances(r, rec, NULL, 0, true);
+	rec->gone = true;
+	rec->init = false;
+	char ns[256];
+	const char *slash = strchr(rec->key, '/');
+	if (slash && (size_t)(slash - rec->key) < sizeof(ns)) {
+		memcpy(ns, rec->key, (size_t)(slash - rec->key));
+		ns[slash - rec->key] = '\0';
+		const char *lv[] = { ns, slash + 1 };
+		kube_metric_remove(r->m_failovers, lv);
+	}
+	rec_unlink_locked(r, rec);
+}
+
+void phx_reconciler_forget(struct phx_reconciler *r, const char *key)
+{
+	struct svc_rec *rec = key ? rec_lock(r, key, false) : NULL;
+	if (rec)
+		forget_locked(r, rec);
+	rec_unlock(rec);
+}
+
 static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 			 const struct phx_observed *obs, int64_t *requeue_after_ms)
 {
@@ -1302,20 +1329,7 @@ static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 		return 0;
 	if (!obs->svc) {
 		/* Deleted: the garbage collector removes the pods through their owner reference. */
-		update_instances(r, rec, NULL, 0, true);
-		rec->gone = true;
-		rec->init = false;
-		char ns[256];
-		const char *slash = strchr(rec->key, '/');
-		if (slash && (size_t)(slash - rec->key) < sizeof(ns)) {
-			memcpy(ns, rec->key, (size_t)(slash - rec->key));
-			ns[slash - rec->key] = '\0';
-			const char *lv[] = { ns, slash + 1 };
-			kube_metric_remove(r->m_failovers, lv);
-		}
-		/* Forget it: a service that comes back under this name gets a fresh record, and
-		 * handlers or the dashboard still holding this one free it with their last put. */
-		rec_unlink_locked(r, rec);
+		forget_locked(r, rec);
 		return 0;
 	}
 	if (kube_json_get(obs->svc, "metadata", "deletionTimestamp", NULL)) {
@@ -1435,6 +1449,8 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 	pthread_mutex_unlock(&r->log_mu);
 
 	cJSON_AddNumberToObject(o, "services", services);
+	/* Every service this replica keeps memory for, standbys' warm records included. */
+	cJSON_AddNumberToObject(o, "trackedServices", (double)nall);
 	cJSON_AddNumberToObject(o, "readyInstances", ready);
 	cJSON_AddNumberToObject(o, "totalInstances", total);
 	cJSON_AddNumberToObject(o, "capacityPercent",

@@ -66,6 +66,11 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
  * leadership: the previous leader may have moved on). Thread-safe. */
 void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r);
 
+/* Drops what the reconciler remembers of key's service (its record, gauges and failover
+ * counter), as the reconcile that sees it gone does. For replicas that do not reconcile: the
+ * manager calls it when the service is deleted. No-op for an unknown key. Thread-safe. */
+void phx_reconciler_forget(struct phx_reconciler *r, const char *key);
+
 /* How many services the reconciler keeps memory for. A service's memory is dropped by the
  * reconcile that sees it gone (and made afresh if it comes back). For tests. Thread-safe. */
 size_t phx_reconciler_nrecords(struct phx_reconciler *r);

@@ -430,6 +430,28 @@ static void reconcile__deleted_service_is_forgotten(void **state)
 	cJSON_Delete(svc);
 }
 
+/* A replica that does not reconcile (a standby) keeps records from pod events alone; forget
+ * drops them with the service's failover counter, and is a no-op for keys it never saw. */
+static void forget__drops_the_record_without_a_reconcile(void **state)
+{
+	struct fixture *f = *state;
+	char *pj = pod_json("web-a", "primary", "true", READY, "r1");
+	cJSON *pod = cJSON_Parse(pj);
+	assert_false(phx_reconciler_pod_event(f->rec, NULL, pod, false));
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	phx_reconciler_forget(f->rec, "prod/other");
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	phx_reconciler_forget(f->rec, "prod/web");
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+	phx_reconciler_forget(f->rec, "prod/web");
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 0);
+	/* A later event makes a fresh record. */
+	assert_true(phx_reconciler_pod_event(f->rec, pod, NULL, true));
+	assert_int_equal(phx_reconciler_nrecords(f->rec), 1);
+	cJSON_Delete(pod);
+	free(pj);
+}
+
 /* Handlers, reconciles that see services come and go, the dashboard and a leadership change
  * all at once on a few keys (run under ASan and TSan: no use after free, no race, no leak). */
 struct churn_arg {
@@ -496,6 +518,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			reconcile__stale_copy_of_starting_pod_is_not_a_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__deleted_service_is_forgotten, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(forget__drops_the_record_without_a_reconcile, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reconcile__records_survive_churn, setup,
 						teardown),
