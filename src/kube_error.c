@@ -16,6 +16,7 @@ const char *kube_strerror(int err)
 	case KUBE_ESHUTDOWN: return "shut down";
 	case KUBE_ENOTLEADER: return "not the leader";
 	case KUBE_ECANCELED: return "canceled";
+	case KUBE_ETOOBIG: return "result too large";
 	case KUBE_ENOTFOUND: return "not found";
 	case KUBE_EALREADYEXISTS: return "already exists";
 	case KUBE_ECONFLICT: return "conflict";

@@ -14,6 +14,7 @@ enum kube_err {
 	KUBE_ESHUTDOWN = -7,       /* the object was shut down */
 	KUBE_ENOTLEADER = -8,      /* a write was refused because this process lost leadership */
 	KUBE_ECANCELED = -9,       /* the caller canceled the operation (e.g. a watch being stopped) */
+	KUBE_ETOOBIG = -10,        /* a result grew past a client-side bound (e.g. kube_list's max_items) */
 	KUBE_ENOTFOUND = -404,     /* HTTP 404, reason NotFound */
 	KUBE_EALREADYEXISTS = -1409, /* HTTP 409, reason AlreadyExists */
 	KUBE_ECONFLICT = -409,     /* HTTP 409, reason Conflict (stale resourceVersion) */

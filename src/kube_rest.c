@@ -1005,7 +1005,10 @@ int kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 }
 
 /* Moves the items of `page` to the end of `all`'s items. */
-static int merge_items(cJSON *all, cJSON *page)
+#define LIST_MAX_ITEMS_DEFAULT 1000000L
+
+/* Moves page's items to the end of all's (*moved of them). */
+static int merge_items(cJSON *all, cJSON *page, long *moved)
 {
 	cJSON *dst = cJSON_GetObjectItemCaseSensitive(all, "items");
 	cJSON *src = cJSON_GetObjectItemCaseSensitive(page, "items");
@@ -1023,6 +1026,7 @@ static int merge_items(cJSON *all, cJSON *page)
 	while (src->child != NULL) {
 		it = cJSON_DetachItemViaPointer(src, src->child);
 		cJSON_AddItemToArray(dst, it);
+		(*moved)++;
 	}
 	return 0;
 }
@@ -1034,6 +1038,7 @@ int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 	cJSON *all = NULL, *page = NULL, *meta;
 	const char *pns, *cont;
 	char *query = NULL, *token = NULL;
+	long nitems = 0, npages = 0, max_items;
 	int rc;
 
 	if (out != NULL)
@@ -1043,6 +1048,7 @@ int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 		return rc;
 	if (opts != NULL)
 		o = *opts;
+	max_items = o.max_items > 0 ? o.max_items : LIST_MAX_ITEMS_DEFAULT;
 	for (;;) {
 		query = kube__list_query(&o, false);
 		if (query == NULL) {
@@ -1058,10 +1064,12 @@ int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 			rc = KUBE_EPARSE;
 			goto out;
 		}
+		npages++;
 		if (all == NULL) {
 			all = page;
+			nitems = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(all, "items"));
 		} else {
-			rc = merge_items(all, page);
+			rc = merge_items(all, page, &nitems);
 			if (rc != 0)
 				goto out;
 			/* The last page's metadata (resourceVersion) describes the whole list. */
@@ -1074,8 +1082,19 @@ int kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 		}
 		page = NULL;
 		cont = kube_json_get_str(all, "metadata", "continue", NULL);
+		if (nitems > max_items) {
+			status_set_message(st, "list %s: more than %ld items", gvr->resource, max_items);
+			rc = KUBE_ETOOBIG;
+			goto out;
+		}
 		if (o.limit <= 0 || cont == NULL || cont[0] == '\0')
 			break;
+		if (npages >= max_items) {
+			/* A server that keeps paging with new tokens and few or no items. */
+			status_set_message(st, "list %s: more than %ld pages", gvr->resource, max_items);
+			rc = KUBE_ETOOBIG;
+			goto out;
+		}
 		if (token != NULL && strcmp(cont, token) == 0) {
 			/* The same token again would page forever, the list growing each time. */
 			status_set_message(st, "list %s: server repeated continue token", gvr->resource);

@@ -52,6 +52,9 @@ struct kube_list_opts {
 	const char *resource_version;
 	long limit;               /* page size; 0 = no limit (single page) */
 	const char *continue_token;
+	long max_items;           /* kube_list: KUBE_ETOOBIG once the pages hold more items, or after
+	                           * as many pages (a server that never stops paging);
+	                           * 0 = 1,000,000 (far above any cluster's object counts) */
 	int timeout_seconds;      /* sent as timeoutSeconds; watches also end client-side after it
 	                           * plus a margin; 0 = unset */
 	bool allow_bookmarks;     /* watch only; kube_watch always requests bookmarks */

@@ -26,6 +26,7 @@ static void error__http_mapping(void **state)
 static void error__names(void **state)
 {
 	assert_string_equal(kube_strerror(KUBE_ECONFLICT), "conflict");
+	assert_string_equal(kube_strerror(KUBE_ETOOBIG), "result too large");
 	assert_string_equal(kube_strerror(12345), "unknown error");
 }
 

@@ -449,6 +449,49 @@ static void rest__list_repeated_continue_token_fails(void **state)
 	assert_true(fake_nreqs(&f->fs) <= 3);
 }
 
+/* A server that keeps paging with fresh tokens stops at max_items: items or pages. */
+static void rest__list_max_items_bounds_paging(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_list_opts lo = { .limit = 1, .max_items = 3 };
+	struct kube_status st = { 0 };
+	cJSON *out = NULL;
+	char body[6][160]; /* the script keeps pointers: one buffer per page */
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(body[i], sizeof(body[i]), "{\"kind\":\"PodList\",\"metadata\":"
+			 "{\"continue\":\"t%d\"},\"items\":[{\"metadata\":{\"name\":\"p%d\"}}]}",
+			 i, i);
+		fake_push(&f->fs, 200, body[i]);
+	}
+	assert_int_equal(kube_list(f->c, &KUBE_GVR_PODS, "d", &lo, &out, &st), KUBE_ETOOBIG);
+	assert_null(out);
+	assert_int_equal(fake_nreqs(&f->fs), 3);
+	assert_non_null(st.message);
+	assert_non_null(strstr(st.message, "more than 3 pages"));
+	kube_status_release(&st);
+
+	/* Pages with no items and ever new tokens end too; one big page counts its items. */
+	fake_reset(&f->fs);
+	for (int i = 0; i < 6; i++) {
+		snprintf(body[i], sizeof(body[i]), "{\"kind\":\"PodList\",\"metadata\":"
+			 "{\"continue\":\"e%d\"},\"items\":[]}", i);
+		fake_push(&f->fs, 200, body[i]);
+	}
+	assert_int_equal(kube_list(f->c, &KUBE_GVR_PODS, "d", &lo, &out, NULL), KUBE_ETOOBIG);
+	assert_int_equal(fake_nreqs(&f->fs), 3);
+	fake_reset(&f->fs);
+	lo.limit = 0;
+	fake_push(&f->fs, 200, "{\"kind\":\"PodList\",\"metadata\":{},\"items\":[{},{},{},{}]}");
+	assert_int_equal(kube_list(f->c, &KUBE_GVR_PODS, "d", &lo, &out, &st), KUBE_ETOOBIG);
+	assert_non_null(strstr(st.message, "more than 3 items"));
+	kube_status_release(&st);
+	fake_push(&f->fs, 200, "{\"kind\":\"PodList\",\"metadata\":{},\"items\":[{},{},{}]}");
+	assert_int_equal(kube_list(f->c, &KUBE_GVR_PODS, "d", &lo, &out, NULL), 0);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(out, "items")), 3);
+	cJSON_Delete(out);
+}
+
 /* --- rate limit -------------------------------------------------------------------------------- */
 
 static void rest__rate_limit_qps(void **state)
@@ -821,6 +864,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(rest__list_repeated_continue_token_fails, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(rest__list_max_items_bounds_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__token_file_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__inline_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__concurrent_requests, setup, teardown),
