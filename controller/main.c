@@ -51,8 +51,8 @@ static void usage(FILE *f)
 		"  --leader-election-namespace NS       namespace of the Lease (default: the pod's namespace,\n"
 		"                                       $POD_NAMESPACE, or the kubeconfig's)\n"
 		"  --leader-election-id NAME            name of the Lease (default \"phoenix-operator-leader\")\n"
-		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 20)\n"
-		"  --kube-api-burst N                   client-side burst (default 30)\n"
+		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 50)\n"
+		"  --kube-api-burst N                   client-side burst (default 100)\n"
 		"  --workers N                          concurrent reconciles (default 4; two more workers\n"
 		"                                       serve failovers only)\n"
 		"  -v N, -v=N                           log verbosity: 0 info, 1 debug, 2 trace (default 0)\n"
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 {
 	struct flags f = {
 		.metrics_addr = ":8080", .probe_addr = ":8081", .leader_id = "phoenix-operator-leader",
-		.qps = 20, .burst = 30, .workers = 4,
+		.qps = 50, .burst = 100, .workers = 4,
 	};
 	struct kube_config cfg = { 0 };
 	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
