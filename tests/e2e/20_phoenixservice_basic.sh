@@ -74,8 +74,7 @@ expect_eq "$before" "$after" "no pod writes on a settled service"
 
 # Graceful shutdown.
 kill -TERM "$ctl"
-for _ in $(seq 1 50); do kill -0 "$ctl" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$ctl" 2>/dev/null && fail "controller did not exit on SIGTERM"
+wait_for 5 "controller exits on SIGTERM" bash -c "! kill -0 $ctl 2>/dev/null"
 wait "$ctl" || fail "controller exited non-zero on SIGTERM"
 grep -q '"signal received' "$E2E_TMP/ctl.log" || fail "no shutdown log"
 

@@ -49,11 +49,7 @@ for how in delete readiness crash oom node; do
 	expect_eq 0 "$zcount" "$how: empty-endpoint moments (longest ${zmax} ms)"
 	[ "$(phx_get hello '{.status.primary}')" != "$primary" ] || fail "$how: primary unchanged"
 	k get pod "$primary" >/dev/null 2>&1 && fail "$how: failed primary $primary left over"
-	for _ in $(seq 1 50); do
-		[ "$(phx_event_count hello FailoverCompleted)" -gt "$completed" ] && break
-		sleep 0.1
-	done
-	[ "$(phx_event_count hello FailoverCompleted)" -gt "$completed" ] || fail "$how: no FailoverCompleted Event"
+	phx_wait_events hello FailoverCompleted $((completed + 1))
 	[ -n "$reaction" ] || fail "$how: lastFailoverReactionMs missing"
 	if [ "$how" = node ]; then
 		sim_control -X POST "$SIM_URL/sim/v1/nodes/$(cat "$E2E_TMP/downnode")/up" >/dev/null

@@ -49,6 +49,6 @@ wait_for 10 "round 3: another pod serving" phx_other_serving hello "$primary"
 sim_control -X DELETE "$SIM_URL/sim/v1/faults" >/dev/null
 phx_wait_settled hello default 30
 expect_eq 3 "$(phx_get hello '{.status.failovers}')" "round 3 counted once"
-for _ in $(seq 1 50); do [ "$(phx_event_count hello FailoverCompleted)" -ge 3 ] && break; sleep 0.1; done
+phx_wait_events hello FailoverCompleted 3
 expect_eq 3 "$(phx_event_count hello FailoverCompleted)" "three FailoverCompleted Events"
 pass "failovers complete through 500/429/503 answers, closed watches, 410 relists and latency"

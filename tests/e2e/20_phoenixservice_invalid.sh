@@ -68,8 +68,7 @@ YAML
 wait_for 10 "Invalid condition" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx quirky -o jsonpath='{.status.conditions[?(@.type==\"Invalid\")].status}')\" = True ]"
 msg=$(phx_get quirky '{.status.conditions[?(@.type=="Invalid")].message}')
 expect_contains "$msg" "resources.requests.cpu" "Invalid message names the field"
-for _ in $(seq 1 50); do [ "$(phx_event_count quirky InvalidSpec)" -ge 1 ] && break; sleep 0.1; done
-[ "$(phx_event_count quirky InvalidSpec)" -ge 1 ] || fail "no InvalidSpec Warning Event"
+phx_wait_events quirky InvalidSpec 1
 expect_eq Warning "$(k get events -o json | python3 -c 'import json,sys; print([e["type"] for e in json.load(sys.stdin)["items"] if e["reason"]=="InvalidSpec"][0])')" "InvalidSpec is a Warning"
 expect_eq 0 "$(k get pods -l phoenix.fpai.io/service=quirky --no-headers 2>/dev/null | wc -l | tr -d ' ')" "nothing created for an invalid spec"
 

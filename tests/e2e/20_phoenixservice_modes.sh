@@ -83,8 +83,7 @@ wait_for 5 "annotation removed" bash -c "[ -z \"\$(kubectl --kubeconfig $KUBECON
 phx_wait_settled hello
 expect_eq standby "$(k get pod "$primary" -o 'jsonpath={.metadata.labels.phoenix\.fpai\.io/role}')" "old primary is a standby"
 expect_eq 0 "$(phx_hist_stat "$(phx_history hello)" zeroMoments)" "switchover: no empty-endpoint moment"
-for _ in $(seq 1 50); do [ "$(phx_event_count hello SwitchoverCompleted)" -ge 1 ] && break; sleep 0.1; done
-[ "$(phx_event_count hello SwitchoverCompleted)" -ge 1 ] || fail "no SwitchoverCompleted Event"
+phx_wait_events hello SwitchoverCompleted 1
 
 # ---- Paused: a dead primary is left alone; unpausing fails over.
 k patch phx hello --type merge -p '{"spec":{"paused":true}}' >/dev/null
@@ -121,7 +120,6 @@ k delete pod "$primary" --wait=false >/dev/null
 wait_for 5 "solo replaced" phx_other_serving solo "$primary"
 phx_wait_settled solo
 expect_eq 1 "$(phx_get solo '{.status.failovers}')" "solo failover counted"
-for _ in $(seq 1 50); do [ "$(phx_event_count solo Degraded)" -ge 1 ] && break; sleep 0.1; done
-[ "$(phx_event_count solo Degraded)" -ge 1 ] || fail "no Degraded Warning Event"
+phx_wait_events solo Degraded 1
 
 pass "Promote never two serving; rollout standbys-first, old primary last, no empty endpoints; switchover; paused; no-standby degraded path"

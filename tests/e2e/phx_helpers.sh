@@ -87,6 +87,11 @@ for e in json.load(sys.stdin).get("items", []):
 print(n)' "$1" "$2"
 }
 
+# phx_wait_events NAME REASON N: waits (scaled deadline) until at least N such Events exist.
+# Events are written asynchronously (their own client and queue), after the action they record.
+phx_events_at_least() { [ "$(phx_event_count "$1" "$2")" -ge "$3" ]; }
+phx_wait_events() { wait_for 5 "$3 $2 Event(s) about $1" phx_events_at_least "$1" "$2" "$3"; }
+
 sim_pod_op() {
 	sim_control -X POST "$SIM_URL/sim/v1/pods/$1/$2/$3" -d "${4:-{\}}" >/dev/null
 }
