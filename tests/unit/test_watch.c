@@ -492,8 +492,9 @@ static void watch__cancel_returns_promptly(void **state)
 	dt = now_s() - t0;
 	assert_int_equal(w.rc, KUBE_ECANCELED);
 	assert_int_equal(w.s.n, 1);
-	/* Polled every 100 ms; allow scheduling slack but far below any server timeout. */
-	assert_true(dt < 0.5);
+	/* Polled every 100 ms; a bound with room for a loaded machine, far below the 30 s the
+	 * server would hold the stream. */
+	assert_true(dt < 3.0);
 }
 
 int main(void)
