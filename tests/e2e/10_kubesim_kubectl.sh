@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kubesim with the real kubectl: discovery, CRDs, apply, printer columns, status subresource,
 # watches, wait, deletes, 409 on a stale write, 410 on an expired watch, 422 naming the field,
-# protobuf creates, field/label selectors, namespace deletion, clean shutdown.
+# protobuf creates, field/label selectors, namespace deletion, list paging (--chunk-size,
+# continue tokens, 400/410), clean shutdown.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 td="$PHX_ROOT/tests/e2e/testdata"
@@ -150,6 +151,39 @@ pass "finalizers and deletionTimestamp"
 k delete crd widgets.e2e.phoenix.test >/dev/null
 wait_for 10 "widgets gone from discovery" sh -c "! kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$E2E_TMP/c2' api-resources 2>/dev/null | grep -q widgets"
 pass "CRD deletion"
+
+# --- paging: limit/continue on lists, JSON and Table (kubectl get --chunk-size)
+k create namespace paging >/dev/null
+for i in 3 7 1 5 2 6 4; do k create configmap "pg$i" -n paging --from-literal=k=v >/dev/null; done
+want=$(printf 'configmap/pg%s\n' 1 2 3 4 5 6 7)
+expect_eq "$want" "$(k get configmaps -n paging --chunk-size=2 -o name)" "--chunk-size=2 -o name lists all 7 in order"
+expect_eq 7 "$(k get configmaps -n paging --chunk-size=2 --no-headers | wc -l | tr -d ' ')" "--chunk-size=2 Table rows"
+# kubectl really paged: 4 requests (2+2+2+1), the last 3 with a continue token
+expect_eq 3 "$(k get configmaps -n paging --chunk-size=2 -v=6 2>&1 >/dev/null | grep -c 'configmaps?continue=')" "kubectl followed 3 continue tokens"
+page=$(k get --raw '/api/v1/namespaces/paging/configmaps?limit=2')
+tok=$(jq -r '.metadata.continue' <<<"$page")
+[ -n "$tok" ] && [ "$tok" != null ] || fail "no continue token in a limit=2 list: $page"
+expect_eq "pg1 pg2" "$(jq -r '[.items[].metadata.name] | join(" ")' <<<"$page")" "first page"
+expect_eq 5 "$(jq -r '.metadata.remainingItemCount' <<<"$page")" "remainingItemCount"
+rv1=$(jq -r '.metadata.resourceVersion' <<<"$page")
+k create configmap pg0 -n paging --from-literal=k=v >/dev/null
+page=$(k get --raw "/api/v1/namespaces/paging/configmaps?limit=2&continue=$tok")
+expect_eq "pg3 pg4" "$(jq -r '[.items[].metadata.name] | join(" ")' <<<"$page")" "second page"
+expect_eq "$rv1" "$(jq -r '.metadata.resourceVersion' <<<"$page")" "later pages keep the first page's resourceVersion"
+expect_eq null "$(jq -r '.metadata.remainingItemCount' <<<"$(k get --raw '/api/v1/namespaces/paging/configmaps?limit=2&labelSelector=x!=y')")" "no remainingItemCount with a selector"
+table=$(sim_curl -H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io' "$SIM_URL/api/v1/namespaces/paging/configmaps?limit=2")
+expect_eq 2 "$(jq -r '.rows | length' <<<"$table")" "Table page size"
+[ "$(jq -r '.metadata.continue // ""' <<<"$table")" != "" ] || fail "Table page without metadata.continue: $table"
+if out=$(k get --raw '/api/v1/namespaces/paging/configmaps?limit=2&continue=garbage' 2>&1); then fail "bad continue token accepted"; fi
+expect_contains "$out" "invalid continue token" "bad continue token is 400"
+if out=$(k get --raw "/api/v1/namespaces/paging/configmaps?limit=2&continue=$tok&resourceVersion=1" 2>&1); then fail "continue with resourceVersion accepted"; fi
+expect_contains "$out" "specifying resource version is not allowed when using continue" "continue + resourceVersion is 400"
+sim_control -X POST "$SIM_URL/sim/v1/faults/compact" >/dev/null
+if out=$(k get --raw "/api/v1/namespaces/paging/configmaps?limit=2&continue=$tok" 2>&1); then fail "continue after compaction accepted"; fi
+expect_contains "$out" "too old to display a consistent list result" "continue after compaction is 410 Expired"
+expect_eq 8 "$(k get configmaps -n paging --chunk-size=3 -o name | wc -l | tr -d ' ')" "a new paged list after compaction"
+k delete namespace paging --timeout=20s >/dev/null
+pass "list paging: --chunk-size, continue tokens, remainingItemCount, Tables, 400/410"
 
 sim_stop
 pass "kubesim exits cleanly on SIGTERM"

@@ -4,6 +4,7 @@
 #include "sim_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -689,6 +690,12 @@ static char *render(struct MHD_Connection *conn, const struct sim_rtype *t, cons
 		cJSON *table = sim_table_build(sim_rtype_crd_version(t, version), t->kind, objs, n,
 					       include, sim_snap_rv(snap), time(NULL));
 		free(objs);
+		cJSON *md = as_list ? cJSON_GetObjectItemCaseSensitive(table, "metadata") : NULL;
+		if (md && sim_snap_continue(snap))
+			cJSON_AddStringToObject(md, "continue", sim_snap_continue(snap));
+		if (md && sim_snap_remaining(snap) >= 0)
+			cJSON_AddNumberToObject(md, "remainingItemCount",
+						(double)sim_snap_remaining(snap));
 		char *out = table ? cJSON_PrintUnformatted(table) : NULL;
 		cJSON_Delete(table);
 		return out;
@@ -705,7 +712,18 @@ static char *render(struct MHD_Connection *conn, const struct sim_rtype *t, cons
 	sb_str(&b, list_api_version(t, version, av, sizeof(av)));
 	sb_str(&b, "\",\"metadata\":{\"resourceVersion\":\"");
 	sb_str(&b, sim_snap_rv(snap));
-	sb_str(&b, "\"},\"items\":[");
+	if (sim_snap_continue(snap)) {
+		/* base64url: nothing to escape */
+		sb_str(&b, "\",\"continue\":\"");
+		sb_str(&b, sim_snap_continue(snap));
+	}
+	sb_str(&b, "\"");
+	if (sim_snap_remaining(snap) >= 0) {
+		char num[32];
+		snprintf(num, sizeof(num), ",\"remainingItemCount\":%ld", sim_snap_remaining(snap));
+		sb_str(&b, num);
+	}
+	sb_str(&b, "},\"items\":[");
 	for (size_t i = 0; i < sim_snap_len(snap); i++) {
 		const char *j = sim_snap_json(snap, i);
 		if (!j) {
@@ -968,6 +986,24 @@ static void delete_options(struct MHD_Connection *conn, const cJSON *body, struc
 	}
 }
 
+/* The paging parameters of a list (a watch ignores limit, as the apiserver does). -1 for a
+ * limit that is not an integer. */
+static int list_paging(struct MHD_Connection *conn, struct sim_req *r)
+{
+	const char *limit = query(conn, "limit");
+	r->continue_token = query(conn, "continue");
+	r->resource_version = query(conn, "resourceVersion");
+	if (!limit || !*limit)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	long n = strtol(limit, &end, 10);
+	if (errno || !end || *end)
+		return -1;
+	r->limit = n;
+	return 0;
+}
+
 static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connection *conn,
 				      const char *method, const struct api_path *p,
 				      const struct conn_req *cr)
@@ -1011,6 +1047,9 @@ static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connect
 					   "the server could not find the requested resource");
 		r.verb = p->name ? SIM_GET : SIM_LIST;
 		as_list = !p->name;
+		if (as_list && list_paging(conn, &r) != 0)
+			return send_status(conn, 400, "BadRequest",
+					   "limit: Invalid value: must be an integer");
 	} else if (strcmp(method, "POST") == 0) {
 		if (p->name)
 			return send_status(conn, 405, "MethodNotAllowed",

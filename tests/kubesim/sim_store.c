@@ -180,10 +180,10 @@ static cJSON *obj_copy_tree(struct sim_obj *o)
 	return j ? cJSON_Duplicate(j, 1) : NULL;
 }
 
-/* The cold version of a committed object: shares its text, no tree. NULL on ENOMEM. */
-static struct sim_obj *obj_cold(struct sim_obj *o)
+/* A cold object (no tree) around a text reference, which it takes over. NULL on ENOMEM (the
+ * reference is then dropped). */
+static struct sim_obj *obj_of_text(struct sim_text *t)
 {
-	struct sim_text *t = obj_text_ref(o);
 	struct sim_obj *c = t ? calloc(1, sizeof(*c)) : NULL;
 	if (!c) {
 		text_unref(t);
@@ -193,6 +193,12 @@ static struct sim_obj *obj_cold(struct sim_obj *o)
 	atomic_init(&c->json, NULL);
 	atomic_init(&c->text, t);
 	return c;
+}
+
+/* The cold version of a committed object: shares its text, no tree. NULL on ENOMEM. */
+static struct sim_obj *obj_cold(struct sim_obj *o)
+{
+	return obj_of_text(obj_text_ref(o));
 }
 
 /* A snapshot rebuilt from a history text (a parsed tree sharing the text). NULL on ENOMEM. */
@@ -305,6 +311,8 @@ struct sim_snap {
 	char **keys;   /* sort keys ("ns/name"), only for lists */
 	size_t n, cap;
 	char rv[24];
+	char *cont;     /* list paging: metadata.continue (NULL: no more pages) */
+	long remaining; /* list paging: metadata.remainingItemCount (-1: absent) */
 };
 
 /* Events produced by one locked section; fanned out to watchers under the lock, handed to the
@@ -632,10 +640,15 @@ static void watch_push_locked(struct sim_watch *w, struct sim_event *e)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* The same resource (a CRD update publishes a new sim_rtype for the same group/resource). */
+static int same_rtype(const struct sim_rtype *a, const struct sim_rtype *b)
+{
+	return a == b || (strcmp(a->group, b->group) == 0 && strcmp(a->resource, b->resource) == 0);
+}
+
 static int watch_wants(const struct sim_watch *w, const struct sim_rtype *t, const char *ns)
 {
-	if (w->t != t && (strcmp(w->t->group, t->group) != 0 ||
-			  strcmp(w->t->resource, t->resource) != 0))
+	if (!same_rtype(w->t, t))
 		return 0;
 	if (w->ns && *w->ns && (!ns || strcmp(ns, w->ns) != 0))
 		return 0;
@@ -1641,6 +1654,7 @@ static struct sim_snap *snap_one(struct sim_obj *o, uint64_t rv)
 	if (!snap)
 		return NULL;
 	snprintf(snap->rv, sizeof(snap->rv), "%llu", (unsigned long long)rv);
+	snap->remaining = -1;
 	if (o && snap_push(snap, o)) {
 		sim_snap_free(snap);
 		return NULL;
@@ -1678,6 +1692,16 @@ const char *sim_snap_rv(const struct sim_snap *snap)
 	return snap->rv;
 }
 
+const char *sim_snap_continue(const struct sim_snap *snap)
+{
+	return snap ? snap->cont : NULL;
+}
+
+long sim_snap_remaining(const struct sim_snap *snap)
+{
+	return snap ? snap->remaining : -1;
+}
+
 void sim_snap_free(struct sim_snap *snap)
 {
 	if (!snap)
@@ -1690,6 +1714,7 @@ void sim_snap_free(struct sim_snap *snap)
 	free(snap->objs);
 	free(snap->trees);
 	free(snap->keys);
+	free(snap->cont);
 	free(snap);
 }
 
@@ -1846,32 +1871,326 @@ static int do_get(struct sim_store *s, const struct sim_rtype *t, const struct s
 	return rc;
 }
 
+/* ---- list paging: continue tokens, and the list as of the first page's resourceVersion */
+
+#define CONTINUE_API "meta.k8s.io/v1"
+#define CONTINUE_INVALID "continue key is not valid"
+/* The apiserver's message when the first page's revision was compacted (storage/etcd3). */
+#define CONTINUE_EXPIRED                                                                          \
+	"The provided continue parameter is too old to display a consistent list result. You can " \
+	"start a new list without the continue parameter, or use the continue token in this "      \
+	"response to retrieve the remainder of the results. Continuing with the provided token "    \
+	"results in an inconsistent list - objects that were created, modified, or deleted "        \
+	"between the time the first chunk was returned and now may show up in the list."
+
+/* A continue token as the apiserver makes it: base64url without padding of
+ * {"v":"meta.k8s.io/v1","rv":RV,"start":KEY}. KEY is the last key returned (namespace/name or
+ * name; the next page starts after it), RV the list's resourceVersion, -1 for "the current
+ * state". NULL on ENOMEM. */
+static char *continue_encode(long long rv, const char *last_key)
+{
+	cJSON *j = cJSON_CreateObject();
+	char *text = NULL, *out = NULL;
+	if (j && cJSON_AddStringToObject(j, "v", CONTINUE_API) &&
+	    cJSON_AddNumberToObject(j, "rv", (double)rv) &&
+	    cJSON_AddStringToObject(j, "start", last_key))
+		text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	out = text ? b64(text) : NULL;
+	free(text);
+	for (char *c = out; c && *c; c++) {
+		if (*c == '+')
+			*c = '-';
+		else if (*c == '/')
+			*c = '_';
+		else if (*c == '=')
+			*c = '\0';
+	}
+	return out;
+}
+
+/* The decoded JSON text of a base64url token (no padding, as Go's RawURLEncoding), or NULL. */
+static char *continue_b64_decode(const char *tok)
+{
+	size_t len = strlen(tok);
+	if (len == 0 || len % 4 == 1 || strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+						  "vwxyz0123456789-_") != len)
+		return NULL;
+	size_t pad = (4 - len % 4) % 4;
+	char *std = malloc(len + pad + 1);
+	unsigned char *raw = malloc(3 * ((len + pad) / 4) + 1);
+	char *text = NULL;
+	if (std && raw) {
+		for (size_t i = 0; i < len; i++)
+			std[i] = tok[i] == '-' ? '+' : tok[i] == '_' ? '/' : tok[i];
+		memset(std + len, '=', pad);
+		std[len + pad] = '\0';
+		int n = EVP_DecodeBlock(raw, (const unsigned char *)std, (int)(len + pad));
+		if (n >= (int)pad) {
+			n -= (int)pad;
+			raw[n] = '\0';
+			if (strlen((char *)raw) == (size_t)n)
+				text = strdup((char *)raw);
+		}
+	}
+	free(std);
+	free(raw);
+	return text;
+}
+
+/* Decodes ?continue=. 0 with *rv (> 0, or < 0 for "the current state") and *start (the last key
+ * of the previous page, malloc'd); 400 with the apiserver's messages otherwise. */
+static int continue_decode(const char *tok, long long *rv, char **start, cJSON **status)
+{
+	char msg[600];
+	char *text = continue_b64_decode(tok);
+	cJSON *j = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	const char *v = kube_json_get_str(j, "v", NULL);
+	const cJSON *jrv = cJSON_GetObjectItemCaseSensitive(j, "rv");
+	const char *key = kube_json_get_str(j, "start", NULL);
+	*start = NULL;
+	if (!cJSON_IsObject(j))
+		snprintf(msg, sizeof(msg), "invalid continue token: %s: not base64url-encoded JSON",
+			 CONTINUE_INVALID);
+	else if (!v || strcmp(v, CONTINUE_API) != 0)
+		snprintf(msg, sizeof(msg), "invalid continue token: %s: server does not recognize "
+			 "this encoded version %s", CONTINUE_INVALID, v ? v : "\"\"");
+	else if (!cJSON_IsNumber(jrv) || jrv->valuedouble == 0 ||
+		 jrv->valuedouble != (double)(long long)jrv->valuedouble)
+		snprintf(msg, sizeof(msg), "invalid continue token: %s: incorrect encoded start "
+			 "resourceVersion (version " CONTINUE_API ")", CONTINUE_INVALID);
+	else if (!key || !*key)
+		snprintf(msg, sizeof(msg), "invalid continue token: %s: encoded start key empty",
+			 CONTINUE_INVALID);
+	else {
+		*rv = (long long)jrv->valuedouble;
+		*start = strdup(key);
+		cJSON_Delete(j);
+		return *start ? 0 : 500;
+	}
+	cJSON_Delete(j);
+	return fail_bad(status, msg);
+}
+
+/* 410 Expired for a token whose resourceVersion the history no longer covers, with a token that
+ * continues at the current state in the Status' metadata.continue, as the apiserver does. */
+static int fail_continue_expired(cJSON **status, const char *start)
+{
+	int rc = fail(status, 410, "Expired", CONTINUE_EXPIRED, NULL);
+	char *tok = continue_encode(-1, start);
+	cJSON *md = status && *status ? cJSON_GetObjectItemCaseSensitive(*status, "metadata") : NULL;
+	if (md && tok)
+		cJSON_AddStringToObject(md, "continue", tok);
+	free(tok);
+	return rc;
+}
+
+/* What a list request asks for beyond the selectors. */
+struct list_page {
+	long limit;         /* 0: everything */
+	long long tok_rv;   /* the token's resourceVersion (0: no token; < 0: current state) */
+	char *start;        /* resume after this key (NULL: from the first) */
+};
+
+static int list_page_parse(const struct sim_req *r, struct list_page *pg, cJSON **status)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->limit = r->limit > 0 ? r->limit : 0;
+	const char *rvs = r->resource_version;
+	if (r->continue_token && *r->continue_token) {
+		int rc = continue_decode(r->continue_token, &pg->tok_rv, &pg->start, status);
+		if (rc)
+			return rc;
+		if (rvs && *rvs && strcmp(rvs, "0") != 0) {
+			free(pg->start);
+			pg->start = NULL;
+			return fail_bad(status, "specifying resource version is not allowed when using "
+				       "continue");
+		}
+	} else if (rvs && strcmp(rvs, "0") == 0) {
+		pg->limit = 0; /* served from the apiserver's watch cache, which does not page */
+	}
+	return 0;
+}
+
+/* A history event to undo when rebuilding a list as of an older resourceVersion. */
+struct undo_ev {
+	enum sim_event_type type;
+	struct sim_text *obj, *old;
+};
+
+static void undo_free(struct undo_ev *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		text_unref(u[i].obj);
+		text_unref(u[i].old);
+	}
+	free(u);
+}
+
+/* The events of t (in ns, when given) after rv, newest first, as text references. The caller
+ * checked rv >= s->hist_floor, so these are all the changes since rv. 0 or KUBE_ENOMEM. */
+static int undo_collect_locked(struct sim_store *s, const struct sim_rtype *t, const char *ns,
+			       uint64_t rv, struct undo_ev **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (size_t i = s->hist_len; i-- > 0;) {
+		struct hist_ent *h = &s->hist[(s->hist_head + i) % s->hist_cap];
+		if (h->rv <= rv)
+			break;
+		if (!same_rtype(h->t, t) ||
+		    (ns && *ns && t->namespaced && (!h->ns || strcmp(h->ns, ns) != 0)))
+			continue;
+		if (*n % 32 == 0) {
+			struct undo_ev *m = realloc(*out, (*n + 32) * sizeof(*m));
+			if (!m)
+				return KUBE_ENOMEM;
+			*out = m;
+		}
+		(*out)[*n].type = h->type;
+		(*out)[*n].obj = text_ref(h->obj);
+		(*out)[*n].old = text_ref(h->old);
+		(*n)++;
+	}
+	return 0;
+}
+
+struct keyed_obj {
+	char *key;
+	struct sim_obj *obj; /* NULL: absent at the rewound resourceVersion */
+	UT_hash_handle hh;
+};
+
+static struct keyed_obj *keyed_add(struct keyed_obj **map, char *key, struct sim_obj *obj)
+{
+	struct keyed_obj *k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->key = key;
+	k->obj = obj;
+	HASH_ADD_KEYPTR(hh, *map, k->key, strlen(k->key), k);
+	return k;
+}
+
+/* Applies the undo events (newest first) to `all` (the current objects of t, with keys): an
+ * ADDED object goes, a MODIFIED or DELETED one gets its previous version back. Leaves `all`
+ * holding the objects as they were before the oldest event, unsorted. 0 or KUBE_ENOMEM. */
+static int snap_rewind(struct sim_snap *all, const struct sim_rtype *t,
+		       const struct undo_ev *ev, size_t nev)
+{
+	struct keyed_obj *map = NULL, *k, *tmp;
+	int rc = 0;
+	for (size_t i = 0; i < all->n; i++) {
+		if (!keyed_add(&map, all->keys[i], all->objs[i])) {
+			obj_unref(all->objs[i]);
+			free(all->keys[i]);
+			rc = KUBE_ENOMEM;
+		}
+		cJSON_Delete(all->trees[i]);
+	}
+	all->n = 0;
+	for (size_t i = 0; !rc && i < nev; i++) {
+		cJSON *j = cJSON_ParseWithLength(ev[i].obj->s, ev[i].obj->len);
+		char *key = j ? obj_key(t, kube_json_namespace(j), str_or_empty(kube_json_name(j)))
+			      : NULL;
+		cJSON_Delete(j);
+		if (!key) {
+			rc = KUBE_ENOMEM;
+			break;
+		}
+		HASH_FIND_STR(map, key, k);
+		if (k)
+			free(key);
+		else if (!(k = keyed_add(&map, key, NULL))) {
+			free(key);
+			rc = KUBE_ENOMEM;
+			break;
+		}
+		obj_unref(k->obj);
+		k->obj = NULL;
+		if (ev[i].type != SIM_EV_ADDED && ev[i].old &&
+		    !(k->obj = obj_of_text(text_ref(ev[i].old))))
+			rc = KUBE_ENOMEM;
+	}
+	HASH_ITER(hh, map, k, tmp)
+	{
+		if (!rc && k->obj && snap_push_key(all, k->obj, k->key))
+			rc = KUBE_ENOMEM;
+		HASH_DEL(map, k);
+		obj_unref(k->obj);
+		free(k->key);
+		free(k);
+	}
+	return rc;
+}
+
+/* The collected objects of a list: the current ones, or (for a continue token) the ones at the
+ * token's resourceVersion. *list_rv receives the list's resourceVersion. */
+static int list_collect(struct sim_store *s, const struct sim_rtype *t, const char *ns,
+			const struct list_page *pg, struct sim_snap *all, uint64_t *list_rv,
+			cJSON **status)
+{
+	struct undo_ev *undo = NULL;
+	size_t nundo = 0;
+	int expired = 0, future = 0;
+	pthread_mutex_lock(&s->mu);
+	int rc = collect_locked(s, t, ns, all);
+	*list_rv = s->rv;
+	if (!rc && pg->tok_rv > 0) {
+		uint64_t trv = (uint64_t)pg->tok_rv;
+		if (trv < s->hist_floor)
+			expired = 1;
+		else if (trv > s->rv)
+			future = 1;
+		else
+			rc = undo_collect_locked(s, t, ns, trv, &undo, &nundo);
+		*list_rv = trv;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!rc && nundo)
+		rc = snap_rewind(all, t, undo, nundo);
+	undo_free(undo, nundo);
+	if (rc)
+		return 500;
+	if (expired)
+		return fail_continue_expired(status, pg->start);
+	if (future)
+		return fail_bad(status, "invalid continue token: " CONTINUE_INVALID
+			       ": its resourceVersion is newer than the server's");
+	return snap_sort(all) ? 500 : 0;
+}
+
 static int do_list(struct sim_store *s, const struct sim_rtype *t, const struct sim_req *r,
 		   struct sim_snap **out, cJSON **status)
 {
 	struct selectors sel;
-	int rc = selectors_parse(r->label_selector, r->field_selector, &sel, status);
+	struct list_page pg;
+	uint64_t list_rv = 0;
+	int rc = list_page_parse(r, &pg, status);
 	if (rc)
 		return rc;
+	rc = selectors_parse(r->label_selector, r->field_selector, &sel, status);
+	if (rc) {
+		free(pg.start);
+		return rc;
+	}
 	struct sim_snap *all = snap_one(NULL, 0);
 	struct sim_snap *res = snap_one(NULL, 0);
 	if (!all || !res) {
 		rc = 500;
 		goto out;
 	}
-	pthread_mutex_lock(&s->mu);
-	rc = collect_locked(s, t, r->ns, all);
-	snprintf(res->rv, sizeof(res->rv), "%llu", (unsigned long long)s->rv);
-	pthread_mutex_unlock(&s->mu);
-	if (rc) {
-		rc = 500;
+	rc = list_collect(s, t, r->ns, &pg, all, &list_rv, status);
+	if (rc)
 		goto out;
-	}
-	if (snap_sort(all)) {
-		rc = 500;
-		goto out;
-	}
+	snprintf(res->rv, sizeof(res->rv), "%llu", (unsigned long long)list_rv);
+	const char *last_key = NULL;
+	long more = 0; /* matching items after a full page */
 	for (size_t i = 0; i < all->n; i++) {
+		if (pg.start && strcmp(str_or_empty(all->keys[i]), pg.start) <= 0)
+			continue;
 		int match = 1;
 		if (sel.l || sel.f) {
 			/* A selector needs the tree: parse privately, keep it for the caller. */
@@ -1880,12 +2199,28 @@ static int do_list(struct sim_store *s, const struct sim_rtype *t, const struct 
 		}
 		if (!match)
 			continue;
+		if (pg.limit && res->n == (size_t)pg.limit) {
+			more++;
+			if (sel.l || sel.f)
+				break; /* no remainingItemCount with selectors: one more is enough */
+			continue;
+		}
 		if (snap_push(res, all->objs[i])) {
 			rc = 500;
 			goto out;
 		}
 		res->trees[res->n - 1] = all->trees[i];
 		all->trees[i] = NULL;
+		last_key = all->keys[i];
+	}
+	if (more) {
+		res->cont = continue_encode((long long)list_rv, str_or_empty(last_key));
+		if (!res->cont) {
+			rc = 500;
+			goto out;
+		}
+		if (!sel.l && !sel.f)
+			res->remaining = more;
 	}
 	rc = 200;
 	if (out) {
@@ -1894,6 +2229,7 @@ static int do_list(struct sim_store *s, const struct sim_rtype *t, const struct 
 	}
 out:
 	selectors_free(&sel);
+	free(pg.start);
 	sim_snap_free(all);
 	sim_snap_free(res);
 	return rc;
@@ -2314,6 +2650,9 @@ static int do_delete_collection(struct sim_store *s, const struct sim_rtype *t,
 	struct sim_snap *matched = NULL;
 	struct sim_req lr = *r;
 	lr.verb = SIM_LIST;
+	lr.limit = 0;
+	lr.continue_token = NULL;
+	lr.resource_version = NULL;
 	int rc = do_list(s, t, &lr, &matched, status);
 	if (rc != 200)
 		return rc;

@@ -158,6 +158,10 @@ struct sim_req {
 	const cJSON *body;                      /* create/update/patch */
 	const char *content_type;               /* patch */
 	const char *label_selector, *field_selector; /* list, deletecollection */
+	/* list paging (see "Paging" below); all zero/NULL = the whole list in one answer */
+	long limit;                   /* ?limit=: at most this many items (<= 0: no limit) */
+	const char *continue_token;   /* ?continue=: the next page of a paged list */
+	const char *resource_version; /* ?resourceVersion= of a list: "0" ignores limit */
 	const char *propagation;                /* delete */
 	long grace_seconds;                     /* delete; -1 = unset */
 	const char *precondition_uid, *precondition_rv; /* delete */
@@ -178,10 +182,31 @@ size_t sim_snap_len(const struct sim_snap *snap);
 const cJSON *sim_snap_obj(const struct sim_snap *snap, size_t i);
 /* Its compact JSON text (cached and shared; borrowed likewise). NULL on ENOMEM. */
 const char *sim_snap_json(const struct sim_snap *snap, size_t i);
-/* The store's resourceVersion when the snapshot was taken (for list metadata). */
+/* The store's resourceVersion when the snapshot was taken (for list metadata); for the pages
+ * of a paged list, the resourceVersion of the first page. */
 const char *sim_snap_rv(const struct sim_snap *snap);
+/* A list page's metadata.continue: the opaque token for the next page, NULL when none. */
+const char *sim_snap_continue(const struct sim_snap *snap);
+/* A list page's metadata.remainingItemCount: the items after this page, or -1 when absent (the
+ * last page, or a label/field selector made the count unknown, as upstream). */
+long sim_snap_remaining(const struct sim_snap *snap);
 /* NULL is a no-op. */
 void sim_snap_free(struct sim_snap *snap);
+
+/* Paging (SIM_LIST with limit / continue_token), following the apiserver's etcd3 storage:
+ * - limit > 0: at most limit items matching the selectors (selectors apply before paging),
+ *   in key order (namespace/name); when more match, a continue token, and remainingItemCount
+ *   when there is no label or field selector. resourceVersion "0" without a continue token
+ *   ignores limit (the apiserver serves it from the watch cache, which does not page).
+ * - The token (base64url of {"v":"meta.k8s.io/v1","rv":RV,"start":LASTKEY}) resumes after
+ *   LASTKEY with the list as it was at RV, the first page's resourceVersion: objects created,
+ *   changed or deleted since are shown as they were at RV (rebuilt from the watch history), and
+ *   every page carries RV as its resourceVersion. An RV older than the history (the events
+ *   dropped or sim_store_compact) is 410 Expired, with a token in the Status' metadata.continue
+ *   that continues at the current state (rv -1, as upstream; an inconsistent list).
+ * - A malformed token is 400 "invalid continue token: ..."; a continue token together with a
+ *   resourceVersion other than "" or "0" is 400 "specifying resource version is not allowed
+ *   when using continue". */
 
 /* ---- Subscribers: the simulated controllers' view of every change. */
 

@@ -1,6 +1,9 @@
 /* Unit tests for kubesim's store: the verbs' HTTP outcomes, resourceVersion and generation rules,
  * status subresource, finalizers and deletion, namespaces, CRDs with schemas, watches (history,
- * 410 after compaction, selector transitions) and subscribers. No HTTP involved. */
+ * 410 after compaction, selector transitions), subscribers, and list paging (limit / continue:
+ * pages in key order, tokens, remainingItemCount, the first page's snapshot, selectors before
+ * paging, 400 for bad tokens and continue + resourceVersion, 410 Expired, resourceVersion=0
+ * ignoring limit). No HTTP involved. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "kube_json.h"
 #include "sim_registry.h"
@@ -504,25 +508,360 @@ static void store__scale_subresource(void **state)
 	cJSON_Delete(d);
 }
 
+/* ---- list paging */
+
+static void create_cm(struct sim_store *s, const char *ns, const char *name, const char *odd)
+{
+	char text[300];
+	snprintf(text, sizeof(text), "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"odd\":\"%s\"}},"
+		 "\"data\":{\"k\":\"v\"}}", name, odd);
+	assert_int_equal(create(s, "", "configmaps", ns, text, NULL), 201);
+}
+
+/* cm1..cm7 in default, created out of order; odd=1 on cm1, cm3, cm5, cm7. */
+static void create_seven(struct sim_store *s)
+{
+	static const int order[] = {5, 2, 7, 1, 4, 6, 3};
+	for (size_t i = 0; i < 7; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "cm%d", order[i]);
+		create_cm(s, "default", name, order[i] % 2 ? "1" : "0");
+	}
+}
+
+struct listq {
+	const char *ns, *resource, *lsel, *fsel, *rv, *cont;
+	long limit;
+};
+
+static int list(struct sim_store *s, const struct listq *q, struct sim_snap **out,
+		cJSON **status)
+{
+	struct sim_req r = {.verb = SIM_LIST, .group = "",
+			    .resource = q->resource ? q->resource : "configmaps", .ns = q->ns,
+			    .label_selector = q->lsel, .field_selector = q->fsel,
+			    .limit = q->limit, .continue_token = q->cont,
+			    .resource_version = q->rv, .grace_seconds = -1};
+	return sim_store_do(s, &r, out, status);
+}
+
+#define TOKLEN 400
+
+/* Lists q and checks the page: its names (comma-separated), remainingItemCount (-1: absent)
+ * and whether a continue token comes with it (more), which goes to tok (may be NULL). Returns
+ * the page (the caller frees it). */
+static struct sim_snap *expect_page(struct sim_store *s, const struct listq *q, const char *want,
+				    long remaining, int more, char tok[TOKLEN])
+{
+	char buf[300] = "";
+	struct sim_snap *p = NULL;
+	assert_int_equal(list(s, q, &p, NULL), 200);
+	for (size_t i = 0; i < sim_snap_len(p); i++) {
+		const cJSON *o = sim_snap_obj(p, i);
+		assert_non_null(o);
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", kube_json_name(o));
+	}
+	assert_string_equal(buf, want);
+	assert_int_equal(sim_snap_remaining(p), remaining);
+	assert_int_equal(sim_snap_continue(p) != NULL, more);
+	if (tok && more)
+		snprintf(tok, TOKLEN, "%s", sim_snap_continue(p));
+	return p;
+}
+
+/* Creates cm1..cm7 and lists the first page of 3: its token into tok, its resourceVersion into
+ * rv (may be NULL). */
+static void first_page(struct sim_store *s, char tok[TOKLEN], char rv[24])
+{
+	struct listq q = {.ns = "default", .limit = 3};
+	create_seven(s);
+	struct sim_snap *p = expect_page(s, &q, "cm1,cm2,cm3", 4, 1, tok);
+	if (rv)
+		snprintf(rv, 24, "%s", sim_snap_rv(p));
+	sim_snap_free(p);
+}
+
+static void paging__seven_by_three(void **state)
+{
+	struct fixture *f = *state;
+	char tok1[TOKLEN], tok2[TOKLEN], rv1[24];
+	first_page(f->s, tok1, rv1);
+
+	struct listq q = {.ns = "default", .limit = 3, .cont = tok1};
+	struct sim_snap *p = expect_page(f->s, &q, "cm4,cm5,cm6", 1, 1, tok2);
+	assert_string_not_equal(tok2, tok1);
+	assert_string_equal(sim_snap_rv(p), rv1);
+	sim_snap_free(p);
+	q.cont = tok2;
+	p = expect_page(f->s, &q, "cm7", -1, 0, NULL);
+	assert_string_equal(sim_snap_rv(p), rv1);
+	sim_snap_free(p);
+	/* a token can be used again (it is not consumed) */
+	q.cont = tok1;
+	sim_snap_free(expect_page(f->s, &q, "cm4,cm5,cm6", 1, 1, NULL));
+
+	/* no limit (or limit <= 0): everything, no continue; exactly limit items: one page */
+	struct listq all = {.ns = "default", .limit = -1};
+	sim_snap_free(expect_page(f->s, &all, "cm1,cm2,cm3,cm4,cm5,cm6,cm7", -1, 0, NULL));
+	all.limit = 7;
+	sim_snap_free(expect_page(f->s, &all, "cm1,cm2,cm3,cm4,cm5,cm6,cm7", -1, 0, NULL));
+}
+
+/* Later pages show the list as of the first page's resourceVersion. */
+static void paging__consistent_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN], rv1[24];
+	first_page(f->s, tok, rv1);
+
+	/* after the first page: cm5 deleted, cm45 created, cm6 changed, cm4 deleted and
+	 * recreated */
+	assert_int_equal(sim_store_delete(f->s, "", "configmaps", "default", "cm5", NULL, -1, NULL,
+					  NULL, 0, NULL, NULL),
+			 200);
+	create_cm(f->s, "default", "cm45", "1");
+	cJSON *patch = J("{\"data\":{\"k\":\"changed\"}}");
+	assert_int_equal(sim_store_patch(f->s, "", "configmaps", "default", "cm6", NULL,
+					 "application/merge-patch+json", patch, 0, NULL, NULL),
+			 200);
+	cJSON_Delete(patch);
+	assert_int_equal(sim_store_delete(f->s, "", "configmaps", "default", "cm4", NULL, -1, NULL,
+					  NULL, 0, NULL, NULL),
+			 200);
+	create_cm(f->s, "default", "cm4", "7");
+
+	struct listq q = {.ns = "default", .limit = 3, .cont = tok};
+	struct sim_snap *p = expect_page(f->s, &q, "cm4,cm5,cm6", 1, 1, NULL);
+	assert_string_equal(sim_snap_rv(p), rv1);
+	assert_string_equal(kube_json_get_str(sim_snap_obj(p, 0), "metadata", "labels", "odd", NULL),
+			    "0");
+	assert_string_equal(kube_json_get_str(sim_snap_obj(p, 2), "data", "k", NULL), "v");
+	for (size_t i = 0; i < sim_snap_len(p); i++)
+		assert_true(atoll(kube_json_resource_version(sim_snap_obj(p, i))) <= atoll(rv1));
+	sim_snap_free(p);
+
+	/* a new list sees the current state */
+	struct listq now = {.ns = "default"};
+	p = expect_page(f->s, &now, "cm1,cm2,cm3,cm4,cm45,cm6,cm7", -1, 0, NULL);
+	assert_string_equal(kube_json_get_str(sim_snap_obj(p, 5), "data", "k", NULL), "changed");
+	sim_snap_free(p);
+}
+
+/* Label and field selectors apply before paging; no remainingItemCount with a selector. */
+static void paging__selectors(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN];
+	create_seven(f->s);
+	struct listq q = {.ns = "default", .limit = 2, .lsel = "odd=1"};
+	sim_snap_free(expect_page(f->s, &q, "cm1,cm3", -1, 1, tok));
+	q.cont = tok;
+	sim_snap_free(expect_page(f->s, &q, "cm5,cm7", -1, 0, NULL));
+	struct listq fq = {.ns = "default", .limit = 1, .fsel = "metadata.name!=cm1"};
+	sim_snap_free(expect_page(f->s, &fq, "cm2", -1, 1, NULL));
+
+	/* a bad selector is still 400 with paging */
+	cJSON *status = NULL;
+	struct sim_snap *p = NULL;
+	struct listq bad = {.ns = "default", .limit = 1, .lsel = "a in (("};
+	assert_int_equal(list(f->s, &bad, &p, &status), 400);
+	cJSON_Delete(status);
+}
+
+/* Across namespaces the key is namespace/name; cluster-scoped lists page by name. */
+static void paging__key_order(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN];
+	assert_int_equal(create(f->s, "", "namespaces", NULL, "{\"metadata\":{\"name\":\"a-ns\"}}",
+				NULL),
+			 201);
+	create_cm(f->s, "default", "z", "0");
+	create_cm(f->s, "a-ns", "y", "0");
+	create_cm(f->s, "kube-system", "a", "0");
+
+	struct listq q = {.limit = 2};
+	struct sim_snap *p = expect_page(f->s, &q, "y,z", 1, 1, tok);
+	assert_string_equal(kube_json_namespace(sim_snap_obj(p, 0)), "a-ns");
+	sim_snap_free(p);
+	q.cont = tok;
+	sim_snap_free(expect_page(f->s, &q, "a", -1, 0, NULL));
+
+	/* namespaces: a-ns, default, kube-node-lease, kube-public, kube-system */
+	struct listq nq = {.resource = "namespaces", .limit = 4};
+	sim_snap_free(expect_page(f->s, &nq, "a-ns,default,kube-node-lease,kube-public", 1, 1, tok));
+	nq.cont = tok;
+	sim_snap_free(expect_page(f->s, &nq, "kube-system", -1, 0, NULL));
+}
+
+static char *b64url(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	assert_non_null(out);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)text, (int)len);
+	for (char *c = out; *c; c++)
+		*c = *c == '+' ? '-' : *c == '/' ? '_' : *c == '=' ? '\0' : *c;
+	return out;
+}
+
+/* A list with continue token tok (JSON is base64url-encoded first when json is set) fails with
+ * code and reason, its message containing needle. Returns the Status (caller frees). */
+static cJSON *expect_list_error(struct sim_store *s, const char *tok, int json, const char *rv,
+				int code, const char *reason, const char *needle)
+{
+	struct sim_snap *p = NULL;
+	cJSON *status = NULL;
+	char *enc = json ? b64url(tok) : NULL;
+	struct listq q = {.ns = "default", .limit = 3, .cont = enc ? enc : tok, .rv = rv};
+	assert_int_equal(list(s, &q, &p, &status), code);
+	free(enc);
+	assert_null(p);
+	assert_string_equal(kube_json_get_str(status, "reason", NULL), reason);
+	assert_non_null(strstr(kube_json_get_str(status, "message", NULL), needle));
+	return status;
+}
+
+static void bad_token(struct sim_store *s, const char *tok, int json, const char *needle)
+{
+	cJSON *status = expect_list_error(s, tok, json, NULL, 400, "BadRequest", needle);
+	assert_non_null(strstr(kube_json_get_str(status, "message", NULL),
+			       "invalid continue token: continue key is not valid"));
+	cJSON_Delete(status);
+}
+
+static void paging__bad_tokens(void **state)
+{
+	struct fixture *f = *state;
+	create_seven(f->s);
+	bad_token(f->s, "not a token!", 0, "not base64url");
+	bad_token(f->s, "eyJ2", 0, "not base64url"); /* truncated */
+	bad_token(f->s, "[1,2]", 1, "not base64url");
+	bad_token(f->s, "{\"v\":\"meta.k8s.io/v2\",\"rv\":5,\"start\":\"default/cm1\"}", 1,
+		  "does not recognize this encoded version");
+	bad_token(f->s, "{\"v\":\"meta.k8s.io/v1\",\"rv\":0,\"start\":\"default/cm1\"}", 1,
+		  "incorrect encoded start resourceVersion");
+	bad_token(f->s, "{\"v\":\"meta.k8s.io/v1\",\"rv\":5,\"start\":\"\"}", 1,
+		  "encoded start key empty");
+	bad_token(f->s, "{\"v\":\"meta.k8s.io/v1\",\"rv\":999999,\"start\":\"default/cm1\"}", 1,
+		  "newer than the server");
+
+	/* a well-formed token made by hand works: after default/cm2 at the current rv */
+	char tok[200];
+	snprintf(tok, sizeof(tok), "{\"v\":\"meta.k8s.io/v1\",\"rv\":%llu,\"start\":\"default/cm2\"}",
+		 (unsigned long long)sim_store_rv(f->s));
+	char *t = b64url(tok);
+	struct listq q = {.ns = "default", .limit = 2, .cont = t};
+	sim_snap_free(expect_page(f->s, &q, "cm3,cm4", 3, 1, NULL));
+	free(t);
+}
+
+static void paging__continue_with_resource_version(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN];
+	first_page(f->s, tok, NULL);
+	cJSON_Delete(expect_list_error(f->s, tok, 0, "5", 400, "BadRequest",
+				       "specifying resource version is not allowed when using "
+				       "continue"));
+	/* "0" is allowed with continue (as upstream) and pages as usual */
+	struct listq q = {.ns = "default", .limit = 3, .cont = tok, .rv = "0"};
+	sim_snap_free(expect_page(f->s, &q, "cm4,cm5,cm6", 1, 1, NULL));
+	/* resourceVersion=0 without continue ignores limit (the watch cache does not page) */
+	q.cont = NULL;
+	sim_snap_free(expect_page(f->s, &q, "cm1,cm2,cm3,cm4,cm5,cm6,cm7", -1, 0, NULL));
+}
+
+/* A token whose resourceVersion the history no longer covers: 410 Expired, with a token that
+ * continues at the current state. */
+static void paging__expired_after_compaction(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN], next[TOKLEN];
+	first_page(f->s, tok, NULL);
+	create_cm(f->s, "default", "cm40", "0");
+	sim_store_compact(f->s);
+	cJSON *status = expect_list_error(f->s, tok, 0, NULL, 410, "Expired",
+					  "The provided continue parameter is too old to display a "
+					  "consistent list result. You can start a new list without "
+					  "the continue parameter, or use the continue token in this "
+					  "response to retrieve the remainder of the results.");
+	assert_int_equal((int)cJSON_GetObjectItem(status, "code")->valuedouble, 410);
+	const char *c = kube_json_get_str(status, "metadata", "continue", NULL);
+	assert_non_null(c);
+	snprintf(next, sizeof(next), "%s", c);
+	cJSON_Delete(status);
+
+	/* the inconsistent continuation: the current state, after cm3 */
+	struct listq q = {.ns = "default", .limit = 3, .cont = next};
+	struct sim_snap *p = expect_page(f->s, &q, "cm4,cm40,cm5", 2, 1, NULL);
+	char rvnow[24];
+	snprintf(rvnow, sizeof(rvnow), "%llu", (unsigned long long)sim_store_rv(f->s));
+	assert_string_equal(sim_snap_rv(p), rvnow);
+	sim_snap_free(p);
+}
+
+/* With a small history (64 events), a token expires once the events after it are dropped. */
+static void paging__expired_by_history_ring(void **state)
+{
+	struct fixture *f = *state;
+	char tok[TOKLEN];
+	first_page(f->s, tok, NULL);
+	struct listq q = {.ns = "default", .limit = 3, .cont = tok};
+	for (int i = 0; i < 70; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "x%02d", i);
+		create_cm(f->s, "kube-system", name, "0");
+		if (i == 10) /* still covered by the history */
+			sim_snap_free(expect_page(f->s, &q, "cm4,cm5,cm6", 1, 1, NULL));
+	}
+	cJSON_Delete(expect_list_error(f->s, tok, 0, NULL, 410, "Expired", "too old"));
+}
+
+/* deletecollection ignores paging fields (the HTTP layer never sets them for it). */
+static void paging__deletecollection_unpaged(void **state)
+{
+	struct fixture *f = *state;
+	struct sim_snap *p = NULL;
+	create_seven(f->s);
+	struct sim_req r = {.verb = SIM_DELETE_COLLECTION, .group = "", .resource = "configmaps",
+			    .ns = "default", .limit = 2, .grace_seconds = -1};
+	assert_int_equal(sim_store_do(f->s, &r, &p, NULL), 200);
+	assert_int_equal(sim_snap_len(p), 7);
+	sim_snap_free(p);
+}
+
+/* Every test gets a fresh registry and store (history of 64 events). */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(store__create_get_and_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__create_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__update_conflict_and_unconditional, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(store__noop_update_keeps_rv, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__patch_types, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__crd_lifecycle_and_schema, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__crd_name_must_match, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__finalizers_and_foreground, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__dry_run_persists_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__namespace_deletion_cascades, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__list_selectors_sorted, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__watch_history_and_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__watch_selector_transitions, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__subscribers_in_commit_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(store__scale_subresource, setup, teardown),
+		T(store__create_get_and_defaults),
+		T(store__create_errors),
+		T(store__update_conflict_and_unconditional),
+		T(store__noop_update_keeps_rv),
+		T(store__patch_types),
+		T(store__crd_lifecycle_and_schema),
+		T(store__crd_name_must_match),
+		T(store__finalizers_and_foreground),
+		T(store__dry_run_persists_nothing),
+		T(store__namespace_deletion_cascades),
+		T(store__list_selectors_sorted),
+		T(store__watch_history_and_expiry),
+		T(store__watch_selector_transitions),
+		T(store__subscribers_in_commit_order),
+		T(store__scale_subresource),
+		T(paging__seven_by_three),
+		T(paging__consistent_snapshot),
+		T(paging__selectors),
+		T(paging__key_order),
+		T(paging__bad_tokens),
+		T(paging__continue_with_resource_version),
+		T(paging__expired_after_compaction),
+		T(paging__expired_by_history_ring),
+		T(paging__deletecollection_unpaged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
