@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "kube_error.h"
+#include "kube_exec.h"
 #include "kube_json.h"
 #include "kube_yaml.h"
 
@@ -57,6 +58,8 @@ void kube_config_release(struct kube_config *cfg)
 	free(cfg->namespace);
 	free(cfg->context);
 	free(cfg->source);
+	kube_exec_config_free(cfg->exec);
+	free(cfg->exec);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -89,6 +92,10 @@ int kube_config_copy(struct kube_config *dst, const struct kube_config *src)
 	rc |= dup_opt(&dst->namespace, src->namespace);
 	rc |= dup_opt(&dst->context, src->context);
 	rc |= dup_opt(&dst->source, src->source);
+	if (rc == 0 && src->exec != NULL) {
+		dst->exec = calloc(1, sizeof(*dst->exec));
+		rc = dst->exec == NULL ? KUBE_ENOMEM : kube_exec_config_copy(dst->exec, src->exec);
+	}
 	if (rc != 0) {
 		kube_config_release(dst);
 		return KUBE_ENOMEM;
@@ -337,9 +344,26 @@ static int load_cluster(struct loader *ld, const cJSON *cluster, const char *whe
 	return 0;
 }
 
+static int load_exec(struct loader *ld, const cJSON *exec, const char *where,
+		     struct kube_config *cfg)
+{
+	char *msg = NULL;
+	int rc;
+
+	cfg->exec = calloc(1, sizeof(*cfg->exec));
+	if (cfg->exec == NULL)
+		return KUBE_ENOMEM;
+	rc = kube_exec_config_parse(exec, ld->dir, where, cfg->exec, &msg);
+	if (rc == KUBE_ECONFIG)
+		rc = fail(ld->errmsg, rc, ld->file, "%s", msg != NULL ? msg : "exec: invalid");
+	free(msg);
+	return rc;
+}
+
 static int load_user(struct loader *ld, const cJSON *user, const char *where,
 		     struct kube_config *cfg)
 {
+	const cJSON *exec = kube_json_get(user, "exec", NULL);
 	int rc;
 
 	rc = get_string(ld, user, "token", where, &cfg->token);
@@ -359,15 +383,12 @@ static int load_user(struct loader *ld, const cJSON *user, const char *where,
 	    (cfg->client_key_file != NULL || cfg->client_key_data != NULL))
 		return fail(ld->errmsg, KUBE_ECONFIG, ld->file,
 			    "%s: client-certificate and client-key must be given together", where);
+	if (exec != NULL && !cJSON_IsNull(exec))
+		return load_exec(ld, exec, where, cfg);
 	if (cfg->token == NULL && cfg->token_file == NULL && cfg->client_cert_file == NULL &&
-	    cfg->client_cert_data == NULL) {
-		if (kube_json_get(user, "exec", NULL) != NULL)
-			return fail(ld->errmsg, KUBE_ECONFIG, ld->file,
-				    "%s.exec: exec credential plugins are not supported", where);
-		if (kube_json_get(user, "auth-provider", NULL) != NULL)
-			return fail(ld->errmsg, KUBE_ECONFIG, ld->file,
-				    "%s.auth-provider: auth providers are not supported", where);
-	}
+	    cfg->client_cert_data == NULL && kube_json_get(user, "auth-provider", NULL) != NULL)
+		return fail(ld->errmsg, KUBE_ECONFIG, ld->file,
+			    "%s.auth-provider: auth providers are not supported", where);
 	return 0;
 }
 
@@ -453,6 +474,16 @@ int kube_config_load_file(const char *path, const char *context, struct kube_con
 		rc = load_user(&ld, user, where, out);
 		if (rc != 0)
 			goto out;
+	}
+	if (out->exec != NULL) {
+		/* Per-cluster plugin config, sent as spec.cluster.config (provideClusterInfo). */
+		const cJSON *ext = find_named(cluster, "extensions", "extension",
+					      "client.authentication.k8s.io/exec");
+
+		if (ext != NULL && (out->exec->cluster_config = cJSON_PrintUnformatted(ext)) == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
 	}
 	ns = kube_json_get_str(ctx, "namespace", NULL);
 	out->namespace = strdup(ns != NULL && ns[0] != '\0' ? ns : "default");

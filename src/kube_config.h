@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+struct kube_exec_config; /* kube_exec.h */
+
 /* Every string is malloc'd and owned by the struct (NULL = not set); kube_config_release frees
  * them. Fields may be set by hand (strdup'd) before kube_client_new, e.g. by tests. */
 struct kube_config {
@@ -18,6 +20,8 @@ struct kube_config {
 	char *token;             /* bearer token given inline */
 	char *token_file;        /* bearer token read from this file, re-read when it changes
 	                          * (in-cluster rotation); wins over `token` when both are set */
+	struct kube_exec_config *exec; /* users[].user.exec credential plugin (owned), NULL = none;
+	                                * run by the REST client when no token/tokenFile is set */
 	bool insecure_skip_tls_verify;
 	char *namespace;         /* from the context or in-cluster; "default" if none */
 	char *context;           /* name of the context used; NULL for in-cluster or by-hand */
@@ -31,7 +35,8 @@ struct kube_config {
  * Errors: KUBE_EINVAL (NULL path/out), KUBE_ECONFIG (missing file, missing context/cluster/user,
  * no server, bad base64, ...), KUBE_EPARSE (malformed YAML), KUBE_ENOMEM. On error *out is left
  * zeroed and, if errmsg is non-NULL, *errmsg is a malloc'd message naming the file and the field
- * (caller frees). Reentrant. Exec/auth-provider plugins are not supported (KUBE_ECONFIG). */
+ * (caller frees). Reentrant. An exec stanza is parsed and validated (kube_exec.h) into cfg->exec
+ * but not run; auth-provider users are not supported (KUBE_ECONFIG). */
 int kube_config_load_file(const char *path, const char *context, struct kube_config *out,
 			  char **errmsg);
 

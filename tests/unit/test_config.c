@@ -14,6 +14,7 @@
 
 #include "kube_config.h"
 #include "kube_error.h"
+#include "kube_exec.h"
 
 static char testdata[512];
 
@@ -278,6 +279,142 @@ static void config__init_copy_token(void **state)
 	assert_int_equal(kube_config_init_server(&a, ""), KUBE_EINVAL);
 }
 
+/* --- exec credential plugins ------------------------------------------------------------------ */
+
+/* Writes a kubeconfig whose user has `user_yaml` (indented under "user:") into dir. */
+static const char *exec_kubeconfig(const char *dir, const char *user_yaml)
+{
+	static char path[256];
+	char text[2048];
+
+	snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+		 "clusters:\n- name: k\n  cluster:\n    server: https://k.example:6443\n"
+		 "    extensions:\n    - name: client.authentication.k8s.io/exec\n"
+		 "      extension: {audience: phx, region: eu-west-1}\n"
+		 "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+		 "users:\n- name: u\n  user:\n%s",
+		 user_yaml);
+	write_file(path, text);
+	return path;
+}
+
+static void config__exec_stanza_parsed(void **state)
+{
+	char dir[] = "/tmp/kube-cfg-exec-XXXXXX", want[128];
+	struct kube_config cfg, copy;
+	char *err = NULL;
+	const char *path;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* v1, everything set; the relative command resolves against the kubeconfig's dir. */
+	path = exec_kubeconfig(dir, "    exec:\n"
+				    "      apiVersion: client.authentication.k8s.io/v1\n"
+				    "      command: ./bin/get-token\n"
+				    "      args: [eks, get-token, --cluster-name, prod]\n"
+				    "      env: [{name: AWS_PROFILE, value: ops}]\n"
+				    "      installHint: install the aws CLI\n"
+				    "      provideClusterInfo: true\n"
+				    "      interactiveMode: Never\n");
+	if (kube_config_load_file(path, NULL, &cfg, &err) != 0)
+		fail_msg("%s", err);
+	assert_non_null(cfg.exec);
+	snprintf(want, sizeof(want), "%s/./bin/get-token", dir);
+	assert_string_equal(cfg.exec->command, want);
+	assert_string_equal(cfg.exec->api_version, "client.authentication.k8s.io/v1");
+	assert_int_equal(cfg.exec->nargs, 4);
+	assert_string_equal(cfg.exec->args[3], "prod");
+	assert_int_equal(cfg.exec->nenv, 1);
+	assert_string_equal(cfg.exec->env[0].name, "AWS_PROFILE");
+	assert_string_equal(cfg.exec->env[0].value, "ops");
+	assert_string_equal(cfg.exec->install_hint, "install the aws CLI");
+	assert_true(cfg.exec->provide_cluster_info);
+	assert_non_null(cfg.exec->cluster_config);
+	assert_non_null(strstr(cfg.exec->cluster_config, "\"audience\":\"phx\""));
+	assert_null(cfg.token);
+	/* kube_config_copy deep-copies the stanza. */
+	assert_int_equal(kube_config_copy(&copy, &cfg), 0);
+	kube_config_release(&cfg);
+	assert_null(cfg.exec);
+	assert_non_null(copy.exec);
+	assert_string_equal(copy.exec->command, want);
+	assert_string_equal(copy.exec->args[0], "eks");
+	kube_config_release(&copy);
+
+	/* v1beta1: interactiveMode optional (IfAvailable); a bare command stays for PATH. */
+	path = exec_kubeconfig(dir, "    exec:\n"
+				    "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+				    "      command: gke-gcloud-auth-plugin\n");
+	if (kube_config_load_file(path, NULL, &cfg, &err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.exec->command, "gke-gcloud-auth-plugin");
+	assert_false(cfg.exec->provide_cluster_info);
+	assert_int_equal(cfg.exec->nargs, 0);
+	kube_config_release(&cfg);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+struct exec_error_case {
+	const char *user_yaml;
+	const char *msg_has[2];
+};
+
+static const struct exec_error_case exec_error_cases[] = {
+	{ "    exec: {apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}\n",
+	  { "users[u].user.exec.command: missing" } },
+	{ "    exec: {command: aws, interactiveMode: Never}\n",
+	  { "users[u].user.exec.apiVersion: missing" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1alpha1}\n",
+	  { "users[u].user.exec.apiVersion", "v1alpha1 is no longer supported" } },
+	{ "    exec: {command: aws, apiVersion: example.com/v2}\n",
+	  { "users[u].user.exec.apiVersion", "not supported" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1}\n",
+	  { "users[u].user.exec.interactiveMode: missing" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1, "
+	  "interactiveMode: Always}\n",
+	  { "users[u].user.exec.interactiveMode: Always", "never runs plugins interactively" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1beta1, "
+	  "interactiveMode: Sometimes}\n",
+	  { "users[u].user.exec.interactiveMode", "Sometimes" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1beta1, "
+	  "env: [{value: x}]}\n",
+	  { "users[u].user.exec.env[0].name" } },
+	{ "    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1beta1, args: a}\n",
+	  { "users[u].user.exec.args" } },
+	{ "    exec: aws\n", { "users[u].user.exec: expected a mapping" } },
+	{ "    auth-provider: {name: gcp}\n", { "users[u].user.auth-provider", "not supported" } },
+};
+
+static void config__exec_stanza_errors(void **state)
+{
+	char dir[] = "/tmp/kube-cfg-exec-XXXXXX";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (size_t i = 0; i < sizeof(exec_error_cases) / sizeof(exec_error_cases[0]); i++) {
+		const struct exec_error_case *tc = &exec_error_cases[i];
+		const char *path = exec_kubeconfig(dir, tc->user_yaml);
+		struct kube_config cfg;
+		char *err = NULL;
+
+		assert_int_equal(kube_config_load_file(path, NULL, &cfg, &err), KUBE_ECONFIG);
+		assert_null(cfg.exec);
+		assert_null(cfg.server);
+		assert_non_null(err);
+		/* Messages name the file, then the field. */
+		assert_true(strncmp(err, path, strlen(path)) == 0);
+		for (int k = 0; k < 2 && tc->msg_has[k] != NULL; k++)
+			if (strstr(err, tc->msg_has[k]) == NULL)
+				fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, tc->msg_has[k]);
+		free(err);
+		unlink(path);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +423,8 @@ int main(void)
 		cmocka_unit_test(config__incluster_and_rotation),
 		cmocka_unit_test(config__default_search_order),
 		cmocka_unit_test(config__init_copy_token),
+		cmocka_unit_test(config__exec_stanza_parsed),
+		cmocka_unit_test(config__exec_stanza_errors),
 	};
 	char here[512];
 
