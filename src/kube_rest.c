@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "kube_exec.h"
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
@@ -33,6 +34,7 @@
 #define WATCH_TIMEOUT_MARGIN_S 30
 #define CANCEL_POLL_MS 100
 #define POOL_MAX 16 /* idle easy handles kept, each with its keep-alive connection */
+#define EXEC_REFRESH_EARLY_S 10 /* re-run an exec plugin this long before its credential expires */
 
 const struct kube_gvr KUBE_GVR_PODS = { "", "v1", "pods", true };
 const struct kube_gvr KUBE_GVR_SERVICES = { "", "v1", "services", true };
@@ -79,6 +81,14 @@ struct kube_client {
 	off_t token_size;
 	ino_t token_ino;
 
+	/* Exec credential plugin (cfg.exec, used when no token/token_file is set): the credential
+	 * it last returned, kept until shortly before its expiry. exec_mu is held while the plugin
+	 * runs, so one run serves every waiting thread. exec_gen counts runs (0 = none yet). */
+	pthread_mutex_t exec_mu;
+	struct kube_exec_cred exec_cred;
+	bool exec_have;
+	unsigned long exec_gen;
+
 	struct kube_metric *m_requests, *m_duration, *m_ratelimit;
 };
 
@@ -106,6 +116,8 @@ struct response {
 	void *sink_ud;
 	int sink_rc;
 	int stream_state;   /* 0 unknown, 1 streaming to sink, 2 buffering an error body */
+	unsigned long auth_gen; /* exec credential generation sent; 0 = not from a plugin */
+	char *auth_err;     /* why no credential could be had (exec plugin message) */
 };
 
 /* --- process-wide setup --------------------------------------------------------------------- */
@@ -341,6 +353,7 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	pthread_mutex_init(&c->gate_mu, NULL);
 	pthread_mutex_init(&c->token_mu, NULL);
+	pthread_mutex_init(&c->exec_mu, NULL);
 	pthread_mutex_init(&c->pool_mu, NULL);
 	rc = kube_config_copy(&c->cfg, cfg);
 	if (rc != 0)
@@ -397,10 +410,12 @@ void kube_client_free(struct kube_client *c)
 	kube_config_release(&c->cfg);
 	free(c->user_agent);
 	free(c->token);
+	kube_exec_cred_release(&c->exec_cred);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->gate_mu);
 	pthread_mutex_destroy(&c->token_mu);
+	pthread_mutex_destroy(&c->exec_mu);
 	pthread_mutex_destroy(&c->pool_mu);
 	free(c);
 }
@@ -474,6 +489,83 @@ copy:
 	}
 	pthread_mutex_unlock(&c->token_mu);
 	return rc;
+}
+
+/* What one attempt authenticates with (malloc'd copies; NULL = none). */
+struct auth {
+	char *token, *cert, *key;
+	unsigned long gen; /* exec_gen of a plugin credential, 0 otherwise */
+};
+
+static void auth_release(struct auth *a)
+{
+	char *s[3] = { a->token, a->cert, a->key };
+
+	for (int i = 0; i < 3; i++) {
+		if (s[i] != NULL) {
+			memset(s[i], 0, strlen(s[i]));
+			free(s[i]);
+		}
+	}
+	memset(a, 0, sizeof(*a));
+}
+
+static int dup_secret(char **dst, const char *src)
+{
+	*dst = src != NULL ? strdup(src) : NULL;
+	return src != NULL && *dst == NULL ? KUBE_ENOMEM : 0;
+}
+
+/* The exec plugin's credential, running the plugin when none is cached or the cached one
+ * expires within EXEC_REFRESH_EARLY_S. On failure *errmsg says why (caller frees). */
+static int exec_auth(struct kube_client *c, struct auth *a, char **errmsg)
+{
+	struct kube_exec_cred fresh;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->exec_mu);
+	if (!c->exec_have || (c->exec_cred.expiry != 0 &&
+			      time(NULL) + EXEC_REFRESH_EARLY_S >= c->exec_cred.expiry)) {
+		rc = kube_exec_run(c->cfg.exec, &c->cfg, &fresh, errmsg);
+		if (rc == 0) {
+			kube_exec_cred_release(&c->exec_cred);
+			c->exec_cred = fresh;
+			c->exec_have = true;
+			c->exec_gen++;
+		} else {
+			kube_log(KUBE_LOG_WARN, "rest", "exec credential plugin failed", "error",
+				 errmsg != NULL && *errmsg != NULL ? *errmsg : kube_strerror(rc), NULL);
+		}
+	}
+	if (rc == 0) {
+		a->gen = c->exec_gen;
+		rc = dup_secret(&a->token, c->exec_cred.token);
+		rc |= dup_secret(&a->cert, c->exec_cred.client_cert_data);
+		rc |= dup_secret(&a->key, c->exec_cred.client_key_data);
+	}
+	pthread_mutex_unlock(&c->exec_mu);
+	return rc != 0 && rc != KUBE_ECONFIG ? KUBE_ENOMEM : rc;
+}
+
+/* After a 401: forgets the plugin credential of generation `gen` unless another thread has
+ * already replaced it, so the next request runs the plugin again. */
+static void exec_invalidate(struct kube_client *c, unsigned long gen)
+{
+	pthread_mutex_lock(&c->exec_mu);
+	if (c->exec_have && c->exec_gen == gen)
+		c->exec_have = false;
+	pthread_mutex_unlock(&c->exec_mu);
+}
+
+/* The credential for one attempt: token_file or token when set (they win, as in client-go),
+ * else the exec plugin's. */
+static int current_auth(struct kube_client *c, struct auth *a, char **errmsg)
+{
+	memset(a, 0, sizeof(*a));
+	if (c->cfg.exec != NULL && c->cfg.token == NULL &&
+	    (c->cfg.token_file == NULL || c->cfg.token_file[0] == '\0'))
+		return exec_auth(c, a, errmsg);
+	return current_token(c, &a->token);
 }
 
 /* --- easy handle pool ---------------------------------------------------------------------- */
@@ -602,7 +694,8 @@ static int add_header(struct curl_slist **headers, const char *line)
 static int setup(struct kube_client *c, CURL *h, const struct request *rq, struct response *r,
 		 struct curl_slist **headers, char **url, long timeout_ms, const atomic_bool *cancel)
 {
-	char *token = NULL, *auth = NULL;
+	char *auth = NULL;
+	struct auth cred = { 0 };
 	struct curl_blob blob;
 	int rc;
 
@@ -686,11 +779,25 @@ static int setup(struct kube_client *c, CURL *h, const struct request *rq, struc
 		rc = add_header(headers, "Expect:");
 	if (rc != 0)
 		goto out;
-	rc = current_token(c, &token);
+	rc = current_auth(c, &cred, &r->auth_err);
 	if (rc != 0)
 		goto out;
-	if (token != NULL && token[0] != '\0') {
-		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+	r->auth_gen = cred.gen;
+	/* A plugin's client certificate; one from the kubeconfig wins. */
+	if (cred.cert != NULL && c->cfg.client_cert_data == NULL &&
+	    c->cfg.client_cert_file == NULL) {
+		blob.data = cred.cert;
+		blob.len = strlen(cred.cert);
+		blob.flags = CURL_BLOB_COPY;
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+		blob.data = cred.key;
+		blob.len = strlen(cred.key);
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+		curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	if (cred.token != NULL && cred.token[0] != '\0') {
+		if (asprintf(&auth, "Authorization: Bearer %s", cred.token) < 0) {
 			auth = NULL;
 			rc = KUBE_ENOMEM;
 			goto out;
@@ -705,10 +812,7 @@ out:
 		memset(auth, 0, strlen(auth));
 		free(auth);
 	}
-	if (token != NULL) {
-		memset(token, 0, strlen(token));
-		free(token);
-	}
+	auth_release(&cred);
 	return rc;
 }
 
@@ -834,7 +938,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 	char *url = NULL, errbuf[CURL_ERROR_SIZE];
 	CURL *h = NULL;
 	CURLcode res;
-	bool canceled;
+	bool canceled, reauthed = false;
 	int rc = 0, attempt;
 	long backoff = c->retry_base_ms, wait_ms;
 	double t0;
@@ -864,7 +968,9 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		errbuf[0] = '\0';
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 		rc = setup(c, h, rq, &r, &headers, &url, timeout_ms, cancel);
-		if (rc == KUBE_ECONFIG)
+		if (rc == KUBE_ECONFIG && r.auth_err != NULL)
+			status_set_message(st, "%s", r.auth_err);
+		else if (rc == KUBE_ECONFIG)
 			status_set_message(st, "cannot read bearer token from %s",
 					   c->cfg.token_file != NULL ? c->cfg.token_file : "config");
 		if (rc != 0)
@@ -910,6 +1016,16 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		} else {
 			rc = api_error(&r, st);
 		}
+		wait_ms = 0;
+		if (res == CURLE_OK && r.status == 401 && r.auth_gen != 0 && !reauthed &&
+		    (cancel == NULL || !atomic_load(cancel))) {
+			/* client-go re-runs the plugin after a 401. The server refused the request
+			 * before acting on it, so it goes out once more with the new credential. */
+			reauthed = true;
+			exec_invalidate(c, r.auth_gen);
+			attempt--;
+			goto next;
+		}
 		/* Retry only idempotent requests, only for transient failures. */
 		if (!rq->idempotent || attempt >= c->max_retries ||
 		    (res == CURLE_OK && !retryable_status(r.status)) ||
@@ -922,19 +1038,23 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
 		kube_log(KUBE_LOG_DEBUG, "rest", "retrying request", "method", rq->method, "path",
 			 rq->path, "error", kube_strerror(rc), NULL);
+next:
 		curl_slist_free_all(headers);
 		headers = NULL;
 		free(url);
 		url = NULL;
 		free(r.body);
+		free(r.auth_err);
 		handle_put(c, h, cancel != NULL);
 		h = NULL;
-		sleep_ms(wait_ms);
+		if (wait_ms > 0)
+			sleep_ms(wait_ms);
 	}
 out:
 	curl_slist_free_all(headers);
 	free(url);
 	free(r.body);
+	free(r.auth_err);
 	handle_put(c, h, cancel != NULL);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -652,6 +653,86 @@ static void rest__inline_token(void **state)
 	kube_client_free(c);
 }
 
+/* A user with an exec credential plugin: its token is the bearer token (the plugin runs lazily,
+ * once); after a 401 it runs again and the request goes out once more with the new token, for
+ * writes too; a second 401 in a row is the answer. */
+static void rest__exec_plugin_token_and_401(void **state)
+{
+	static const char unauthorized[] =
+		"{\"kind\":\"Status\",\"code\":401,\"reason\":\"Unauthorized\",\"message\":\"no\"}";
+	struct fixture *f = *state;
+	struct kube_config cfg;
+	struct kube_client *c = NULL;
+	struct kube_client_opts o = { .qps = -1, .retry_base_ms = 1 };
+	struct kube_status st = { 0 };
+	char dir[] = "/tmp/kube-rest-exec-XXXXXX", path[128], text[1024], *err = NULL;
+	cJSON *pod = obj_from("{\"metadata\":{\"name\":\"p\"}}");
+	FILE *fp;
+	int runs = 0;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/plugin.sh", dir);
+	snprintf(text, sizeof(text),
+		 "#!/bin/sh\nn=$(cat '%s/count' 2>/dev/null || echo 0); n=$((n+1)); "
+		 "echo $n > '%s/count'\n"
+		 "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":"
+		 "\"ExecCredential\",\"status\":{\"token\":\"plugin-token-%%s\"}}' \"$n\"\n",
+		 dir, dir);
+	write_file(path, text);
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+	snprintf(text, sizeof(text),
+		 "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+		 "clusters: [{name: k, cluster: {server: '%s'}}]\n"
+		 "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+		 "users:\n- name: u\n  user:\n    exec:\n"
+		 "      apiVersion: client.authentication.k8s.io/v1\n"
+		 "      command: ./plugin.sh\n      interactiveMode: Never\n",
+		 f->fs.url);
+	write_file(path, text);
+	if (kube_config_load_file(path, NULL, &cfg, &err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(kube_client_new(&cfg, &o, &c), 0);
+	kube_config_release(&cfg);
+
+	fake_push(&f->fs, 200, "{}");
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	assert_string_equal(f->fs.reqs[0].auth, "Bearer plugin-token-1");
+	fake_push(&f->fs, 401, unauthorized);
+	fake_push(&f->fs, 200, "{}");
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	assert_int_equal(fake_nreqs(&f->fs), 3);
+	assert_string_equal(f->fs.reqs[1].auth, "Bearer plugin-token-1");
+	assert_string_equal(f->fs.reqs[2].auth, "Bearer plugin-token-2");
+	fake_push(&f->fs, 401, unauthorized);
+	fake_push(&f->fs, 201, "{}");
+	assert_int_equal(kube_create(c, &KUBE_GVR_PODS, "d", pod, NULL, NULL), 0);
+	assert_int_equal(fake_nreqs(&f->fs), 5);
+	assert_string_equal(f->fs.reqs[4].method, "POST");
+	assert_string_equal(f->fs.reqs[4].auth, "Bearer plugin-token-3");
+	fake_push(&f->fs, 401, unauthorized);
+	fake_push(&f->fs, 401, unauthorized);
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, &st), KUBE_EUNAUTHORIZED);
+	assert_int_equal(st.http_status, 401);
+	assert_int_equal(fake_nreqs(&f->fs), 7);
+	assert_string_equal(f->fs.reqs[6].auth, "Bearer plugin-token-4");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%d", &runs), 1);
+	fclose(fp);
+	assert_int_equal(runs, 4);
+	kube_status_release(&st);
+	kube_client_free(c);
+	cJSON_Delete(pod);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugin.sh", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* --- concurrency ------------------------------------------------------------------------------- */
 
 struct worker {
@@ -867,6 +948,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__list_max_items_bounds_paging, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__token_file_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__inline_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__exec_plugin_token_and_401, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__concurrent_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__connections_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__metrics_counted, setup, teardown),
