@@ -21,6 +21,7 @@
 
 #include "fake_server.h"
 #include "kube_config.h"
+#include "kube_exec.h"
 #include "kube_json.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
@@ -861,6 +862,18 @@ static void make_cert(char **cert_pem, char **key_pem)
 	EVP_PKEY_free(pkey);
 }
 
+/* A TLS fake server with a fresh self-signed certificate, answering 200 `body` by default;
+ * skips the test when libmicrohttpd has no TLS. */
+static void start_tls(struct fake_server *fs, char **cert, char **key, const char *body)
+{
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		skip();
+	make_cert(cert, key);
+	assert_int_equal(fake_server_start_tls(fs, *cert, *key), 0);
+	fs->fallback.status = 200;
+	fs->fallback.body = body;
+}
+
 static void rest__tls_verification(void **state)
 {
 	struct kube_client_opts o = { .qps = -1, .max_retries = -1 };
@@ -871,12 +884,7 @@ static void rest__tls_verification(void **state)
 	char *cert = NULL, *key = NULL;
 
 	(void)state;
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		skip();
-	make_cert(&cert, &key);
-	assert_int_equal(fake_server_start_tls(&fs, cert, key), 0);
-	fs.fallback.status = 200;
-	fs.fallback.body = "{\"metadata\":{\"name\":\"tls\"}}";
+	start_tls(&fs, &cert, &key, "{\"metadata\":{\"name\":\"tls\"}}");
 
 	/* Verification is on by default: an unknown CA fails. */
 	assert_int_equal(kube_config_init_server(&cfg, fs.url), 0);
@@ -924,6 +932,67 @@ static void rest__tls_verification(void **state)
 	free(key);
 }
 
+/* An exec plugin's client certificate goes to libcurl as a blob: a good one makes the TLS
+ * connection (and no Authorization header is sent), a broken one fails it. */
+static void rest__exec_plugin_client_cert(void **state)
+{
+	struct kube_client_opts o = { .qps = -1, .max_retries = -1 };
+	struct fake_server fs;
+	struct kube_config cfg;
+	struct kube_client *c = NULL;
+	struct kube_status st = { 0 };
+	char dir[] = "/tmp/kube-rest-cert-XXXXXX", path[128], text[256], *cert = NULL, *key = NULL;
+	const char *bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+
+	(void)state;
+	start_tls(&fs, &cert, &key, "{}");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/plugin.sh", dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\ncat '%s/cred.json'\n", dir);
+	write_file(path, text);
+	assert_int_equal(chmod(path, 0755), 0);
+	assert_int_equal(kube_config_init_server(&cfg, fs.url), 0);
+	cfg.ca_data = strdup(cert);
+	cfg.exec = calloc(1, sizeof(*cfg.exec));
+	assert_non_null(cfg.exec);
+	cfg.exec->command = strdup(path);
+	cfg.exec->api_version = strdup(KUBE_EXEC_API_V1BETA1);
+	snprintf(path, sizeof(path), "%s/cred.json", dir);
+	for (int i = 0; i < 2; i++) {
+		cJSON *cred = obj_from("{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\","
+				       "\"kind\":\"ExecCredential\",\"status\":{}}");
+		cJSON *status = cJSON_GetObjectItem(cred, "status");
+		char *json;
+
+		cJSON_AddStringToObject(status, "clientCertificateData", i == 0 ? cert : bad);
+		cJSON_AddStringToObject(status, "clientKeyData", i == 0 ? key : bad);
+		json = cJSON_PrintUnformatted(cred);
+		write_file(path, json);
+		free(json);
+		cJSON_Delete(cred);
+		assert_int_equal(kube_client_new(&cfg, &o, &c), 0);
+		if (i == 0) {
+			assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+			assert_int_equal(fake_nreqs(&fs), 1);
+			assert_string_equal(fs.reqs[0].auth, "");
+		} else {
+			assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, &st),
+					 KUBE_EIO);
+			assert_int_equal(fake_nreqs(&fs), 1);
+		}
+		kube_client_free(c);
+	}
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/plugin.sh", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+	kube_status_release(&st);
+	kube_config_release(&cfg);
+	fake_server_stop(&fs);
+	free(cert);
+	free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -953,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__connections_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__metrics_counted, setup, teardown),
 		cmocka_unit_test(rest__tls_verification),
+		cmocka_unit_test(rest__exec_plugin_client_cert),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
