@@ -1,5 +1,6 @@
 /* Where the API server is and how to authenticate to it: kubeconfig files and in-cluster config.
- * A loaded kube_config is a plain struct of owned strings; it does no I/O after loading. */
+ * A loaded kube_config is a plain struct of owned strings (and an owned exec stanza); it does no
+ * I/O after loading (an exec credential plugin is run by the REST client, see kube_exec.h). */
 #ifndef KUBE_CONFIG_H
 #define KUBE_CONFIG_H
 

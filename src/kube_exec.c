@@ -583,6 +583,7 @@ struct capture {
 	char err[KUBE_EXEC_MAX_STDERR + 1];
 	size_t errlen;
 	bool too_big, timed_out;
+	int read_errno; /* why reading failed (KUBE_EIO) */
 };
 
 /* Drains the child's stdout and stderr until both close, the deadline passes or stdout grows
@@ -606,6 +607,7 @@ static int drain(int outfd, int errfd, long long deadline, struct capture *cap)
 		if (poll(pf, 2, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
+			cap->read_errno = errno;
 			return KUBE_EIO;
 		}
 		for (int i = 0; i < 2; i++) {
@@ -755,6 +757,9 @@ int kube_exec_run(const struct kube_exec_config *x, const struct kube_config *cl
 	    rc == 0 && !cap.too_big)
 		cap.timed_out = true;
 	pid = -1;
+	if (rc == KUBE_EIO)
+		rc = xfail(errmsg, KUBE_ECONFIG, "exec plugin \"%s\": reading its output: %s",
+			   x->command, strerror(cap.read_errno));
 	if (rc != 0)
 		goto out;
 	if (cap.timed_out) {
