@@ -15,6 +15,7 @@
 #include "sim_fault.h"
 #include "sim_jobs.h"
 #include "sim_kubelet.h"
+#include "sim_rbac.h"
 #include "sim_server.h"
 #include "sim_store.h"
 
@@ -352,6 +353,35 @@ static void do_config(struct sim_controllers *c, const struct sim_http_req *req,
 	reply(resp, 200, o);
 }
 
+/* POST /sim/v1/tokens {"namespace":NS,"serviceAccount":NAME}: a bearer token that
+ * authenticates as system:serviceaccount:NS:NAME (RBAC applies to it). */
+static void do_tokens(struct sim_controllers *c, const struct sim_http_req *req, const cJSON *body,
+		      int n, struct sim_http_resp *resp)
+{
+	char *token = NULL;
+	int rc;
+
+	if (n != 1 || strcmp(req->method, "POST") != 0) {
+		fail(resp, 404, "expected POST /sim/v1/tokens");
+		return;
+	}
+	rc = sim_rbac_tokens_mint(sim_server_tokens(sim_ctl_server(c)), sim_j_str(body, "namespace"),
+				  sim_j_str(body, "serviceAccount"), &token);
+	if (rc != 0) {
+		fail(resp, http_of(rc), rc == KUBE_EINVAL ? "namespace and serviceAccount are required "
+							    "(names without ':')"
+							  : kube_strerror(rc));
+		return;
+	}
+	cJSON *o = ok_body(c);
+
+	sim_j_set_str(o, "token", token);
+	sim_j_set_str(o, "namespace", sim_j_str(body, "namespace"));
+	sim_j_set_str(o, "serviceAccount", sim_j_str(body, "serviceAccount"));
+	free(token);
+	reply(resp, 201, o);
+}
+
 int sim_control_handle(void *ud, const struct sim_http_req *req, struct sim_http_resp *resp)
 {
 	struct sim_control *ctl = ud;
@@ -385,6 +415,8 @@ int sim_control_handle(void *ud, const struct sim_http_req *req, struct sim_http
 		do_faults(c, req, body, segs, n, resp);
 	} else if (strcmp(segs[0], "endpoints") == 0) {
 		do_endpoints(c, req, segs, n, resp);
+	} else if (strcmp(segs[0], "tokens") == 0) {
+		do_tokens(c, req, body, n, resp);
 	} else if (strcmp(segs[0], "config") == 0) {
 		do_config(c, req, body, resp);
 	} else if (strcmp(segs[0], "time") == 0 && n == 1) {
@@ -399,6 +431,7 @@ int sim_control_handle(void *ud, const struct sim_http_req *req, struct sim_http
 		int rc;
 
 		sim_fault_clear(sim_server_fault(sim_ctl_server(c)));
+		sim_rbac_tokens_clear(sim_server_tokens(sim_ctl_server(c)));
 		sim_ctl_lock(c);
 		rc = sim_ctl_reset_locked(c);
 		sim_ctl_unlock(c);

@@ -24,6 +24,7 @@
 #include "kube_log.h"
 #include "kube_yaml.h"
 #include "sim_fault.h"
+#include "sim_rbac.h"
 #include "sim_registry.h"
 #include "sim_store.h"
 #include "sim_table.h"
@@ -48,6 +49,7 @@ struct sim_server {
 	struct sim_registry *reg;
 	struct sim_fault *fault;
 	struct sim_tls tls;
+	struct sim_rbac_tokens *tokens; /* service-account tokens (the control API mints them) */
 	struct MHD_Daemon *daemon;
 	char url[128];
 	char addr[64];
@@ -118,6 +120,11 @@ struct sim_registry *sim_server_registry(struct sim_server *srv)
 struct sim_fault *sim_server_fault(struct sim_server *srv)
 {
 	return srv->fault;
+}
+
+struct sim_rbac_tokens *sim_server_tokens(struct sim_server *srv)
+{
+	return srv->tokens;
 }
 
 const struct sim_options *sim_server_options(const struct sim_server *srv)
@@ -266,6 +273,27 @@ static const struct pb_field pb_typemeta[] = {{1, "apiVersion", PB_STR, NULL},
 					      {2, "kind", PB_STR, NULL},
 					      {0, NULL, PB_STR, NULL}};
 
+static const struct pb_field pb_res_attrs[] = {
+	{1, "namespace", PB_STR, NULL}, {2, "verb", PB_STR, NULL},
+	{3, "group", PB_STR, NULL},     {4, "version", PB_STR, NULL},
+	{5, "resource", PB_STR, NULL},  {6, "subresource", PB_STR, NULL},
+	{7, "name", PB_STR, NULL},      {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_nonres_attrs[] = {
+	{1, "path", PB_STR, NULL}, {2, "verb", PB_STR, NULL}, {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_ssar_spec[] = {
+	{1, "resourceAttributes", PB_MSG, pb_res_attrs},
+	{2, "nonResourceAttributes", PB_MSG, pb_nonres_attrs},
+	{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_ssar[] = {{1, "metadata", PB_MSG, pb_meta},
+					  {2, "spec", PB_MSG, pb_ssar_spec},
+					  {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_token_spec[] = {{1, "audiences", PB_REP_STR, NULL},
+						{4, "expirationSeconds", PB_INT, NULL},
+						{0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_token_req[] = {{1, "metadata", PB_MSG, pb_meta},
+					       {2, "spec", PB_MSG, pb_token_spec},
+					       {0, NULL, PB_STR, NULL}};
+
 struct pb_kind {
 	const char *kind;
 	const struct pb_field *fields;
@@ -275,6 +303,7 @@ static const struct pb_kind pb_kinds[] = {
 	{"Secret", pb_secret},       {"ConfigMap", pb_configmap},
 	{"Namespace", pb_namespace}, {"ServiceAccount", pb_sa},
 	{"DeleteOptions", pb_delete_opts},
+	{"SelfSubjectAccessReview", pb_ssar}, {"TokenRequest", pb_token_req},
 };
 
 struct pb_buf {
@@ -1120,12 +1149,145 @@ out:
 
 /* ---- dispatch */
 
-static int auth_ok(struct sim_server *srv, struct MHD_Connection *conn)
+/* Who is asking: the admin token (with --http: any request without one of the minted tokens)
+ * is the superuser, a minted service-account token its service account. 0: unauthenticated. */
+static int authenticate(struct sim_server *srv, struct MHD_Connection *conn,
+			struct sim_rbac_user *u)
 {
-	if (srv->opts.http || !srv->tls.token)
-		return 1;
 	const char *h = header(conn, "Authorization");
-	return h && strncmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, srv->tls.token) == 0;
+	const char *tok = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+	if (srv->opts.http || !srv->tls.token) {
+		if (!tok || !sim_rbac_tokens_lookup(srv->tokens, tok, u))
+			sim_rbac_user_admin(u);
+		return 1;
+	}
+	if (!tok)
+		return 0;
+	if (strcmp(tok, srv->tls.token) == 0) {
+		sim_rbac_user_admin(u);
+		return 1;
+	}
+	return sim_rbac_tokens_lookup(srv->tokens, tok, u);
+}
+
+struct imp_groups {
+	const char *v[SIM_RBAC_MAX_GROUPS];
+	int n, overflow;
+};
+
+static enum MHD_Result collect_group(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct imp_groups *g = cls;
+	(void)kind;
+	if (key && value && strcasecmp(key, "Impersonate-Group") == 0) {
+		if (g->n < SIM_RBAC_MAX_GROUPS)
+			g->v[g->n++] = value;
+		else
+			g->overflow = 1;
+	}
+	return MHD_YES;
+}
+
+/* An answer built from a Status object (its code), 500 for NULL. */
+static enum MHD_Result send_status_obj(struct MHD_Connection *conn, cJSON *st)
+{
+	double code = 500;
+	kube_json_get_num(st, &code, "code", NULL);
+	return send_store_error(conn, (int)code, st);
+}
+
+/* Authentication, impersonation (Impersonate-User / Impersonate-Group) and RBAC authorization
+ * (sim_rbac.h); superusers are never evaluated, and only they reach the extra routes (the
+ * control API). 1 to go on with *u the (impersonated) user, else 0 with *ret the answer. */
+static int admit(struct sim_server *srv, struct MHD_Connection *conn, const char *url,
+		 const char *method, struct sim_rbac_user *u, enum MHD_Result *ret)
+{
+	if (!authenticate(srv, conn, u)) {
+		*ret = send_status(conn, 401, "Unauthorized", "Unauthorized");
+		return 0;
+	}
+	const char *imp = header(conn, "Impersonate-User");
+	struct imp_groups g = {.n = 0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_group, &g);
+	if (imp || g.n) {
+		cJSON *st = NULL;
+		int rc = 400;
+		if (g.overflow)
+			st = sim_status_new(400, "BadRequest", "too many Impersonate-Group headers",
+					    NULL);
+		else
+			rc = sim_rbac_impersonate(srv->store, u, imp, g.v, g.n, &st);
+		if (rc) {
+			*ret = send_status_obj(conn, st);
+			return 0;
+		}
+	}
+	if (sim_rbac_user_is_superuser(u))
+		return 1;
+	struct sim_rbac_attrs a;
+	char reason[512] = "";
+	int ok = sim_rbac_attrs_parse(&a, method, url, query(conn, "watch"),
+				      query(conn, "fieldSelector")) == 0 &&
+		 sim_rbac_authorize(srv->store, u, &a, reason, sizeof(reason)) == 1;
+	for (int i = 0; i < srv->nroutes; i++)
+		if (strncmp(url, srv->routes[i].prefix, strlen(srv->routes[i].prefix)) == 0)
+			ok = 0;
+	if (ok)
+		return 1;
+	*ret = send_status_obj(conn, sim_rbac_forbidden(u, &a, reason));
+	return 0;
+}
+
+/* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews (kubectl auth can-i). */
+static enum MHD_Result serve_access_review(struct sim_server *srv, struct MHD_Connection *conn,
+					   const struct sim_rbac_user *u,
+					   const struct conn_req *cr)
+{
+	int code = 400;
+	const char *err = NULL;
+	cJSON *body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
+	if (!body)
+		return send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest",
+				   err);
+	cJSON *status = NULL;
+	cJSON *out = sim_rbac_access_review(srv->store, u, body, &status);
+	cJSON_Delete(body);
+	if (!out)
+		return send_status_obj(conn, status);
+	enum MHD_Result r = send_json(conn, 201, out);
+	cJSON_Delete(out);
+	return r;
+}
+
+/* POST /api/v1/namespaces/NS/serviceaccounts/NAME/token (kubectl create token). */
+static enum MHD_Result serve_token_request(struct sim_server *srv, struct MHD_Connection *conn,
+					   const struct api_path *p, const struct conn_req *cr)
+{
+	int code = 400;
+	const char *err = NULL;
+	cJSON *body = NULL;
+	if (cr->body && cr->len) {
+		body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
+		if (!body)
+			return send_status(conn, code,
+					   code == 415 ? "UnsupportedMediaType" : "BadRequest", err);
+	}
+	cJSON *status = NULL;
+	cJSON *out = sim_rbac_token_request(srv->tokens, srv->store, p->ns, p->name, body,
+					    &status);
+	cJSON_Delete(body);
+	if (!out)
+		return send_status_obj(conn, status);
+	enum MHD_Result r = send_json(conn, 201, out);
+	cJSON_Delete(out);
+	return r;
+}
+
+static int is_token_request(const char *method, const struct api_path *p)
+{
+	return strcmp(method, "POST") == 0 && *p->group == '\0' && p->ns && p->name && p->sub &&
+	       strcmp(p->resource, "serviceaccounts") == 0 && strcmp(p->sub, "token") == 0;
 }
 
 static int is_health(const char *url)
@@ -1162,8 +1324,10 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 {
 	if (is_health(url))
 		return send_body(conn, 200, strdup("ok"), "text/plain; charset=utf-8");
-	if (!auth_ok(srv, conn))
-		return send_status(conn, 401, "Unauthorized", "Unauthorized");
+	struct sim_rbac_user user;
+	enum MHD_Result denied;
+	if (!admit(srv, conn, url, method, &user, &denied))
+		return denied;
 	for (int i = 0; i < srv->nroutes; i++)
 		if (strncmp(url, srv->routes[i].prefix, strlen(srv->routes[i].prefix)) == 0)
 			return serve_route(srv, conn, &srv->routes[i], url, method, cr);
@@ -1178,6 +1342,18 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 		return send_status(conn, fault, sim_fault_reason(fault), msg);
 	}
 
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 0)
+		return serve_access_review(srv, conn, &user, cr);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authentication.k8s.io/v1/selfsubjectreviews") == 0) {
+		/* kubectl auth whoami: the body says nothing but the kind */
+		cJSON *out = sim_rbac_self_review(&user);
+		enum MHD_Result r = out ? send_json(conn, 201, out)
+					: send_status(conn, 500, "InternalError", "out of memory");
+		cJSON_Delete(out);
+		return r;
+	}
 	if (strcmp(url, "/version") == 0 || strcmp(url, "/version/") == 0)
 		return serve_version(conn);
 	if (strcmp(url, "/openapi/v2") == 0)
@@ -1218,7 +1394,10 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 		r = serve_resources(srv, conn, seg[1], seg[2]);
 	} else {
 		struct api_path p;
-		if (parse_api_path(path, &p) == 0)
+		int parsed = parse_api_path(path, &p) == 0;
+		if (parsed && is_token_request(method, &p))
+			r = serve_token_request(srv, conn, &p, cr);
+		else if (parsed)
 			r = serve_resource(srv, conn, method, &p, cr);
 		else
 			r = send_status(conn, 404, "NotFound",
@@ -1314,6 +1493,9 @@ int sim_server_new(const struct sim_options *opts, struct sim_server **out)
 	if (rc)
 		goto fail;
 	rc = sim_fault_new(&srv->fault);
+	if (rc)
+		goto fail;
+	rc = sim_rbac_tokens_new(&srv->tokens);
 	if (rc)
 		goto fail;
 	if (!opts->http) {
@@ -1458,6 +1640,7 @@ void sim_server_free(struct sim_server *srv)
 	sim_store_free(srv->store);
 	sim_registry_free(srv->reg);
 	sim_fault_free(srv->fault);
+	sim_rbac_tokens_free(srv->tokens);
 	sim_tls_release(&srv->tls);
 	for (int i = 0; i < srv->nroutes; i++)
 		free(srv->routes[i].prefix);

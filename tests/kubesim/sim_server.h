@@ -21,6 +21,7 @@ struct sim_server;
 struct sim_store;
 struct sim_registry;
 struct sim_fault;
+struct sim_rbac_tokens;
 
 /* Command-line options, passed through to the controllers unchanged. */
 struct sim_options {
@@ -81,6 +82,8 @@ const char *sim_server_ca_pem(const struct sim_server *srv);
 struct sim_store *sim_server_store(struct sim_server *srv);
 struct sim_registry *sim_server_registry(struct sim_server *srv);
 struct sim_fault *sim_server_fault(struct sim_server *srv);
+/* The service-account tokens it accepts besides the admin token (sim_rbac.h). */
+struct sim_rbac_tokens *sim_server_tokens(struct sim_server *srv);
 const struct sim_options *sim_server_options(const struct sim_server *srv);
 
 /* Closes every watch, stops listening and joins every connection thread. Idempotent. */
