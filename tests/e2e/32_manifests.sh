@@ -172,6 +172,9 @@ can yes update leases.coordination.k8s.io -n phoenix-system
 can no update leases.coordination.k8s.io -n default
 can no create pods --subresource=exec -n default
 [ "$(ksa auth can-i create pods -n x)" = yes ] || fail "kubectl auth can-i as the service account itself"
+ksa auth can-i --list -n phoenix-system >"$work/rules" || fail "kubectl auth can-i --list"
+grep -qE '^leases.coordination.k8s.io +\[\] +\[\] +\[get create update\]' "$work/rules" || { cat "$work/rules"; fail "can-i --list lacks the leader-election Role"; }
+if ksa auth can-i --list -n default | grep -q '^leases'; then fail "can-i --list -n default shows the phoenix-system Role"; fi
 [ "$(k auth can-i list secrets -A)" = yes ] || fail "the admin is not a superuser"
 k create token phoenix-operator -n phoenix-system >"$work/token2" || fail "kubectl create token"
 expect_eq "$sa" "$(ksa --token "$(cat "$work/token2")" auth whoami -o jsonpath='{.status.userInfo.username}')" "kubectl auth whoami with the token of kubectl create token"

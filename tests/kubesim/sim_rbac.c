@@ -516,18 +516,24 @@ static void bootstrap_init(void)
 	bootstrap = cJSON_Parse(bootstrap_json);
 }
 
-int sim_rbac_authorize_policy(const struct sim_rbac_policy *p, const struct sim_rbac_user *u,
-			      const struct sim_rbac_attrs *a, char *reason, size_t len)
+static struct sim_rbac_policy bootstrap_policy(void)
 {
-	struct eval ev = {.u = u, .a = a, .reason = reason, .len = len};
-	if (reason && len)
-		reason[0] = '\0';
 	pthread_once(&bootstrap_once, bootstrap_init);
 	struct sim_rbac_policy boot = {
 		.cluster_roles = cJSON_GetObjectItemCaseSensitive(bootstrap, "clusterRoles"),
 		.cluster_role_bindings =
 			cJSON_GetObjectItemCaseSensitive(bootstrap, "clusterRoleBindings"),
 	};
+	return boot;
+}
+
+int sim_rbac_authorize_policy(const struct sim_rbac_policy *p, const struct sim_rbac_user *u,
+			      const struct sim_rbac_attrs *a, char *reason, size_t len)
+{
+	struct eval ev = {.u = u, .a = a, .reason = reason, .len = len};
+	if (reason && len)
+		reason[0] = '\0';
+	struct sim_rbac_policy boot = bootstrap_policy();
 	if (evaluate(&ev, &boot) || evaluate(&ev, p))
 		return 1;
 	if (reason && len && ev.nerrors)
@@ -547,6 +553,28 @@ static cJSON *list_rbac(struct sim_store *s, const char *resource, const char *n
 	return items;
 }
 
+static void policy_free(struct sim_rbac_policy *p)
+{
+	cJSON_Delete((cJSON *)p->cluster_roles);
+	cJSON_Delete((cJSON *)p->cluster_role_bindings);
+	cJSON_Delete((cJSON *)p->roles);
+	cJSON_Delete((cJSON *)p->role_bindings);
+}
+
+/* The store's RBAC objects: every cluster one, the namespaced ones of ns ("" = none).
+ * 0, or -1 on ENOMEM. */
+static int policy_load(struct sim_store *s, const char *ns, struct sim_rbac_policy *p)
+{
+	p->cluster_role_bindings = list_rbac(s, "clusterrolebindings", NULL);
+	p->cluster_roles = list_rbac(s, "clusterroles", NULL);
+	p->role_bindings = *ns ? list_rbac(s, "rolebindings", ns) : cJSON_CreateArray();
+	p->roles = *ns ? list_rbac(s, "roles", ns) : cJSON_CreateArray();
+	if (p->cluster_role_bindings && p->cluster_roles && p->role_bindings && p->roles)
+		return 0;
+	policy_free(p);
+	return -1;
+}
+
 int sim_rbac_authorize(struct sim_store *s, const struct sim_rbac_user *u,
 		       const struct sim_rbac_attrs *a, char *reason, size_t len)
 {
@@ -555,20 +583,11 @@ int sim_rbac_authorize(struct sim_store *s, const struct sim_rbac_user *u,
 			snprintf(reason, len, "%s", "");
 		return 1;
 	}
-	int ns = *a->ns != '\0';
-	cJSON *crb = list_rbac(s, "clusterrolebindings", NULL);
-	cJSON *cr = list_rbac(s, "clusterroles", NULL);
-	cJSON *rb = ns ? list_rbac(s, "rolebindings", a->ns) : cJSON_CreateArray();
-	cJSON *r = ns ? list_rbac(s, "roles", a->ns) : cJSON_CreateArray();
-	int rc = -1;
-	if (crb && cr && rb && r) {
-		struct sim_rbac_policy p = {cr, crb, r, rb};
-		rc = sim_rbac_authorize_policy(&p, u, a, reason, len);
-	}
-	cJSON_Delete(crb);
-	cJSON_Delete(cr);
-	cJSON_Delete(rb);
-	cJSON_Delete(r);
+	struct sim_rbac_policy p;
+	if (policy_load(s, a->ns, &p) != 0)
+		return -1;
+	int rc = sim_rbac_authorize_policy(&p, u, a, reason, len);
+	policy_free(&p);
 	return rc;
 }
 
@@ -730,6 +749,89 @@ cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u
 	if (allowed < 0)
 		cJSON_AddStringToObject(st, "evaluationError", "out of memory");
 	cJSON_AddItemToObject(out, "status", st);
+	return out;
+}
+
+/* Appends the rules of the role a binding that applies to u names (ns "" for a
+ * ClusterRoleBinding) to res / nonres, upstream's split. */
+static void collect_binding(const struct sim_rbac_policy *p, const struct sim_rbac_user *u,
+			    const cJSON *b, const char *ns, cJSON *res, cJSON *nonres)
+{
+	const cJSON *subj, *rule;
+	int applies = 0;
+	cJSON_ArrayForEach(subj, cJSON_GetObjectItemCaseSensitive(b, "subjects"))
+		applies |= subject_applies(subj, u, ns);
+	const char *rkind = kube_json_get_str(b, "roleRef", "kind", NULL);
+	const char *rname = kube_json_get_str(b, "roleRef", "name", NULL);
+	if (!applies || !rkind || !rname)
+		return;
+	const cJSON *role = strcmp(rkind, "ClusterRole") == 0 ? find_named(p->cluster_roles, NULL, rname)
+			    : strcmp(rkind, "Role") == 0 && *ns ? find_named(p->roles, ns, rname)
+							      : NULL;
+	cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(role, "rules"))
+	{
+		int nr = cJSON_GetObjectItemCaseSensitive(rule, "nonResourceURLs") != NULL;
+		cJSON *r = cJSON_CreateObject();
+		static const char *const fields[] = {"verbs", "apiGroups", "resources",
+						     "resourceNames", "nonResourceURLs"};
+		for (size_t i = 0; r && i < sizeof(fields) / sizeof(fields[0]); i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(rule, fields[i]);
+			if (v && (i == 0 || (nr ? i == 4 : i < 4)))
+				cJSON_AddItemToObject(r, fields[i], cJSON_Duplicate(v, 1));
+		}
+		cJSON_AddItemToArray(nr ? nonres : res, r);
+	}
+}
+
+static void collect_policy(const struct sim_rbac_policy *p, const struct sim_rbac_user *u,
+			   const char *ns, cJSON *res, cJSON *nonres)
+{
+	const cJSON *b;
+	cJSON_ArrayForEach(b, p->cluster_role_bindings)
+		collect_binding(p, u, b, "", res, nonres);
+	cJSON_ArrayForEach(b, p->role_bindings)
+	{
+		const char *bns = kube_json_get_str(b, "metadata", "namespace", NULL);
+		if (*ns && bns && strcmp(bns, ns) == 0)
+			collect_binding(p, u, b, bns, res, nonres);
+	}
+}
+
+cJSON *sim_rbac_rules_review(struct sim_store *s, const struct sim_rbac_user *u,
+			     const cJSON *review, cJSON **status)
+{
+	const char *ns = kube_json_get_str(review, "spec", "namespace", NULL);
+	struct sim_rbac_policy p;
+	*status = NULL;
+	if (!ns)
+		ns = "";
+	if (policy_load(s, ns, &p) != 0)
+		return NULL;
+	cJSON *out = cJSON_CreateObject();
+	cJSON *st = cJSON_AddObjectToObject(out, "status");
+	cJSON *res = cJSON_AddArrayToObject(st, "resourceRules");
+	cJSON *nonres = cJSON_AddArrayToObject(st, "nonResourceRules");
+	if (!res || !nonres) {
+		cJSON_Delete(out);
+		policy_free(&p);
+		return NULL;
+	}
+	cJSON_AddStringToObject(out, "kind", "SelfSubjectRulesReview");
+	cJSON_AddStringToObject(out, "apiVersion", "authorization.k8s.io/v1");
+	cJSON_AddItemToObject(out, "spec", cJSON_CreateObject());
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(out, "spec"), "namespace", ns);
+	if (sim_rbac_user_is_superuser(u)) {
+		/* upstream: system:masters is bound to cluster-admin */
+		cJSON_AddItemToArray(res, cJSON_Parse("{\"verbs\":[\"*\"],\"apiGroups\":[\"*\"],"
+						      "\"resources\":[\"*\"]}"));
+		cJSON_AddItemToArray(nonres, cJSON_Parse("{\"verbs\":[\"*\"],"
+							 "\"nonResourceURLs\":[\"*\"]}"));
+	}
+	struct sim_rbac_policy boot = bootstrap_policy();
+	collect_policy(&boot, u, ns, res, nonres);
+	collect_policy(&p, u, ns, res, nonres);
+	cJSON_AddBoolToObject(st, "incomplete", 0);
+	policy_free(&p);
 	return out;
 }
 

@@ -116,6 +116,12 @@ int sim_rbac_impersonate(struct sim_store *s, struct sim_rbac_user *u, const cha
 cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u,
 			      const cJSON *review, cJSON **status);
 
+/* A SelfSubjectRulesReview (kubectl auth can-i --list) for u in the review's spec.namespace:
+ * status.resourceRules / nonResourceRules of every binding that applies (the bootstrap policy
+ * included; a superuser gets "*"), incomplete false. NULL on ENOMEM (*status NULL). */
+cJSON *sim_rbac_rules_review(struct sim_store *s, const struct sim_rbac_user *u,
+			     const cJSON *review, cJSON **status);
+
 /* A SelfSubjectReview's answer for u (kubectl auth whoami): status.userInfo {username,
  * groups}. NULL on ENOMEM. */
 cJSON *sim_rbac_self_review(const struct sim_rbac_user *u);

@@ -287,6 +287,11 @@ static const struct pb_field pb_ssar_spec[] = {
 static const struct pb_field pb_ssar[] = {{1, "metadata", PB_MSG, pb_meta},
 					  {2, "spec", PB_MSG, pb_ssar_spec},
 					  {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_ssrr_spec[] = {{1, "namespace", PB_STR, NULL},
+					       {0, NULL, PB_STR, NULL}};
+static const struct pb_field pb_ssrr[] = {{1, "metadata", PB_MSG, pb_meta},
+					  {2, "spec", PB_MSG, pb_ssrr_spec},
+					  {0, NULL, PB_STR, NULL}};
 static const struct pb_field pb_token_spec[] = {{1, "audiences", PB_REP_STR, NULL},
 						{4, "expirationSeconds", PB_INT, NULL},
 						{0, NULL, PB_STR, NULL}};
@@ -303,7 +308,8 @@ static const struct pb_kind pb_kinds[] = {
 	{"Secret", pb_secret},       {"ConfigMap", pb_configmap},
 	{"Namespace", pb_namespace}, {"ServiceAccount", pb_sa},
 	{"DeleteOptions", pb_delete_opts},
-	{"SelfSubjectAccessReview", pb_ssar}, {"TokenRequest", pb_token_req},
+	{"SelfSubjectAccessReview", pb_ssar}, {"SelfSubjectRulesReview", pb_ssrr},
+	{"TokenRequest", pb_token_req},
 };
 
 struct pb_buf {
@@ -1239,10 +1245,14 @@ static int admit(struct sim_server *srv, struct MHD_Connection *conn, const char
 	return 0;
 }
 
-/* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews (kubectl auth can-i). */
-static enum MHD_Result serve_access_review(struct sim_server *srv, struct MHD_Connection *conn,
-					   const struct sim_rbac_user *u,
-					   const struct conn_req *cr)
+typedef cJSON *(*review_fn)(struct sim_store *s, const struct sim_rbac_user *u,
+			    const cJSON *review, cJSON **status);
+
+/* POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews (kubectl auth can-i
+ * [--list]), answered by fn. */
+static enum MHD_Result serve_review(struct sim_server *srv, struct MHD_Connection *conn,
+				    const struct sim_rbac_user *u, const struct conn_req *cr,
+				    review_fn fn)
 {
 	int code = 400;
 	const char *err = NULL;
@@ -1251,7 +1261,7 @@ static enum MHD_Result serve_access_review(struct sim_server *srv, struct MHD_Co
 		return send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest",
 				   err);
 	cJSON *status = NULL;
-	cJSON *out = sim_rbac_access_review(srv->store, u, body, &status);
+	cJSON *out = fn(srv->store, u, body, &status);
 	cJSON_Delete(body);
 	if (!out)
 		return send_status_obj(conn, status);
@@ -1344,7 +1354,10 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 0)
-		return serve_access_review(srv, conn, &user, cr);
+		return serve_review(srv, conn, &user, cr, sim_rbac_access_review);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") == 0)
+		return serve_review(srv, conn, &user, cr, sim_rbac_rules_review);
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authentication.k8s.io/v1/selfsubjectreviews") == 0) {
 		/* kubectl auth whoami: the body says nothing but the kind */

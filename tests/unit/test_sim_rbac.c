@@ -531,6 +531,7 @@ static void test_impersonation_and_reviews(void **state)
 
 	/* SelfSubjectAccessReview: allowed with upstream's reason, denied, malformed */
 	struct sim_rbac_user sa = sa_user("ns", "x");
+	cJSON *obj;
 	cJSON *rev = J("{'spec':{'nonResourceAttributes':{'path':'/apis','verb':'get'}}}");
 	cJSON *out = sim_rbac_access_review(s, &sa, rev, &st);
 	assert_json_eq(cJSON_GetObjectItem(out, "status"),
@@ -558,11 +559,48 @@ static void test_impersonation_and_reviews(void **state)
 		       "self review");
 	cJSON_Delete(out);
 
+	/* SelfSubjectRulesReview: the bootstrap rules, then a RoleBinding's in its namespace */
+	obj = J("{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'ns'}}");
+	assert_int_equal(sim_store_create(s, "", "namespaces", NULL, obj, 0, &out, &st), 201);
+	cJSON_Delete(obj);
+	cJSON_Delete(out);
+	obj = J("{'metadata':{'name':'r','namespace':'ns'},'rules':[{'apiGroups':[''],"
+		"'resources':['pods'],'verbs':['get']}]}");
+	assert_int_equal(sim_store_create(s, "rbac.authorization.k8s.io", "roles", "ns", obj, 0,
+					  &out, &st),
+			 201);
+	cJSON_Delete(obj);
+	cJSON_Delete(out);
+	obj = J("{'metadata':{'name':'b','namespace':'ns'},'roleRef':{'kind':'Role','name':'r'},"
+		"'subjects':[{'kind':'ServiceAccount','name':'x'}]}");
+	assert_int_equal(sim_store_create(s, "rbac.authorization.k8s.io", "rolebindings", "ns", obj,
+					  0, &out, &st),
+			 201);
+	cJSON_Delete(obj);
+	cJSON_Delete(out);
+	rev = J("{'spec':{'namespace':'ns'}}");
+	out = sim_rbac_rules_review(s, &sa, rev, &st);
+	cJSON_Delete(rev);
+	cJSON *rr = cJSON_GetObjectItem(cJSON_GetObjectItem(out, "status"), "resourceRules");
+	assert_int_equal(cJSON_GetArraySize(rr), 3); /* basic-user's two, the Role's */
+	assert_json_eq(cJSON_GetArrayItem(rr, 2),
+		       "{'verbs':['get'],'apiGroups':[''],'resources':['pods']}", "role rule");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "status"),
+								"nonResourceRules")),
+			 2);
+	cJSON_Delete(out);
+	rev = J("{'spec':{'namespace':'other'}}");
+	out = sim_rbac_rules_review(s, &sa, rev, &st);
+	cJSON_Delete(rev);
+	rr = cJSON_GetObjectItem(cJSON_GetObjectItem(out, "status"), "resourceRules");
+	assert_int_equal(cJSON_GetArraySize(rr), 2);
+	cJSON_Delete(out);
+
 	/* TokenRequest: the service account must exist; the token authenticates as it */
 	assert_null(sim_rbac_token_request(t, s, "default", "bot", NULL, &st));
 	assert_int_equal(cJSON_GetObjectItem(st, "code")->valueint, 404);
 	cJSON_Delete(st);
-	cJSON *obj = J("{'apiVersion':'v1','kind':'ServiceAccount','metadata':{'name':'bot'}}");
+	obj = J("{'apiVersion':'v1','kind':'ServiceAccount','metadata':{'name':'bot'}}");
 	assert_int_equal(sim_store_create(s, "", "serviceaccounts", "default", obj, 0, &out, &st),
 			 201);
 	cJSON_Delete(obj);
