@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, runs every test (unit + e2e), then the tests again with
-# everything built under AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests, and the
-# e2e tests that drive our C binaries (kubesim, the operator, the plugin) hard. Prints a summary;
-# exits non-zero on any failure.
+# everything built under AddressSanitizer + UndefinedBehaviorSanitizer, and once more under
+# ThreadSanitizer: the unit tests, and the e2e tests that drive our C binaries (kubesim, the
+# operator, the plugin) hard. Prints a summary; exits non-zero on any failure.
 #   PHX_TEST_FILTER=regex   run only matching tests (ctest -R)
-#   PHX_SKIP_SANITIZERS=1   skip the sanitizer pass
+#   PHX_SKIP_SANITIZERS=1   skip both sanitizer passes
+#   PHX_SKIP_TSAN=1         skip the ThreadSanitizer pass only
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -64,6 +65,32 @@ if [ "${PHX_SKIP_SANITIZERS:-0}" != 1 ]; then
     fi
   else
     cat build-asan.log; results+=("sanitizers: BUILD FAILED"); fail=1
+  fi
+fi
+
+if [ "${PHX_SKIP_SANITIZERS:-0}" != 1 ] && [ "${PHX_SKIP_TSAN:-0}" != 1 ]; then
+  step "build (ThreadSanitizer)"
+  if cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPHX_TSAN=ON >/dev/null &&
+     cmake --build build-tsan -j"$jobs" >build-tsan.log 2>&1; then
+    step "unit + e2e tests under ThreadSanitizer"
+    # Every process writes its reports to build-tsan/tsan-reports/: the e2e tests stop kubesim
+    # and the operator with signals, so a report there must fail the pass even when the
+    # process's exit status was never looked at.
+    reports="$root/build-tsan/tsan-reports"
+    rm -rf "$reports" && mkdir -p "$reports"
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
+       run_ctest build-tsan -E 'e2e/3[23]_' ${PHX_TEST_FILTER:+-R "$PHX_TEST_FILTER"}
+    tsan_rc=$?
+    if [ -n "$(ls -A "$reports")" ]; then
+      echo "ThreadSanitizer reports:"; head -n 60 "$reports"/*; tsan_rc=1
+    fi
+    if [ "$tsan_rc" -eq 0 ]; then
+      results+=("thread sanitizer: passed")
+    else
+      results+=("thread sanitizer: FAILED"); fail=1
+    fi
+  else
+    cat build-tsan.log; results+=("thread sanitizer: BUILD FAILED"); fail=1
   fi
 fi
 
