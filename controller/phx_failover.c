@@ -770,7 +770,10 @@ static void plan_rollout(const struct phx_plan_input *in, const struct phx_pod *
 
 	for (size_t i = 0; i < n; i++) {
 		const struct phx_pod *p = &pods[i];
-		if (p != prim && !str_eq(p->revision, spec->revision) && (!old || better(spec, p, old)))
+		/* A failed or terminating old pod is already on its way out (its replacement
+		 * was created with its deletion): replacing it again would only churn. */
+		if (p != prim && alive(p) && !str_eq(p->revision, spec->revision) &&
+		    (!old || better(spec, p, old)))
 			old = p;
 	}
 	if (old) {

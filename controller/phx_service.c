@@ -472,8 +472,13 @@ static size_t expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, 
 					drop = true;
 					break;
 				}
-				/* We fenced it before deleting it (the plan's order). */
+				/* We fenced it before deleting it (the plan's order), and the role is
+				 * what our last write made it: a demoted primary deleted before the
+				 * cache saw the demotion must not look like a primary failing (the
+				 * delete replaced the label expectation). */
 				p->serving = false;
+				if (e->role != PHX_ROLE_NONE)
+					p->role = e->role;
 				if (p->health != PHX_HEALTH_FAILED) {
 					p->health = PHX_HEALTH_FAILED;
 					p->reason = PHX_FAIL_TERMINATING;

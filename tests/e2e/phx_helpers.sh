@@ -19,6 +19,7 @@ phx_start_controller() {
 	PHX_CTL_PID=$!
 	echo "$PHX_CTL_PID" >"$E2E_TMP/$name.pid"
 	on_exit "phx_stop_pid $PHX_CTL_PID"
+	on_failure "echo '--- controller $name log (tail)'; tail -n 80 '$E2E_TMP/$name.log'"
 }
 
 # SIGTERM, up to 5 s for a graceful exit, then SIGKILL.

@@ -273,6 +273,53 @@ static void reconcile__promote_fences_first(void **state)
 	free(rev);
 }
 
+/* A rollout switches over to an updated standby, then deletes the demoted old primary. When
+ * the cache still shows that pod as the primary (the demotion's event not seen yet) and then
+ * terminating, it is our own deletion of a standby, not a primary failing: no failover. */
+static void reconcile__rollout_deleting_demoted_primary_is_not_a_failover(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	char *rev = revision_of(svc);
+	char *p[] = {
+		pod_json("web-a", "primary", "true", READY, "r0"),
+		pod_json("web-d", "standby", "false", READY, rev),
+		pod_json("web-e", "standby", "false", READY, rev),
+	};
+	cJSON *pods = pods_array(3, p);
+	struct phx_observed obs = { svc, pods, NULL, NULL };
+	int64_t requeue = 0;
+	char got[2048];
+
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), true);
+	assert_string_equal(got, "PATCH pods/web-d, PATCH pods/web-a");
+	/* Same stale cache: web-a is a standby now (our write), of the old revision: replaced. */
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "DELETE pods/web-a, POST pods");
+	/* The cache now shows web-a terminating but still labelled primary. */
+	cJSON *meta = cJSON_GetObjectItem(cJSON_GetArrayItem(pods, 0), "metadata");
+	cJSON_AddStringToObject(meta, "deletionTimestamp", "2020-01-01T00:00:01Z");
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "");
+	const char *st = find_body(&f->fs, before, "PATCH", "/status");
+	assert_true(st == NULL || strstr(st, "\"failovers\":0") != NULL);
+	for (int i = 0; i < fake_nreqs(&f->fs); i++)
+		assert_null(strstr(f->fs.reqs[i].body ? f->fs.reqs[i].body : "", "FailoverStarted"));
+	cJSON *dash = phx_reconciler_dashboard(f->rec);
+	int64_t v = -1;
+	assert_true(kube_json_get_int(dash, &v, "failoversTotal", NULL));
+	assert_int_equal(v, 0);
+	cJSON_Delete(dash);
+	cJSON_Delete(pods);
+	cJSON_Delete(svc);
+	free(rev);
+}
+
 static void reconcile__invalid_spec_touches_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -511,6 +558,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconcile__surge_failover_order_and_idempotence,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__promote_fences_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			reconcile__rollout_deleting_demoted_primary_is_not_a_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_touches_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reconcile__create_from_nothing_once, setup,
