@@ -33,7 +33,8 @@
 #   fail MSG             prints MSG, kubesim's log tail, exits 1
 #   pass MSG             prints "PASS: MSG"
 #   on_exit CMD          registers extra cleanup (run before kubesim is stopped; output discarded)
-#   PHX_E2E_KEEP=1       keep $E2E_TMP (every log) when a test fails, for a post-mortem
+#   PHX_E2E_KEEP=1       keep $E2E_TMP (every log) when a test fails, for a post-mortem;
+#                        PHX_E2E_KEEP=always keeps it for passing tests too
 #   on_failure CMD       registers a diagnostic to print when the test fails (exit status != 0):
 #                        run before the on_exit cleanup, output goes to stderr; e.g.
 #                        on_failure 'tail -n 40 "$E2E_TMP/operator.log"'
@@ -80,8 +81,8 @@ _e2e_exit() {
 		echo "--- kubesim log (tail) ---" >&2
 		tail -n 40 "$SIM_LOG" >&2 || true
 	fi
-	if [ "$rc" -ne 0 ] && [ "${PHX_E2E_KEEP:-0}" = 1 ]; then
-		echo "--- kept $E2E_TMP (PHX_E2E_KEEP=1): logs of kubesim and the controllers ---" >&2
+	if { [ "$rc" -ne 0 ] && [ "${PHX_E2E_KEEP:-0}" = 1 ]; } || [ "${PHX_E2E_KEEP:-0}" = always ]; then
+		echo "--- kept $E2E_TMP (PHX_E2E_KEEP=${PHX_E2E_KEEP}): logs of kubesim and the controllers ---" >&2
 	else
 		rm -rf "$E2E_TMP"
 	fi
