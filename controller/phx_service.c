@@ -1299,7 +1299,6 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	return rc;
 }
 
-/* mu of rec held, rec in the map (rec may be NULL: a key we never saw, now gone). */
 /* mu held. The service is gone: drop its gauges and failover counter and unlink the record, so
  * a service that comes back under this name gets a fresh one; handlers or the dashboard still
  * holding this one free it with their last put. */
@@ -1327,6 +1326,7 @@ void phx_reconciler_forget(struct phx_reconciler *r, const char *key)
 	rec_unlock(rec);
 }
 
+/* mu of rec held, rec in the map (rec may be NULL: a key we never saw, now gone). */
 static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 			 const struct phx_observed *obs, int64_t *requeue_after_ms)
 {

@@ -50,48 +50,40 @@ else
   results+=("tests: FAILED"); fail=1
 fi
 
-if [ "${PHX_SKIP_SANITIZERS:-0}" != 1 ]; then
-  step "build (ASan + UBSan)"
-  if cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPHX_SANITIZE=ON >/dev/null &&
-     cmake --build build-asan -j"$jobs" >build-asan.log 2>&1; then
-    step "unit + e2e tests under ASan + UBSan"
-    # 32_manifests and 33_demo mostly exercise scripts, helm and kubectl; the plain pass covers them.
-    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-       run_ctest build-asan -E 'e2e/3[23]_' ${PHX_TEST_FILTER:+-R "$PHX_TEST_FILTER"}; then
-      results+=("sanitizers: passed")
-    else
-      results+=("sanitizers: FAILED"); fail=1
-    fi
-  else
-    cat build-asan.log; results+=("sanitizers: BUILD FAILED"); fail=1
+# sanitizer_pass LABEL DIR "OPTION_VARS" CMAKE_ARGS...: builds DIR, then runs the unit tests and
+# the e2e tests that drive our C binaries (32_manifests and 33_demo mostly exercise scripts, helm
+# and kubectl; the plain pass covers them). Each *_OPTIONS variable named gets a log_path in
+# DIR/san-reports, and any report there fails the pass: the e2e tests stop kubesim and the
+# operator with signals, so a process's own exit status is not always looked at.
+sanitizer_pass() {
+  local label=$1 dir=$2 vars=$3 v rc
+  shift 3
+  step "build ($label)"
+  if ! { cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j"$jobs" >"$dir.log" 2>&1; }; then
+    cat "$dir.log"; results+=("$label: BUILD FAILED"); fail=1; return
   fi
-fi
+  step "unit + e2e tests under $label"
+  local reports="$root/$dir/san-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  for v in $vars; do local -x "$v=${!v}:log_path=$reports/${v%_OPTIONS}"; done
+  run_ctest "$dir" -E 'e2e/3[23]_' ${PHX_TEST_FILTER:+-R "$PHX_TEST_FILTER"}
+  rc=$?
+  if [ -n "$(ls -A "$reports")" ]; then
+    echo "$label reports:"; head -n 60 "$reports"/*; rc=1
+  fi
+  if [ "$rc" -eq 0 ]; then
+    results+=("$label: passed")
+  else
+    results+=("$label: FAILED"); fail=1
+  fi
+}
 
-if [ "${PHX_SKIP_SANITIZERS:-0}" != 1 ] && [ "${PHX_SKIP_TSAN:-0}" != 1 ]; then
-  step "build (ThreadSanitizer)"
-  if cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPHX_TSAN=ON >/dev/null &&
-     cmake --build build-tsan -j"$jobs" >build-tsan.log 2>&1; then
-    step "unit + e2e tests under ThreadSanitizer"
-    # Every process writes its reports to build-tsan/tsan-reports/: the e2e tests stop kubesim
-    # and the operator with signals, so a report there must fail the pass even when the
-    # process's exit status was never looked at.
-    reports="$root/build-tsan/tsan-reports"
-    rm -rf "$reports" && mkdir -p "$reports"
-    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" \
-       run_ctest build-tsan -E 'e2e/3[23]_' ${PHX_TEST_FILTER:+-R "$PHX_TEST_FILTER"}
-    tsan_rc=$?
-    if [ -n "$(ls -A "$reports")" ]; then
-      echo "ThreadSanitizer reports:"; head -n 60 "$reports"/*; tsan_rc=1
-    fi
-    if [ "$tsan_rc" -eq 0 ]; then
-      results+=("thread sanitizer: passed")
-    else
-      results+=("thread sanitizer: FAILED"); fail=1
-    fi
-  else
-    cat build-tsan.log; results+=("thread sanitizer: BUILD FAILED"); fail=1
-  fi
+if [ "${PHX_SKIP_SANITIZERS:-0}" != 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  sanitizer_pass "ASan + UBSan" build-asan "ASAN_OPTIONS UBSAN_OPTIONS" -DCMAKE_BUILD_TYPE=Debug -DPHX_SANITIZE=ON
+  [ "${PHX_SKIP_TSAN:-0}" = 1 ] ||
+    sanitizer_pass ThreadSanitizer build-tsan TSAN_OPTIONS -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPHX_TSAN=ON
 fi
 
 step "summary"

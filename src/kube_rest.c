@@ -1023,6 +1023,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 			 * before acting on it, so it goes out once more with the new credential. */
 			reauthed = true;
 			exec_invalidate(c, r.auth_gen);
+			kube_status_release(st); /* the 401 is not the answer the caller gets */
 			attempt--;
 			goto next;
 		}
@@ -1124,10 +1125,9 @@ int kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 	return simple(c, gvr, "get", "GET", pns, name, subresource, NULL, NULL, NULL, out, st);
 }
 
-/* Moves the items of `page` to the end of `all`'s items. */
 #define LIST_MAX_ITEMS_DEFAULT 1000000L
 
-/* Moves page's items to the end of all's (*moved of them). */
+/* Moves the items of `page` to the end of `all`'s items, adding their number to *moved. */
 static int merge_items(cJSON *all, cJSON *page, long *moved)
 {
 	cJSON *dst = cJSON_GetObjectItemCaseSensitive(all, "items");
