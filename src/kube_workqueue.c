@@ -1,5 +1,7 @@
 /* The controller work queue (kube_workqueue.h): client-go's queue, delaying queue and rate-limited
- * queue in one object. Delays live on a min-heap that get() drains, so no timer thread is needed. */
+ * queue in one object. Delays live on a min-heap that get() drains, so no timer thread is needed.
+ * Ready keys wait in one of two FIFOs (lanes): urgent first, then normal; both share the item
+ * records, hence the dirty/processing states. */
 #include "kube_workqueue.h"
 
 #include <pthread.h>
@@ -17,18 +19,27 @@
 #define NOT_WAITING SIZE_MAX
 
 /* One per key the queue knows about. client-go keeps three sets (queue, dirty, processing) and a
- * waiting map; one record with flags gives the same states with a single lookup. It is in the
- * FIFO exactly when dirty && !processing, and freed when it is in none of the states. */
+ * waiting map; one record with flags gives the same states with a single lookup. It is in a
+ * FIFO exactly when dirty && !processing (the urgent one when `urgent`), and freed when it is in
+ * none of the states. */
 struct item {
 	char *key;
 	bool dirty;          /* needs processing: queued, or to be queued again on done() */
 	bool processing;     /* handed out by get(), done() not called yet */
+	bool urgent;         /* the dirty state belongs to the urgent lane */
+	bool wait_urgent;    /* delay heap: becomes urgent when due */
 	size_t heap_idx;     /* position on the delay heap, NOT_WAITING when not delayed */
 	int64_t ready_at;    /* delay heap: when to add */
 	uint64_t seq;        /* delay heap: FIFO tie-break among equal ready_at */
 	int64_t added_at;    /* when it became dirty (queue_duration metric) */
 	int64_t started_at;  /* when get() handed it out (work_duration metric) */
 	UT_hash_handle hh;
+};
+
+/* A ring buffer of ready keys. */
+struct ring {
+	struct item **buf;
+	size_t head, len, cap;
 };
 
 struct kube_workqueue {
@@ -40,8 +51,9 @@ struct kube_workqueue {
 	char *name;
 
 	struct item *items;           /* uthash by key */
-	struct item **fifo;           /* ring buffer of ready keys */
-	size_t fifo_head, fifo_len, fifo_cap;
+	struct ring lanes[2];         /* ready keys: [KUBE_LANE_NORMAL], [KUBE_LANE_URGENT] */
+	struct kube_cond *urgent_cond; /* get_lane(urgent_only) waiters */
+	int urgent_waiters;           /* threads blocked in get_lane(urgent_only) */
 	struct item **heap;           /* min-heap by (ready_at, seq) */
 	size_t heap_len, heap_cap;
 	uint64_t next_seq;
@@ -135,37 +147,73 @@ static struct item **grow(struct item **arr, size_t *cap, size_t need)
 	return n;
 }
 
-static int fifo_reserve_locked(struct kube_workqueue *q)
+static int ring_reserve(struct ring *r)
 {
-	size_t oldcap = q->fifo_cap;
+	size_t oldcap = r->cap;
 	struct item **n;
 
-	if (q->fifo_len < q->fifo_cap)
+	if (r->len < r->cap)
 		return 0;
-	n = grow(q->fifo, &q->fifo_cap, q->fifo_len + 1);
+	n = grow(r->buf, &r->cap, r->len + 1);
 	if (n == NULL)
 		return KUBE_ENOMEM;
-	q->fifo = n;
+	r->buf = n;
 	/* Unwrap: the part that wrapped around moves behind the old end. */
-	if (q->fifo_head + q->fifo_len > oldcap) {
-		size_t tail = q->fifo_head + q->fifo_len - oldcap;
+	if (r->head + r->len > oldcap) {
+		size_t tail = r->head + r->len - oldcap;
 		memmove(n + oldcap, n, tail * sizeof(*n));
 	}
 	return 0;
 }
 
-static void fifo_push_locked(struct kube_workqueue *q, struct item *it)
+static void ring_push(struct ring *r, struct item *it)
 {
-	q->fifo[(q->fifo_head + q->fifo_len) % q->fifo_cap] = it;
-	q->fifo_len++;
+	r->buf[(r->head + r->len) % r->cap] = it;
+	r->len++;
 }
 
-static struct item *fifo_pop_locked(struct kube_workqueue *q)
+static struct item *ring_pop(struct ring *r)
 {
-	struct item *it = q->fifo[q->fifo_head];
-	q->fifo_head = (q->fifo_head + 1) % q->fifo_cap;
-	q->fifo_len--;
+	struct item *it = r->buf[r->head];
+	r->head = (r->head + 1) % r->cap;
+	r->len--;
 	return it;
+}
+
+/* Unlinks `it` from the middle of the ring, keeping the order of the others. O(len): only an
+ * urgent add of a key already waiting in the normal lane does it. */
+static void ring_remove(struct ring *r, const struct item *it)
+{
+	size_t i = 0;
+
+	while (i < r->len && r->buf[(r->head + i) % r->cap] != it)
+		i++;
+	if (i == r->len)
+		return;
+	for (; i + 1 < r->len; i++)
+		r->buf[(r->head + i) % r->cap] = r->buf[(r->head + i + 1) % r->cap];
+	r->len--;
+}
+
+static struct ring *lane_of(struct kube_workqueue *q, const struct item *it)
+{
+	return &q->lanes[it->urgent ? KUBE_LANE_URGENT : KUBE_LANE_NORMAL];
+}
+
+static size_t ready_len_locked(const struct kube_workqueue *q)
+{
+	return q->lanes[KUBE_LANE_NORMAL].len + q->lanes[KUBE_LANE_URGENT].len;
+}
+
+/* Puts a ready key in its lane (space reserved by the caller) and wakes one getter that can take
+ * it: an urgent key prefers a thread that only takes urgent keys. */
+static void lane_push_locked(struct kube_workqueue *q, struct item *it)
+{
+	ring_push(lane_of(q, it), it);
+	if (it->urgent && q->urgent_waiters > 0)
+		kube_cond_signal(q->urgent_cond);
+	else
+		kube_cond_signal(q->cond);
 }
 
 static bool heap_less(const struct item *a, const struct item *b)
@@ -227,20 +275,43 @@ static void heap_remove_top_locked(struct kube_workqueue *q)
 
 /* ---- the queue proper ---- */
 
+/* Wakes every getter of either kind: a deadline moved earlier, or shutdown. */
+static void wake_all_locked(struct kube_workqueue *q)
+{
+	kube_cond_broadcast(q->cond);
+	kube_cond_broadcast(q->urgent_cond);
+}
+
+/* An urgent add of a key already dirty in the normal lane: it moves to the urgent lane now (or,
+ * while processing, is queued there on done()). A key never moves the other way. */
+static int upgrade_locked(struct kube_workqueue *q, struct item *it)
+{
+	if (it->processing) {
+		it->urgent = true;
+		return 0;
+	}
+	if (ring_reserve(&q->lanes[KUBE_LANE_URGENT]) != 0)
+		return KUBE_ENOMEM;
+	ring_remove(&q->lanes[KUBE_LANE_NORMAL], it);
+	it->urgent = true;
+	lane_push_locked(q, it);
+	return 0;
+}
+
 /* client-go Add: dedup on the dirty flag; a key being processed waits for done(). */
-static int add_locked(struct kube_workqueue *q, struct item *it)
+static int add_locked(struct kube_workqueue *q, struct item *it, bool urgent)
 {
 	const char *lv[] = {q->name};
 
 	if (it->dirty)
-		return 0;
-	if (!it->processing) {
-		if (fifo_reserve_locked(q) != 0)
-			return KUBE_ENOMEM;
-		fifo_push_locked(q, it);
-		kube_cond_signal(q->cond);
-	}
+		return urgent && !it->urgent ? upgrade_locked(q, it) : 0;
+	if (!it->processing &&
+	    ring_reserve(&q->lanes[urgent ? KUBE_LANE_URGENT : KUBE_LANE_NORMAL]) != 0)
+		return KUBE_ENOMEM;
 	it->dirty = true;
+	it->urgent = urgent;
+	if (!it->processing)
+		lane_push_locked(q, it);
 	it->added_at = kube_clock_now(q->clock);
 	q->ndirty++;
 	kube_metric_inc(q->m_adds, lv);
@@ -256,13 +327,14 @@ static void promote_ready_locked(struct kube_workqueue *q)
 
 	while (q->heap_len > 0 && q->heap[0]->ready_at <= now) {
 		struct item *it = q->heap[0];
-		if (add_locked(q, it) != 0)
+		if (add_locked(q, it, it->wait_urgent) != 0)
 			break; /* out of memory: leave it delayed, a later call retries */
 		heap_remove_top_locked(q);
+		it->wait_urgent = false;
 	}
 }
 
-int kube_workqueue_add(struct kube_workqueue *q, const char *key)
+static int add_lane(struct kube_workqueue *q, const char *key, bool urgent)
 {
 	struct item *it;
 	int rc;
@@ -279,14 +351,38 @@ int kube_workqueue_add(struct kube_workqueue *q, const char *key)
 		rc = KUBE_ENOMEM;
 		goto out;
 	}
-	rc = add_locked(q, it);
+	rc = add_locked(q, it, urgent);
 	item_release_if_idle_locked(q, it);
 out:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t delay_ns)
+int kube_workqueue_add(struct kube_workqueue *q, const char *key)
+{
+	return add_lane(q, key, false);
+}
+
+int kube_workqueue_add_urgent(struct kube_workqueue *q, const char *key)
+{
+	return add_lane(q, key, true);
+}
+
+/* A key already waiting: only an earlier deadline counts (client-go), and an urgent add makes
+ * the wait urgent. */
+static void rewait_locked(struct kube_workqueue *q, struct item *it, int64_t ready_at,
+			  bool urgent)
+{
+	it->wait_urgent = it->wait_urgent || urgent;
+	if (ready_at < it->ready_at) {
+		it->ready_at = ready_at;
+		heap_up_locked(q, it->heap_idx);
+		wake_all_locked(q);
+	}
+}
+
+static int add_after_lane(struct kube_workqueue *q, const char *key, int64_t delay_ns,
+			  bool urgent)
 {
 	struct item *it, **heap;
 	int64_t ready_at;
@@ -295,7 +391,7 @@ int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t 
 	if (q == NULL || key == NULL)
 		return KUBE_EINVAL;
 	if (delay_ns <= 0)
-		return kube_workqueue_add(q, key);
+		return add_lane(q, key, urgent);
 	pthread_mutex_lock(&q->mu);
 	if (q->shutting_down) {
 		rc = KUBE_ESHUTDOWN;
@@ -310,12 +406,7 @@ int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t 
 	/* A huge delay means "practically never", not a wrapped-around deadline in the past. */
 	ready_at = delay_ns > KUBE_CLOCK_FOREVER - ready_at ? KUBE_CLOCK_FOREVER : ready_at + delay_ns;
 	if (it->heap_idx != NOT_WAITING) {
-		/* Already waiting: only an earlier deadline counts (client-go). */
-		if (ready_at < it->ready_at) {
-			it->ready_at = ready_at;
-			heap_up_locked(q, it->heap_idx);
-			kube_cond_broadcast(q->cond);
-		}
+		rewait_locked(q, it, ready_at, urgent);
 		goto out;
 	}
 	heap = grow(q->heap, &q->heap_cap, q->heap_len + 1);
@@ -326,19 +417,25 @@ int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t 
 	}
 	q->heap = heap;
 	it->ready_at = ready_at;
+	it->wait_urgent = urgent;
 	it->seq = q->next_seq++;
 	q->heap[q->heap_len] = it;
 	it->heap_idx = q->heap_len++;
 	heap_up_locked(q, it->heap_idx);
 	/* Getters sleep until the old earliest deadline; a new earliest one must wake them. */
 	if (it->heap_idx == 0)
-		kube_cond_broadcast(q->cond);
+		wake_all_locked(q);
 out:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
 
-int kube_workqueue_add_rate_limited(struct kube_workqueue *q, const char *key)
+int kube_workqueue_add_after(struct kube_workqueue *q, const char *key, int64_t delay_ns)
+{
+	return add_after_lane(q, key, delay_ns, false);
+}
+
+static int add_rate_limited_lane(struct kube_workqueue *q, const char *key, bool urgent)
 {
 	const char *lv[1];
 	int64_t delay = 0;
@@ -348,12 +445,22 @@ int kube_workqueue_add_rate_limited(struct kube_workqueue *q, const char *key)
 		return KUBE_EINVAL;
 	/* A failed when() still yields the maximum delay: back off rather than spin. */
 	kube_ratelimiter_when(q->limiter, key, &delay);
-	rc = kube_workqueue_add_after(q, key, delay);
+	rc = add_after_lane(q, key, delay, urgent);
 	if (rc == 0) {
 		lv[0] = q->name;
 		kube_metric_inc(q->m_retries, lv);
 	}
 	return rc;
+}
+
+int kube_workqueue_add_rate_limited(struct kube_workqueue *q, const char *key)
+{
+	return add_rate_limited_lane(q, key, false);
+}
+
+int kube_workqueue_add_rate_limited_urgent(struct kube_workqueue *q, const char *key)
+{
+	return add_rate_limited_lane(q, key, true);
 }
 
 void kube_workqueue_forget(struct kube_workqueue *q, const char *key)
@@ -367,9 +474,34 @@ int kube_workqueue_num_requeues(struct kube_workqueue *q, const char *key)
 	return q != NULL ? kube_ratelimiter_num_requeues(q->limiter, key) : 0;
 }
 
-int kube_workqueue_get(struct kube_workqueue *q, char **key)
+/* The lane get() takes from next: urgent first; NULL when none it may take is ready. */
+static struct ring *next_lane_locked(struct kube_workqueue *q, bool urgent_only)
+{
+	if (q->lanes[KUBE_LANE_URGENT].len > 0)
+		return &q->lanes[KUBE_LANE_URGENT];
+	if (!urgent_only && q->lanes[KUBE_LANE_NORMAL].len > 0)
+		return &q->lanes[KUBE_LANE_NORMAL];
+	return NULL;
+}
+
+static void wait_for_key_locked(struct kube_workqueue *q, bool urgent_only)
+{
+	int64_t deadline = q->heap_len > 0 ? q->heap[0]->ready_at : KUBE_CLOCK_FOREVER;
+
+	if (!urgent_only) {
+		kube_cond_wait_until(q->cond, deadline);
+		return;
+	}
+	q->urgent_waiters++;
+	kube_cond_wait_until(q->urgent_cond, deadline);
+	q->urgent_waiters--;
+}
+
+int kube_workqueue_get_lane(struct kube_workqueue *q, bool urgent_only, char **key,
+			    enum kube_workqueue_lane *lane)
 {
 	const char *lv[1];
+	struct ring *r;
 	struct item *it;
 	char *copy;
 	int rc = 0;
@@ -380,23 +512,26 @@ int kube_workqueue_get(struct kube_workqueue *q, char **key)
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		promote_ready_locked(q);
-		if (q->fifo_len > 0 || q->shutting_down)
+		r = next_lane_locked(q, urgent_only);
+		if (r != NULL || q->shutting_down)
 			break;
-		kube_cond_wait_until(q->cond,
-				     q->heap_len > 0 ? q->heap[0]->ready_at : KUBE_CLOCK_FOREVER);
+		wait_for_key_locked(q, urgent_only);
 	}
-	if (q->fifo_len == 0) {
+	if (r == NULL) {
 		rc = KUBE_ESHUTDOWN;
 		goto out;
 	}
 	/* Copy first so that running out of memory leaves the key queued. */
-	copy = strdup(q->fifo[q->fifo_head]->key);
+	copy = strdup(r->buf[r->head]->key);
 	if (copy == NULL) {
 		rc = KUBE_ENOMEM;
 		goto out;
 	}
-	it = fifo_pop_locked(q);
+	it = ring_pop(r);
+	if (lane != NULL)
+		*lane = it->urgent ? KUBE_LANE_URGENT : KUBE_LANE_NORMAL;
 	it->dirty = false;
+	it->urgent = false;
 	it->processing = true;
 	q->ndirty--;
 	q->nprocessing++;
@@ -408,6 +543,11 @@ int kube_workqueue_get(struct kube_workqueue *q, char **key)
 out:
 	pthread_mutex_unlock(&q->mu);
 	return rc;
+}
+
+int kube_workqueue_get(struct kube_workqueue *q, char **key)
+{
+	return kube_workqueue_get_lane(q, false, key, NULL);
 }
 
 void kube_workqueue_done(struct kube_workqueue *q, const char *key)
@@ -424,7 +564,7 @@ void kube_workqueue_done(struct kube_workqueue *q, const char *key)
 	lv[0] = q->name;
 	kube_metric_observe(q->m_work_dur, lv,
 			    seconds_between(it->started_at, kube_clock_now(q->clock)));
-	if (it->dirty && fifo_reserve_locked(q) != 0) {
+	if (it->dirty && ring_reserve(lane_of(q, it)) != 0) {
 		/* Cannot queue it again: keep it processing-and-dirty rather than lose it; the
 		 * next done() for it retries. Logged because it means memory is gone. */
 		kube_log(KUBE_LOG_ERROR, "workqueue", "out of memory re-queueing key", "queue",
@@ -433,10 +573,8 @@ void kube_workqueue_done(struct kube_workqueue *q, const char *key)
 	}
 	it->processing = false;
 	q->nprocessing--;
-	if (it->dirty) {
-		fifo_push_locked(q, it);
-		kube_cond_signal(q->cond);
-	}
+	if (it->dirty)
+		lane_push_locked(q, it);
 	if (q->nprocessing == 0)
 		kube_cond_broadcast(q->drain_cond);
 	item_release_if_idle_locked(q, it);
@@ -444,7 +582,10 @@ out:
 	pthread_mutex_unlock(&q->mu);
 }
 
-size_t kube_workqueue_len(struct kube_workqueue *q)
+enum count_what { COUNT_READY, COUNT_URGENT, COUNT_DELAYED };
+
+/* One of the queue's sizes, after moving due keys in. */
+static size_t count(struct kube_workqueue *q, enum count_what what)
 {
 	size_t n;
 
@@ -452,22 +593,26 @@ size_t kube_workqueue_len(struct kube_workqueue *q)
 		return 0;
 	pthread_mutex_lock(&q->mu);
 	promote_ready_locked(q);
-	n = q->fifo_len;
+	n = what == COUNT_READY	   ? ready_len_locked(q)
+	    : what == COUNT_URGENT ? q->lanes[KUBE_LANE_URGENT].len
+				   : q->heap_len;
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
 
+size_t kube_workqueue_len(struct kube_workqueue *q)
+{
+	return count(q, COUNT_READY);
+}
+
+size_t kube_workqueue_urgent_len(struct kube_workqueue *q)
+{
+	return count(q, COUNT_URGENT);
+}
+
 size_t kube_workqueue_delayed_len(struct kube_workqueue *q)
 {
-	size_t n;
-
-	if (q == NULL)
-		return 0;
-	pthread_mutex_lock(&q->mu);
-	promote_ready_locked(q);
-	n = q->heap_len;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return count(q, COUNT_DELAYED);
 }
 
 static void shutdown_locked(struct kube_workqueue *q)
@@ -480,7 +625,7 @@ static void shutdown_locked(struct kube_workqueue *q)
 		heap_remove_top_locked(q);
 		item_release_if_idle_locked(q, it);
 	}
-	kube_cond_broadcast(q->cond);
+	wake_all_locked(q);
 }
 
 void kube_workqueue_shutdown(struct kube_workqueue *q)
@@ -534,7 +679,8 @@ struct kube_workqueue *kube_workqueue_new(const struct kube_workqueue_opts *opts
 		q->name = strdup(opts->name);
 	q->cond = kube_cond_new(q->clock, &q->mu);
 	q->drain_cond = kube_cond_new(q->clock, &q->mu);
-	if (q->limiter == NULL || q->cond == NULL || q->drain_cond == NULL ||
+	q->urgent_cond = kube_cond_new(q->clock, &q->mu);
+	if (q->limiter == NULL || q->cond == NULL || q->drain_cond == NULL || q->urgent_cond == NULL ||
 	    (opts->name != NULL && opts->name[0] != '\0' && q->name == NULL)) {
 		kube_workqueue_free(q);
 		return NULL;
@@ -558,10 +704,12 @@ void kube_workqueue_free(struct kube_workqueue *q)
 		const char *lv[] = {q->name};
 		kube_metric_remove(q->m_depth, lv);
 	}
-	free(q->fifo);
+	free(q->lanes[KUBE_LANE_NORMAL].buf);
+	free(q->lanes[KUBE_LANE_URGENT].buf);
 	free(q->heap);
 	kube_cond_free(q->cond);
 	kube_cond_free(q->drain_cond);
+	kube_cond_free(q->urgent_cond);
 	kube_ratelimiter_free(q->limiter);
 	free(q->name);
 	pthread_mutex_destroy(&q->mu);

@@ -81,4 +81,31 @@ void kube_workqueue_shutdown_with_drain(struct kube_workqueue *q);
 /* True once shutdown has been called. */
 bool kube_workqueue_shutting_down(struct kube_workqueue *q);
 
+/* ---- Lanes: an urgent lane beside the normal FIFO ----
+ * Both lanes share the queue's dirty and processing states: a key is queued at most once (in
+ * one lane), is never handed to two workers at once whatever lane it came from, and a key added
+ * while processing is queued again on done() in the most urgent lane it was added to. get()
+ * hands out urgent keys first (FIFO within each lane). The calls above use the normal lane. */
+enum kube_workqueue_lane { KUBE_LANE_NORMAL = 0, KUBE_LANE_URGENT = 1 };
+
+/* Like kube_workqueue_add, in the urgent lane. A key already queued in the normal lane moves
+ * to the urgent one (keeping one entry); an urgent key never moves back. Returns as
+ * kube_workqueue_add. Thread-safe. */
+int kube_workqueue_add_urgent(struct kube_workqueue *q, const char *key);
+
+/* Like kube_workqueue_add_rate_limited, but the key enters the urgent lane when its delay has
+ * passed (a delayed key's lane only ever upgrades, as its deadline only moves earlier).
+ * Thread-safe. */
+int kube_workqueue_add_rate_limited_urgent(struct kube_workqueue *q, const char *key);
+
+/* Like kube_workqueue_get; with urgent_only it waits for and hands out urgent keys only (for
+ * workers reserved for urgent work), returning KUBE_ESHUTDOWN once the queue is shut down and
+ * the urgent lane is empty. *lane (may be NULL) receives the lane the key came from.
+ * Thread-safe. */
+int kube_workqueue_get_lane(struct kube_workqueue *q, bool urgent_only, char **key,
+			    enum kube_workqueue_lane *lane);
+
+/* Number of ready keys in the urgent lane (kube_workqueue_len counts both lanes). */
+size_t kube_workqueue_urgent_len(struct kube_workqueue *q);
+
 #endif

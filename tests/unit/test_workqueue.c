@@ -1,6 +1,6 @@
 /* Workqueue semantics (client-go): dedup, re-add while processing, delays on a fake clock with
  * FIFO ties, deadlines that only move earlier, rate-limited retries, shutdown and drain, metrics,
- * and a threaded check that no key is ever handed to two workers at once. */
+ * and a threaded check that no key is ever handed to two workers at once; the urgent lane. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -502,6 +502,207 @@ static void workqueue__concurrent_workers_never_share_a_key(void **state)
 	free(s);
 }
 
+/* ---- lanes ---- */
+
+/* get_lane() that must not block; checks the key and the lane it came from. */
+static void expect_get_lane(struct kube_workqueue *q, const char *want,
+			    enum kube_workqueue_lane want_lane)
+{
+	enum kube_workqueue_lane lane = KUBE_LANE_NORMAL;
+	char *key = NULL;
+	assert_true(kube_workqueue_len(q) > 0);
+	assert_int_equal(kube_workqueue_get_lane(q, false, &key, &lane), 0);
+	assert_string_equal(key, want);
+	assert_int_equal(lane, want_lane);
+	kube_workqueue_done(q, key);
+	free(key);
+}
+
+static void workqueue__urgent_lane_is_handed_out_first(void **state)
+{
+	struct kube_workqueue *q = new_queue(NULL, NULL);
+
+	kube_workqueue_add(q, "a");
+	kube_workqueue_add(q, "b");
+	kube_workqueue_add_urgent(q, "u1");
+	kube_workqueue_add_urgent(q, "u2");
+	assert_int_equal(kube_workqueue_len(q), 4);
+	assert_int_equal(kube_workqueue_urgent_len(q), 2);
+	expect_get_lane(q, "u1", KUBE_LANE_URGENT);
+	expect_get_lane(q, "u2", KUBE_LANE_URGENT);
+	expect_get_lane(q, "a", KUBE_LANE_NORMAL);
+	expect_get_lane(q, "b", KUBE_LANE_NORMAL);
+	assert_int_equal(kube_workqueue_len(q), 0);
+	kube_workqueue_free(q);
+}
+
+static void workqueue__urgent_add_moves_a_queued_key_without_duplicating_it(void **state)
+{
+	struct kube_workqueue *q = new_queue(NULL, NULL);
+
+	kube_workqueue_add(q, "a");
+	kube_workqueue_add(q, "b");
+	kube_workqueue_add(q, "c");
+	kube_workqueue_add_urgent(q, "b");
+	/* A normal add afterwards does not move it back. */
+	kube_workqueue_add(q, "b");
+	assert_int_equal(kube_workqueue_len(q), 3);
+	expect_get_lane(q, "b", KUBE_LANE_URGENT);
+	expect_get_lane(q, "a", KUBE_LANE_NORMAL);
+	expect_get_lane(q, "c", KUBE_LANE_NORMAL);
+	assert_int_equal(kube_workqueue_len(q), 0);
+	kube_workqueue_free(q);
+}
+
+static void workqueue__urgent_add_while_processing_waits_for_done(void **state)
+{
+	struct kube_workqueue *q = new_queue(NULL, NULL);
+	char *key = NULL;
+
+	kube_workqueue_add(q, "a");
+	assert_int_equal(kube_workqueue_get(q, &key), 0);
+	kube_workqueue_add(q, "n");
+	kube_workqueue_add_urgent(q, "a");
+	/* "a" is being processed: not handed out again in any lane until done(). */
+	assert_int_equal(kube_workqueue_len(q), 1);
+	assert_int_equal(kube_workqueue_urgent_len(q), 0);
+	kube_workqueue_done(q, key);
+	free(key);
+	assert_int_equal(kube_workqueue_urgent_len(q), 1);
+	expect_get_lane(q, "a", KUBE_LANE_URGENT);
+	expect_get_lane(q, "n", KUBE_LANE_NORMAL);
+	kube_workqueue_free(q);
+}
+
+static void workqueue__urgent_rate_limited_retry_stays_urgent(void **state)
+{
+	struct kube_clock *clk = kube_clock_fake_new(0, 0);
+	struct kube_workqueue *q = new_queue(clk, "lanes");
+
+	assert_int_equal(kube_workqueue_add_rate_limited_urgent(q, "x"), 0);
+	assert_int_equal(kube_workqueue_delayed_len(q), 1);
+	/* A normal delayed add of the same key does not downgrade it. */
+	kube_workqueue_add_after(q, "x", KUBE_MS(1));
+	kube_workqueue_add(q, "y");
+	kube_clock_advance(clk, KUBE_MS(5));
+	expect_get_lane(q, "x", KUBE_LANE_URGENT);
+	expect_get_lane(q, "y", KUBE_LANE_NORMAL);
+	assert_int_equal(kube_workqueue_num_requeues(q, "x"), 1);
+	{
+		const char *lv[] = {"lanes"};
+		struct kube_metric *r = kube_metric_register(
+			kube_metrics_default(), KUBE_COUNTER, "workqueue_retries_total",
+			"Total number of retries handled by workqueue",
+			(const char *const[]){"name", NULL}, NULL, 0);
+		assert_true(kube_metric_value(r, lv) == 1.0);
+	}
+	kube_workqueue_free(q);
+	kube_clock_free(clk);
+}
+
+struct lane_getter {
+	struct kube_workqueue *q;
+	char *key;
+	int rc;
+	atomic_bool finished;
+};
+
+static void *urgent_getter_main(void *arg)
+{
+	struct lane_getter *g = arg;
+	g->rc = kube_workqueue_get_lane(g->q, true, &g->key, NULL);
+	atomic_store(&g->finished, true);
+	return NULL;
+}
+
+static bool lane_getter_finished(void *arg)
+{
+	return atomic_load(&((struct lane_getter *)arg)->finished);
+}
+
+static void workqueue__urgent_only_getter_ignores_normal_keys(void **state)
+{
+	struct kube_clock *clk = kube_clock_fake_new(0, 0);
+	struct kube_workqueue *q = new_queue(clk, NULL);
+	struct lane_getter g = {.q = q};
+	pthread_t t;
+
+	kube_workqueue_add(q, "normal");
+	pthread_create(&t, NULL, urgent_getter_main, &g);
+	assert_true(eventually(one_waiter, clk));
+	assert_false(atomic_load(&g.finished));
+	kube_workqueue_add_urgent(q, "hot");
+	assert_true(eventually(lane_getter_finished, &g));
+	pthread_join(t, NULL);
+	assert_int_equal(g.rc, 0);
+	assert_string_equal(g.key, "hot");
+	kube_workqueue_done(q, g.key);
+	free(g.key);
+
+	/* After shutdown an urgent-only getter stops although normal keys remain for others. */
+	g = (struct lane_getter){.q = q};
+	pthread_create(&t, NULL, urgent_getter_main, &g);
+	assert_true(eventually(one_waiter, clk));
+	kube_workqueue_shutdown(q);
+	pthread_join(t, NULL);
+	assert_int_equal(g.rc, KUBE_ESHUTDOWN);
+	assert_null(g.key);
+	expect_get_lane(q, "normal", KUBE_LANE_NORMAL);
+	kube_workqueue_free(q);
+	kube_clock_free(clk);
+}
+
+static void *urgent_stress_worker(void *arg)
+{
+	struct stress *s = arg;
+	char *key;
+
+	while (kube_workqueue_get_lane(s->q, true, &key, NULL) == 0) {
+		int k = atoi(key + 1);
+		if (atomic_fetch_add(&s->holders[k], 1) != 0)
+			atomic_fetch_add(&s->violations, 1);
+		atomic_store(&s->last_start[k], atomic_fetch_add(&s->seq, 1));
+		atomic_fetch_add(&s->processed, 1);
+		atomic_fetch_sub(&s->holders[k], 1);
+		kube_workqueue_done(s->q, key);
+		free(key);
+	}
+	return NULL;
+}
+
+static void workqueue__lanes_never_share_a_key_across_workers(void **state)
+{
+	struct stress *s = calloc(1, sizeof(*s));
+	pthread_t workers[NWORKERS + 1];
+	char key[8];
+
+	s->q = new_queue(NULL, NULL);
+	for (int k = 0; k < NKEYS; k++) {
+		atomic_init(&s->last_add[k], -1);
+		atomic_init(&s->last_start[k], -1);
+	}
+	for (int i = 0; i < NWORKERS; i++)
+		pthread_create(&workers[i], NULL, stress_worker, s);
+	pthread_create(&workers[NWORKERS], NULL, urgent_stress_worker, s);
+	for (int i = 0; i < NADDS; i++) {
+		int k = (i * 7 + i / 3) % NKEYS;
+		snprintf(key, sizeof(key), "k%d", k);
+		atomic_store(&s->last_add[k], atomic_fetch_add(&s->seq, 1));
+		if (i % 3 == 0)
+			assert_int_equal(kube_workqueue_add_urgent(s->q, key), 0);
+		else
+			assert_int_equal(kube_workqueue_add(s->q, key), 0);
+	}
+	assert_true(eventually(stress_settled, s));
+	kube_workqueue_shutdown_with_drain(s->q);
+	for (int i = 0; i <= NWORKERS; i++)
+		pthread_join(workers[i], NULL);
+	assert_int_equal(atomic_load(&s->violations), 0);
+	assert_true(atomic_load(&s->processed) >= NKEYS);
+	kube_workqueue_free(s->q);
+	free(s);
+}
+
 static int teardown(void **state)
 {
 	kube_metrics_default_reset();
@@ -526,6 +727,12 @@ int main(void)
 		cmocka_unit_test(workqueue__shutdown_with_drain_waits_for_processing),
 		cmocka_unit_test(workqueue__metrics_depth_adds_and_wait_time),
 		cmocka_unit_test(workqueue__concurrent_workers_never_share_a_key),
+		cmocka_unit_test(workqueue__urgent_lane_is_handed_out_first),
+		cmocka_unit_test(workqueue__urgent_add_moves_a_queued_key_without_duplicating_it),
+		cmocka_unit_test(workqueue__urgent_add_while_processing_waits_for_done),
+		cmocka_unit_test(workqueue__urgent_rate_limited_retry_stays_urgent),
+		cmocka_unit_test(workqueue__urgent_only_getter_ignores_normal_keys),
+		cmocka_unit_test(workqueue__lanes_never_share_a_key_across_workers),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
