@@ -152,6 +152,11 @@ struct kube_workqueue *kube_controller_queue(struct kube_controller *ctl)
 	return ctl->queue;
 }
 
+struct kube_manager *kube_controller_manager(struct kube_controller *ctl)
+{
+	return ctl->m;
+}
+
 /* ---------------------------------------------------------------- enqueue */
 
 static int enqueue_lane(struct kube_controller *ctl, const char *key, bool urgent)
@@ -850,6 +855,23 @@ static void controller_free(struct kube_controller *ctl)
 	free(ctl);
 }
 
+/* Every series of the controller exists from the start, at 0 (as controller-runtime does), so
+ * rate() works from the first scrape. */
+static void init_metrics(struct kube_controller *ctl)
+{
+	static const char *const results[] = {"success", "error", "requeue_after"};
+	const char *lv[] = {ctl->name};
+	struct kube_manager *m = ctl->m;
+
+	kube_metric_set(m->m_max, lv, ctl->ops.workers + ctl->ops.urgent_workers);
+	kube_metric_set(m->m_active, lv, 0);
+	kube_metric_add(m->m_errors, lv, 0);
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+		const char *lv2[] = {ctl->name, results[i]};
+		kube_metric_add(m->m_total, lv2, 0);
+	}
+}
+
 static bool name_taken(const struct kube_manager *m, const char *name)
 {
 	for (const struct kube_controller *c = m->ctls; c != NULL; c = c->next)
@@ -919,10 +941,7 @@ int kube_manager_add_controller(struct kube_manager *m, const struct kube_contro
 	for (tail = &m->ctls; *tail != NULL; tail = &(*tail)->next)
 		;
 	*tail = ctl;
-	{
-		const char *lv[] = {ctl->name};
-		kube_metric_set(m->m_max, lv, ctl->ops.workers + ctl->ops.urgent_workers);
-	}
+	init_metrics(ctl);
 	if (out != NULL)
 		*out = ctl;
 	return 0;

@@ -176,9 +176,10 @@ int kube_controller_enqueue_urgent(struct kube_controller *ctl, const char *key)
 int kube_controller_enqueue_after(struct kube_controller *ctl, const char *key,
 				  int64_t delay_ms);
 
-/* The controller's name (borrowed), its primary cache, and its queue (for tests and metrics;
- * do not shut it down). */
+/* The controller's name (borrowed), its manager (e.g. kube_manager_is_leader in a map
+ * function), its primary cache, and its queue (for tests and metrics; do not shut it down). */
 const char *kube_controller_name(const struct kube_controller *ctl);
+struct kube_manager *kube_controller_manager(struct kube_controller *ctl);
 struct kube_cache *kube_controller_primary(struct kube_controller *ctl);
 struct kube_workqueue *kube_controller_queue(struct kube_controller *ctl);
 

@@ -373,6 +373,11 @@ static void host__owned_and_mapped_events_enqueue_the_right_keys(void **state)
 				 "\"gadgets\",le=\"0.005\"} "));
 	assert_true(metrics_have("controller_runtime_max_concurrent_reconciles{controller="
 				 "\"widgets\"} 1"));
+	assert_true(metrics_have("controller_runtime_reconcile_total{controller=\"gadgets\","
+				 "result=\"requeue_after\"} 0\n"));
+	assert_true(metrics_have("controller_runtime_reconcile_errors_total{controller="
+				 "\"gadgets\"} 0\n"));
+	assert_true(metrics_have("controller_runtime_active_workers{controller=\"widgets\"} 0\n"));
 	assert_true(metrics_have("workqueue_adds_total{name=\"widgets\"} "));
 	assert_true(metrics_have("workqueue_depth{name=\"gadgets\"} 0"));
 	assert_true(metrics_have("workqueue_queue_duration_seconds_count{name=\"widgets\"} "));
