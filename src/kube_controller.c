@@ -371,34 +371,38 @@ fail:
 	return NULL;
 }
 
-/* Finds the shared informer for src or makes one, and registers ctl's interest in it. */
+/* The shared informer for src, made (and linked in) when none matches; NULL on ENOMEM. */
+static struct kube_cache *cache_find_or_new(struct kube_manager *m, const struct kube_source *src)
+{
+	const char *ns = source_namespace(m, src);
+	struct kube_cache **tail;
+
+	for (tail = &m->caches; *tail != NULL; tail = &(*tail)->next)
+		if (cache_matches(*tail, src, ns))
+			return *tail;
+	*tail = cache_new(m, src, ns);
+	if (*tail != NULL)
+		m->ncaches++;
+	return *tail;
+}
+
+/* Registers ctl's interest in the informer for src (shared or new). On error nothing is
+ * registered and no informer made. */
 static int cache_register(struct kube_controller *ctl, const struct kube_source *src,
 			  enum reg_kind kind, kube_map_fn fn, void *ud, struct kube_cache **out)
 {
-	struct kube_manager *m = ctl->m;
-	const char *ns;
-	struct kube_cache *c, **tail;
-	struct reg *r, **rtail;
+	struct kube_cache *c;
+	struct reg *r = NULL, **rtail;
+	int rc = 0;
 
 	if (src == NULL || src->gvr == NULL || src->gvr->version == NULL ||
 	    src->gvr->resource == NULL)
 		return KUBE_EINVAL;
-	ns = source_namespace(m, src);
-	for (tail = &m->caches; *tail != NULL; tail = &(*tail)->next)
-		if (cache_matches(*tail, src, ns))
-			break;
-	c = *tail;
 	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return KUBE_ENOMEM;
+	c = r != NULL ? cache_find_or_new(ctl->m, src) : NULL;
 	if (c == NULL) {
-		c = cache_new(m, src, ns);
-		if (c == NULL) {
-			free(r);
-			return KUBE_ENOMEM;
-		}
-		*tail = c;
-		m->ncaches++;
+		rc = KUBE_ENOMEM;
+		goto out;
 	}
 	if (src->resync_ms > 0 && (c->resync_ms == 0 || src->resync_ms < c->resync_ms))
 		c->resync_ms = src->resync_ms;
@@ -407,9 +411,12 @@ static int cache_register(struct kube_controller *ctl, const struct kube_source 
 	for (rtail = &c->regs; *rtail != NULL; rtail = &(*rtail)->next)
 		;
 	*rtail = r;
+	r = NULL;
 	if (out != NULL)
 		*out = c;
-	return 0;
+out:
+	free(r);
+	return rc;
 }
 
 /* Removes every registration of ctl, and the informers nobody else wanted (a failed add). */

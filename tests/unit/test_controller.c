@@ -48,6 +48,8 @@ struct toy {
 	atomic_int violations;
 	atomic_int calls;
 	atomic_int leading_true, leading_false;
+	atomic_int mapped;            /* events seen by count_map */
+	atomic_int last_enqueue_rc;
 	struct kube_cache *pods;      /* from setup */
 };
 
@@ -55,7 +57,7 @@ struct fixture {
 	struct fake_api *api;
 	struct kube_client *client, *client2;
 	struct kube_clock *clock;     /* NULL = real */
-	struct kube_manager *m;
+	struct kube_manager *m, *m2;  /* m2: a second replica */
 	struct toy widgets, gadgets;
 };
 
@@ -205,6 +207,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	kube_manager_free(f->m2);
 	kube_manager_free(f->m);
 	kube_client_free(f->client);
 	kube_client_free(f->client2);
@@ -539,6 +542,26 @@ static bool lost(void *arg)
 	return atomic_load(&((struct toy *)arg)->leading_false) >= 1;
 }
 
+/* Counts pod events and tries to enqueue the widget named by label "widget". */
+static void count_map(struct kube_controller *ctl, const struct kube_event *ev, void *ud)
+{
+	struct toy *t = ud;
+	const char *w = kube_json_get_str(ev->obj, "metadata", "labels", "widget", NULL);
+	char key[128];
+
+	atomic_fetch_add(&t->mapped, 1);
+	if (w == NULL)
+		return;
+	snprintf(key, sizeof(key), "ns/%s", w);
+	atomic_store(&t->last_enqueue_rc, kube_controller_enqueue(ctl, key));
+}
+
+static int counting_setup(struct kube_controller *ctl, void *ud)
+{
+	struct kube_source pods = {.gvr = &KUBE_GVR_PODS};
+	return kube_controller_watches(ctl, &pods, count_map, ud, NULL);
+}
+
 static int write_cm(struct kube_client *c, const char *name)
 {
 	char buf[256];
@@ -613,6 +636,56 @@ static void host__losing_the_lease_stops_writes_and_calls_on_leading_false(void 
 	assert_int_equal(write_cm(f->client2, "d"), KUBE_ENOTLEADER);
 	assert_int_equal(kube_controller_enqueue(ctl, "ns/y"), KUBE_ENOTLEADER);
 	assert_null(fake_api_get(f->api, "configmaps", "ns", "c"));
+}
+
+static struct kube_manager *replica(struct fixture *f, struct kube_client *c, const char *id,
+				   struct toy *t)
+{
+	struct kube_manager_opts o = ELECT;
+	struct kube_controller_ops ops = WIDGET_OPS;
+	struct kube_manager *m = NULL;
+
+	o.client = c;
+	o.identity = id;
+	ops.setup = counting_setup;
+	assert_int_equal(kube_manager_new(&o, &m), 0);
+	assert_int_equal(kube_manager_add_controller(m, &ops, t, NULL), 0);
+	(void)f;
+	return m;
+}
+
+static bool mapped_but_dropped(void *arg)
+{
+	struct toy *t = arg;
+	return atomic_load(&t->mapped) >= 1 && atomic_load(&t->last_enqueue_rc) == KUBE_ENOTLEADER;
+}
+
+static void host__standby_maps_events_and_reconciles_after_takeover(void **state)
+{
+	struct fixture *f = *state;
+
+	put_obj(f->api, "widgets", "Widget", "w1", NULL, NULL);
+	f->m = replica(f, f->client, "replica-a", &f->widgets);
+	f->m2 = replica(f, f->client2, "replica-b", &f->gadgets);
+	assert_int_equal(kube_manager_start(f->m), 0);
+	assert_true(fake_eventually(is_leader, f->m, WAIT_MS));
+	assert_int_equal(kube_manager_start(f->m2), 0);
+	assert_true(fake_eventually(synced, f->m2, WAIT_MS));
+	expect_seen(&f->widgets, "ns/w1", 1);
+	/* The standby's map function runs (warm state) but its enqueue is dropped. */
+	put_obj(f->api, "pods", "Pod", "p1", "\"widget\":\"w2\"", NULL);
+	assert_true(fake_eventually(mapped_but_dropped, &f->gadgets, WAIT_MS));
+	expect_seen(&f->widgets, "ns/w2", 1);
+	assert_false(kube_manager_is_leader(f->m2));
+	assert_int_equal(atomic_load(&f->gadgets.leading_true), 0);
+	/* The leader steps down: the standby takes over at once and reconciles every primary. */
+	kube_manager_stop(f->m);
+	expect_seen(&f->gadgets, "ns/w1", 1);
+	assert_true(kube_manager_is_leader(f->m2));
+	assert_int_equal(atomic_load(&f->gadgets.leading_true), 1);
+	assert_int_equal(toy_count(&f->gadgets, "ns/w2"), 0);
+	assert_int_equal(write_cm(f->client2, "by-b"), 0);
+	assert_int_equal(write_cm(f->client, "by-a"), KUBE_ENOTLEADER);
 }
 
 struct stopper {
@@ -791,6 +864,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(host__graceful_stop_releases_the_lease_then_drains,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			host__standby_maps_events_and_reconciles_after_takeover, setup, teardown),
 		cmocka_unit_test_setup_teardown(host__readyz_waits_for_every_informer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(host__bad_registrations_are_refused, setup,
