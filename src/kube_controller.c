@@ -583,17 +583,13 @@ static void reconcile_one(struct kube_controller *ctl, const char *key, bool urg
 	kube_metric_inc(m->m_total, lv2);
 }
 
-/* Blocks until every cache synced (true) or the manager stops first (false). */
-static bool wait_synced(struct kube_manager *m)
+/* Blocks until every cache synced or the manager stops. */
+static void wait_synced(struct kube_manager *m)
 {
-	bool ok;
-
 	pthread_mutex_lock(&m->mu);
 	while (!atomic_load(&m->synced) && !atomic_load(&m->stopping))
 		pthread_cond_wait(&m->sync_cv, &m->mu);
-	ok = !atomic_load(&m->stopping);
 	pthread_mutex_unlock(&m->mu);
-	return ok;
 }
 
 struct worker_arg {

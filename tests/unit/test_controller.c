@@ -19,6 +19,7 @@
 #include "kube_error.h"
 #include "kube_httpd.h"
 #include "kube_json.h"
+#include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
 #include "kube_workqueue.h"
@@ -195,6 +196,10 @@ static int setup(void **state)
 
 	f->api = fake_api_start();
 	assert_non_null(f->api);
+	/* A list at resourceVersion "0" would make the fake server start the watch "from now",
+	 * losing what changed between the list and the watch: start from a real version. */
+	fake_api_put(f->api, "configmaps",
+		     "{\"metadata\":{\"name\":\"seed\",\"namespace\":\"other\"}}");
 	f->client = new_client(f->api);
 	f->client2 = new_client(f->api);
 	pthread_mutex_init(&f->widgets.mu, NULL);
@@ -594,9 +599,11 @@ static bool three_done(void *arg)
 	return kube_metric_value(h, lv) >= 3.0;
 }
 
+/* Durations generous enough for a loaded machine under TSan; a released lease is taken over
+ * within a retry period anyway, and the lease-loss test waits out one renew deadline. */
 static const struct kube_manager_opts ELECT = {
 	.leader_elect = true, .lease_namespace = "kube-system", .lease_name = "toy-leader",
-	.identity = "replica-a", .lease_duration_ms = 300, .renew_deadline_ms = 200,
+	.identity = "replica-a", .lease_duration_ms = 1500, .renew_deadline_ms = 1000,
 	.retry_period_ms = 50,
 };
 
@@ -848,6 +855,8 @@ static void host__bad_registrations_are_refused(void **state)
 
 int main(void)
 {
+	if (getenv("KUBE_TEST_DEBUG") != NULL)
+		kube_log_set_level(KUBE_LOG_TRACE);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(host__two_controllers_share_an_informer, setup,
 						teardown),
