@@ -95,9 +95,9 @@ struct kube_manager_opts {
 	struct kube_client *client;
 	struct kube_clock *clock;     /* NULL = real; borrowed; informers, queues, elector, ctx */
 	const char *namespace;        /* default namespace of sources; NULL or "" = all; copied */
-	/* kube_httpd addresses ("127.0.0.1:0", ":8080"); NULL or "0" = no server. /metrics,
-	 * /healthz and /readyz are served on both; a probe_addr equal to metrics_addr is one
-	 * server. */
+	/* kube_httpd addresses ("127.0.0.1:0", ":8080"); NULL = no server, "0" = a disabled one.
+	 * /metrics, /healthz and /readyz are served on both; a probe_addr equal to metrics_addr is
+	 * one server. */
 	const char *metrics_addr;
 	const char *probe_addr;
 	/* false: this process leads from start to stop (a single replica; no write gate). */
@@ -127,8 +127,9 @@ int kube_manager_add_controller(struct kube_manager *m, const struct kube_contro
  * is left refusing every write. Returns 0 or KUBE_EINVAL. Any time, any thread. */
 int kube_manager_gate_client(struct kube_manager *m, struct kube_client *c);
 
-/* Starts servers, informers and the elector (or leads at once). Workers start once every
- * informer has synced, when /readyz turns ready and every primary key is enqueued. Returns 0,
+/* Starts servers, informers, workers and the elector (or leads at once). Workers reconcile
+ * nothing until every informer has synced; then /readyz turns ready and every primary key is
+ * enqueued. Returns 0,
  * KUBE_EINVAL (already started), KUBE_EIO (a port cannot be bound, a thread cannot start),
  * KUBE_ENOMEM; on error whatever started is stopped again. */
 int kube_manager_start(struct kube_manager *m);
