@@ -47,7 +47,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
 # Every standard build type must compile: warnings are errors, and -O2/-Os find warnings the
 # other levels do not (-Wformat-truncation once broke Release). Compile only, no tests:
 # RelWithDebInfo is built above, Debug by the ASan pass (here too when the sanitizers are
-# skipped). About 45 s (Release) + 60 s (MinSizeRel) on 2 cores; PHX_SKIP_BUILD_TYPES=1 skips it.
+# skipped). Each costs about 25 s of CPU (15-75 s wall on 2 cores, by load); PHX_SKIP_BUILD_TYPES=1
+# skips them.
 if [ "${PHX_SKIP_BUILD_TYPES:-0}" != 1 ]; then
   bt_types="Release MinSizeRel"
   [ "${PHX_SKIP_SANITIZERS:-0}" = 1 ] && bt_types="$bt_types Debug"
