@@ -614,6 +614,20 @@ out:
 	table_release(&t);
 }
 
+/* Whether the PodList `pods` has a pod named `name`. */
+static bool pod_listed(const cJSON *pods, const char *name)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, kube_json_get(pods, "items", NULL)) {
+		const char *n = kube_json_name(p);
+
+		if (n && !strcmp(n, name))
+			return true;
+	}
+	return false;
+}
+
 /* "last reconciled 12s ago" from status.lastReconcileTime (nothing when absent), with a
  * warning when that is stale and no operator is acting. */
 static void print_reconciled(FILE *out, const cJSON *svc, const struct phx_dash_opts *o)
@@ -683,8 +697,10 @@ int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
 	if (gen && observed && observed < gen)
 		fprintf(out, "  status reflects generation %lld; spec is at %lld (operator catching up)\n",
 			(long long)observed, (long long)gen);
-	fprintf(out, "\n  primary    %s%s%s\n", o->color && primary ? C_CYAN : "",
-		primary ? primary : "none", o->color && primary ? C_RESET : "");
+	fprintf(out, "\n  primary    %s%s%s%s\n", o->color && primary ? C_CYAN : "",
+		primary ? primary : "none", o->color && primary ? C_RESET : "",
+		primary && pods && !pod_listed(pods, primary) ? "  (no such pod: the status is out of date)"
+							      : "");
 	fprintf(out, "  standbys   %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "standbys", NULL)));
 	fprintf(out, "  serving    %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "serving", NULL)));
 	if (cJSON_IsObject(fip))

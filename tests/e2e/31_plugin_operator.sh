@@ -40,6 +40,7 @@ expect_out "stale summary" '^WARNING: 1 service not reconciled for over 300s and
 expect_out "stale row" '^  ↳ stale: last reconciled 10m0[0-9]s ago$' "$work/out"
 expect_out "row" '^hello +Healthy +3/3' "$work/out"
 "$plugin" status hello >"$work/out"
+expect_out "deleted primary" '^  primary +hello-gone  \(no such pod: the status is out of date\)$' "$work/out"
 expect_out "detail stale" '^  last reconciled 10m0[0-9]s ago \(stale: no operator holds the Lease\)$' "$work/out"
 pass "no Lease: a note naming the Lease; lastReconcileTime 10m old marks the service stale"
 
