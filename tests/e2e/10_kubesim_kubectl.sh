@@ -66,6 +66,9 @@ expect_contains "$out" 'strict decoding error: unknown field "spec.junk"' "Stric
 out=$(k apply --validate=warn -f "$E2E_TMP/w2.yaml" 2>&1)
 expect_contains "$out" 'Warning: unknown field "spec.junk"' "Warn warns"
 k delete wdg w2 >/dev/null
+printf 'apiVersion: e2e.phoenix.test/v1\nkind: Widget\nmetadata: {name: w3, colour: red}\nspec: {size: small}\n' >"$E2E_TMP/w3.yaml"
+if out=$(k apply -f "$E2E_TMP/w3.yaml" 2>&1); then fail "unknown metadata field accepted under Strict"; fi
+expect_contains "$out" 'unknown field "metadata.colour"' "Strict names an unknown metadata field"
 k apply --validate=false -f "$E2E_TMP/w2.yaml" >/dev/null
 expect_eq "" "$(k get wdg w2 -o jsonpath='{.spec.junk}')" "unknown field pruned"
 expect_eq "1" "$(k get wdg w2 -o jsonpath='{.spec.replicas}')" "default applied"

@@ -125,6 +125,38 @@ static void prune(struct pctx *pc, cJSON *obj, const cJSON *schema, const char *
 	}
 }
 
+/* The fields of ObjectMeta (k8s.io/apimachinery meta/v1). A custom resource's metadata is
+ * decoded into it, so anything else is dropped, and named by strict field validation. */
+static int object_meta_field(const char *k)
+{
+	static const char *const fields[] = {
+		"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+		"generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+		"labels", "annotations", "ownerReferences", "finalizers", "managedFields",
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (!strcmp(k, fields[i]))
+			return 1;
+	return 0;
+}
+
+/* Drops (and records) the fields of the root metadata that ObjectMeta does not have. */
+static void prune_root_metadata(struct pctx *pc, cJSON *obj)
+{
+	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *c, *next;
+
+	if (!cJSON_IsObject(md))
+		return;
+	for (c = md->child; c; c = next) {
+		next = c->next;
+		if (object_meta_field(c->string))
+			continue;
+		record_pruned(pc, "metadata", c->string);
+		cJSON_Delete(cJSON_DetachItemViaPointer(md, c));
+	}
+}
+
 int sim_schema_prune(cJSON *obj, const cJSON *schema)
 {
 	return sim_schema_prune_report(obj, schema, NULL);
@@ -145,6 +177,8 @@ int sim_schema_prune_report(cJSON *obj, const cJSON *schema, cJSON **pruned)
 			return KUBE_ENOMEM;
 	}
 	prune(&pc, obj, schema, "", 1);
+	if (schema)
+		prune_root_metadata(&pc, obj);
 	if (pc.nomem) {
 		rc = KUBE_ENOMEM;
 		cJSON_Delete(pc.pruned);

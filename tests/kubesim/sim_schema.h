@@ -11,8 +11,9 @@
 
 /* Removes every field the schema does not list, recursively through properties, items and
  * additionalProperties, except below `x-kubernetes-preserve-unknown-fields: true`. At the root
- * (and in x-kubernetes-embedded-resource objects) apiVersion, kind and metadata are always kept
- * and metadata is never pruned. Modifies obj in place. Returns 0 or KUBE_EINVAL (obj NULL). */
+ * (and in x-kubernetes-embedded-resource objects) apiVersion, kind and metadata are always kept;
+ * of the root metadata only fields ObjectMeta does not have are dropped (embedded metadata is
+ * kept whole). Modifies obj in place. Returns 0 or KUBE_EINVAL (obj NULL). */
 int sim_schema_prune(cJSON *obj, const cJSON *schema);
 
 /* sim_schema_prune, and when `pruned` is non-NULL it receives a new array (caller frees with
