@@ -213,7 +213,7 @@ wait_for "healthy" 60 all_healthy || {
 run kubectl -n "$ns" get phx
 run kubectl -n "$ns" get pods -l phoenix.fpai.io/service="$victim" -L phoenix.fpai.io/role,phoenix.fpai.io/serving
 echo
-run kubectl phoenix status -n "$ns"
+run kubectl phoenix status -n "$ns" --operator-namespace "$ns" --leader-election-id "$lease"
 
 # --- 5. the failover ---------------------------------------------------------------------------
 # kubesim records every change of a Service's ready endpoints (its /sim/v1 control API, not
@@ -229,7 +229,7 @@ run kubectl -n "$ns" delete pod "$old_primary" --wait=false
 # replacements are starting (they take ${ready_delay_ms} ms to become Ready in kubesim).
 wait_for "failover seen" 10 failover_seen "$before" || die "no failover within 10 s of the kill"
 step "During the failover"
-run kubectl phoenix status -n "$ns" "$victim"
+run kubectl phoenix status -n "$ns" --operator-namespace "$ns" --leader-election-id "$lease" "$victim"
 echo
 printf '%s$ kubectl -n %s get endpoints %s -o jsonpath=...%s\n' "$B" "$ns" "$victim" "$N"
 printf 'pods behind the Service now: %s\n' \
@@ -239,7 +239,7 @@ wait_for "recovered" 60 recovered "$before" "$old_primary" ||
 	{ kubectl -n "$ns" get phx "$victim"; die "$victim did not recover to 3/3 Healthy within 60 s"; }
 
 step "After: recovered"
-run kubectl phoenix status -n "$ns"
+run kubectl phoenix status -n "$ns" --operator-namespace "$ns" --leader-election-id "$lease"
 echo
 run kubectl -n "$ns" get phx "$victim" -o wide
 echo
@@ -296,7 +296,7 @@ step "Keep exploring"
 cat <<EOF
     export KUBECONFIG=$kubeconfig KUBECACHEDIR=$KUBECACHEDIR PATH=$bin:\$PATH
     kubectl get phx -n $ns -w                    # watch the services
-    kubectl phoenix status -n $ns -w             # the dashboard, live
+    kubectl phoenix status -n $ns -w --operator-namespace $ns --leader-election-id $lease   # the dashboard, live
     kubectl delete pod -n $ns \$(kubectl get phx -n $ns registry -o jsonpath='{.status.primary}')
     kubectl phoenix switchover -n $ns intent-queue   # hand the primary role to a standby
     kubectl phoenix pause -n $ns build-executor      # the operator keeps its hands off

@@ -177,7 +177,7 @@ static const char *phase_color(const char *phase)
 		return C_DIM;
 	if (!strcmp(phase, "Healthy"))
 		return C_GREEN;
-	if (!strcmp(phase, "Degraded"))
+	if (!strcmp(phase, "Degraded") || !strcmp(phase, "Invalid"))
 		return C_RED;
 	if (!strcmp(phase, "FailingOver") || !strcmp(phase, "Recovering"))
 		return C_YELLOW;
@@ -221,6 +221,106 @@ static const char *join_names(char *buf, size_t n, const cJSON *arr)
 static bool is_paused(const cJSON *svc)
 {
 	return kube_json_get_bool(svc, false, "spec", "paused", NULL);
+}
+
+/* The message of the Invalid=True condition, or NULL when the spec is not known to be invalid.
+ * Phase Invalid without the condition gets a generic text. */
+static const char *invalid_message(const cJSON *st)
+{
+	const char *phase = kube_json_get_str(st, "phase", NULL);
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, kube_json_get(st, "conditions", NULL)) {
+		const char *type = kube_json_get_str(c, "type", NULL);
+		const char *status = kube_json_get_str(c, "status", NULL);
+		const char *msg = kube_json_get_str(c, "message", NULL);
+
+		if (type && status && !strcmp(type, "Invalid") && !strcmp(status, "True"))
+			return msg && *msg ? msg : "the spec is invalid";
+	}
+	return phase && !strcmp(phase, "Invalid") ? "the spec is invalid" : NULL;
+}
+
+enum phx_dash_lease phx_dash_lease_classify(const cJSON *lease, time_t now,
+					    struct phx_dash_operator *op)
+{
+	const char *holder = kube_json_get_str(lease, "spec", "holderIdentity", NULL);
+	int64_t dur = 0;
+	time_t renewed;
+
+	kube_json_get_int(lease, &dur, "spec", "leaseDurationSeconds", NULL);
+	if (phx_dash_parse_time(kube_json_get_str(lease, "spec", "renewTime", NULL), &renewed) != 0)
+		renewed = 0;
+	op->holder = holder && *holder ? holder : NULL;
+	op->renewed = renewed;
+	op->duration_s = (long)dur;
+	op->state = op->holder && renewed > 0 && renewed + (time_t)dur > now
+			    ? PHX_DASH_LEASE_CURRENT
+			    : PHX_DASH_LEASE_EXPIRED;
+	return op->state;
+}
+
+/* Seconds since status.lastReconcileTime when that is older than the threshold and no
+ * replica holds the Lease; 0 when fresh, unknown (no such field: an older operator) or when
+ * an operator is acting. */
+static long stale_for(const cJSON *svc, const struct phx_dash_opts *o)
+{
+	long limit = o->stale_after_s > 0 ? o->stale_after_s : PHX_DASH_STALE_AFTER_S;
+	time_t t;
+
+	if (!o->op || o->op->state == PHX_DASH_LEASE_CURRENT)
+		return 0;
+	if (phx_dash_parse_time(kube_json_get_str(svc, "status", "lastReconcileTime", NULL), &t) != 0)
+		return 0;
+	return o->now - t > limit ? (long)(o->now - t) : 0;
+}
+
+/* One line on whether an operator is acting, from the Lease; a WARNING when none is. */
+static void print_operator(FILE *out, const char *indent, const struct phx_dash_opts *o)
+{
+	const struct phx_dash_operator *op = o->op;
+	const char *red = o->color ? C_RED C_BOLD : "", *dim = o->color ? C_DIM : "";
+	const char *rst = o->color ? C_RESET : "";
+	char age[32];
+
+	if (!op)
+		return;
+	switch (op->state) {
+	case PHX_DASH_LEASE_CURRENT:
+		fprintf(out, "%s%soperator: %s leads (Lease %s/%s renewed %s ago)%s\n", indent, dim,
+			op->holder, op->ns, op->name,
+			phx_dash_fmt_age(age, sizeof(age), o->now, op->renewed), rst);
+		break;
+	case PHX_DASH_LEASE_EXPIRED:
+		fprintf(out, "%s%sWARNING: no operator is acting%s: ", indent, red, rst);
+		if (op->holder)
+			fprintf(out, "Lease %s/%s, last held by %s, expired %s ago", op->ns, op->name,
+				op->holder,
+				phx_dash_fmt_age(age, sizeof(age), o->now,
+						 op->renewed + (time_t)op->duration_s));
+		else
+			fprintf(out, "Lease %s/%s has no holder (last renewed %s ago)", op->ns,
+				op->name, phx_dash_fmt_age(age, sizeof(age), o->now, op->renewed));
+		fprintf(out, ". Nothing fails over, heals or updates the status, which may be stale "
+			"(check: kubectl -n %s get pods,leases)\n", op->ns);
+		break;
+	case PHX_DASH_LEASE_MISSING:
+		fprintf(out, "%snote: no Lease %s/%s: cannot tell whether an operator is acting (it may "
+			"run without --leader-elect, or with another Lease: see --operator-namespace, "
+			"--leader-election-id)\n", indent, op->ns, op->name);
+		break;
+	case PHX_DASH_LEASE_FORBIDDEN:
+		fprintf(out, "%snote: cannot tell whether an operator is acting: not allowed to read "
+			"Leases in namespace %s (%s)\n", indent, op->ns,
+			op->detail ? op->detail : "forbidden");
+		break;
+	case PHX_DASH_LEASE_ERROR:
+		fprintf(out, "%snote: cannot tell whether an operator is acting: reading Lease %s/%s "
+			"failed (%s)\n", indent, op->ns, op->name, op->detail ? op->detail : "error");
+		break;
+	case PHX_DASH_LEASE_UNCHECKED:
+		break;
+	}
 }
 
 /* "3/3" from readyDisplay, or from the counts when the controller has not written it yet. */
@@ -291,21 +391,35 @@ struct list_ctx {
 static void list_after_row(FILE *out, int row, void *ud)
 {
 	struct list_ctx *ctx = ud;
-	const cJSON *fip;
+	const cJSON *svc, *fip;
+	const char *invalid;
+	long stale;
 
 	if (row < 1)
 		return;
-	fip = kube_json_get(cJSON_GetArrayItem(ctx->items, row - 1), "status", "failoverInProgress",
-			    NULL);
+	svc = cJSON_GetArrayItem(ctx->items, row - 1);
+	fip = kube_json_get(svc, "status", "failoverInProgress", NULL);
+	invalid = invalid_message(kube_json_get(svc, "status", NULL));
+	stale = stale_for(svc, ctx->o);
 	if (cJSON_IsObject(fip))
 		print_failover_progress(out, fip, "  ", ctx->o);
+	if (invalid)
+		fprintf(out, "  %s↳ invalid spec:%s %s\n", ctx->o->color ? C_RED : "",
+			ctx->o->color ? C_RESET : "", invalid);
+	if (stale) {
+		char age[32];
+
+		fprintf(out, "  %s↳ stale:%s last reconciled %s ago\n", ctx->o->color ? C_YELLOW : "",
+			ctx->o->color ? C_RESET : "",
+			phx_dash_fmt_age(age, sizeof(age), ctx->o->now, ctx->o->now - stale));
+	}
 }
 
 int phx_dash_render_list(FILE *out, const cJSON *list, const struct phx_dash_opts *o)
 {
 	const cJSON *items = kube_json_get(list, "items", NULL), *svc;
 	struct table t = {.ncol = 0};
-	int64_t ready = 0, total = 0, failovers = 0, in_progress = 0, healthy = 0, n = 0;
+	int64_t ready = 0, total = 0, failovers = 0, in_progress = 0, healthy = 0, n = 0, stale = 0;
 	int col0 = o->all_namespaces ? 1 : 0;
 	struct list_ctx ctx = {.items = items, .o = o};
 
@@ -340,12 +454,14 @@ int phx_dash_render_list(FILE *out, const cJSON *list, const struct phx_dash_opt
 			in_progress++;
 		if (phase && !strcmp(phase, "Healthy"))
 			healthy++;
+		if (stale_for(svc, o))
+			stale++;
 		if (table_add_row(&t) < 0)
 			goto oom;
 		if (col0)
 			table_set(&t, 0, NULL, "%s", kube_json_namespace(svc));
 		table_set(&t, col0 + 0, C_BOLD, "%s", kube_json_name(svc));
-		if (is_paused(svc))
+		if (is_paused(svc) && !(phase && !strcmp(phase, "Paused")))
 			table_set(&t, col0 + 1, C_CYAN, "%s (paused)", phase ? phase : "Pending");
 		else
 			table_set(&t, col0 + 1, phase_color(phase), "%s", phase ? phase : "-");
@@ -370,6 +486,15 @@ int phx_dash_render_list(FILE *out, const cJSON *list, const struct phx_dash_opt
 		o->color ? C_BOLD : "", o->color ? C_RESET : "", o->scope, (long long)n,
 		n == 1 ? "" : "s", (long long)healthy, (long long)ready, (long long)total,
 		(long long)failovers, failovers == 1 ? "" : "s", (long long)in_progress);
+	print_operator(out, "", o);
+	if (stale)
+		fprintf(out, "%sWARNING: %lld service%s not reconciled for over %lds and no operator "
+			"holds the Lease: the status shown may be stale%s\n",
+			o->color ? C_YELLOW C_BOLD : "", (long long)stale, stale == 1 ? "" : "s",
+			o->stale_after_s > 0 ? o->stale_after_s : (long)PHX_DASH_STALE_AFTER_S,
+			o->color ? C_RESET : "");
+	if (o->op || stale)
+		fputc('\n', out);
 	if (n == 0) {
 		fprintf(out, "No PhoenixServices found. Try: kubectl apply -f manifests/samples/minimal.yaml\n");
 		goto out;
@@ -489,6 +614,37 @@ out:
 	table_release(&t);
 }
 
+/* Whether the PodList `pods` has a pod named `name`. */
+static bool pod_listed(const cJSON *pods, const char *name)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, kube_json_get(pods, "items", NULL)) {
+		const char *n = kube_json_name(p);
+
+		if (n && !strcmp(n, name))
+			return true;
+	}
+	return false;
+}
+
+/* "last reconciled 12s ago" from status.lastReconcileTime (nothing when absent), with a
+ * warning when that is stale and no operator is acting. */
+static void print_reconciled(FILE *out, const cJSON *svc, const struct phx_dash_opts *o)
+{
+	const char *ts = kube_json_get_str(svc, "status", "lastReconcileTime", NULL);
+	char ago[64];
+
+	if (!ts)
+		return;
+	fmt_time_ago(ago, sizeof(ago), o->now, ts);
+	fprintf(out, "  last reconciled %s", ago);
+	if (stale_for(svc, o))
+		fprintf(out, " %s(stale: no operator holds the Lease)%s", o->color ? C_YELLOW C_BOLD : "",
+			o->color ? C_RESET : "");
+	fputc('\n', out);
+}
+
 int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
 			const struct phx_dash_opts *o)
 {
@@ -532,11 +688,19 @@ int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
 		fputc(')', out);
 	}
 	fputc('\n', out);
+	print_operator(out, "  ", o);
+	if (invalid_message(st))
+		fprintf(out, "  %sinvalid spec:%s %s (fix it: kubectl -n %s edit phx %s)\n",
+			o->color ? C_RED C_BOLD : "", o->color ? C_RESET : "", invalid_message(st),
+			kube_json_namespace(svc), kube_json_name(svc));
+	print_reconciled(out, svc, o);
 	if (gen && observed && observed < gen)
 		fprintf(out, "  status reflects generation %lld; spec is at %lld (operator catching up)\n",
 			(long long)observed, (long long)gen);
-	fprintf(out, "\n  primary    %s%s%s\n", o->color && primary ? C_CYAN : "",
-		primary ? primary : "none", o->color && primary ? C_RESET : "");
+	fprintf(out, "\n  primary    %s%s%s%s\n", o->color && primary ? C_CYAN : "",
+		primary ? primary : "none", o->color && primary ? C_RESET : "",
+		primary && pods && !pod_listed(pods, primary) ? "  (no such pod: the status is out of date)"
+							      : "");
 	fprintf(out, "  standbys   %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "standbys", NULL)));
 	fprintf(out, "  serving    %s\n", join_names(buf, sizeof(buf), kube_json_get(st, "serving", NULL)));
 	if (cJSON_IsObject(fip))

@@ -9,12 +9,43 @@
 
 #include <cjson/cJSON.h>
 
+/* What the caller learnt about the operator's leader-election Lease: whether any replica is
+ * acting at all (a status nobody maintains keeps saying Healthy). */
+enum phx_dash_lease {
+	PHX_DASH_LEASE_UNCHECKED = 0, /* not looked at: no operator line, no staleness verdict */
+	PHX_DASH_LEASE_CURRENT,       /* held: renewTime + leaseDurationSeconds is in the future */
+	PHX_DASH_LEASE_EXPIRED,       /* exists, but nobody holds it now */
+	PHX_DASH_LEASE_MISSING,       /* 404: leader election off, or another id or namespace */
+	PHX_DASH_LEASE_FORBIDDEN,     /* 403: the caller may not read Leases there */
+	PHX_DASH_LEASE_ERROR,         /* any other failure to read it */
+};
+
+struct phx_dash_operator {
+	enum phx_dash_lease state;
+	const char *ns, *name; /* the Lease looked at */
+	const char *holder;    /* holderIdentity, NULL when none */
+	time_t renewed;        /* renewTime, 0 when unknown */
+	long duration_s;       /* leaseDurationSeconds, 0 when unknown */
+	const char *detail;    /* FORBIDDEN, ERROR: the server's message (may be NULL) */
+};
+
 struct phx_dash_opts {
 	bool color;          /* ANSI colours (callers enable it only on a TTY) */
 	bool all_namespaces; /* show a NAMESPACE column */
 	const char *scope;   /* "namespace default" or "all namespaces": the header names it */
 	time_t now;          /* "ago" columns are relative to this */
+	const struct phx_dash_operator *op; /* NULL: the Lease was not looked at */
+	long stale_after_s; /* status.lastReconcileTime older than this, with no current Lease,
+			     * marks a service's status stale; 0 = PHX_DASH_STALE_AFTER_S */
 };
+
+#define PHX_DASH_STALE_AFTER_S 300
+
+/* Fills op (holder and the Lease's names borrowed from `lease`) from a coordination.k8s.io/v1
+ * Lease and returns its state at `now`: CURRENT when it has a holder and renewTime +
+ * leaseDurationSeconds is after now, else EXPIRED. Pure; op->ns/name are left as they are. */
+enum phx_dash_lease phx_dash_lease_classify(const cJSON *lease, time_t now,
+					    struct phx_dash_operator *op);
 
 /* Draws the overview: a summary line, one row per service, and under each service with a
  * failover in progress its failed pod, promoted standbys and spawning replacements.

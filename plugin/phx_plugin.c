@@ -24,6 +24,10 @@
 #define PLUGIN_VERSION "0.1.0"
 #define SWITCHOVER_ANNOTATION "phoenix.fpai.io/switchover-to"
 #define SERVICE_LABEL "phoenix.fpai.io/service"
+/* Where the operator's leader-election Lease is by default: the namespace the chart and
+ * manifests/deploy install it in, and controller/main.c's --leader-election-id default. */
+#define DEFAULT_OPERATOR_NS "phoenix-system"
+#define DEFAULT_LEASE_NAME "phoenix-operator-leader"
 #define INSTALL_HINT                                                                              \
 	"run `helm install phoenix-operator charts/phoenix-operator -n phoenix-system "            \
 	"--create-namespace` (or `kubectl apply -f manifests/crds/`)"
@@ -37,6 +41,8 @@ struct cli {
 	const char *context;
 	const char *ns;
 	const char *color; /* auto | always | never */
+	const char *operator_ns; /* namespace of the operator's leader-election Lease */
+	const char *lease_name;  /* its name */
 	bool all_ns;
 	bool watch;
 	double interval;
@@ -84,6 +90,13 @@ static void usage(FILE *out)
 		"      --interval SECONDS status --watch: redraw at least this often (default 1)\n"
 		"      --color WHEN       auto (default: only on a terminal, unless NO_COLOR is set),\n"
 		"                         always or never\n"
+		"      --operator-namespace NS    status: namespace of the operator's leader-election\n"
+		"                                 Lease (default " DEFAULT_OPERATOR_NS ")\n"
+		"      --leader-election-id NAME  status: name of that Lease, as the operator's\n"
+		"                                 --leader-election-id (default " DEFAULT_LEASE_NAME ")\n"
+		"\n"
+		"status warns when no operator replica holds a current Lease (every replica down: the\n"
+		"status shown is nobody's) and when a service was last reconciled long ago.\n"
 		"  -h, --help             this help\n"
 		"      --version          print the version\n");
 }
@@ -128,6 +141,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{NULL, "--context", offsetof(struct cli, context)},
 		{"-n", "--namespace", offsetof(struct cli, ns)},
 		{NULL, "--color", offsetof(struct cli, color)},
+		{NULL, "--operator-namespace", offsetof(struct cli, operator_ns)},
+		{NULL, "--leader-election-id", offsetof(struct cli, lease_name)},
 	};
 
 	cli->args = calloc((size_t)argc, sizeof(char *));
@@ -336,16 +351,42 @@ static int sort_items(cJSON *list)
 	return 0;
 }
 
+/* Reads the operator's Lease into op (state, holder...). Never fails the frame: a 404, 403 or
+ * any other error becomes a state the dashboard explains. *lease receives the object (caller
+ * frees; op->holder points into it) and *st the server's answer (caller releases). */
+static void read_operator_lease(struct session *s, const struct cli *cli, time_t now,
+				struct phx_dash_operator *op, cJSON **lease, struct kube_status *st)
+{
+	int rc;
+
+	memset(op, 0, sizeof(*op));
+	op->ns = cli->operator_ns;
+	op->name = cli->lease_name;
+	rc = kube_get(s->client, &KUBE_GVR_LEASES, op->ns, op->name, NULL, lease, st);
+	if (rc == 0) {
+		phx_dash_lease_classify(*lease, now, op);
+		return;
+	}
+	op->detail = st->message ? st->message : kube_strerror(rc);
+	if (rc == KUBE_ENOTFOUND)
+		op->state = PHX_DASH_LEASE_MISSING;
+	else if (rc == KUBE_EFORBIDDEN)
+		op->state = PHX_DASH_LEASE_FORBIDDEN;
+	else
+		op->state = PHX_DASH_LEASE_ERROR;
+}
+
 /* One frame of `status`: the overview, or one service in detail with its pods. When rv is
  * non-NULL it receives the resourceVersion the frame shows (malloc'd, or NULL), for --watch. */
 static int status_frame(struct session *s, const struct cli *cli, const char *name, bool color,
 			char **rv)
 {
-	struct kube_status st = {0};
-	cJSON *obj = NULL, *pods = NULL;
+	struct kube_status st = {0}, lease_st = {0};
+	cJSON *obj = NULL, *pods = NULL, *lease = NULL;
 	char scope[320];
+	struct phx_dash_operator op;
 	struct phx_dash_opts o = {.color = color, .all_namespaces = cli->all_ns && !name,
-				  .scope = scope, .now = time(NULL)};
+				  .scope = scope, .now = time(NULL), .op = &op};
 	int rc;
 
 	if (o.all_namespaces)
@@ -366,6 +407,7 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 		/* The pods are a bonus: without them (e.g. no RBAC to list pods) the service still shows. */
 		if (kube_list(s->client, &KUBE_GVR_PODS, s->ns, &lo, &pods, NULL) == 0)
 			sort_items(pods);
+		read_operator_lease(s, cli, o.now, &op, &lease, &lease_st);
 		rc = phx_dash_render_one(stdout, obj, pods, &o);
 	} else {
 		rc = kube_list(s->client, &phx_gvr, cli->all_ns ? NULL : s->ns, NULL, &obj, &st);
@@ -374,6 +416,7 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 			goto out;
 		}
 		sort_items(obj);
+		read_operator_lease(s, cli, o.now, &op, &lease, &lease_st);
 		rc = phx_dash_render_list(stdout, obj, &o);
 	}
 	if (rc < 0)
@@ -387,7 +430,9 @@ out:
 	fflush(stdout);
 	cJSON_Delete(obj);
 	cJSON_Delete(pods);
+	cJSON_Delete(lease);
 	kube_status_release(&st);
+	kube_status_release(&lease_st);
 	return rc;
 }
 
@@ -605,7 +650,8 @@ static int check_usage(const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-	struct cli cli = {.color = "auto", .interval = 1.0};
+	struct cli cli = {.color = "auto", .interval = 1.0, .operator_ns = DEFAULT_OPERATOR_NS,
+			  .lease_name = DEFAULT_LEASE_NAME};
 	struct session s;
 	struct sigaction sa;
 	const char *cmd;

@@ -60,7 +60,16 @@ pass "scale subresource"
 
 # --- schema: prune, default, 422 naming each field; SMP on a CR is 415
 printf 'apiVersion: e2e.phoenix.test/v1\nkind: Widget\nmetadata: {name: w2}\nspec: {size: medium, junk: 1}\n' >"$E2E_TMP/w2.yaml"
-k apply -f "$E2E_TMP/w2.yaml" >/dev/null
+# kubectl's default is fieldValidation=Strict: an unknown field is refused, as the apiserver does.
+if out=$(k apply -f "$E2E_TMP/w2.yaml" 2>&1); then fail "unknown field accepted under Strict"; fi
+expect_contains "$out" 'strict decoding error: unknown field "spec.junk"' "Strict names the field"
+out=$(k apply --validate=warn -f "$E2E_TMP/w2.yaml" 2>&1)
+expect_contains "$out" 'Warning: unknown field "spec.junk"' "Warn warns"
+k delete wdg w2 >/dev/null
+printf 'apiVersion: e2e.phoenix.test/v1\nkind: Widget\nmetadata: {name: w3, colour: red}\nspec: {size: small}\n' >"$E2E_TMP/w3.yaml"
+if out=$(k apply -f "$E2E_TMP/w3.yaml" 2>&1); then fail "unknown metadata field accepted under Strict"; fi
+expect_contains "$out" 'unknown field "metadata.colour"' "Strict names an unknown metadata field"
+k apply --validate=false -f "$E2E_TMP/w2.yaml" >/dev/null
 expect_eq "" "$(k get wdg w2 -o jsonpath='{.spec.junk}')" "unknown field pruned"
 expect_eq "1" "$(k get wdg w2 -o jsonpath='{.spec.replicas}')" "default applied"
 printf 'apiVersion: e2e.phoenix.test/v1\nkind: Widget\nmetadata: {name: bad}\nspec: {size: huge, replicas: 99, color: "RED"}\n' >"$E2E_TMP/bad.yaml"

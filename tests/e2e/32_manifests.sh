@@ -292,4 +292,11 @@ for p in $(sed -n '/^pkgs=(/,/)/p' "$PHX_ROOT/hack/install-deps.sh" | grep -oE '
 	sed -n '/AS build/,/^FROM debian:bookworm-slim$/p' "$df" | grep -qw -- "$p" || fail "build stage lacks $p (hack/install-deps.sh has it)"
 done
 
+# --- 8. the user guide quotes the minimal sample as it is -------------------------------------
+guide="$PHX_ROOT/docs/user-guide.md"
+quoted=$(awk '/`manifests\/samples\/minimal.yaml`/ { f = 1 } f && /^```yaml$/ { q = 1; next } q && /^```$/ { exit } q' "$guide")
+[ "$quoted" = "$(cat "$PHX_ROOT/manifests/samples/minimal.yaml")" ] ||
+	fail "docs/user-guide.md's copy of minimal.yaml differs from manifests/samples/minimal.yaml: $(diff <(echo "$quoted") "$PHX_ROOT/manifests/samples/minimal.yaml")"
+pass "docs/user-guide.md quotes manifests/samples/minimal.yaml verbatim"
+
 pass "32_manifests: all checks passed"

@@ -390,9 +390,9 @@ static int add_cause(cJSON *causes, const char *reason, const char *field, const
 	if (!c)
 		return KUBE_ENOMEM;
 	cJSON_AddStringToObject(c, "reason", reason);
-	char buf[512];
-	snprintf(buf, sizeof(buf), "%s: %s", field, msg);
-	cJSON_AddStringToObject(c, "message", buf);
+	/* The error body alone, as the apiserver's causes (the Status message adds "field: "); the
+	 * old "field: msg" copy into a fixed buffer doubled the field and could truncate. */
+	cJSON_AddStringToObject(c, "message", msg);
 	cJSON_AddStringToObject(c, "field", field);
 	cJSON_AddItemToArray(causes, c);
 	return 0;

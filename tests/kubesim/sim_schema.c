@@ -25,10 +25,53 @@ static int is_meta_key(const char *k)
 	return !strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata");
 }
 
-static void prune(cJSON *obj, const cJSON *schema, int resource_root)
+/* Where prune() records what it removes: paths like "spec.foo" or "spec.ports[0].bar", as the
+ * apiserver names them in "unknown field" errors. NULL list: nothing recorded. */
+struct pctx {
+	cJSON *pruned;
+	int nomem;
+};
+
+static char *child_path(const char *path, const char *key);
+static char *index_path(const char *path, int i);
+
+static void record_pruned(struct pctx *pc, const char *path, const char *key)
+{
+	char *p;
+
+	if (!pc->pruned)
+		return;
+	p = child_path(path, key);
+	if (!p || !cJSON_AddItemToArray(pc->pruned, cJSON_CreateString(p)))
+		pc->nomem = 1;
+	free(p);
+}
+
+static void prune(struct pctx *pc, cJSON *obj, const cJSON *schema, const char *path,
+		  int resource_root);
+
+/* Prunes child, a member of the object at `path`, through its schema ps. */
+static void prune_child(struct pctx *pc, cJSON *child, const cJSON *ps, const char *path,
+			int embedded)
+{
+	char *p = NULL;
+
+	if (pc->pruned) {
+		p = child_path(path, child->string);
+		if (!p) {
+			pc->nomem = 1;
+			return;
+		}
+	}
+	prune(pc, child, ps, p ? p : "", embedded);
+	free(p);
+}
+
+static void prune(struct pctx *pc, cJSON *obj, const cJSON *schema, const char *path,
+		  int resource_root)
 {
 	const cJSON *props, *addl, *items;
-	int preserve;
+	int preserve, i = 0;
 	cJSON *c, *next;
 
 	if (!cJSON_IsObject(schema))
@@ -36,9 +79,19 @@ static void prune(cJSON *obj, const cJSON *schema, int resource_root)
 	preserve = schema_flag(schema, "x-kubernetes-preserve-unknown-fields");
 	if (cJSON_IsArray(obj)) {
 		items = cJSON_GetObjectItemCaseSensitive(schema, "items");
-		if (cJSON_IsObject(items)) {
-			cJSON_ArrayForEach(c, obj)
-				prune(c, items, schema_flag(items, "x-kubernetes-embedded-resource"));
+		if (!cJSON_IsObject(items))
+			return;
+		cJSON_ArrayForEach(c, obj) {
+			char *p = pc->pruned ? index_path(path, i) : NULL;
+
+			i++;
+			if (pc->pruned && !p) {
+				pc->nomem = 1;
+				return;
+			}
+			prune(pc, c, items, p ? p : "",
+			      schema_flag(items, "x-kubernetes-embedded-resource"));
+			free(p);
 		}
 		return;
 	}
@@ -54,27 +107,87 @@ static void prune(cJSON *obj, const cJSON *schema, int resource_root)
 		 * schema's: ObjectMeta has its own (non-pruning) validation. */
 		if (resource_root && is_meta_key(c->string)) {
 			if (ps && strcmp(c->string, "metadata") != 0)
-				prune(c, ps, 0);
+				prune_child(pc, c, ps, path, 0);
 			continue;
 		}
 		if (ps) {
-			prune(c, ps, schema_flag(ps, "x-kubernetes-embedded-resource"));
+			prune_child(pc, c, ps, path,
+				    schema_flag(ps, "x-kubernetes-embedded-resource"));
 		} else if (cJSON_IsObject(addl)) {
-			prune(c, addl, schema_flag(addl, "x-kubernetes-embedded-resource"));
+			prune_child(pc, c, addl, path,
+				    schema_flag(addl, "x-kubernetes-embedded-resource"));
 		} else if (cJSON_IsTrue(addl) || preserve) {
 			continue;
 		} else {
+			record_pruned(pc, path, c->string);
 			cJSON_Delete(cJSON_DetachItemViaPointer(obj, c));
 		}
 	}
 }
 
+/* The fields of ObjectMeta (k8s.io/apimachinery meta/v1). A custom resource's metadata is
+ * decoded into it, so anything else is dropped, and named by strict field validation. */
+static int object_meta_field(const char *k)
+{
+	static const char *const fields[] = {
+		"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+		"generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+		"labels", "annotations", "ownerReferences", "finalizers", "managedFields",
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (!strcmp(k, fields[i]))
+			return 1;
+	return 0;
+}
+
+/* Drops (and records) the fields of the root metadata that ObjectMeta does not have. */
+static void prune_root_metadata(struct pctx *pc, cJSON *obj)
+{
+	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *c, *next;
+
+	if (!cJSON_IsObject(md))
+		return;
+	for (c = md->child; c; c = next) {
+		next = c->next;
+		if (object_meta_field(c->string))
+			continue;
+		record_pruned(pc, "metadata", c->string);
+		cJSON_Delete(cJSON_DetachItemViaPointer(md, c));
+	}
+}
+
 int sim_schema_prune(cJSON *obj, const cJSON *schema)
 {
+	return sim_schema_prune_report(obj, schema, NULL);
+}
+
+int sim_schema_prune_report(cJSON *obj, const cJSON *schema, cJSON **pruned)
+{
+	struct pctx pc = { NULL, 0 };
+	int rc = 0;
+
+	if (pruned)
+		*pruned = NULL;
 	if (!obj)
 		return KUBE_EINVAL;
-	prune(obj, schema, 1);
-	return 0;
+	if (pruned) {
+		pc.pruned = cJSON_CreateArray();
+		if (!pc.pruned)
+			return KUBE_ENOMEM;
+	}
+	prune(&pc, obj, schema, "", 1);
+	if (schema)
+		prune_root_metadata(&pc, obj);
+	if (pc.nomem) {
+		rc = KUBE_ENOMEM;
+		cJSON_Delete(pc.pruned);
+	} else if (pruned && cJSON_GetArraySize(pc.pruned) > 0) {
+		*pruned = pc.pruned;
+	} else {
+		cJSON_Delete(pc.pruned);
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -449,6 +562,30 @@ static void validate_array(struct vctx *vc, const cJSON *v, const cJSON *schema,
 	}
 }
 
+/* The only part of a root metadata schema the apiserver honours (its structural-schema rules
+ * forbid anything else there): constraints on the name and generateName strings. */
+static void validate_root_metadata(struct vctx *vc, const cJSON *md, const cJSON *schema)
+{
+	static const char *const keys[] = { "name", "generateName" };
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, keys[i]);
+		const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, keys[i]);
+		char *p;
+
+		if (!v || !ps)
+			continue;
+		p = child_path("metadata", keys[i]);
+		if (!p) {
+			vc->nomem = 1;
+			return;
+		}
+		validate_node(vc, v, ps, p, 0);
+		free(p);
+	}
+}
+
 static void validate_object(struct vctx *vc, const cJSON *v, const cJSON *schema,
 			    const char *path, int resource_root)
 {
@@ -488,9 +625,12 @@ static void validate_object(struct vctx *vc, const cJSON *v, const cJSON *schema
 		const cJSON *ps = cJSON_GetObjectItemCaseSensitive(props, c->string);
 		char *p;
 
-		/* ObjectMeta is validated by the apiserver itself, not by the CRD schema. */
-		if (resource_root && strcmp(c->string, "metadata") == 0)
+		/* ObjectMeta is validated by the apiserver itself; the CRD schema may only add
+		 * constraints on metadata.name and metadata.generateName. */
+		if (resource_root && strcmp(c->string, "metadata") == 0) {
+			validate_root_metadata(vc, c, ps);
 			continue;
+		}
 		if (!ps && cJSON_IsObject(addl))
 			ps = addl;
 		if (!ps)

@@ -163,9 +163,40 @@ int sim_server_add_route(struct sim_server *srv, const char *prefix, sim_route_f
 
 /* ---- responses */
 
+/* send_body with a `Warning: 299 - "TEXT"` header for each string of warnings (may be NULL),
+ * as the apiserver sends them (kubectl prints "Warning: TEXT"). */
+static enum MHD_Result send_body_warn(struct MHD_Connection *conn, int status, char *body,
+				      const char *content_type, const cJSON *warnings);
+
 static enum MHD_Result send_body(struct MHD_Connection *conn, int status, char *body,
 				 const char *content_type)
 {
+	return send_body_warn(conn, status, body, content_type, NULL);
+}
+
+static void add_warning_header(struct MHD_Response *resp, const char *text)
+{
+	size_t n = strlen(text), o = 0;
+	char *v = malloc(2 * n + 16);
+
+	if (!v)
+		return;
+	o += (size_t)sprintf(v, "299 - \"");
+	for (const char *c = text; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			v[o++] = '\\';
+		v[o++] = *c;
+	}
+	v[o++] = '"';
+	v[o] = '\0';
+	MHD_add_response_header(resp, "Warning", v);
+	free(v);
+}
+
+static enum MHD_Result send_body_warn(struct MHD_Connection *conn, int status, char *body,
+				      const char *content_type, const cJSON *warnings)
+{
+	const cJSON *w;
 	size_t len = body ? strlen(body) : 0;
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
 		len, body ? body : (char *)"", body ? free : NULL);
@@ -176,6 +207,9 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, int status, char *
 	MHD_add_response_header(resp, "Content-Type",
 				content_type ? content_type : "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache, private");
+	cJSON_ArrayForEach(w, warnings)
+		if (cJSON_IsString(w))
+			add_warning_header(resp, w->valuestring);
 	enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -1073,6 +1107,11 @@ static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connect
 	const char *dry = query(conn, "dryRun");
 	if (dry && strcmp(dry, "All") == 0)
 		r.flags |= SIM_WRITE_DRY_RUN;
+	const char *fv = query(conn, "fieldValidation");
+	if (fv && strcmp(fv, "Strict") == 0)
+		r.flags |= SIM_WRITE_FIELDS_STRICT;
+	else if (fv && strcmp(fv, "Ignore") == 0)
+		r.flags |= SIM_WRITE_FIELDS_IGNORE;
 	int as_list = 0;
 	if (strcmp(method, "GET") == 0) {
 		if (truthy(query(conn, "watch")))
@@ -1124,6 +1163,8 @@ static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connect
 			body = decode_k8s_protobuf(cr->body, cr->len);
 		delete_options(conn, body, &r);
 	}
+	cJSON *warnings = cJSON_CreateArray(); /* NULL (no warnings kept) on ENOMEM */
+	r.warnings = warnings;
 	int rc = sim_store_do(srv->store, &r, &snap, &status);
 	if (rc >= 400) {
 		ret = send_store_error(conn, rc, status);
@@ -1146,10 +1187,11 @@ static enum MHD_Result serve_resource(struct sim_server *srv, struct MHD_Connect
 				  : send_status(conn, 500, "InternalError", "out of memory");
 		goto out;
 	}
-	ret = send_body(conn, code, out, NULL);
+	ret = send_body_warn(conn, code, out, NULL, warnings);
 out:
 	sim_snap_free(snap);
 	cJSON_Delete(body);
+	cJSON_Delete(warnings);
 	return ret;
 }
 

@@ -520,10 +520,10 @@ static int fail_invalid1(cJSON **status, const struct sim_rtype *t, const char *
 {
 	cJSON *causes = cJSON_CreateArray();
 	cJSON *c = cJSON_CreateObject();
-	char full[800];
-	snprintf(full, sizeof(full), "%s: %s", field, msg);
+	/* A cause's message is the error body alone, as the apiserver's: the Status message puts
+	 * "field: " in front of it (sim_schema_causes_message). */
 	cJSON_AddStringToObject(c, "reason", reason);
-	cJSON_AddStringToObject(c, "message", full);
+	cJSON_AddStringToObject(c, "message", msg);
 	cJSON_AddStringToObject(c, "field", field);
 	cJSON_AddItemToArray(causes, c);
 	return fail_invalid(status, t, name, causes);
@@ -1225,6 +1225,74 @@ static int schema_apply(const struct sim_rtype *t, cJSON *obj, cJSON **status)
 		return fail_invalid(status, t, kube_json_name(obj), causes);
 	cJSON_Delete(causes);
 	return 0;
+}
+
+/* Strict field validation of a custom resource's body (or patch result): the fields its schema
+ * would prune are, as the apiserver words them, a 400 "strict decoding error" under
+ * fieldValidation=Strict, or Warning headers (warn set, r->warnings given) under Warn, the
+ * default. 0 when the write may go on, else an HTTP code with *status. */
+static int unknown_fields_check(const struct sim_rtype *t, const struct sim_req *r,
+				const cJSON *body, int warn, cJSON **status)
+{
+	const char *version = cJSON_IsObject(body) ? obj_version(body) : NULL;
+	const cJSON *schema, *p;
+	cJSON *copy = NULL, *pruned = NULL;
+	char *list = NULL, *msg = NULL;
+	int rc = 0;
+
+	if (t->builtin || (r->flags & SIM_WRITE_FIELDS_IGNORE) || !cJSON_IsObject(body) ||
+	    (r->subresource && strcmp(r->subresource, "scale") == 0))
+		return 0;
+	if (!version)
+		version = r->version;
+	schema = sim_rtype_schema(t, version);
+	if (!schema)
+		schema = sim_rtype_schema(t, NULL);
+	if (!schema)
+		return 0;
+	copy = cJSON_Duplicate(body, 1);
+	if (!copy || sim_schema_prune_report(copy, schema, &pruned) < 0) {
+		rc = 500;
+		goto out;
+	}
+	cJSON_ArrayForEach(p, pruned) {
+		char *item = NULL, *joined = NULL;
+
+		if (asprintf(&item, "unknown field \"%s\"", p->valuestring) < 0) {
+			rc = 500;
+			goto out;
+		}
+		if (!(r->flags & SIM_WRITE_FIELDS_STRICT)) {
+			if (warn && r->warnings)
+				cJSON_AddItemToArray(r->warnings, cJSON_CreateString(item));
+			free(item);
+			continue;
+		}
+		if (asprintf(&joined, "%s%s%s", list ? list : "", list ? ", " : "", item) < 0)
+			joined = NULL;
+		free(item);
+		free(list);
+		list = joined;
+		if (!list) {
+			rc = 500;
+			goto out;
+		}
+	}
+	if (!list)
+		goto out;
+	/* A create or update names the kind it could not decode; a patch says only the error. */
+	if (r->verb == SIM_PATCH)
+		rc = asprintf(&msg, "strict decoding error: %s", list);
+	else
+		rc = asprintf(&msg, "%s in version \"%s\" cannot be handled as a %s: strict decoding "
+			      "error: %s", t->kind, str_or_empty(version), t->kind, list);
+	rc = rc < 0 ? 500 : fail_bad(status, msg);
+out:
+	free(msg);
+	free(list);
+	cJSON_Delete(pruned);
+	cJSON_Delete(copy);
+	return rc;
 }
 
 /* kind/apiVersion consistency with the type. */
@@ -2261,7 +2329,10 @@ static int do_create(struct sim_store *s, const struct sim_rtype *t, const struc
 {
 	cJSON *obj = NULL;
 	struct txn x = {0};
-	int rc = prepare_create(s, t, r->version, r->ns, r->body, &obj, status);
+	int rc = unknown_fields_check(t, r, r->body, 1, status);
+	if (rc)
+		return rc;
+	rc = prepare_create(s, t, r->version, r->ns, r->body, &obj, status);
 	if (rc)
 		return rc;
 	struct sim_obj *o = obj_new(obj);
@@ -2366,7 +2437,10 @@ static int do_write(struct sim_store *s, const struct sim_rtype *t, const struct
 			}
 			body = patched;
 		}
-		rc = prepare_update(t, r->version, cur_json, body, sub, is_patch, &next, status);
+		rc = unknown_fields_check(t, r, body, attempt == 0, status);
+		if (!rc)
+			rc = prepare_update(t, r->version, cur_json, body, sub, is_patch, &next,
+					    status);
 		cJSON_Delete(patched);
 		if (rc) {
 			cJSON_Delete(cur_json);

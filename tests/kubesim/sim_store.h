@@ -55,6 +55,10 @@ struct sim_watch;
 
 /* Flags for the write verbs. */
 #define SIM_WRITE_DRY_RUN 0x1u /* dryRun=All: full validation and the result, nothing persisted */
+/* fieldValidation= for custom resources (absent or Warn: warnings, as the apiserver): fields the
+ * schema does not know are a 400 "strict decoding error" (Strict) or silently pruned (Ignore). */
+#define SIM_WRITE_FIELDS_STRICT 0x2u
+#define SIM_WRITE_FIELDS_IGNORE 0x4u
 
 /* Creates a store that resolves resources through `reg` (borrowed; must outlive the store) and
  * keeps the last `history_max` events for watches (0 = default 10000). Creates the namespaces
@@ -166,6 +170,8 @@ struct sim_req {
 	long grace_seconds;                     /* delete; -1 = unset */
 	const char *precondition_uid, *precondition_rv; /* delete */
 	unsigned flags;                         /* SIM_WRITE_* */
+	cJSON *warnings; /* create/update/patch: NULL, or an array (caller's) that receives the
+			  * text of each Warning header the answer carries */
 };
 
 /* Read-only snapshot of objects: one for get/create/update/patch/delete, many for list and

@@ -3,6 +3,7 @@
  * tables uses single quotes for readability; J() turns them into double quotes. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -433,6 +434,81 @@ static void phoenix__bad_intent_gets_apiserver_message(void **state)
 	cJSON_Delete(crd);
 }
 
+/* fieldValidation=Strict/Warn name what pruning drops, with the apiserver's paths. */
+static void prune__report_names_dropped_paths(void **state)
+{
+	cJSON *schema = J(SCHEMA);
+	cJSON *obj = J("{'metadata':{'name':'w','zz':1},'junk':1,'spec':{'bogus':1,"
+		       "'free':{'anything':1,'known':{'b':2}},'ports':[{'port':1},{'port':2,'x':3}]}}");
+	cJSON *pruned = NULL, *clean = J("{'spec':{'standbys':1}}");
+
+	(void)state;
+	assert_int_equal(sim_schema_prune_report(obj, schema, &pruned), 0);
+	assert_json_eq(pruned, "['junk','spec.bogus','spec.free.known.b','spec.ports[1].x',"
+		       "'metadata.zz']", "pruned paths");
+	assert_json_eq(obj, "{'metadata':{'name':'w'},'spec':{'free':{'anything':1,"
+		       "'known':{}},'ports':[{'port':1},{'port':2}]}}", "pruned object");
+	cJSON_Delete(pruned);
+	assert_int_equal(sim_schema_prune_report(clean, schema, &pruned), 0);
+	assert_null(pruned);
+	assert_int_equal(sim_schema_prune_report(NULL, schema, &pruned), KUBE_EINVAL);
+	cJSON_Delete(clean);
+	cJSON_Delete(obj);
+	cJSON_Delete(schema);
+}
+
+/* The real CRD bounds metadata.name so that the names derived from it stay valid: the
+ * apiserver applies the root metadata schema's name constraints (and only those). */
+static void phoenix__name_bounded_by_crd(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *message; /* NULL: accepted */
+	} cases[] = {
+		{ "web", NULL },
+		{ "a23456789-123456789-123456789-123456789-123456789-1234567", NULL }, /* 57 */
+		{ "a23456789-123456789-123456789-123456789-123456789-12345678",
+		  "Invalid value: \"a23456789-123456789-123456789-123456789-123456789-12345678\": "
+		  "metadata.name in body should be at most 57 chars long" },
+		{ "my.svc", "Invalid value: \"my.svc\": metadata.name in body should match "
+			    "'^[a-z]([-a-z0-9]*[a-z0-9])?$'" },
+		{ "1abc", NULL /* checked below: pattern */ },
+	};
+	cJSON *crd = load_yaml("manifests/crds/phoenix.fpai.io_phoenixservices.yaml");
+
+	(void)state;
+	if (!crd)
+		skip();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *obj = J("{'apiVersion':'phoenix.fpai.io/v1alpha1','kind':'PhoenixService',"
+			       "'metadata':{'labels':{'a':'b'}},'spec':{'template':{'spec':"
+			       "{'containers':[{'name':'c','image':'i'}]}}}}");
+		cJSON *causes = NULL;
+		int rc;
+		bool bad = cases[i].message || !strcmp(cases[i].name, "1abc");
+
+		cJSON_AddStringToObject(cJSON_GetObjectItem(obj, "metadata"), "name", cases[i].name);
+		rc = sim_schema_validate(obj, crd_schema(crd), &causes);
+		if (!bad) {
+			if (rc != 0)
+				fail_msg("%s: rejected", cases[i].name);
+		} else {
+			const cJSON *c = cJSON_GetArrayItem(causes, 0);
+
+			if (rc != KUBE_EINVALID || cJSON_GetArraySize(causes) != 1)
+				fail_msg("%s: rc %d, want one cause", cases[i].name, rc);
+			assert_string_equal(cJSON_GetObjectItem(c, "field")->valuestring,
+					    "metadata.name");
+			if (cases[i].message)
+				assert_string_equal(cJSON_GetObjectItem(c, "message")->valuestring,
+						    cases[i].message);
+		}
+		cJSON_Delete(causes);
+		cJSON_Delete(obj);
+	}
+	cJSON_Delete(crd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +521,8 @@ int main(void)
 		cmocka_unit_test(message__single_and_several),
 		cmocka_unit_test(phoenix__samples_pass_real_crd),
 		cmocka_unit_test(phoenix__bad_intent_gets_apiserver_message),
+		cmocka_unit_test(prune__report_names_dropped_paths),
+		cmocka_unit_test(phoenix__name_bounded_by_crd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
