@@ -530,9 +530,10 @@ static void status__compared_with_the_object_now(void **state)
 	settled_release(&t);
 }
 
-/* A new leader reads a stale cache (failovers 8; the previous leader wrote 9 and counted
- * web-x): its write is refused (409), and once the cache catches up it writes 9 and does not
- * count web-x, still terminating as primary, a second time. */
+/* A new leader reads a stale cache (failovers 8; the previous leader's last write said 9): its
+ * first write is refused (409, resourceVersion precondition) and once the cache catches up it
+ * writes 9, not 8. A leader that takes over reads countedFailures and does not count web-x,
+ * still terminating as primary, a second time. */
 static void status__failover_count_never_rewinds(void **state)
 {
 	struct fixture *f = *state;
@@ -550,17 +551,26 @@ static void status__failover_count_never_rewinds(void **state)
 	const char *body = find_body(&f->fs, 0, "PATCH", "/status");
 	assert_non_null(strstr(body, "\"resourceVersion\":\"5\""));
 
-	cJSON *x = cJSON_Parse(pod_json_static_x);
-	assert_non_null(x);
-	cJSON_AddItemToArray(pods, x);
-	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":9,\"countedFailures\":[\"web-x\"]}",
-		   "7");
+	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":9}", "7");
 	int before = fake_nreqs(&f->fs);
 	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
 	body = find_body(&f->fs, before, "PATCH", "/status");
 	assert_non_null(body);
 	assert_non_null(strstr(body, "\"failovers\":9"));
 	assert_non_null(strstr(body, "\"resourceVersion\":\"7\""));
+
+	/* Leadership changes hands: web-x was counted by the previous leader. */
+	phx_reconciler_reset_bookkeeping(f->rec);
+	cJSON *x = cJSON_Parse(pod_json_static_x);
+	assert_non_null(x);
+	cJSON_AddItemToArray(pods, x);
+	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":9,\"countedFailures\":[\"web-x\"]}",
+		   "9");
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	body = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"failovers\":9"));
 	settled_release(&t);
 }
 
