@@ -109,7 +109,12 @@ struct svc_rec {
 	int inst[3][2]; /* instances by role (none/primary/standby) and readiness, for the gauge */
 
 	/* spec validity, pause, status and refusals (mu) */
-	struct phx_spec valid_spec; /* the last spec that parsed: failover goes on with it */
+	struct {                    /* the last spec that parsed: failover goes on with it */
+		int standbys, grace_s;
+		double capacity;
+		enum phx_mode mode;
+		char revision[PHX_REV_MAX];
+	} valid;
 	bool have_valid;
 	bool paused;            /* the last reconcile saw spec.paused (or status said Paused) */
 	int64_t resumed_us;     /* last resume: reaction time starts no earlier (0: never) */
@@ -1397,16 +1402,21 @@ static const char *current_primary(const struct phx_pod *pods, size_t n)
 static void spec_for_plan(struct svc_rec *rec, struct phx_spec *spec, bool valid)
 {
 	if (valid) {
-		rec->valid_spec = *spec;
+		rec->valid.standbys = spec->standbys;
+		rec->valid.grace_s = spec->grace_s;
+		rec->valid.capacity = spec->capacity;
+		rec->valid.mode = spec->mode;
+		memcpy(rec->valid.revision, spec->revision, sizeof(rec->valid.revision));
 		rec->have_valid = true;
 		return;
 	}
 	if (!rec->have_valid)
 		return;
-	struct phx_spec cur = *spec;
-	*spec = rec->valid_spec;
-	spec->paused = cur.paused;
-	memcpy(spec->switchover_to, cur.switchover_to, sizeof(spec->switchover_to));
+	spec->standbys = rec->valid.standbys;
+	spec->grace_s = rec->valid.grace_s;
+	spec->capacity = rec->valid.capacity;
+	spec->mode = rec->valid.mode;
+	memcpy(spec->revision, rec->valid.revision, sizeof(spec->revision));
 }
 
 /* Remembers when a paused service is resumed: time paused is not failover reaction. */
