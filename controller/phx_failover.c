@@ -935,7 +935,9 @@ static const char *pods_phase(const struct phx_status_input *in)
 	const struct phx_pod *pods = in->pods;
 	size_t n = in->npods;
 	const char *prev = kube_json_get_str(in->prev_status, "phase", NULL);
-	bool fresh = in->failovers == 0 &&
+	/* Pending says pods are on their way; an API that refuses them makes it Degraded. */
+	bool refused = in->create_fail_msg && in->create_fail_msg[0];
+	bool fresh = in->failovers == 0 && !refused &&
 		     (!prev || !*prev || str_eq(prev, "Pending") || str_eq(prev, "Invalid"));
 	bool rollout = false, starting = false, ready_standby = false;
 

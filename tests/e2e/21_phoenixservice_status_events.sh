@@ -30,9 +30,15 @@ phx_wait_events hello PodCreateFailed 1
 refusals() { grep -c 'refused to create a pod.*message="injected fault: 403' "$E2E_TMP/ctl.log" || true; }
 wait_for 10 "the operator retries (3 refusals logged with the server's message)" bash -c "[ \$(grep -c 'refused to create a pod.*message=\"injected fault: 403' '$E2E_TMP/ctl.log') -ge 3 ]"
 expect_eq 1 "$(phx_event_count hello PodCreateFailed)" "PodCreateFailed Event is rate-limited ($(refusals) refusals)"
+# A new service whose pods are refused is Degraded (Pending would say they are on their way).
+sed 's/name: hello/name: fresh/' "$PHX_ROOT/manifests/samples/minimal.yaml" | k apply -f - >/dev/null
+wait_for 10 "fresh: condition PodCreateFailed True" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx fresh -o jsonpath='{.status.conditions[?(@.type==\"PodCreateFailed\")].status}')\" = True ]"
+expect_eq Degraded "$(phx_get fresh '{.status.phase}')" "a new service whose pods are refused"
 sim_control -X DELETE "$SIM_URL/sim/v1/faults" >/dev/null
 phx_wait_settled hello default 60
+phx_wait_settled fresh default 60
 expect_eq False "$(cond status)" "PodCreateFailed cleared by a successful create"
+k delete phx fresh >/dev/null
 
 # ---- rollouts emit Events.
 k patch phx hello --type json -p \

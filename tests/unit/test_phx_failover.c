@@ -711,6 +711,14 @@ static void status__invalid_paused_and_create_refused(void **state)
 	}
 	assert_int_equal(seen, 3);
 	cJSON_Delete(st);
+
+	/* A new service whose pods the API refuses is not Pending (on its way) but Degraded. */
+	in.npods = 0;
+	in.failovers = 0;
+	in.in_progress = false;
+	assert_string_equal(phx_phase_compute(&in), "Degraded");
+	in.create_fail_msg = NULL;
+	assert_string_equal(phx_phase_compute(&in), "Pending");
 }
 
 /* The failover count never goes backwards before the record is confirmed, and a confirmed
