@@ -898,6 +898,11 @@ bool phx_settled(const struct phx_spec *spec, const struct phx_pod *pods, size_t
 	return settled(spec, pods, n, true);
 }
 
+bool phx_recovered(const struct phx_spec *spec, const struct phx_pod *pods, size_t n)
+{
+	return settled(spec, pods, n, false);
+}
+
 int phx_capacity_percent(const struct phx_spec *spec, const struct phx_pod *pods, size_t n)
 {
 	double pct = 0;
@@ -924,12 +929,16 @@ static bool any_ready_serving(const struct phx_pod *pods, size_t n)
 	return false;
 }
 
-const char *phx_phase_compute(const struct phx_status_input *in)
+/* The phase the pods alone give (the conditions follow it even while Invalid or Paused). */
+static const char *pods_phase(const struct phx_status_input *in)
 {
 	const struct phx_pod *pods = in->pods;
 	size_t n = in->npods;
 	const char *prev = kube_json_get_str(in->prev_status, "phase", NULL);
-	bool fresh = in->failovers == 0 && (!prev || !*prev || str_eq(prev, "Pending"));
+	/* Pending says pods are on their way; an API that refuses them makes it Degraded. */
+	bool refused = in->create_fail_msg && in->create_fail_msg[0];
+	bool fresh = in->failovers == 0 && !refused &&
+		     (!prev || !*prev || str_eq(prev, "Pending") || str_eq(prev, "Invalid"));
 	bool rollout = false, starting = false, ready_standby = false;
 
 	for (size_t i = 0; i < n; i++) {
@@ -960,6 +969,16 @@ const char *phx_phase_compute(const struct phx_status_input *in)
 	if (fresh)
 		return "Pending";
 	return starting ? "Recovering" : "Degraded";
+}
+
+const char *phx_phase_compute(const struct phx_status_input *in)
+{
+	/* Not Pending (which says no operator acts): the operator acts, and says why it holds. */
+	if (in->invalid)
+		return "Invalid";
+	if (in->spec->paused)
+		return "Paused";
+	return pods_phase(in);
 }
 
 static void add_condition(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
@@ -1038,6 +1057,11 @@ cJSON *phx_status_build(const struct phx_status_input *in)
 	if (in->last_recovery_s >= 0)
 		cJSON_AddNumberToObject(st, "lastRecoverySeconds",
 					round(in->last_recovery_s * 1000) / 1000);
+	if (in->ncounted_failures > 0) {
+		cJSON *cf = cJSON_AddArrayToObject(st, "countedFailures");
+		for (size_t i = 0; i < in->ncounted_failures; i++)
+			cJSON_AddItemToArray(cf, cJSON_CreateString(in->counted_failures[i]));
+	}
 	cJSON_AddStringToObject(st, "currentRevision", prim ? prim->revision : "");
 	cJSON_AddStringToObject(st, "updateRevision", spec->revision);
 	cJSON_AddNumberToObject(st, "observedGeneration", (double)in->generation);
@@ -1060,19 +1084,46 @@ cJSON *phx_status_build(const struct phx_status_input *in)
 	}
 	cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
 	bool avail = any_ready_serving(pods, n);
-	bool degraded = str_eq(phase, "Degraded") || str_eq(phase, "FailingOver");
-	bool progressing = !str_eq(phase, "Healthy") && !str_eq(phase, "Degraded");
+	const char *pphase = pods_phase(in);
+	bool degraded = str_eq(pphase, "Degraded") || str_eq(pphase, "FailingOver");
+	bool progressing = !str_eq(pphase, "Healthy") && !str_eq(pphase, "Degraded");
 	snprintf(buf, sizeof(buf), "%zu of %d instances ready", ready, total);
 	add_condition(conds, in->prev_status, "Available", avail,
 		      avail ? "ServingPodReady" : "NoServingPod", buf, in->generation, in->now_ms);
-	add_condition(conds, in->prev_status, "Degraded", degraded, degraded ? phase : "AsExpected",
+	add_condition(conds, in->prev_status, "Degraded", degraded, degraded ? pphase : "AsExpected",
 		      buf, in->generation, in->now_ms);
 	add_condition(conds, in->prev_status, "Progressing", progressing,
-		      progressing ? phase : "Settled", buf, in->generation, in->now_ms);
+		      progressing ? pphase : "Settled", buf, in->generation, in->now_ms);
 	add_condition(conds, in->prev_status, "Invalid", in->invalid,
 		      in->invalid ? "InvalidSpec" : "SpecValid",
 		      in->invalid ? in->invalid_msg : "", in->generation, in->now_ms);
+	bool create_failed = in->create_fail_msg && in->create_fail_msg[0];
+	const char *cf_reason = in->create_fail_reason && in->create_fail_reason[0] ?
+					in->create_fail_reason : "CreateRefused";
+	add_condition(conds, in->prev_status, "PodCreateFailed", create_failed,
+		      create_failed ? cf_reason : "PodsCreated",
+		      create_failed ? in->create_fail_msg : "", in->generation, in->now_ms);
 	return st;
+}
+
+int64_t phx_failovers_merge(int64_t ours, int64_t live, bool confirmed)
+{
+	if (confirmed || live < ours)
+		return ours;
+	return live;
+}
+
+int64_t phx_reaction_start(int64_t seen, int64_t resumed, int64_t now)
+{
+	int64_t start = seen > 0 && seen <= now ? seen : now;
+	if (resumed > start && resumed <= now)
+		start = resumed;
+	return start;
+}
+
+bool phx_status_refresh_due(int64_t last_ms, int64_t now_ms)
+{
+	return last_ms <= 0 || now_ms - last_ms >= PHX_STATUS_REFRESH_MS || last_ms > now_ms + 60000;
 }
 
 /* ---------------------------------------------------------------- builders */

@@ -188,17 +188,47 @@ struct phx_status_input {
 	bool in_progress;
 	int64_t in_progress_started_ms;
 	const char *in_progress_failed_pod;
+	/* The last pod create the API refused (reason and the server's message; NULL or "" when
+	 * the last create succeeded): condition PodCreateFailed. */
+	const char *create_fail_reason;
+	const char *create_fail_msg;
+	/* Primaries whose failure is counted, newest last (status.countedFailures): a new leader
+	 * reads them so that it never counts one again. */
+	const char *const *counted_failures;
+	size_t ncounted_failures;
 };
 
-/* Phase name from the observation; pure. */
+/* Phase name from the observation; pure. An invalid spec is "Invalid" and a paused service
+ * "Paused" whatever the pods do (the conditions still say what they do). */
 const char *phx_phase_compute(const struct phx_status_input *in);
 /* capacityPercent: 100 for a Ready primary + 100 x capacity per Ready standby. */
 int phx_capacity_percent(const struct phx_spec *spec, const struct phx_pod *pods, size_t n);
 /* True when the service has exactly 1 Ready serving primary + spec.standbys Ready non-serving
  * standbys at the spec revision (the state a failover recovers to). */
 bool phx_settled(const struct phx_spec *spec, const struct phx_pod *pods, size_t n);
+/* As phx_settled, whatever the pods' revisions: the failover is over (a rollout may follow;
+ * it waits for the failover to end, so this must not wait for the rollout). */
+bool phx_recovered(const struct phx_spec *spec, const struct phx_pod *pods, size_t n);
 /* The full status object (new tree, caller frees); lastTransitionTime of a condition is kept
  * from prev_status when its status did not change. NULL on ENOMEM. */
 cJSON *phx_status_build(const struct phx_status_input *in);
+
+/* Status is refreshed (lastReconcileTime) at least this often even when nothing else changed. */
+#define PHX_STATUS_REFRESH_MS 300000
+
+/* The failover count to write. `ours` is the controller's own record, `live` what the object
+ * carries now. Until the controller's record has been confirmed against the live object (its
+ * first status write since it read the count, made with a resourceVersion precondition) it may
+ * be stale (a cache behind a previous leader's last write): the larger wins, so the count never
+ * goes backwards. Once confirmed, the record is the truth and a hand edit is undone. Pure. */
+int64_t phx_failovers_merge(int64_t ours, int64_t live, bool confirmed);
+
+/* When the reaction to a failure starts (same unit for all): when it was first seen, but not
+ * before the service was last resumed (time paused is not reaction; resumed 0: never paused)
+ * and never in the future (seen <= 0 or > now: now). Pure. */
+int64_t phx_reaction_start(int64_t seen, int64_t resumed, int64_t now);
+
+/* True when a status whose lastReconcileTime is `last_ms` (0: none) is due for a refresh. */
+bool phx_status_refresh_due(int64_t last_ms, int64_t now_ms);
 
 #endif

@@ -28,6 +28,10 @@
 #define EVER_READY_MAX 32
 #define FAIL_SEEN_MAX 4
 #define COUNTED_MAX 16
+/* Counted failures named in status.countedFailures (newest last), for the next leader. */
+#define COUNTED_NAMES_MAX 8
+/* At most one PodCreateFailed Event per service this often for the same refusal. */
+#define CREATE_EVENT_INTERVAL_MS 60000
 /* Keys this long or longer get no record (namespace/name is far shorter). */
 #define KEY_MAX 512
 #define FAILOVER_LOG_MAX 4096
@@ -95,12 +99,32 @@ struct svc_rec {
 	bool reaction_recorded;
 	uint64_t counted[COUNTED_MAX];
 	size_t n_counted;
+	char *counted_name[COUNTED_NAMES_MAX]; /* owned ring; NULL slots unused */
+	size_t n_counted_names;
 	char *primary; /* owned; NULL = "" */
 	struct expect *exp;
 	size_t nexp, capexp;
 	char *last_status;
 	char *invalid_msg; /* owned; NULL = "" */
 	int inst[3][2]; /* instances by role (none/primary/standby) and readiness, for the gauge */
+
+	/* spec validity, pause, status and refusals (mu) */
+	struct {                    /* the last spec that parsed: failover goes on with it */
+		int standbys, grace_s;
+		double capacity;
+		enum phx_mode mode;
+		char revision[PHX_REV_MAX];
+	} valid;
+	bool have_valid;
+	bool paused;            /* the last reconcile saw spec.paused (or status said Paused) */
+	int64_t resumed_us;     /* last resume: reaction time starts no earlier (0: never) */
+	bool count_confirmed;   /* `failovers` confirmed against the live object since init */
+	uint64_t status_rv;     /* resourceVersion of the object after our last status write */
+	int64_t refresh_at_ms;  /* lastReconcileTime is refreshed by then */
+	char *create_reason;    /* owned; the last pod create the API refused (NULL: none) */
+	char *create_msg;       /* owned; the server's message for it */
+	int64_t create_event_ms; /* last PodCreateFailed Event (rate limit) */
+	bool rolling;           /* a rollout is under way (RolloutStarted sent) */
 
 	/* dashboard snapshot (mu) */
 	bool gone;
@@ -118,6 +142,7 @@ struct phx_reconciler {
 
 	pthread_mutex_t log_mu; /* failover log for the dashboard */
 	int64_t fo_time_ms[FAILOVER_LOG_MAX];
+	uint64_t fo_key[FAILOVER_LOG_MAX]; /* name_hash of the service's key, per entry */
 	size_t fo_head, fo_len;
 	double reaction_sum_ms;
 	uint64_t reaction_count;
@@ -158,6 +183,11 @@ static void set_str(char *dst, size_t len, const char *src)
 static const char *str_or_empty(const char *s)
 {
 	return s ? s : "";
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return strcmp(str_or_empty(a), str_or_empty(b)) == 0;
 }
 
 /* Sets an owned string as set_str would into a buffer of len bytes (same truncation); "" is
@@ -233,6 +263,10 @@ static void rec_free(struct svc_rec *rec)
 	free(rec->failed_pod);
 	free(rec->primary);
 	free(rec->invalid_msg);
+	free(rec->create_reason);
+	free(rec->create_msg);
+	for (size_t i = 0; i < COUNTED_NAMES_MAX; i++)
+		free(rec->counted_name[i]);
 	free(rec->exp);
 	free(rec->last_status);
 	free(rec);
@@ -402,6 +436,29 @@ static void counted_add(struct svc_rec *rec, const char *pod)
 {
 	rec->counted[rec->n_counted % COUNTED_MAX] = name_hash(pod);
 	rec->n_counted++;
+	name_set(&rec->counted_name[rec->n_counted_names % COUNTED_NAMES_MAX], PHX_NAME_MAX, pod);
+	rec->n_counted_names++;
+}
+
+static void counted_clear(struct svc_rec *rec)
+{
+	rec->n_counted = 0;
+	for (size_t i = 0; i < COUNTED_NAMES_MAX; i++)
+		name_set(&rec->counted_name[i], PHX_NAME_MAX, NULL);
+	rec->n_counted_names = 0;
+}
+
+/* The counted names, oldest first, into out (borrowed); returns how many. */
+static size_t counted_names(const struct svc_rec *rec, const char **out)
+{
+	size_t n = 0, total = rec->n_counted_names;
+	size_t from = total > COUNTED_NAMES_MAX ? total - COUNTED_NAMES_MAX : 0;
+	for (size_t i = from; i < total; i++) {
+		const char *s = rec->counted_name[i % COUNTED_NAMES_MAX];
+		if (s)
+			out[n++] = s;
+	}
+	return n;
 }
 
 static void expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name,
@@ -515,7 +572,7 @@ int phx_reconciler_new(const struct phx_reconciler_opts *opts, struct phx_reconc
 		return KUBE_ENOMEM;
 	struct kube_metrics *m = opts->metrics ? opts->metrics : kube_metrics_default();
 	static const char *const fo_labels[] = { "namespace", "service", NULL };
-	static const char *const inst_labels[] = { "role", "ready", NULL };
+	static const char *const inst_labels[] = { "namespace", "service", "role", "ready", NULL };
 	static const char *const res_labels[] = { "result", NULL };
 	static const double reaction_b[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 					     0.25, 0.5, 1, 2.5, 5, 15 };
@@ -538,7 +595,7 @@ int phx_reconciler_new(const struct phx_reconciler_opts *opts, struct phx_reconc
 					     "Ready again.", NULL, recovery_b,
 					     sizeof(recovery_b) / sizeof(recovery_b[0]));
 	r->m_instances = kube_metric_register(m, KUBE_GAUGE, "phoenix_instances",
-					      "PhoenixService pods by role and readiness.",
+					      "PhoenixService pods by service, role and readiness.",
 					      inst_labels, NULL, 0);
 	r->m_reconcile = kube_metric_register(m, KUBE_COUNTER, "phoenix_reconcile_total",
 					      "PhoenixService reconciles by result.", res_labels,
@@ -696,8 +753,34 @@ static int delete_pod(struct phx_reconciler *r, const char *ns, const char *pod,
 	return rc == KUBE_ENOTFOUND ? 0 : rc;
 }
 
+/* mu held. Remembers (condition PodCreateFailed) and reports what the API server said when it
+ * refused a pod: a Warning Event, at most once per CREATE_EVENT_INTERVAL_MS unless the message
+ * changes, and the log. A refusal is an answer with an HTTP status; a transport error or the
+ * write gate is not. */
+static void create_refused(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   const char *pod, int rc, const struct kube_status *st)
+{
+	const char *msg = st->message && *st->message ? st->message : kube_strerror(rc);
+	int64_t now = phx_wall_ms();
+	char ev[1024];
+	kube_log(KUBE_LOG_WARN, COMP, "the API server refused to create a pod", "service",
+		 rec->key, "pod", pod, "error", kube_strerror(rc), "reason",
+		 st->reason && *st->reason ? st->reason : "none", "message", msg, NULL);
+	if (st->http_status < 400)
+		return;
+	bool same = str_eq(rec->create_msg, msg);
+	name_set(&rec->create_reason, 64, st->reason && *st->reason ? st->reason : "CreateRefused");
+	name_set(&rec->create_msg, 1024, msg);
+	if (same && now - rec->create_event_ms < CREATE_EVENT_INTERVAL_MS)
+		return;
+	rec->create_event_ms = now;
+	snprintf(ev, sizeof(ev), "cannot create pod %s: %s", pod, msg);
+	event(r, svc, KUBE_EVENT_WARNING, "PodCreateFailed", ev);
+}
+
 static int create_pod(struct phx_reconciler *r, const cJSON *svc, const struct phx_spec *spec,
-		      enum phx_role role, bool serving, char *name, size_t namelen)
+		      enum phx_role role, bool serving, char *name, size_t namelen,
+		      struct svc_rec *rec)
 {
 	char sfx[6];
 	struct kube_status st = { 0 };
@@ -707,9 +790,12 @@ static int create_pod(struct phx_reconciler *r, const cJSON *svc, const struct p
 	if (!pod)
 		return KUBE_ENOMEM;
 	int rc = kube_create(r->client, &KUBE_GVR_PODS, kube_json_namespace(svc), pod, NULL, &st);
-	if (rc < 0)
-		kube_log(KUBE_LOG_WARN, COMP, "create pod failed", "pod", name, "error",
-			 kube_strerror(rc), "message", st.message ? st.message : "", NULL);
+	if (rc < 0 && rc != KUBE_ENOTLEADER) {
+		create_refused(r, rec, svc, name, rc, &st);
+	} else if (rc == 0) {
+		name_set(&rec->create_reason, 64, NULL);
+		name_set(&rec->create_msg, 1024, NULL);
+	}
 	kube_status_release(&st);
 	cJSON_Delete(pod);
 	return rc;
@@ -808,43 +894,111 @@ static int clear_switchover(struct phx_reconciler *r, const cJSON *svc)
 	return rc == KUBE_ENOTFOUND ? 0 : rc;
 }
 
-static int write_status(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
-			cJSON *status)
+/* The status the object carries now: the cache's, unless the cache has not seen our last
+ * write yet (its resourceVersion is older), then what we wrote. Borrowed from svc, or parsed
+ * into *tmp (the caller frees it). Comparing against this, not against what we last wrote,
+ * is what undoes hand edits and a write made from a stale snapshot. */
+static const cJSON *status_now(const struct svc_rec *rec, const cJSON *svc, cJSON **tmp)
 {
-	/* failoverInProgress must be removed explicitly: a merge patch keeps absent keys. */
-	if (!cJSON_GetObjectItemCaseSensitive(status, "failoverInProgress"))
-		cJSON_AddNullToObject(status, "failoverInProgress");
-	char *txt = kube_json_print(status);
-	int rc = 0;
-	if (!txt)
-		return KUBE_ENOMEM;
-	if (rec->last_status && strcmp(rec->last_status, txt) == 0)
-		goto out;
-	cJSON *cur = cJSON_Duplicate(kube_json_get(svc, "status", NULL), 1);
-	if (cur && !cJSON_GetObjectItemCaseSensitive(cur, "failoverInProgress"))
-		cJSON_AddNullToObject(cur, "failoverInProgress");
-	bool same = cur && cJSON_Compare(cur, status, 1);
-	cJSON_Delete(cur);
-	if (!same) {
-		size_t len = strlen(txt) + 16;
-		char *body = malloc(len);
-		if (!body) {
-			rc = KUBE_ENOMEM;
-			goto out;
-		}
-		snprintf(body, len, "{\"status\":%s}", txt);
-		rc = kube_patch(r->client, &PHX_GVR, kube_json_namespace(svc), kube_json_name(svc),
-				"status", KUBE_PATCH_MERGE, body, NULL, NULL);
-		free(body);
-		if (rc == KUBE_ENOTFOUND)
-			rc = 0;
+	uint64_t rv = rv_num(svc);
+	*tmp = NULL;
+	if (rec->last_status && (rec->status_rv == 0 || rv == UINT64_MAX || rv < rec->status_rv))
+		*tmp = cJSON_Parse(rec->last_status);
+	return *tmp ? *tmp : kube_json_get(svc, "status", NULL);
+}
+
+/* Whether merging `want` into `now` changes anything (lastReconcileTime aside). Keys of `now`
+ * that `want` lacks stay as they are with a merge patch, so they are not compared: comparing
+ * them would write on every reconcile without ever converging. */
+static bool status_patch_changes(const cJSON *now, const cJSON *want)
+{
+	const cJSON *w;
+	cJSON_ArrayForEach(w, want) {
+		if (strcmp(w->string, "lastReconcileTime") == 0)
+			continue;
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(now, w->string);
+		if (cJSON_IsNull(w) ? o && !cJSON_IsNull(o) : !o || !cJSON_Compare(o, w, 1))
+			return true;
 	}
+	return false;
+}
+
+/* Optional fields a merge patch must remove explicitly (it keeps absent keys). */
+static void status_null_absent(cJSON *status)
+{
+	static const char *const opt[] = { "failoverInProgress", "lastFailoverTime",
+					   "lastFailoverReactionMs", "lastRecoverySeconds" };
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+		if (!cJSON_GetObjectItemCaseSensitive(status, opt[i]))
+			cJSON_AddNullToObject(status, opt[i]);
+}
+
+/* PATCHes /status with `txt`; until the failover count is confirmed, only if the object is
+ * still at the cached resourceVersion (KUBE_ECONFLICT otherwise). Sets rec->status_rv. */
+static int patch_status(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			const char *txt)
+{
+	const char *rv = kube_json_resource_version(svc);
+	bool precond = !rec->count_confirmed && rv && *rv;
+	size_t len = strlen(txt) + (precond ? strlen(rv) : 0) + 64;
+	char *body = malloc(len);
+	cJSON *out = NULL;
+	int rc;
+	if (!body)
+		return KUBE_ENOMEM;
+	if (precond)
+		snprintf(body, len, "{\"metadata\":{\"resourceVersion\":\"%s\"},\"status\":%s}", rv,
+			 txt);
+	else
+		snprintf(body, len, "{\"status\":%s}", txt);
+	rc = kube_patch(r->client, &PHX_GVR, kube_json_namespace(svc), kube_json_name(svc),
+			"status", KUBE_PATCH_MERGE, body, &out, NULL);
+	free(body);
+	if (rc == 0) {
+		uint64_t n = out ? rv_num(out) : UINT64_MAX;
+		rec->status_rv = n == UINT64_MAX ? 0 : n;
+		rec->count_confirmed = true;
+	}
+	cJSON_Delete(out);
+	return rc;
+}
+
+/* Writes status when it differs from what the object says now, or when lastReconcileTime is
+ * due for a refresh (PHX_STATUS_REFRESH_MS). Returns 0 (also when the object is gone) or the
+ * write's error; KUBE_ECONFLICT: the cache was behind, re-read it. */
+static int write_status(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			cJSON *status, int64_t now_ms)
+{
+	cJSON *tmp = NULL;
+	const cJSON *now = status_now(rec, svc, &tmp);
+	char ts[32];
+	char *txt = NULL;
+	int rc = 0;
+	int64_t last = phx_time_parse_ms(kube_json_get_str(now, "lastReconcileTime", NULL));
+
+	status_null_absent(status);
+	if (!status_patch_changes(now, status) && !phx_status_refresh_due(last, now_ms)) {
+		rec->refresh_at_ms = last + PHX_STATUS_REFRESH_MS;
+		goto out;
+	}
+	phx_time_format(now_ms, ts, sizeof(ts));
+	kube_json_set_str(status, "lastReconcileTime", ts);
+	txt = kube_json_print(status);
+	if (!txt) {
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	rc = patch_status(r, rec, svc, txt);
+	if (rc == KUBE_ENOTFOUND)
+		rc = 0;
 	if (rc == 0) {
 		free(rec->last_status);
 		rec->last_status = txt;
 		txt = NULL;
+		rec->refresh_at_ms = now_ms + PHX_STATUS_REFRESH_MS;
 	}
 out:
+	cJSON_Delete(tmp);
 	free(txt);
 	return rc;
 }
@@ -862,17 +1016,33 @@ static void rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
 	if (strcmp(rec->uid, uid ? uid : "") != 0) {
 		/* A new object under an old name: forget everything about the old one. */
 		rec->nexp = 0;
-		rec->n_counted = 0;
+		counted_clear(rec);
 		name_set(&rec->primary, PHX_NAME_MAX, NULL);
+		rec->have_valid = false;
+		rec->paused = false;
+		rec->resumed_us = 0;
+		rec->rolling = false;
 	}
 	set_str(rec->uid, sizeof(rec->uid), uid ? uid : "");
 	rec->init = true;
+	/* Read from a cache that may be behind the live object: confirmed by the first status
+	 * write (resourceVersion precondition), until then never lowered (phx_failovers_merge). */
+	rec->count_confirmed = false;
+	rec->status_rv = 0;
+	rec->refresh_at_ms = 0;
+	rec->paused = rec->paused || str_eq(kube_json_get_str(st, "phase", NULL), "Paused");
 	rec->failovers = kube_json_get_int(st, &v, "failovers", NULL) ? v : 0;
 	rec->last_failover_ms = phx_time_parse_ms(kube_json_get_str(st, "lastFailoverTime", NULL));
 	rec->last_reaction_ms = kube_json_get_int(st, &v, "lastFailoverReactionMs", NULL) ? v : -1;
 	rec->last_recovery_s = kube_json_get_num(st, &d, "lastRecoverySeconds", NULL) ? d : -1;
 	const char *prim = kube_json_get_str(st, "primary", NULL);
 	name_set(&rec->primary, PHX_NAME_MAX, prim);
+	/* Failures a previous leader counted are never counted again. */
+	const cJSON *cf;
+	cJSON_ArrayForEach(cf, kube_json_get(st, "countedFailures", NULL)) {
+		if (cJSON_IsString(cf) && !counted_has(rec, cf->valuestring))
+			counted_add(rec, cf->valuestring);
+	}
 	const cJSON *fip = kube_json_get(st, "failoverInProgress", NULL);
 	rec->in_progress = cJSON_IsObject(fip);
 	name_set(&rec->failed_pod, PHX_NAME_MAX, NULL);
@@ -890,9 +1060,10 @@ static void rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
 	rec->last_status = NULL;
 }
 
-static void log_failover(struct phx_reconciler *r, int64_t now_ms)
+static void log_failover(struct phx_reconciler *r, const char *key, int64_t now_ms)
 {
 	pthread_mutex_lock(&r->log_mu);
+	r->fo_key[(r->fo_head + r->fo_len) % FAILOVER_LOG_MAX] = name_hash(key);
 	r->fo_time_ms[(r->fo_head + r->fo_len) % FAILOVER_LOG_MAX] = now_ms;
 	if (r->fo_len < FAILOVER_LOG_MAX)
 		r->fo_len++;
@@ -916,12 +1087,12 @@ static void start_failover(struct phx_reconciler *r, struct svc_rec *rec, const 
 	counted_add(rec, failed);
 	rec->failovers++;
 	rec->in_progress = true;
-	rec->started_us = seen > 0 && seen <= now_us ? seen : now_us;
+	rec->started_us = phx_reaction_start(seen, rec->resumed_us, now_us);
 	rec->last_failover_ms = rec->started_us / 1000;
 	rec->reaction_recorded = false;
 	name_set(&rec->failed_pod, PHX_NAME_MAX, failed);
 	kube_metric_inc(r->m_failovers, lv);
-	log_failover(r, rec->last_failover_ms);
+	log_failover(r, rec->key, rec->last_failover_ms);
 	snprintf(msg, sizeof(msg), "primary %s failed (%s); failover #%" PRId64 " started", failed,
 		 phx_fail_reason_str(reason), rec->failovers);
 	kube_log(KUBE_LOG_INFO, COMP, "failover started", "service", rec->key, "pod", failed,
@@ -966,12 +1137,29 @@ static void finish_failover(struct phx_reconciler *r, struct svc_rec *rec, const
 	event(r, svc, KUBE_EVENT_NORMAL, "FailoverCompleted", msg);
 }
 
+/* Splits "ns/name" into ns (a buffer of nslen) and *name (into key); false when malformed. */
+static bool key_split(const char *key, char *ns, size_t nslen, const char **name)
+{
+	const char *slash = strchr(key, '/');
+	if (!slash || (size_t)(slash - key) >= nslen)
+		return false;
+	memcpy(ns, key, (size_t)(slash - key));
+	ns[slash - key] = '\0';
+	*name = slash + 1;
+	return true;
+}
+
+/* The phoenix_instances series of this service follow its pods; a gone service's are removed. */
 static void update_instances(struct phx_reconciler *r, struct svc_rec *rec,
 			     const struct phx_pod *pods, size_t n, bool gone)
 {
 	int now[3][2] = { { 0 } };
 	static const char *roles[] = { "none", "primary", "standby" };
 	static const char *ready[] = { "false", "true" };
+	char ns[256];
+	const char *name;
+	if (!key_split(rec->key, ns, sizeof(ns), &name))
+		return;
 	for (size_t i = 0; i < n && !gone; i++) {
 		if (pods[i].health == PHX_HEALTH_FAILED)
 			continue;
@@ -979,13 +1167,11 @@ static void update_instances(struct phx_reconciler *r, struct svc_rec *rec,
 	}
 	for (int a = 0; a < 3; a++) {
 		for (int b = 0; b < 2; b++) {
-			int d = now[a][b] - rec->inst[a][b];
-			const char *lv[] = { roles[a], ready[b] };
-			if (d)
-				kube_metric_add(r->m_instances, lv, d);
-			if (d < 0) /* gauges go down through add of a negative delta */
-				kube_metric_set(r->m_instances, lv,
-						kube_metric_value(r->m_instances, lv));
+			const char *lv[] = { ns, name, roles[a], ready[b] };
+			if (gone)
+				kube_metric_remove(r->m_instances, lv);
+			else if (now[a][b] != rec->inst[a][b])
+				kube_metric_set(r->m_instances, lv, now[a][b]);
 			rec->inst[a][b] = now[a][b];
 		}
 	}
@@ -1028,6 +1214,37 @@ static void append_name(char *buf, size_t len, const char *pod, enum phx_role ro
 {
 	size_t off = strlen(buf);
 	snprintf(buf + off, len - off, "%s%.200s (%s)", off ? ", " : "", pod, phx_role_str(role));
+}
+
+/* One log line per action with only the fields that say something (no pod="" role=""). */
+static void log_action(enum kube_log_level lvl, const char *msg, const char *key,
+		       const struct phx_action *a, const char *created, const char *failure,
+		       const char *error)
+{
+	const char *kv[14] = { 0 };
+	size_t n = 0;
+	const char *pod = a->kind == PHX_ACT_CREATE ? created : a->pod;
+	bool has_role = a->kind == PHX_ACT_LABEL || a->kind == PHX_ACT_CREATE;
+#define KV(k, v)                                  \
+	do {                                      \
+		if ((v) && *(v)) {                \
+			kv[n++] = (k);            \
+			kv[n++] = (v);            \
+		}                                 \
+	} while (0)
+	KV("service", key);
+	KV("pod", pod);
+	if (lvl != KUBE_LOG_INFO)
+		KV("action", a->why);
+	if (has_role) {
+		KV("role", phx_role_str(a->role));
+		KV("serving", a->serving ? "true" : "false");
+	}
+	KV("failure", failure);
+	KV("error", error);
+#undef KV
+	kube_log(lvl, COMP, msg, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7], kv[8],
+		 kv[9], kv[10], kv[11], kv[12], kv[13], NULL);
 }
 
 static uint64_t fast_gen(struct phx_reconciler *r, struct svc_rec *rec)
@@ -1089,13 +1306,16 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 				expect_add(rec, EXPECT_DELETE, a->pod, a->role, false, NULL);
 			break;
 		case PHX_ACT_CREATE:
-			rc = create_pod(r, svc, spec, a->role, a->serving, created, sizeof(created));
+			rc = create_pod(r, svc, spec, a->role, a->serving, created, sizeof(created),
+					rec);
 			if (rc == 0) {
 				expect_add(rec, EXPECT_CREATE, created, a->role, a->serving,
 					   spec->revision);
 				snprintf(msg, sizeof(msg), "spawned %s %s", phx_role_str(a->role),
 					 created);
-				event(r, svc, KUBE_EVENT_NORMAL, "StandbySpawned", msg);
+				event(r, svc, KUBE_EVENT_NORMAL,
+				      a->role == PHX_ROLE_PRIMARY ? "PrimarySpawned" : "StandbySpawned",
+				      msg);
 			}
 			break;
 		case PHX_ACT_CLEAR_SWITCHOVER:
@@ -1111,13 +1331,11 @@ static int execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *s
 			break;
 		}
 		if (rc < 0) {
-			kube_log(KUBE_LOG_WARN, COMP, "action failed", "service", rec->key, "pod",
-				 a->pod, "action", a->why, "error", kube_strerror(rc), NULL);
+			log_action(KUBE_LOG_WARN, "action failed", rec->key, a, created, reason,
+				   kube_strerror(rc));
 			return rc;
 		}
-		kube_log(KUBE_LOG_INFO, COMP, a->why, "service", rec->key, "pod",
-			 a->kind == PHX_ACT_CREATE ? created : a->pod, "role", phx_role_str(a->role),
-			 "serving", a->serving ? "true" : "false", "failure", reason, NULL);
+		log_action(KUBE_LOG_INFO, a->why, rec->key, a, created, reason, NULL);
 		*npods = view_apply(a, created, spec->revision, pods, *npods, phx_wall_ms());
 	}
 	if (promoted[0]) {
@@ -1177,6 +1395,87 @@ static const char *current_primary(const struct phx_pod *pods, size_t n)
 	return best;
 }
 
+/* A valid spec is remembered; an invalid one is replaced by the last valid one (keeping what
+ * the user asks now: paused, switchover), so that failover goes on: promoting a Ready standby
+ * needs no new pod. Without a remembered one (started on an invalid spec) the parse's defaults
+ * stand: the plan is held to label changes anyway (plan_hold_spawning). */
+static void spec_for_plan(struct svc_rec *rec, struct phx_spec *spec, bool valid)
+{
+	if (valid) {
+		rec->valid.standbys = spec->standbys;
+		rec->valid.grace_s = spec->grace_s;
+		rec->valid.capacity = spec->capacity;
+		rec->valid.mode = spec->mode;
+		memcpy(rec->valid.revision, spec->revision, sizeof(rec->valid.revision));
+		rec->have_valid = true;
+		return;
+	}
+	if (!rec->have_valid)
+		return;
+	spec->standbys = rec->valid.standbys;
+	spec->grace_s = rec->valid.grace_s;
+	spec->capacity = rec->valid.capacity;
+	spec->mode = rec->valid.mode;
+	memcpy(spec->revision, rec->valid.revision, sizeof(spec->revision));
+}
+
+/* Remembers when a paused service is resumed: time paused is not failover reaction. */
+static void track_pause(struct svc_rec *rec, const struct phx_spec *spec)
+{
+	if (spec->paused) {
+		rec->paused = true;
+	} else if (rec->paused) {
+		rec->paused = false;
+		rec->resumed_us = wall_us();
+	}
+}
+
+/* Says once per distinct message (Warning Event, log) that the spec is invalid and what is held;
+ * err gets the explanation appended (it is the Invalid condition's message). */
+static void report_invalid(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   char *err, size_t errlen)
+{
+	size_t off = strlen(err);
+	snprintf(err + off, errlen - off, "; failover goes on with the last valid spec, but no pod "
+		 "is spawned or replaced until the spec is fixed");
+	if (str_eq(rec->invalid_msg, err))
+		return;
+	name_set(&rec->invalid_msg, errlen, err);
+	event(r, svc, KUBE_EVENT_WARNING, "InvalidSpec", err);
+	kube_log(KUBE_LOG_WARN, COMP, "invalid spec", "service", rec->key, "message", err, NULL);
+}
+
+/* Invalid spec: keep only what needs no new pod (labels: promote, fence; the switchover
+ * annotation). No create, no delete: every prefix of a plan is safe, and so is this subset,
+ * whose label actions keep their order. */
+static void plan_hold_spawning(struct phx_plan *pl)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < pl->nacts; i++)
+		if (pl->acts[i].kind == PHX_ACT_LABEL || pl->acts[i].kind == PHX_ACT_CLEAR_SWITCHOVER)
+			pl->acts[k++] = pl->acts[i];
+	pl->nacts = k;
+}
+
+/* RolloutStarted when a rollout's first step ran, RolloutCompleted once settled on it. */
+static void rollout_events(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   const struct phx_spec *spec, const struct phx_plan *pl,
+			   const struct phx_pod *pods, size_t n)
+{
+	char msg[256];
+	if (pl->kind == PHX_PLAN_ROLLOUT && !rec->rolling) {
+		rec->rolling = true;
+		snprintf(msg, sizeof(msg), "rolling out revision %s, one standby at a time",
+			 spec->revision);
+		event(r, svc, KUBE_EVENT_NORMAL, "RolloutStarted", msg);
+	} else if (rec->rolling && phx_settled(spec, pods, n)) {
+		rec->rolling = false;
+		snprintf(msg, sizeof(msg), "rollout of revision %s done: every instance updated",
+			 spec->revision);
+		event(r, svc, KUBE_EVENT_NORMAL, "RolloutCompleted", msg);
+	}
+}
+
 static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 			    const struct phx_observed *obs, int64_t *requeue_after_ms)
 {
@@ -1184,7 +1483,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	struct phx_spec spec;
 	struct phx_pod pods[PHX_MAX_PODS];
 	struct phx_plan pl;
-	char err[256];
+	char err[512];
 	int64_t now_ms = phx_wall_ms(), gen = 0;
 	int rc = 0, src;
 	size_t n;
@@ -1196,26 +1495,24 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	bool preempted = false;
 	kube_json_get_int(svc, &gen, "metadata", "generation", NULL);
 	int invalid = phx_spec_parse(svc, &spec, err, sizeof(err));
+	spec_for_plan(rec, &spec, invalid == 0);
+	track_pause(rec, &spec);
 	n = observe_pods(r, rec, svc, obs->pods, spec.grace_s, now_ms, pods);
 	n = expect_apply(rec, pods, n, now_ms);
 
-	if (invalid < 0) {
-		/* Nothing is created or deleted on a spec we cannot trust; say why, once. */
-		if (strcmp(str_or_empty(rec->invalid_msg), err) != 0) {
-			name_set(&rec->invalid_msg, sizeof(err), err);
-			event(r, svc, KUBE_EVENT_WARNING, "InvalidSpec", err);
-			kube_log(KUBE_LOG_WARN, COMP, "invalid spec", "service", rec->key,
-				 "message", err, NULL);
-		}
-		memset(&pl, 0, sizeof(pl));
-	} else {
+	if (invalid < 0)
+		report_invalid(r, rec, svc, err, sizeof(err));
+	else
 		name_set(&rec->invalid_msg, sizeof(err), NULL);
+	{
 		struct phx_plan_input in = {
 			.spec = &spec, .pods = pods, .npods = n,
 			.prev_primary = str_or_empty(rec->primary),
 			.failover_in_progress = rec->in_progress,
 		};
 		phx_plan_compute(&in, &pl);
+		if (invalid < 0)
+			plan_hold_spawning(&pl);
 
 		/* Count each lost primary once: the one status named that is gone even though
 		 * a takeover already happened (a previous leader acted but died before writing
@@ -1255,7 +1552,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 				start_failover(r, rec, svc, names[i], PHX_FAIL_NONE, pl.degraded);
 
 		rc = execute(r, rec, svc, &spec, &pl, pods, &n, fgen, &preempted);
-		if (rc == 0 && !spec.paused) {
+		if (rc == 0)
+			rollout_events(r, rec, svc, &spec, &pl, pods, n);
+		if (rc == 0 && !spec.paused && invalid == 0) {
 			src = ensure_service(r, svc, obs->service);
 			int prc = ensure_pdb(r, svc, obs->pdb);
 			rc = src < 0 ? src : prc;
@@ -1263,7 +1562,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		const char *prim = current_primary(pods, n);
 		if (prim[0])
 			name_set(&rec->primary, PHX_NAME_MAX, prim);
-		if (rec->in_progress && !preempted && phx_settled(&spec, pods, n))
+		if (rec->in_progress && !preempted && phx_recovered(&spec, pods, n))
 			finish_failover(r, rec, svc);
 		*requeue_after_ms = preempted ? 1 : pl.requeue_after_ms;
 	}
@@ -1276,7 +1575,17 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		.last_reaction_ms = rec->last_reaction_ms, .last_recovery_s = rec->last_recovery_s,
 		.in_progress = rec->in_progress, .in_progress_started_ms = rec->started_us / 1000,
 		.in_progress_failed_pod = str_or_empty(rec->failed_pod),
+		.create_fail_reason = rec->create_reason, .create_fail_msg = rec->create_msg,
 	};
+	const char *counted[COUNTED_NAMES_MAX];
+	si.counted_failures = counted;
+	si.ncounted_failures = counted_names(rec, counted);
+	cJSON *tmp = NULL;
+	int64_t live = 0;
+	if (kube_json_get_int(status_now(rec, svc, &tmp), &live, "failovers", NULL))
+		rec->failovers = si.failovers =
+			phx_failovers_merge(rec->failovers, live, rec->count_confirmed);
+	cJSON_Delete(tmp);
 	cJSON *status = phx_status_build(&si);
 	if (status) {
 		snprintf(rec->phase, sizeof(rec->phase), "%s",
@@ -1288,7 +1597,16 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		rec->capacity = phx_capacity_percent(&spec, pods, n);
 		/* Preempted: the reconcile right behind us writes a status that includes the new
 		 * failure; spending a request on this one would only delay it. */
-		int wrc = preempted ? 0 : write_status(r, rec, svc, status);
+		int wrc = preempted ? 0 : write_status(r, rec, svc, status, now_ms);
+		if (wrc == KUBE_ECONFLICT) {
+			/* The cache is behind the live object: its count is taken over (never lowered)
+			 * once the cache catches up; retry then. */
+			kube_log(KUBE_LOG_DEBUG, COMP, "status write conflict: cache behind", "service",
+				 rec->key, NULL);
+			wrc = 0;
+			if (*requeue_after_ms <= 0 || *requeue_after_ms > 1000)
+				*requeue_after_ms = 1000;
+		}
 		if (rc == 0)
 			rc = wrc;
 		cJSON_Delete(status);
@@ -1296,7 +1614,29 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	update_instances(r, rec, pods, n, false);
 	if (rec->nexp > 0 && *requeue_after_ms == 0)
 		*requeue_after_ms = EXPECT_TTL_MS + 100; /* re-check if a watch event never comes */
+	if (*requeue_after_ms == 0 && rec->refresh_at_ms > 0)
+		*requeue_after_ms = rec->refresh_at_ms > now_ms ? rec->refresh_at_ms - now_ms : 1;
 	return rc;
+}
+
+/* Drops a gone service's failovers from the log, so that the dashboard's failoversToday counts
+ * the same services as its failoversTotal. */
+static void log_forget(struct phx_reconciler *r, const char *key)
+{
+	uint64_t h = name_hash(key);
+	size_t k = 0;
+	pthread_mutex_lock(&r->log_mu);
+	for (size_t i = 0; i < r->fo_len; i++) {
+		size_t from = (r->fo_head + i) % FAILOVER_LOG_MAX;
+		size_t to = (r->fo_head + k) % FAILOVER_LOG_MAX;
+		if (r->fo_key[from] == h)
+			continue;
+		r->fo_key[to] = r->fo_key[from];
+		r->fo_time_ms[to] = r->fo_time_ms[from];
+		k++;
+	}
+	r->fo_len = k;
+	pthread_mutex_unlock(&r->log_mu);
 }
 
 /* mu held. The service is gone: drop its gauges and failover counter and unlink the record, so
@@ -1305,6 +1645,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 static void forget_locked(struct phx_reconciler *r, struct svc_rec *rec)
 {
 	update_instances(r, rec, NULL, 0, true);
+	log_forget(r, rec->key);
 	rec->gone = true;
 	rec->init = false;
 	char ns[256];

@@ -63,7 +63,7 @@ expect_eq "$(phx_get hello '{.metadata.generation}')" "$(phx_get hello '{.status
 dash=$(curl -sf "http://127.0.0.1:$port/dashboard")
 expect_eq 1 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["services"])' "$dash")" "dashboard services"
 expect_eq 500 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["items"][0]["capacityPercent"])' "$dash")" "dashboard capacity"
-expect_contains "$(curl -sf "http://127.0.0.1:$port/metrics")" 'phoenix_instances{role="standby",ready="true"} 2' "instances gauge"
+expect_contains "$(curl -sf "http://127.0.0.1:$port/metrics")" 'phoenix_instances{namespace="default",service="hello",role="standby",ready="true"} 2' "instances gauge"
 
 # Idempotent: a settled service causes no writes (resourceVersion of every pod stays put).
 before=$(k get pods -l phoenix.fpai.io/service=hello -o 'jsonpath={.items[*].metadata.resourceVersion}')

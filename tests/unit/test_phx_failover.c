@@ -658,6 +658,106 @@ static void status__capacity_phase_conditions(void **state)
 	cJSON_Delete(prev);
 }
 
+/* Invalid and paused services have their own phase (not Pending, which says no operator acts);
+ * the conditions still describe the pods, and a refused pod create is a condition. */
+static void status__invalid_paused_and_create_refused(void **state)
+{
+	(void)state;
+	struct phx_spec spec = { .standbys = 2, .capacity = 2 };
+	struct phx_pod pods[PHX_MAX_PODS];
+	snprintf(spec.revision, sizeof(spec.revision), "r1");
+	size_t n = parse_pods("a:p:1:F b:s:0:R c:s:0:R", pods);
+	struct phx_status_input in = {
+		.spec = &spec, .pods = pods, .npods = n, .generation = 3, .now_ms = NOW,
+		.last_reaction_ms = -1, .last_recovery_s = -1, .in_progress = true, .failovers = 1,
+		.invalid = true, .invalid_msg = "spec.x: bad",
+	};
+	assert_string_equal(phx_phase_compute(&in), "Invalid");
+	cJSON *st = phx_status_build(&in);
+	const cJSON *c;
+	int seen = 0;
+	cJSON_ArrayForEach(c, kube_json_get(st, "conditions", NULL)) {
+		const char *type = kube_json_get_str(c, "type", NULL);
+		const char *status = kube_json_get_str(c, "status", NULL);
+		if (!strcmp(type, "Degraded")) {
+			/* the pods' truth, not "Invalid" */
+			assert_string_equal(status, "True");
+			assert_string_equal(kube_json_get_str(c, "reason", NULL), "FailingOver");
+			seen++;
+		} else if (!strcmp(type, "PodCreateFailed")) {
+			assert_string_equal(status, "False");
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	cJSON_Delete(st);
+
+	in.invalid = false;
+	spec.paused = true;
+	assert_string_equal(phx_phase_compute(&in), "Paused");
+	spec.paused = false;
+	assert_string_equal(phx_phase_compute(&in), "FailingOver");
+
+	in.create_fail_reason = "Forbidden";
+	in.create_fail_msg = "pods \"x\" is forbidden: violates PodSecurity";
+	st = phx_status_build(&in);
+	cJSON_ArrayForEach(c, kube_json_get(st, "conditions", NULL)) {
+		if (strcmp(kube_json_get_str(c, "type", NULL), "PodCreateFailed") != 0)
+			continue;
+		assert_string_equal(kube_json_get_str(c, "status", NULL), "True");
+		assert_string_equal(kube_json_get_str(c, "reason", NULL), "Forbidden");
+		assert_non_null(strstr(kube_json_get_str(c, "message", NULL), "PodSecurity"));
+		seen++;
+	}
+	assert_int_equal(seen, 3);
+	cJSON_Delete(st);
+
+	/* A new service whose pods the API refuses is not Pending (on its way) but Degraded. */
+	in.npods = 0;
+	in.failovers = 0;
+	in.in_progress = false;
+	assert_string_equal(phx_phase_compute(&in), "Degraded");
+	in.create_fail_msg = NULL;
+	assert_string_equal(phx_phase_compute(&in), "Pending");
+}
+
+/* The failover count never goes backwards before the record is confirmed, and a confirmed
+ * record undoes hand edits either way. */
+static void status__failover_count_merge(void **state)
+{
+	(void)state;
+	static const struct {
+		int64_t ours, live;
+		bool confirmed;
+		int64_t want;
+	} cases[] = {
+		{ 8, 9, false, 9 },    /* stale seed, previous leader's 9 arrives: keep 9 */
+		{ 9, 8, false, 9 },    /* never lower than ours */
+		{ 9, 9, false, 9 },
+		{ 9, 999, true, 9 },   /* confirmed: a hand edit is undone */
+		{ 9, 3, true, 9 },
+		{ 0, 0, false, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (phx_failovers_merge(cases[i].ours, cases[i].live, cases[i].confirmed) !=
+		    cases[i].want)
+			fail_msg("merge case %zu", i);
+}
+
+/* Time paused is not reaction: pause, kill, resume starts the clock at the resume. */
+static void status__reaction_start_skips_paused_time(void **state)
+{
+	(void)state;
+	assert_int_equal(phx_reaction_start(1000, 0, 1500), 1000);
+	assert_int_equal(phx_reaction_start(1000, 7000, 7005), 7000); /* killed while paused */
+	assert_int_equal(phx_reaction_start(8000, 7000, 8005), 8000); /* killed after resume */
+	assert_int_equal(phx_reaction_start(0, 0, 42), 42);
+	assert_int_equal(phx_reaction_start(99, 0, 42), 42);          /* never in the future */
+	assert_true(phx_status_refresh_due(0, NOW));
+	assert_false(phx_status_refresh_due(NOW - 1000, NOW));
+	assert_true(phx_status_refresh_due(NOW - PHX_STATUS_REFRESH_MS, NOW));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -674,6 +774,9 @@ int main(void)
 		cmocka_unit_test(build__template_probe_and_affinity_win),
 		cmocka_unit_test(build__service_and_pdb),
 		cmocka_unit_test(status__capacity_phase_conditions),
+		cmocka_unit_test(status__invalid_paused_and_create_refused),
+		cmocka_unit_test(status__failover_count_merge),
+		cmocka_unit_test(status__reaction_start_skips_paused_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

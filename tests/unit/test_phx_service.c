@@ -11,6 +11,7 @@
 
 #include "fake_server.h"
 #include "kube_config.h"
+#include "kube_error.h"
 #include "kube_json.h"
 #include "kube_rest.h"
 #include "phx_failover.h"
@@ -72,6 +73,13 @@ static char *pod_json(const char *name, const char *role, const char *serving, c
 	assert_true(n > 0);
 	return s;
 }
+
+/* A failed primary already counted by a previous leader, still terminating. */
+static const char pod_json_static_x[] =
+	"{\"metadata\":{\"name\":\"web-x\",\"namespace\":\"prod\",\"creationTimestamp\":"
+	"\"2020-01-01T00:00:00Z\",\"deletionTimestamp\":\"2020-01-01T00:00:09Z\",\"labels\":{"
+	"\"phoenix.fpai.io/service\":\"web\",\"phoenix.fpai.io/role\":\"primary\","
+	"\"phoenix.fpai.io/serving\":\"false\"}}," NOT_READY "}";
 
 static cJSON *svc_json(const char *mode, const char *extra_container)
 {
@@ -318,7 +326,8 @@ static void reconcile__rollout_deleting_demoted_primary_is_not_a_failover(void *
 	free(rev);
 }
 
-static void reconcile__invalid_spec_touches_nothing(void **state)
+/* An invalid spec holds spawning, not failover: a Ready standby is promoted (labels only). */
+static void reconcile__invalid_spec_fails_over_but_spawns_nothing(void **state)
 {
 	struct fixture *f = *state;
 	cJSON *svc = svc_json("Surge", ",\"resources\":{\"requests\":{\"cpu\":\"lots\"}}");
@@ -333,14 +342,263 @@ static void reconcile__invalid_spec_touches_nothing(void **state)
 	char got[2048];
 	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
 	requests_text(&f->fs, 0, got, sizeof(got), false);
-	assert_string_equal(got, "PATCH phoenixservices/web/status");
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-a, PATCH phoenixservices/web/status");
 	assert_null(find_body(&f->fs, 0, "POST", "/services"));
+	assert_null(find_body(&f->fs, 0, "POST", "/pods"));
+	assert_null(find_body(&f->fs, 0, "DELETE", "/pods"));
 	const char *st = find_body(&f->fs, 0, "PATCH", "/status");
 	assert_non_null(strstr(st, "\"type\":\"Invalid\",\"status\":\"True\""));
 	assert_non_null(strstr(st, "resources.requests.cpu"));
+	assert_non_null(strstr(st, "no pod is spawned"));
+	assert_non_null(strstr(st, "\"phase\":\"Invalid\""));
+	assert_non_null(strstr(st, "\"primary\":\"web-b\""));
+	assert_non_null(strstr(st, "\"failovers\":1"));
 	cJSON_Delete(pods);
 	cJSON_Delete(svc);
 	free(rev);
+}
+
+static cJSON *service_obj(void)
+{
+	return cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
+			   "\"ClusterIP\",\"publishNotReadyAddresses\":true,\"selector\":{"
+			   "\"phoenix.fpai.io/service\":\"web\",\"phoenix.fpai.io/serving\":"
+			   "\"true\"},\"ports\":[{\"name\":\"default\",\"port\":8080,"
+			   "\"targetPort\":8080,\"protocol\":\"TCP\"}]}}");
+}
+
+static cJSON *settled_pods(const char *rev)
+{
+	char *p[] = {
+		pod_json("web-a", "primary", "true", READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+		pod_json("web-c", "standby", "false", READY, rev),
+	};
+	return pods_array(3, p);
+}
+
+/* A settled service web (primary web-a, standbys web-b, web-c) with its Service and PDB. */
+struct settled {
+	cJSON *svc, *pods, *service, *pdb;
+	char *rev;
+	struct phx_observed obs;
+};
+
+static void settled_init(struct settled *t)
+{
+	t->svc = svc_json("Surge", "");
+	t->rev = revision_of(t->svc);
+	t->pods = settled_pods(t->rev);
+	t->service = service_obj();
+	t->pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	t->obs = (struct phx_observed){ t->svc, t->pods, t->service, t->pdb };
+}
+
+static void settled_release(struct settled *t)
+{
+	cJSON_Delete(t->pods);
+	cJSON_Delete(t->service);
+	cJSON_Delete(t->pdb);
+	cJSON_Delete(t->svc);
+	free(t->rev);
+}
+
+/* Replaces svc's status with `status` (parsed) and sets its resourceVersion. */
+static void set_cached(cJSON *svc, const char *status, const char *rv)
+{
+	cJSON *md = cJSON_GetObjectItem(svc, "metadata");
+	cJSON_DeleteItemFromObject(md, "resourceVersion");
+	cJSON_AddStringToObject(md, "resourceVersion", rv);
+	cJSON_DeleteItemFromObject(svc, "status");
+	cJSON *st = cJSON_Parse(status);
+	assert_non_null(st);
+	cJSON_AddItemToObject(svc, "status", st);
+}
+
+/* The status a PATCH body carries, as text (caller frees). */
+static char *status_of(const char *body)
+{
+	cJSON *b = cJSON_Parse(body);
+	assert_non_null(b);
+	char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(b, "status"));
+	cJSON_Delete(b);
+	return txt;
+}
+
+/* The spec turns invalid on a running service: the plan keeps the last valid spec (revision,
+ * standbys), so no rollout to the invalid template starts and the failover runs on labels. */
+static void reconcile__invalid_spec_keeps_last_valid_template(void **state)
+{
+	struct fixture *f = *state;
+	struct settled t;
+	settled_init(&t);
+	const char *rev = t.rev;
+	int64_t requeue = 0;
+	char got[2048];
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &t.obs, &requeue), 0);
+
+	cJSON *bad = svc_json("Surge", ",\"resources\":{\"requests\":{\"cpu\":\"lots\"}}");
+	char *p[] = {
+		pod_json("web-a", "primary", "true", NOT_READY, rev),
+		pod_json("web-b", "standby", "false", READY, rev),
+		pod_json("web-c", "standby", "false", READY, rev),
+	};
+	cJSON *pods2 = pods_array(3, p);
+	struct phx_observed obs2 = { bad, pods2, t.service, t.pdb };
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs2, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), true);
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c, PATCH pods/web-a");
+	const char *st = find_body(&f->fs, before, "PATCH", "/status");
+	char want[128];
+	snprintf(want, sizeof(want), "\"updateRevision\":\"%s\"", rev);
+	assert_non_null(strstr(st, want));
+	assert_non_null(strstr(st, "\"phase\":\"Invalid\""));
+	assert_non_null(strstr(st, "\"failedPod\":\"web-a\""));
+	cJSON_Delete(pods2);
+	cJSON_Delete(bad);
+	settled_release(&t);
+}
+
+/* The writer compares with what the object says now: a hand edit is undone, lastReconcileTime
+ * is refreshed when due, and a cache still behind our own write is not "corrected". */
+static void status__compared_with_the_object_now(void **state)
+{
+	struct fixture *f = *state;
+	struct settled t;
+	settled_init(&t);
+	cJSON *svc = t.svc;
+	struct phx_observed obs = t.obs;
+	int64_t requeue = 0;
+	char got[2048];
+	set_cached(svc, "{\"primary\":\"web-a\"}", "10");
+
+	fake_push(&f->fs, 200, "{\"metadata\":{\"resourceVersion\":\"11\"}}");
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, 0, got, sizeof(got), false);
+	assert_string_equal(got, "PATCH phoenixservices/web/status");
+	const char *body = find_body(&f->fs, 0, "PATCH", "/status");
+	/* first write since the count was read: only onto the version it was read from */
+	assert_non_null(strstr(body, "\"resourceVersion\":\"10\""));
+	assert_non_null(strstr(body, "\"lastReconcileTime\""));
+	assert_non_null(strstr(body, "\"phase\":\"Healthy\""));
+	assert_true(requeue > 0 && requeue <= PHX_STATUS_REFRESH_MS);
+	char *written = status_of(body);
+
+	/* The cache shows our write: nothing to do. */
+	set_cached(svc, written, "11");
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	assert_int_equal(fake_nreqs(&f->fs), before);
+
+	/* Hand edit: phase and count are put back; no precondition any more. */
+	cJSON *edited = cJSON_Parse(written);
+	cJSON_ReplaceItemInObject(edited, "phase", cJSON_CreateString("Degraded"));
+	cJSON_ReplaceItemInObject(edited, "failovers", cJSON_CreateNumber(999));
+	char *etxt = cJSON_PrintUnformatted(edited);
+	set_cached(svc, etxt, "12");
+	before = fake_nreqs(&f->fs);
+	fake_push(&f->fs, 200, "{\"metadata\":{\"resourceVersion\":\"13\"}}");
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	body = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"phase\":\"Healthy\""));
+	assert_non_null(strstr(body, "\"failovers\":0"));
+	assert_null(strstr(body, "resourceVersion"));
+
+	/* A cache older than our last write (rv 12 < 13) still shows the edit: not rewritten. */
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	assert_int_equal(fake_nreqs(&f->fs), before);
+
+	/* Unchanged but lastReconcileTime is old: refreshed. */
+	cJSON_ReplaceItemInObject(edited, "phase", cJSON_CreateString("Healthy"));
+	cJSON_ReplaceItemInObject(edited, "failovers", cJSON_CreateNumber(0));
+	cJSON_ReplaceItemInObject(edited, "lastReconcileTime",
+				  cJSON_CreateString("2020-01-01T00:00:00Z"));
+	free(etxt);
+	etxt = cJSON_PrintUnformatted(edited);
+	set_cached(svc, etxt, "14");
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	requests_text(&f->fs, before, got, sizeof(got), false);
+	assert_string_equal(got, "PATCH phoenixservices/web/status");
+
+	free(etxt);
+	cJSON_Delete(edited);
+	free(written);
+	settled_release(&t);
+}
+
+/* A new leader reads a stale cache (failovers 8; the previous leader's last write said 9): its
+ * first write is refused (409, resourceVersion precondition) and once the cache catches up it
+ * writes 9, not 8. A leader that takes over reads countedFailures and does not count web-x,
+ * still terminating as primary, a second time. */
+static void status__failover_count_never_rewinds(void **state)
+{
+	struct fixture *f = *state;
+	struct settled t;
+	settled_init(&t);
+	cJSON *svc = t.svc, *pods = t.pods;
+	struct phx_observed obs = t.obs;
+	int64_t requeue = 0;
+	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":8}", "5");
+	fake_push(&f->fs, 409, "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
+			       "\"Conflict\",\"code\":409,\"message\":\"the object has been "
+			       "modified\"}");
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	assert_true(requeue > 0 && requeue <= 1000);
+	const char *body = find_body(&f->fs, 0, "PATCH", "/status");
+	assert_non_null(strstr(body, "\"resourceVersion\":\"5\""));
+
+	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":9}", "7");
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	body = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"failovers\":9"));
+	assert_non_null(strstr(body, "\"resourceVersion\":\"7\""));
+
+	/* Leadership changes hands: web-x was counted by the previous leader. */
+	phx_reconciler_reset_bookkeeping(f->rec);
+	cJSON *x = cJSON_Parse(pod_json_static_x);
+	assert_non_null(x);
+	cJSON_AddItemToArray(pods, x);
+	set_cached(svc, "{\"primary\":\"web-a\",\"failovers\":9,\"countedFailures\":[\"web-x\"]}",
+		   "9");
+	before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	body = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"failovers\":9"));
+	settled_release(&t);
+}
+
+/* The API refuses a pod (Pod Security): the server's message is in condition PodCreateFailed
+ * until a create succeeds. */
+static void reconcile__refused_create_is_a_condition(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *svc = svc_json("Surge", "");
+	cJSON *pods = cJSON_CreateArray();
+	struct phx_observed obs = { svc, pods, NULL, NULL };
+	int64_t requeue = 0;
+	fake_push(&f->fs, 403, "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
+			       "\"Forbidden\",\"code\":403,\"message\":\"pods is forbidden: "
+			       "violates PodSecurity restricted:latest\"}");
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), KUBE_EFORBIDDEN);
+	const char *body = find_body(&f->fs, 0, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"type\":\"PodCreateFailed\",\"status\":\"True\","
+				     "\"reason\":\"Forbidden\",\"message\":\"pods is forbidden: "
+				     "violates PodSecurity"));
+	int before = fake_nreqs(&f->fs);
+	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
+	body = find_body(&f->fs, before, "PATCH", "/status");
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"type\":\"PodCreateFailed\",\"status\":\"False\""));
+	cJSON_Delete(pods);
+	cJSON_Delete(svc);
 }
 
 static void reconcile__create_from_nothing_once(void **state)
@@ -558,7 +816,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconcile__promote_fences_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reconcile__rollout_deleting_demoted_primary_is_not_a_failover, setup, teardown),
-		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_touches_nothing, setup,
+		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_fails_over_but_spawns_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_keeps_last_valid_template,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(status__compared_with_the_object_now, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(status__failover_count_never_rewinds, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(reconcile__refused_create_is_a_condition, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(reconcile__create_from_nothing_once, setup,
 						teardown),
