@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kube_json.h"
+#include "kube_time.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -122,31 +123,12 @@ static void table_print(FILE *out, const struct table *t, const char *indent, bo
 
 int phx_dash_parse_time(const char *s, time_t *out)
 {
-	struct tm tm;
-	int n = 0;
-	long off = 0;
+	int64_t sec;
+	int32_t nsec;
 
-	if (!s)
+	if (!s || kube_time_parse(s, &sec, &nsec) != 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec, &n) != 6)
-		return -1;
-	s += n;
-	if (*s == '.')
-		for (s++; *s >= '0' && *s <= '9'; s++)
-			;
-	if (*s == '+' || *s == '-') {
-		int hh, mm;
-		if (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2)
-			return -1;
-		off = (hh * 3600L + mm * 60L) * (*s == '+' ? 1 : -1);
-	} else if (*s != 'Z' && *s != 'z') {
-		return -1;
-	}
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*out = timegm(&tm) - off;
+	*out = (time_t)sec;
 	return 0;
 }
 
