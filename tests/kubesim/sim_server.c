@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -791,6 +792,10 @@ struct watch_stream {
 	struct timespec last_send;
 	size_t off;
 	int finish; /* end the stream once out is drained */
+	struct MHD_Connection *conn;
+	char path[512];
+	unsigned long stall_gen; /* sim_fault generation at start */
+	int stalled;             /* a stall-watches fault hit it: it sends nothing ever again */
 };
 
 static void watch_stream_free(void *cls)
@@ -865,6 +870,21 @@ static int watch_bookmark(struct watch_stream *ws)
 	return ws->out.oom ? -1 : 0;
 }
 
+/* A stalled stream (sim_fault_stall_watches): sends nothing, keeps the connection, and
+ * notices when the client goes away so its thread ends. Returns 1 to keep waiting, 0 when the
+ * stream should end. */
+static int watch_stall_wait(struct watch_stream *ws)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(ws->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (atomic_load(&ws->srv->stopping) || time(NULL) >= ws->deadline || !ci)
+		return 0;
+	struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+	if (poll(&p, 1, WATCH_SLICE_MS) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 0;
+	return 1;
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch_stream *ws = cls;
@@ -876,6 +896,13 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 	while (ws->out.len == 0) {
 		if (ws->finish || atomic_load(&ws->srv->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (!ws->stalled)
+			ws->stalled = sim_fault_watch_stalled(ws->srv->fault, ws->stall_gen, ws->path);
+		if (ws->stalled) {
+			if (watch_stall_wait(ws))
+				continue;
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		time_t now = time(NULL);
 		if (now >= ws->deadline)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -964,6 +991,12 @@ static enum MHD_Result start_watch(struct sim_server *srv, struct MHD_Connection
 	ws->srv = srv;
 	ws->w = w;
 	ws->t = t;
+	ws->conn = conn;
+	ws->stall_gen = sim_fault_watch_generation(srv->fault);
+	/* The collection's path, which stall-watches rules match by prefix. */
+	snprintf(ws->path, sizeof(ws->path), "/%s%s/%s%s%s/%s", *t->group ? "apis/" : "api",
+		 t->group, p->version, p->ns ? "/namespaces/" : "", p->ns ? p->ns : "",
+		 t->resource);
 	snprintf(ws->version, sizeof(ws->version), "%s", p->version);
 	ws->table = wants_table(conn);
 	ws->bookmarks = truthy(query(conn, "allowWatchBookmarks")) && !ws->table;

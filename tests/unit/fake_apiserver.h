@@ -48,6 +48,7 @@ struct fake_api {
 	int64_t compacted_rv; /* a watch from a version below this gets 410 Gone */
 	int close_gen;        /* bumped to end every open watch stream */
 	bool paused;          /* open watches send nothing new while set */
+	int stall_gen;        /* bumped to stall every open watch for good (new ones are fine) */
 	bool stopping;
 	/* Recorded for assertions (under mu). */
 	char watch_rvs[FAKE_MAX_WATCHES][32];
@@ -74,6 +75,7 @@ struct fake_watch {
 	char *res, *ns, *selector;
 	int64_t next_rv;   /* events with rv > next_rv are due */
 	int gen;
+	int stall_gen;     /* api->stall_gen at start: a later bump stalls this stream */
 	bool gone;         /* send a 410 ERROR event, then end */
 	bool ended;
 	char *pending;     /* the line being sent */
@@ -287,7 +289,7 @@ static inline ssize_t fake_watch_read(void *cls, uint64_t pos, char *buf, size_t
 			w->ended = true;
 			continue;
 		}
-		if (!api->paused) {
+		if (!api->paused && w->stall_gen == api->stall_gen) {
 			for (size_t i = 0; i < api->nevents; i++) {
 				struct fake_event *e = &api->events[i];
 				if (e->rv <= w->next_rv)
@@ -413,6 +415,7 @@ static inline void fake_start_watch(struct fake_api *api, struct MHD_Connection 
 	w->ns = strdup(ns);
 	w->selector = strdup(sel ? sel : "");
 	w->gen = api->close_gen;
+	w->stall_gen = api->stall_gen;
 	w->last_send = fake_ms();
 	if (rv == NULL || rv[0] == '\0' || strcmp(rv, "0") == 0)
 		w->next_rv = api->rv;
@@ -664,6 +667,16 @@ static inline void fake_api_pause_watches(struct fake_api *api, bool paused)
 {
 	pthread_mutex_lock(&api->mu);
 	api->paused = paused;
+	pthread_cond_broadcast(&api->cond);
+	pthread_mutex_unlock(&api->mu);
+}
+
+/* Every open watch stream stalls for good: it stays open and sends no event (only the blank
+ * heartbeat lines), as after a silent network cut behind a proxy. Watches opened later work. */
+static inline void fake_api_stall_watches(struct fake_api *api)
+{
+	pthread_mutex_lock(&api->mu);
+	api->stall_gen++;
 	pthread_cond_broadcast(&api->cond);
 	pthread_mutex_unlock(&api->mu);
 }
