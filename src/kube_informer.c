@@ -626,6 +626,27 @@ static void fill_type_meta(const cJSON *list, cJSON *items)
 	}
 }
 
+/* A 404 on a collection means the server does not serve the type at all: for a custom
+ * resource, its CustomResourceDefinition is not installed. Say that, not a bare "not found". */
+static void log_list_failure(struct kube_informer *inf, int rc, const struct kube_status *st)
+{
+	char what[400];
+
+	if (rc != KUBE_ENOTFOUND) {
+		kube_log(KUBE_LOG_WARN, "informer", "list failed", "informer", inf->name, "error",
+			 kube_strerror(rc), "message", st->message, NULL);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s%s%s %s", inf->group, inf->group[0] ? "/" : "",
+		 inf->version, inf->resource);
+	kube_log(KUBE_LOG_WARN, "informer",
+		 inf->group[0] != '\0'
+			 ? "list failed: the API server does not serve this resource; is its "
+			   "CustomResourceDefinition installed? (kubectl get crd)"
+			 : "list failed: the API server does not serve this resource",
+		 "informer", inf->name, "resource", what, "message", st->message, NULL);
+}
+
 static int do_list(struct kube_informer *inf)
 {
 	struct kube_list_opts lo = {
@@ -646,8 +667,7 @@ static int do_list(struct kube_informer *inf)
 	if (nlists > 1)
 		count(inf, inf->m_relists);
 	if (rc != 0) {
-		kube_log(KUBE_LOG_WARN, "informer", "list failed", "informer", inf->name, "error",
-			 kube_strerror(rc), "message", st.message, NULL);
+		log_list_failure(inf, rc, &st);
 		goto out;
 	}
 	items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");

@@ -1281,26 +1281,63 @@ static int admit(struct sim_server *srv, struct MHD_Connection *conn, const char
 typedef cJSON *(*review_fn)(struct sim_store *s, const struct sim_rbac_user *u,
 			    const cJSON *review, cJSON **status);
 
+/* A review's JSON body into *body; else answers 400/415 into *r and returns 0. */
+static int review_body(struct MHD_Connection *conn, const struct conn_req *cr, cJSON **body,
+		       enum MHD_Result *r)
+{
+	int code = 400;
+	const char *err = NULL;
+	*body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
+	if (*body)
+		return 1;
+	*r = send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest", err);
+	return 0;
+}
+
+/* 201 with the answered review (freed), or the Status of why there is none. */
+static enum MHD_Result send_review(struct MHD_Connection *conn, cJSON *out, cJSON *status)
+{
+	if (!out)
+		return status ? send_status_obj(conn, status)
+			      : send_status(conn, 500, "InternalError", "out of memory");
+	enum MHD_Result r = send_json(conn, 201, out);
+	cJSON_Delete(out);
+	return r;
+}
+
 /* POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews (kubectl auth can-i
  * [--list]), answered by fn. */
 static enum MHD_Result serve_review(struct sim_server *srv, struct MHD_Connection *conn,
 				    const struct sim_rbac_user *u, const struct conn_req *cr,
 				    review_fn fn)
 {
-	int code = 400;
-	const char *err = NULL;
-	cJSON *body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
-	if (!body)
-		return send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest",
-				   err);
+	cJSON *body = NULL;
+	enum MHD_Result r;
+	if (!review_body(conn, cr, &body, &r))
+		return r;
 	cJSON *status = NULL;
 	cJSON *out = fn(srv->store, u, body, &status);
 	cJSON_Delete(body);
-	if (!out)
-		return send_status_obj(conn, status);
-	enum MHD_Result r = send_json(conn, 201, out);
-	cJSON_Delete(out);
-	return r;
+	return send_review(conn, out, status);
+}
+
+/* POST .../tokenreviews (token 1) or .../subjectaccessreviews (token 0): the delegated
+ * authentication and authorization a controller's metrics endpoint asks for. The caller's
+ * own RBAC (create on the resource) was checked by admit(). */
+static enum MHD_Result serve_delegated_review(struct sim_server *srv, struct MHD_Connection *conn,
+					      const struct conn_req *cr, int token)
+{
+	cJSON *body = NULL;
+	enum MHD_Result r;
+	if (!review_body(conn, cr, &body, &r))
+		return r;
+	cJSON *status = NULL;
+	cJSON *out = token ? sim_rbac_token_review(srv->tokens, srv->opts.http ? NULL
+									    : srv->tls.token,
+						   body, &status)
+			   : sim_rbac_subject_access_review(srv->store, body, &status);
+	cJSON_Delete(body);
+	return send_review(conn, out, status);
 }
 
 /* POST /api/v1/namespaces/NS/serviceaccounts/NAME/token (kubectl create token). */
@@ -1391,6 +1428,12 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") == 0)
 		return serve_review(srv, conn, &user, cr, sim_rbac_rules_review);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authorization.k8s.io/v1/subjectaccessreviews") == 0)
+		return serve_delegated_review(srv, conn, cr, 0);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authentication.k8s.io/v1/tokenreviews") == 0)
+		return serve_delegated_review(srv, conn, cr, 1);
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authentication.k8s.io/v1/selfsubjectreviews") == 0) {
 		/* kubectl auth whoami: the body says nothing but the kind */

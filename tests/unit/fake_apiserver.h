@@ -63,6 +63,7 @@ struct fake_api {
 	bool fail_lease_writes; /* every PUT/POST on leases answers 500 */
 	bool gone_as_http;    /* a compacted watch gets HTTP 410 instead of a 410 ERROR event */
 	char fail_holder[64]; /* lease writes whose holderIdentity is this answer 500 */
+	int lease_namespace_missing; /* lease creates answer 404 "namespaces ... not found" */
 };
 
 struct fake_conn {
@@ -506,6 +507,11 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		fake_status(&out, 400, "BadRequest", "no body");
 	} else if (fake_write_fails_locked(api, res, body)) {
 		fake_status(&out, 500, "InternalError", "injected write failure");
+	} else if (api->lease_namespace_missing && strcmp(res, "leases") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "namespaces \\\"%s\\\" not found", ns); /* JSON-escaped */
+		fake_status(&out, 404, "NotFound", msg);
 	} else if (strcmp(method, "POST") == 0) {
 		const char *n = fake_str(body, "metadata", "name");
 		char *key = fake_key(res, ns, n);
