@@ -885,20 +885,27 @@ static int watch_stall_wait(struct watch_stream *ws)
 	return 1;
 }
 
+/* True once a stall-watches fault hit this stream (sticky). */
+static int watch_stalled(struct watch_stream *ws)
+{
+	if (!ws->stalled)
+		ws->stalled = sim_fault_watch_stalled(ws->srv->fault, ws->stall_gen, ws->path);
+	return ws->stalled;
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch_stream *ws = cls;
 	(void)pos;
-	if (ws->off >= ws->out.len) {
+	if (ws->off >= ws->out.len || watch_stalled(ws)) {
+		/* A stalled stream drops what it had not sent yet: nothing gets through a cut. */
 		ws->off = 0;
 		ws->out.len = 0;
 	}
 	while (ws->out.len == 0) {
 		if (ws->finish || atomic_load(&ws->srv->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (!ws->stalled)
-			ws->stalled = sim_fault_watch_stalled(ws->srv->fault, ws->stall_gen, ws->path);
-		if (ws->stalled) {
+		if (watch_stalled(ws)) {
 			if (watch_stall_wait(ws))
 				continue;
 			return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -912,6 +919,8 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 		const cJSON *obj = NULL;
 		const char *json = NULL;
 		int r = sim_watch_next(ws->w, slice, &type, &obj, &json);
+		if (watch_stalled(ws))
+			continue; /* stalled while waiting: this event never arrives */
 		if (r == 0) {
 			if (ws->bookmarks && watch_bookmark(ws))
 				return MHD_CONTENT_READER_END_WITH_ERROR;
