@@ -153,6 +153,9 @@ wait_for 20 "a warning about the failing leader election" grep -q 'WARN .*"leade
 grep -q 'leader election is failing.*namespaces .*phoenix-sytem.* not found.*check --leader-election-namespace' "$E2E_TMP/typo.log" ||
 	fail "the warning does not name the missing namespace"
 [ "$(grep -c 'leader election is failing' "$E2E_TMP/typo.log")" -le 2 ] || fail "the warning is not rate-limited"
+# --metrics-bind-address 0 (phx_start_controller's default) really hides /metrics: the probe port
+# does not serve it either.
+expect_eq 404 "$(code "http://127.0.0.1:$lport/metrics")" "/metrics with --metrics-bind-address 0"
 readyz_fails() { [ "$(code "http://127.0.0.1:$lport/readyz")" = 503 ]; }
 wait_for 20 "/readyz 503 while nobody can lead" readyz_fails
 expect_contains "$(curl -s "http://127.0.0.1:$lport/readyz?verbose")" "[-]leader-election failed" "/readyz names the elector"
