@@ -189,11 +189,13 @@ static int take_bool(const char *a, const char *name, bool *out)
 /* After parsing: values each flag accepted alone but the operator cannot run with. */
 static int check_flags(const struct flags *f)
 {
+	bool no_metrics = f->metrics_addr && (!*f->metrics_addr || !strcmp(f->metrics_addr, "0"));
+
 	if (check_name("--namespace", f->namespace, false) < 0 ||
 	    check_name("--leader-election-namespace", f->leader_ns, false) < 0 ||
 	    check_name("--leader-election-id", f->leader_id, true) < 0)
 		return -1;
-	if (f->metrics_auth && f->metrics_addr && (!*f->metrics_addr || !strcmp(f->metrics_addr, "0"))) {
+	if (f->metrics_auth && no_metrics) {
 		fprintf(stderr, "phoenix-controller: --metrics-auth needs a --metrics-bind-address "
 				"(metrics are disabled)\n");
 		return -1;

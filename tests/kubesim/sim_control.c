@@ -268,7 +268,8 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 		return;
 	}
 	if (n != 2 || strcmp(req->method, "POST") != 0) {
-		fail(resp, 404, "expected POST /sim/v1/faults/{errors|latency|stall-watches|close-watches|compact}");
+		fail(resp, 404, "expected POST /sim/v1/faults/"
+				"{errors|latency|stall-watches|close-watches|compact}");
 		return;
 	}
 	if (strcmp(op, "errors") == 0) {
