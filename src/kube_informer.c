@@ -722,7 +722,7 @@ static void count_stall(struct kube_informer *inf)
 	count(inf, inf->m_stalls);
 }
 
-static int do_watch(struct kube_informer *inf, uint64_t *events)
+static int do_watch(struct kube_informer *inf, uint64_t *events, bool *stalled)
 {
 	struct watch_ctx w = {.inf = inf};
 	struct kube_list_opts lo = {
@@ -749,7 +749,8 @@ static int do_watch(struct kube_informer *inf, uint64_t *events)
 	rc = kube_watch(inf->client, &inf->gvr, inf->ns, &lo, on_watch_event, &w, &inf->cancel,
 			&st);
 	/* kube_watch says "stalled" for the idle timeout, unlike a transfer timeout. */
-	if (rc == KUBE_ETIMEDOUT && st.message != NULL && strstr(st.message, "stalled") != NULL)
+	*stalled = rc == KUBE_ETIMEDOUT && st.message != NULL && strstr(st.message, "stalled");
+	if (*stalled)
 		count_stall(inf);
 	if (rc != 0 && rc != KUBE_ECANCELED)
 		kube_log(rc == KUBE_EGONE ? KUBE_LOG_INFO : KUBE_LOG_WARN, "informer",
@@ -797,6 +798,7 @@ static void *reflector_main(void *arg)
 	while (!stopping(inf)) {
 		uint64_t events = 0;
 		int64_t start;
+		bool stalled = false;
 		int rc;
 
 		if (need_list) {
@@ -809,7 +811,7 @@ static void *reflector_main(void *arg)
 			failures = 0;
 		}
 		start = kube_clock_now(inf->clock);
-		rc = do_watch(inf, &events);
+		rc = do_watch(inf, &events, &stalled);
 		if (rc == KUBE_ECANCELED || stopping(inf))
 			break;
 		if (rc == 0 && (events > 0 || kube_clock_now(inf->clock) - start >= SHORT_WATCH_NS)) {
@@ -825,6 +827,10 @@ static void *reflector_main(void *arg)
 		} else if (!retry_watch_without_list(rc)) {
 			need_list = true;
 		}
+		/* A stalled watch was fine for a whole idle timeout: rewatch after the first backoff
+		 * step, not a grown one, so the time to notice a cut stays idle timeout + 0.8 s. */
+		if (stalled)
+			failures = 0;
 		backoff_wait(inf, ++failures);
 	}
 	return NULL;
