@@ -12,6 +12,7 @@
 
 #include "kube_config.h"
 #include "kube_error.h"
+#include "kube_informer.h"
 #include "kube_log.h"
 #include "kube_rest.h"
 #include "phx_manager.h"
@@ -28,6 +29,8 @@ struct flags {
 	int burst;
 	int workers;
 	int verbosity;
+	long watch_idle_s; /* --watch-idle-timeout; 0 = off */
+	bool metrics_auth;
 };
 
 static void usage(FILE *f)
@@ -42,24 +45,43 @@ static void usage(FILE *f)
 		"  --kubeconfig PATH                    kubeconfig file (default: $KUBECONFIG, in-cluster,\n"
 		"                                       then ~/.kube/config)\n"
 		"  --namespace NS                       watch only this namespace (default: all namespaces)\n"
-		"  --metrics-bind-address ADDR          /metrics and /dashboard (default \":8080\";\n"
-		"                                       \"0\" disables)\n"
-		"  --health-probe-bind-address ADDR     /healthz and /readyz (default \":8081\";\n"
+		"  --metrics-bind-address ADDR          /metrics and /dashboard (default \":8080\": every\n"
+		"                                       interface; \"127.0.0.1:8080\" keeps it local;\n"
+		"                                       \"0\" disables both)\n"
+		"  --metrics-auth[=true|false]          protect /metrics and /dashboard like\n"
+		"                                       controller-runtime: the bearer token is checked\n"
+		"                                       with a TokenReview and the caller must be allowed\n"
+		"                                       to get the nonResourceURL (SubjectAccessReview);\n"
+		"                                       needs create on tokenreviews and\n"
+		"                                       subjectaccessreviews (default false)\n"
+		"  --health-probe-bind-address ADDR     /healthz and /readyz only (default \":8081\";\n"
 		"                                       \"0\" disables)\n"
 		"  --leader-elect[=true|false]          elect a leader through a Lease so that several\n"
 		"                                       replicas can run (default false)\n"
 		"  --leader-election-namespace NS       namespace of the Lease (default: the pod's namespace,\n"
 		"                                       $POD_NAMESPACE, or the kubeconfig's)\n"
 		"  --leader-election-id NAME            name of the Lease (default \"phoenix-operator-leader\")\n"
-		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 50)\n"
-		"  --kube-api-burst N                   client-side burst (default 100)\n"
+		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 50),\n"
+		"                                       applied to each of three separate clients: main\n"
+		"                                       (reads, reconciles, status, Lease), Events, and\n"
+		"                                       failover patches. The process as a whole may send\n"
+		"                                       up to 3 x QPS; set QPS to a third of the total\n"
+		"                                       budget you want\n"
+		"  --kube-api-burst N                   client-side burst (default 100), per client as\n"
+		"                                       above (up to 3 x N at once)\n"
+		"  --watch-idle-timeout SECONDS         restart a watch that brings no event and no\n"
+		"                                       bookmark for this long (default 90; 0 = never);\n"
+		"                                       keep it above 60 (the API server bookmarks a\n"
+		"                                       quiet watch about once a minute)\n"
 		"  --workers N                          concurrent reconciles (default 4; two more workers\n"
 		"                                       serve failovers only)\n"
-		"  -v N, -v=N                           log verbosity: 0 info, 1 debug, 2 trace (default 0)\n"
+		"  -v N, -v=N                           log verbosity: 0 info, 1 debug, 2 trace (default 0;\n"
+		"                                       nothing else is accepted)\n"
 		"  -h, --help                           show this help\n"
 		"\n"
-		"Endpoints: /healthz (alive), /readyz (caches synced), /metrics (Prometheus),\n"
-		"/dashboard (JSON summary). SIGTERM or SIGINT stops gracefully.\n");
+		"Endpoints: the probe port serves /healthz (alive) and /readyz (caches synced and,\n"
+		"with --leader-elect, the elector not failing); the metrics port serves /metrics\n"
+		"(Prometheus) and /dashboard (JSON summary). SIGTERM or SIGINT stops gracefully.\n");
 }
 
 /* Matches "--name=value" or "--name value"; *val gets the value. */
@@ -97,6 +119,110 @@ static int parse_int(const char *name, const char *s, long lo, long hi, long *ou
 	return 0;
 }
 
+/* DNS-1123 label (namespaces): 1-63 of [a-z0-9-], alphanumeric at both ends. */
+static bool dns1123_label(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* DNS-1123 subdomain (object names such as a Lease): at most 253 characters, dot-separated
+ * labels. */
+static bool dns1123_subdomain(const char *s)
+{
+	char buf[254];
+	char *save = NULL;
+
+	if (strlen(s) == 0 || strlen(s) > 253 || s[0] == '.' || s[strlen(s) - 1] == '.' ||
+	    strstr(s, "..") != NULL)
+		return false;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *t = strtok_r(buf, ".", &save); t; t = strtok_r(NULL, ".", &save))
+		if (!dns1123_label(t, 63))
+			return false;
+	return true;
+}
+
+/* Names the API server would refuse never start an operator that can never work. */
+static int check_name(const char *flag, const char *v, bool subdomain)
+{
+	if (v == NULL || (subdomain ? dns1123_subdomain(v) : dns1123_label(v, 63)))
+		return 0;
+	fprintf(stderr,
+		"phoenix-controller: %s: \"%s\" is not a valid %s (%s)\n", flag, v,
+		subdomain ? "object name" : "namespace name",
+		subdomain ? "lowercase letters, digits, '-' and '.', at most 253 characters, "
+			    "starting and ending with a letter or digit"
+			  : "lowercase letters, digits and '-', at most 63 characters, starting and "
+			    "ending with a letter or digit");
+	return -1;
+}
+
+/* "--name" alone, or "--name=true|false|1|0". Returns 1 when it matched, 0 when not, -1 on a
+ * bad value. */
+static int take_bool(const char *a, const char *name, bool *out)
+{
+	size_t n = strlen(name);
+	const char *v;
+
+	if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+		return 0;
+	if (a[n] == '\0') {
+		*out = true;
+		return 1;
+	}
+	v = a + n + 1;
+	if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
+		fprintf(stderr, "phoenix-controller: %s: want true or false\n", name);
+		return -1;
+	}
+	*out = !strcmp(v, "true") || !strcmp(v, "1");
+	return 1;
+}
+
+/* After parsing: values each flag accepted alone but the operator cannot run with. */
+static int check_flags(const struct flags *f)
+{
+	bool no_metrics = f->metrics_addr && (!*f->metrics_addr || !strcmp(f->metrics_addr, "0"));
+
+	if (check_name("--namespace", f->namespace, false) < 0 ||
+	    check_name("--leader-election-namespace", f->leader_ns, false) < 0 ||
+	    check_name("--leader-election-id", f->leader_id, true) < 0)
+		return -1;
+	if (f->metrics_auth && no_metrics) {
+		fprintf(stderr, "phoenix-controller: --metrics-auth needs a --metrics-bind-address "
+				"(metrics are disabled)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* "90" or "90s": seconds, 0 (off) or 5..3600. */
+static int parse_seconds(const char *name, const char *s, long *out)
+{
+	char buf[32];
+	size_t n = strlen(s);
+
+	if (n > 0 && n < sizeof(buf) && s[n - 1] == 's') {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(n - 1), s);
+		s = buf;
+	}
+	if (parse_int(name, s, 0, 3600, out) < 0)
+		return -1;
+	if (*out > 0 && *out < 5) {
+		fprintf(stderr, "phoenix-controller: %s: %ld s is too short (0 = off, or 5..3600)\n",
+			name, *out);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_flags(int argc, char **argv, struct flags *f)
 {
 	for (int i = 1; i < argc; i++) {
@@ -107,19 +233,13 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			usage(stdout);
 			exit(0);
 		}
-		if (!strcmp(a, "--leader-elect")) {
-			f->leader_elect = true;
+		r = take_bool(a, "--leader-elect", &f->leader_elect);
+		if (r == 0)
+			r = take_bool(a, "--metrics-auth", &f->metrics_auth);
+		if (r < 0)
+			return -1;
+		if (r > 0)
 			continue;
-		}
-		if (!strncmp(a, "--leader-elect=", 15)) {
-			v = a + 15;
-			if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") && strcmp(v, "0")) {
-				fprintf(stderr, "phoenix-controller: --leader-elect: want true or false\n");
-				return -1;
-			}
-			f->leader_elect = !strcmp(v, "true") || !strcmp(v, "1");
-			continue;
-		}
 #define STR_FLAG(name, field)                                               \
 	r = take_value(argc, argv, &i, name, &v);                           \
 	if (r < 0)                                                          \
@@ -162,10 +282,15 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 			f->workers = (int)n;
 			continue;
 		}
+		r = take_value(argc, argv, &i, "--watch-idle-timeout", &v);
+		if (r < 0 || (r > 0 && parse_seconds("--watch-idle-timeout", v, &f->watch_idle_s) < 0))
+			return -1;
+		if (r > 0)
+			continue;
 		r = take_value(argc, argv, &i, "-v", &v);
 		if (r == 0)
 			r = take_value(argc, argv, &i, "--v", &v);
-		if (r < 0 || (r > 0 && parse_int("-v", v, 0, 10, &n) < 0))
+		if (r < 0 || (r > 0 && parse_int("-v (0 info, 1 debug, 2 trace)", v, 0, 2, &n) < 0))
 			return -1;
 		if (r > 0) {
 			f->verbosity = (int)n;
@@ -174,7 +299,27 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		fprintf(stderr, "phoenix-controller: unknown flag %s (see --help)\n", a);
 		return -1;
 	}
-	return 0;
+	return check_flags(f);
+}
+
+/* Without the CRD every PhoenixService list answers 404 and the informer retries forever: say
+ * once, at start, what is missing and how to install it. Discovery is readable by every
+ * authenticated user, so this needs no extra RBAC. Logs only; the operator keeps running and
+ * starts working once the CRD is installed. */
+static void check_crd_installed(struct kube_client *c)
+{
+	struct kube_status st = { 0 };
+	int rc = kube_request(c, "GET", "/apis/phoenix.fpai.io/v1alpha1", NULL, NULL, NULL, 0, NULL,
+			      &st);
+
+	if (rc == KUBE_ENOTFOUND)
+		kube_log(KUBE_LOG_ERROR, "main",
+			 "the PhoenixService CRD is not installed (the API server does not serve "
+			 "phoenix.fpai.io/v1alpha1): install it with `kubectl apply -f "
+			 "manifests/crds/phoenix.fpai.io_phoenixservices.yaml` (the Helm chart ships "
+			 "it too); waiting for it",
+			 "crd", "phoenixservices.phoenix.fpai.io", NULL);
+	kube_status_release(&st);
 }
 
 int main(int argc, char **argv)
@@ -182,6 +327,7 @@ int main(int argc, char **argv)
 	struct flags f = {
 		.metrics_addr = ":8080", .probe_addr = ":8081", .leader_id = "phoenix-operator-leader",
 		.qps = 50, .burst = 100, .workers = 4,
+		.watch_idle_s = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS / 1000,
 	};
 	struct kube_config cfg = { 0 };
 	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
@@ -193,6 +339,7 @@ int main(int argc, char **argv)
 	if (parse_flags(argc, argv, &f) < 0)
 		return 2;
 	kube_log_set_verbosity(f.verbosity);
+	kube_informer_set_default_watch_idle_timeout(f.watch_idle_s * 1000);
 
 	/* Block the stop signals before any thread starts so that only sigwait() sees them. */
 	signal(SIGPIPE, SIG_IGN);
@@ -241,6 +388,10 @@ int main(int argc, char **argv)
 		lns = getenv("POD_NAMESPACE");
 	if (!lns || !*lns)
 		lns = kube_client_namespace(client);
+	if (f.leader_elect && check_name(f.leader_ns ? "--leader-election-namespace"
+				       : "the Lease namespace ($POD_NAMESPACE or the kubeconfig's)",
+				       lns, false) < 0)
+		goto out;
 
 	struct phx_manager_opts mo = {
 		.client = client, .events_client = events_client, .urgent_client = urgent_client,
@@ -248,12 +399,18 @@ int main(int argc, char **argv)
 		.metrics_addr = f.metrics_addr,
 		.probe_addr = f.probe_addr, .leader_elect = f.leader_elect, .leader_namespace = lns,
 		.leader_id = f.leader_id, .identity = identity, .workers = f.workers,
+		.metrics_auth = f.metrics_auth,
 	};
+	check_crd_installed(client);
 	rc = phx_manager_new(&mo, &mgr);
 	if (rc == 0)
 		rc = phx_manager_start(mgr);
 	if (rc < 0) {
-		kube_log(KUBE_LOG_ERROR, "main", "cannot start", "error", kube_strerror(rc), NULL);
+		kube_log(KUBE_LOG_ERROR, "main",
+			 rc == KUBE_EIO ? "cannot start (a listening port could not be bound: see "
+					  "the \"cannot listen\" line above)"
+					: "cannot start",
+			 "error", kube_strerror(rc), NULL);
 		goto out;
 	}
 	kube_log(KUBE_LOG_INFO, "main", "phoenix-controller running", "identity", identity,

@@ -78,6 +78,11 @@ void phx_leader_free(struct phx_leader *l)
 	free(l);
 }
 
+bool phx_leader_healthy(struct phx_leader *l, char *why, size_t why_size)
+{
+	return !l || kube_leader_healthy(l->le, why, why_size);
+}
+
 bool phx_leader_is_leader(struct phx_leader *l)
 {
 	return l && kube_leader_is_leader(l->le);

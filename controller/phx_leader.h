@@ -4,6 +4,7 @@
 #define PHX_LEADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct kube_client;
 struct phx_leader;
@@ -27,6 +28,9 @@ int phx_leader_start(struct phx_leader *l);
 void phx_leader_stop(struct phx_leader *l);
 /* Stops and frees; NULL is a no-op. */
 void phx_leader_free(struct phx_leader *l);
+/* False while the elector keeps failing (see kube_leader_healthy: a Lease namespace that does
+ * not exist, RBAC); why gets the reason. Thread-safe. */
+bool phx_leader_healthy(struct phx_leader *l, char *why, size_t why_size);
 /* True while this process holds the lease. Thread-safe. */
 bool phx_leader_is_leader(struct phx_leader *l);
 

@@ -14,6 +14,7 @@
 #include "kube_error.h"
 #include "kube_events.h"
 #include "kube_httpd.h"
+#include "kube_httpd_auth.h"
 #include "kube_informer.h"
 #include "kube_json.h"
 #include "kube_log.h"
@@ -42,6 +43,7 @@ struct phx_manager {
 	struct phx_reconciler *rec;
 	struct kube_events *events;
 	struct kube_httpd *metrics_srv, *probe_srv;
+	struct kube_httpd_auth *metrics_auth; /* NULL: /metrics and /dashboard unprotected */
 	struct phx_leader *leader;
 
 	pthread_t workers[MAX_WORKERS + URGENT_WORKERS];
@@ -253,7 +255,9 @@ static void enqueue_all(struct phx_manager *m)
 static void on_started_leading(void *ud)
 {
 	struct phx_manager *m = ud;
-	kube_log(KUBE_LOG_INFO, COMP, "became leader", "identity", m->identity, NULL);
+	/* Without leader election nobody was elected: nothing to say. */
+	if (m->leader_elect)
+		kube_log(KUBE_LOG_INFO, COMP, "became leader", "identity", m->identity, NULL);
 	/* The previous leader may have moved on since we last looked: re-read status. */
 	phx_reconciler_reset_bookkeeping(m->rec);
 	atomic_store(&m->is_leader, true);
@@ -292,6 +296,44 @@ static bool leader_gate(void *ud)
 {
 	struct phx_manager *m = ud;
 	return phx_leader_is_leader(m->leader);
+}
+
+/* /readyz/leader-election: not ready while the elector keeps failing, so a configuration in
+ * which nobody can ever lead (a Lease namespace that does not exist, RBAC) shows. Standing by
+ * behind a healthy leader is ready. */
+static int leader_check(void *data, char *why, size_t why_size)
+{
+	struct phx_manager *m = data;
+	return phx_leader_healthy(m->leader, why, why_size) ? 0 : 1;
+}
+
+/* The probe port serves /healthz and /readyz only; the metrics port /metrics and /dashboard,
+ * behind TokenReview + SubjectAccessReview with metrics_auth. One address for both: one server
+ * serves all (probes are never protected). */
+static int make_servers(struct phx_manager *m, bool metrics_auth)
+{
+	bool shared = strcmp(m->probe_addr, m->metrics_addr) == 0;
+	struct kube_httpd_opts mo = {
+		.bind_addr = m->metrics_addr,
+		.serves = shared ? 0 : KUBE_HTTPD_METRICS,
+	};
+	struct kube_httpd_opts po = { .bind_addr = m->probe_addr, .serves = KUBE_HTTPD_PROBES };
+	int rc = 0;
+
+	if (metrics_auth)
+		rc = kube_httpd_auth_new(m->client, 0, &m->metrics_auth);
+	mo.auth = metrics_auth ? kube_httpd_auth_check : NULL;
+	mo.auth_data = m->metrics_auth;
+	if (rc == 0)
+		rc = kube_httpd_new_opts(&mo, &m->metrics_srv);
+	if (rc == 0)
+		rc = phx_dashboard_register(m->metrics_srv, m->rec);
+	if (rc == 0 && !shared)
+		rc = kube_httpd_new_opts(&po, &m->probe_srv);
+	if (rc < 0)
+		return rc;
+	kube_httpd_set_ready(m->probe_srv ? m->probe_srv : m->metrics_srv, "informers-synced", 0);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -374,16 +416,9 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	if (rc < 0)
 		goto fail;
 
-	rc = kube_httpd_new(m->metrics_addr, NULL, &m->metrics_srv);
-	if (rc == 0)
-		rc = phx_dashboard_register(m->metrics_srv, m->rec);
-	if (rc == 0 && strcmp(m->probe_addr, m->metrics_addr) != 0)
-		rc = kube_httpd_new(m->probe_addr, NULL, &m->probe_srv);
+	rc = make_servers(m, opts->metrics_auth);
 	if (rc < 0)
 		goto fail;
-	if (m->probe_srv)
-		kube_httpd_set_ready(m->probe_srv, "informers-synced", 0);
-	kube_httpd_set_ready(m->metrics_srv, "informers-synced", 0);
 
 	if (m->leader_elect) {
 		struct phx_leader_opts lo = {
@@ -392,6 +427,10 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 			.on_stopped = on_stopped_leading, .ud = m,
 		};
 		rc = phx_leader_new(&lo, &m->leader);
+		if (rc < 0)
+			goto fail;
+		rc = kube_httpd_add_readyz(m->probe_srv ? m->probe_srv : m->metrics_srv,
+					   "leader-election", leader_check, m);
 		if (rc < 0)
 			goto fail;
 		/* Events and urgent patches are writes too: only the leader's may pass. */
@@ -501,6 +540,7 @@ void phx_manager_free(struct phx_manager *m)
 	phx_leader_free(m->leader);
 	kube_httpd_free(m->metrics_srv);
 	kube_httpd_free(m->probe_srv);
+	kube_httpd_auth_free(m->metrics_auth);
 	kube_informer_free(m->inf_phx);
 	kube_informer_free(m->inf_pods);
 	kube_informer_free(m->inf_svcs);

@@ -24,6 +24,9 @@ struct phx_manager_opts {
 	const char *leader_id;        /* Lease name */
 	const char *identity;         /* this replica (Lease holderIdentity, Event source) */
 	int workers;                  /* reconcile workers (>= 1); urgent workers are extra */
+	/* Protect /metrics and /dashboard with TokenReview + SubjectAccessReview (get on the
+	 * path as a nonResourceURL), as controller-runtime's metrics filter does. */
+	bool metrics_auth;
 };
 
 /* Builds everything (nothing runs yet). Strings are copied. Returns 0, KUBE_EINVAL,

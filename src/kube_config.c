@@ -16,6 +16,7 @@
 #include "kube_error.h"
 #include "kube_exec.h"
 #include "kube_json.h"
+#include "kube_log.h"
 #include "kube_yaml.h"
 
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -341,6 +342,12 @@ static int load_cluster(struct loader *ld, const cJSON *cluster, const char *whe
 	else if (insecure != NULL && !cJSON_IsNull(insecure))
 		return fail(ld->errmsg, KUBE_ECONFIG, ld->file,
 			    "%s.insecure-skip-tls-verify: expected true or false", where);
+	if (cfg->insecure_skip_tls_verify)
+		kube_log(KUBE_LOG_WARN, "config",
+			 "insecure-skip-tls-verify is set: the API server's certificate is NOT "
+			 "verified, so anyone on the network path can impersonate it; give the "
+			 "cluster a certificate-authority instead", "kubeconfig", ld->file,
+			 "cluster", where, "server", cfg->server, NULL);
 	return 0;
 }
 

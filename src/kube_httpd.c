@@ -1,7 +1,9 @@
-/* HTTP server for probes, metrics and extra handlers on libmicrohttpd, one thread per
- * connection. Built-in endpoints answer like the Kubernetes apiserver's /healthz and /readyz. */
+/* HTTP server for probes, metrics and extra handlers on libmicrohttpd: a small thread pool on
+ * epoll with a connection limit and an idle timeout. Built-in endpoints answer like the
+ * Kubernetes apiserver's /healthz and /readyz. */
 #include "kube_httpd.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -10,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "kube_error.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
 
 #define MAX_BODY (1024 * 1024)
+#define DEFAULT_THREADS 2
+#define DEFAULT_MAX_CONNECTIONS 1000
+#define DEFAULT_CONNECTION_TIMEOUT_S 10
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
@@ -45,6 +51,10 @@ struct kube_httpd {
 	char host[256]; /* "" = all interfaces */
 	char port[8];
 	struct kube_metrics *metrics;
+	unsigned serves;
+	int threads, max_connections, connection_timeout_s;
+	kube_http_auth_fn auth;
+	void *auth_data;
 
 	pthread_mutex_t life; /* serializes start/stop */
 	struct MHD_Daemon *daemon;
@@ -104,17 +114,32 @@ static int parse_bind(struct kube_httpd *h, const char *addr)
 
 int kube_httpd_new(const char *bind_addr, struct kube_metrics *metrics, struct kube_httpd **out)
 {
+	struct kube_httpd_opts o = {.bind_addr = bind_addr, .metrics = metrics};
+
+	return kube_httpd_new_opts(&o, out);
+}
+
+int kube_httpd_new_opts(const struct kube_httpd_opts *o, struct kube_httpd **out)
+{
+	const char *bind_addr = o ? o->bind_addr : NULL;
 	struct kube_httpd *h;
 	int rc;
 
-	if (!out)
+	if (!out || !o || o->threads < 0 || o->max_connections < 0 || o->connection_timeout_s < 0)
 		return KUBE_EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return KUBE_ENOMEM;
 	pthread_mutex_init(&h->life, NULL);
 	pthread_rwlock_init(&h->reg, NULL);
-	h->metrics = metrics;
+	h->metrics = o->metrics;
+	h->serves = o->serves ? o->serves : KUBE_HTTPD_PROBES | KUBE_HTTPD_METRICS;
+	h->threads = o->threads ? o->threads : DEFAULT_THREADS;
+	h->max_connections = o->max_connections ? o->max_connections : DEFAULT_MAX_CONNECTIONS;
+	h->connection_timeout_s = o->connection_timeout_s ? o->connection_timeout_s
+							  : DEFAULT_CONNECTION_TIMEOUT_S;
+	h->auth = o->auth;
+	h->auth_data = o->auth_data;
 	rc = parse_bind(h, bind_addr);
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "httpd", "invalid bind address", "addr",
@@ -160,6 +185,11 @@ void kube_httpd_free(struct kube_httpd *h)
 	pthread_rwlock_destroy(&h->reg);
 	pthread_mutex_destroy(&h->life);
 	free(h);
+}
+
+int kube_httpd_disabled(const struct kube_httpd *h)
+{
+	return h ? h->disabled : 1;
 }
 
 int kube_httpd_port(const struct kube_httpd *h)
@@ -526,6 +556,35 @@ static void serve_metrics(struct kube_httpd *h, struct kube_http_response *resp)
 	resp->body_len = len;
 }
 
+/* Whether this server answers the built-in path p (is_builtin(p) holds). */
+static int serves_path(const struct kube_httpd *h, const char *p)
+{
+	if (strncmp(p, "/metrics", 8) == 0)
+		return (h->serves & KUBE_HTTPD_METRICS) != 0;
+	return (h->serves & KUBE_HTTPD_PROBES) != 0;
+}
+
+/* Asks the auth hook; on refusal answers 401/403 into resp and returns 0. */
+static int authorized(struct kube_httpd *h, const struct kube_http_request *req,
+		      struct kube_http_response *resp)
+{
+	char why[256] = "";
+	int code;
+
+	if (!h->auth)
+		return 1;
+	code = h->auth(h->auth_data, req, why, sizeof(why));
+	if (code == 0)
+		return 1;
+	why[sizeof(why) - 1] = '\0';
+	if (code != 401 && code != 403)
+		code = 403;
+	if (!why[0])
+		snprintf(why, sizeof(why), "%s", code == 401 ? "Unauthorized" : "Forbidden");
+	set_text(resp, code, why);
+	return 0;
+}
+
 /* A built-in path? Then answers it and returns 1. */
 static int serve_builtin(struct kube_httpd *h, const struct kube_http_request *req,
 			 struct kube_http_response *resp)
@@ -535,6 +594,10 @@ static int serve_builtin(struct kube_httpd *h, const struct kube_http_request *r
 
 	if (!is_builtin(p))
 		return 0;
+	if (!serves_path(h, p)) {
+		set_text(resp, 404, "404 page not found\n");
+		return 1;
+	}
 	if (!get) {
 		set_text(resp, 405, "method not allowed\n");
 		return 1;
@@ -547,8 +610,10 @@ static int serve_builtin(struct kube_httpd *h, const struct kube_http_request *r
 		serve_checks(h, req, resp, "readyz", &h->ready, NULL, 503);
 	else if (strncmp(p, "/readyz/", 8) == 0)
 		serve_checks(h, req, resp, "readyz", &h->ready, p + 8, 503);
-	else if (strcmp(p, "/metrics") == 0)
+	else if (strcmp(p, "/metrics") == 0 && authorized(h, req, resp))
 		serve_metrics(h, resp);
+	else if (strcmp(p, "/metrics") == 0)
+		; /* authorized() answered */
 	else
 		set_text(resp, 404, "404 page not found\n");
 	return 1;
@@ -598,6 +663,8 @@ static int dispatch(struct kube_httpd *h, const struct kube_http_request *req,
 		set_text(resp, 404, "404 page not found\n");
 		return 0;
 	}
+	if (!authorized(h, req, resp))
+		return 0;
 	rc = r.fn(r.data, req, resp);
 	if (rc < 0 || resp->status < 100 || resp->status > 599) {
 		kube_log(KUBE_LOG_WARN, "httpd", "handler failed", "path", req->path, "error",
@@ -706,26 +773,64 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- lifecycle ---- */
 
+/* A pool of h->threads threads on epoll: an idle connection holds no thread, so a flood of them
+ * (up to the connection limit, each closed after the idle timeout) cannot starve a probe. */
 static struct MHD_Daemon *start_daemon(struct kube_httpd *h, unsigned int extra_flags,
 				       const struct sockaddr *sa, unsigned short port)
 {
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			     MHD_USE_ITC | MHD_USE_ERROR_LOG | extra_flags;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+			     MHD_USE_ERROR_LOG | extra_flags;
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, h->connection_timeout_s, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
 
 	if (sa)
 		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 					MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 					MHD_OPTION_SOCK_ADDR, sa,
 					MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-					MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128,
-					MHD_OPTION_END);
+					MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	return MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128,
-				MHD_OPTION_END);
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+/* Why MHD could not listen: it does not say, so bind the same address ourselves and ask the
+ * kernel ("address already in use", "cannot assign requested address", ...). */
+static const char *bind_error(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM, 0), err = 0, one = 1;
+
+	if (fd < 0)
+		return strerror(errno);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, sa, len) != 0)
+		err = errno;
+	close(fd);
+	return err ? strerror(err) : "unknown error";
+}
+
+static const char *why_not_bound(struct kube_httpd *h)
+{
+	struct sockaddr_in any4 = {.sin_family = AF_INET};
+	struct addrinfo hints = {0}, *res = NULL;
+	const char *why;
+
+	if (!h->host[0]) {
+		any4.sin_port = htons((unsigned short)atoi(h->port));
+		return bind_error((struct sockaddr *)&any4, sizeof(any4));
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(h->host, h->port, &hints, &res) != 0 || !res)
+		return "cannot resolve host";
+	why = bind_error(res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return why;
 }
 
 /* Binds as asked: no host means every interface (dual stack when the kernel has IPv6); a host
@@ -775,7 +880,8 @@ int kube_httpd_start(struct kube_httpd *h)
 		goto out;
 	d = bind_daemon(h);
 	if (!d) {
-		kube_log(KUBE_LOG_ERROR, "httpd", "cannot listen", "addr", h->bind, NULL);
+		kube_log(KUBE_LOG_ERROR, "httpd", "cannot listen", "addr", h->bind, "error",
+			 why_not_bound(h), NULL);
 		rc = KUBE_EIO;
 		goto out;
 	}

@@ -1,6 +1,9 @@
 /* A small HTTP server (libmicrohttpd) for a controller's /healthz, /readyz and /metrics, plus
- * extra handlers by path (e.g. a dashboard). A thread per connection: a slow handler never delays
- * a probe. Registration and start/stop are thread-safe; stop is prompt and joins every thread. */
+ * extra handlers by path (e.g. a dashboard). A small pool of threads on epoll serves every
+ * connection, with a connection limit and an idle timeout, so idle connections cost no thread
+ * and a flood of them cannot stop probes; give probes a server of their own (serves) so a slow
+ * handler never delays them. Registration and start/stop are thread-safe; stop is prompt and
+ * joins every thread. */
 #ifndef KUBE_HTTPD_H
 #define KUBE_HTTPD_H
 
@@ -30,11 +33,41 @@ typedef int (*kube_http_handler_fn)(void *data, const struct kube_http_request *
  * at most why_size bytes). Called on a server thread for every probe; keep it cheap. */
 typedef int (*kube_http_check_fn)(void *data, char *why, size_t why_size);
 
+/* What a server answers besides its extra handlers (kube_httpd_opts.serves). */
+enum kube_httpd_serves {
+	KUBE_HTTPD_PROBES = 1 << 0,  /* /healthz, /readyz and their /<check> paths */
+	KUBE_HTTPD_METRICS = 1 << 1, /* /metrics */
+};
+
+/* Decides whether a request to /metrics or to an extra handler may proceed (probes are never
+ * asked). Returns 0 to allow, 401 (no or bad credentials) or 403 (not allowed) to refuse; may
+ * write why (NUL-terminated, at most why_size bytes), which becomes the body. Runs on a server
+ * thread for each request, concurrently; it may block briefly (e.g. a cached API call). */
+typedef int (*kube_http_auth_fn)(void *data, const struct kube_http_request *req, char *why,
+				 size_t why_size);
+
+struct kube_httpd_opts {
+	const char *bind_addr;        /* as for kube_httpd_new; copied */
+	struct kube_metrics *metrics; /* as for kube_httpd_new */
+	unsigned serves;              /* kube_httpd_serves bits; 0 = all */
+	int threads;                  /* worker threads; 0 = 2 */
+	int max_connections;          /* open connections at most (more are refused at once);
+	                               * 0 = 1000 */
+	int connection_timeout_s;     /* an idle connection is closed after this; 0 = 10 */
+	kube_http_auth_fn auth;       /* NULL = no protection */
+	void *auth_data;              /* borrowed */
+};
+
+/* Like kube_httpd_new with options. Paths a server does not serve answer 404 (so a probe port
+ * never shows /metrics, nor a metrics port /healthz). Returns as kube_httpd_new, and
+ * KUBE_EINVAL for negative limits. */
+int kube_httpd_new_opts(const struct kube_httpd_opts *opts, struct kube_httpd **out);
+
 /* Creates a server for bind_addr, controller-runtime style: ":8080" (all interfaces),
  * "127.0.0.1:0" (port 0 picks a free port), "[::1]:9090", "localhost:8080", or "0" / "" (disabled:
  * start succeeds and serves nothing). metrics is the registry /metrics renders; NULL means the
  * process-wide kube_metrics_default() (looked up per request). Borrowed: it must outlive the
- * server.
+ * server. Serves every built-in path, without protection, with the default limits.
  * Returns 0, KUBE_EINVAL (unparsable address) or KUBE_ENOMEM; *out is set only on success. */
 int kube_httpd_new(const char *bind_addr, struct kube_metrics *metrics, struct kube_httpd **out);
 
@@ -42,12 +75,16 @@ int kube_httpd_new(const char *bind_addr, struct kube_metrics *metrics, struct k
 void kube_httpd_free(struct kube_httpd *h);
 
 /* Binds and starts serving. Returns 0 (also when disabled or already running), KUBE_EIO when the
- * address cannot be bound (in use, unknown host; logged), KUBE_ENOMEM. On error nothing runs. */
+ * address cannot be bound (in use, unknown host; logged with the reason, e.g. "address already
+ * in use"), KUBE_ENOMEM. On error nothing runs. */
 int kube_httpd_start(struct kube_httpd *h);
 
 /* Stops serving: closes the listener and every connection and joins the server's threads, so no
  * handler runs once it returns. Idempotent; the server may be started again. */
 void kube_httpd_stop(struct kube_httpd *h);
+
+/* True when the server was made with a disabled address ("0" or ""): it never serves. */
+int kube_httpd_disabled(const struct kube_httpd *h);
 
 /* The bound port while running (the real one when port 0 was asked), else 0. */
 int kube_httpd_port(const struct kube_httpd *h);

@@ -22,6 +22,9 @@
  * watch"), so a server that closes streams at once is not hammered. */
 #define SHORT_WATCH_NS KUBE_SEC(1)
 
+/* What watch_idle_timeout_ms 0 means; kube_informer_set_default_watch_idle_timeout. */
+static _Atomic int64_t default_watch_idle_ms = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS;
+
 /* Exactly one of obj and text is set: text (compact JSON, about a fifth of a tree's heap) when
  * the informer stores compactly and printing worked, obj otherwise. Replaced, never modified. */
 struct entry {
@@ -59,6 +62,7 @@ struct kube_informer {
 	int64_t resync_ns, backoff_base_ns, backoff_max_ns;
 	long page_size;
 	int watch_timeout_s;
+	int64_t watch_idle_ms; /* 0 = no stall detection */
 	struct kube_clock *clock;
 	cJSON *(*transform)(cJSON *obj, void *ud);
 	void *transform_ud;
@@ -84,6 +88,7 @@ struct kube_informer {
 	pthread_t reflector, processor;
 
 	struct kube_metric *m_lists, *m_relists, *m_watches, *m_restarts, *m_errors, *m_objects;
+	struct kube_metric *m_stalls;
 };
 
 /* ---- small helpers ---- */
@@ -130,6 +135,10 @@ static void register_metrics(struct kube_informer *inf)
 					     "Failed lists and watches", labels, NULL, 0);
 	inf->m_objects = kube_metric_register(reg, KUBE_GAUGE, "kube_informer_objects",
 					      "Objects in the informer's cache", labels, NULL, 0);
+	inf->m_stalls = kube_metric_register(
+		reg, KUBE_COUNTER, "kube_informer_watch_stalls_total",
+		"Watches restarted because no event or bookmark came within the idle timeout",
+		labels, NULL, 0);
 }
 
 /* ---- cache and owner index (processor thread, cache_lock held for writing) ---- */
@@ -617,6 +626,27 @@ static void fill_type_meta(const cJSON *list, cJSON *items)
 	}
 }
 
+/* A 404 on a collection means the server does not serve the type at all: for a custom
+ * resource, its CustomResourceDefinition is not installed. Say that, not a bare "not found". */
+static void log_list_failure(struct kube_informer *inf, int rc, const struct kube_status *st)
+{
+	char what[400];
+
+	if (rc != KUBE_ENOTFOUND) {
+		kube_log(KUBE_LOG_WARN, "informer", "list failed", "informer", inf->name, "error",
+			 kube_strerror(rc), "message", st->message, NULL);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s%s%s %s", inf->group, inf->group[0] ? "/" : "",
+		 inf->version, inf->resource);
+	kube_log(KUBE_LOG_WARN, "informer",
+		 inf->group[0] != '\0'
+			 ? "list failed: the API server does not serve this resource; is its "
+			   "CustomResourceDefinition installed? (kubectl get crd)"
+			 : "list failed: the API server does not serve this resource",
+		 "informer", inf->name, "resource", what, "message", st->message, NULL);
+}
+
 static int do_list(struct kube_informer *inf)
 {
 	struct kube_list_opts lo = {
@@ -637,8 +667,7 @@ static int do_list(struct kube_informer *inf)
 	if (nlists > 1)
 		count(inf, inf->m_relists);
 	if (rc != 0) {
-		kube_log(KUBE_LOG_WARN, "informer", "list failed", "informer", inf->name, "error",
-			 kube_strerror(rc), "message", st.message, NULL);
+		log_list_failure(inf, rc, &st);
 		goto out;
 	}
 	items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
@@ -683,7 +712,17 @@ static int on_watch_event(enum kube_watch_type type, const cJSON *object, void *
 	return push_delta(w->inf, type == KUBE_WATCH_DELETED ? DELTA_DELETE : DELTA_UPSERT, copy);
 }
 
-static int do_watch(struct kube_informer *inf, uint64_t *events)
+/* A stream that delivered nothing, not even a bookmark, for watch_idle_ms: the connection
+ * may look alive (no FIN, no RST) while nothing flows. Rewatched from the last version. */
+static void count_stall(struct kube_informer *inf)
+{
+	pthread_mutex_lock(&inf->mu);
+	inf->stats.stalls++;
+	pthread_mutex_unlock(&inf->mu);
+	count(inf, inf->m_stalls);
+}
+
+static int do_watch(struct kube_informer *inf, uint64_t *events, bool *stalled)
 {
 	struct watch_ctx w = {.inf = inf};
 	struct kube_list_opts lo = {
@@ -691,6 +730,7 @@ static int do_watch(struct kube_informer *inf, uint64_t *events)
 		.field_selector = inf->field_selector,
 		.timeout_seconds = inf->watch_timeout_s,
 		.allow_bookmarks = true,
+		.idle_timeout_ms = (long)inf->watch_idle_ms,
 	};
 	struct kube_status st = {0};
 	uint64_t nwatches;
@@ -708,6 +748,10 @@ static int do_watch(struct kube_informer *inf, uint64_t *events)
 	kube_log(KUBE_LOG_DEBUG, "informer", "watching", "informer", inf->name, "rv", rv, NULL);
 	rc = kube_watch(inf->client, &inf->gvr, inf->ns, &lo, on_watch_event, &w, &inf->cancel,
 			&st);
+	/* kube_watch says "stalled" for the idle timeout, unlike a transfer timeout. */
+	*stalled = rc == KUBE_ETIMEDOUT && st.message != NULL && strstr(st.message, "stalled");
+	if (*stalled)
+		count_stall(inf);
 	if (rc != 0 && rc != KUBE_ECANCELED)
 		kube_log(rc == KUBE_EGONE ? KUBE_LOG_INFO : KUBE_LOG_WARN, "informer",
 			 "watch ended with an error", "informer", inf->name, "rv", rv, "error",
@@ -754,6 +798,7 @@ static void *reflector_main(void *arg)
 	while (!stopping(inf)) {
 		uint64_t events = 0;
 		int64_t start;
+		bool stalled = false;
 		int rc;
 
 		if (need_list) {
@@ -766,7 +811,7 @@ static void *reflector_main(void *arg)
 			failures = 0;
 		}
 		start = kube_clock_now(inf->clock);
-		rc = do_watch(inf, &events);
+		rc = do_watch(inf, &events, &stalled);
 		if (rc == KUBE_ECANCELED || stopping(inf))
 			break;
 		if (rc == 0 && (events > 0 || kube_clock_now(inf->clock) - start >= SHORT_WATCH_NS)) {
@@ -782,6 +827,10 @@ static void *reflector_main(void *arg)
 		} else if (!retry_watch_without_list(rc)) {
 			need_list = true;
 		}
+		/* A stalled watch was fine for a whole idle timeout: rewatch after the first backoff
+		 * step, not a grown one, so the time to notice a cut stays idle timeout + 0.8 s. */
+		if (stalled)
+			failures = 0;
 		backoff_wait(inf, ++failures);
 	}
 	return NULL;
@@ -834,6 +883,9 @@ int kube_informer_new(struct kube_client *client, const struct kube_informer_opt
 	inf->resync_ns = opts->resync_ms > 0 ? KUBE_MS(opts->resync_ms) : 0;
 	inf->page_size = opts->page_size == 0 ? 500 : opts->page_size < 0 ? 0 : opts->page_size;
 	inf->watch_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 300;
+	inf->watch_idle_ms = opts->watch_idle_timeout_ms > 0 ? opts->watch_idle_timeout_ms
+			     : opts->watch_idle_timeout_ms < 0 ? 0
+							       : atomic_load(&default_watch_idle_ms);
 	inf->backoff_base_ns = KUBE_MS(opts->backoff_base_ms > 0 ? opts->backoff_base_ms : 800);
 	inf->backoff_max_ns = KUBE_MS(opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 30000);
 	inf->cond = kube_cond_new(inf->clock, &inf->mu);
@@ -1152,4 +1204,9 @@ void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *
 	pthread_mutex_lock(&inf->mu);
 	*out = inf->stats;
 	pthread_mutex_unlock(&inf->mu);
+}
+
+void kube_informer_set_default_watch_idle_timeout(int64_t ms)
+{
+	atomic_store(&default_watch_idle_ms, ms > 0 ? ms : 0);
 }

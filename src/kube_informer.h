@@ -16,6 +16,9 @@
 struct kube_clock;
 struct kube_informer;
 
+/* Default watch idle timeout (see kube_informer_opts.watch_idle_timeout_ms). */
+#define KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS 90000
+
 /* Event handlers. Objects are borrowed, read-only and valid only during the call (the new object
  * stays in the cache; keep a cJSON_Duplicate if you need it later). Any pointer may be NULL.
  * Handlers may read this informer (get, foreach, by_owner) but must not stop or free it, and
@@ -39,6 +42,12 @@ struct kube_informer_opts {
 	int64_t resync_ms;            /* re-deliver on_update for every object this often; 0 = never */
 	long page_size;               /* list page size; 0 = 500, < 0 = unpaged */
 	int watch_timeout_s;          /* server-side timeoutSeconds per watch; 0 = 300 */
+	/* Stall detection: a watch that brings no event and no bookmark for this long is ended and
+	 * restarted from the last resourceVersion (no relist). Bookmarks are requested; the
+	 * apiserver sends one about every minute on a quiet watch, so keep it above 60 s against a
+	 * real cluster. 0 = the process default (KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS unless
+	 * changed with kube_informer_set_default_watch_idle_timeout); < 0 = never. */
+	int64_t watch_idle_timeout_ms;
 	int64_t backoff_base_ms;      /* first wait after a failed list/watch; 0 = 800 */
 	int64_t backoff_max_ms;       /* cap of the doubling; 0 = 30000 */
 	struct kube_clock *clock;     /* resync and backoff timing; NULL = real; borrowed */
@@ -137,7 +146,13 @@ struct kube_informer_stats {
 	uint64_t watches;
 	uint64_t errors;      /* failed lists and watches (each followed by a backoff) */
 	uint64_t tombstones;  /* deletions discovered by a relist */
+	uint64_t stalls;      /* watches ended by the idle timeout (then restarted) */
 };
 void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out);
+
+/* Sets what watch_idle_timeout_ms 0 means for informers made from now on (a process-wide
+ * setting, like a client-go flag: the operator's --watch-idle-timeout); ms <= 0 disables stall
+ * detection for them. Thread-safe. */
+void kube_informer_set_default_watch_idle_timeout(int64_t ms);
 
 #endif

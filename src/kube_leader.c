@@ -40,7 +40,12 @@ struct kube_leader {
 	int64_t observed_at;  /* clock time it was first seen */
 	char *reported;       /* holder last passed to on_new_leader */
 	unsigned seed;        /* jitter */
-	struct kube_metric *m_status;
+	struct kube_metric *m_status, *m_errors;
+	int64_t last_warn_at; /* clock time of the last warning logged (rate limit) */
+	int64_t failing_since; /* first failed attempt of the current streak; 0 = none */
+
+	/* The current streak's error, read by kube_leader_healthy from any thread (under mu). */
+	char why[256];
 };
 
 char *kube_leader_format_microtime(int64_t wall_ns, char *buf, size_t len)
@@ -153,6 +158,67 @@ static int fill_spec(struct kube_leader *le, cJSON *spec, const char *holder, bo
 	return 0;
 }
 
+/* An attempt the API server refused (not "another holder's lease is still valid", not a lost
+ * 409 race): counted, kept for kube_leader_healthy, and logged at warning level at most once
+ * per WARN_EVERY_NS so a configuration that can never work (a Lease namespace that does not
+ * exist, RBAC missing) is plain to see without flooding the log. */
+#define WARN_EVERY_NS KUBE_SEC(30)
+
+static void lease_error(struct kube_leader *le, const char *what, int rc,
+			const struct kube_status *st)
+{
+	const char *lv[] = {le->name, NULL};
+	const char *hint = "";
+	int64_t now = kube_clock_now(le->clock);
+	char code[16];
+
+	if (rc == KUBE_ENOTFOUND)
+		hint = " (does the Lease namespace exist? check --leader-election-namespace)";
+	else if (rc == KUBE_EFORBIDDEN)
+		hint = " (RBAC: the service account needs get/create/update on "
+		       "coordination.k8s.io leases in that namespace)";
+	kube_metric_inc(le->m_errors, lv);
+	pthread_mutex_lock(&le->mu);
+	snprintf(le->why, sizeof(le->why), "%s lease %s/%s: %s%s%s%s", what, le->ns, le->name,
+		 kube_strerror(rc), st != NULL && st->message != NULL ? ": " : "",
+		 st != NULL && st->message != NULL ? st->message : "", hint);
+	if (le->failing_since == 0)
+		le->failing_since = now;
+	pthread_mutex_unlock(&le->mu);
+	if (le->last_warn_at != 0 && now - le->last_warn_at < WARN_EVERY_NS)
+		return;
+	le->last_warn_at = now;
+	snprintf(code, sizeof(code), "%ld", st != NULL ? st->http_status : 0L);
+	kube_log(KUBE_LOG_WARN, "leader", "leader election is failing", "lease", le->name,
+		 "namespace", le->ns, "http", code, "error", le->why, NULL);
+}
+
+/* An attempt that succeeded (acquired, renewed, or saw another holder's valid Lease) ends an
+ * error streak. */
+static void lease_ok(struct kube_leader *le)
+{
+	pthread_mutex_lock(&le->mu);
+	le->failing_since = 0;
+	le->why[0] = '\0';
+	pthread_mutex_unlock(&le->mu);
+	le->last_warn_at = 0;
+}
+
+bool kube_leader_healthy(struct kube_leader *le, char *why, size_t why_size)
+{
+	bool ok;
+
+	if (le == NULL)
+		return true;
+	pthread_mutex_lock(&le->mu);
+	ok = le->failing_since == 0 ||
+	     kube_clock_now(le->clock) - le->failing_since < le->renew_ns;
+	if (!ok && why != NULL && why_size > 0)
+		snprintf(why, why_size, "%s", le->why);
+	pthread_mutex_unlock(&le->mu);
+	return ok;
+}
+
 static int64_t lease_seconds(const struct kube_leader *le)
 {
 	int64_t s = (le->lease_ns + KUBE_NS_PER_SEC - 1) / KUBE_NS_PER_SEC;
@@ -179,11 +245,16 @@ static bool create_lease(struct kube_leader *le)
 	/* fill_spec counted a takeover; a brand-new Lease starts at 0 transitions. */
 	cJSON_ReplaceItemInObjectCaseSensitive(spec, "leaseTransitions", cJSON_CreateNumber(0));
 	rc = kube_create(le->client, &KUBE_GVR_LEASES, le->ns, lease, &out, &st);
-	if (rc != 0) {
-		kube_log(KUBE_LOG_DEBUG, "leader", "creating lease failed", "lease", le->name,
+	if (rc == KUBE_EALREADYEXISTS || rc == KUBE_ECONFLICT) {
+		kube_log(KUBE_LOG_DEBUG, "leader", "creating lease lost a race", "lease", le->name,
 			 "error", kube_strerror(rc), NULL);
 		goto out;
 	}
+	if (rc != 0) {
+		lease_error(le, "creating", rc, &st);
+		goto out;
+	}
+	lease_ok(le);
 	observe(le, out);
 	ok = true;
 out:
@@ -208,29 +279,34 @@ static bool try_acquire_or_renew(struct kube_leader *le)
 		goto out;
 	}
 	if (rc != 0) {
-		kube_log(KUBE_LOG_WARN, "leader", "reading lease failed", "lease", le->name, "error",
-			 kube_strerror(rc), NULL);
+		lease_error(le, "reading", rc, &st);
 		goto out;
 	}
 	observe(le, lease);
 	holder = kube_json_get_str(lease, "spec", "holderIdentity", NULL);
 	ours = holder != NULL && strcmp(holder, le->identity) == 0;
 	if (holder != NULL && holder[0] != '\0' && !ours &&
-	    kube_clock_now(le->clock) < le->observed_at + le->lease_ns)
-		goto out; /* someone else holds a lease that has not expired */
+	    kube_clock_now(le->clock) < le->observed_at + le->lease_ns) {
+		lease_ok(le); /* someone else holds a lease that has not expired: all is well */
+		goto out;
+	}
 	spec = kube_json_ensure_obj(lease, "spec");
 	if (spec == NULL || fill_spec(le, spec, le->identity, !ours, lease_seconds(le)) != 0)
 		goto out;
 	/* The PUT carries the resourceVersion we read: if another contender wrote in between,
 	 * the server answers 409 and we lost this round. */
 	rc = kube_update(le->client, &KUBE_GVR_LEASES, le->ns, le->name, NULL, lease, &out, &st);
+	if (rc == KUBE_ECONFLICT) {
+		kube_log(KUBE_LOG_DEBUG, "leader", ours ? "renewing lease lost a race"
+			 : "taking over lease lost a race", "lease", le->name, NULL);
+		goto out;
+	}
 	if (rc != 0) {
-		kube_log(rc == KUBE_ECONFLICT ? KUBE_LOG_DEBUG : KUBE_LOG_WARN, "leader",
-			 ours ? "renewing lease failed" : "taking over lease failed", "lease",
-			 le->name, "error", kube_strerror(rc), NULL);
+		lease_error(le, ours ? "renewing" : "taking over", rc, &st);
 		goto out;
 	}
 	observe(le, out);
+	lease_ok(le);
 	ok = true;
 out:
 	cJSON_Delete(lease);
@@ -374,6 +450,10 @@ int kube_leader_new(const struct kube_leader_config *cfg, struct kube_leader **o
 					    "leader_election_master_status",
 					    "1 while this process leads the named lease, else 0",
 					    labels, NULL, 0);
+	le->m_errors = kube_metric_register(kube_metrics_default(), KUBE_COUNTER,
+					    "leader_election_errors_total",
+					    "Lease reads and writes the API server refused (lost "
+					    "409 races excluded)", labels, NULL, 0);
 	set_status_metric(le, false);
 	kube_client_set_write_gate(le->gated, gate_allow, le);
 	*out = le;

@@ -74,6 +74,15 @@ void kube_leader_free(struct kube_leader *le);
  * it). Thread-safe, lock-free. */
 bool kube_leader_is_leader(struct kube_leader *le);
 
+/* False once the elector's Lease requests have failed (the API server refused or could not be
+ * reached: a Lease namespace that does not exist, RBAC, ...) for a whole renew deadline without
+ * one success; why (may be NULL) then gets the last error, with a hint for 404 and 403.
+ * Standing by while another replica's Lease is valid is healthy. Meant for /readyz: an elector
+ * that keeps failing means nobody may ever lead. Errors are also counted in
+ * leader_election_errors_total{name} and logged at warning level, at most every 30 s.
+ * Thread-safe. NULL is healthy. */
+bool kube_leader_healthy(struct kube_leader *le, char *why, size_t why_size);
+
 /* The holder last observed on the Lease (a malloc'd copy; NULL when unknown or on ENOMEM). */
 char *kube_leader_current_holder(struct kube_leader *le);
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -291,6 +294,14 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int64_t kube__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void sleep_ms(long ms)
@@ -678,6 +689,24 @@ static int xfer_cancel(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return cancel != NULL && atomic_load(cancel) ? 1 : 0;
 }
 
+int kube__tune_socket(int fd)
+{
+	unsigned int ms = KUBE__TCP_USER_TIMEOUT_MS;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) != 0)
+		return KUBE_EIO;
+	return 0;
+}
+
+/* libcurl's CURLOPT_SOCKOPTFUNCTION: a socket that is not TCP (a Unix socket) is left alone. */
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)ud;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		(void)kube__tune_socket(fd);
+	return CURL_SOCKOPT_OK;
+}
+
 /* Appends one header line. curl_slist_append returns NULL on failure and leaves the list alone,
  * so assigning its result directly would leak the list and drop the headers already in it. */
 static int add_header(struct curl_slist **headers, const char *line)
@@ -715,7 +744,12 @@ static int setup(struct kube_client *c, CURL *h, const struct request *rq, struc
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	/* A silent cut (no FIN, no RST) must not hang a connection for the kernel's two hours:
+	 * probe after 15 s idle, every 5 s, and give up once 30 s pass unacknowledged. */
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, (long)KUBE__TCP_KEEPIDLE_S);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, (long)KUBE__TCP_KEEPINTVL_S);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
 	if (cancel != NULL) {
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_cancel);
@@ -816,9 +850,21 @@ out:
 	return rc;
 }
 
+/* True once idle->idle_ms passed without progress (and records it). */
+static bool idle_expired(struct kube__idle *idle)
+{
+	if (idle == NULL || idle->idle_ms <= 0)
+		return false;
+	if (kube__now_ns() - idle->last_ns < (int64_t)idle->idle_ms * 1000000)
+		return false;
+	idle->stalled = true;
+	return true;
+}
+
 /* Runs the transfer; with `cancel`, through a multi handle polled every CANCEL_POLL_MS so a
- * quiet stream still notices cancellation promptly. */
-static CURLcode perform(CURL *h, const atomic_bool *cancel, bool *canceled)
+ * quiet stream still notices cancellation (and, with idle, a stall) promptly. */
+static CURLcode perform(CURL *h, const atomic_bool *cancel, struct kube__idle *idle,
+			bool *canceled)
 {
 	CURLM *m;
 	CURLMsg *msg;
@@ -826,7 +872,7 @@ static CURLcode perform(CURL *h, const atomic_bool *cancel, bool *canceled)
 	int running = 1, left;
 
 	*canceled = false;
-	if (cancel == NULL)
+	if (cancel == NULL && (idle == NULL || idle->idle_ms <= 0))
 		return curl_easy_perform(h);
 	m = curl_multi_init();
 	if (m == NULL)
@@ -835,11 +881,15 @@ static CURLcode perform(CURL *h, const atomic_bool *cancel, bool *canceled)
 		curl_multi_cleanup(m);
 		return CURLE_OUT_OF_MEMORY;
 	}
+	if (idle != NULL)
+		idle->last_ns = kube__now_ns();
 	while (running > 0) {
-		if (atomic_load(cancel)) {
+		if (cancel != NULL && atomic_load(cancel)) {
 			*canceled = true;
 			break;
 		}
+		if (idle_expired(idle))
+			break;
 		if (curl_multi_perform(m, &running) != CURLM_OK) {
 			res = CURLE_RECV_ERROR;
 			break;
@@ -930,8 +980,8 @@ static bool retryable_status(long status)
 
 /* One request, with retries for idempotent ones. */
 static int execute(struct kube_client *c, const struct request *rq, kube__body_cb sink,
-		   void *sink_ud, long timeout_ms, const atomic_bool *cancel, cJSON **out,
-		   struct kube_status *st)
+		   void *sink_ud, long timeout_ms, const atomic_bool *cancel,
+		   struct kube__idle *idle, cJSON **out, struct kube_status *st)
 {
 	struct response r;
 	struct curl_slist *headers = NULL;
@@ -985,13 +1035,19 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 			goto out;
 		}
 		t0 = now_s();
-		res = perform(h, cancel, &canceled);
+		res = perform(h, cancel, idle, &canceled);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
 		record(c, rq, res == CURLE_OK ? r.status : 0, now_s() - t0);
 		if (st != NULL)
 			st->http_status = r.status;
 		if (canceled || res == CURLE_ABORTED_BY_CALLBACK) {
 			rc = KUBE_ECANCELED;
+			goto out;
+		}
+		if (idle != NULL && idle->stalled) {
+			rc = KUBE_ETIMEDOUT;
+			status_set_message(st, "%s %s: stalled: nothing received for %ld ms",
+					   rq->method, rq->path, idle->idle_ms);
 			goto out;
 		}
 		if (res == CURLE_WRITE_ERROR && r.sink_rc != 0) {
@@ -1109,7 +1165,7 @@ static int simple(struct kube_client *c, const struct kube_gvr *gvr, const char 
 	rq.body = body;
 	rq.idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0;
 	rq.write = strcmp(method, "GET") != 0 && !gate_exempt(gvr);
-	rc = execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, out, st);
+	rc = execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, NULL, out, st);
 	free(path);
 	return rc;
 }
@@ -1363,12 +1419,12 @@ int kube_request(struct kube_client *c, const char *method, const char *path, co
 	rq.body = body;
 	rq.idempotent = strcmp(method, "GET") == 0 || (flags & KUBE_REQ_IDEMPOTENT) != 0;
 	rq.write = strcmp(method, "GET") != 0 && (flags & KUBE_REQ_BYPASS_GATE) == 0;
-	return execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, out, st);
+	return execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, NULL, out, st);
 }
 
 int kube__stream(struct kube_client *c, const char *path, const char *query, const char *resource,
-		 int timeout_seconds, kube__body_cb on_body, void *ud, const atomic_bool *cancel,
-		 struct kube_status *st)
+		 int timeout_seconds, struct kube__idle *idle, kube__body_cb on_body, void *ud,
+		 const atomic_bool *cancel, struct kube_status *st)
 {
 	struct request rq = { 0 };
 	long timeout_ms = 0; /* 0 = no limit in libcurl */
@@ -1383,5 +1439,5 @@ int kube__stream(struct kube_client *c, const char *path, const char *query, con
 	rq.path = path;
 	rq.query = query;
 	rq.idempotent = false; /* reconnecting is the informer's decision */
-	return execute(c, &rq, on_body, ud, timeout_ms, cancel, NULL, st);
+	return execute(c, &rq, on_body, ud, timeout_ms, cancel, idle, NULL, st);
 }

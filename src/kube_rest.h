@@ -58,6 +58,9 @@ struct kube_list_opts {
 	int timeout_seconds;      /* sent as timeoutSeconds; watches also end client-side after it
 	                           * plus a margin; 0 = unset */
 	bool allow_bookmarks;     /* watch only; kube_watch always requests bookmarks */
+	long idle_timeout_ms;     /* watch only: end the stream with KUBE_ETIMEDOUT when no event
+	                           * or bookmark arrives for this long (a stalled stream the
+	                           * connection still looks alive for); 0 = no limit */
 };
 
 enum kube_patch_type {

@@ -2,6 +2,7 @@
  * buffer so events may be split anywhere; kube_watch feeds it from libcurl's write callback. */
 #include "kube_watch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,7 @@ struct watch_ctx {
 	kube_watch_cb cb;
 	void *ud;
 	struct kube_status *st;
+	struct kube__idle idle; /* an event or bookmark is progress; a blank line is not */
 };
 
 /* Keeps an ERROR event's Status in st so the caller can log why the stream ended. */
@@ -222,6 +224,7 @@ static int on_event(enum kube_watch_type type, const cJSON *obj, void *ud)
 	struct watch_ctx *w = ud;
 	const char *reason, *message;
 
+	w->idle.last_ns = kube__now_ns();
 	if (type == KUBE_WATCH_ERROR && w->st != NULL) {
 		reason = kube_json_get_str(obj, "reason", NULL);
 		message = kube_json_get_str(obj, "message", NULL);
@@ -262,6 +265,7 @@ int kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns
 	w.cb = cb;
 	w.ud = ud;
 	w.st = st;
+	w.idle.idle_ms = o.idle_timeout_ms;
 	rc = kube_watch_decoder_new(on_event, &w, &w.dec);
 	if (rc != 0)
 		goto out;
@@ -272,9 +276,17 @@ int kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns
 		rc = KUBE_ENOMEM;
 		goto out;
 	}
-	rc = kube__stream(c, path, query, gvr->resource, o.timeout_seconds, on_body, &w, cancel, st);
+	rc = kube__stream(c, path, query, gvr->resource, o.timeout_seconds, &w.idle, on_body, &w,
+			  cancel, st);
 	if (rc == 0 && w.rc != 0)
 		rc = w.rc;
+	if (w.idle.stalled && st != NULL) {
+		free(st->message);
+		st->message = NULL;
+		if (asprintf(&st->message, "watch %s stalled: no event or bookmark for %ld ms",
+			     gvr->resource, o.idle_timeout_ms) < 0)
+			st->message = NULL;
+	}
 out:
 	free(path);
 	free(query);

@@ -59,6 +59,8 @@ void kube_watch_decoder_free(struct kube_watch_decoder *dec);
  * the calling thread. ns NULL on a namespaced GVR watches all namespaces; opts may be NULL.
  * Returns 0 when the server ends the stream normally (the caller rewatches from the last
  * resourceVersion it saw), KUBE_EGONE on HTTP 410 or an ERROR event with 410/Expired,
+ * KUBE_ETIMEDOUT when opts->idle_timeout_ms > 0 and that long passed without an event or a
+ * bookmark (a stalled stream; st->message says so; rewatch from the last resourceVersion),
  * KUBE_ECANCELED when *cancel became true (polled at least every 100 ms even on a quiet
  * stream), the cb's non-zero value, KUBE_EPARSE on a garbage line, KUBE_EIO/KUBE_ETIMEDOUT on
  * transport problems, or an API error (st filled as for kube_get; for an ERROR event st keeps

@@ -268,7 +268,8 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 		return;
 	}
 	if (n != 2 || strcmp(req->method, "POST") != 0) {
-		fail(resp, 404, "expected POST /sim/v1/faults/{errors|latency|close-watches|compact}");
+		fail(resp, 404, "expected POST /sim/v1/faults/"
+				"{errors|latency|stall-watches|close-watches|compact}");
 		return;
 	}
 	if (strcmp(op, "errors") == 0) {
@@ -278,6 +279,8 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 	} else if (strcmp(op, "latency") == 0) {
 		rc = sim_fault_add_latency(f, sim_j_str(body, "method"), sim_j_str(body, "path"),
 					   (int)sim_j_int(body, "ms", 100));
+	} else if (strcmp(op, "stall-watches") == 0) {
+		rc = sim_fault_stall_watches(f, sim_j_str(body, "path"));
 	} else if (strcmp(op, "close-watches") == 0) {
 		sim_store_close_watches(s);
 	} else if (strcmp(op, "compact") == 0) {

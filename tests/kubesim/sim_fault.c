@@ -9,7 +9,8 @@
 #include "kube_error.h"
 
 struct rule {
-	int latency; /* 0: error rule, 1: latency rule */
+	int latency; /* 0: error rule, 1: latency rule, 2: stall-watches rule */
+	unsigned long gen; /* stall-watches: streams opened before this generation stall */
 	char *method, *prefix;
 	int status, remaining, unlimited, ms;
 	struct rule *next;
@@ -18,6 +19,7 @@ struct rule {
 struct sim_fault {
 	pthread_mutex_t mu;
 	struct rule *rules; /* in the order added */
+	unsigned long stall_gen;
 };
 
 int sim_fault_new(struct sim_fault **out)
@@ -99,6 +101,37 @@ int sim_fault_add_latency(struct sim_fault *f, const char *method, const char *p
 	return add(f, r, method, path_prefix);
 }
 
+int sim_fault_stall_watches(struct sim_fault *f, const char *path_prefix)
+{
+	struct rule *r = calloc(1, sizeof(*r));
+	if (!r)
+		return KUBE_ENOMEM;
+	r->latency = 2;
+	pthread_mutex_lock(&f->mu);
+	r->gen = ++f->stall_gen;
+	pthread_mutex_unlock(&f->mu);
+	return add(f, r, "GET", path_prefix);
+}
+
+unsigned long sim_fault_watch_generation(struct sim_fault *f)
+{
+	pthread_mutex_lock(&f->mu);
+	unsigned long g = f->stall_gen;
+	pthread_mutex_unlock(&f->mu);
+	return g;
+}
+
+int sim_fault_watch_stalled(struct sim_fault *f, unsigned long generation, const char *path)
+{
+	int stalled = 0;
+	pthread_mutex_lock(&f->mu);
+	for (struct rule *r = f->rules; r && !stalled; r = r->next)
+		stalled = r->latency == 2 && r->gen > generation &&
+			  strncmp(path, r->prefix, strlen(r->prefix)) == 0;
+	pthread_mutex_unlock(&f->mu);
+	return stalled;
+}
+
 void sim_fault_clear(struct sim_fault *f)
 {
 	pthread_mutex_lock(&f->mu);
@@ -125,7 +158,7 @@ int sim_fault_check(struct sim_fault *f, const char *method, const char *path, i
 	struct rule **pp = &f->rules;
 	while (*pp) {
 		struct rule *r = *pp;
-		if (!matches(r, method, path)) {
+		if (r->latency == 2 || !matches(r, method, path)) {
 			pp = &r->next;
 			continue;
 		}
@@ -156,10 +189,13 @@ cJSON *sim_fault_rules(struct sim_fault *f)
 		cJSON *o = cJSON_CreateObject();
 		if (!o)
 			break;
-		cJSON_AddStringToObject(o, "type", r->latency ? "latency" : "error");
+		cJSON_AddStringToObject(o, "type", r->latency == 2 ? "stall-watches"
+						   : r->latency ? "latency" : "error");
 		cJSON_AddStringToObject(o, "method", r->method);
 		cJSON_AddStringToObject(o, "path", r->prefix);
-		if (r->latency) {
+		if (r->latency == 2) {
+			cJSON_AddNumberToObject(o, "generation", (double)r->gen);
+		} else if (r->latency) {
 			cJSON_AddNumberToObject(o, "ms", r->ms);
 		} else {
 			cJSON_AddNumberToObject(o, "status", r->status);

@@ -1,5 +1,6 @@
 /* kubesim fault injection: rules the HTTP layer consults on every API request (fail the next N
- * requests matching a method and path prefix with a status; add latency). Dropping every watch and
+ * requests matching a method and path prefix with a status; add latency; stall the open watch
+ * streams). Dropping every watch and
  * compacting the history are store operations: sim_store_close_watches, sim_store_compact. */
 #ifndef SIM_FAULT_H
 #define SIM_FAULT_H
@@ -25,6 +26,19 @@ int sim_fault_add_error(struct sim_fault *f, const char *method, const char *pat
  * Returns 0, KUBE_EINVAL (ms < 0), KUBE_ENOMEM. Thread-safe. */
 int sim_fault_add_latency(struct sim_fault *f, const char *method, const char *path_prefix,
 			  int ms);
+
+/* Stalls every watch stream open now whose path starts with path_prefix (NULL or "" = all): it
+ * stays open and sends nothing more, not even a BOOKMARK, as behind a NAT or load balancer that
+ * lost the connection's state without a FIN or RST. Watches opened afterwards are served
+ * normally. Shown in the rules as {type:"stall-watches",path,generation} until cleared (clearing
+ * does not revive a stalled stream). Returns 0 or KUBE_ENOMEM. Thread-safe. */
+int sim_fault_stall_watches(struct sim_fault *f, const char *path_prefix);
+
+/* The stall generation now: a watch stream records it when it opens. Thread-safe. */
+unsigned long sim_fault_watch_generation(struct sim_fault *f);
+
+/* True when a stall-watches rule added after `generation` matches `path`. Thread-safe. */
+int sim_fault_watch_stalled(struct sim_fault *f, unsigned long generation, const char *path);
 
 /* Removes every rule. Thread-safe. */
 void sim_fault_clear(struct sim_fault *f);

@@ -703,8 +703,9 @@ too_long:
 	return 400;
 }
 
-cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u,
-			      const cJSON *review, cJSON **status)
+/* The answer to an access review of `kind` for u (see sim_rbac_access_review). */
+static cJSON *access_review_as(struct sim_store *s, const struct sim_rbac_user *u,
+			       const cJSON *review, const char *kind, cJSON **status)
 {
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(review, "spec");
 	const cJSON *ra = cJSON_GetObjectItemCaseSensitive(spec, "resourceAttributes");
@@ -737,7 +738,7 @@ cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u
 		cJSON_Delete(st);
 		return NULL;
 	}
-	cJSON_AddStringToObject(out, "kind", "SelfSubjectAccessReview");
+	cJSON_AddStringToObject(out, "kind", kind);
 	cJSON_AddStringToObject(out, "apiVersion", "authorization.k8s.io/v1");
 	cJSON *md = cJSON_GetObjectItemCaseSensitive(review, "metadata");
 	cJSON_AddItemToObject(out, "metadata",
@@ -750,6 +751,93 @@ cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u
 		cJSON_AddStringToObject(st, "evaluationError", "out of memory");
 	cJSON_AddItemToObject(out, "status", st);
 	return out;
+}
+
+cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u,
+			      const cJSON *review, cJSON **status)
+{
+	return access_review_as(s, u, review, "SelfSubjectAccessReview", status);
+}
+
+cJSON *sim_rbac_subject_access_review(struct sim_store *s, const cJSON *review, cJSON **status)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(review, "spec");
+	const cJSON *groups = cJSON_GetObjectItemCaseSensitive(spec, "groups");
+	const char *user = kube_json_get_str(spec, "user", NULL);
+	const cJSON *g;
+	struct sim_rbac_user u;
+
+	*status = NULL;
+	if ((!user || !*user) && !cJSON_IsArray(groups)) {
+		*status = bad_request("at least one of spec.user and spec.groups must be set");
+		return NULL;
+	}
+	if (sim_rbac_user_set(&u, user ? user : "") != 0) {
+		*status = bad_request("spec.user is too long");
+		return NULL;
+	}
+	cJSON_ArrayForEach(g, groups) {
+		if (cJSON_IsString(g) && sim_rbac_user_add_group(&u, g->valuestring) != 0) {
+			*status = bad_request("spec.groups: too many or too long");
+			return NULL;
+		}
+	}
+	if (sim_rbac_user_is_superuser(&u)) {
+		/* As upstream: system:masters is allowed without an RBAC evaluation. */
+		cJSON *out = access_review_as(s, &u, review, "SubjectAccessReview", status);
+		cJSON *st = cJSON_GetObjectItemCaseSensitive(out, "status");
+		if (st)
+			cJSON_ReplaceItemInObjectCaseSensitive(st, "allowed", cJSON_CreateTrue());
+		return out;
+	}
+	return access_review_as(s, &u, review, "SubjectAccessReview", status);
+}
+
+cJSON *sim_rbac_token_review(struct sim_rbac_tokens *t, const char *admin_token,
+			     const cJSON *review, cJSON **status)
+{
+	const char *token = kube_json_get_str(review, "spec", "token", NULL);
+	struct sim_rbac_user u;
+	int known = 0;
+
+	*status = NULL;
+	if (!token || !*token) {
+		*status = bad_request("spec.token: Required value");
+		return NULL;
+	}
+	if (admin_token && strcmp(token, admin_token) == 0) {
+		sim_rbac_user_admin(&u);
+		known = 1;
+	} else {
+		known = sim_rbac_tokens_lookup(t, token, &u);
+	}
+	cJSON *out = cJSON_CreateObject(), *st = cJSON_CreateObject(), *user = NULL, *gs;
+	if (!out || !st)
+		goto oom;
+	cJSON_AddStringToObject(out, "kind", "TokenReview");
+	cJSON_AddStringToObject(out, "apiVersion", "authentication.k8s.io/v1");
+	cJSON_AddItemToObject(out, "metadata", cJSON_CreateObject());
+	/* Upstream never echoes the token back. */
+	cJSON_AddItemToObject(out, "spec", cJSON_CreateObject());
+	cJSON_AddBoolToObject(st, "authenticated", known);
+	if (!known) {
+		cJSON_AddStringToObject(st, "error", "invalid bearer token");
+		cJSON_AddItemToObject(out, "status", st);
+		return out;
+	}
+	user = cJSON_AddObjectToObject(st, "user");
+	gs = user ? cJSON_AddArrayToObject(user, "groups") : NULL;
+	if (!gs)
+		goto oom;
+	cJSON_AddStringToObject(user, "username", u.name);
+	for (int i = 0; i < u.ngroups; i++)
+		cJSON_AddItemToArray(gs, cJSON_CreateString(u.groups[i]));
+	cJSON_AddItemToObject(out, "status", st);
+	return out;
+oom:
+	cJSON_Delete(out);
+	cJSON_Delete(st);
+	return NULL;
 }
 
 /* Appends the rules of the role a binding that applies to u names (ns "" for a

@@ -116,6 +116,21 @@ int sim_rbac_impersonate(struct sim_store *s, struct sim_rbac_user *u, const cha
 cJSON *sim_rbac_access_review(struct sim_store *s, const struct sim_rbac_user *u,
 			      const cJSON *review, cJSON **status);
 
+/* A SubjectAccessReview (authorization.k8s.io/v1, what a delegated authorizer such as a
+ * controller's metrics filter sends): the same as a SelfSubjectAccessReview for the user given
+ * by spec.user and spec.groups (system:masters allowed at once), kind SubjectAccessReview.
+ * NULL with *status (400) when neither is set, or as sim_rbac_access_review. */
+cJSON *sim_rbac_subject_access_review(struct sim_store *s, const cJSON *review, cJSON **status);
+
+struct sim_rbac_tokens;
+/* A TokenReview (authentication.k8s.io/v1): spec.token checked as a request's bearer token
+ * would be, against admin_token (NULL when the server has none) and the minted
+ * service-account tokens. status {authenticated: true, user {username, groups}} or
+ * {authenticated: false, error}; the token is not echoed. NULL with *status (400) without
+ * spec.token, or on ENOMEM (*status NULL). */
+cJSON *sim_rbac_token_review(struct sim_rbac_tokens *t, const char *admin_token,
+			     const cJSON *review, cJSON **status);
+
 /* A SelfSubjectRulesReview (kubectl auth can-i --list) for u in the review's spec.namespace:
  * status.resourceRules / nonResourceRules of every binding that applies (the bootstrap policy
  * included; a superuser gets "*"), incomplete false. NULL on ENOMEM (*status NULL). */

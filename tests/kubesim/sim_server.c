@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -825,6 +826,10 @@ struct watch_stream {
 	struct timespec last_send;
 	size_t off;
 	int finish; /* end the stream once out is drained */
+	struct MHD_Connection *conn;
+	char path[512];
+	unsigned long stall_gen; /* sim_fault generation at start */
+	int stalled;             /* a stall-watches fault hit it: it sends nothing ever again */
 };
 
 static void watch_stream_free(void *cls)
@@ -899,17 +904,46 @@ static int watch_bookmark(struct watch_stream *ws)
 	return ws->out.oom ? -1 : 0;
 }
 
+/* A stalled stream (sim_fault_stall_watches): sends nothing, keeps the connection, and
+ * notices when the client goes away so its thread ends. Returns 1 to keep waiting, 0 when the
+ * stream should end. */
+static int watch_stall_wait(struct watch_stream *ws)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(ws->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (atomic_load(&ws->srv->stopping) || time(NULL) >= ws->deadline || !ci)
+		return 0;
+	struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+	if (poll(&p, 1, WATCH_SLICE_MS) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 0;
+	return 1;
+}
+
+/* True once a stall-watches fault hit this stream (sticky). */
+static int watch_stalled(struct watch_stream *ws)
+{
+	if (!ws->stalled)
+		ws->stalled = sim_fault_watch_stalled(ws->srv->fault, ws->stall_gen, ws->path);
+	return ws->stalled;
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct watch_stream *ws = cls;
 	(void)pos;
-	if (ws->off >= ws->out.len) {
+	if (ws->off >= ws->out.len || watch_stalled(ws)) {
+		/* A stalled stream drops what it had not sent yet: nothing gets through a cut. */
 		ws->off = 0;
 		ws->out.len = 0;
 	}
 	while (ws->out.len == 0) {
 		if (ws->finish || atomic_load(&ws->srv->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (watch_stalled(ws)) {
+			if (watch_stall_wait(ws))
+				continue;
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		time_t now = time(NULL);
 		if (now >= ws->deadline)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -919,6 +953,8 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 		const cJSON *obj = NULL;
 		const char *json = NULL;
 		int r = sim_watch_next(ws->w, slice, &type, &obj, &json);
+		if (watch_stalled(ws))
+			continue; /* stalled while waiting: this event never arrives */
 		if (r == 0) {
 			if (ws->bookmarks && watch_bookmark(ws))
 				return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -998,6 +1034,12 @@ static enum MHD_Result start_watch(struct sim_server *srv, struct MHD_Connection
 	ws->srv = srv;
 	ws->w = w;
 	ws->t = t;
+	ws->conn = conn;
+	ws->stall_gen = sim_fault_watch_generation(srv->fault);
+	/* The collection's path, which stall-watches rules match by prefix. */
+	snprintf(ws->path, sizeof(ws->path), "/%s%s/%s%s%s/%s", *t->group ? "apis/" : "api",
+		 t->group, p->version, p->ns ? "/namespaces/" : "", p->ns ? p->ns : "",
+		 t->resource);
 	snprintf(ws->version, sizeof(ws->version), "%s", p->version);
 	ws->table = wants_table(conn);
 	ws->bookmarks = truthy(query(conn, "allowWatchBookmarks")) && !ws->table;
@@ -1290,26 +1332,63 @@ static int admit(struct sim_server *srv, struct MHD_Connection *conn, const char
 typedef cJSON *(*review_fn)(struct sim_store *s, const struct sim_rbac_user *u,
 			    const cJSON *review, cJSON **status);
 
+/* A review's JSON body into *body; else answers 400/415 into *r and returns 0. */
+static int review_body(struct MHD_Connection *conn, const struct conn_req *cr, cJSON **body,
+		       enum MHD_Result *r)
+{
+	int code = 400;
+	const char *err = NULL;
+	*body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
+	if (*body)
+		return 1;
+	*r = send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest", err);
+	return 0;
+}
+
+/* 201 with the answered review (freed), or the Status of why there is none. */
+static enum MHD_Result send_review(struct MHD_Connection *conn, cJSON *out, cJSON *status)
+{
+	if (!out)
+		return status ? send_status_obj(conn, status)
+			      : send_status(conn, 500, "InternalError", "out of memory");
+	enum MHD_Result r = send_json(conn, 201, out);
+	cJSON_Delete(out);
+	return r;
+}
+
 /* POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews (kubectl auth can-i
  * [--list]), answered by fn. */
 static enum MHD_Result serve_review(struct sim_server *srv, struct MHD_Connection *conn,
 				    const struct sim_rbac_user *u, const struct conn_req *cr,
 				    review_fn fn)
 {
-	int code = 400;
-	const char *err = NULL;
-	cJSON *body = parse_body(cr, header(conn, "Content-Type"), &code, &err);
-	if (!body)
-		return send_status(conn, code, code == 415 ? "UnsupportedMediaType" : "BadRequest",
-				   err);
+	cJSON *body = NULL;
+	enum MHD_Result r;
+	if (!review_body(conn, cr, &body, &r))
+		return r;
 	cJSON *status = NULL;
 	cJSON *out = fn(srv->store, u, body, &status);
 	cJSON_Delete(body);
-	if (!out)
-		return send_status_obj(conn, status);
-	enum MHD_Result r = send_json(conn, 201, out);
-	cJSON_Delete(out);
-	return r;
+	return send_review(conn, out, status);
+}
+
+/* POST .../tokenreviews (token 1) or .../subjectaccessreviews (token 0): the delegated
+ * authentication and authorization a controller's metrics endpoint asks for. The caller's
+ * own RBAC (create on the resource) was checked by admit(). */
+static enum MHD_Result serve_delegated_review(struct sim_server *srv, struct MHD_Connection *conn,
+					      const struct conn_req *cr, int token)
+{
+	cJSON *body = NULL;
+	enum MHD_Result r;
+	if (!review_body(conn, cr, &body, &r))
+		return r;
+	cJSON *status = NULL;
+	cJSON *out = token ? sim_rbac_token_review(srv->tokens, srv->opts.http ? NULL
+									    : srv->tls.token,
+						   body, &status)
+			   : sim_rbac_subject_access_review(srv->store, body, &status);
+	cJSON_Delete(body);
+	return send_review(conn, out, status);
 }
 
 /* POST /api/v1/namespaces/NS/serviceaccounts/NAME/token (kubectl create token). */
@@ -1400,6 +1479,12 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") == 0)
 		return serve_review(srv, conn, &user, cr, sim_rbac_rules_review);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authorization.k8s.io/v1/subjectaccessreviews") == 0)
+		return serve_delegated_review(srv, conn, cr, 0);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(url, "/apis/authentication.k8s.io/v1/tokenreviews") == 0)
+		return serve_delegated_review(srv, conn, cr, 1);
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authentication.k8s.io/v1/selfsubjectreviews") == 0) {
 		/* kubectl auth whoami: the body says nothing but the kind */

@@ -48,6 +48,7 @@ struct fake_api {
 	int64_t compacted_rv; /* a watch from a version below this gets 410 Gone */
 	int close_gen;        /* bumped to end every open watch stream */
 	bool paused;          /* open watches send nothing new while set */
+	int stall_gen;        /* bumped to stall every open watch for good (new ones are fine) */
 	bool stopping;
 	/* Recorded for assertions (under mu). */
 	char watch_rvs[FAKE_MAX_WATCHES][32];
@@ -62,6 +63,7 @@ struct fake_api {
 	bool fail_lease_writes; /* every PUT/POST on leases answers 500 */
 	bool gone_as_http;    /* a compacted watch gets HTTP 410 instead of a 410 ERROR event */
 	char fail_holder[64]; /* lease writes whose holderIdentity is this answer 500 */
+	int lease_namespace_missing; /* lease creates answer 404 "namespaces ... not found" */
 };
 
 struct fake_conn {
@@ -74,6 +76,7 @@ struct fake_watch {
 	char *res, *ns, *selector;
 	int64_t next_rv;   /* events with rv > next_rv are due */
 	int gen;
+	int stall_gen;     /* api->stall_gen at start: a later bump stalls this stream */
 	bool gone;         /* send a 410 ERROR event, then end */
 	bool ended;
 	char *pending;     /* the line being sent */
@@ -287,7 +290,7 @@ static inline ssize_t fake_watch_read(void *cls, uint64_t pos, char *buf, size_t
 			w->ended = true;
 			continue;
 		}
-		if (!api->paused) {
+		if (!api->paused && w->stall_gen == api->stall_gen) {
 			for (size_t i = 0; i < api->nevents; i++) {
 				struct fake_event *e = &api->events[i];
 				if (e->rv <= w->next_rv)
@@ -413,6 +416,7 @@ static inline void fake_start_watch(struct fake_api *api, struct MHD_Connection 
 	w->ns = strdup(ns);
 	w->selector = strdup(sel ? sel : "");
 	w->gen = api->close_gen;
+	w->stall_gen = api->stall_gen;
 	w->last_send = fake_ms();
 	if (rv == NULL || rv[0] == '\0' || strcmp(rv, "0") == 0)
 		w->next_rv = api->rv;
@@ -503,6 +507,11 @@ static inline enum MHD_Result fake_handle(void *cls, struct MHD_Connection *conn
 		fake_status(&out, 400, "BadRequest", "no body");
 	} else if (fake_write_fails_locked(api, res, body)) {
 		fake_status(&out, 500, "InternalError", "injected write failure");
+	} else if (api->lease_namespace_missing && strcmp(res, "leases") == 0 &&
+		   strcmp(method, "POST") == 0) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "namespaces \\\"%s\\\" not found", ns); /* JSON-escaped */
+		fake_status(&out, 404, "NotFound", msg);
 	} else if (strcmp(method, "POST") == 0) {
 		const char *n = fake_str(body, "metadata", "name");
 		char *key = fake_key(res, ns, n);
@@ -664,6 +673,16 @@ static inline void fake_api_pause_watches(struct fake_api *api, bool paused)
 {
 	pthread_mutex_lock(&api->mu);
 	api->paused = paused;
+	pthread_cond_broadcast(&api->cond);
+	pthread_mutex_unlock(&api->mu);
+}
+
+/* Every open watch stream stalls for good: it stays open and sends no event (only the blank
+ * heartbeat lines), as after a silent network cut behind a proxy. Watches opened later work. */
+static inline void fake_api_stall_watches(struct fake_api *api)
+{
+	pthread_mutex_lock(&api->mu);
+	api->stall_gen++;
 	pthread_cond_broadcast(&api->cond);
 	pthread_mutex_unlock(&api->mu);
 }

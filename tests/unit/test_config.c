@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kube_config.h"
+#include "kube_log.h"
 #include "kube_error.h"
 #include "kube_exec.h"
 
@@ -98,6 +99,41 @@ static void config__each_auth_kind(void **state)
 		kube_config_release(&cfg);
 		assert_null(cfg.server);
 	}
+}
+
+/* Reads what the library logged to fd (from the start of the file). */
+static char *slurp_fd(int fd)
+{
+	static char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* insecure-skip-tls-verify is honoured, but never silently: one warning naming the cluster;
+ * a verified cluster loads without it. */
+static void config__insecure_skip_tls_verify_warns(void **state)
+{
+	char path[] = "/tmp/test_config_logXXXXXX";
+	int fd = mkstemp(path);
+	struct kube_config cfg;
+	char *err = NULL;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	kube_log_set_fd(fd);
+	assert_int_equal(kube_config_load_file(fixture("good.yaml"), NULL, &cfg, &err), 0);
+	kube_config_release(&cfg);
+	assert_null(strstr(slurp_fd(fd), "insecure-skip-tls-verify"));
+	assert_int_equal(kube_config_load_file(fixture("good.yaml"), "insecure", &cfg, &err), 0);
+	kube_config_release(&cfg);
+	kube_log_set_fd(2);
+	assert_non_null(strstr(slurp_fd(fd), "WARN"));
+	assert_non_null(strstr(slurp_fd(fd), "insecure-skip-tls-verify is set"));
+	assert_non_null(strstr(slurp_fd(fd), "NOT verified"));
+	close(fd);
 }
 
 struct error_case {
@@ -419,6 +455,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(config__each_auth_kind),
+		cmocka_unit_test(config__insecure_skip_tls_verify_warns),
 		cmocka_unit_test(config__errors_name_file_and_field),
 		cmocka_unit_test(config__incluster_and_rotation),
 		cmocka_unit_test(config__default_search_order),

@@ -13,9 +13,19 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fake_server.h"
+#include "kube_config.h"
 #include "kube_error.h"
 #include "kube_httpd.h"
+#include "kube_httpd_auth.h"
+#include "kube_log.h"
 #include "kube_metrics.h"
+#include "kube_rest.h"
 
 struct fixture {
 	struct kube_metrics *m;
@@ -444,25 +454,247 @@ static void httpd__bind_addresses(void **state)
 	}
 }
 
-static void httpd__port_in_use(void **state)
-{
-	struct fixture *f = *state;
-	struct kube_httpd *h = NULL;
-	char addr[64];
-
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
-	assert_int_equal(kube_httpd_new(addr, NULL, &h), 0);
-	assert_int_equal(kube_httpd_start(h), KUBE_EIO);
-	assert_int_equal(kube_httpd_port(h), 0);
-	kube_httpd_free(h);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads what the library logged to fd (from the start of the file). */
+static const char *logged(int fd)
+{
+	static char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static void httpd__port_in_use(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_httpd *h = NULL;
+	char addr[64], path[] = "/tmp/test_httpd_logXXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	assert_int_equal(kube_httpd_new(addr, NULL, &h), 0);
+	kube_log_set_fd(fd);
+	assert_int_equal(kube_httpd_start(h), KUBE_EIO);
+	kube_log_set_fd(2);
+	assert_int_equal(kube_httpd_port(h), 0);
+	/* The log says why, not just that it failed. */
+	assert_non_null(strstr(logged(fd), "cannot listen"));
+	assert_non_null(strstr(logged(fd), "Address already in use"));
+	close(fd);
+	kube_httpd_free(h);
+}
+
+static struct kube_httpd *start_opts(struct kube_httpd_opts *o, struct kube_metrics *m)
+{
+	struct kube_httpd *h = NULL;
+
+	o->bind_addr = "127.0.0.1:0";
+	o->metrics = m;
+	assert_int_equal(kube_httpd_new_opts(o, &h), 0);
+	assert_int_equal(kube_httpd_start(h), 0);
+	assert_true(kube_httpd_port(h) > 0);
+	return h;
+}
+
+static int hello(void *data, const struct kube_http_request *req,
+		 struct kube_http_response *resp)
+{
+	(void)data;
+	(void)req;
+	return kube_http_response_set(resp, 200, "text/plain", "hi", 2);
+}
+
+/* A probe port answers probes only, a metrics port /metrics (and its handlers) only: neither
+ * shows what belongs to the other. */
+static void httpd__each_port_serves_only_its_paths(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_httpd_opts po = {.serves = KUBE_HTTPD_PROBES};
+	struct kube_httpd_opts mo = {.serves = KUBE_HTTPD_METRICS};
+	struct kube_httpd *probes = start_opts(&po, f->m), *metrics = start_opts(&mo, f->m);
+	int pp = kube_httpd_port(probes), mp = kube_httpd_port(metrics);
+
+	assert_int_equal(kube_httpd_handle(metrics, "/dashboard", hello, NULL), 0);
+	expect(pp, "GET", "/healthz", 200, "ok");
+	expect(pp, "GET", "/readyz", 200, "ok");
+	expect(pp, "GET", "/metrics", 404, NULL);
+	expect(pp, "GET", "/dashboard", 404, NULL);
+	expect(mp, "GET", "/metrics", 200, NULL);
+	expect(mp, "GET", "/dashboard", 200, "hi");
+	expect(mp, "GET", "/healthz", 404, NULL);
+	expect(mp, "GET", "/readyz", 404, NULL);
+	expect(mp, "GET", "/readyz/x", 404, NULL);
+	kube_httpd_free(probes);
+	kube_httpd_free(metrics);
+	/* "0" really serves nothing, and says so. */
+	assert_int_equal(kube_httpd_new("0", NULL, &probes), 0);
+	assert_true(kube_httpd_disabled(probes));
+	assert_int_equal(kube_httpd_start(probes), 0);
+	assert_int_equal(kube_httpd_port(probes), 0);
+	kube_httpd_free(probes);
+	assert_false(kube_httpd_disabled(f->h));
+}
+
+/* Idle connections (a flood, or a slowloris that never finishes its request) hold no thread:
+ * with 200 of them open, /healthz still answers at once. */
+static void httpd__probe_survives_idle_connection_flood(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_httpd_opts po = {.serves = KUBE_HTTPD_PROBES};
+	struct kube_httpd *h = start_opts(&po, f->m);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fds[200], n = 0;
+	double t0, took;
+
+	sa.sin_port = htons((unsigned short)kube_httpd_port(h));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (n = 0; n < 200; n++) {
+		fds[n] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fds[n] >= 0);
+		assert_int_equal(connect(fds[n], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		if (n % 2 == 0) /* half of them start a request and never finish it */
+			assert_true(write(fds[n], "GET /healthz HTTP/1.1\r\n", 24) == 24);
+	}
+	t0 = now_s();
+	expect(kube_httpd_port(h), "GET", "/healthz", 200, "ok");
+	took = now_s() - t0;
+	print_message("/healthz with 200 idle connections open: %.1f ms\n", took * 1e3);
+	assert_true(took < 2.0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	kube_httpd_free(h);
+}
+
+static int token_auth(void *data, const struct kube_http_request *req, char *why, size_t len)
+{
+	const char *h = kube_http_request_header(req, "Authorization");
+
+	(void)data;
+	if (!h)
+		return 401;
+	if (strcmp(h, "Bearer good") != 0) {
+		snprintf(why, len, "no: %s", h);
+		return 403;
+	}
+	return 0;
+}
+
+static long get_with_token(int port, const char *path, const char *token)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char line[128];
+	struct reply r;
+
+	if (token) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, line);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
+	r = http_on(c, port, "GET", path, NULL, 0);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	free(r.body);
+	return r.status;
+}
+
+/* The auth hook guards /metrics and every extra handler; probes never ask it. */
+static void httpd__auth_guards_metrics_and_handlers_not_probes(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_httpd_opts o = {.auth = token_auth};
+	struct kube_httpd *h = start_opts(&o, f->m);
+	int p = kube_httpd_port(h);
+
+	assert_int_equal(kube_httpd_handle(h, "/dashboard", hello, NULL), 0);
+	assert_int_equal(get_with_token(p, "/metrics", NULL), 401);
+	assert_int_equal(get_with_token(p, "/metrics", "bad"), 403);
+	assert_int_equal(get_with_token(p, "/metrics", "good"), 200);
+	assert_int_equal(get_with_token(p, "/dashboard", NULL), 401);
+	assert_int_equal(get_with_token(p, "/dashboard", "good"), 200);
+	assert_int_equal(get_with_token(p, "/healthz", NULL), 200);
+	assert_int_equal(get_with_token(p, "/readyz", NULL), 200);
+	kube_httpd_free(h);
+}
+
+/* --- kube_httpd_auth: TokenReview + SubjectAccessReview against a scripted API server ------ */
+
+#define TR_OK "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,\"user\":" \
+	      "{\"username\":\"system:serviceaccount:mon:prom\",\"groups\":[\"g1\"]}}}"
+#define TR_NO "{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":false," \
+	      "\"error\":\"invalid bearer token\"}}"
+#define SAR(allowed) "{\"kind\":\"SubjectAccessReview\",\"status\":{\"allowed\":" allowed "}}"
+
+static void httpd__kube_auth_reviews_and_caches(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_client_opts co = {.qps = -1, .max_retries = -1};
+	struct fake_server fs;
+	struct kube_config cfg;
+	struct kube_client *c = NULL;
+	struct kube_httpd_auth *a = NULL;
+	struct kube_httpd_auth_stats st;
+	struct kube_httpd *h;
+	struct kube_httpd_opts o = {.auth = kube_httpd_auth_check};
+	int p;
+
+	assert_int_equal(fake_server_start(&fs), 0);
+	assert_int_equal(kube_config_init_server(&cfg, fs.url), 0);
+	assert_int_equal(kube_client_new(&cfg, &co, &c), 0);
+	assert_int_equal(kube_httpd_auth_new(c, 60000, &a), 0);
+	o.auth_data = a;
+	h = start_opts(&o, f->m);
+	p = kube_httpd_port(h);
+
+	/* Allowed: one TokenReview, one SubjectAccessReview for get /metrics with the user. */
+	fake_push(&fs, 201, TR_OK);
+	fake_push(&fs, 201, SAR("true"));
+	assert_int_equal(get_with_token(p, "/metrics", "tok-a"), 200);
+	assert_int_equal(fake_nreqs(&fs), 2);
+	assert_string_equal(fs.reqs[0].path, "/apis/authentication.k8s.io/v1/tokenreviews");
+	assert_non_null(strstr(fs.reqs[0].body, "\"token\":\"tok-a\""));
+	assert_string_equal(fs.reqs[1].path, "/apis/authorization.k8s.io/v1/subjectaccessreviews");
+	assert_non_null(strstr(fs.reqs[1].body, "\"user\":\"system:serviceaccount:mon:prom\""));
+	assert_non_null(strstr(fs.reqs[1].body, "\"groups\":[\"g1\"]"));
+	assert_non_null(strstr(fs.reqs[1].body, "\"path\":\"/metrics\""));
+	assert_non_null(strstr(fs.reqs[1].body, "\"verb\":\"get\""));
+	/* Cached: the next scrape asks nobody. */
+	assert_int_equal(get_with_token(p, "/metrics", "tok-a"), 200);
+	assert_int_equal(fake_nreqs(&fs), 2);
+	/* No token: 401 without asking; an unknown token: 401; a user without RBAC: 403. */
+	assert_int_equal(get_with_token(p, "/metrics", NULL), 401);
+	fake_push(&fs, 201, TR_NO);
+	assert_int_equal(get_with_token(p, "/metrics", "tok-b"), 401);
+	fake_push(&fs, 201, TR_OK);
+	fake_push(&fs, 201, SAR("false"));
+	assert_int_equal(get_with_token(p, "/metrics", "tok-c"), 403);
+	assert_int_equal(fake_nreqs(&fs), 5);
+	/* The API server failing: refused (fail closed) and not cached. */
+	struct fake_resp down = {.status = 500, .body = "{}"};
+	fake_push_resp(&fs, &down);
+	assert_int_equal(get_with_token(p, "/metrics", "tok-d"), 403);
+	fake_push(&fs, 201, TR_OK);
+	fake_push(&fs, 201, SAR("true"));
+	assert_int_equal(get_with_token(p, "/metrics", "tok-d"), 200);
+	kube_httpd_auth_stats(a, &st);
+	assert_int_equal(st.token_reviews, 5);
+	assert_int_equal(st.access_reviews, 3);
+	assert_int_equal(st.cache_hits, 1);
+	kube_httpd_free(h);
+	kube_httpd_auth_free(a);
+	kube_client_free(c);
+	kube_config_release(&cfg);
+	fake_server_stop(&fs);
 }
 
 static void httpd__stop_is_prompt_with_open_connection(void **state)
@@ -551,6 +783,14 @@ int main(void)
 		cmocka_unit_test(httpd__bind_addresses),
 		cmocka_unit_test(httpd__default_registry),
 		cmocka_unit_test_setup_teardown(httpd__port_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__each_port_serves_only_its_paths, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(httpd__probe_survives_idle_connection_flood, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(httpd__auth_guards_metrics_and_handlers_not_probes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(httpd__kube_auth_reviews_and_caches, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(httpd__stop_is_prompt_with_open_connection, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(httpd__concurrent_clients_and_registration, setup,

@@ -148,6 +148,7 @@ static void start_informer(struct fixture *f, const struct kube_informer_opts *e
 		o.name = extra->name;
 		o.transform = extra->transform;
 		o.transform_ud = extra->transform_ud;
+		o.watch_idle_timeout_ms = extra->watch_idle_timeout_ms;
 	}
 	assert_int_equal(kube_informer_new(f->client, &o, &f->inf), 0);
 	assert_int_equal(kube_informer_add_handlers(f->inf, &h), 0);
@@ -279,6 +280,67 @@ static void informer__watch_restart_resumes_from_last_version(void **state)
 	assert_int_equal(fake_api_read(f->api, &f->api->nlists), 1);
 	assert_int_equal(rec_get(&f->rec, &f->rec.adds), 4);
 	assert_int_equal(rec_get(&f->rec, &f->rec.updates), 0);
+}
+
+/* Starts the informer on pod "a", waits for the sync and the watch, then sees "b" arrive
+ * through the watch: a running informer with two adds delivered. */
+static void start_synced_with_a_and_b(struct fixture *f, const struct kube_informer_opts *o)
+{
+	put_pod(f->api, "default", "a", NULL, NULL);
+	start_informer(f, o);
+	assert_int_equal(kube_informer_wait_for_sync(f->inf, WAIT_MS), 0);
+	EVENTUALLY_API(f, active_watches, 1);
+	put_pod(f->api, "default", "b", NULL, NULL);
+	EVENTUALLY_REC(f, adds, 2);
+}
+
+/* A watch that stays open but brings nothing (no event, no bookmark; the server's blank
+ * heartbeat lines do not count) is ended after the idle timeout and restarted from the last
+ * version, without a relist: the event it withheld arrives through the new watch. */
+static void informer__stalled_watch_restarts_from_last_version(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_informer_opts o = {.name = "pods-stall", .watch_idle_timeout_ms = 400};
+	struct kube_informer_stats st;
+	char *rv;
+
+	start_synced_with_a_and_b(f, &o);
+	rv = kube_informer_resource_version(f->inf);
+	assert_non_null(rv);
+	fake_api_stall_watches(f->api);
+	put_pod(f->api, "default", "c", NULL, NULL);
+	EVENTUALLY_REC(f, adds, 3);
+	kube_informer_stats(f->inf, &st);
+	assert_true(st.stalls >= 1);
+	assert_int_equal(st.lists, 1);
+	assert_int_equal(fake_api_read(f->api, &f->api->nlists), 1);
+	pthread_mutex_lock(&f->api->mu);
+	assert_true(f->api->nwatches >= 2);
+	assert_string_equal(f->api->watch_rvs[1], rv);
+	pthread_mutex_unlock(&f->api->mu);
+	free(rv);
+	assert_int_equal(kube_informer_len(f->inf), 3);
+}
+
+/* Stall detection off (< 0): the stalled watch is never given up, so the cache stays stale.
+ * Bounded check: nothing arrives within several idle periods of the test above. */
+static void informer__idle_timeout_off_keeps_the_watch(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_informer_opts o = {.name = "pods-nostall", .watch_idle_timeout_ms = -1};
+	struct kube_informer_stats st;
+	struct want w = {f, &f->rec.adds, 2};
+
+	put_pod(f->api, "default", "a", NULL, NULL);
+	start_informer(f, &o);
+	assert_int_equal(kube_informer_wait_for_sync(f->inf, WAIT_MS), 0);
+	EVENTUALLY_API(f, active_watches, 1);
+	fake_api_stall_watches(f->api);
+	put_pod(f->api, "default", "b", NULL, NULL);
+	assert_false(fake_eventually(rec_reaches, &w, 1500));
+	kube_informer_stats(f->inf, &st);
+	assert_int_equal(st.stalls, 0);
+	assert_int_equal(fake_api_read(f->api, &f->api->nwatches), 1);
 }
 
 /* 410 arrives as an ERROR event on a 200 stream (the apiserver's way) or as the HTTP status of
@@ -660,12 +722,7 @@ static void informer__failed_transform_keeps_the_whole_object(void **state)
 	cJSON *obj = NULL;
 
 	pthread_mutex_init(&x.mu, NULL);
-	put_pod(f->api, "default", "a", NULL, NULL);
-	start_informer(f, &o);
-	assert_int_equal(kube_informer_wait_for_sync(f->inf, WAIT_MS), 0);
-	EVENTUALLY_API(f, active_watches, 1);
-	put_pod(f->api, "default", "b", NULL, NULL);
-	EVENTUALLY_REC(f, adds, 2);
+	start_synced_with_a_and_b(f, &o);
 	assert_int_equal(xform_read(&x, &x.calls), 2);
 	assert_int_equal(kube_informer_get(f->inf, "default/b", &obj), 0);
 	assert_non_null(kube_json_get(obj, "spec", NULL));
@@ -681,6 +738,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			informer__namespace_and_label_selector_scope_the_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(informer__stalled_watch_restarts_from_last_version,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(informer__idle_timeout_off_keeps_the_watch, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(informer__watch_restart_resumes_from_last_version,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "fake_apiserver.h"
 
 #include "kube_clock.h"
@@ -15,6 +17,7 @@
 #include "kube_error.h"
 #include "kube_json.h"
 #include "kube_leader.h"
+#include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
 
@@ -329,6 +332,72 @@ static void leader__write_gate_closes_when_renewal_fails(void **state)
 	assert_int_equal(try_write(f, &f->a), 0);
 }
 
+static bool unhealthy(void *arg)
+{
+	return !kube_leader_healthy(((struct candidate *)arg)->le, NULL, 0);
+}
+
+static bool healthy_leader(void *arg)
+{
+	struct candidate *c = arg;
+
+	return kube_leader_is_leader(c->le) && kube_leader_healthy(c->le, NULL, 0);
+}
+
+/* Counts the lines of fd's file (from its start) that contain s. */
+static int count_lines_with(int fd, const char *s)
+{
+	static char buf[65536];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	int hits = 0;
+
+	buf[n > 0 ? n : 0] = '\0';
+	for (char *p = strstr(buf, s); p != NULL; p = strstr(p + 1, s))
+		hits++;
+	return hits;
+}
+
+/* A Lease namespace that does not exist (a typo in --leader-election-namespace): nobody can
+ * ever lead. The elector says so at warning level, once (rate-limited) however often it
+ * retries, counts the errors, and reports unhealthy (for /readyz) with the server's message and
+ * a hint; it recovers once the namespace exists. */
+static void leader__missing_namespace_is_loud_and_unhealthy(void **state)
+{
+	struct fixture *f = *state;
+	char path[] = "/tmp/test_leader_logXXXXXX";
+	int fd = mkstemp(path);
+	const char *lv[] = {"phoenix-test", NULL};
+	struct kube_metric *errors;
+	char why[256] = "";
+
+	assert_true(fd >= 0);
+	unlink(path);
+	pthread_mutex_lock(&f->api->mu);
+	f->api->lease_namespace_missing = 1;
+	pthread_mutex_unlock(&f->api->mu);
+	kube_log_set_fd(fd);
+	candidate_start(&f->a, "a", false);
+	assert_true(kube_leader_healthy(f->a.le, why, sizeof(why)));
+	assert_true(fake_eventually(unhealthy, &f->a, WAIT_MS));
+	assert_false(kube_leader_healthy(f->a.le, why, sizeof(why)));
+	assert_non_null(strstr(why, "namespaces \"kube-system\" not found"));
+	assert_non_null(strstr(why, "--leader-election-namespace"));
+	errors = kube_metric_register(kube_metrics_default(), KUBE_COUNTER,
+				      "leader_election_errors_total", "",
+				      (const char *const[]){"name", NULL}, NULL, 0);
+	/* A renew deadline of 50 ms retries: several attempts, each counted, one warning. */
+	assert_true(kube_metric_value(errors, lv) >= 2.0);
+	assert_int_equal(count_lines_with(fd, "leader election is failing"), 1);
+	assert_int_equal(count_lines_with(fd, "WARN"), 1);
+
+	pthread_mutex_lock(&f->api->mu);
+	f->api->lease_namespace_missing = 0;
+	pthread_mutex_unlock(&f->api->mu);
+	assert_true(fake_eventually(healthy_leader, &f->a, WAIT_MS));
+	kube_log_set_fd(2);
+	close(fd);
+}
+
 static bool exactly_one_leads(void *arg)
 {
 	struct fixture *f = arg;
@@ -509,6 +578,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(leader__stop_shuts_gate_before_joining, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(leader__bad_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(leader__missing_namespace_is_loud_and_unhealthy,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

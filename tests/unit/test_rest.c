@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,6 +410,53 @@ static void rest__transport_error(void **state)
 	kube_status_release(&st);
 	kube_client_free(c);
 	kube_config_release(&cfg);
+}
+
+/* The client's own end of a connection to `port` (our process holds both ends on loopback:
+ * the client's socket is the one whose peer is the server's port). -1 when none. */
+static int client_socket_to(unsigned short port)
+{
+	for (int fd = 3; fd < 4096; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int type = 0;
+		socklen_t tlen = sizeof(type);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM)
+			continue;
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0 || ss.ss_family != AF_INET)
+			continue;
+		if (ntohs(((struct sockaddr_in *)&ss)->sin_port) == port)
+			return fd;
+	}
+	return -1;
+}
+
+/* A connection cut without FIN or RST must fail in bounded time: every socket the client opens
+ * has TCP keepalive (15 s idle, 5 s interval) and a 30 s TCP_USER_TIMEOUT. */
+static void rest__sockets_have_keepalive_and_user_timeout(void **state)
+{
+	struct fixture *f = *state;
+	int fd, v = 0;
+	unsigned int ut = 0;
+	socklen_t len = sizeof(v);
+
+	fake_push(&f->fs, 200, "{}");
+	assert_int_equal(kube_get(f->c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	/* The connection stays open in the client's pool. */
+	fd = client_socket_to(f->fs.port);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
+	assert_int_equal(v, 1);
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+	assert_int_equal(v, 15);
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &len), 0);
+	assert_int_equal(v, 5);
+	len = sizeof(ut);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &len), 0);
+	assert_int_equal(ut, 30000);
 }
 
 /* --- pagination -------------------------------------------------------------------------------- */
@@ -1007,6 +1057,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__500_retried_for_get_not_post, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__retries_are_bounded, setup, teardown),
 		cmocka_unit_test(rest__transport_error),
+		cmocka_unit_test_setup_teardown(rest__sockets_have_keepalive_and_user_timeout, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(rest__list_follows_continue, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__rate_limit_qps, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__write_gate, setup, teardown),

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -651,6 +652,85 @@ static void test_tokens(void **state)
 	sim_rbac_tokens_free(t);
 }
 
+/* The delegated reviews a controller's protected metrics endpoint sends: a TokenReview checks
+ * a bearer token (the admin's, a minted service account's, or nothing known), a
+ * SubjectAccessReview evaluates RBAC for the user and groups the review names. */
+static void test_token_and_subject_access_reviews(void **state)
+{
+	struct sim_registry *reg;
+	struct sim_store *s;
+	struct sim_rbac_tokens *t;
+	char *tok = NULL;
+	cJSON *st = NULL, *out, *rev;
+	char json[300];
+	(void)state;
+	assert_int_equal(sim_registry_new(&reg), 0);
+	assert_int_equal(sim_store_new(reg, 64, &s), 0);
+	assert_int_equal(sim_rbac_tokens_new(&t), 0);
+	assert_int_equal(sim_rbac_tokens_mint(t, "monitoring", "prometheus", &tok), 0);
+
+	snprintf(json, sizeof(json), "{\"spec\":{\"token\":\"%s\"}}", tok);
+	rev = cJSON_Parse(json);
+	out = sim_rbac_token_review(t, "admin-secret", rev, &st);
+	assert_string_equal(kube_json_get_str(out, "kind", NULL), "TokenReview");
+	assert_json_eq(cJSON_GetObjectItem(out, "status"),
+		       "{'authenticated':true,'user':{'username':"
+		       "'system:serviceaccount:monitoring:prometheus','groups':["
+		       "'system:serviceaccounts','system:serviceaccounts:monitoring',"
+		       "'system:authenticated']}}",
+		       "service-account token");
+	assert_null(kube_json_get_str(out, "spec", "token", NULL));
+	cJSON_Delete(out);
+	cJSON_Delete(rev);
+	rev = J("{'spec':{'token':'admin-secret'}}");
+	out = sim_rbac_token_review(t, "admin-secret", rev, &st);
+	assert_string_equal(kube_json_get_str(out, "status", "user", "username", NULL),
+			    SIM_RBAC_ADMIN_USER);
+	cJSON_Delete(out);
+	out = sim_rbac_token_review(t, NULL, rev, &st); /* a server without an admin token */
+	assert_json_eq(cJSON_GetObjectItem(out, "status"),
+		       "{'authenticated':false,'error':'invalid bearer token'}", "unknown token");
+	cJSON_Delete(out);
+	cJSON_Delete(rev);
+	rev = J("{'spec':{}}");
+	assert_null(sim_rbac_token_review(t, NULL, rev, &st));
+	assert_int_equal(cJSON_GetObjectItem(st, "code")->valueint, 400);
+	cJSON_Delete(st);
+	cJSON_Delete(rev);
+
+	/* get /metrics: denied until a ClusterRole with the nonResourceURL is bound. */
+	rev = J("{'spec':{'user':'system:serviceaccount:monitoring:prometheus','groups':["
+		"'system:serviceaccounts','system:authenticated'],'nonResourceAttributes':"
+		"{'path':'/metrics','verb':'get'}}}");
+	out = sim_rbac_subject_access_review(s, rev, &st);
+	assert_string_equal(kube_json_get_str(out, "kind", NULL), "SubjectAccessReview");
+	assert_json_eq(cJSON_GetObjectItem(out, "status"), "{'allowed':false}", "not bound");
+	cJSON_Delete(out);
+	create(s, "clusterroles", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
+	       "{'name':'metrics-reader'},'rules':[{'nonResourceURLs':['/metrics'],"
+	       "'verbs':['get']}]}");
+	create(s, "clusterrolebindings", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
+	       "'metadata':{'name':'prom'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
+	       "'kind':'ClusterRole','name':'metrics-reader'},'subjects':[{'kind':"
+	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
+	out = sim_rbac_subject_access_review(s, rev, &st);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "status"),
+						      "allowed")));
+	cJSON_Delete(out);
+	cJSON_Delete(rev);
+	rev = J("{'spec':{'nonResourceAttributes':{'path':'/metrics','verb':'get'}}}");
+	assert_null(sim_rbac_subject_access_review(s, rev, &st));
+	assert_int_equal(cJSON_GetObjectItem(st, "code")->valueint, 400);
+	cJSON_Delete(st);
+	cJSON_Delete(rev);
+	free(tok);
+	sim_rbac_tokens_free(t);
+	sim_store_free(s);
+	sim_registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_store_backed),
 		cmocka_unit_test(test_impersonation_and_reviews),
 		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_token_and_subject_access_reviews),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -463,6 +463,17 @@ static void yield_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Scripts r, then runs kube_watch on a thread of its own (results in w). */
+static void start_watcher(struct fixture *f, const struct fake_resp *r, struct watcher *w,
+			  pthread_t *th)
+{
+	atomic_init(&w->cancel, false);
+	atomic_init(&w->done, false);
+	atomic_init(&w->delivered, 0);
+	fake_push_resp(&f->fs, r);
+	assert_int_equal(pthread_create(th, NULL, watcher_main, w), 0);
+}
+
 static void watch__cancel_returns_promptly(void **state)
 {
 	struct fixture *f = *state;
@@ -472,11 +483,7 @@ static void watch__cancel_returns_promptly(void **state)
 	pthread_t th;
 	double deadline, t0, dt;
 
-	atomic_init(&w.cancel, false);
-	atomic_init(&w.done, false);
-	atomic_init(&w.delivered, 0);
-	fake_push_resp(&f->fs, &r);
-	assert_int_equal(pthread_create(&th, NULL, watcher_main, &w), 0);
+	start_watcher(f, &r, &w, &th);
 	/* Wait (bounded) until the stream is open and quiet: the server is holding it and the
 	 * client has decoded the one event it sent (the server holding says nothing about that). */
 	deadline = now_s() + 5;
@@ -495,6 +502,56 @@ static void watch__cancel_returns_promptly(void **state)
 	/* Polled every 100 ms; a bound with room for a loaded machine, far below the 30 s the
 	 * server would hold the stream. */
 	assert_true(dt < 3.0);
+}
+
+/* A stream that stays open and sends nothing after its first event (a silent network cut, a
+ * stuck proxy) ends with KUBE_ETIMEDOUT once the idle timeout passes, long before the server
+ * would let go of it (10 s). */
+static void watch__stall_ends_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_resp r = { .status = 200, .nchunks = 1, .hold = true,
+			       .chunks = { "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n" } };
+	struct kube_list_opts lo = { .idle_timeout_ms = 300 };
+	struct kube_status st = { 0 };
+	struct seen s = { 0 };
+	double t0, dt;
+
+	fake_push_resp(&f->fs, &r);
+	t0 = now_s();
+	assert_int_equal(kube_watch(f->c, &KUBE_GVR_PODS, "d", &lo, record_cb, &s, NULL, &st),
+			 KUBE_ETIMEDOUT);
+	dt = now_s() - t0;
+	assert_int_equal(s.n, 1);
+	assert_non_null(st.message);
+	assert_non_null(strstr(st.message, "stalled"));
+	assert_true(dt >= 0.29);
+	assert_true(dt < 5.0);
+	kube_status_release(&st);
+}
+
+/* Without an idle timeout a quiet stream is left alone (the timer is opt-in per call). */
+static void watch__no_idle_timeout_waits(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_resp r = { .status = 200, .nchunks = 1, .hold = true,
+			       .chunks = { "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n" } };
+	struct watcher w = { .c = f->c };
+	pthread_t th;
+	double deadline;
+
+	start_watcher(f, &r, &w, &th);
+	deadline = now_s() + 5;
+	while (atomic_load(&w.delivered) < 1 && now_s() < deadline)
+		yield_ms(2);
+	/* Well past the 300 ms the test above times out at, the stream is still open. */
+	deadline = now_s() + 1.0;
+	while (!atomic_load(&w.done) && now_s() < deadline)
+		yield_ms(10);
+	assert_false(atomic_load(&w.done));
+	atomic_store(&w.cancel, true);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, KUBE_ECANCELED);
 }
 
 int main(void)
@@ -517,6 +574,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(watch__error_event_410, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch__garbage_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch__cancel_returns_promptly, setup, teardown),
+		cmocka_unit_test_setup_teardown(watch__stall_ends_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(watch__no_idle_timeout_waits, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
