@@ -98,6 +98,34 @@ expect_eq 137 "$(jp web '{.status.containerStatuses[?(@.name=="writer")].lastSta
 	"exit code of a SIGKILLed process"
 pass "a pod's processes serve on its IP, share volumes, probe for real and take signals"
 
+# --- Startup, liveness (exec) and readiness (tcpSocket) probes ------------------------------------
+cat >"$E2E_TMP/live.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "touch /data/alive; sleep 1; touch /data/started; exec python3 -m http.server --bind $POD_IP 8081"]
+    startupProbe: {exec: {command: ["test", "-f", "/data/started"]}, periodSeconds: 1, failureThreshold: 30}
+    livenessProbe: {exec: {command: ["test", "-f", "/data/alive"]}, periodSeconds: 1, failureThreshold: 2}
+    readinessProbe: {tcpSocket: {port: 8081}, periodSeconds: 1}
+    volumeMounts: [{name: data, mountPath: /data}]
+EOF
+k apply -f "$E2E_TMP/live.yaml" >/dev/null
+wait_for 20 "live running" jp_is live '{.status.phase}' Running
+wait_for 20 "live started (startup probe passed)" jp_is live '{.status.containerStatuses[0].started}' true
+wait_for 20 "live Ready (tcpSocket)" ready_is live True
+expect_eq 0 "$(jp live '{.status.containerStatuses[0].restartCount}')" "no restart while alive"
+rm "$(pod_dir live)/volumes/data/alive"
+wait_for 30 "the liveness failure restarts the container" jp_ge live '{.status.containerStatuses[0].restartCount}' 1
+wait_for 30 "live Ready again after its restart" ready_is live True
+expect_eq 1 "$(jp live '{.status.containerStatuses[0].restartCount}')" "one restart: the new run is alive"
+pass "startup, liveness and readiness probes run for real"
+
 # --- Exit codes, termination messages, OOMKilled, CrashLoopBackOff --------------------------------
 cat >"$E2E_TMP/ends.yaml" <<'EOF'
 apiVersion: v1
