@@ -222,10 +222,9 @@ static char *rewrite(const char *s, const struct mount *m, size_t nm, char *cons
 		if (!hit && s[i] == '/' && (i == 0 || !path_char(s[i - 1]) || s[i - 1] == ':')) {
 			for (k = 0; k < nm; k++) {
 				size_t ml = strlen(m[k].from);
-				char next = s[i + ml];
 
 				if (m[k].to && strncmp(s + i, m[k].from, ml) == 0 &&
-				    (next == '/' || !path_char(next))) {
+				    (s[i + ml] == '/' || !path_char(s[i + ml]))) {
 					buf_add(&b, m[k].to, strlen(m[k].to));
 					i += ml;
 					hit = 1;
