@@ -193,11 +193,13 @@ pass "exit codes, termination messages, OOMKilled and CrashLoopBackOff come from
 # --- kubectl logs: -c, --tail, --previous, -f ---------------------------------------------------
 expect_eq one "$(k logs ends -c msg)" "logs -c"
 expect_eq "last words" "$(k logs ends -c logs --tail=1)" "logs --tail=1"
-cur=$(k logs crash)
-prev=$(k logs crash --previous)
-expect_contains "$cur" "run " "logs of the last run"
-expect_contains "$prev" "run " "logs --previous"
-[ "$cur" != "$prev" ] || fail "--previous shows the same run: $cur"
+# Two runs' lines, each "run <ns timestamp>": the current run (it may just have restarted and
+# written nothing yet, hence the wait) and the one before.
+two_runs() {
+	cur=$(k logs crash) && prev=$(k logs crash --previous) &&
+		[[ "$cur" == "run "* ]] && [[ "$prev" == "run "* ]] && [ "$cur" != "$prev" ]
+}
+wait_for 20 "logs and logs --previous show two different runs" two_runs
 expect_fail "--previous of a container that never restarted" k logs ok --previous
 cat >"$E2E_TMP/ticker.yaml" <<'EOF'
 apiVersion: v1
