@@ -8,9 +8,18 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# An image in the image store (DIR/<image with / and : as _>/manifest.json).
+store="$E2E_TMP/images"
+mkdir -p "$store/local_hello_1.0/bin"
+cat >"$store/local_hello_1.0/manifest.json" <<'EOF'
+{"entrypoint": ["bin/hello"], "cmd": ["default-arg"], "env": ["GREETING=hi from the store"]}
+EOF
+printf '#!/bin/sh\necho "$GREETING: $*"\n' >"$store/local_hello_1.0/bin/hello"
+chmod +x "$store/local_hello_1.0/bin/hello"
+
 RP="$E2E_TMP/runpods"
 sim_start --run-pods --run-pods-dir "$RP" --image-map py=/usr/bin/python3 \
-	--crashloop-backoff-scale 0.1
+	--image-store "$store" --crashloop-backoff-scale 0.1
 
 jp() { k get pod "$1" -o "jsonpath=$2"; }
 # The pod's dir: RUNPODS_DIR/<instance>/pods/<uid> (docs/kubesim.md).
@@ -96,7 +105,16 @@ sim_control -X POST "$SIM_URL/sim/v1/pods/default/web/signal" \
 wait_for 15 "writer restarted after SIGKILL" jp_ge web '{.status.containerStatuses[?(@.name=="writer")].restartCount}' 1
 expect_eq 137 "$(jp web '{.status.containerStatuses[?(@.name=="writer")].lastState.terminated.exitCode}')" \
 	"exit code of a SIGKILLed process"
+
+# --- A node down freezes its pods' processes (SIGSTOP); up thaws them ----------------------------
+sim_control -X POST "$SIM_URL/sim/v1/nodes/$node/down" >/dev/null
+expect_fail "a pod on a down node does not answer" curl -sf --max-time 2 "http://$ip:8080/who.txt"
+ready_is web False || fail "web Ready on a down node"
+sim_control -X POST "$SIM_URL/sim/v1/nodes/$node/up" >/dev/null
+wait_for 15 "the pod answers again once its node is up" curl -sf --max-time 2 "http://$ip:8080/who.txt"
+wait_for 15 "web Ready once its node is up" ready_is web True
 pass "a pod's processes serve on its IP, share volumes, probe for real and take signals"
+
 
 # --- Startup, liveness (exec) and readiness (tcpSocket) probes ------------------------------------
 cat >"$E2E_TMP/live.yaml" <<'EOF'
@@ -163,6 +181,15 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: stored}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: cmd, image: "local/hello:1.0"}
+  - {name: args, image: "local/hello:1.0", args: ["given", "args"]}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: crash}
 spec:
   containers:
@@ -181,6 +208,9 @@ last words" "$(jp ends '{.status.containerStatuses[?(@.name=="logs")].state.term
 	"FallbackToLogsOnError takes the log"
 wait_for 20 "ok Succeeded" jp_is ok '{.status.phase}' Succeeded
 expect_eq Completed "$(jp ok '{.status.containerStatuses[0].state.terminated.reason}')" "reason Completed"
+wait_for 20 "stored Succeeded" jp_is stored '{.status.phase}' Succeeded
+expect_eq "hi from the store: default-arg" "$(k logs stored -c cmd)" "the store's entrypoint, cmd and env"
+expect_eq "hi from the store: given args" "$(k logs stored -c args)" "args replace the image's cmd"
 wait_for 20 "oom Failed" jp_is oom '{.status.phase}' Failed
 expect_eq OOMKilled "$(jp oom '{.status.containerStatuses[0].state.terminated.reason}')" "OOMKilled"
 expect_eq 137 "$(jp oom '{.status.containerStatuses[0].state.terminated.exitCode}')" "OOMKilled exit code"
