@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uthash.h>
 
@@ -967,6 +968,8 @@ int sim_kubelet_new(struct sim_controllers *c, int nodes, int64_t ready_delay_ms
 	*out = k;
 	if (runtime_start(c, k) != 0)
 		return KUBE_EIO;
+	if (k->rt) /* kubesims running side by side (parallel tests) rarely share a pod IP */
+		k->ip_next = (unsigned)(getpid() % 250) * 256 + 2;
 	sim_store_set_pod_grace(sim_ctl_store(c), 1);
 	for (i = 0; i < nodes; i++) {
 		snprintf(k->nodes[i].name, sizeof(k->nodes[i].name), "kubesim-node-%d", i + 1);
