@@ -287,11 +287,19 @@ kind: Pod
 metadata: {name: nopull}
 spec:
   containers: [{name: c, image: example.com/nothing:1.0}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badname}
+spec:
+  containers: [{name: "../escape", image: busybox, command: ["true"]}]
 EOF
 k apply -f "$E2E_TMP/nopull.yaml" >/dev/null
 wait_for 20 "ErrImagePull" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ErrImagePull
 wait_for 20 "ImagePullBackOff" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ImagePullBackOff
 expect_eq Pending "$(jp nopull '{.status.phase}')" "a pod whose image cannot be pulled stays Pending"
+wait_for 20 "a container name that is no DNS label never runs" jp_is badname '{.status.containerStatuses[0].state.waiting.reason}' CreateContainerConfigError
+expect_fail "no logs through a name that leaves the pod dir" k logs badname -c ../escape
 
 # --- Graceful deletion: SIGTERM reaches the program ----------------------------------------------
 cat >"$E2E_TMP/term.yaml" <<'EOF'
@@ -313,4 +321,4 @@ k apply -f "$E2E_TMP/term.yaml" >/dev/null
 wait_for 20 "term running" jp_is term '{.status.containerStatuses[0].started}' true
 k delete pod term --wait=true --timeout=60s >/dev/null
 expect_eq got-term "$(cat "$E2E_TMP/hostdir/term.txt" 2>/dev/null)" "the program saw SIGTERM before it went"
-pass "unmapped images fail like pulls; deletion sends SIGTERM"
+pass "unmapped images fail like pulls, bad container names never run; deletion sends SIGTERM"

@@ -151,6 +151,10 @@ int sim_podlog_open(struct sim_store *store, const struct sim_runtime_config *cf
 	}
 	ctr = pick_container(pod, q->container, msg, msglen);
 	uid = sim_j_str(pod, "metadata.uid");
+	if (ctr && !sim_rt_name_ok(ctr)) {
+		snprintf(msg, msglen, "container %s is not valid for pod %s", ctr, name);
+		ctr = NULL;
+	}
 	if (!ctr || !uid)
 		goto out;
 	l = calloc(1, sizeof(*l));

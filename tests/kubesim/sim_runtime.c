@@ -320,6 +320,21 @@ int64_t sim_rt_quantity_bytes(const char *q)
 	return -1;
 }
 
+int sim_rt_name_ok(const char *name)
+{
+	size_t i, n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 63 || name[0] == '-' || name[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 void sim_rt_log_file(const char *pod_dir, const char *ctr, int run, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/logs/%s/%d.log", pod_dir, ctr, run);

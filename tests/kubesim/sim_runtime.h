@@ -123,6 +123,10 @@ int sim_runtime_freeze(struct sim_runtime *rt, const char *uid, int freeze, int 
 void sim_runtime_pod_dir(const struct sim_runtime_config *cfg, const char *uid, char *buf,
 			 size_t len);
 
+/* 1 if name is a DNS-1123 label (what the API requires of a container name, and what keeps a
+ * name from leaving the pod dir in the paths built from it). Pure. */
+int sim_rt_name_ok(const char *name);
+
 /* The log path a container's run writes to: DIR/logs/<ctr>/<run>.log. Pure. */
 void sim_rt_log_file(const char *pod_dir, const char *ctr, int run, char *buf, size_t len);
 

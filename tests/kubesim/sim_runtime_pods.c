@@ -1303,57 +1303,66 @@ static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 	}
 }
 
-/* Image pulls (resolution) with back-off, then starts: init containers one by one, then every
- * main container. */
+static void set_waiting(struct rt_pod *p, struct rt_ctr *x, const char *reason, const char *msg)
+{
+	if (strcmp(x->wait_reason, reason) == 0 && strcmp(x->wait_msg, msg) == 0)
+		return;
+	snprintf(x->wait_reason, sizeof(x->wait_reason), "%s", reason);
+	snprintf(x->wait_msg, sizeof(x->wait_msg), "%s", msg);
+	p->dirty = 1;
+}
+
+/* Pulls (resolves) the image with back-off, then starts the container. */
+static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
+{
+	char msg[256];
+
+	if (!sim_rt_name_ok(x->name)) {
+		snprintf(msg, sizeof(msg), "container name \"%.200s\" is not a DNS-1123 label", x->name);
+		set_waiting(p, x, "CreateContainerConfigError", msg);
+		return;
+	}
+	if (x->pull_failed || !x->argv) {
+		if (x->pull_retry_ms > now)
+			return;
+		if (prepare_ctr(rt, p, x) != 0) {
+			x->pulls++;
+			x->pull_failed = 1;
+			x->pull_retry_ms = now + sim_rt_backoff_ms(x->pulls, rt->cfg->backoff_scale);
+			snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
+				 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
+			if (x->pulls == 1) /* the first failure shows the pull's own error */
+				snprintf(msg, sizeof(msg), "%s", x->wait_msg);
+			set_waiting(p, x, x->pulls == 1 ? "ErrImagePull" : "ImagePullBackOff", msg);
+			p->dirty = 1;
+			return;
+		}
+		x->pull_failed = 0;
+	}
+	if (ctr_start(p, x, now) == 0)
+		record_pgids_locked(rt);
+	p->dirty = 1;
+}
+
+/* Init containers one by one, in order; once they all succeeded, every main container. */
 static void start_due(struct sim_runtime *rt, struct rt_pod *p, int64_t now)
 {
 	size_t i;
-	int init_done = 1;
 
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; i < p->n_init; i++) {
 		struct rt_ctr *x = &p->ctrs[i];
 
-		if (x->init && !(x->done && x->term.exit_code == 0)) {
-			init_done = 0;
-			if (x->done) {
-				return; /* failed for good: the pod fails */
-			}
-			if (x->state == SIM_CTR_WAITING && (x->restart_due_ms <= now))
-				goto start;
-			return;
-		}
-		if (x->init)
+		if (x->done && x->term.exit_code == 0)
 			continue;
-		if (!init_done || x->state != SIM_CTR_WAITING || x->restart_due_ms == 0 ||
-		    x->restart_due_ms > now)
-			continue;
-start:
-		if (x->pull_failed || !x->argv) {
-			if (x->pull_retry_ms > now)
-				continue;
-			if (prepare_ctr(rt, p, x) != 0) {
-				x->pulls++;
-				x->pull_failed = 1;
-				x->pull_retry_ms = now + sim_rt_backoff_ms(x->pulls, rt->cfg->backoff_scale);
-				snprintf(x->wait_reason, sizeof(x->wait_reason), "%s",
-					 x->pulls == 1 ? "ErrImagePull" : "ImagePullBackOff");
-				p->dirty = 1;
-				if (x->pulls > 1) {
-					char msg[256];
+		if (!x->done && x->state == SIM_CTR_WAITING && x->restart_due_ms <= now)
+			try_start(rt, p, x, now);
+		return; /* running, failed for good, or just started */
+	}
+	for (i = p->n_init; i < p->n; i++) {
+		struct rt_ctr *x = &p->ctrs[i];
 
-					snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
-						 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
-					snprintf(x->wait_msg, sizeof(x->wait_msg), "%s", msg);
-				}
-				continue;
-			}
-			x->pull_failed = 0;
-		}
-		if (ctr_start(p, x, now) == 0)
-			record_pgids_locked(rt);
-		p->dirty = 1;
-		if (x->init)
-			return;
+		if (x->state == SIM_CTR_WAITING && x->restart_due_ms > 0 && x->restart_due_ms <= now)
+			try_start(rt, p, x, now);
 	}
 }
 
