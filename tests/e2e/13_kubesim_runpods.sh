@@ -116,6 +116,43 @@ wait_for 15 "web Ready once its node is up" ready_is web True
 pass "a pod's processes serve on its IP, share volumes, probe for real and take signals"
 
 
+# --- A Deployment behind a Service: the endpoints are the ready pods' real addresses -------------
+cat >"$E2E_TMP/deploy.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: c
+        image: py
+        args: ["-c", "import http.server, os\nclass H(http.server.BaseHTTPRequestHandler):\n  def do_GET(self):\n    b = os.environ['HOSTNAME'].encode()\n    self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers(); self.wfile.write(b)\nhttp.server.HTTPServer((os.environ['POD_IP'], 9000), H).serve_forever()"]
+        ports: [{name: http, containerPort: 9000}]
+        readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: http}]
+EOF
+k apply -f "$E2E_TMP/deploy.yaml" >/dev/null
+timeout 120 kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$KUBECACHEDIR" rollout status deploy/echo --timeout=100s >/dev/null ||
+	fail "the Deployment did not roll out"
+two_endpoints() { [ "$(k get endpoints echo -o 'jsonpath={.subsets[*].addresses[*].ip}' | wc -w)" -eq 2 ]; }
+wait_for 20 "two ready endpoints" two_endpoints
+for a in $(k get endpoints echo -o 'jsonpath={range .subsets[*].addresses[*]}{.ip}={.targetRef.name}{" "}{end}'); do
+	expect_eq "${a#*=}" "$(curl -sf --max-time 5 "http://${a%=*}:9000/")" "endpoint ${a%=*} is its pod's process"
+done
+k delete deploy echo --wait=true >/dev/null
+k delete svc echo >/dev/null
+pass "a Deployment's endpoints are the real addresses of its ready processes"
+
 # --- Startup, liveness (exec) and readiness (tcpSocket) probes ------------------------------------
 cat >"$E2E_TMP/live.yaml" <<'EOF'
 apiVersion: v1

@@ -265,6 +265,21 @@ static void podlog__tail_offset(void **state)
 	assert_int_equal(sim_podlog_tail_offset("a\nb", 3, 1), 2); /* an unfinished last line */
 }
 
+static void runtime__container_names(void **state)
+{
+	(void)state;
+	assert_int_equal(sim_rt_name_ok("web"), 1);
+	assert_int_equal(sim_rt_name_ok("a-1"), 1);
+	assert_int_equal(sim_rt_name_ok(""), 0);
+	assert_int_equal(sim_rt_name_ok(NULL), 0);
+	assert_int_equal(sim_rt_name_ok("../x"), 0);
+	assert_int_equal(sim_rt_name_ok("a/b"), 0);
+	assert_int_equal(sim_rt_name_ok("Web"), 0);
+	assert_int_equal(sim_rt_name_ok("-a"), 0);
+	assert_int_equal(sim_rt_name_ok("a-"), 0);
+	assert_int_equal(sim_rt_name_ok("a234567890123456789012345678901234567890123456789012345678901234"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +291,7 @@ int main(void)
 		cmocka_unit_test(runtime__quantities),
 		cmocka_unit_test(runtime__image_resolution),
 		cmocka_unit_test(podlog__tail_offset),
+		cmocka_unit_test(runtime__container_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
