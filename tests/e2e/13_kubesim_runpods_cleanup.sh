@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kubesim --run-pods leaves no process behind: after SIGTERM every container process (and what
-# it forked) is gone when kubesim exits; after SIGKILL the container's own children outlive it
+# kubesim --run-pods leaves no process behind: a /sim/v1/reset kills every pod's processes; after
+# SIGTERM every container process (and what it forked) is gone when kubesim exits; after SIGKILL the container's own children outlive it
 # (PR_SET_PDEATHSIG only reaches the direct child), and the next kubesim on the same state dir
 # kills them from the process groups the dead one recorded.
 set -euo pipefail
@@ -28,14 +28,18 @@ start() {
 	sim_start --run-pods --run-pods-dir "$RP"
 }
 
-# --- SIGTERM ------------------------------------------------------------------------------------
+# --- /sim/v1/reset, then SIGTERM -----------------------------------------------------------------
 start
 k apply -f "$E2E_TMP/orphan.yaml" >/dev/null
 wait_for 20 "the pod's processes run" ours
+sim_control -X POST "$SIM_URL/sim/v1/reset" >/dev/null
+wait_for 10 "a reset kills every pod's processes" none_left
+k apply -f "$E2E_TMP/orphan.yaml" >/dev/null
+wait_for 20 "the pod's processes run after the reset" ours
 sim_stop
 none_left || fail "processes left after SIGTERM of kubesim: $(pgrep -af "sleep 100[12]\\.$tag")"
 [ -z "$(ls -A "$RP")" ] || fail "instance dir left after a clean exit: $(ls -A "$RP")"
-pass "SIGTERM: no process left behind, state dir cleaned"
+pass "reset and SIGTERM: no process left behind, state dir cleaned"
 
 # --- SIGKILL, then the next start cleans up -----------------------------------------------------
 start
