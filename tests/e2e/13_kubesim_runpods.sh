@@ -3,7 +3,7 @@
 # answers on its pod IP with its env (downward API), ConfigMap and emptyDir volumes shared by
 # its containers; a readiness probe fails and recovers for real (and through the control API's
 # block-probes / freeze); exit codes, termination messages, OOMKilled, restarts and
-# CrashLoopBackOff; kubectl logs (-f, --previous, --tail, -c); Jobs whose program succeeds or
+# CrashLoopBackOff; kubectl logs (-f, --previous, --tail, -c, --timestamps); Jobs whose program succeeds or
 # fails; an unmapped image goes ErrImagePull -> ImagePullBackOff; signals on real processes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -286,7 +286,14 @@ followed=$(timeout 60 kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$KUBECACHE
 expect_eq "tick 1
 tick 2
 tick 3" "$followed" "logs -f streams until the process exits"
-pass "kubectl logs returns what the processes wrote (-c, --tail, --previous, -f)"
+stamped=$(k logs ticker --timestamps)
+expect_eq 3 "$(grep -cE '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z tick [123]$' <<<"$stamped")" \
+	"logs --timestamps prefixes every line: $stamped"
+first=$(date -d "$(head -n1 <<<"$stamped" | cut -d' ' -f1)" +%s%N)
+last=$(date -d "$(tail -n1 <<<"$stamped" | cut -d' ' -f1)" +%s%N)
+[ $(((last - first) / 1000000)) -ge 700 ] || fail "ticks 0.5 s apart stamped $(((last - first) / 1000000)) ms apart"
+expect_eq "tick 3" "$(k logs ticker --timestamps --tail=1 | cut -d' ' -f2-)" "--timestamps with --tail"
+pass "kubectl logs returns what the processes wrote (-c, --tail, --previous, -f, --timestamps)"
 
 # --- Jobs run their pods: the program's exit code decides ----------------------------------------
 cat >"$E2E_TMP/jobs.yaml" <<'EOF'

@@ -24,7 +24,30 @@ struct sim_podlog {
 	int fd;
 	int follow;
 	long left; /* bytes still allowed, -1 = no limit */
+	/* --timestamps: the line being assembled, and stamped lines not yet handed out */
+	int ts;
+	char *line;
+	size_t line_len, line_cap;
+	off_t line_start; /* file offset of the line's first byte */
+	char *out;
+	size_t out_len, out_off;
 };
+
+int64_t sim_podlog_stamp(const char *text, long long off)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		long long from, to, ms;
+
+		if (sscanf(p, "%lld %lld %lld", &from, &to, &ms) == 3 && off >= from && off < to)
+			return ms;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
 
 size_t sim_podlog_tail_offset(const char *text, size_t len, long n)
 {
@@ -185,9 +208,11 @@ int sim_podlog_open(struct sim_store *store, const struct sim_runtime_config *cf
 		goto out;
 	}
 	l->run = run;
+	l->ts = q->timestamps;
 	sim_rt_log_file(l->dir, ctr, run, path, sizeof(path));
 	l->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (l->fd < 0 || seek_tail(l->fd, q->tail_lines) != 0) {
+	if (l->fd < 0 || seek_tail(l->fd, q->tail_lines) != 0 ||
+	    (l->line_start = lseek(l->fd, 0, SEEK_CUR)) < 0) {
 		snprintf(msg, msglen, "cannot read the log of container \"%s\"", ctr);
 		code = 500;
 		goto out;
@@ -226,7 +251,7 @@ static int run_over(struct sim_podlog *l)
 	return over;
 }
 
-ssize_t sim_podlog_read(struct sim_podlog *l, char *buf, size_t max, int wait_ms)
+static ssize_t raw_read(struct sim_podlog *l, char *buf, size_t max, int wait_ms)
 {
 	ssize_t got;
 	int waited = 0;
@@ -261,10 +286,129 @@ ssize_t sim_podlog_read(struct sim_podlog *l, char *buf, size_t max, int wait_ms
 	}
 }
 
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t cap = 0, len = 0, n;
+	char chunk[4096];
+
+	if (!f)
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		char *t = realloc(text, cap = len + n + 1);
+
+		if (!t)
+			break;
+		text = t;
+		memcpy(text + len, chunk, n);
+		len += n;
+		text[len] = '\0';
+	}
+	fclose(f);
+	return text;
+}
+
+/* Appends "TIME line" for the assembled line to the output. */
+static int emit_line(struct sim_podlog *l)
+{
+	char path[PATH_MAX], ts[64], base[32];
+	char *text, *out;
+	int64_t ms;
+	time_t secs;
+	struct tm tm;
+	size_t n;
+
+	sim_rt_ts_file(l->dir, l->ctr, l->run, path, sizeof(path));
+	text = read_text(path);
+	ms = sim_podlog_stamp(text, (long long)l->line_start);
+	free(text);
+	if (ms < 0) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	}
+	secs = (time_t)(ms / 1000);
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = (size_t)snprintf(ts, sizeof(ts), "%s.%03d000000Z ", base, (int)(ms % 1000));
+	out = realloc(l->out, l->out_len + n + l->line_len);
+	if (!out)
+		return -1;
+	l->out = out;
+	memcpy(out + l->out_len, ts, n);
+	memcpy(out + l->out_len + n, l->line, l->line_len);
+	l->out_len += n + l->line_len;
+	l->line_start += (off_t)l->line_len;
+	l->line_len = 0;
+	return 0;
+}
+
+/* Takes raw bytes into the line being assembled, stamping every line they complete. */
+static int take(struct sim_podlog *l, const char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (l->line_len == l->line_cap) {
+			size_t cap = l->line_cap ? l->line_cap * 2 : 256;
+			char *line = realloc(l->line, cap);
+
+			if (!line)
+				return -1;
+			l->line = line;
+			l->line_cap = cap;
+		}
+		l->line[l->line_len++] = b[i];
+		if (b[i] == '\n' && emit_line(l) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Hands out stamped output; 0 when there is none. */
+static ssize_t give(struct sim_podlog *l, char *buf, size_t max)
+{
+	size_t n = l->out_len - l->out_off;
+
+	if (n > max)
+		n = max;
+	memcpy(buf, l->out + l->out_off, n);
+	l->out_off += n;
+	if (l->out_off == l->out_len)
+		l->out_len = l->out_off = 0;
+	return (ssize_t)n;
+}
+
+ssize_t sim_podlog_read(struct sim_podlog *l, char *buf, size_t max, int wait_ms)
+{
+	char raw[8192];
+	ssize_t n;
+
+	if (!l->ts)
+		return raw_read(l, buf, max, wait_ms);
+	for (;;) {
+		if (l->out_len > l->out_off)
+			return give(l, buf, max);
+		n = raw_read(l, raw, sizeof(raw), wait_ms);
+		if (n == SIM_PODLOG_AGAIN)
+			return n;
+		if (n > 0 && take(l, raw, (size_t)n) != 0)
+			return 0;
+		if (n == 0 && l->line_len > 0 && emit_line(l) != 0)
+			return 0;
+		if (n == 0 && l->out_len == l->out_off)
+			return 0;
+	}
+}
+
 void sim_podlog_free(struct sim_podlog *l)
 {
 	if (!l)
 		return;
+	free(l->line);
+	free(l->out);
 	if (l->fd >= 0)
 		close(l->fd);
 	free(l);

@@ -19,6 +19,7 @@ struct sim_podlog_query {
 	int follow;
 	long tail_lines;  /* -1 = all */
 	long limit_bytes; /* -1 = no limit */
+	int timestamps;   /* prefix each line with the RFC 3339 time it was written (100 ms) */
 };
 
 /* Opens the log of ns/name's container. Returns 0 with *out (free with sim_podlog_free), or an
@@ -36,6 +37,10 @@ int sim_podlog_open(struct sim_store *store, const struct sim_runtime_config *cf
 ssize_t sim_podlog_read(struct sim_podlog *l, char *buf, size_t max, int wait_ms);
 
 void sim_podlog_free(struct sim_podlog *l);
+
+/* The time stamping the log byte at `off` from a .ts file's text ("FROM TO MS" lines), or -1
+ * when no line covers it. Pure. */
+int64_t sim_podlog_stamp(const char *ts_text, long long off);
 
 /* Offset in text[0..len) where its last n lines start (a final line without '\n' counts).
  * Pure. */

@@ -340,6 +340,11 @@ void sim_rt_log_file(const char *pod_dir, const char *ctr, int run, char *buf, s
 	snprintf(buf, len, "%s/logs/%s/%d.log", pod_dir, ctr, run);
 }
 
+void sim_rt_ts_file(const char *pod_dir, const char *ctr, int run, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/logs/%s/%d.ts", pod_dir, ctr, run);
+}
+
 pid_t sim_rt_spawn(char *const *argv, char *const *envp, const char *cwd, const char *out_path,
 		   int new_pgrp)
 {

@@ -129,5 +129,8 @@ int sim_rt_name_ok(const char *name);
 
 /* The log path a container's run writes to: DIR/logs/<ctr>/<run>.log. Pure. */
 void sim_rt_log_file(const char *pod_dir, const char *ctr, int run, char *buf, size_t len);
+/* Its timestamps: DIR/logs/<ctr>/<run>.ts, lines "FROM TO MS": bytes [FROM, TO) of the log were
+ * first seen at wall time MS (within a 100 ms tick). Pure. */
+void sim_rt_ts_file(const char *pod_dir, const char *ctr, int run, char *buf, size_t len);
 
 #endif

@@ -82,6 +82,7 @@ struct rt_ctr {
 	int restart_count;
 	int64_t restart_due_ms; /* >0: WAITING, starts then */
 	int64_t backoff_ms;
+	off_t log_seen; /* bytes of the run's log already stamped */
 	int streak; /* restarts since the last long run */
 	int done; /* ended and will not run again */
 	int ready, started;
@@ -1074,6 +1075,7 @@ static int ctr_start(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 		return -1;
 	}
 	x->run++;
+	x->log_seen = 0;
 	x->state = SIM_CTR_RUNNING;
 	x->started_ms = now;
 	x->restart_due_ms = 0;
@@ -1189,6 +1191,27 @@ static void on_exit_status(struct sim_runtime *rt, struct rt_pod *p, struct rt_c
 		 (long long)((x->backoff_ms + 999) / 1000), x->name, p->name, p->ns, p->uid);
 }
 
+/* Stamps what the run wrote since the last tick with the time now (for kubectl logs
+ * --timestamps): "OFFSET MS" lines in DIR/logs/<ctr>/<run>.ts. */
+static void stamp_log(const struct rt_pod *p, struct rt_ctr *x, int64_t now)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	FILE *f;
+
+	sim_rt_log_file(p->dir, x->name, x->run, path, sizeof(path));
+	if (stat(path, &st) != 0 || st.st_size <= x->log_seen)
+		return;
+	sim_rt_ts_file(p->dir, x->name, x->run, path, sizeof(path));
+	f = fopen(path, "a");
+	if (!f)
+		return;
+	fprintf(f, "%lld %lld %lld\n", (long long)x->log_seen, (long long)st.st_size,
+		(long long)now);
+	fclose(f);
+	x->log_seen = st.st_size;
+}
+
 static void reap(struct sim_runtime *rt, struct rt_pod *p, int64_t now)
 {
 	size_t i;
@@ -1197,7 +1220,10 @@ static void reap(struct sim_runtime *rt, struct rt_pod *p, int64_t now)
 		struct rt_ctr *x = &p->ctrs[i];
 		int status = 0;
 
+		if (x->pid > 0)
+			stamp_log(p, x, now);
 		if (x->pid > 0 && waitpid(x->pid, &status, WNOHANG) == x->pid) {
+			stamp_log(p, x, now);
 			on_exit_status(rt, p, x, status, now);
 			p->dirty = 1;
 		}

@@ -1346,6 +1346,7 @@ static enum MHD_Result serve_pod_log(struct sim_server *srv, struct MHD_Connecti
 		.follow = truthy(query(conn, "follow")),
 		.tail_lines = tail ? strtol(tail, NULL, 10) : -1,
 		.limit_bytes = limit ? strtol(limit, NULL, 10) : -1,
+		.timestamps = truthy(query(conn, "timestamps")),
 	};
 	char msg[600] = "";
 	struct log_stream *ls = calloc(1, sizeof(*ls));

@@ -265,6 +265,22 @@ static void podlog__tail_offset(void **state)
 	assert_int_equal(sim_podlog_tail_offset("a\nb", 3, 1), 2); /* an unfinished last line */
 }
 
+static void podlog__stamps(void **state)
+{
+	const char *ts = "0 10 1000\n10 25 2000\n30 31 3000\n";
+
+	(void)state;
+	assert_int_equal(sim_podlog_stamp(ts, 0), 1000);
+	assert_int_equal(sim_podlog_stamp(ts, 9), 1000);
+	assert_int_equal(sim_podlog_stamp(ts, 10), 2000);
+	assert_int_equal(sim_podlog_stamp(ts, 24), 2000);
+	assert_int_equal(sim_podlog_stamp(ts, 25), -1); /* not stamped (yet) */
+	assert_int_equal(sim_podlog_stamp(ts, 30), 3000);
+	assert_int_equal(sim_podlog_stamp(ts, 31), -1);
+	assert_int_equal(sim_podlog_stamp(NULL, 0), -1);
+	assert_int_equal(sim_podlog_stamp("garbage\n", 0), -1);
+}
+
 static void runtime__container_names(void **state)
 {
 	(void)state;
@@ -292,6 +308,7 @@ int main(void)
 		cmocka_unit_test(runtime__image_resolution),
 		cmocka_unit_test(podlog__tail_offset),
 		cmocka_unit_test(runtime__container_names),
+		cmocka_unit_test(podlog__stamps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
