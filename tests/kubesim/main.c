@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kube_log.h"
+#include "sim_runtime.h"
 #include "sim_server.h"
 
 #if defined(__has_include)
@@ -29,6 +30,11 @@ static void usage(FILE *f)
 		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
 		"  --history             watch events kept for resuming watches (default 10000)\n"
 		"  -v                    log every request\n"
+		"  --run-pods            run containers as local processes (docs/kubesim.md)\n"
+		"  --run-pods-dir DIR    state dir for --run-pods (default $TMPDIR/kubesim-runpods-UID)\n"
+		"  --image-map IMG=PATH  program standing for an image (repeatable)\n"
+		"  --image-store DIR     images as DIR/<image>/manifest.json\n"
+		"  --crashloop-backoff-scale F  CrashLoopBackOff and pull back-off times F (default 1)\n"
 		"Prints the server URL on stdout once it is serving.\n");
 }
 
@@ -43,6 +49,34 @@ static int parse_int(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+#define RUNPODS_OPT 0x5200
+
+/* --run-pods and its companions; 0, or -1 for a bad value. */
+static int runpods_opt(int c, const char *arg, struct sim_runtime_config *rc, int *on)
+{
+	char *end = NULL;
+
+	switch (c) {
+	case RUNPODS_OPT:
+		*on = 1;
+		return 0;
+	case RUNPODS_OPT + 1:
+		rc->dir = arg;
+		return 0;
+	case RUNPODS_OPT + 2:
+		if (!strchr(arg, '=') || rc->n_image_map >= SIM_RT_MAX_IMAGE_MAP)
+			return -1;
+		rc->image_map[rc->n_image_map++] = arg;
+		return 0;
+	case RUNPODS_OPT + 3:
+		rc->image_store = arg;
+		return 0;
+	default:
+		rc->backoff_scale = strtod(arg, &end);
+		return end && !*end && rc->backoff_scale > 0 ? 0 : -1;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -54,6 +88,11 @@ int main(int argc, char **argv)
 		{"history", required_argument, NULL, 'y'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
+		{"run-pods", no_argument, NULL, RUNPODS_OPT},
+		{"run-pods-dir", required_argument, NULL, RUNPODS_OPT + 1},
+		{"image-map", required_argument, NULL, RUNPODS_OPT + 2},
+		{"image-store", required_argument, NULL, RUNPODS_OPT + 3},
+		{"crashloop-backoff-scale", required_argument, NULL, RUNPODS_OPT + 4},
 		{NULL, 0, NULL, 0},
 	};
 	struct sim_options opts = {
@@ -61,7 +100,8 @@ int main(int argc, char **argv)
 		.nodes = 3,
 		.pod_ready_delay_ms = 100,
 	};
-	int rc = 1, c;
+	struct sim_runtime_config runtime = {.backoff_scale = 1};
+	int rc = 1, c, run_pods = 0;
 	long v;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -95,12 +135,22 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case RUNPODS_OPT:
+		case RUNPODS_OPT + 1:
+		case RUNPODS_OPT + 2:
+		case RUNPODS_OPT + 3:
+		case RUNPODS_OPT + 4:
+			if (runpods_opt(c, optarg, &runtime, &run_pods))
+				goto bad;
+			break;
 		default:
 			goto bad;
 		}
 	}
 	if (optind != argc)
 		goto bad;
+	if (run_pods)
+		opts.runtime = &runtime;
 
 	/* Signals are taken synchronously by this thread; every other thread inherits the mask. */
 	sigset_t set;

@@ -130,6 +130,32 @@ static cJSON *pod_body(struct sim_controllers *c, const char *ns, const char *na
 	return o;
 }
 
+/* body.signal: a number or a name ("KILL", "SIGTERM", ...); -1 if neither. */
+static int signal_of(const cJSON *body)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} names[] = {{"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"KILL", 9}, {"USR1", 10},
+		     {"USR2", 12}, {"TERM", 15}, {"CONT", 18}, {"STOP", 19}};
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "signal");
+	const char *s;
+	size_t i;
+
+	if (cJSON_IsNumber(v))
+		return (int)v->valuedouble;
+	if (!cJSON_IsString(v))
+		return -1;
+	s = v->valuestring;
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i].name) == 0)
+			return names[i].sig;
+	}
+	return atoi(s) > 0 ? atoi(s) : -1;
+}
+
 static void do_pod(struct sim_controllers *c, const struct sim_http_req *req, const cJSON *body,
 		   char **segs, int n, struct sim_http_resp *resp)
 {
@@ -156,6 +182,12 @@ static void do_pod(struct sim_controllers *c, const struct sim_http_req *req, co
 		rc = sim_kubelet_kill(c, ns, name, ctr, strcmp(op, "oom") == 0,
 				      (int)sim_j_int(body, "exitCode", 1), sim_j_bool(body, "stay", 0),
 				      sim_j_int(body, "restartDelayMs", 200));
+	} else if (strcmp(op, "signal") == 0) {
+		rc = sim_kubelet_signal(c, ns, name, ctr, signal_of(body));
+	} else if (strcmp(op, "freeze") == 0 || strcmp(op, "thaw") == 0) {
+		rc = sim_kubelet_freeze(c, ns, name, strcmp(op, "freeze") == 0);
+	} else if (strcmp(op, "block-probes") == 0 || strcmp(op, "unblock-probes") == 0) {
+		rc = sim_kubelet_block_probes(c, ns, name, ctr, strcmp(op, "block-probes") == 0);
 	} else if (strcmp(op, "phase") == 0) {
 		rc = sim_kubelet_set_phase(c, ns, name, sim_j_str(body, "phase"),
 					   sim_j_str(body, "reason"), sim_j_str(body, "message"));

@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uthash.h>
 
 #include "kube_error.h"
 #include "sim_controllers.h"
 #include "sim_jobs.h"
+#include "sim_runtime.h"
+#include "sim_server.h"
 #include "sim_store.h"
 
 /* ---- Pure pod run ---- */
@@ -107,6 +110,8 @@ void sim_pod_run_free(struct sim_pod_run *run)
 	for (i = 0; i < run->n_ctrs; i++) {
 		free(run->ctrs[i].name);
 		free(run->ctrs[i].image);
+		free(run->ctrs[i].rt_msg);
+		free(run->ctrs[i].rt_last_msg);
 	}
 	free(run->ctrs);
 	free(run->uid);
@@ -257,8 +262,8 @@ int64_t sim_pod_run_advance(struct sim_pod_run *run, int64_t now)
 	int progressed = 1;
 	size_t i;
 
-	if (!run->started)
-		return -1;
+	if (!run->started || run->real)
+		return -1; /* --run-pods: the processes decide */
 	while (progressed && !terminal(run->phase)) {
 		progressed = 0;
 		next = -1;
@@ -390,7 +395,7 @@ void sim_pod_run_set_phase(struct sim_pod_run *run, enum sim_pod_phase phase, co
 static int ctr_ready(const struct sim_pod_run *run, const struct sim_ctr *x)
 {
 	return x->state == SIM_CTR_RUNNING && !run->readiness_failed && !run->node_down &&
-	       !terminal(run->phase);
+	       !terminal(run->phase) && (!run->real || x->rt_ready);
 }
 
 int sim_pod_run_ready(const struct sim_pod_run *run)
@@ -406,7 +411,7 @@ int sim_pod_run_ready(const struct sim_pod_run *run)
 	return 1;
 }
 
-static cJSON *term_json(const struct sim_ctr_term *t, const char *cid)
+static cJSON *term_json(const struct sim_ctr_term *t, const char *cid, const char *long_msg)
 {
 	cJSON *o = cJSON_CreateObject();
 	char ts[40];
@@ -415,7 +420,9 @@ static cJSON *term_json(const struct sim_ctr_term *t, const char *cid)
 	if (t->signal)
 		sim_j_set_num(o, "signal", t->signal);
 	sim_j_set_str(o, "reason", t->reason);
-	if (t->message[0])
+	if (long_msg)
+		sim_j_set_str(o, "message", long_msg);
+	else if (t->message[0])
 		sim_j_set_str(o, "message", t->message);
 	sim_ctl_time_format(t->started_ms, 0, ts, sizeof(ts));
 	sim_j_set_str(o, "startedAt", ts);
@@ -449,12 +456,14 @@ static cJSON *ctr_status_json(const struct sim_pod_run *run, const struct sim_ct
 		sim_j_set_str(r, "startedAt", ts);
 		sim_j_set(state, "running", r);
 	} else if (x->state == SIM_CTR_TERMINATED) {
-		sim_j_set(state, "terminated", term_json(&x->term, cid));
+		sim_j_set(state, "terminated", term_json(&x->term, cid, x->rt_msg));
 	} else {
 		cJSON *w = cJSON_CreateObject();
 
 		sim_j_set_str(w, "reason", x->waiting_reason[0] ? x->waiting_reason : "ContainerCreating");
-		if (strcmp(x->waiting_reason, "CrashLoopBackOff") == 0) {
+		if (x->rt_wait_msg[0]) {
+			sim_j_set_str(w, "message", x->rt_wait_msg);
+		} else if (strcmp(x->waiting_reason, "CrashLoopBackOff") == 0) {
 			char msg[300];
 
 			snprintf(msg, sizeof(msg), "back-off 10s restarting failed container=%s", x->name);
@@ -467,12 +476,12 @@ static cJSON *ctr_status_json(const struct sim_pod_run *run, const struct sim_ct
 		cJSON *last = cJSON_CreateObject();
 
 		if (x->has_last)
-			sim_j_set(last, "terminated", term_json(&x->last, NULL));
+			sim_j_set(last, "terminated", term_json(&x->last, NULL, x->rt_last_msg));
 		sim_j_set(o, "lastState", last);
 	}
 	sim_j_set_bool(o, "ready", x->init ? x->state == SIM_CTR_TERMINATED && x->term.exit_code == 0
 					      : ctr_ready(run, x));
-	sim_j_set_bool(o, "started", x->state == SIM_CTR_RUNNING);
+	sim_j_set_bool(o, "started", x->state == SIM_CTR_RUNNING && (!run->real || x->rt_started));
 	sim_j_set_num(o, "restartCount", x->restart_count);
 	if (x->state != SIM_CTR_WAITING || x->has_last)
 		sim_j_set_str(o, "containerID", cid);
@@ -705,6 +714,7 @@ struct sim_kubelet {
 	unsigned rr;
 	unsigned ip_next;
 	unsigned char ipmap[IP_SLOTS / 8];
+	struct sim_runtime *rt; /* --run-pods, else NULL */
 };
 
 static struct sim_kubelet *K(struct sim_controllers *c)
@@ -764,6 +774,8 @@ static void kpod_free(struct sim_kubelet *k, struct kpod *kp)
 	if (kp->node >= 0 && kp->node < k->n_nodes)
 		k->nodes[kp->node].pods--;
 	ip_release(k, kp->ip);
+	if (k->rt)
+		sim_runtime_pod_forget(k->rt, kp->uid);
 	sim_pod_run_free(kp->run);
 	free(kp->uid);
 	free(kp->owner);
@@ -900,6 +912,41 @@ static void write_node(struct sim_controllers *c, const struct knode *n, int cre
 	cJSON_Delete(obj);
 }
 
+static void write_status(struct sim_controllers *c, struct kpod *kp);
+
+/* --run-pods: the runtime reported a change (loop thread). */
+static void runtime_changed(struct sim_controllers *c, void *arg)
+{
+	struct kpod *kp = K(c) ? kpod_by_uid(K(c), arg) : NULL;
+	int gone;
+
+	if (!kp || kp->run->node_down)
+		return; /* an unreachable kubelet reports nothing; node up writes the status */
+	gone = sim_runtime_fill(K(c)->rt, kp->uid, kp->run);
+	if (gone == 1)
+		sim_ctl_delete(c, "", "pods", kp->ns, kp->name, NULL, 0, kp->uid);
+	else if (gone == 0)
+		write_status(c, kp);
+}
+
+/* Runtime thread: hand the change to the loop. */
+static void runtime_notify(void *ud, const char *uid)
+{
+	char *arg = strdup(uid);
+
+	if (arg)
+		sim_ctl_after(ud, 0, runtime_changed, arg, free);
+}
+
+static int runtime_start(struct sim_controllers *c, struct sim_kubelet *k)
+{
+	const struct sim_options *o = sim_server_options(sim_ctl_server(c));
+
+	if (!o || !o->runtime)
+		return 0;
+	return sim_runtime_new(o->runtime, sim_ctl_store(c), runtime_notify, c, &k->rt);
+}
+
 int sim_kubelet_new(struct sim_controllers *c, int nodes, int64_t ready_delay_ms,
 		    struct sim_kubelet **out)
 {
@@ -919,6 +966,10 @@ int sim_kubelet_new(struct sim_controllers *c, int nodes, int64_t ready_delay_ms
 	k->grace_cap_ms = 1000;
 	k->ip_next = 2;
 	*out = k;
+	if (runtime_start(c, k) != 0)
+		return KUBE_EIO;
+	if (k->rt) /* kubesims running side by side (parallel tests) rarely share a pod IP */
+		k->ip_next = (unsigned)(getpid() % 250) * 256 + 2;
 	sim_store_set_pod_grace(sim_ctl_store(c), 1);
 	for (i = 0; i < nodes; i++) {
 		snprintf(k->nodes[i].name, sizeof(k->nodes[i].name), "kubesim-node-%d", i + 1);
@@ -935,6 +986,8 @@ void sim_kubelet_free(struct sim_kubelet *k)
 
 	if (!k)
 		return;
+	sim_runtime_free(k->rt); /* every process first: SIGTERM, then SIGKILL */
+	k->rt = NULL;
 	HASH_ITER(hh, k->pods, kp, t) {
 		HASH_DEL(k->pods, kp);
 		kpod_free(k, kp);
@@ -994,6 +1047,22 @@ static void advance_timer(struct sim_controllers *c, void *arg)
 	schedule_advance(c, kp);
 }
 
+/* --run-pods: the runtime starts the containers (it needs the whole pod: the cache keeps
+ * none of its spec). */
+static void runtime_add(struct sim_controllers *c, struct kpod *kp)
+{
+	cJSON *pod = NULL, *status = NULL;
+
+	kp->run->real = 1;
+	kp->run->started = 1;
+	kp->run->start_ms = sim_ctl_wall_ms(c);
+	if (sim_store_get(sim_ctl_store(c), "", "pods", kp->ns, kp->name, &pod, &status) == 200)
+		sim_runtime_pod_add(K(c)->rt, pod, kp->run->pod_ip, kp->run->node);
+	cJSON_Delete(pod);
+	cJSON_Delete(status);
+	write_status(c, kp);
+}
+
 static void start_timer(struct sim_controllers *c, void *arg)
 {
 	struct kpod *kp = kpod_by_uid(K(c), arg);
@@ -1005,6 +1074,10 @@ static void start_timer(struct sim_controllers *c, void *arg)
 		return; /* started on node up */
 	kp->started = 1;
 	pod = sim_cache_get(c, SIM_K_PODS, kp->ns, kp->name);
+	if (K(c)->rt) {
+		runtime_add(c, kp);
+		return;
+	}
 	if (pod)
 		sim_jobs_plan_pod(c, pod, kp->run);
 	sim_pod_run_start(kp->run, sim_ctl_wall_ms(c));
@@ -1161,8 +1234,8 @@ static int bind(struct sim_controllers *c, struct kpod *kp, const cJSON *pod)
 	kp->run->node = strdup(n->name);
 	snprintf(kp->run->host_ip, sizeof(kp->run->host_ip), "%s", n->ip);
 	if (kp->ip >= 0)
-		snprintf(kp->run->pod_ip, sizeof(kp->run->pod_ip), "10.244.%d.%d", kp->ip >> 8,
-			 kp->ip & 0xff);
+		snprintf(kp->run->pod_ip, sizeof(kp->run->pod_ip), "%s.%d.%d",
+			 k->rt ? "127.1" : "10.244", kp->ip >> 8, kp->ip & 0xff);
 	if (!sim_j_str(pod, "spec.nodeName")) {
 		cJSON *patch = cJSON_CreateObject();
 
@@ -1190,6 +1263,12 @@ static void on_pod_deleting(struct sim_controllers *c, struct kpod *kp, const cJ
 
 	kp->removing = 1;
 	kp->remove_delay_ms = grace < cap ? grace : cap;
+	if (K(c)->rt && kp->started) {
+		/* Real processes: SIGTERM, SIGKILL after the whole grace period; the pod goes when
+		 * they are gone (runtime_changed). */
+		sim_runtime_pod_stop(K(c)->rt, kp->uid, grace);
+		return;
+	}
 	if (kp->node < 0) {
 		sim_ctl_delete(c, "", "pods", kp->ns, kp->name, NULL, 0, kp->uid);
 		return;
@@ -1270,6 +1349,8 @@ int sim_kubelet_kill(struct sim_controllers *c, const char *ns, const char *name
 		return KUBE_ENOTFOUND;
 	if (!kp->started)
 		return KUBE_EINVAL;
+	if (K(c)->rt)
+		return sim_runtime_signal(K(c)->rt, kp->uid, ctr, 9, oom);
 	if (sim_pod_run_kill(kp->run, ctr, code, oom ? "OOMKilled" : "Error", sim_ctl_wall_ms(c),
 			     restart_delay_ms, stay) < 0)
 		return KUBE_EINVAL;
@@ -1284,6 +1365,8 @@ int sim_kubelet_restore(struct sim_controllers *c, const char *ns, const char *n
 
 	if (!kp)
 		return KUBE_ENOTFOUND;
+	if (K(c)->rt)
+		sim_runtime_block_probes(K(c)->rt, kp->uid, NULL, 0);
 	sim_pod_run_restore(kp->run, sim_ctl_wall_ms(c));
 	if (kp->started)
 		write_status(c, kp);
@@ -1328,6 +1411,8 @@ int sim_kubelet_node_set_down(struct sim_controllers *c, const char *node, int d
 
 		if (kp->node != idx)
 			continue;
+		if (k->rt)
+			sim_runtime_freeze(k->rt, kp->uid, down, 1);
 		if (down) {
 			/* What the node lifecycle controller does: Ready False on the pods; the
 			 * phase shows Unknown as well, as tests of node loss expect. */
@@ -1392,4 +1477,41 @@ cJSON *sim_kubelet_nodes_json(struct sim_controllers *c)
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
+}
+
+/* ---- --run-pods faults on real processes ---- */
+
+int sim_kubelet_signal(struct sim_controllers *c, const char *ns, const char *name, const char *ctr,
+		       int sig)
+{
+	struct kpod *kp = kpod_by_name(c, ns, name);
+
+	if (!kp)
+		return KUBE_ENOTFOUND;
+	if (!K(c)->rt || !kp->started || sig <= 0 || sig >= 65)
+		return KUBE_EINVAL;
+	return sim_runtime_signal(K(c)->rt, kp->uid, ctr, sig, 0);
+}
+
+int sim_kubelet_freeze(struct sim_controllers *c, const char *ns, const char *name, int freeze)
+{
+	struct kpod *kp = kpod_by_name(c, ns, name);
+
+	if (!kp)
+		return KUBE_ENOTFOUND;
+	if (!K(c)->rt || !kp->started)
+		return KUBE_EINVAL;
+	return sim_runtime_freeze(K(c)->rt, kp->uid, freeze, 0);
+}
+
+int sim_kubelet_block_probes(struct sim_controllers *c, const char *ns, const char *name,
+			     const char *ctr, int block)
+{
+	struct kpod *kp = kpod_by_name(c, ns, name);
+
+	if (!kp)
+		return KUBE_ENOTFOUND;
+	if (!K(c)->rt || !kp->started)
+		return KUBE_EINVAL;
+	return sim_runtime_block_probes(K(c)->rt, kp->uid, ctr, block);
 }

@@ -59,6 +59,10 @@ struct sim_ctr {
 	int restart_count;
 	int id_seq; /* bumps the containerID on every restart */
 	struct sim_ctr_plan plan;
+	/* --run-pods (sim_runtime.h fills these; unused otherwise) */
+	int rt_ready, rt_started;
+	char rt_wait_msg[256];  /* the waiting state's message */
+	char *rt_msg, *rt_last_msg; /* termination messages up to 4096 bytes (owned) */
 };
 
 enum sim_pod_cond {
@@ -91,6 +95,7 @@ struct sim_pod_run {
 	unsigned steps;       /* bumped by every change sim_pod_run_advance makes */
 	int cond_status[SIM_COND_COUNT]; /* -1 unset, 0 False, 1 True */
 	int64_t cond_ltt[SIM_COND_COUNT];
+	int real; /* --run-pods: container states come from real processes (sim_runtime_fill) */
 };
 
 /* Builds the run from a pod (spec.containers, initContainers, restartPolicy). Returns NULL on
@@ -161,6 +166,14 @@ void sim_kubelet_set_grace_cap(struct sim_controllers *c, int64_t cap_ms);
 void sim_kubelet_set_ready_delay(struct sim_controllers *c, int64_t delay_ms);
 int64_t sim_kubelet_ready_delay(struct sim_controllers *c);
 int64_t sim_kubelet_grace_cap(struct sim_controllers *c);
+/* --run-pods only (KUBE_EINVAL otherwise, or before the pod started): send a signal to a
+ * container's process group (ctr NULL = the first main container), freeze (SIGSTOP) or thaw
+ * (SIGCONT) the whole pod, make its probes (ctr NULL = every container's) fail unrun. */
+int sim_kubelet_signal(struct sim_controllers *c, const char *ns, const char *name, const char *ctr,
+		       int sig);
+int sim_kubelet_freeze(struct sim_controllers *c, const char *ns, const char *name, int freeze);
+int sim_kubelet_block_probes(struct sim_controllers *c, const char *ns, const char *name,
+			     const char *ctr, int block);
 /* [{"name","ip","down","pods"}...] (caller frees). */
 cJSON *sim_kubelet_nodes_json(struct sim_controllers *c);
 

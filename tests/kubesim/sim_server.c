@@ -25,6 +25,7 @@
 #include "kube_log.h"
 #include "kube_yaml.h"
 #include "sim_fault.h"
+#include "sim_podlog.h"
 #include "sim_rbac.h"
 #include "sim_registry.h"
 #include "sim_store.h"
@@ -1421,6 +1422,76 @@ static int is_token_request(const char *method, const struct api_path *p)
 	       strcmp(p->resource, "serviceaccounts") == 0 && strcmp(p->sub, "token") == 0;
 }
 
+/* ---- --run-pods: GET .../pods/NAME/log from the runtime's log files (sim_podlog.h) ---- */
+
+struct log_stream {
+	struct sim_server *srv;
+	struct sim_podlog *log;
+};
+
+static ssize_t log_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct log_stream *ls = cls;
+	(void)pos;
+	for (;;) {
+		if (atomic_load(&ls->srv->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		ssize_t n = sim_podlog_read(ls->log, out, max, 200);
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+}
+
+static void log_stream_free(void *cls)
+{
+	struct log_stream *ls = cls;
+	sim_podlog_free(ls->log);
+	free(ls);
+}
+
+static int is_pod_log(const struct sim_server *srv, const char *method, const struct api_path *p)
+{
+	return srv->opts.runtime && strcmp(method, "GET") == 0 && *p->group == '\0' && p->ns &&
+	       p->name && p->sub && strcmp(p->resource, "pods") == 0 && strcmp(p->sub, "log") == 0;
+}
+
+static enum MHD_Result serve_pod_log(struct sim_server *srv, struct MHD_Connection *conn,
+				     const struct api_path *p)
+{
+	const char *tail = query(conn, "tailLines"), *limit = query(conn, "limitBytes");
+	struct sim_podlog_query q = {
+		.container = query(conn, "container"),
+		.previous = truthy(query(conn, "previous")),
+		.follow = truthy(query(conn, "follow")),
+		.tail_lines = tail ? strtol(tail, NULL, 10) : -1,
+		.limit_bytes = limit ? strtol(limit, NULL, 10) : -1,
+		.timestamps = truthy(query(conn, "timestamps")),
+	};
+	char msg[600] = "";
+	struct log_stream *ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return send_status(conn, 500, "InternalError", "out of memory");
+	int code = sim_podlog_open(srv->store, srv->opts.runtime, p->ns, p->name, &q, &ls->log, msg,
+				   sizeof(msg));
+	if (code) {
+		free(ls);
+		return send_status(conn, code, code == 404 ? "NotFound" : "BadRequest", msg);
+	}
+	ls->srv = srv;
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+								     log_reader, ls, log_stream_free);
+	if (!resp) {
+		log_stream_free(ls);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "text/plain");
+	enum MHD_Result r = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 static int is_health(const char *url)
 {
 	return strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
@@ -1537,6 +1608,8 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 		int parsed = parse_api_path(path, &p) == 0;
 		if (parsed && is_token_request(method, &p))
 			r = serve_token_request(srv, conn, &p, cr);
+		else if (parsed && is_pod_log(srv, method, &p))
+			r = serve_pod_log(srv, conn, &p);
 		else if (parsed)
 			r = serve_resource(srv, conn, method, &p, cr);
 		else

@@ -22,6 +22,7 @@ struct sim_store;
 struct sim_registry;
 struct sim_fault;
 struct sim_rbac_tokens;
+struct sim_runtime_config;
 
 /* Command-line options, passed through to the controllers unchanged. */
 struct sim_options {
@@ -32,6 +33,7 @@ struct sim_options {
 	int pod_ready_delay_ms;     /* kubelet: pod created -> Running/Ready (default 100) */
 	size_t history;             /* watch history length (default 10000) */
 	int verbose;                /* log every request */
+	const struct sim_runtime_config *runtime; /* --run-pods (sim_runtime.h), NULL = off */
 };
 
 /* A request as a route handler sees it. All fields borrowed, valid during the call. */
