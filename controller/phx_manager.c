@@ -18,6 +18,7 @@
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
+#include "kube_ratelimit.h"
 #include "kube_rest.h"
 #include "kube_workqueue.h"
 #include "phx_dashboard.h"
@@ -27,6 +28,10 @@
 
 #define COMP "manager"
 #define URGENT_WORKERS 2
+/* A failover's retries: 5 ms doubling to 250 ms, so a standby serves within a quarter second of
+ * the API answering again (the default 5 ms..1000 s would wait minutes after a short burst). */
+#define URGENT_RETRY_BASE_MS 5
+#define URGENT_RETRY_MAX_MS 250
 #define MAX_WORKERS 64
 
 static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
@@ -195,6 +200,24 @@ static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **s
 	kube_informer_get(m->inf_pdbs, key, pdb);
 }
 
+/* Errors worth retrying at once: the next attempt may well succeed. */
+static bool transient(int rc)
+{
+	return rc == KUBE_ESERVER || rc == KUBE_ESERVERTIMEOUT || rc == KUBE_ETOOMANY ||
+	       rc == KUBE_EIO || rc == KUBE_ETIMEDOUT || rc == KUBE_ECONFLICT || rc == KUBE_ENOMEM;
+}
+
+/* The lane a failed reconcile retries on: a failover that does not serve yet goes to the
+ * urgent lane and its short backoff, whichever queue it came from; anything else (a refused
+ * create, a routine repair) backs off on the queue it came from. */
+static struct kube_workqueue *retry_queue(struct phx_manager *m, struct kube_workqueue *q,
+					  const char *key, int rc)
+{
+	if (transient(rc) && phx_reconciler_failover_pending(m->rec, key))
+		return m->urgent;
+	return q;
+}
+
 static void process(struct phx_manager *m, struct kube_workqueue *q, const char *key)
 {
 	int64_t requeue = 0;
@@ -204,9 +227,13 @@ static void process(struct phx_manager *m, struct kube_workqueue *q, const char 
 	} else if (rc < 0) {
 		kube_log(KUBE_LOG_WARN, COMP, "reconcile failed; retrying", "key", key, "error",
 			 kube_strerror(rc), NULL);
-		kube_workqueue_add_rate_limited(q, key);
+		kube_workqueue_add_rate_limited(retry_queue(m, q, key, rc), key);
 	} else {
 		kube_workqueue_forget(q, key);
+		if (q != m->queue)
+			kube_workqueue_forget(m->queue, key);
+		else
+			kube_workqueue_forget(m->urgent, key);
 		if (requeue > 0)
 			kube_workqueue_add_after(m->queue, key, KUBE_MS(requeue));
 	}
@@ -338,7 +365,11 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 
 	struct kube_workqueue_opts qo = { .name = "phoenixservice" };
 	m->queue = kube_workqueue_new(&qo);
-	struct kube_workqueue_opts uo = { .name = "phoenixservice-failover" };
+	struct kube_workqueue_opts uo = {
+		.name = "phoenixservice-failover",
+		.limiter = kube_ratelimiter_exponential_new(KUBE_MS(URGENT_RETRY_BASE_MS),
+							    KUBE_MS(URGENT_RETRY_MAX_MS)),
+	};
 	m->urgent = kube_workqueue_new(&uo);
 	if (!m->queue || !m->urgent) {
 		rc = KUBE_ENOMEM;

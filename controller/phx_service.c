@@ -106,6 +106,10 @@ struct svc_rec {
 	bool gone;
 	char phase[16];
 	int ready, total, capacity;
+
+	/* The last reconcile left a failover with no Ready pod serving (set under mu, read by
+	 * phx_reconciler_failover_pending without it). */
+	atomic_bool failover_pending;
 };
 
 struct phx_reconciler {
@@ -1177,6 +1181,26 @@ static const char *current_primary(const struct phx_pod *pods, size_t n)
 	return best;
 }
 
+/* A failover is under way (or planned) and no Ready pod serves: its retries are urgent. */
+static bool failover_unserved(const struct svc_rec *rec, const struct phx_plan *pl,
+			      const struct phx_pod *pods, size_t n)
+{
+	if (!rec->in_progress && pl->kind != PHX_PLAN_FAILOVER)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (pods[i].serving && pods[i].health == PHX_HEALTH_READY)
+			return false;
+	return true;
+}
+
+bool phx_reconciler_failover_pending(struct phx_reconciler *r, const char *key)
+{
+	struct svc_rec *rec = key ? rec_get(r, key, false) : NULL;
+	bool pending = rec && atomic_load(&rec->failover_pending);
+	rec_put(rec);
+	return pending;
+}
+
 static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 			    const struct phx_observed *obs, int64_t *requeue_after_ms)
 {
@@ -1266,6 +1290,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		if (rec->in_progress && !preempted && phx_settled(&spec, pods, n))
 			finish_failover(r, rec, svc);
 		*requeue_after_ms = preempted ? 1 : pl.requeue_after_ms;
+		atomic_store(&rec->failover_pending, failover_unserved(rec, &pl, pods, n));
 	}
 
 	struct phx_status_input si = {

@@ -71,6 +71,11 @@ void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r);
  * manager calls it when the service is deleted. No-op for an unknown key. Thread-safe. */
 void phx_reconciler_forget(struct phx_reconciler *r, const char *key);
 
+/* True when key's last reconcile left a failover with no Ready pod serving: a failed reconcile
+ * of it deserves the urgent lane's fast retry. False for an unknown key. Never blocks on a
+ * reconcile. Thread-safe. */
+bool phx_reconciler_failover_pending(struct phx_reconciler *r, const char *key);
+
 /* How many services the reconciler keeps memory for. A service's memory is dropped by the
  * reconcile that sees it gone (and made afresh if it comes back). For tests. Thread-safe. */
 size_t phx_reconciler_nrecords(struct phx_reconciler *r);
