@@ -18,6 +18,9 @@
 #define PHX_LABEL_SERVING "phoenix.fpai.io/serving"
 #define PHX_LABEL_REVISION "phoenix.fpai.io/revision"
 #define PHX_ANN_SWITCHOVER "phoenix.fpai.io/switchover-to"
+/* The UID of the PhoenixService on the pods it creates; its Service selects it, so only pods
+ * it labelled (its own) can serve. */
+#define PHX_LABEL_OWNER "phoenix.fpai.io/owner-uid"
 
 #define PHX_NAME_MAX 254
 #define PHX_REV_MAX 24
@@ -200,5 +203,11 @@ bool phx_settled(const struct phx_spec *spec, const struct phx_pod *pods, size_t
 /* The full status object (new tree, caller frees); lastTransitionTime of a condition is kept
  * from prev_status when its status did not change. NULL on ENOMEM. */
 cJSON *phx_status_build(const struct phx_status_input *in);
+
+/* Appends to the conditions array arr the condition (type, status, reason, msg) with
+ * observedGeneration gen; lastTransitionTime is kept from prev_status (may be NULL) when the
+ * status did not change, else now_ms. On ENOMEM nothing is added. Pure. */
+void phx_condition_add(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
+		       const char *reason, const char *msg, int64_t gen, int64_t now_ms);
 
 #endif

@@ -187,6 +187,39 @@ static void child_delete(const cJSON *obj, bool unknown, void *ud)
 
 /* ---------------------------------------------------------------- workers */
 
+static bool has_name(const cJSON *arr, const char *name)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, arr) {
+		const char *n = kube_json_name(o);
+		if (n && strcmp(n, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds to *pods the cached pods labelled for key that may not be ours (the reconciler tells). */
+static void load_suspects(struct phx_manager *m, const char *key, cJSON **pods)
+{
+	char names[PHX_SUSPECTS_MAX][PHX_NAME_MAX];
+	size_t n = phx_reconciler_suspects(m->rec, key, names, PHX_SUSPECTS_MAX);
+	const char *slash = strchr(key, '/');
+	if (n == 0 || !slash)
+		return;
+	if (!*pods)
+		*pods = cJSON_CreateArray();
+	for (size_t i = 0; i < n && *pods; i++) {
+		cJSON *pod = NULL;
+		char *pkey = NULL;
+		if (has_name(*pods, names[i]) ||
+		    asprintf(&pkey, "%.*s/%s", (int)(slash - key), key, names[i]) < 0)
+			continue;
+		if (kube_informer_get(m->inf_pods, pkey, &pod) == 0 && pod)
+			cJSON_AddItemToArray(*pods, pod);
+		free(pkey);
+	}
+}
+
 static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **service,
 		 cJSON **pdb)
 {
@@ -196,6 +229,7 @@ static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **s
 	const char *uid = kube_json_uid(*svc);
 	if (uid)
 		kube_informer_list_owned(m->inf_pods, uid, pods);
+	load_suspects(m, key, pods);
 	kube_informer_get(m->inf_svcs, key, service);
 	kube_informer_get(m->inf_pdbs, key, pdb);
 }
