@@ -132,7 +132,9 @@ static bool repair_service(cJSON *arr, const cJSON *ws, const cJSON *os)
 	if (ok)
 		ok = repair_field(arr, ws, os, "selector");
 	if (ok && !ports_equal(wp, op)) {
-		cJSON *ports = ports_keeping_node_ports(wp, op);
+		/* nodePorts only exist for these types (the API rejects them on a ClusterIP) */
+		bool node = str_eq(wt, "NodePort") || str_eq(wt, "LoadBalancer");
+		cJSON *ports = node ? ports_keeping_node_ports(wp, op) : cJSON_Duplicate(wp, 1);
 		ok = ports && add_op(arr, "add", "/spec/ports", ports);
 	}
 	if (ok && kube_json_get_bool(ws, 0, "publishNotReadyAddresses", NULL) !=

@@ -37,6 +37,12 @@ static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenix
 
 enum expect_kind { EXPECT_CREATE, EXPECT_DELETE, EXPECT_LABEL };
 
+/* Up to PHX_SUSPECTS_MAX pod names, allocated on first use. */
+struct name_set {
+	char (*names)[PHX_NAME_MAX];
+	size_t n;
+};
+
 /* A write of ours the informer cache may not show yet (client-go "expectations"). */
 struct expect {
 	enum expect_kind kind;
@@ -116,8 +122,10 @@ struct svc_rec {
 	 * labelled for us whose controller ownerReference does not match their owner label
 	 * (foreign, or ours from before the label existed). */
 	char fast_uid[64];
-	char (*suspects)[PHX_NAME_MAX];
-	size_t nsuspects;
+	struct name_set suspects;
+	/* owned pods gone from the cache (fast_mu): deleted, or their service label removed (the
+	 * cache selects by it); the reconcile looks which and takes the latter back */
+	struct name_set vanished;
 	/* ownership (mu): the conflict last reported in an Event, NULL = none, and whether it
 	 * takes our traffic (a Service or PDB of our name that is not ours) */
 	char *owner_msg;
@@ -251,7 +259,8 @@ static void rec_free(struct svc_rec *rec)
 	free(rec->invalid_msg);
 	free(rec->exp);
 	free(rec->last_status);
-	free(rec->suspects);
+	free(rec->suspects.names);
+	free(rec->vanished.names);
 	free(rec->owner_msg);
 	free(rec);
 }
@@ -626,22 +635,50 @@ static int64_t *seen_find(struct svc_rec *rec, uint64_t h)
 	return NULL;
 }
 
-/* fast_mu held. Remembers or forgets pod as a suspect (see struct svc_rec). */
-static void suspects_update(struct svc_rec *rec, const char *name, bool suspect)
+/* Adds (in) or removes (!in) name; a full set (or ENOMEM) drops additions. */
+static void name_set_update(struct name_set *set, const char *name, bool in)
 {
-	for (size_t i = 0; i < rec->nsuspects; i++) {
-		if (strcmp(rec->suspects[i], name) != 0)
+	for (size_t i = 0; i < set->n; i++) {
+		if (strcmp(set->names[i], name) != 0)
 			continue;
-		if (!suspect)
-			memmove(rec->suspects[i], rec->suspects[--rec->nsuspects], PHX_NAME_MAX);
+		if (!in && i != --set->n)
+			memcpy(set->names[i], set->names[set->n], PHX_NAME_MAX);
 		return;
 	}
-	if (!suspect || rec->nsuspects >= PHX_SUSPECTS_MAX)
+	if (!in || set->n >= PHX_SUSPECTS_MAX)
 		return;
-	if (!rec->suspects)
-		rec->suspects = calloc(PHX_SUSPECTS_MAX, sizeof(*rec->suspects));
-	if (rec->suspects)
-		set_str(rec->suspects[rec->nsuspects++], PHX_NAME_MAX, name);
+	if (!set->names)
+		set->names = calloc(PHX_SUSPECTS_MAX, sizeof(*set->names));
+	if (set->names)
+		set_str(set->names[set->n++], PHX_NAME_MAX, name);
+}
+
+/* Copies up to max names out of set; take: and empties it. */
+static size_t name_set_copy(struct name_set *set, char (*names)[PHX_NAME_MAX], size_t max,
+			    bool take)
+{
+	size_t n = 0;
+	for (; n < set->n && n < max; n++)
+		set_str(names[n], PHX_NAME_MAX, set->names[n]);
+	if (take)
+		set->n = 0;
+	return n;
+}
+
+/* The service a pod belongs to: its service label, else (the label was removed: a watch
+ * selecting by it reports the pod deleted) its controller PhoenixService reference. */
+static const char *pod_service_name(const cJSON *pod)
+{
+	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const cJSON *ref;
+	if (svc)
+		return svc;
+	cJSON_ArrayForEach(ref, kube_json_get(pod, "metadata", "ownerReferences", NULL)) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) &&
+		    strcmp(str_or_empty(kube_json_get_str(ref, "kind", NULL)), PHX_KIND) == 0)
+			return kube_json_get_str(ref, "name", NULL);
+	}
+	return NULL;
 }
 
 /* fast_mu held. Is pod (labelled for rec's service) ours by its controller ownerReference?
@@ -649,13 +686,15 @@ static void suspects_update(struct svc_rec *rec, const char *name, bool suspect)
  * taken as ours. Records the pod as a suspect when its reference and owner label disagree. */
 static bool pod_fast_owned(struct svc_rec *rec, const cJSON *pod, bool deleted)
 {
-	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	const char *ou = phx_owner_uid(pod, svc);
+	const char *ou = phx_owner_uid(pod, pod_service_name(pod));
 	const char *ol = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_OWNER, NULL);
 	const char *name = kube_json_name(pod);
 	if (name)
-		suspects_update(rec, name, !deleted && !(ou && ol && strcmp(ou, ol) == 0));
-	return ou && (!rec->fast_uid[0] || strcmp(ou, rec->fast_uid) == 0);
+		name_set_update(&rec->suspects, name, !deleted && !(ou && ol && strcmp(ou, ol) == 0));
+	bool owned = ou && (!rec->fast_uid[0] || strcmp(ou, rec->fast_uid) == 0);
+	if (owned && deleted && name)
+		name_set_update(&rec->vanished, name, true);
+	return owned;
 }
 
 size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
@@ -666,8 +705,7 @@ size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
 	if (!rec)
 		return 0;
 	pthread_mutex_lock(&r->fast_mu);
-	for (; n < rec->nsuspects && n < max; n++)
-		set_str(names[n], PHX_NAME_MAX, rec->suspects[n]);
+	n = name_set_copy(&rec->suspects, names, max, false);
 	pthread_mutex_unlock(&r->fast_mu);
 	rec_put(rec);
 	return n;
@@ -675,7 +713,7 @@ size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
 
 static char *pod_owner_key(const cJSON *pod)
 {
-	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const char *svc = pod_service_name(pod);
 	const char *ns = kube_json_namespace(pod);
 	char *key = NULL;
 	if (!svc || !ns)
@@ -891,8 +929,8 @@ static int ensure_pdb(struct phx_reconciler *r, const cJSON *svc, const cJSON *o
 /* Owned pods whose labels were changed by hand get them back (the owner label included, for
  * pods from before it existed). Returns 0 when every owned pod now carries our owner label
  * (*labelled true), else the first error. */
-static int adopt_pods(struct phx_reconciler *r, const cJSON *svc, const cJSON *pods,
-		      bool *labelled)
+static int adopt_pods(struct phx_reconciler *r, const char *key, const cJSON *svc,
+		      const cJSON *pods, bool *labelled)
 {
 	const char *uid = kube_json_uid(svc), *name = kube_json_name(svc);
 	const cJSON *pod;
@@ -905,7 +943,7 @@ static int adopt_pods(struct phx_reconciler *r, const cJSON *svc, const cJSON *p
 		int prc = kube_patch(r->client, &KUBE_GVR_PODS, kube_json_namespace(svc),
 				     kube_json_name(pod), NULL, KUBE_PATCH_MERGE, patch, NULL, NULL);
 		if (prc == 0)
-			kube_log(KUBE_LOG_INFO, COMP, "pod labels restored", "service", name, "pod",
+			kube_log(KUBE_LOG_INFO, COMP, "pod labels restored", "service", key, "pod",
 				 kube_json_name(pod), "patch", patch, NULL);
 		free(patch);
 		if (prc < 0 && prc != KUBE_ENOTFOUND) {
@@ -917,12 +955,50 @@ static int adopt_pods(struct phx_reconciler *r, const cJSON *svc, const cJSON *p
 	return rc;
 }
 
+/* Owned pods the cache lost: one whose service label was removed still runs and is taken back
+ * (labels restored: a standby that does not serve; the planner removes extras). One that is
+ * gone or terminating is left alone. A failed look is tried again by the next reconcile. */
+static int take_back_vanished(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc)
+{
+	char names[PHX_SUSPECTS_MAX][PHX_NAME_MAX];
+	const char *uid = kube_json_uid(svc), *ns = kube_json_namespace(svc);
+	int rc = 0;
+	pthread_mutex_lock(&r->fast_mu);
+	size_t n = name_set_copy(&rec->vanished, names, PHX_SUSPECTS_MAX, true);
+	pthread_mutex_unlock(&r->fast_mu);
+	for (size_t i = 0; i < n; i++) {
+		cJSON *pod = NULL;
+		char *patch = NULL;
+		int grc = kube_get(r->client, &KUBE_GVR_PODS, ns, names[i], NULL, &pod, NULL);
+		if (grc == 0 && phx_owned_by(pod, uid) &&
+		    !kube_json_get(pod, "metadata", "deletionTimestamp", NULL))
+			patch = phx_pod_adopt_patch(pod, kube_json_name(svc), uid ? uid : "");
+		if (patch) {
+			grc = kube_patch(r->client, &KUBE_GVR_PODS, ns, names[i], NULL,
+					 KUBE_PATCH_MERGE, patch, NULL, NULL);
+			if (grc == 0)
+				kube_log(KUBE_LOG_INFO, COMP, "pod labels restored", "service",
+					 rec->key, "pod", names[i], "patch", patch, NULL);
+		}
+		if (grc < 0 && grc != KUBE_ENOTFOUND) {
+			pthread_mutex_lock(&r->fast_mu);
+			name_set_update(&rec->vanished, names[i], true);
+			pthread_mutex_unlock(&r->fast_mu);
+			if (rc == 0)
+				rc = grc;
+		}
+		free(patch);
+		cJSON_Delete(pod);
+	}
+	return rc;
+}
+
 /* Pods labelled for svc that it does not own: reported, and those that still carry our owner
  * label (a pod whose ownerReference was changed) fenced out of the Service by their labels.
  * Never deleted: they are not ours. Must run before the plan: in Promote mode the pod the plan
  * promotes must be the only one serving. */
-static int fence_foreign(struct phx_reconciler *r, const cJSON *svc, const cJSON *foreign,
-			 struct owner_report *rep)
+static int fence_foreign(struct phx_reconciler *r, const char *key, const cJSON *svc,
+			 const cJSON *foreign, struct owner_report *rep)
 {
 	const char *uid = kube_json_uid(svc), *name = kube_json_name(svc);
 	const cJSON *pod;
@@ -943,7 +1019,7 @@ static int fence_foreign(struct phx_reconciler *r, const cJSON *svc, const cJSON
 				     NULL, KUBE_PATCH_MERGE, phx_pod_fence_patch(), NULL, NULL);
 		if (frc == 0)
 			kube_log(KUBE_LOG_WARN, COMP, "pod not owned fenced out of the Service",
-				 "service", name, "pod", pn, NULL);
+				 "service", key, "pod", pn, NULL);
 		else if (frc != KUBE_ENOTFOUND && rc == 0)
 			rc = frc;
 	}
@@ -1410,7 +1486,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	n = expect_apply(rec, pods, n, now_ms);
 	struct owner_report orep = { .msg = "" };
 	bool ochecked = false;
-	int frc = fence_foreign(r, svc, foreign, &orep);
+	int frc = fence_foreign(r, rec->key, svc, foreign, &orep);
 
 	if (invalid < 0) {
 		/* Nothing is created or deleted on a spec we cannot trust; say why, once. */
@@ -1470,10 +1546,11 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		rc = frc < 0 ? frc : execute(r, rec, svc, &spec, &pl, pods, &n, fgen, &preempted);
 		if (rc == 0 && !spec.paused) {
 			bool labelled = false;
-			int arc = adopt_pods(r, svc, obs->pods, &labelled);
+			int arc = adopt_pods(r, rec->key, svc, obs->pods, &labelled);
 			src = ensure_service(r, svc, obs->service, labelled, &orep);
 			int prc = ensure_pdb(r, svc, obs->pdb, labelled, &orep);
-			rc = arc < 0 ? arc : src < 0 ? src : prc;
+			int vrc = take_back_vanished(r, rec, svc);
+			rc = arc < 0 ? arc : src < 0 ? src : prc < 0 ? prc : vrc;
 			ochecked = true;
 		}
 		const char *prim = current_primary(pods, n);

@@ -9,11 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
 
-sim_start
-phx_install_crd
-phx_start_controller ctl
-k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
-phx_wait_settled hello
+phx_start_hello
 uid=$(phx_get hello '{.metadata.uid}')
 
 selector_keys() { k get svc hello -o json | python3 -c 'import json,sys; print(",".join(sorted(json.load(sys.stdin)["spec"]["selector"])))'; }

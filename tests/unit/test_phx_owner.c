@@ -105,6 +105,30 @@ static void owner__service_repair_replaces_whole_fields(void **state)
 	cJSON_Delete(phx);
 }
 
+static void owner__node_ports_are_kept_where_they_exist(void **state)
+{
+	(void)state;
+	cJSON *phx = J(PHX);
+	cJSON_AddItemToObject((cJSON *)kube_json_get(phx, "spec", NULL), "service",
+			      J("{'type':'NodePort','ports':[{'name':'web','port':80,"
+				"'targetPort':8080}]}"));
+	cJSON *want = phx_service_build(phx);
+	cJSON *served = J("{'metadata':{'name':'web','labels':{'phoenix.fpai.io/service':'web'},"
+			  OWNED "},'spec':{'type':'NodePort','publishNotReadyAddresses':true,"
+			  "'selector':{'phoenix.fpai.io/service':'web','phoenix.fpai.io/serving':"
+			  "'true','phoenix.fpai.io/owner-uid':'u1'},'ports':[{'name':'web',"
+			  "'port':80,'targetPort':9999,'nodePort':30080}]}}");
+	cJSON *patch = phx_repair_patch(want, served, NULL);
+	assert_json_eq(patch,
+		       "[{'op':'add','path':'/spec/ports','value':[{'name':'web','port':80,"
+		       "'targetPort':8080,'protocol':'TCP','nodePort':30080}]}]",
+		       "NodePort repair keeps the allocated nodePort");
+	cJSON_Delete(patch);
+	cJSON_Delete(served);
+	cJSON_Delete(want);
+	cJSON_Delete(phx);
+}
+
 static void owner__pdb_repair(void **state)
 {
 	(void)state;
@@ -208,6 +232,7 @@ int main(void)
 		cmocka_unit_test(owner__only_a_controller_reference_with_our_uid_makes_it_ours),
 		cmocka_unit_test(owner__service_as_served_needs_no_repair),
 		cmocka_unit_test(owner__service_repair_replaces_whole_fields),
+		cmocka_unit_test(owner__node_ports_are_kept_where_they_exist),
 		cmocka_unit_test(owner__pdb_repair),
 		cmocka_unit_test(owner__pods_carry_our_uid_and_are_adopted_back),
 		cmocka_unit_test(owner__status_says_what_is_not_ours),
