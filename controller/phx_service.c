@@ -833,21 +833,49 @@ static void report_add(struct owner_report *rep, const char *text)
 	snprintf(rep->msg + off, sizeof(rep->msg) - off, "%s%s", off ? "; " : "", text);
 }
 
-/* The object named like svc, found by GET when our cache (which selects by our label) does not
- * show it: *out NULL when it is gone. */
-static int fetch_child(struct phx_reconciler *r, const cJSON *svc, const struct kube_gvr *gvr,
-		       cJSON **out)
+/* The API calls on a child (its Service, or with pdb its PDB) name the resource outright, so
+ * that the RBAC check of tests/e2e/32_manifests.sh reads what the code uses. */
+static int child_create(struct phx_reconciler *r, bool pdb, const char *ns, const cJSON *obj)
 {
-	int rc = kube_get(r->client, gvr, kube_json_namespace(svc), kube_json_name(svc), NULL, out,
-			  NULL);
-	return rc == KUBE_ENOTFOUND ? 0 : rc;
+	return pdb ? kube_create(r->client, &KUBE_GVR_PDBS, ns, obj, NULL, NULL)
+		   : kube_create(r->client, &KUBE_GVR_SERVICES, ns, obj, NULL, NULL);
+}
+
+/* The object `name` of gvr in ns, read around our caches (which select by our label): a list
+ * by name, with the list permission the informers need anyway. *out NULL when there is none. */
+static int lookup(struct phx_reconciler *r, const struct kube_gvr *gvr, const char *ns,
+		  const char *name, cJSON **out)
+{
+	struct kube_list_opts lo = { 0 };
+	char *fs = NULL;
+	cJSON *list = NULL;
+	*out = NULL;
+	if (asprintf(&fs, "metadata.name=%s", name) < 0)
+		return KUBE_ENOMEM;
+	lo.field_selector = fs;
+	int rc = kube_list(r->client, gvr, ns, &lo, &list, NULL);
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
+	if (rc == 0 && cJSON_GetArraySize(items) > 0)
+		*out = cJSON_DetachItemFromArray(items, 0);
+	cJSON_Delete(list);
+	free(fs);
+	return rc;
+}
+
+static int child_patch(struct phx_reconciler *r, bool pdb, const char *ns, const char *name,
+		       const char *json_patch)
+{
+	return pdb ? kube_patch(r->client, &KUBE_GVR_PDBS, ns, name, NULL, KUBE_PATCH_JSON,
+				json_patch, NULL, NULL)
+		   : kube_patch(r->client, &KUBE_GVR_SERVICES, ns, name, NULL, KUBE_PATCH_JSON,
+				json_patch, NULL, NULL);
 }
 
 /* Creates the child `want` (a Service or PDB from the builders; borrowed) of svc or repairs
  * exactly the fields we own with a JSON patch. An object of that name that is not ours is
  * never touched: it goes into rep. */
-static int ensure_child(struct phx_reconciler *r, const cJSON *svc, const struct kube_gvr *gvr,
-			const cJSON *want, const cJSON *observed, struct owner_report *rep)
+static int ensure_child(struct phx_reconciler *r, const cJSON *svc, bool pdb, const cJSON *want,
+			const cJSON *observed, struct owner_report *rep)
 {
 	const char *ns = kube_json_namespace(svc), *name = kube_json_name(svc);
 	const char *kind = kube_json_get_str(want, "kind", NULL);
@@ -856,10 +884,10 @@ static int ensure_child(struct phx_reconciler *r, const cJSON *svc, const struct
 	bool enomem = false;
 	int rc = 0;
 	if (!observed) {
-		rc = kube_create(r->client, gvr, ns, want, NULL, NULL);
+		rc = child_create(r, pdb, ns, want);
 		if (rc != KUBE_EALREADYEXISTS)
 			goto out;
-		rc = fetch_child(r, svc, gvr, &fetched);
+		rc = lookup(r, pdb ? &KUBE_GVR_PDBS : &KUBE_GVR_SERVICES, ns, name, &fetched);
 		observed = fetched;
 		if (rc < 0 || !observed)
 			goto out;
@@ -878,8 +906,7 @@ static int ensure_child(struct phx_reconciler *r, const cJSON *svc, const struct
 		goto out;
 	}
 	txt = kube_json_print(patch);
-	rc = txt ? kube_patch(r->client, gvr, ns, name, NULL, KUBE_PATCH_JSON, txt, NULL, NULL)
-		 : KUBE_ENOMEM;
+	rc = txt ? child_patch(r, pdb, ns, name, txt) : KUBE_ENOMEM;
 	if (rc == 0)
 		kube_log(KUBE_LOG_INFO, COMP, "repaired", "kind", kind, "namespace", ns, "name",
 			 name, "patch", txt, NULL);
@@ -908,7 +935,7 @@ static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSO
 		return KUBE_ENOMEM;
 	if (!owner_labelled)
 		selector_without_owner(want);
-	int rc = ensure_child(r, svc, &KUBE_GVR_SERVICES, want, observed, rep);
+	int rc = ensure_child(r, svc, false, want, observed, rep);
 	cJSON_Delete(want);
 	return rc;
 }
@@ -921,7 +948,7 @@ static int ensure_pdb(struct phx_reconciler *r, const cJSON *svc, const cJSON *o
 		return KUBE_ENOMEM;
 	if (!owner_labelled)
 		selector_without_owner(want);
-	int rc = ensure_child(r, svc, &KUBE_GVR_PDBS, want, observed, rep);
+	int rc = ensure_child(r, svc, true, want, observed, rep);
 	cJSON_Delete(want);
 	return rc;
 }
@@ -969,7 +996,7 @@ static int take_back_vanished(struct phx_reconciler *r, struct svc_rec *rec, con
 	for (size_t i = 0; i < n; i++) {
 		cJSON *pod = NULL;
 		char *patch = NULL;
-		int grc = kube_get(r->client, &KUBE_GVR_PODS, ns, names[i], NULL, &pod, NULL);
+		int grc = lookup(r, &KUBE_GVR_PODS, ns, names[i], &pod);
 		if (grc == 0 && phx_owned_by(pod, uid) &&
 		    !kube_json_get(pod, "metadata", "deletionTimestamp", NULL))
 			patch = phx_pod_adopt_patch(pod, kube_json_name(svc), uid ? uid : "");
