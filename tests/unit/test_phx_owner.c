@@ -1,6 +1,7 @@
 /* phx_owner: what the operator owns. An object is ours only by a controller ownerReference with
  * our UID; repairs replace exactly the fields we own (keys added by hand go away, server
  * defaults are no difference); adoption restores labels; the status says what is not ours. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +10,15 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_server.h"
 #include "json_testutil.h"
 
+#include "kube_config.h"
 #include "kube_json.h"
+#include "kube_rest.h"
 #include "phx_failover.h"
 #include "phx_owner.h"
+#include "phx_service.h"
 
 #define OWNED "'ownerReferences':[{'kind':'PhoenixService','name':'web','uid':'u1','controller':true}]"
 
@@ -226,6 +231,190 @@ static void owner__status_says_what_is_not_ours(void **state)
 	cJSON_Delete(st);
 }
 
+/* ---------------------------------------------------------------- the reconciler's order */
+
+struct world {
+	struct fake_server fs;
+	struct kube_config cfg;
+	struct kube_client *client;
+	struct phx_reconciler *rec;
+	const char *svc, *pods, *service, *pdb; /* what the caches hold (single-quoted JSON) */
+};
+
+static int world_up(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	assert_non_null(w);
+	assert_int_equal(fake_server_start(&w->fs), 0);
+	w->fs.fallback.status = 200;
+	w->fs.fallback.body = "{}";
+	(void)fake_push;
+	(void)fake_push_resp;
+	(void)fake_nreqs;
+	assert_int_equal(kube_config_init_server(&w->cfg, w->fs.url), 0);
+	struct kube_client_opts co = { .qps = -1 };
+	assert_int_equal(kube_client_new(&w->cfg, &co, &w->client), 0);
+	struct phx_reconciler_opts ro = { .client = w->client };
+	assert_int_equal(phx_reconciler_new(&ro, &w->rec), 0);
+	*state = w;
+	return 0;
+}
+
+static int world_down(void **state)
+{
+	struct world *w = *state;
+	phx_reconciler_free(w->rec);
+	kube_client_free(w->client);
+	kube_config_release(&w->cfg);
+	fake_server_stop(&w->fs);
+	free(w);
+	return 0;
+}
+
+static cJSON *J_or_null(const char *s)
+{
+	return s ? J(s) : NULL;
+}
+
+static void world_load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **service,
+		       cJSON **pdb)
+{
+	struct world *w = ud;
+	(void)key;
+	*svc = J_or_null(w->svc);
+	*pods = J_or_null(w->pods);
+	*service = J_or_null(w->service);
+	*pdb = J_or_null(w->pdb);
+}
+
+/* Index of the first request with method and a path containing part at or after from, -1. */
+static int req_index(struct world *w, int from, const char *method, const char *part)
+{
+	int at = -1;
+	pthread_mutex_lock(&w->fs.mu);
+	for (int i = from; i < w->fs.nreqs && at < 0; i++)
+		if (!strcmp(w->fs.reqs[i].method, method) && strstr(w->fs.reqs[i].path, part))
+			at = i;
+	pthread_mutex_unlock(&w->fs.mu);
+	return at;
+}
+
+static const char *req_body(struct world *w, int i)
+{
+	return i >= 0 ? w->fs.reqs[i].body : NULL;
+}
+
+#define POD(name, role, serving, owner_label, refs)                                          \
+	"{'metadata':{'name':'" name "','namespace':'prod','creationTimestamp':"               \
+	"'2020-01-01T00:00:00Z','labels':{'phoenix.fpai.io/service':'web',"                    \
+	"'phoenix.fpai.io/role':'" role "','phoenix.fpai.io/serving':'" serving "',"           \
+	"'phoenix.fpai.io/revision':'REV'" owner_label "}" refs "},'status':{'phase':"         \
+	"'Running','conditions':[{'type':'Ready','status':'True'}]}}"
+#define OWNER_LABEL ",'phoenix.fpai.io/owner-uid':'u1'"
+#define REFS ",'ownerReferences':[{'kind':'PhoenixService','name':'web','uid':'u1','controller':true}]"
+
+static const char *const PROMOTE_PHX =
+	"{'apiVersion':'phoenix.fpai.io/v1alpha1','kind':'PhoenixService','metadata':{'name':'web',"
+	"'namespace':'prod','uid':'u1','generation':1},'spec':{'standbys':2,'failover':{'mode':"
+	"'Promote'},'template':{'spec':{'containers':[{'name':'a','image':'x','ports':[{"
+	"'containerPort':8080}]}]}}},'status':{'primary':'web-a'}}";
+
+/* The pods' revision label must be the spec's, or the planner starts a rollout. */
+static char *with_rev(const char *pods)
+{
+	cJSON *phx = J(PROMOTE_PHX);
+	struct phx_spec spec;
+	phx_spec_parse(phx, &spec, NULL, 0);
+	cJSON_Delete(phx);
+	char *out = malloc(strlen(pods) + 64 * 4);
+	const char *p = pods;
+	char *o = out;
+	for (const char *q; (q = strstr(p, "REV")); p = q + 3) {
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		o += sprintf(o, "%s", spec.revision);
+	}
+	strcpy(o, p);
+	return out;
+}
+
+static void reconcile__disowned_primary_is_fenced_before_a_standby_serves(void **state)
+{
+	struct world *w = *state;
+	/* web-a's ownerReference was removed: it is not ours any more, but still carries our
+	 * owner label and serves. */
+	char *pods = with_rev("[" POD("web-a", "primary", "true", OWNER_LABEL, "") ","
+			      POD("web-b", "standby", "false", OWNER_LABEL, REFS) ","
+			      POD("web-c", "standby", "false", OWNER_LABEL, REFS) "]");
+	w->svc = PROMOTE_PHX;
+	w->pods = pods;
+	int64_t requeue = 0;
+	assert_int_equal(phx_reconcile_load(w->rec, "prod/web", world_load, w, &requeue), 0);
+	int fence = req_index(w, 0, "PATCH", "/pods/web-a");
+	int promote = req_index(w, 0, "PATCH", "/pods/web-b");
+	assert_true(fence >= 0);
+	assert_true(promote > fence);
+	assert_non_null(strstr(req_body(w, fence), "\"phoenix.fpai.io/owner-uid\":null"));
+	assert_non_null(strstr(req_body(w, promote), "\"phoenix.fpai.io/serving\":\"true\""));
+	assert_int_equal(req_index(w, 0, "DELETE", "/pods/web-a"), -1); /* not ours to delete */
+	const char *st = req_body(w, req_index(w, 0, "PATCH", "/status"));
+	assert_non_null(strstr(st, "\"type\":\"OwnershipConflict\",\"status\":\"True\""));
+	assert_non_null(strstr(st, "web-a"));
+	free(pods);
+}
+
+/* Our Service as an operator without the owner label left it. */
+static const char *const OLD_SERVICE =
+	"{'metadata':{'name':'web','labels':{'phoenix.fpai.io/service':'web'}" REFS
+	"},'spec':{'type':'ClusterIP','publishNotReadyAddresses':true,'selector':{"
+	"'phoenix.fpai.io/service':'web','phoenix.fpai.io/serving':'true'},'ports':[{"
+	"'name':'default','port':8080,'targetPort':8080,'protocol':'TCP'}]}}";
+
+static void reconcile__pods_get_the_owner_label_before_the_selector_needs_it(void **state)
+{
+	struct world *w = *state;
+	/* Left by an operator without the owner label: pods, Service and PDB select without it. */
+	char *pods = with_rev("[" POD("web-a", "primary", "true", "", REFS) ","
+			      POD("web-b", "standby", "false", "", REFS) ","
+			      POD("web-c", "standby", "false", "", REFS) "]");
+	w->svc = PROMOTE_PHX;
+	w->pods = pods;
+	w->service = OLD_SERVICE;
+	w->pdb = "{'metadata':{'name':'web','labels':{'phoenix.fpai.io/service':'web'}" REFS
+		 "},'spec':{'maxUnavailable':1,'selector':{'matchLabels':{"
+		 "'phoenix.fpai.io/service':'web'}}}}";
+	int64_t requeue = 0;
+	assert_int_equal(phx_reconcile_load(w->rec, "prod/web", world_load, w, &requeue), 0);
+	int last_pod = -1;
+	for (const char *const *n = (const char *const[]){ "/pods/web-a", "/pods/web-b",
+							    "/pods/web-c", NULL }; *n; n++) {
+		int i = req_index(w, 0, "PATCH", *n);
+		assert_true(i >= 0);
+		assert_string_equal(req_body(w, i),
+				    "{\"metadata\":{\"labels\":{\"phoenix.fpai.io/owner-uid\":\"u1\"}}}");
+		if (i > last_pod)
+			last_pod = i;
+	}
+	int svc = req_index(w, 0, "PATCH", "/services/web");
+	int pdb = req_index(w, 0, "PATCH", "/poddisruptionbudgets/web");
+	assert_true(svc > last_pod);
+	assert_true(pdb > last_pod);
+	assert_non_null(strstr(req_body(w, svc), "\"phoenix.fpai.io/owner-uid\":\"u1\""));
+	assert_string_equal(w->fs.reqs[svc].content_type, "application/json-patch+json");
+	/* A pod patch that fails leaves the selector as it is. */
+	world_down(state);
+	world_up(state);
+	w = *state;
+	w->svc = PROMOTE_PHX;
+	w->pods = pods;
+	w->service = OLD_SERVICE;
+	w->fs.fallback.status = 500;
+	w->fs.fallback.body = "{\"kind\":\"Status\",\"code\":500}";
+	assert_true(phx_reconcile_load(w->rec, "prod/web", world_load, w, &requeue) < 0);
+	assert_int_equal(req_index(w, 0, "PATCH", "/services/web"), -1);
+	free(pods);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +425,12 @@ int main(void)
 		cmocka_unit_test(owner__pdb_repair),
 		cmocka_unit_test(owner__pods_carry_our_uid_and_are_adopted_back),
 		cmocka_unit_test(owner__status_says_what_is_not_ours),
+		cmocka_unit_test_setup_teardown(
+			reconcile__disowned_primary_is_fenced_before_a_standby_serves, world_up,
+			world_down),
+		cmocka_unit_test_setup_teardown(
+			reconcile__pods_get_the_owner_label_before_the_selector_needs_it, world_up,
+			world_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
