@@ -129,6 +129,20 @@ static char *owner_key(const cJSON *obj)
 	return key;
 }
 
+/* A pod labelled for one service and owned by another: the labelled one hears of it too (it
+ * reports the pod and keeps it out of its Service). */
+static void enqueue_labelled(struct phx_manager *m, const cJSON *pod, const char *owner)
+{
+	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const char *ns = kube_json_namespace(pod);
+	char *key = NULL;
+	if (!svc || !ns || asprintf(&key, "%s/%s", ns, svc) < 0)
+		return;
+	if (!owner || strcmp(owner, key) != 0)
+		enqueue(m, key, false);
+	free(key);
+}
+
 static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *new_obj,
 		      bool deleted)
 {
@@ -136,6 +150,7 @@ static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *
 	bool urgent = phx_reconciler_pod_event(m->rec, old_obj, new_obj, deleted);
 	char *key = owner_key(new_obj ? new_obj : old_obj);
 	enqueue(m, key, urgent);
+	enqueue_labelled(m, new_obj ? new_obj : old_obj, key);
 	if (key && !atomic_load(&m->is_leader) &&
 	    (deleted || kube_json_get(new_obj, "metadata", "deletionTimestamp", NULL))) {
 		/* A pod of a deleted service going away (the garbage collector at work) may have

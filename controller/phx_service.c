@@ -32,6 +32,8 @@
 /* Keys this long or longer get no record (namespace/name is far shorter). */
 #define KEY_MAX 512
 #define FAILOVER_LOG_MAX 4096
+/* How often a Service or PDB of our name that is not ours is looked at again. */
+#define OWNER_RECHECK_MS 15000
 
 static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
@@ -1600,6 +1602,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	};
 	cJSON *status = phx_status_build(&si);
 	ownership_settle(r, rec, svc, &orep, ochecked);
+	/* A Service or PDB that is not ours is outside our caches: no event says it is gone. */
+	if (orep.traffic_lost && (*requeue_after_ms <= 0 || *requeue_after_ms > OWNER_RECHECK_MS))
+		*requeue_after_ms = OWNER_RECHECK_MS;
 	if (status)
 		phx_status_note_ownership(status, si.prev_status, orep.msg, orep.traffic_lost, gen,
 					  now_ms);

@@ -100,4 +100,13 @@ wait_for 10 "other is Degraded, not Healthy" other_degraded
 phx_wait_events other OwnershipConflict 1
 expect_eq "app=other" "$(k get svc other -o 'jsonpath={.spec.selector}' | python3 -c 'import json,sys; print(",".join(k+"="+v for k,v in json.load(sys.stdin).items()))')" "the foreign Service untouched"
 expect_eq "" "$(k get svc other -o 'jsonpath={.metadata.ownerReferences}')" "no ownerReference added"
+# Once the foreign Service is gone (no event of ours says so: it was never in our caches), the
+# operator creates its own and the conflict clears.
+k delete svc other >/dev/null
+other_served() {
+	[ "$(k get svc other -o 'jsonpath={.metadata.ownerReferences[0].uid}')" = "$(phx_get other '{.metadata.uid}')" ] &&
+		[ "$(phx_get other '{.status.phase}')" = Healthy ] &&
+		[ "$(phx_get other '{.status.conditions[?(@.type=="OwnershipConflict")].status}')" = False ]
+}
+wait_for 30 "other has its own Service once the foreign one is gone, and is Healthy" other_served
 pass "owned Service/PDB repaired exactly; foreign pods, Services and disowned pods never serve, are reported and never touched beyond fencing"
