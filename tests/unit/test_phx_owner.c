@@ -363,6 +363,23 @@ static void reconcile__disowned_primary_is_fenced_before_a_standby_serves(void *
 	free(pods);
 }
 
+static void fast_path__a_foreign_primary_failing_is_no_failover(void **state)
+{
+	struct world *w = *state;
+	cJSON *foreign = J(POD("intruder", "primary", "true", "", ""));
+	cJSON *other = J(POD("stray", "primary", "true", OWNER_LABEL,
+			     ",'ownerReferences':[{'kind':'PhoenixService','name':'other','uid':"
+			     "'u9','controller':true}]"));
+	cJSON *ours = J(POD("web-a", "primary", "true", OWNER_LABEL, REFS));
+	/* Labelled like our primary, deleted: not ours, nothing to react to. */
+	assert_false(phx_reconciler_pod_event(w->rec, foreign, NULL, true));
+	assert_false(phx_reconciler_pod_event(w->rec, other, NULL, true));
+	assert_true(phx_reconciler_pod_event(w->rec, ours, NULL, true));
+	cJSON_Delete(foreign);
+	cJSON_Delete(other);
+	cJSON_Delete(ours);
+}
+
 /* Our Service as an operator without the owner label left it. */
 static const char *const OLD_SERVICE =
 	"{'metadata':{'name':'web','labels':{'phoenix.fpai.io/service':'web'}" REFS
@@ -425,6 +442,8 @@ int main(void)
 		cmocka_unit_test(owner__pdb_repair),
 		cmocka_unit_test(owner__pods_carry_our_uid_and_are_adopted_back),
 		cmocka_unit_test(owner__status_says_what_is_not_ours),
+		cmocka_unit_test_setup_teardown(fast_path__a_foreign_primary_failing_is_no_failover,
+						world_up, world_down),
 		cmocka_unit_test_setup_teardown(
 			reconcile__disowned_primary_is_fenced_before_a_standby_serves, world_up,
 			world_down),
