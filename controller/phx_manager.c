@@ -258,13 +258,13 @@ static bool transient(int rc)
 
 /* The lane a failed reconcile retries on: a failover that does not serve yet goes to the
  * urgent lane and its short backoff, whichever queue it came from; anything else (a refused
- * create, a routine repair) backs off on the queue it came from. */
-static struct kube_workqueue *retry_queue(struct phx_manager *m, struct kube_workqueue *q,
-					  const char *key, int rc)
+ * create, a routine repair) backs off on the routine queue, also when it came in urgent: the
+ * urgent lane's 250 ms cap is no pace for an error that will not go away. */
+static struct kube_workqueue *retry_queue(struct phx_manager *m, const char *key, int rc)
 {
 	if (transient(rc) && phx_reconciler_failover_pending(m->rec, key))
 		return m->urgent;
-	return q;
+	return m->queue;
 }
 
 static void process(struct phx_manager *m, struct kube_workqueue *q, const char *key)
@@ -276,13 +276,11 @@ static void process(struct phx_manager *m, struct kube_workqueue *q, const char 
 	} else if (rc < 0) {
 		kube_log(KUBE_LOG_WARN, COMP, "reconcile failed; retrying", "key", key, "error",
 			 kube_strerror(rc), NULL);
-		kube_workqueue_add_rate_limited(retry_queue(m, q, key, rc), key);
+		kube_workqueue_add_rate_limited(retry_queue(m, key, rc), key);
 	} else {
-		kube_workqueue_forget(q, key);
-		if (q != m->queue)
-			kube_workqueue_forget(m->queue, key);
-		else
-			kube_workqueue_forget(m->urgent, key);
+		/* Either lane may hold backoff for the key (a failover retries on the urgent one). */
+		kube_workqueue_forget(m->queue, key);
+		kube_workqueue_forget(m->urgent, key);
 		if (requeue > 0)
 			kube_workqueue_add_after(m->queue, key, KUBE_MS(requeue));
 	}
