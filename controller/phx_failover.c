@@ -1268,6 +1268,7 @@ cJSON *phx_pod_build(const cJSON *svc, const struct phx_spec *spec, const char *
 	set_label(labels, PHX_LABEL_ROLE, phx_role_str(role), false);
 	set_label(labels, PHX_LABEL_SERVING, serving ? "true" : "false", false);
 	set_label(labels, PHX_LABEL_REVISION, spec->revision, false);
+	set_label(labels, PHX_LABEL_OWNER, kube_json_uid(svc) ? kube_json_uid(svc) : "", false);
 	if (kube_json_get(tmeta, "annotations", NULL))
 		cJSON_AddItemToObject(md, "annotations",
 				      cJSON_Duplicate(kube_json_get(tmeta, "annotations", NULL), 1));
@@ -1307,6 +1308,9 @@ cJSON *phx_service_build(const cJSON *svc)
 	cJSON *sel = cJSON_AddObjectToObject(s, "selector");
 	cJSON_AddStringToObject(sel, PHX_LABEL_SERVICE, name);
 	cJSON_AddStringToObject(sel, PHX_LABEL_SERVING, "true");
+	/* Labels alone do not make a pod ours: only pods we created carry our UID. */
+	if (kube_json_uid(svc))
+		cJSON_AddStringToObject(sel, PHX_LABEL_OWNER, kube_json_uid(svc));
 	cJSON *out = cJSON_AddArrayToObject(s, "ports");
 	const cJSON *p;
 	cJSON_ArrayForEach(p, ports) {
@@ -1349,5 +1353,13 @@ cJSON *phx_pdb_build(const cJSON *svc)
 	cJSON_AddNumberToObject(s, "maxUnavailable", 1);
 	cJSON *ml = cJSON_AddObjectToObject(cJSON_AddObjectToObject(s, "selector"), "matchLabels");
 	cJSON_AddStringToObject(ml, PHX_LABEL_SERVICE, name);
+	if (kube_json_uid(svc))
+		cJSON_AddStringToObject(ml, PHX_LABEL_OWNER, kube_json_uid(svc));
 	return o;
+}
+
+void phx_condition_add(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
+		       const char *reason, const char *msg, int64_t gen, int64_t now_ms)
+{
+	add_condition(arr, prev_status, type, status, reason, msg, gen, now_ms);
 }

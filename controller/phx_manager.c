@@ -19,6 +19,7 @@
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
+#include "kube_ratelimit.h"
 #include "kube_rest.h"
 #include "kube_workqueue.h"
 #include "phx_dashboard.h"
@@ -28,6 +29,10 @@
 
 #define COMP "manager"
 #define URGENT_WORKERS 2
+/* A failover's retries: 5 ms doubling to 250 ms, so a standby serves within a quarter second of
+ * the API answering again (the default 5 ms..1000 s would wait minutes after a short burst). */
+#define URGENT_RETRY_BASE_MS 5
+#define URGENT_RETRY_MAX_MS 250
 #define MAX_WORKERS 64
 
 static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
@@ -126,6 +131,20 @@ static char *owner_key(const cJSON *obj)
 	return key;
 }
 
+/* A pod labelled for one service and owned by another: the labelled one hears of it too (it
+ * reports the pod and keeps it out of its Service). */
+static void enqueue_labelled(struct phx_manager *m, const cJSON *pod, const char *owner)
+{
+	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const char *ns = kube_json_namespace(pod);
+	char *key = NULL;
+	if (!svc || !ns || asprintf(&key, "%s/%s", ns, svc) < 0)
+		return;
+	if (!owner || strcmp(owner, key) != 0)
+		enqueue(m, key, false);
+	free(key);
+}
+
 static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *new_obj,
 		      bool deleted)
 {
@@ -133,6 +152,7 @@ static void pod_event(struct phx_manager *m, const cJSON *old_obj, const cJSON *
 	bool urgent = phx_reconciler_pod_event(m->rec, old_obj, new_obj, deleted);
 	char *key = owner_key(new_obj ? new_obj : old_obj);
 	enqueue(m, key, urgent);
+	enqueue_labelled(m, new_obj ? new_obj : old_obj, key);
 	if (key && !atomic_load(&m->is_leader) &&
 	    (deleted || kube_json_get(new_obj, "metadata", "deletionTimestamp", NULL))) {
 		/* A pod of a deleted service going away (the garbage collector at work) may have
@@ -184,6 +204,39 @@ static void child_delete(const cJSON *obj, bool unknown, void *ud)
 
 /* ---------------------------------------------------------------- workers */
 
+static bool has_name(const cJSON *arr, const char *name)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, arr) {
+		const char *n = kube_json_name(o);
+		if (n && strcmp(n, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds to *pods the cached pods labelled for key that may not be ours (the reconciler tells). */
+static void load_suspects(struct phx_manager *m, const char *key, cJSON **pods)
+{
+	char names[PHX_SUSPECTS_MAX][PHX_NAME_MAX];
+	size_t n = phx_reconciler_suspects(m->rec, key, names, PHX_SUSPECTS_MAX);
+	const char *slash = strchr(key, '/');
+	if (n == 0 || !slash)
+		return;
+	if (!*pods)
+		*pods = cJSON_CreateArray();
+	for (size_t i = 0; i < n && *pods; i++) {
+		cJSON *pod = NULL;
+		char *pkey = NULL;
+		if (has_name(*pods, names[i]) ||
+		    asprintf(&pkey, "%.*s/%s", (int)(slash - key), key, names[i]) < 0)
+			continue;
+		if (kube_informer_get(m->inf_pods, pkey, &pod) == 0 && pod)
+			cJSON_AddItemToArray(*pods, pod);
+		free(pkey);
+	}
+}
+
 static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **service,
 		 cJSON **pdb)
 {
@@ -193,8 +246,27 @@ static void load(void *ud, const char *key, cJSON **svc, cJSON **pods, cJSON **s
 	const char *uid = kube_json_uid(*svc);
 	if (uid)
 		kube_informer_list_owned(m->inf_pods, uid, pods);
+	load_suspects(m, key, pods);
 	kube_informer_get(m->inf_svcs, key, service);
 	kube_informer_get(m->inf_pdbs, key, pdb);
+}
+
+/* Errors worth retrying at once: the next attempt may well succeed. */
+static bool transient(int rc)
+{
+	return rc == KUBE_ESERVER || rc == KUBE_ESERVERTIMEOUT || rc == KUBE_ETOOMANY ||
+	       rc == KUBE_EIO || rc == KUBE_ETIMEDOUT || rc == KUBE_ECONFLICT || rc == KUBE_ENOMEM;
+}
+
+/* The lane a failed reconcile retries on: a failover that does not serve yet goes to the
+ * urgent lane and its short backoff, whichever queue it came from; anything else (a refused
+ * create, a routine repair) backs off on the routine queue, also when it came in urgent: the
+ * urgent lane's 250 ms cap is no pace for an error that will not go away. */
+static struct kube_workqueue *retry_queue(struct phx_manager *m, const char *key, int rc)
+{
+	if (transient(rc) && phx_reconciler_failover_pending(m->rec, key))
+		return m->urgent;
+	return m->queue;
 }
 
 static void process(struct phx_manager *m, struct kube_workqueue *q, const char *key)
@@ -206,9 +278,11 @@ static void process(struct phx_manager *m, struct kube_workqueue *q, const char 
 	} else if (rc < 0) {
 		kube_log(KUBE_LOG_WARN, COMP, "reconcile failed; retrying", "key", key, "error",
 			 kube_strerror(rc), NULL);
-		kube_workqueue_add_rate_limited(q, key);
+		kube_workqueue_add_rate_limited(retry_queue(m, key, rc), key);
 	} else {
-		kube_workqueue_forget(q, key);
+		/* Either lane may hold backoff for the key (a failover retries on the urgent one). */
+		kube_workqueue_forget(m->queue, key);
+		kube_workqueue_forget(m->urgent, key);
 		if (requeue > 0)
 			kube_workqueue_add_after(m->queue, key, KUBE_MS(requeue));
 	}
@@ -380,7 +454,11 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 
 	struct kube_workqueue_opts qo = { .name = "phoenixservice" };
 	m->queue = kube_workqueue_new(&qo);
-	struct kube_workqueue_opts uo = { .name = "phoenixservice-failover" };
+	struct kube_workqueue_opts uo = {
+		.name = "phoenixservice-failover",
+		.limiter = kube_ratelimiter_exponential_new(KUBE_MS(URGENT_RETRY_BASE_MS),
+							    KUBE_MS(URGENT_RETRY_MAX_MS)),
+	};
 	m->urgent = kube_workqueue_new(&uo);
 	if (!m->queue || !m->urgent) {
 		rc = KUBE_ENOMEM;

@@ -20,6 +20,7 @@
 #include "kube_metrics.h"
 #include "kube_rest.h"
 #include "phx_failover.h"
+#include "phx_owner.h"
 
 #define COMP "phoenixservice"
 /* Our own writes are trusted over the cache for this long (the watch normally confirms them
@@ -35,10 +36,18 @@
 /* Keys this long or longer get no record (namespace/name is far shorter). */
 #define KEY_MAX 512
 #define FAILOVER_LOG_MAX 4096
+/* How often a Service or PDB of our name that is not ours is looked at again. */
+#define OWNER_RECHECK_MS 15000
 
 static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
 enum expect_kind { EXPECT_CREATE, EXPECT_DELETE, EXPECT_LABEL };
+
+/* Up to PHX_SUSPECTS_MAX pod names, allocated on first use. */
+struct name_set {
+	char (*names)[PHX_NAME_MAX];
+	size_t n;
+};
 
 /* A write of ours the informer cache may not show yet (client-go "expectations"). */
 struct expect {
@@ -130,6 +139,23 @@ struct svc_rec {
 	bool gone;
 	char phase[16];
 	int ready, total, capacity;
+
+	/* The last reconcile left a failover with no Ready pod serving (set under mu, read by
+	 * phx_reconciler_failover_pending without it). */
+	atomic_bool failover_pending;
+
+	/* ownership (fast_mu): our UID as the last reconcile saw it ("" before one), and pods
+	 * labelled for us whose controller ownerReference does not match their owner label
+	 * (foreign, or ours from before the label existed). */
+	char fast_uid[64];
+	struct name_set suspects;
+	/* owned pods gone from the cache (fast_mu): deleted, or their service label removed (the
+	 * cache selects by it); the reconcile looks which and takes the latter back */
+	struct name_set vanished;
+	/* ownership (mu): the conflict last reported in an Event, NULL = none, and whether it
+	 * takes our traffic (a Service or PDB of our name that is not ours) */
+	char *owner_msg;
+	bool owner_traffic_lost;
 };
 
 struct phx_reconciler {
@@ -269,6 +295,9 @@ static void rec_free(struct svc_rec *rec)
 		free(rec->counted_name[i]);
 	free(rec->exp);
 	free(rec->last_status);
+	free(rec->suspects.names);
+	free(rec->vanished.names);
+	free(rec->owner_msg);
 	free(rec);
 }
 
@@ -665,9 +694,85 @@ static int64_t *seen_find(struct svc_rec *rec, uint64_t h)
 	return NULL;
 }
 
-static char *pod_owner_key(const cJSON *pod)
+/* Adds (in) or removes (!in) name; a full set (or ENOMEM) drops additions. */
+static void name_set_update(struct name_set *set, const char *name, bool in)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		if (strcmp(set->names[i], name) != 0)
+			continue;
+		if (!in && i != --set->n)
+			memcpy(set->names[i], set->names[set->n], PHX_NAME_MAX);
+		return;
+	}
+	if (!in || set->n >= PHX_SUSPECTS_MAX)
+		return;
+	if (!set->names)
+		set->names = calloc(PHX_SUSPECTS_MAX, sizeof(*set->names));
+	if (set->names)
+		set_str(set->names[set->n++], PHX_NAME_MAX, name);
+}
+
+/* Copies up to max names out of set; take: and empties it. */
+static size_t name_set_copy(struct name_set *set, char (*names)[PHX_NAME_MAX], size_t max,
+			    bool take)
+{
+	size_t n = 0;
+	for (; n < set->n && n < max; n++)
+		set_str(names[n], PHX_NAME_MAX, set->names[n]);
+	if (take)
+		set->n = 0;
+	return n;
+}
+
+/* The service a pod belongs to: its service label, else (the label was removed: a watch
+ * selecting by it reports the pod deleted) its controller PhoenixService reference. */
+static const char *pod_service_name(const cJSON *pod)
 {
 	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
+	const cJSON *ref;
+	if (svc)
+		return svc;
+	cJSON_ArrayForEach(ref, kube_json_get(pod, "metadata", "ownerReferences", NULL)) {
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) &&
+		    strcmp(str_or_empty(kube_json_get_str(ref, "kind", NULL)), PHX_KIND) == 0)
+			return kube_json_get_str(ref, "name", NULL);
+	}
+	return NULL;
+}
+
+/* fast_mu held. Is pod (labelled for rec's service) ours by its controller ownerReference?
+ * Before the first reconcile our UID is unknown: a PhoenixService reference of our name is
+ * taken as ours. Records the pod as a suspect when its reference and owner label disagree. */
+static bool pod_fast_owned(struct svc_rec *rec, const cJSON *pod, bool deleted)
+{
+	const char *ou = phx_owner_uid(pod, pod_service_name(pod));
+	const char *ol = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_OWNER, NULL);
+	const char *name = kube_json_name(pod);
+	if (name)
+		name_set_update(&rec->suspects, name, !deleted && !(ou && ol && strcmp(ou, ol) == 0));
+	bool owned = ou && (!rec->fast_uid[0] || strcmp(ou, rec->fast_uid) == 0);
+	if (owned && deleted && name)
+		name_set_update(&rec->vanished, name, true);
+	return owned;
+}
+
+size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
+			       char (*names)[PHX_NAME_MAX], size_t max)
+{
+	struct svc_rec *rec = key ? rec_get(r, key, false) : NULL;
+	size_t n = 0;
+	if (!rec)
+		return 0;
+	pthread_mutex_lock(&r->fast_mu);
+	n = name_set_copy(&rec->suspects, names, max, false);
+	pthread_mutex_unlock(&r->fast_mu);
+	rec_put(rec);
+	return n;
+}
+
+static char *pod_owner_key(const cJSON *pod)
+{
+	const char *svc = pod_service_name(pod);
 	const char *ns = kube_json_namespace(pod);
 	char *key = NULL;
 	if (!svc || !ns)
@@ -698,7 +803,10 @@ bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, co
 		p.health = PHX_HEALTH_FAILED;
 		p.reason = PHX_FAIL_DELETED;
 	}
-	if (p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED && !seen_find(rec, h)) {
+	/* A pod that is not ours failing is no failover of ours (whatever its labels say). */
+	bool owned = pod_fast_owned(rec, pod, deleted);
+	if (owned && p.role == PHX_ROLE_PRIMARY && p.health == PHX_HEALTH_FAILED &&
+	    !seen_find(rec, h)) {
 		if (!rec->seen)
 			rec->seen = calloc(FAIL_SEEN_MAX, sizeof(*rec->seen));
 		/* Without the ring (ENOMEM) the failure still preempts and is reacted to at once;
@@ -801,88 +909,256 @@ static int create_pod(struct phx_reconciler *r, const cJSON *svc, const struct p
 	return rc;
 }
 
-static void ports_sig(const cJSON *ports, char *out, size_t len)
+/* What the ownership checks of one reconcile found, for its status and Events. */
+struct owner_report {
+	char msg[1024];
+	bool traffic_lost; /* our Service or PDB is someone else's object */
+};
+
+static void report_add(struct owner_report *rep, const char *text)
 {
-	size_t off = 0;
-	const cJSON *p;
-	out[0] = '\0';
-	cJSON_ArrayForEach(p, ports) {
-		const cJSON *tp = kube_json_get(p, "targetPort", NULL);
-		char tps[64] = "";
-		int64_t port = 0;
-		kube_json_get_int(p, &port, "port", NULL);
-		if (cJSON_IsString(tp))
-			set_str(tps, sizeof(tps), tp->valuestring);
-		else if (cJSON_IsNumber(tp))
-			snprintf(tps, sizeof(tps), "%d", tp->valueint);
-		const char *proto = kube_json_get_str(p, "protocol", NULL);
-		int n = snprintf(out + off, len - off, "%s:%" PRId64 ":%s:%s;",
-				 kube_json_get_str(p, "name", NULL) ? kube_json_get_str(p, "name", NULL) : "",
-				 port, tps, proto ? proto : "TCP");
-		if (n < 0 || (size_t)n >= len - off)
-			return;
-		off += (size_t)n;
-	}
+	size_t off = strlen(rep->msg);
+	snprintf(rep->msg + off, sizeof(rep->msg) - off, "%s%s", off ? "; " : "", text);
 }
 
-static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed)
+/* The API calls on a child (its Service, or with pdb its PDB) name the resource outright, so
+ * that the RBAC check of tests/e2e/32_manifests.sh reads what the code uses. */
+static int child_create(struct phx_reconciler *r, bool pdb, const char *ns, const cJSON *obj)
 {
-	cJSON *want = phx_service_build(svc);
-	char a[1024], b[1024];
-	int rc = 0;
-	if (!want)
+	return pdb ? kube_create(r->client, &KUBE_GVR_PDBS, ns, obj, NULL, NULL)
+		   : kube_create(r->client, &KUBE_GVR_SERVICES, ns, obj, NULL, NULL);
+}
+
+/* The object `name` of gvr in ns, read around our caches (which select by our label): a list
+ * by name, with the list permission the informers need anyway. *out NULL when there is none. */
+static int lookup(struct phx_reconciler *r, const struct kube_gvr *gvr, const char *ns,
+		  const char *name, cJSON **out)
+{
+	struct kube_list_opts lo = { 0 };
+	char *fs = NULL;
+	cJSON *list = NULL;
+	*out = NULL;
+	if (asprintf(&fs, "metadata.name=%s", name) < 0)
 		return KUBE_ENOMEM;
+	lo.field_selector = fs;
+	int rc = kube_list(r->client, gvr, ns, &lo, &list, NULL);
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
+	if (rc == 0 && cJSON_GetArraySize(items) > 0)
+		*out = cJSON_DetachItemFromArray(items, 0);
+	cJSON_Delete(list);
+	free(fs);
+	return rc;
+}
+
+static int child_patch(struct phx_reconciler *r, bool pdb, const char *ns, const char *name,
+		       const char *json_patch)
+{
+	return pdb ? kube_patch(r->client, &KUBE_GVR_PDBS, ns, name, NULL, KUBE_PATCH_JSON,
+				json_patch, NULL, NULL)
+		   : kube_patch(r->client, &KUBE_GVR_SERVICES, ns, name, NULL, KUBE_PATCH_JSON,
+				json_patch, NULL, NULL);
+}
+
+/* Creates the child `want` (a Service or PDB from the builders; borrowed) of svc or repairs
+ * exactly the fields we own with a JSON patch. An object of that name that is not ours is
+ * never touched: it goes into rep. */
+static int ensure_child(struct phx_reconciler *r, const cJSON *svc, bool pdb, const cJSON *want,
+			const cJSON *observed, struct owner_report *rep)
+{
+	const char *ns = kube_json_namespace(svc), *name = kube_json_name(svc);
+	const char *kind = kube_json_get_str(want, "kind", NULL);
+	cJSON *fetched = NULL, *patch = NULL;
+	char *txt = NULL, msg[512];
+	bool enomem = false;
+	int rc = 0;
 	if (!observed) {
-		rc = kube_create(r->client, &KUBE_GVR_SERVICES, kube_json_namespace(svc), want, NULL,
-				 NULL);
-		if (rc == KUBE_EALREADYEXISTS)
-			rc = 0;
+		rc = child_create(r, pdb, ns, want);
+		if (rc != KUBE_EALREADYEXISTS)
+			goto out;
+		rc = lookup(r, pdb ? &KUBE_GVR_PDBS : &KUBE_GVR_SERVICES, ns, name, &fetched);
+		observed = fetched;
+		if (rc < 0 || !observed)
+			goto out;
+	}
+	if (!phx_owned_by(observed, kube_json_uid(svc))) {
+		snprintf(msg, sizeof(msg), "%s %s is not owned by this PhoenixService (no controller "
+			 "ownerReference with its UID): its traffic is not ours and it is left "
+			 "untouched; delete or rename it", kind, name);
+		report_add(rep, msg);
+		rep->traffic_lost = true;
 		goto out;
 	}
-	const cJSON *ws = kube_json_get(want, "spec", NULL);
-	const cJSON *os = kube_json_get(observed, "spec", NULL);
-	ports_sig(kube_json_get(ws, "ports", NULL), a, sizeof(a));
-	ports_sig(kube_json_get(os, "ports", NULL), b, sizeof(b));
-	bool same = strcmp(a, b) == 0 &&
-		    !strcmp(kube_json_get_str(ws, "type", NULL),
-			    kube_json_get_str(os, "type", NULL) ? kube_json_get_str(os, "type", NULL)
-								: "ClusterIP") &&
-		    cJSON_Compare(kube_json_get(ws, "selector", NULL),
-				  kube_json_get(os, "selector", NULL), 1) &&
-		    kube_json_get_bool(os, 0, "publishNotReadyAddresses", NULL) ==
-			    kube_json_get_bool(ws, 0, "publishNotReadyAddresses", NULL);
-	if (!same) {
-		cJSON *patch = cJSON_CreateObject();
-		cJSON *ps = cJSON_AddObjectToObject(patch, "spec");
-		cJSON_AddItemToObject(ps, "type", cJSON_Duplicate(kube_json_get(ws, "type", NULL), 1));
-		cJSON_AddItemToObject(ps, "selector",
-				      cJSON_Duplicate(kube_json_get(ws, "selector", NULL), 1));
-		cJSON_AddItemToObject(ps, "ports", cJSON_Duplicate(kube_json_get(ws, "ports", NULL), 1));
-		cJSON_AddItemToObject(ps, "publishNotReadyAddresses",
-				      cJSON_Duplicate(kube_json_get(ws, "publishNotReadyAddresses",
-								    NULL), 1));
-		char *txt = kube_json_print(patch);
-		rc = txt ? kube_patch(r->client, &KUBE_GVR_SERVICES, kube_json_namespace(svc),
-				      kube_json_name(svc), NULL, KUBE_PATCH_MERGE, txt, NULL, NULL)
-			 : KUBE_ENOMEM;
-		free(txt);
-		cJSON_Delete(patch);
+	patch = phx_repair_patch(want, observed, &enomem);
+	if (!patch) {
+		rc = enomem ? KUBE_ENOMEM : 0;
+		goto out;
 	}
+	txt = kube_json_print(patch);
+	rc = txt ? child_patch(r, pdb, ns, name, txt) : KUBE_ENOMEM;
+	if (rc == 0)
+		kube_log(KUBE_LOG_INFO, COMP, "repaired", "kind", kind, "namespace", ns, "name",
+			 name, "patch", txt, NULL);
 out:
+	free(txt);
+	cJSON_Delete(patch);
+	cJSON_Delete(fetched);
+	return rc;
+}
+
+/* Drops our owner label from a builder's selector (selector under spec, or its matchLabels):
+ * until every pod we own carries the label, switching to it would empty the Service. */
+static void selector_without_owner(cJSON *want)
+{
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(want, "spec");
+	cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "selector");
+	cJSON *ml = cJSON_GetObjectItemCaseSensitive(sel, "matchLabels");
+	cJSON_DeleteItemFromObjectCaseSensitive(ml ? ml : sel, PHX_LABEL_OWNER);
+}
+
+static int ensure_service(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed,
+			  bool owner_labelled, struct owner_report *rep)
+{
+	cJSON *want = phx_service_build(svc);
+	if (!want)
+		return KUBE_ENOMEM;
+	if (!owner_labelled)
+		selector_without_owner(want);
+	int rc = ensure_child(r, svc, false, want, observed, rep);
 	cJSON_Delete(want);
 	return rc;
 }
 
-static int ensure_pdb(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed)
+static int ensure_pdb(struct phx_reconciler *r, const cJSON *svc, const cJSON *observed,
+		      bool owner_labelled, struct owner_report *rep)
 {
-	if (observed)
-		return 0;
 	cJSON *want = phx_pdb_build(svc);
 	if (!want)
 		return KUBE_ENOMEM;
-	int rc = kube_create(r->client, &KUBE_GVR_PDBS, kube_json_namespace(svc), want, NULL, NULL);
+	if (!owner_labelled)
+		selector_without_owner(want);
+	int rc = ensure_child(r, svc, true, want, observed, rep);
 	cJSON_Delete(want);
-	return rc == KUBE_EALREADYEXISTS ? 0 : rc;
+	return rc;
+}
+
+/* Owned pods whose labels were changed by hand get them back (the owner label included, for
+ * pods from before it existed). Returns 0 when every owned pod now carries our owner label
+ * (*labelled true), else the first error. */
+static int adopt_pods(struct phx_reconciler *r, const char *key, const cJSON *svc,
+		      const cJSON *pods, bool *labelled)
+{
+	const char *uid = kube_json_uid(svc), *name = kube_json_name(svc);
+	const cJSON *pod;
+	int rc = 0;
+	*labelled = true;
+	cJSON_ArrayForEach(pod, pods) {
+		char *patch = phx_pod_adopt_patch(pod, name, uid ? uid : "");
+		if (!patch)
+			continue;
+		int prc = kube_patch(r->client, &KUBE_GVR_PODS, kube_json_namespace(svc),
+				     kube_json_name(pod), NULL, KUBE_PATCH_MERGE, patch, NULL, NULL);
+		if (prc == 0)
+			kube_log(KUBE_LOG_INFO, COMP, "pod labels restored", "service", key, "pod",
+				 kube_json_name(pod), "patch", patch, NULL);
+		free(patch);
+		if (prc < 0 && prc != KUBE_ENOTFOUND) {
+			*labelled = false;
+			if (rc == 0)
+				rc = prc;
+		}
+	}
+	return rc;
+}
+
+/* Owned pods the cache lost: one whose service label was removed still runs and is taken back
+ * (labels restored: a standby that does not serve; the planner removes extras). One that is
+ * gone or terminating is left alone. A failed look is tried again by the next reconcile. */
+static int take_back_vanished(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc)
+{
+	char names[PHX_SUSPECTS_MAX][PHX_NAME_MAX];
+	const char *uid = kube_json_uid(svc), *ns = kube_json_namespace(svc);
+	int rc = 0;
+	pthread_mutex_lock(&r->fast_mu);
+	size_t n = name_set_copy(&rec->vanished, names, PHX_SUSPECTS_MAX, true);
+	pthread_mutex_unlock(&r->fast_mu);
+	for (size_t i = 0; i < n; i++) {
+		cJSON *pod = NULL;
+		char *patch = NULL;
+		int grc = lookup(r, &KUBE_GVR_PODS, ns, names[i], &pod);
+		if (grc == 0 && phx_owned_by(pod, uid) &&
+		    !kube_json_get(pod, "metadata", "deletionTimestamp", NULL))
+			patch = phx_pod_adopt_patch(pod, kube_json_name(svc), uid ? uid : "");
+		if (patch) {
+			grc = kube_patch(r->client, &KUBE_GVR_PODS, ns, names[i], NULL,
+					 KUBE_PATCH_MERGE, patch, NULL, NULL);
+			if (grc == 0)
+				kube_log(KUBE_LOG_INFO, COMP, "pod labels restored", "service",
+					 rec->key, "pod", names[i], "patch", patch, NULL);
+		}
+		if (grc < 0 && grc != KUBE_ENOTFOUND) {
+			pthread_mutex_lock(&r->fast_mu);
+			name_set_update(&rec->vanished, names[i], true);
+			pthread_mutex_unlock(&r->fast_mu);
+			if (rc == 0)
+				rc = grc;
+		}
+		free(patch);
+		cJSON_Delete(pod);
+	}
+	return rc;
+}
+
+/* Pods labelled for svc that it does not own: reported, and those that still carry our owner
+ * label (a pod whose ownerReference was changed) fenced out of the Service by their labels.
+ * Never deleted: they are not ours. Must run before the plan: in Promote mode the pod the plan
+ * promotes must be the only one serving. */
+static int fence_foreign(struct phx_reconciler *r, const char *key, const cJSON *svc,
+			 const cJSON *foreign, struct owner_report *rep)
+{
+	const char *uid = kube_json_uid(svc), *name = kube_json_name(svc);
+	const cJSON *pod;
+	char names[512] = "", msg[768];
+	int rc = 0;
+	cJSON_ArrayForEach(pod, foreign) {
+		const char *pn = kube_json_name(pod);
+		const char *ol = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_OWNER, NULL);
+		if (strcmp(str_or_empty(kube_json_get_str(pod, "metadata", "labels",
+							  PHX_LABEL_SERVICE, NULL)),
+			   str_or_empty(name)) != 0 || !pn)
+			continue;
+		size_t off = strlen(names);
+		snprintf(names + off, sizeof(names) - off, "%s%.200s", off ? ", " : "", pn);
+		if (!uid || !ol || strcmp(ol, uid) != 0)
+			continue;
+		int frc = kube_patch(r->urgent_client, &KUBE_GVR_PODS, kube_json_namespace(svc), pn,
+				     NULL, KUBE_PATCH_MERGE, phx_pod_fence_patch(), NULL, NULL);
+		if (frc == 0)
+			kube_log(KUBE_LOG_WARN, COMP, "pod not owned fenced out of the Service",
+				 "service", key, "pod", pn, NULL);
+		else if (frc != KUBE_ENOTFOUND && rc == 0)
+			rc = frc;
+	}
+	if (names[0]) {
+		snprintf(msg, sizeof(msg), "pods labelled for this service but not owned by it (no "
+			 "controller ownerReference with its UID) are kept out of its Service and "
+			 "not deleted: %s", names);
+		report_add(rep, msg);
+	}
+	return rc;
+}
+
+/* Says what is not ours in status, and once per change in a Warning Event and the log. */
+static void note_ownership(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			   const struct owner_report *rep)
+{
+	if (strcmp(str_or_empty(rec->owner_msg), rep->msg) == 0)
+		return;
+	name_set(&rec->owner_msg, sizeof(rep->msg), rep->msg);
+	if (!rep->msg[0])
+		return;
+	event(r, svc, KUBE_EVENT_WARNING, "OwnershipConflict", rep->msg);
+	kube_log(KUBE_LOG_WARN, COMP, "ownership conflict", "service", rec->key, "message",
+		 rep->msg, NULL);
 }
 
 static int clear_switchover(struct phx_reconciler *r, const cJSON *svc)
@@ -1476,8 +1752,44 @@ static void rollout_events(struct phx_reconciler *r, struct svc_rec *rec, const 
 	}
 }
 
+/* After the checks ran: reports a changed conflict. Else (paused, a failed plan) what was last
+ * found still stands. */
+static void ownership_settle(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
+			     struct owner_report *orep, bool checked)
+{
+	if (checked) {
+		note_ownership(r, rec, svc, orep);
+		rec->owner_traffic_lost = orep->traffic_lost;
+		return;
+	}
+	set_str(orep->msg, sizeof(orep->msg), str_or_empty(rec->owner_msg));
+	orep->traffic_lost = rec->owner_traffic_lost;
+}
+
+/* A failover is under way (or planned) and no Ready pod serves: its retries are urgent. */
+static bool failover_unserved(const struct svc_rec *rec, const struct phx_plan *pl,
+			      const struct phx_pod *pods, size_t n)
+{
+	if (!rec->in_progress && pl->kind != PHX_PLAN_FAILOVER)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (pods[i].serving && pods[i].health == PHX_HEALTH_READY)
+			return false;
+	return true;
+}
+
+bool phx_reconciler_failover_pending(struct phx_reconciler *r, const char *key)
+{
+	struct svc_rec *rec = key ? rec_get(r, key, false) : NULL;
+	bool pending = rec && atomic_load(&rec->failover_pending);
+	rec_put(rec);
+	return pending;
+}
+
+/* foreign: pods labelled for the service that it does not own (may be NULL). */
 static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
-			    const struct phx_observed *obs, int64_t *requeue_after_ms)
+			    const struct phx_observed *obs, const cJSON *foreign,
+			    int64_t *requeue_after_ms)
 {
 	const cJSON *svc = obs->svc;
 	struct phx_spec spec;
@@ -1490,6 +1802,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 
 	rec_init_from_status(rec, svc);
 	rec->gone = false;
+	pthread_mutex_lock(&r->fast_mu);
+	set_str(rec->fast_uid, sizeof(rec->fast_uid), str_or_empty(kube_json_uid(svc)));
+	pthread_mutex_unlock(&r->fast_mu);
 	/* Taken before the pods are read: a failure seen after this preempts the plan. */
 	uint64_t fgen = fast_gen(r, rec);
 	bool preempted = false;
@@ -1499,6 +1814,9 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 	track_pause(rec, &spec);
 	n = observe_pods(r, rec, svc, obs->pods, spec.grace_s, now_ms, pods);
 	n = expect_apply(rec, pods, n, now_ms);
+	struct owner_report orep = { .msg = "" };
+	bool ochecked = false;
+	int frc = fence_foreign(r, rec->key, svc, foreign, &orep);
 
 	if (invalid < 0)
 		report_invalid(r, rec, svc, err, sizeof(err));
@@ -1551,13 +1869,17 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 			if (!counted_has(rec, names[i]))
 				start_failover(r, rec, svc, names[i], PHX_FAIL_NONE, pl.degraded);
 
-		rc = execute(r, rec, svc, &spec, &pl, pods, &n, fgen, &preempted);
+		rc = frc < 0 ? frc : execute(r, rec, svc, &spec, &pl, pods, &n, fgen, &preempted);
 		if (rc == 0)
 			rollout_events(r, rec, svc, &spec, &pl, pods, n);
 		if (rc == 0 && !spec.paused && invalid == 0) {
-			src = ensure_service(r, svc, obs->service);
-			int prc = ensure_pdb(r, svc, obs->pdb);
-			rc = src < 0 ? src : prc;
+			bool labelled = false;
+			int arc = adopt_pods(r, rec->key, svc, obs->pods, &labelled);
+			src = ensure_service(r, svc, obs->service, labelled, &orep);
+			int prc = ensure_pdb(r, svc, obs->pdb, labelled, &orep);
+			int vrc = take_back_vanished(r, rec, svc);
+			rc = arc < 0 ? arc : src < 0 ? src : prc < 0 ? prc : vrc;
+			ochecked = true;
 		}
 		const char *prim = current_primary(pods, n);
 		if (prim[0])
@@ -1565,6 +1887,7 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 		if (rec->in_progress && !preempted && phx_recovered(&spec, pods, n))
 			finish_failover(r, rec, svc);
 		*requeue_after_ms = preempted ? 1 : pl.requeue_after_ms;
+		atomic_store(&rec->failover_pending, failover_unserved(rec, &pl, pods, n));
 	}
 
 	struct phx_status_input si = {
@@ -1587,6 +1910,13 @@ static int reconcile_locked(struct phx_reconciler *r, struct svc_rec *rec,
 			phx_failovers_merge(rec->failovers, live, rec->count_confirmed);
 	cJSON_Delete(tmp);
 	cJSON *status = phx_status_build(&si);
+	ownership_settle(r, rec, svc, &orep, ochecked);
+	/* A Service or PDB that is not ours is outside our caches: no event says it is gone. */
+	if (orep.traffic_lost && (*requeue_after_ms <= 0 || *requeue_after_ms > OWNER_RECHECK_MS))
+		*requeue_after_ms = OWNER_RECHECK_MS;
+	if (status)
+		phx_status_note_ownership(status, si.prev_status, orep.msg, orep.traffic_lost, gen,
+					  now_ms);
 	if (status) {
 		snprintf(rec->phase, sizeof(rec->phase), "%s",
 			 kube_json_get_str(status, "phase", NULL));
@@ -1669,7 +1999,8 @@ void phx_reconciler_forget(struct phx_reconciler *r, const char *key)
 
 /* mu of rec held, rec in the map (rec may be NULL: a key we never saw, now gone). */
 static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
-			 const struct phx_observed *obs, int64_t *requeue_after_ms)
+			 const struct phx_observed *obs, const cJSON *foreign,
+			 int64_t *requeue_after_ms)
 {
 	if (!rec)
 		return 0;
@@ -1682,7 +2013,7 @@ static int reconcile_rec(struct phx_reconciler *r, struct svc_rec *rec,
 		rec->gone = true;
 		return 0;
 	}
-	return reconcile_locked(r, rec, obs, requeue_after_ms);
+	return reconcile_locked(r, rec, obs, foreign, requeue_after_ms);
 }
 
 static void account(struct phx_reconciler *r, const struct timespec *t0, int rc)
@@ -1705,10 +2036,29 @@ int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_ob
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	*requeue_after_ms = 0;
 	struct svc_rec *rec = rec_lock(r, key, obs->svc != NULL);
-	rc = reconcile_rec(r, rec, obs, requeue_after_ms);
+	rc = reconcile_rec(r, rec, obs, NULL, requeue_after_ms);
 	rec_unlock(rec);
 	account(r, &t0, rc);
 	return rc;
+}
+
+/* Moves the pods of arr that uid does not own into a new array (NULL when there are none). */
+static cJSON *split_foreign(cJSON *arr, const char *uid)
+{
+	cJSON *foreign = NULL, *pod = arr ? arr->child : NULL, *next;
+	for (; pod; pod = next) {
+		next = pod->next;
+		if (phx_owned_by(pod, uid))
+			continue;
+		if (!foreign)
+			foreign = cJSON_CreateArray();
+		cJSON *item = cJSON_DetachItemViaPointer(arr, pod);
+		if (foreign)
+			cJSON_AddItemToArray(foreign, item);
+		else
+			cJSON_Delete(item); /* ENOMEM: not ours either way */
+	}
+	return foreign;
 }
 
 int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn load, void *ud,
@@ -1728,10 +2078,12 @@ int phx_reconcile_load(struct phx_reconciler *r, const char *key, phx_load_fn lo
 	obs.pods = pods;
 	obs.service = service;
 	obs.pdb = pdb;
-	rc = reconcile_rec(r, rec, &obs, requeue_after_ms);
+	cJSON *foreign = split_foreign(pods, kube_json_uid(svc));
+	rc = reconcile_rec(r, rec, &obs, foreign, requeue_after_ms);
 	rec_unlock(rec);
 	cJSON_Delete(svc);
 	cJSON_Delete(pods);
+	cJSON_Delete(foreign);
 	cJSON_Delete(service);
 	cJSON_Delete(pdb);
 	account(r, &t0, rc);

@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "phx_failover.h"
+
 struct kube_client;
 struct kube_events;
 struct kube_metrics;
@@ -38,6 +40,14 @@ struct phx_observed {
 	const cJSON *pdb;     /* its PodDisruptionBudget, NULL when missing */
 };
 
+/* Names (up to max) of pods the handlers saw labelled for key's service whose controller
+ * ownerReference and owner label disagree: maybe foreign, maybe ours from before the owner
+ * label. A phx_load_fn adds those still cached to *pods (phx_reconcile_load sorts them out by
+ * ownerReference). Thread-safe; may be called with the key's reconcile lock held. */
+#define PHX_SUSPECTS_MAX 16
+size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
+			       char (*names)[PHX_NAME_MAX], size_t max);
+
 /* Reconciles key "ns/name" once. On return *requeue_after_ms > 0 asks for another pass then.
  * Returns 0, or a negative kube_err when a write failed (the caller retries with backoff;
  * KUBE_ENOTLEADER: this process lost its lease, do not retry). Safe to call from several
@@ -46,7 +56,8 @@ int phx_reconcile(struct phx_reconciler *r, const char *key, const struct phx_ob
 		  int64_t *requeue_after_ms);
 
 /* Fills copies of the cached objects of key (each NULL when missing); phx_reconcile_load frees
- * them. Called with the key's reconcile lock held. */
+ * them. *pods: its owned pods plus the cached suspects (phx_reconciler_suspects); those it
+ * does not own are reported and fenced out of its Service, never deleted. Called with the key's reconcile lock held. */
 typedef void (*phx_load_fn)(void *ud, const char *key, cJSON **svc, cJSON **pods,
 			    cJSON **service, cJSON **pdb);
 
@@ -70,6 +81,11 @@ void phx_reconciler_reset_bookkeeping(struct phx_reconciler *r);
  * counter), as the reconcile that sees it gone does. For replicas that do not reconcile: the
  * manager calls it when the service is deleted. No-op for an unknown key. Thread-safe. */
 void phx_reconciler_forget(struct phx_reconciler *r, const char *key);
+
+/* True when key's last reconcile left a failover with no Ready pod serving: a failed reconcile
+ * of it deserves the urgent lane's fast retry. False for an unknown key. Never blocks on a
+ * reconcile. Thread-safe. */
+bool phx_reconciler_failover_pending(struct phx_reconciler *r, const char *key);
 
 /* How many services the reconciler keeps memory for. A service's memory is dropped by the
  * reconcile that sees it gone (and made afresh if it comes back). For tests. Thread-safe. */

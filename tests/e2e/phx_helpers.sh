@@ -99,3 +99,12 @@ sim_pod_op() {
 
 # Milliseconds since the epoch (for history windows).
 now_ms() { date +%s%3N; }
+
+# kubesim with the CRD, a controller "ctl" and the sample service hello settled.
+phx_start_hello() {
+	sim_start
+	phx_install_crd
+	phx_start_controller ctl
+	k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
+	phx_wait_settled hello
+}

@@ -60,6 +60,11 @@ static int teardown(void **state)
 	"\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"   \
 	"\"False\",\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"}]}"
 
+/* The controller ownerReference of what PhoenixService prod/web (uid-1) owns. */
+#define OWNED_BY_WEB                                                                          \
+	"\"ownerReferences\":[{\"apiVersion\":\"phoenix.fpai.io/v1alpha1\",\"kind\":"          \
+	"\"PhoenixService\",\"name\":\"web\",\"uid\":\"uid-1\",\"controller\":true}]"
+
 static char *pod_json(const char *name, const char *role, const char *serving, const char *status,
 		      const char *rev)
 {
@@ -68,7 +73,8 @@ static char *pod_json(const char *name, const char *role, const char *serving, c
 			 "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"prod\",\"creationTimestamp\":"
 			 "\"2020-01-01T00:00:00Z\",\"labels\":{\"phoenix.fpai.io/service\":\"web\","
 			 "\"phoenix.fpai.io/role\":\"%s\",\"phoenix.fpai.io/serving\":\"%s\","
-			 "\"phoenix.fpai.io/revision\":\"%s\"}},%s}",
+			 "\"phoenix.fpai.io/revision\":\"%s\",\"phoenix.fpai.io/owner-uid\":"
+			 "\"uid-1\"}," OWNED_BY_WEB "},%s}",
 			 name, role, serving, rev, status);
 	assert_true(n > 0);
 	return s;
@@ -171,12 +177,12 @@ static void reconcile__surge_failover_order_and_idempotence(void **state)
 		pod_json("web-c", "standby", "false", READY, rev),
 	};
 	cJSON *pods = pods_array(3, p);
-	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
+	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "},\"spec\":{\"type\":"
 				     "\"ClusterIP\",\"selector\":{\"phoenix.fpai.io/service\":\"web\","
 				     "\"phoenix.fpai.io/serving\":\"true\"},\"ports\":[{\"name\":"
 				     "\"default\",\"port\":8080,\"targetPort\":8080,\"protocol\":"
 				     "\"TCP\"}]}}");
-	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "}}");
 	struct phx_observed obs = { svc, pods, service, pdb };
 	int64_t requeue = 0;
 	char got[2048];
@@ -264,7 +270,7 @@ static void reconcile__promote_fences_first(void **state)
 		pod_json("web-c", "standby", "false", READY, rev),
 	};
 	cJSON *pods = pods_array(3, p);
-	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "}}");
 	struct phx_observed obs = { svc, pods, NULL, pdb };
 	int64_t requeue = 0;
 	char got[2048];
@@ -641,13 +647,15 @@ static void reconcile__stale_copy_of_starting_pod_is_not_a_failure(void **state)
 				     "\"resourceVersion\":\"20\",\"creationTimestamp\":\"%s\","
 				     "\"labels\":{\"phoenix.fpai.io/service\":\"web\","
 				     "\"phoenix.fpai.io/role\":\"standby\",\"phoenix.fpai.io/serving\":"
-				     "\"false\",\"phoenix.fpai.io/revision\":\"%s\"}},%s}",
+				     "\"false\",\"phoenix.fpai.io/revision\":\"%s\","
+				     "\"phoenix.fpai.io/owner-uid\":\"uid-1\"}," OWNED_BY_WEB "},%s}",
 			     now, rev, READY) > 0);
 	assert_true(asprintf(&starting, "{\"metadata\":{\"name\":\"web-n\",\"namespace\":\"prod\","
 					"\"resourceVersion\":\"15\",\"creationTimestamp\":\"%s\","
 					"\"labels\":{\"phoenix.fpai.io/service\":\"web\","
 					"\"phoenix.fpai.io/role\":\"standby\",\"phoenix.fpai.io/serving\":"
-					"\"false\",\"phoenix.fpai.io/revision\":\"%s\"}},"
+					"\"false\",\"phoenix.fpai.io/revision\":\"%s\","
+					"\"phoenix.fpai.io/owner-uid\":\"uid-1\"}," OWNED_BY_WEB "},"
 					"\"status\":{\"phase\":\"Pending\",\"conditions\":[{\"type\":"
 					"\"Ready\",\"status\":\"False\"}]}}",
 			     now, rev) > 0);
@@ -661,8 +669,8 @@ static void reconcile__stale_copy_of_starting_pod_is_not_a_failure(void **state)
 		starting,
 	};
 	cJSON *pods = pods_array(3, p);
-	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
-	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
+	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "}}");
+	cJSON *service = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "},\"spec\":{\"type\":"
 				     "\"ClusterIP\",\"selector\":{\"phoenix.fpai.io/service\":\"web\","
 				     "\"phoenix.fpai.io/serving\":\"true\"},\"ports\":[{\"name\":"
 				     "\"default\",\"port\":8080,\"targetPort\":8080,\"protocol\":"

@@ -21,7 +21,7 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
   verbs: ["list", "watch", "create", "patch"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["list", "watch", "create"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
