@@ -163,7 +163,10 @@ int kube_time_parse_ns(const char *s, int64_t *ns)
 	return 0;
 }
 
-/* "YYYY-MM-DDTHH:MM:SS" of sec into buf (>= 20 bytes); false outside years 0..9999. */
+/* "YYYY-MM-DDTHH:MM:SS" of sec into buf (>= 20 bytes; callers pass FMT_BUF, room for what
+ * the compiler cannot prove out of range); false outside years 0..9999. */
+#define FMT_BUF 32
+
 static bool format_seconds(int64_t sec, char *buf, size_t len)
 {
 	int64_t days = sec / SEC_PER_DAY, rem = sec % SEC_PER_DAY, y;
@@ -183,7 +186,7 @@ static bool format_seconds(int64_t sec, char *buf, size_t len)
 
 char *kube_time_format(int64_t sec, char *buf, size_t len)
 {
-	char tmp[KUBE_TIME_LEN];
+	char tmp[FMT_BUF];
 
 	if (buf == NULL || len < KUBE_TIME_LEN || !format_seconds(sec, tmp, sizeof(tmp)))
 		return NULL;
@@ -194,7 +197,7 @@ char *kube_time_format(int64_t sec, char *buf, size_t len)
 char *kube_time_format_micro(int64_t wall_ns, char *buf, size_t len)
 {
 	int64_t sec = wall_ns / 1000000000, ns = wall_ns % 1000000000;
-	char tmp[KUBE_TIME_LEN];
+	char tmp[FMT_BUF];
 
 	if (ns < 0) {
 		ns += 1000000000;

@@ -364,15 +364,6 @@ static void reconcile__invalid_spec_fails_over_but_spawns_nothing(void **state)
 	free(rev);
 }
 
-static cJSON *service_obj(void)
-{
-	return cJSON_Parse("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"type\":"
-			   "\"ClusterIP\",\"publishNotReadyAddresses\":true,\"selector\":{"
-			   "\"phoenix.fpai.io/service\":\"web\",\"phoenix.fpai.io/serving\":"
-			   "\"true\"},\"ports\":[{\"name\":\"default\",\"port\":8080,"
-			   "\"targetPort\":8080,\"protocol\":\"TCP\"}]}}");
-}
-
 static cJSON *settled_pods(const char *rev)
 {
 	char *p[] = {
@@ -395,8 +386,9 @@ static void settled_init(struct settled *t)
 	t->svc = svc_json("Surge", "");
 	t->rev = revision_of(t->svc);
 	t->pods = settled_pods(t->rev);
-	t->service = service_obj();
-	t->pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"}}");
+	/* Exactly what the operator builds: nothing to repair, so the tests see only status. */
+	t->service = phx_service_build(t->svc);
+	t->pdb = phx_pdb_build(t->svc);
 	t->obs = (struct phx_observed){ t->svc, t->pods, t->service, t->pdb };
 }
 
