@@ -410,7 +410,9 @@ int intent_governance_evaluate(const cJSON *intent, const struct intent_world *w
 	for (int i = 0; i < INTENT_RULE_COUNT; i++)
 		if (out->results[i].result == INTENT_FAIL && out->results[i].severity == INTENT_SEV_CRITICAL)
 			out->critical_failed = 1;
-	out->score = intent_governance_score(out->results, INTENT_RULE_COUNT);
+	out->tier = v.tier;
+	out->rule_score = intent_governance_score(out->results, INTENT_RULE_COUNT);
+	out->score = out->rule_score;
 	out->decision = intent_governance_decide(policy, v.tier, out->score, out->critical_failed);
 	out->risk = risk_of(out->score, out->critical_failed);
 	return 0;
@@ -420,14 +422,16 @@ cJSON *intent_report_results_json(const struct intent_report *r)
 {
 	cJSON *arr = cJSON_CreateArray();
 
-	for (int i = 0; arr && r && i < INTENT_RULE_COUNT; i++) {
-		const struct intent_rule_result *x = &r->results[i];
+	int n = r && r->has_evaluator ? INTENT_RULE_COUNT + 1 : INTENT_RULE_COUNT;
+
+	for (int i = 0; arr && r && i < n; i++) {
+		const struct intent_rule_result *x = i < INTENT_RULE_COUNT ? &r->results[i] : &r->evaluator;
 		cJSON *o = cJSON_CreateObject();
 
 		if (!o)
 			goto fail;
 		cJSON_AddItemToArray(arr, o);
-		if (!cJSON_AddStringToObject(o, "rule", intent_rule_name(x->rule)) ||
+		if (!cJSON_AddStringToObject(o, "rule", i < INTENT_RULE_COUNT ? intent_rule_name(x->rule) : "external-evaluator") ||
 		    !cJSON_AddStringToObject(o, "result", intent_result_name(x->result)) ||
 		    !cJSON_AddStringToObject(o, "severity", intent_severity_name(x->severity)) ||
 		    !cJSON_AddStringToObject(o, "message", x->message))
@@ -437,4 +441,87 @@ cJSON *intent_report_results_json(const struct intent_report *r)
 fail:
 	cJSON_Delete(arr);
 	return NULL;
+}
+
+/* {"score": 0..1, "reasons": [strings]} -> 0 with *score and the reasons joined into msg. */
+static int parse_answer(const char *answer, size_t len, double *score, char *msg, size_t msglen)
+{
+	cJSON *o = answer ? cJSON_ParseWithLength(answer, len) : NULL;
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "score");
+	const cJSON *reasons = cJSON_GetObjectItemCaseSensitive(o, "reasons");
+	const cJSON *it;
+	size_t used;
+	int rc = KUBE_EPARSE;
+
+	if (!cJSON_IsNumber(s) || s->valuedouble < 0 || s->valuedouble > 1 || (reasons && !cJSON_IsArray(reasons)))
+		goto out;
+	*score = s->valuedouble;
+	used = (size_t)snprintf(msg, msglen, "score %.2f", *score);
+	cJSON_ArrayForEach(it, reasons) {
+		if (!cJSON_IsString(it))
+			goto out;
+		if (used < msglen)
+			used += (size_t)snprintf(msg + used, msglen - used, "; %s", it->valuestring);
+	}
+	rc = 0;
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+int intent_governance_apply_evaluator(struct intent_report *r, const struct intent_policy *policy,
+				      int transport_rc, const char *answer, size_t len)
+{
+	struct intent_policy dflt;
+	struct intent_rule_result *e;
+	double es = 0;
+
+	if (!r)
+		return KUBE_EINVAL;
+	if (!policy) {
+		intent_policy_defaults(&dflt);
+		policy = &dflt;
+	}
+	e = &r->evaluator;
+	memset(e, 0, sizeof(*e));
+	e->rule = INTENT_RULE_COUNT;
+	e->severity = INTENT_SEV_INFO;
+	e->weight = policy->evaluator_weight;
+	r->has_evaluator = 1;
+	r->score = r->rule_score;
+	if (transport_rc < 0) {
+		set(e, INTENT_ERROR, "evaluator failed (%s): the rule score stands", kube_strerror(transport_rc));
+	} else if (parse_answer(answer, len, &es, e->message, sizeof(e->message)) < 0) {
+		set(e, INTENT_ERROR, "evaluator answered no {\"score\": 0..1, \"reasons\": [...]}: the rule score stands");
+	} else {
+		e->result = INTENT_PASS;
+		r->score = round(((1 - e->weight) * r->rule_score + e->weight * es) * 100) / 100;
+	}
+	r->decision = intent_governance_decide(policy, r->tier, r->score, r->critical_failed);
+	r->risk = risk_of(r->score, r->critical_failed);
+	return 0;
+}
+
+static double round2(double x)
+{
+	return round(x * 100) / 100;
+}
+
+cJSON *intent_report_governance_json(const struct intent_report *r, const struct intent_policy *p,
+				     const char *policy)
+{
+	cJSON *g = r ? cJSON_CreateObject() : NULL;
+	cJSON *results = intent_report_results_json(r);
+
+	if (!g || !results || !cJSON_AddNumberToObject(g, "score", round2(r->score)) ||
+	    !cJSON_AddStringToObject(g, "decision", intent_decision_name(r->decision)) ||
+	    !cJSON_AddStringToObject(g, "riskLevel", r->risk ? r->risk : "high") ||
+	    !cJSON_AddStringToObject(g, "mode", intent_mode_name(p ? p->mode : INTENT_MODE_SUPERVISED)) ||
+	    !cJSON_AddStringToObject(g, "policy", policy ? policy : "built-in")) {
+		cJSON_Delete(g);
+		cJSON_Delete(results);
+		return NULL;
+	}
+	cJSON_AddItemToObject(g, "results", results);
+	return g;
 }

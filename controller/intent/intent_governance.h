@@ -55,7 +55,11 @@ struct intent_rule_result {
 
 struct intent_report {
 	struct intent_rule_result results[INTENT_RULE_COUNT];
-	double score;                  /* 0-1, rounded to 2 decimals */
+	struct intent_rule_result evaluator; /* the external evaluator's result, when has_evaluator */
+	int has_evaluator;
+	int tier;                      /* the tier decided on (-1 when invalid) */
+	double rule_score;             /* the rules alone, 0-1 */
+	double score;                  /* 0-1, rounded to 2 decimals: rule_score, combined with the evaluator's */
 	enum intent_decision decision;
 	const char *risk;              /* "low", "medium", "high" (static) */
 	int critical_failed;           /* a critical-severity rule failed */
@@ -86,8 +90,23 @@ double intent_governance_score(const struct intent_rule_result *r, size_t n);
 enum intent_decision intent_governance_decide(const struct intent_policy *policy, int tier,
 					      double score, int critical_failed);
 
+/* Folds the external evaluator's answer into a report made by intent_governance_evaluate():
+ * transport_rc < 0 (timeout, connection refused, HTTP error: a kube_err) or an answer that is not
+ * {"score": 0..1, "reasons": ["..."]} records an `error` result named "external-evaluator" and
+ * leaves the score as the rules made it; a good answer records `pass` with the reasons and sets
+ * score = (1 - weight) * rule_score + weight * answer score (policy->evaluator_weight), then
+ * decides again. Never fails on bad input: returns 0, or KUBE_EINVAL for NULL r. */
+int intent_governance_apply_evaluator(struct intent_report *r, const struct intent_policy *policy,
+				      int transport_rc, const char *answer, size_t len);
+
 /* The results as a PolicyReport-shaped JSON array [{rule, result, severity, message}]; the caller
  * frees it. NULL on allocation failure. */
 cJSON *intent_report_results_json(const struct intent_report *r);
+
+/* status.governance for the Intent: {score, decision, riskLevel, mode, policy, results}; policy
+ * names the GovernancePolicy used (NULL: "built-in"). The caller frees it; NULL on allocation
+ * failure or NULL r. */
+cJSON *intent_report_governance_json(const struct intent_report *r, const struct intent_policy *p,
+				     const char *policy);
 
 #endif

@@ -338,6 +338,88 @@ static void report__json_shape(void **state)
 	cJSON_Delete(o);
 }
 
+struct eval_case {
+	int transport_rc;
+	const char *answer;
+	enum intent_result want;
+	double want_score;
+	enum intent_decision want_decision;
+	const char *msg;
+};
+
+/* The external evaluator: a good answer is combined by the policy's weight (0.5 here) and the
+ * decision taken again; a timeout, an error or garbage is an `error` result and the rule score
+ * (0.92, auto-approved in autonomous mode) stands. */
+static void evaluator__combine_or_record_error(void **state)
+{
+	static const struct eval_case cases[] = {
+		{0, "{\"score\":0.5,\"reasons\":[\"overlaps billing\",\"no owner\"]}", INTENT_PASS, 0.71, INTENT_REQUIRES_APPROVAL, "score 0.50; overlaps billing; no owner"},
+		{0, "{\"score\":1}", INTENT_PASS, 0.96, INTENT_AUTO_APPROVED, "score 1.00"},
+		{0, "{\"score\":0}", INTENT_PASS, 0.46, INTENT_REQUIRES_APPROVAL, "score 0.00"},
+		{KUBE_ETIMEDOUT, NULL, INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "evaluator failed"},
+		{KUBE_EIO, "{\"score\":0.1}", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+		{0, "<html>502</html>", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "evaluator answered no"},
+		{0, "", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+		{0, "{\"score\":7}", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+		{0, "{\"score\":\"high\"}", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+		{0, "{\"score\":0.9,\"reasons\":[1]}", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+		{0, "{\"score\":0.9,\"reasons\":\"ok\"}", INTENT_ERROR, 0.92, INTENT_AUTO_APPROVED, "rule score stands"},
+	};
+	cJSON *rev = J("{'spec':{'serviceName':'revenue-analytics','tier':2,'priority':'high'," PURPOSE ",'keyFeatures':['Aggregate ledger entries into daily revenue per product line','fast'],'dependencies':['billing-ledger']}}");
+	cJSON *pobj = J("{'spec':{'mode':'autonomous','evaluator':{'url':'http://127.0.0.1:1/','weight':0.5}}}");
+	struct intent_policy pol;
+
+	(void)state;
+	assert_int_equal(intent_policy_parse(pobj, &pol, NULL, 0), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct eval_case *c = &cases[i];
+		struct intent_report rep;
+
+		assert_int_equal(intent_governance_evaluate(rev, &WORLD, &pol, &rep), 0);
+		assert_int_equal(intent_governance_apply_evaluator(&rep, &pol, c->transport_rc, c->answer,
+								   c->answer ? strlen(c->answer) : 0), 0);
+		if (rep.evaluator.result != c->want || rep.score < c->want_score - 1e-9 || rep.score > c->want_score + 1e-9 ||
+		    rep.decision != c->want_decision || !strstr(rep.evaluator.message, c->msg))
+			fail_msg("evaluator case %zu: %s %.2f %s \"%s\"", i, intent_result_name(rep.evaluator.result),
+				 rep.score, intent_decision_name(rep.decision), rep.evaluator.message);
+	}
+	assert_int_equal(intent_governance_apply_evaluator(NULL, &pol, 0, NULL, 0), KUBE_EINVAL);
+	intent_policy_release(&pol);
+	cJSON_Delete(rev);
+	cJSON_Delete(pobj);
+}
+
+static void report__governance_json(void **state)
+{
+	cJSON *rev = J("{'spec':{'serviceName':'revenue-analytics','tier':2,'priority':'high'," PURPOSE ",'keyFeatures':['Aggregate ledger entries into daily revenue per product line','fast'],'dependencies':['billing-ledger']}}");
+	cJSON *pobj = J("{'spec':{'mode':'autonomous'}}"), *g, *results;
+	struct intent_policy pol;
+	struct intent_report rep;
+
+	(void)state;
+	assert_int_equal(intent_policy_parse(pobj, &pol, NULL, 0), 0);
+	assert_int_equal(intent_governance_evaluate(rev, &WORLD, &pol, &rep), 0);
+	g = intent_report_governance_json(&rep, &pol, "default");
+	assert_non_null(g);
+	results = cJSON_DetachItemFromObject(g, "results");
+	assert_json_eq(g, "{'score':0.92,'decision':'AutoApproved','riskLevel':'low','mode':'autonomous','policy':'default'}", "governance");
+	assert_int_equal(cJSON_GetArraySize(results), INTENT_RULE_COUNT);
+	cJSON_Delete(results);
+	cJSON_Delete(g);
+	assert_int_equal(intent_governance_apply_evaluator(&rep, &pol, KUBE_ETIMEDOUT, NULL, 0), 0);
+	g = intent_report_governance_json(&rep, NULL, NULL);
+	assert_string_equal(cJSON_GetObjectItem(g, "policy")->valuestring, "built-in");
+	results = cJSON_GetObjectItem(g, "results");
+	assert_int_equal(cJSON_GetArraySize(results), INTENT_RULE_COUNT + 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(results, INTENT_RULE_COUNT), "rule")->valuestring, "external-evaluator");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(results, INTENT_RULE_COUNT), "result")->valuestring, "error");
+	cJSON_Delete(g);
+	assert_null(intent_report_governance_json(NULL, NULL, NULL));
+	intent_policy_release(&pol);
+	cJSON_Delete(rev);
+	cJSON_Delete(pobj);
+}
+
 static void text__specificity(void **state)
 {
 	(void)state;
@@ -360,6 +442,8 @@ int main(void)
 		cmocka_unit_test(evaluate__bad_input_never_crashes),
 		cmocka_unit_test(evaluate__deep_chain),
 		cmocka_unit_test(report__json_shape),
+		cmocka_unit_test(evaluator__combine_or_record_error),
+		cmocka_unit_test(report__governance_json),
 		cmocka_unit_test(text__specificity),
 	};
 
