@@ -53,6 +53,20 @@ int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concur
 	return admitted;
 }
 
+int intent_queue_changed(const struct intent_queue_item *items, size_t n, size_t *changed)
+{
+	int count = 0;
+
+	if (n == 0)
+		return 0;
+	if (!items || !changed)
+		return KUBE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].position != items[i].status_position)
+			changed[count++] = i;
+	return count;
+}
+
 int intent_sla_deadline(const struct intent_policy *policy, enum intent_priority prio,
 			int64_t enqueued_ms, int64_t *deadline_ms)
 {

@@ -19,6 +19,7 @@ struct intent_queue_item {
 	int64_t created_ms;            /* metadata.creationTimestamp, ms since the epoch */
 	int admitted;                  /* already past the queue (holds a pipeline slot) */
 	int position;                  /* out: 1-based place among the waiting, 0 = not written */
+	int status_position;           /* in: status.queue.position as the object has it now (0: none) */
 };
 
 /* Sorts items into queue order (priority, then created_ms, then name; NULL names last). */
@@ -30,6 +31,13 @@ void intent_queue_sort(struct intent_queue_item *items, size_t n);
  * Returns the number admitted (0 when the cap is reached or max_concurrent < 1), or KUBE_EINVAL
  * when items is NULL with n > 0. */
 int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concurrent, size_t *admit);
+
+/* After intent_queue_admit(): stores in changed[] (room for n) the indexes of the items whose
+ * status must be written because their position differs from status_position (an admitted item
+ * whose status still shows a position counts too) and returns how many. One admission with the
+ * queue unchanged otherwise costs at most INTENT_QUEUE_POSITIONS + 1 writes, however long the
+ * queue. KUBE_EINVAL for NULL arrays with n > 0. */
+int intent_queue_changed(const struct intent_queue_item *items, size_t n, size_t *changed);
 
 /* The SLA deadline of an Intent enqueued at enqueued_ms with the policy's SLA for its priority
  * (built-in defaults when policy is NULL): 0 and *deadline_ms, or KUBE_ENOTFOUND when the

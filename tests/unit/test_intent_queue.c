@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "intent/intent_queue.h"
@@ -26,9 +27,9 @@ static void order_is(const struct intent_queue_item *it, size_t n, const char *c
 static void sort__priority_then_time_then_name(void **state)
 {
 	struct intent_queue_item it[] = {
-		{"low-old", L, 100, 0, 0},   {"med-new", M, 500, 0, 0},  {"crit-new", C, 900, 0, 0},
-		{"high-b", H, 300, 0, 0},    {"high-a", H, 300, 0, 0},   {"med-old", M, 200, 0, 0},
-		{"crit-old", C, 50, 0, 0},
+		{"low-old", L, 100, 0, 0, 0},   {"med-new", M, 500, 0, 0, 0},  {"crit-new", C, 900, 0, 0, 0},
+		{"high-b", H, 300, 0, 0, 0},    {"high-a", H, 300, 0, 0, 0},   {"med-old", M, 200, 0, 0, 0},
+		{"crit-old", C, 50, 0, 0, 0},
 	};
 	static const char *const want[] = {"crit-old", "crit-new", "high-a", "high-b", "med-old", "med-new", "low-old"};
 
@@ -41,7 +42,7 @@ static void sort__priority_then_time_then_name(void **state)
 static void admit__cap_of_one(void **state)
 {
 	struct intent_queue_item it[] = {
-		{"a-low", L, 1, 0, 0}, {"b-high", H, 5, 0, 0}, {"c-crit", C, 9, 0, 0}, {"d-med", M, 2, 0, 0},
+		{"a-low", L, 1, 0, 0, 0}, {"b-high", H, 5, 0, 0, 0}, {"c-crit", C, 9, 0, 0, 0}, {"d-med", M, 2, 0, 0, 0},
 	};
 	size_t admit[4];
 
@@ -66,7 +67,7 @@ static void admit__cap_of_one(void **state)
 static void admit__cap_counts_running(void **state)
 {
 	struct intent_queue_item it[] = {
-		{"run1", L, 1, 1, 0}, {"run2", L, 2, 1, 0}, {"w1", C, 3, 0, 0}, {"w2", C, 4, 0, 0}, {"w3", M, 1, 0, 0},
+		{"run1", L, 1, 1, 0, 0}, {"run2", L, 2, 1, 0, 0}, {"w1", C, 3, 0, 0, 0}, {"w2", C, 4, 0, 0, 0}, {"w3", M, 1, 0, 0, 0},
 	};
 	size_t admit[5];
 
@@ -90,7 +91,7 @@ static void admit__positions_for_first_20_only(void **state)
 	(void)state;
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "i%02d", i);
-		it[i] = (struct intent_queue_item){names[i], (enum intent_priority)(i % 4), 1000 - i, 0, 0};
+		it[i] = (struct intent_queue_item){names[i], (enum intent_priority)(i % 4), 1000 - i, 0, 0, 0};
 	}
 	assert_int_equal(intent_queue_admit(it, N, 2, admit), 2);
 	for (int i = 0; i < N; i++) {
@@ -105,6 +106,42 @@ static void admit__positions_for_first_20_only(void **state)
 	/* the admitted are the two newest criticals (i48, i44): creation time orders them */
 	assert_string_equal(it[0].name, "i48");
 	assert_string_equal(it[1].name, "i44");
+}
+
+/* 10,000 queued with a cap of 10: once the positions are in status, a freed slot costs the
+ * admitted Intent plus the 20 positions that shift, not 10,000 writes. */
+static void changed__one_admission_costs_at_most_21_writes(void **state)
+{
+	enum { N = 10000 };
+	struct intent_queue_item *it = calloc(N, sizeof(*it));
+	size_t *idx = calloc(N, sizeof(*idx));
+	char (*names)[8] = calloc(N, 8);
+	int n;
+
+	(void)state;
+	assert_non_null(it);
+	assert_non_null(idx);
+	assert_non_null(names);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], 8, "q%05d", i);
+		it[i] = (struct intent_queue_item){names[i], (enum intent_priority)(i % 4), i, 0, 0, 0};
+	}
+	assert_int_equal(intent_queue_admit(it, N, 10, idx), 10);
+	assert_int_equal(intent_queue_changed(it, N, idx), 20); /* first write of the 20 positions */
+	for (int i = 0; i < N; i++)
+		it[i].status_position = it[i].position;
+	assert_int_equal(intent_queue_changed(it, N, idx), 0);
+	/* the first admitted finishes: it leaves the list, one waiting Intent is admitted */
+	memmove(it, it + 1, (N - 1) * sizeof(*it));
+	assert_int_equal(intent_queue_admit(it, N - 1, 10, idx), 1);
+	n = intent_queue_changed(it, N - 1, idx);
+	assert_true(n <= INTENT_QUEUE_POSITIONS + 1);
+	assert_int_equal(n, 21);
+	assert_int_equal(intent_queue_changed(NULL, 3, idx), KUBE_EINVAL);
+	assert_int_equal(intent_queue_changed(NULL, 0, NULL), 0);
+	free(it);
+	free(idx);
+	free(names);
 }
 
 static void sla__deadlines_and_breach(void **state)
@@ -139,6 +176,7 @@ int main(void)
 		cmocka_unit_test(admit__cap_of_one),
 		cmocka_unit_test(admit__cap_counts_running),
 		cmocka_unit_test(admit__positions_for_first_20_only),
+		cmocka_unit_test(changed__one_admission_costs_at_most_21_writes),
 		cmocka_unit_test(sla__deadlines_and_breach),
 	};
 
