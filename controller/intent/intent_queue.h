@@ -1,0 +1,51 @@
+/* intent_queue: the order approved Intents wait in for a pipeline slot (critical > high > medium >
+ * low, then creation time, then name), admission under maxConcurrentPipelines per namespace,
+ * positions for the head of the queue only, and SLA deadlines from an injected "now". Pure; the
+ * caller owns the arrays and the strings they point to. Thread-safe on distinct arrays. */
+#ifndef INTENT_QUEUE_H
+#define INTENT_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "intent_policy.h"
+
+/* Positions are written to status only for this many Intents at the head of the queue. */
+#define INTENT_QUEUE_POSITIONS 20
+
+struct intent_queue_item {
+	const char *name;              /* borrowed; the Intent's name (unique in the namespace) */
+	enum intent_priority priority;
+	int64_t created_ms;            /* metadata.creationTimestamp, ms since the epoch */
+	int admitted;                  /* already past the queue (holds a pipeline slot) */
+	int position;                  /* out: 1-based place among the waiting, 0 = not written */
+	int status_position;           /* in: status.queue.position as the object has it now (0: none) */
+};
+
+/* Sorts items into queue order (priority, then created_ms, then name; NULL names last). */
+void intent_queue_sort(struct intent_queue_item *items, size_t n);
+
+/* Sorts, then admits waiting items in order while fewer than max_concurrent hold a slot: sets
+ * their admitted flag and stores their indexes (into the sorted array) in admit[] (room for n).
+ * Then sets position 1..INTENT_QUEUE_POSITIONS on the first waiting items, 0 on the rest.
+ * Returns the number admitted (0 when the cap is reached or max_concurrent < 1), or KUBE_EINVAL
+ * when items is NULL with n > 0. */
+int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concurrent, size_t *admit);
+
+/* After intent_queue_admit(): stores in changed[] (room for n) the indexes of the items whose
+ * status must be written because their position differs from status_position (an admitted item
+ * whose status still shows a position counts too) and returns how many. One admission with the
+ * queue unchanged otherwise costs at most INTENT_QUEUE_POSITIONS + 1 writes, however long the
+ * queue. KUBE_EINVAL for NULL arrays with n > 0. */
+int intent_queue_changed(const struct intent_queue_item *items, size_t n, size_t *changed);
+
+/* The SLA deadline of an Intent enqueued at enqueued_ms with the policy's SLA for its priority
+ * (built-in defaults when policy is NULL): 0 and *deadline_ms, or KUBE_ENOTFOUND when the
+ * priority has no SLA. */
+int intent_sla_deadline(const struct intent_policy *policy, enum intent_priority prio,
+			int64_t enqueued_ms, int64_t *deadline_ms);
+
+/* 1 when now_ms is past the deadline (a deadline equal to now is not yet breached). */
+int intent_sla_breached(int64_t deadline_ms, int64_t now_ms);
+
+#endif

@@ -1,0 +1,184 @@
+/* intent_queue: priority then creation time then name; admission under the per-namespace cap;
+ * positions for the first 20 waiting only; SLA deadlines and breaches from an injected now. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "intent/intent_queue.h"
+#include "kube_error.h"
+
+#define C INTENT_PRIO_CRITICAL
+#define H INTENT_PRIO_HIGH
+#define M INTENT_PRIO_MEDIUM
+#define L INTENT_PRIO_LOW
+
+static void order_is(const struct intent_queue_item *it, size_t n, const char *const *want)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(it[i].name, want[i]) != 0)
+			fail_msg("queue[%zu] is %s, want %s", i, it[i].name, want[i]);
+}
+
+static void sort__priority_then_time_then_name(void **state)
+{
+	struct intent_queue_item it[] = {
+		{"low-old", L, 100, 0, 0, 0},   {"med-new", M, 500, 0, 0, 0},  {"crit-new", C, 900, 0, 0, 0},
+		{"high-b", H, 300, 0, 0, 0},    {"high-a", H, 300, 0, 0, 0},   {"med-old", M, 200, 0, 0, 0},
+		{"crit-old", C, 50, 0, 0, 0},
+	};
+	static const char *const want[] = {"crit-old", "crit-new", "high-a", "high-b", "med-old", "med-new", "low-old"};
+
+	(void)state;
+	intent_queue_sort(it, 7);
+	order_is(it, 7, want);
+	intent_queue_sort(NULL, 0);
+}
+
+static void admit__cap_of_one(void **state)
+{
+	struct intent_queue_item it[] = {
+		{"a-low", L, 1, 0, 0, 0}, {"b-high", H, 5, 0, 0, 0}, {"c-crit", C, 9, 0, 0, 0}, {"d-med", M, 2, 0, 0, 0},
+	};
+	size_t admit[4];
+
+	(void)state;
+	assert_int_equal(intent_queue_admit(it, 4, 1, admit), 1);
+	assert_string_equal(it[admit[0]].name, "c-crit");
+	assert_true(it[0].admitted);
+	/* positions of the waiting, in order */
+	assert_string_equal(it[1].name, "b-high");
+	assert_int_equal(it[1].position, 1);
+	assert_int_equal(it[2].position, 2);
+	assert_int_equal(it[3].position, 3);
+	assert_int_equal(it[0].position, 0);
+	/* the slot is held: nothing more */
+	assert_int_equal(intent_queue_admit(it, 4, 1, admit), 0);
+	/* the critical one finishes (leaves the list): high is next */
+	assert_int_equal(intent_queue_admit(it + 1, 3, 1, admit), 1);
+	assert_string_equal(it[1 + admit[0]].name, "b-high");
+	assert_int_equal(it[2].position, 1);
+}
+
+static void admit__cap_counts_running(void **state)
+{
+	struct intent_queue_item it[] = {
+		{"run1", L, 1, 1, 0, 0}, {"run2", L, 2, 1, 0, 0}, {"w1", C, 3, 0, 0, 0}, {"w2", C, 4, 0, 0, 0}, {"w3", M, 1, 0, 0, 0},
+	};
+	size_t admit[5];
+
+	(void)state;
+	assert_int_equal(intent_queue_admit(it, 5, 3, admit), 1);
+	assert_string_equal(it[admit[0]].name, "w1");
+	assert_int_equal(intent_queue_admit(it, 5, 0, admit), 0);
+	assert_int_equal(intent_queue_admit(it, 5, 10, admit), 2);
+	assert_int_equal(intent_queue_admit(NULL, 3, 1, admit), KUBE_EINVAL);
+	assert_int_equal(intent_queue_admit(NULL, 0, 1, NULL), 0);
+}
+
+static void admit__positions_for_first_20_only(void **state)
+{
+	enum { N = 50 };
+	struct intent_queue_item it[N];
+	char names[N][8];
+	size_t admit[N];
+	int with_pos = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "i%02d", i);
+		it[i] = (struct intent_queue_item){names[i], (enum intent_priority)(i % 4), 1000 - i, 0, 0, 0};
+	}
+	assert_int_equal(intent_queue_admit(it, N, 2, admit), 2);
+	for (int i = 0; i < N; i++) {
+		if (it[i].position)
+			with_pos++;
+		if (i >= 2 && i < 22)
+			assert_int_equal(it[i].position, i - 1);
+		else
+			assert_int_equal(it[i].position, 0);
+	}
+	assert_int_equal(with_pos, INTENT_QUEUE_POSITIONS);
+	/* the admitted are the two newest criticals (i48, i44): creation time orders them */
+	assert_string_equal(it[0].name, "i48");
+	assert_string_equal(it[1].name, "i44");
+}
+
+/* 10,000 queued with a cap of 10: once the positions are in status, a freed slot costs the
+ * admitted Intent plus the 20 positions that shift, not 10,000 writes. */
+static void changed__one_admission_costs_at_most_21_writes(void **state)
+{
+	enum { N = 10000 };
+	struct intent_queue_item *it = calloc(N, sizeof(*it));
+	size_t *idx = calloc(N, sizeof(*idx));
+	char (*names)[8] = calloc(N, 8);
+	int n;
+
+	(void)state;
+	assert_non_null(it);
+	assert_non_null(idx);
+	assert_non_null(names);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], 8, "q%05d", i);
+		it[i] = (struct intent_queue_item){names[i], (enum intent_priority)(i % 4), i, 0, 0, 0};
+	}
+	assert_int_equal(intent_queue_admit(it, N, 10, idx), 10);
+	assert_int_equal(intent_queue_changed(it, N, idx), 20); /* first write of the 20 positions */
+	for (int i = 0; i < N; i++)
+		it[i].status_position = it[i].position;
+	assert_int_equal(intent_queue_changed(it, N, idx), 0);
+	/* the first admitted finishes: it leaves the list, one waiting Intent is admitted */
+	memmove(it, it + 1, (N - 1) * sizeof(*it));
+	assert_int_equal(intent_queue_admit(it, N - 1, 10, idx), 1);
+	n = intent_queue_changed(it, N - 1, idx);
+	assert_true(n <= INTENT_QUEUE_POSITIONS + 1);
+	assert_int_equal(n, 21);
+	assert_int_equal(intent_queue_changed(NULL, 3, idx), KUBE_EINVAL);
+	assert_int_equal(intent_queue_changed(NULL, 0, NULL), 0);
+	free(it);
+	free(idx);
+	free(names);
+}
+
+static void sla__deadlines_and_breach(void **state)
+{
+	struct intent_policy p;
+	int64_t d = 0;
+	const int64_t t0 = 1700000000000;
+
+	(void)state;
+	assert_int_equal(intent_sla_deadline(NULL, C, t0, &d), 0);
+	assert_int_equal(d, t0 + 5 * 60000);
+	assert_int_equal(intent_sla_deadline(NULL, H, t0, &d), 0);
+	assert_int_equal(d, t0 + 15 * 60000);
+	assert_int_equal(intent_sla_deadline(NULL, M, t0, &d), 0);
+	assert_int_equal(d, t0 + 3600000);
+	assert_int_equal(intent_sla_deadline(NULL, L, t0, &d), KUBE_ENOTFOUND);
+	intent_policy_defaults(&p);
+	p.sla_ms[L] = 1000;
+	assert_int_equal(intent_sla_deadline(&p, L, t0, &d), 0);
+	assert_int_equal(d, t0 + 1000);
+	assert_false(intent_sla_breached(d, t0 + 999));
+	assert_false(intent_sla_breached(d, t0 + 1000));
+	assert_true(intent_sla_breached(d, t0 + 1001));
+	assert_int_equal(intent_sla_deadline(&p, (enum intent_priority)7, t0, &d), KUBE_EINVAL);
+	assert_int_equal(intent_sla_deadline(&p, C, t0, NULL), KUBE_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sort__priority_then_time_then_name),
+		cmocka_unit_test(admit__cap_of_one),
+		cmocka_unit_test(admit__cap_counts_running),
+		cmocka_unit_test(admit__positions_for_first_20_only),
+		cmocka_unit_test(changed__one_admission_costs_at_most_21_writes),
+		cmocka_unit_test(sla__deadlines_and_breach),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
