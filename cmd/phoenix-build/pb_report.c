@@ -10,14 +10,34 @@
 
 #include "kube_error.h"
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when invalid. */
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when invalid: overlong forms,
+ * surrogates and code points above U+10FFFF are invalid too (RFC 3629), as a strict JSON
+ * reader requires. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-	size_t len = p[0] < 0x80 ? 1 : (p[0] >> 5) == 0x6 ? 2 : (p[0] >> 4) == 0xe ? 3
-		   : (p[0] >> 3) == 0x1e ? 4 : 0;
-	if (len == 0 || len > n)
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
 		return 0;
-	for (size_t i = 1; i < len; i++)
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (len > n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 	return len;

@@ -52,8 +52,12 @@ static void tail_finish(const struct tail *t, bool cut, char *out)
 		if (nl && (size_t)(nl - t->buf) + 1 < t->len)
 			start = (size_t)(nl - t->buf) + 1;
 	}
-	memcpy(out, t->buf + start, t->len - start);
-	out[t->len - start] = '\0';
+	size_t n = t->len - start;
+	memcpy(out, t->buf + start, n);
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' '; /* the tail is a C string from here on */
+	out[n] = '\0';
 }
 
 static void write_all(int fd, const char *p, size_t n)

@@ -198,8 +198,9 @@ static void report__bounded_valid_json(void **state)
 	/* 20 KB of output full of control bytes, quotes and broken UTF-8, ending with a marker. */
 	size_t n = 20000;
 	char *tail = malloc(n + 32);
+	static const char pattern[] = "\x01\"\\\xc3\xa9\xff\n\x1b\xed\xa0\x80\xc0\xaf\xf5\xe2\x82";
 	for (size_t i = 0; i < n; i++)
-		tail[i] = "\x01\"\\\xc3\xa9\xff\n\x1b"[i % 8];
+		tail[i] = pattern[i % (sizeof(pattern) - 1)];
 	strcpy(tail + n, "\nLAST-LINE-MARKER");
 	struct pb_report r = { .step = "test", .result = "Failed", .reason = "TestsFailed",
 			       .message = "`make test` exited 2; last output:", .tail = tail,
@@ -222,6 +223,12 @@ static void report__bounded_valid_json(void **state)
 	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "reason")), "TestsFailed");
 	assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "exitCode")), 2);
 	cJSON_Delete(j);
+	/* Surrogates, overlong forms, bytes above U+10FFFF and cut sequences become '?'. */
+	struct pb_report u = { .step = "test", .message = "a\xed\xa0\x80" "b\xc0\xaf" "c\xf5\xe2\x82"
+			       "d\xf4\x90\x80\x80" "e\xe2\x82\xac\xf0\x9f\x98\x80", .exit_code = -1 };
+	assert_true(pb_report_format(&u, out, sizeof(out)) > 0);
+	assert_string_equal(out, "{\"step\":\"test\",\"message\":\"a???b??c???d????" "e\xe2\x82\xac"
+			    "\xf0\x9f\x98\x80\"}");
 	/* Small ones are untouched; a tiny cap that cannot hold the fixed fields is refused. */
 	struct pb_report ok = { .step = "detect", .result = "Succeeded", .build_system = "npm",
 				.exit_code = -1 };
@@ -239,6 +246,8 @@ static void run__exit_tail_timeout(void **state)
 	assert_int_equal(res.exit_code, 3);
 	assert_false(res.timed_out);
 	assert_string_equal(res.tail, "one\ntwo\n");
+	assert_int_equal(pb_run_shell("/", "printf 'a\\000b\\n'", 10, -1, &res), 0);
+	assert_string_equal(res.tail, "a b\n");
 	/* Long output: only the last bytes, starting at a line. */
 	assert_int_equal(pb_run_shell("/", "seq 1 5000", 10, -1, &res), 0);
 	assert_int_equal(res.exit_code, 0);
