@@ -27,6 +27,7 @@ struct opts {
 	const char *url;
 	const char *revision;
 	unsigned timeout;
+	unsigned message_max; /* termination message bound, bytes including the final NUL */
 	char dir[4096]; /* workspace/contextDir */
 };
 
@@ -39,6 +40,8 @@ static const char usage[] =
 	"  --command CMD          test: shell command instead of the detected one\n"
 	"                         (PHOENIX_TEST_COMMAND)\n"
 	"  --timeout SECONDS      test: limit for the command (PHOENIX_TEST_TIMEOUT, default 1800)\n"
+	"  --message-max BYTES    termination message bound, 256..4096 (PHOENIX_MESSAGE_MAX,\n"
+	"                         default 1024)\n"
 	"exit: 0 ok, 1 step failed, 64 invalid input, 65 no build system, 124 timed out\n";
 
 static const char *env_or(const char *name, const char *dflt)
@@ -53,7 +56,7 @@ static int fail(const struct opts *o, int code, const char *reason, const char *
 	struct pb_report r = { .step = o->cmd, .result = "Failed", .reason = reason,
 			       .message = msg, .tail = tail, .context_dir = o->context_dir,
 			       .exit_code = -1 };
-	pb_report_write(o->termination_log, &r);
+	pb_report_write(o->termination_log, &r, o->message_max);
 	return code;
 }
 
@@ -82,6 +85,7 @@ static const char *parse(int argc, char **argv, struct opts *o)
 	o->url = env_or("PHOENIX_GIT_URL", NULL);
 	o->revision = env_or("PHOENIX_GIT_REVISION", NULL);
 	const char *timeout = env_or("PHOENIX_TEST_TIMEOUT", NULL);
+	const char *message_max = env_or("PHOENIX_MESSAGE_MAX", NULL);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -91,7 +95,8 @@ static const char *parse(int argc, char **argv, struct opts *o)
 			: !strcmp(a, "--command") ? &o->test_command
 			: !strcmp(a, "--url") ? &o->url
 			: !strcmp(a, "--revision") ? &o->revision
-			: !strcmp(a, "--timeout") ? &timeout : NULL;
+			: !strcmp(a, "--timeout") ? &timeout
+			: !strcmp(a, "--message-max") ? &message_max : NULL;
 		if (!slot || !v || !strncmp(v, "--", 2)) {
 			if (!err)
 				snprintf(msg, sizeof(msg), slot ? "option %.64s needs a value"
@@ -103,6 +108,13 @@ static const char *parse(int argc, char **argv, struct opts *o)
 		i++;
 	}
 	o->timeout = DEFAULT_TEST_TIMEOUT;
+	o->message_max = PB_REPORT_DEFAULT;
+	unsigned mm = 0;
+	if (message_max && (!parse_uint(message_max, &mm) || mm < PB_REPORT_MIN ||
+			    mm > PB_REPORT_MAX))
+		err = err ? err : "message-max must be a number of bytes from 256 to 4096";
+	else if (message_max)
+		o->message_max = mm;
 	if (!err && timeout && !parse_uint(timeout, &o->timeout))
 		err = "timeout must be a whole number of seconds from 0 to 604800";
 	return err;
@@ -170,7 +182,7 @@ static int cmd_detect(struct opts *o)
 			       .warning = d.no_tests && !o->test_command ? "NoTestsDefined" : NULL,
 			       .message = d.note[0] ? d.note : NULL,
 			       .context_dir = o->context_dir, .exit_code = -1 };
-	pb_report_write(o->termination_log, &r);
+	pb_report_write(o->termination_log, &r, o->message_max);
 	return PB_EXIT_OK;
 }
 
@@ -214,7 +226,7 @@ static int run_tests(struct opts *o, const struct pb_detection *d, const char *c
 			 res->exit_code, res->exit_code == 127 ? " (command not found?)" : "");
 		r.result = "Failed", r.reason = "TestsFailed", r.message = msg, r.tail = res->tail;
 	}
-	pb_report_write(o->termination_log, &r);
+	pb_report_write(o->termination_log, &r, o->message_max);
 out:
 	free(res);
 	return code;
@@ -235,7 +247,7 @@ static int cmd_test(struct opts *o)
 				       .build_system = pb_system_name(d.system),
 				       .message = d.note, .context_dir = o->context_dir,
 				       .exit_code = -1 };
-		pb_report_write(o->termination_log, &r);
+		pb_report_write(o->termination_log, &r, o->message_max);
 		return PB_EXIT_OK;
 	}
 	return run_tests(o, &d, o->test_command ? o->test_command : d.test_command);
@@ -302,7 +314,7 @@ static int cmd_fetch(struct opts *o)
 				       .message = bad_dir ? resolve_dir(o) : NULL,
 				       .commit_sha = res->tail, .context_dir = o->context_dir,
 				       .exit_code = -1 };
-		pb_report_write(o->termination_log, &r);
+		pb_report_write(o->termination_log, &r, o->message_max);
 		code = bad_dir ? PB_EXIT_INVALID_INPUT : PB_EXIT_OK;
 	} else if (code == 0) {
 		code = fail(o, PB_EXIT_STEP_FAILED, "SourceFetchFailed", "git rev-parse HEAD failed",
@@ -315,7 +327,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .cmd = argc > 1 ? argv[1] : "" };
+	struct opts o = { .cmd = argc > 1 ? argv[1] : "", .message_max = PB_REPORT_DEFAULT };
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, argc < 2 ? stderr : stdout);

@@ -170,10 +170,17 @@ out:
 	return rc;
 }
 
-int pb_report_write(const char *path, const struct pb_report *r)
+int pb_report_write(const char *path, const struct pb_report *r, size_t cap)
 {
 	char line[PB_REPORT_MAX];
-	int n = pb_report_format(r, line, sizeof(line));
+	int n = pb_report_format(r, line, cap);
+	if (n == KUBE_ETOOBIG) {
+		/* Long fixed fields (command, contextDir): the outcome matters more than they do. */
+		struct pb_report brief = { .step = r->step, .result = r->result, .reason = r->reason,
+					   .warning = r->warning, .build_system = r->build_system,
+					   .commit_sha = r->commit_sha, .exit_code = r->exit_code };
+		n = pb_report_format(&brief, line, cap);
+	}
 	if (n < 0)
 		return n;
 	fprintf(stderr, "phoenix-build: %s\n", line);

@@ -14,8 +14,11 @@
 #define PB_EXIT_NO_BUILD_SYSTEM 65 /* nothing detected and no test command given */
 #define PB_EXIT_TIMED_OUT 124     /* the test command ran past --timeout (as timeout(1)) */
 
-/* Kubernetes keeps at most 4096 bytes of a container's termination message. */
+/* Kubernetes keeps at most 4096 bytes of a container's termination message, and 12 KiB for all
+ * of a pod's containers, split evenly: 1 KiB by default leaves room for 12 step containers. */
 #define PB_REPORT_MAX 4096
+#define PB_REPORT_DEFAULT 1024
+#define PB_REPORT_MIN 256
 
 /* Every string is borrowed and optional (NULL: the key is left out). */
 struct pb_report {
@@ -40,8 +43,10 @@ struct pb_report {
  * KUBE_ENOMEM. Thread-safe. */
 int pb_report_format(const struct pb_report *r, char *out, size_t cap);
 
-/* Formats *r and writes it to `path` (truncating the file), and echoes it to stderr.
- * Returns 0, or the pb_report_format error, or KUBE_EIO when the file cannot be written. */
-int pb_report_write(const char *path, const struct pb_report *r);
+/* Formats *r into at most cap - 1 bytes (cap <= PB_REPORT_MAX) and writes it to `path`
+ * (truncating the file), and echoes it to stderr. When even the fixed fields do not fit, only
+ * step, result, reason, warning, buildSystem, commitSha and exitCode are written. Returns 0, or the pb_report_format error, or
+ * KUBE_EIO when the file cannot be written. */
+int pb_report_write(const char *path, const struct pb_report *r, size_t cap);
 
 #endif

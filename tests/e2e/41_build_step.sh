@@ -18,7 +18,9 @@ tl="$E2E_TMP/termination-log"
 log="$E2E_TMP/step.log"
 on_failure 'echo "--- step log (tail):"; tail -n 30 "$log"; echo "--- termination message:"; cat "$tl"'
 
-# step WANT_RC SUBCOMMAND ARGS...: runs the step, checks its exit code and its message's bound.
+# step WANT_RC SUBCOMMAND ARGS...: runs the step, checks its exit code and its message's bound
+# ($max: 1024 by default, --message-max changes it).
+max=1024
 step() {
 	local want=$1 rc=0
 	shift
@@ -26,7 +28,7 @@ step() {
 	"$bin" "$@" --termination-log "$tl" >"$log" 2>&1 || rc=$?
 	[ "$rc" = "$want" ] || fail "phoenix-build $*: exit $rc, want $want"
 	[ -s "$tl" ] || fail "phoenix-build $*: no termination message"
-	[ "$(wc -c <"$tl")" -lt 4096 ] || fail "phoenix-build $*: message of $(wc -c <"$tl") bytes"
+	[ "$(wc -c <"$tl")" -lt "$max" ] || fail "phoenix-build $*: message of $(wc -c <"$tl") bytes"
 }
 # field KEY: the termination message's KEY ("" when absent); fails when it is not one JSON object.
 field() {
@@ -132,6 +134,14 @@ expect_contains "$msg" "FIXTURE-MAKE-FAILURE" "make failing tail"
 expect_contains "$msg" "noise line 99" "make failing tail (last lines)"
 case "$msg" in *"noise line 0"$'\n'*) fail "the message kept the head of the output" ;; esac
 grep -q "noise line 0$" "$log" || fail "the whole output was not streamed to stdout"
+small=$(wc -c <"$tl")
+max=4096 step 1 test --workspace "$ws" --message-max 4096
+[ "$(wc -c <"$tl")" -gt "$small" ] || fail "--message-max 4096 did not allow a longer message"
+expect_contains "$(field message)" "noise line 99" "make failing tail, 4 KiB"
+PHOENIX_MESSAGE_MAX=256 max=256 step 1 test --workspace "$ws"
+expect_eq TestsFailed "$(field reason)" "make failing, 256 bytes"
+max=256 step 64 test --workspace "$ws" --message-max 256 --context-dir "$(printf 'x%.0s' $(seq 300))"
+expect_eq InvalidSpec "$(field reason)" "a long contextDir still leaves the reason"
 fresh python-failing
 step 1 test --workspace "$ws"
 expect_eq TestsFailed "$(field reason)" "python failing"
@@ -169,7 +179,7 @@ pass "test --command and PHOENIX_TEST_COMMAND override detection; --timeout kill
 # --- invalid input: exit 64, reason InvalidSpec, a message naming what is wrong ------------
 fresh make
 for args in "--context-dir ../etc" "--context-dir /etc" "--context-dir missing" \
-	"--timeout abc" "--bogus 1" "--context-dir"; do
+	"--timeout abc" "--bogus 1" "--context-dir" "--message-max 100" "--message-max 5000"; do
 	# shellcheck disable=SC2086
 	step 64 test --workspace "$ws" $args
 	expect_eq InvalidSpec "$(field reason)" "invalid: $args"
