@@ -192,6 +192,15 @@ static bool python_ran_nothing(const struct pb_run_result *res)
 	return res->exit_code == 5 || (res->exit_code == 0 && strstr(res->tail, "\nRan 0 tests"));
 }
 
+static void report_failed(struct pb_report *r, const char *reason, const char *msg,
+			  const char *tail)
+{
+	r->result = "Failed";
+	r->reason = reason;
+	r->message = msg;
+	r->tail = tail;
+}
+
 static int run_tests(struct opts *o, const struct pb_detection *d, const char *command)
 {
 	struct pb_run_result *res = calloc(1, sizeof(*res));
@@ -212,10 +221,11 @@ static int run_tests(struct opts *o, const struct pb_detection *d, const char *c
 	if (res->timed_out) {
 		snprintf(msg, sizeof(msg), "`%.200s` ran longer than %us; last output:", command,
 			 o->timeout);
-		r.result = "Failed", r.reason = "TestsTimedOut", r.message = msg, r.tail = res->tail;
+		report_failed(&r, "TestsTimedOut", msg, res->tail);
 		code = PB_EXIT_TIMED_OUT;
 	} else if (d->system == PB_SYSTEM_PYTHON && !o->test_command && python_ran_nothing(res)) {
-		r.result = "Succeeded", r.warning = "NoTestsDefined";
+		r.result = "Succeeded";
+		r.warning = "NoTestsDefined";
 		r.message = "the test runner found no tests";
 		code = PB_EXIT_OK;
 	} else if (res->exit_code == 0) {
@@ -224,7 +234,7 @@ static int run_tests(struct opts *o, const struct pb_detection *d, const char *c
 	} else {
 		snprintf(msg, sizeof(msg), "`%.200s` exited %d%s; last output:", command,
 			 res->exit_code, res->exit_code == 127 ? " (command not found?)" : "");
-		r.result = "Failed", r.reason = "TestsFailed", r.message = msg, r.tail = res->tail;
+		report_failed(&r, "TestsFailed", msg, res->tail);
 	}
 	pb_report_write(o->termination_log, &r, o->message_max);
 out:
