@@ -1,0 +1,360 @@
+/* phoenix-build: the step program of a Build's Job. Each subcommand is one init container
+ * (fetch, detect, test) working on a shared workspace and reporting one JSON line through the
+ * termination message. Contract: docs/build-steps.md. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pb_detect.h"
+#include "pb_report.h"
+#include "pb_run.h"
+
+#define DEFAULT_WORKSPACE "/workspace"
+#define DEFAULT_TERMINATION_LOG "/dev/termination-log"
+#define DEFAULT_TEST_TIMEOUT 1800
+#define GIT_TIMEOUT 600
+
+struct opts {
+	const char *cmd;
+	const char *workspace;
+	const char *context_dir;
+	const char *termination_log;
+	const char *test_command;
+	const char *url;
+	const char *revision;
+	unsigned timeout;
+	unsigned message_max; /* termination message bound, bytes including the final NUL */
+	char dir[4096]; /* workspace/contextDir */
+};
+
+static const char usage[] =
+	"usage: phoenix-build fetch|detect|test [options]\n"
+	"  --workspace DIR        shared workspace (PHOENIX_WORKSPACE, default /workspace)\n"
+	"  --context-dir DIR      source folder inside it (PHOENIX_CONTEXT_DIR)\n"
+	"  --termination-log PATH (PHOENIX_TERMINATION_LOG, default /dev/termination-log)\n"
+	"  --url URL --revision REV   fetch: git source (PHOENIX_GIT_URL, PHOENIX_GIT_REVISION)\n"
+	"  --command CMD          test: shell command instead of the detected one\n"
+	"                         (PHOENIX_TEST_COMMAND)\n"
+	"  --timeout SECONDS      test: limit for the command (PHOENIX_TEST_TIMEOUT, default 1800)\n"
+	"  --message-max BYTES    termination message bound, 256..4096 (PHOENIX_MESSAGE_MAX,\n"
+	"                         default 1024)\n"
+	"exit: 0 ok, 1 step failed, 64 invalid input, 65 no build system, 124 timed out\n";
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : dflt;
+}
+
+static int fail(const struct opts *o, int code, const char *reason, const char *msg,
+		const char *tail)
+{
+	struct pb_report r = { .step = o->cmd, .result = "Failed", .reason = reason,
+			       .message = msg, .tail = tail, .context_dir = o->context_dir,
+			       .exit_code = -1 };
+	pb_report_write(o->termination_log, &r, o->message_max);
+	return code;
+}
+
+static bool parse_uint(const char *s, unsigned *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !end || *end || end == s || *s == '-' || v > 7 * 86400)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* Fills *o from argv and the environment; returns NULL or a message naming the first bad
+ * input. Parsing goes on after an error so that --termination-log is still honoured; a value
+ * starting with "--" is taken as the next option, not as a value. */
+static const char *parse(int argc, char **argv, struct opts *o)
+{
+	static char msg[160];
+	const char *err = NULL;
+	o->workspace = env_or("PHOENIX_WORKSPACE", DEFAULT_WORKSPACE);
+	o->context_dir = env_or("PHOENIX_CONTEXT_DIR", NULL);
+	o->termination_log = env_or("PHOENIX_TERMINATION_LOG", DEFAULT_TERMINATION_LOG);
+	o->test_command = env_or("PHOENIX_TEST_COMMAND", NULL);
+	o->url = env_or("PHOENIX_GIT_URL", NULL);
+	o->revision = env_or("PHOENIX_GIT_REVISION", NULL);
+	const char *timeout = env_or("PHOENIX_TEST_TIMEOUT", NULL);
+	const char *message_max = env_or("PHOENIX_MESSAGE_MAX", NULL);
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char **slot = !strcmp(a, "--workspace") ? &o->workspace
+			: !strcmp(a, "--context-dir") ? &o->context_dir
+			: !strcmp(a, "--termination-log") ? &o->termination_log
+			: !strcmp(a, "--command") ? &o->test_command
+			: !strcmp(a, "--url") ? &o->url
+			: !strcmp(a, "--revision") ? &o->revision
+			: !strcmp(a, "--timeout") ? &timeout
+			: !strcmp(a, "--message-max") ? &message_max : NULL;
+		if (!slot || !v || !strncmp(v, "--", 2)) {
+			if (!err)
+				snprintf(msg, sizeof(msg), slot ? "option %.64s needs a value"
+							       : "unknown option %.64s", a);
+			err = msg;
+			continue;
+		}
+		*slot = v;
+		i++;
+	}
+	o->timeout = DEFAULT_TEST_TIMEOUT;
+	o->message_max = PB_REPORT_DEFAULT;
+	unsigned mm = 0;
+	if (message_max && (!parse_uint(message_max, &mm) || mm < PB_REPORT_MIN ||
+			    mm > PB_REPORT_MAX))
+		err = err ? err : "message-max must be a number of bytes from 256 to 4096";
+	else if (message_max)
+		o->message_max = mm;
+	if (!err && timeout && !parse_uint(timeout, &o->timeout))
+		err = "timeout must be a whole number of seconds from 0 to 604800";
+	return err;
+}
+
+/* contextDir is relative, without "..", and must name a directory in the workspace. */
+static const char *resolve_dir(struct opts *o)
+{
+	const char *cd = o->context_dir ? o->context_dir : "";
+	if (cd[0] == '/')
+		return "contextDir must be a relative path inside the source";
+	for (const char *p = cd; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return "contextDir must not contain \"..\"";
+		p += len + (slash ? 1 : 0);
+	}
+	if (snprintf(o->dir, sizeof(o->dir), "%s%s%s", o->workspace, *cd ? "/" : "", cd) >=
+	    (int)sizeof(o->dir))
+		return "workspace/contextDir path is too long";
+	struct stat st;
+	if (stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return *cd ? "contextDir does not name a directory in the source"
+			   : "the workspace is not a directory";
+	return NULL;
+}
+
+static bool have_pytest(const char *dir)
+{
+	char *argv[] = { "python3", "-c", "import pytest", NULL };
+	struct pb_run_result res;
+	return pb_run(dir, argv, 60, -1, &res) == 0 && res.exit_code == 0;
+}
+
+/* Detection with the pytest probe only when it matters. Returns pb_detect's code. */
+static int detect(const char *dir, struct pb_detection *d)
+{
+	struct pb_env env = { .have_pytest = false };
+	int rc = pb_detect(dir, &env, d);
+	if (rc == 0 && d->system == PB_SYSTEM_PYTHON && have_pytest(dir)) {
+		env.have_pytest = true;
+		rc = pb_detect(dir, &env, d);
+	}
+	return rc;
+}
+
+static const char no_system_msg[] =
+	"no build system detected: looked for Cargo.toml, package.json, pyproject.toml, setup.py, "
+	"requirements.txt, pom.xml, build.gradle(.kts), settings.gradle(.kts), gradlew, "
+	"GNUmakefile, Makefile, makefile, Dockerfile; set spec.test.command or spec.source.contextDir";
+
+static int cmd_detect(struct opts *o)
+{
+	const char *bad = resolve_dir(o);
+	struct pb_detection d;
+	if (bad)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", bad, NULL);
+	if (detect(o->dir, &d) != 0)
+		return fail(o, PB_EXIT_NO_BUILD_SYSTEM, "NoBuildSystemDetected", no_system_msg, NULL);
+	struct pb_report r = { .step = "detect", .result = "Succeeded",
+			       .build_system = pb_system_name(d.system),
+			       .test_command = o->test_command ? o->test_command
+				       : d.test_command[0] ? d.test_command : NULL,
+			       .warning = d.no_tests && !o->test_command ? "NoTestsDefined" : NULL,
+			       .message = d.note[0] ? d.note : NULL,
+			       .context_dir = o->context_dir, .exit_code = -1 };
+	pb_report_write(o->termination_log, &r, o->message_max);
+	return PB_EXIT_OK;
+}
+
+/* pytest exits 5 when it collected nothing; unittest says "Ran 0 tests" (3.12+: exits 5). */
+static bool python_ran_nothing(const struct pb_run_result *res)
+{
+	return res->exit_code == 5 || (res->exit_code == 0 && strstr(res->tail, "\nRan 0 tests"));
+}
+
+static void report_failed(struct pb_report *r, const char *reason, const char *msg,
+			  const char *tail)
+{
+	r->result = "Failed";
+	r->reason = reason;
+	r->message = msg;
+	r->tail = tail;
+}
+
+static int run_tests(struct opts *o, const struct pb_detection *d, const char *command)
+{
+	struct pb_run_result *res = calloc(1, sizeof(*res));
+	char msg[512];
+	int code = PB_EXIT_STEP_FAILED;
+	if (!res)
+		return fail(o, PB_EXIT_STEP_FAILED, "TestsFailed", "out of memory", NULL);
+	fprintf(stderr, "phoenix-build: running `%s` in %s\n", command, o->dir);
+	fflush(stdout);
+	if (pb_run_shell(o->dir, command, o->timeout, STDOUT_FILENO, res) != 0) {
+		snprintf(msg, sizeof(msg), "could not start `%.200s`", command);
+		code = fail(o, PB_EXIT_STEP_FAILED, "TestsFailed", msg, NULL);
+		goto out;
+	}
+	struct pb_report r = { .step = "test", .build_system = pb_system_name(d->system),
+			       .test_command = command, .context_dir = o->context_dir,
+			       .exit_code = res->exit_code };
+	if (res->timed_out) {
+		snprintf(msg, sizeof(msg), "`%.200s` ran longer than %us; last output:", command,
+			 o->timeout);
+		report_failed(&r, "TestsTimedOut", msg, res->tail);
+		code = PB_EXIT_TIMED_OUT;
+	} else if (d->system == PB_SYSTEM_PYTHON && !o->test_command && python_ran_nothing(res)) {
+		r.result = "Succeeded";
+		r.warning = "NoTestsDefined";
+		r.message = "the test runner found no tests";
+		code = PB_EXIT_OK;
+	} else if (res->exit_code == 0) {
+		r.result = "Succeeded";
+		code = PB_EXIT_OK;
+	} else {
+		snprintf(msg, sizeof(msg), "`%.200s` exited %d%s; last output:", command,
+			 res->exit_code, res->exit_code == 127 ? " (command not found?)" : "");
+		report_failed(&r, "TestsFailed", msg, res->tail);
+	}
+	pb_report_write(o->termination_log, &r, o->message_max);
+out:
+	free(res);
+	return code;
+}
+
+static int cmd_test(struct opts *o)
+{
+	const char *bad = resolve_dir(o);
+	struct pb_detection d;
+	if (bad)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", bad, NULL);
+	int rc = detect(o->dir, &d);
+	if (rc != 0 && !o->test_command)
+		return fail(o, PB_EXIT_NO_BUILD_SYSTEM, "NoBuildSystemDetected", no_system_msg, NULL);
+	if (!o->test_command && d.no_tests) {
+		struct pb_report r = { .step = "test", .result = "Succeeded",
+				       .warning = "NoTestsDefined",
+				       .build_system = pb_system_name(d.system),
+				       .message = d.note, .context_dir = o->context_dir,
+				       .exit_code = -1 };
+		pb_report_write(o->termination_log, &r, o->message_max);
+		return PB_EXIT_OK;
+	}
+	return run_tests(o, &d, o->test_command ? o->test_command : d.test_command);
+}
+
+/* Runs git with argv; on failure reports SourceFetchFailed. Returns 0 or an exit code. */
+static int git(struct opts *o, char *const argv[], struct pb_run_result *res, const char *what)
+{
+	char msg[256];
+	if (pb_run(o->workspace, argv, GIT_TIMEOUT, STDOUT_FILENO, res) == 0 &&
+	    res->exit_code == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "git %s failed (exit %d)%s; last output:", what,
+		 res->exit_code, res->timed_out ? ", timed out" : "");
+	return fail(o, PB_EXIT_STEP_FAILED, "SourceFetchFailed", msg, res->tail);
+}
+
+static int checkout(struct opts *o, struct pb_run_result *res)
+{
+	char remote[512];
+	char *argv[] = { "git", "-c", "safe.directory=*", "-c", "advice.detachedHead=false",
+			 "checkout", "--quiet", "--detach", (char *)o->revision, "--", NULL };
+	if (pb_run(o->workspace, argv, GIT_TIMEOUT, STDOUT_FILENO, res) == 0 &&
+	    res->exit_code == 0)
+		return 0;
+	/* A branch other than the default exists only as origin/<name> after the clone. */
+	snprintf(remote, sizeof(remote), "origin/%s", o->revision);
+	argv[8] = remote;
+	return git(o, argv, res, "checkout of the revision");
+}
+
+static int cmd_fetch(struct opts *o)
+{
+	struct pb_run_result *res = calloc(1, sizeof(*res));
+	int code;
+	if (!res)
+		return fail(o, PB_EXIT_STEP_FAILED, "SourceFetchFailed", "out of memory", NULL);
+	if (!o->url || !*o->url || o->url[0] == '-') {
+		code = fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec",
+			    "source.git.url is required and must not start with '-'", NULL);
+		goto out;
+	}
+	if (o->revision && (o->revision[0] == '-' || strlen(o->revision) > 255)) {
+		code = fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec",
+			    "source.git.revision must not start with '-' (at most 255 bytes)", NULL);
+		goto out;
+	}
+	setenv("GIT_TERMINAL_PROMPT", "0", 1);
+	if (mkdir(o->workspace, 0755) != 0 && errno != EEXIST) {
+		code = fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", "cannot create the workspace",
+			    NULL);
+		goto out;
+	}
+	char *clone[] = { "git", "clone", "--quiet", "--", (char *)o->url, ".", NULL };
+	code = git(o, clone, res, "clone");
+	if (code == 0 && o->revision && *o->revision)
+		code = checkout(o, res);
+	char *head[] = { "git", "-c", "safe.directory=*", "rev-parse", "HEAD", NULL };
+	if (code == 0 && pb_run(o->workspace, head, 60, -1, res) == 0 && res->exit_code == 0) {
+		res->tail[strcspn(res->tail, "\r\n")] = '\0';
+		bool bad_dir = o->context_dir && resolve_dir(o) != NULL;
+		struct pb_report r = { .step = "fetch", .result = bad_dir ? "Failed" : "Succeeded",
+				       .reason = bad_dir ? "InvalidSpec" : NULL,
+				       .message = bad_dir ? resolve_dir(o) : NULL,
+				       .commit_sha = res->tail, .context_dir = o->context_dir,
+				       .exit_code = -1 };
+		pb_report_write(o->termination_log, &r, o->message_max);
+		code = bad_dir ? PB_EXIT_INVALID_INPUT : PB_EXIT_OK;
+	} else if (code == 0) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "SourceFetchFailed", "git rev-parse HEAD failed",
+			    res->tail);
+	}
+out:
+	free(res);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .cmd = argc > 1 ? argv[1] : "", .message_max = PB_REPORT_DEFAULT };
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? PB_EXIT_INVALID_INPUT : PB_EXIT_OK;
+	}
+	const char *bad = parse(argc, argv, &o);
+	if (bad) {
+		fprintf(stderr, "%s", usage);
+		return fail(&o, PB_EXIT_INVALID_INPUT, "InvalidSpec", bad, NULL);
+	}
+	if (!strcmp(o.cmd, "fetch"))
+		return cmd_fetch(&o);
+	if (!strcmp(o.cmd, "detect"))
+		return cmd_detect(&o);
+	if (!strcmp(o.cmd, "test"))
+		return cmd_test(&o);
+	fprintf(stderr, "%s", usage);
+	o.cmd = NULL;
+	return fail(&o, PB_EXIT_INVALID_INPUT, "InvalidSpec", "unknown subcommand", NULL);
+}
