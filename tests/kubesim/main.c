@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kube_log.h"
+#include "sim_proxy.h"
 #include "sim_server.h"
 
 #if defined(__has_include)
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 		"  --nodes               simulated nodes (default 3)\n"
 		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
 		"  --history             watch events kept for resuming watches (default 10000)\n"
+		"  --proxy               userspace kube-proxy: Services get loopback clusterIPs\n"
+		"                        (127.2.0.0/16) relayed to their endpoints\n"
 		"  -v                    log every request\n"
 		"Prints the server URL on stdout once it is serving.\n");
 }
@@ -53,6 +56,7 @@ int main(int argc, char **argv)
 		{"pod-ready-delay-ms", required_argument, NULL, 'd'},
 		{"history", required_argument, NULL, 'y'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"proxy", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -61,7 +65,7 @@ int main(int argc, char **argv)
 		.nodes = 3,
 		.pod_ready_delay_ms = 100,
 	};
-	int rc = 1, c;
+	int rc = 1, c, proxy = 0;
 	long v;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -92,6 +96,9 @@ int main(int argc, char **argv)
 		case 'v':
 			opts.verbose = 1;
 			break;
+		case 'P':
+			proxy = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -111,12 +118,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct sim_server *srv = NULL;
+	struct sim_proxy *px = NULL;
 #ifdef HAVE_SIM_CONTROLLERS
 	struct sim_controllers *ctl = NULL;
 #endif
 	if (sim_server_new(&opts, &srv) != 0) {
 		fprintf(stderr, "kubesim: cannot initialise\n");
 		return 1;
+	}
+	/* Before the controllers: its /sim/v1/proxy route must precede the control API's prefix. */
+	if (proxy && sim_proxy_start(srv, &px) != 0) {
+		fprintf(stderr, "kubesim: cannot start the service proxy\n");
+		goto out;
 	}
 #ifdef HAVE_SIM_CONTROLLERS
 	if (sim_controllers_start(srv, sim_server_options(srv), &ctl) != 0) {
@@ -143,6 +156,7 @@ out:
 #ifdef HAVE_SIM_CONTROLLERS
 	sim_controllers_stop(ctl);
 #endif
+	sim_proxy_stop(px);
 	sim_server_free(srv);
 	return rc;
 bad:
