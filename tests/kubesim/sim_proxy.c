@@ -774,7 +774,7 @@ static void conn_pump(struct sim_proxy *px, struct px_conn *c, int from_backend,
 {
 	int r;
 
-	if (ev & EPOLLERR)
+	if ((ev & EPOLLERR) && !(c->connecting && from_backend))
 		goto reset;
 	if (c->connecting) {
 		/* SO_ERROR reads 0 while the handshake is still under way: only the backend's
