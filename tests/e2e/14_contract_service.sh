@@ -80,6 +80,23 @@ for bad in "PORT=http" "PORT=70000" "POD_IP=not-an-ip" "DEPENDENCIES=noequals" "
 done
 pass "bad configuration exits 2 naming the variable"
 
+# --- bench/phx_loadgen against it: steady rate, every failure recorded with its time
+lg="$PHX_BIN/phx_loadgen"
+if [ -x "$lg" ]; then
+	out=$("$lg" --url "http://$beta/health" --rate 100 --duration 1 --quiet --out "$E2E_TMP/lg.json" && cat "$E2E_TMP/lg.json")
+	expect_eq "100 0" "$(jq -r '"\(.sent) \(.failed)"' <<<"$out")" "loadgen sent/failed against a live service"
+	out=$("$lg" --url "http://127.0.0.1:1/health" --rate 50 --duration 1)
+	expect_eq "50 50 50 refused" "$(jq -r '"\(.sent) \(.failed) \(.longestFailureRun.count) \(.failures[0].error)"' <<<"$out")" "loadgen against a refusing port"
+	"$lg" --url "http://$beta/health" --rate 50 --duration 0 --quiet --out "$E2E_TMP/lg2.json" &
+	lg_pid=$!
+	wait_for 10 "the loadgen's requests arrive" sh -c "[ \"\$(curl -sf 'http://$beta/state' | jq .requests)\" -ge 120 ]"
+	kill -INT "$lg_pid"
+	wait "$lg_pid" || fail "loadgen exit status after SIGINT"
+	[ "$(jq .sent "$E2E_TMP/lg2.json")" -ge 10 ] || fail "loadgen until SIGINT: $(jq -c '{sent,failed}' "$E2E_TMP/lg2.json")"
+	expect_eq 0 "$(jq .failed "$E2E_TMP/lg2.json")" "loadgen until SIGINT: no failure"
+	pass "phx_loadgen: rate x duration sent, failures timed and counted, runs until SIGINT"
+fi
+
 # --- graceful SIGTERM: the request in flight (probing the hanging dependency) completes
 curl -s --max-time 10 "$a/dependencies" >"$E2E_TMP/inflight.json" &
 curl_pid=$!
