@@ -5,7 +5,9 @@
  * Environment: SERVICE_NAME (else POD_NAME, HOSTNAME, "contract-service"), POD_IP (bind address,
  * default 127.0.0.1), PORT (default 8080; 0 = any free port), DEPENDENCIES ("name=url,...",
  * each probed with GET url/health), DEPENDENCY_TIMEOUT_MS (default 500), DRAIN_TIMEOUT_MS
- * (default 10000). Prints "listening on IP:PORT" on stdout once serving. SIGTERM/SIGINT: stop
+ * (default 10000). A dependency URL whose host has no dot ("http://registry") is resolved as
+ * Kubernetes' service links do: REGISTRY_SERVICE_HOST (and _PORT when the URL has no port), when
+ * set; else the name is left to DNS. Prints "listening on IP:PORT" on stdout once serving. SIGTERM/SIGINT: stop
  * accepting, let requests in flight finish (up to the drain timeout), exit 0. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,6 +102,36 @@ static int env_long(const char *var, long def, long min, long max, long *out)
 	return -1;
 }
 
+/* url with a dotless host replaced by its service-link variables (NAME_SERVICE_HOST/_PORT), or a
+ * copy of url. Caller frees; NULL on ENOMEM. */
+static char *resolve_url(const char *url)
+{
+	const char *host = strstr(url, "://") + 3, *end = host + strcspn(host, ":/");
+	char var[160], *out;
+	const char *h, *p;
+	size_t i, n = (size_t)(end - host);
+
+	if (n == 0 || n > 100 || memchr(host, '.', n))
+		return strdup(url);
+	for (i = 0; i < n; i++) {
+		char c = host[i];
+
+		var[i] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+	}
+	snprintf(var + n, sizeof(var) - n, "_SERVICE_HOST");
+	h = getenv(var);
+	if (!h || !*h)
+		return strdup(url);
+	snprintf(var + n, sizeof(var) - n, "_SERVICE_PORT");
+	p = *end == ':' ? NULL : getenv(var);
+	n = strlen(url) + strlen(h) + (p ? strlen(p) : 0) + 2;
+	out = malloc(n);
+	if (out)
+		snprintf(out, n, "%.*s%s%s%s%s", (int)(host - url), url, h, p ? ":" : "",
+			 p ? p : "", end);
+	return out;
+}
+
 /* DEPENDENCIES="name=url,name2=url2": names non-empty, urls http:// or https://. */
 static int parse_deps(struct svc *s, const char *spec)
 {
@@ -130,7 +162,7 @@ static int parse_deps(struct svc *s, const char *spec)
 		}
 		*eq = '\0';
 		s->deps[s->ndeps].name = strdup(tok);
-		s->deps[s->ndeps].url = strdup(eq + 1);
+		s->deps[s->ndeps].url = resolve_url(eq + 1);
 		s->ndeps++;
 	}
 	free(copy);

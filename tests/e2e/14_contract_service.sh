@@ -70,6 +70,13 @@ expect_eq unreachable "$(jq -r '.dependencies[2].status' <<<"$out")" "the hangin
 expect_eq false "$(jq -r .allHealthy <<<"$out")" "allHealthy"
 pass "/dependencies probes each dependency's /health with the timeout"
 
+# --- "http://beta-svc" resolves through the service-link variables, as in a pod
+start_svc gamma DEPENDENCIES="beta=http://beta-svc" BETA_SVC_SERVICE_HOST=127.0.0.1 \
+	BETA_SVC_SERVICE_PORT="${beta##*:}"
+out=$(curl -sf --max-time 5 "http://$SVC_ADDR/dependencies")
+expect_eq "active http://$beta" "$(jq -r '.dependencies[0] | "\(.status) \(.url)"' <<<"$out")" "service-link resolution"
+pass "a dotless dependency host resolves through NAME_SERVICE_HOST/_PORT"
+
 # --- configuration errors name the variable
 for bad in "PORT=http" "PORT=70000" "POD_IP=not-an-ip" "DEPENDENCIES=noequals" "DEPENDENCIES=x=ftp://h"; do
 	var=${bad%%=*}
