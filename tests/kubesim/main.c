@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "kube_log.h"
-#include "sim_proxy.h"
 #include "sim_server.h"
 
 #if defined(__has_include)
@@ -18,6 +17,8 @@
 #endif
 #endif
 
+#include "sim_proxy.h"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -26,11 +27,11 @@ static void usage(FILE *f)
 		"  --listen              address to listen on (default 127.0.0.1:0 = any free port)\n"
 		"  --kubeconfig-out      write a kubeconfig for kubectl/helm/the operator here\n"
 		"  --http                plain HTTP without a token (default HTTPS + bearer token)\n"
+		"  --proxy               userspace kube-proxy: Services get loopback clusterIPs\n"
+		"                        (127.2.0.0/16) relayed to their endpoints\n"
 		"  --nodes               simulated nodes (default 3)\n"
 		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
 		"  --history             watch events kept for resuming watches (default 10000)\n"
-		"  --proxy               userspace kube-proxy: Services get loopback clusterIPs\n"
-		"                        (127.2.0.0/16) relayed to their endpoints\n"
 		"  -v                    log every request\n"
 		"Prints the server URL on stdout once it is serving.\n");
 }
@@ -52,20 +53,21 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"kubeconfig-out", required_argument, NULL, 'k'},
 		{"http", no_argument, NULL, 'H'},
+		{"proxy", no_argument, NULL, 'P'},
 		{"nodes", required_argument, NULL, 'n'},
 		{"pod-ready-delay-ms", required_argument, NULL, 'd'},
 		{"history", required_argument, NULL, 'y'},
 		{"verbose", no_argument, NULL, 'v'},
-		{"proxy", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	int proxy = 0;
 	struct sim_options opts = {
 		.listen = "127.0.0.1:0",
 		.nodes = 3,
 		.pod_ready_delay_ms = 100,
 	};
-	int rc = 1, c, proxy = 0;
+	int rc = 1, c;
 	long v;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -77,6 +79,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			opts.http = 1;
+			break;
+		case 'P':
+			proxy = 1;
 			break;
 		case 'n':
 			if (parse_int(optarg, 0, 1000, &v))
@@ -95,9 +100,6 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			opts.verbose = 1;
-			break;
-		case 'P':
-			proxy = 1;
 			break;
 		case 'h':
 			usage(stdout);
