@@ -46,7 +46,7 @@ done
 for b in kubesim phoenix-controller phoenix-contract-service phx_loadgen kubectl-phoenix; do
 	[ -x "$PHX_BIN/$b" ] || fail "$PHX_BIN/$b is not built"
 done
-"$PHX_BIN/kubesim" --help 2>&1 | grep -q -- --run-pods ||
+"$PHX_BIN/kubesim" --help 2>&1 | grep -Eq -- '^ *--run-pods ' ||
 	fail "this kubesim has no --run-pods: nothing can be measured (merge the runpods work first)"
 
 image=phoenix/contract-service:dev

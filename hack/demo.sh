@@ -178,11 +178,11 @@ rm -f "$kubeconfig"
 sim_flags=()
 sim_help=$("$bin/kubesim" --help 2>&1)
 run_pods=0
-if [ "${PHX_DEMO_RUN_PODS:-1}" != 0 ] && grep -q -- '--run-pods' <<<"$sim_help" &&
+if [ "${PHX_DEMO_RUN_PODS:-1}" != 0 ] && grep -Eq -- '^ *--run-pods ' <<<"$sim_help" &&
 	[ -x "$bin/phoenix-contract-service" ]; then
 	run_pods=1
 	sim_flags+=(--run-pods --image-map "phoenix/contract-service:dev=$bin/phoenix-contract-service")
-	grep -q -- '--proxy' <<<"$sim_help" && sim_flags+=(--proxy)
+	grep -Eq -- '^ *--proxy ' <<<"$sim_help" && sim_flags+=(--proxy)
 fi
 start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$kubeconfig" \
 	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms" "${sim_flags[@]}"

@@ -56,12 +56,12 @@ cip=$(k get svc web -o jsonpath='{.spec.clusterIP}')
 case "$cip" in 127.2.*) ;; *) fail "clusterIP $cip is not in 127.2.0.0/16" ;; esac
 pass "the Service got the loopback clusterIP $cip"
 
-backends() { sim_curl -sf "$SIM_URL/sim/v1/proxy" | jq -c --arg n web \
+backends() { sim_curl -sf "$SIM_URL/sim/v1/proxy" | jq -c --arg n "${1:-web}" \
 	'[.services[] | select(.name==$n) | .ports[0].backends] | .[0] // []'; }
-wait_backends() { # EXPECTED_JSON
+wait_backends() { # EXPECTED_JSON [SERVICE]
 	local deadline=$((SECONDS + 10 * ${PHX_E2E_WAIT_SCALE:-3}))
-	until [ "$(backends)" = "$1" ]; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "proxy backends: want $1, got $(backends)"
+	until [ "$(backends "${2:-web}")" = "$1" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || fail "proxy backends: want $1, got $(backends "${2:-web}")"
 		sleep 0.1
 	done
 }
@@ -132,6 +132,58 @@ while curl -s --max-time 1 "http://$lip:8081/who" >/dev/null 2>&1; do
 	sleep 0.1
 done
 pass "deleting the Service closes its listener"
+
+# --- with --run-pods (when this kubesim has it, implying --proxy): a selector Service with a
+# named targetPort over two real pods; the proxy follows the endpoints controller's slices.
+if "$PHX_BIN/kubesim" --help 2>&1 | grep -Eq -- '^ *--run-pods ' && [ -x "$PHX_BIN/phoenix-contract-service" ]; then
+	sim_stop
+	rm -f "$E2E_TMP/kubesim.url"
+	sim_start --run-pods --image-map "phoenix/contract-service:dev=$PHX_BIN/phoenix-contract-service"
+	k apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: rr}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: rr}}
+  template:
+    metadata: {labels: {app: rr}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: app
+          image: phoenix/contract-service:dev
+          env:
+            - {name: PORT, value: "8080"}
+            - name: SERVICE_NAME
+              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+          ports: [{name: web, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /health, port: web}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: rr}
+spec:
+  selector: {app: rr}
+  ports: [{name: http, port: 8080, targetPort: web}]
+EOF
+	rcip=$(k get svc rr -o jsonpath='{.spec.clusterIP}')
+	two_backends() { [ "$(backends rr | jq 'map(select(startswith("127.1.") and endswith(":8080"))) | length')" = 2 ]; }
+	wait_for 60 "two pod backends for rr" two_backends
+	who() { curl -sf --max-time 5 "http://$rcip:8080/health" | jq -r .service; }
+	w1=$(who) w2=$(who) w3=$(who) w4=$(who)
+	[ "$w1" != "$w2" ] && [ "$w1" = "$w3" ] && [ "$w2" = "$w4" ] ||
+		fail "round robin over the pods: $w1 $w2 $w3 $w4"
+	pass "--run-pods: $rcip:8080 alternates between the pods $w1 and $w2 (named targetPort web)"
+	k delete pod "$w1" --wait=false >/dev/null
+	w1_gone() { ! backends rr | grep -q "$(k get pod "$w1" -o jsonpath='{.status.podIP}' 2>/dev/null || echo none):"; }
+	wait_for 30 "the deleted pod leaves the backends" w1_gone
+	for _ in 1 2 3 4; do
+		got=$(who) || fail "a request failed after the endpoint change"
+		[ "$got" != "$w1" ] || fail "the deleted pod $w1 still got a new connection"
+	done
+	pass "--run-pods: once the deleted pod leaves the slice, no new connection reaches it"
+fi
 
 # --- without --proxy: today's behaviour (10.96.0.0/16 clusterIPs, nothing listens)
 sim_stop

@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"  --kubeconfig-out      write a kubeconfig for kubectl/helm/the operator here\n"
 		"  --http                plain HTTP without a token (default HTTPS + bearer token)\n"
 		"  --proxy               userspace kube-proxy: Services get loopback clusterIPs\n"
-		"                        (127.2.0.0/16) relayed to their endpoints\n"
+		"                        (127.2.0.0/16) relayed to their endpoints (--run-pods\n"
+		"                        implies it)\n"
 		"  --nodes               simulated nodes (default 3)\n"
 		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
 		"  --history             watch events kept for resuming watches (default 10000)\n"
@@ -62,6 +63,11 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int proxy = 0;
+	/* --run-pods implies --proxy: pods that are processes get Services that carry traffic. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--run-pods") == 0)
+			proxy = 1;
+	}
 	struct sim_options opts = {
 		.listen = "127.0.0.1:0",
 		.nodes = 3,
