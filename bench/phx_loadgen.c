@@ -313,12 +313,16 @@ static int run_load(struct run *r)
 	r->t0_wall = now_ms(CLOCK_REALTIME);
 	for (;;) {
 		double elapsed = now_ms_f() - (double)r->t0_mono;
+		/* Every request scheduled before the end is sent, however late the loop wakes. */
 		int sending = !stop_flag && (r->o.duration_s <= 0 ||
-					     elapsed < r->o.duration_s * 1000.0);
+					     (double)next * 1000.0 / r->o.rate <
+						     r->o.duration_s * 1000.0);
 		double due_ms;
 		int wait_ms;
 
-		while (sending && (double)next * 1000.0 / r->o.rate <= elapsed) {
+		while (sending && (double)next * 1000.0 / r->o.rate <= elapsed &&
+		       (r->o.duration_s <= 0 ||
+			(double)next * 1000.0 / r->o.rate < r->o.duration_s * 1000.0)) {
 			if (send_one(r, m, next) != 0) {
 				curl_multi_cleanup(m);
 				return -1;
