@@ -4,11 +4,13 @@
  *
  * Environment: SERVICE_NAME (else POD_NAME, HOSTNAME, "contract-service"), POD_IP (bind address,
  * default 127.0.0.1), PORT (default 8080; 0 = any free port), DEPENDENCIES ("name=url,...",
- * each probed with GET url/health), DEPENDENCY_TIMEOUT_MS (default 500), DRAIN_TIMEOUT_MS
- * (default 10000). A dependency URL whose host has no dot ("http://registry") is resolved as
+ * each probed with GET url/health), DEPENDENCY_TIMEOUT_MS (default 500), SHUTDOWN_DELAY_MS
+ * (default 2000), DRAIN_TIMEOUT_MS (default 10000). A dependency URL whose host has no dot ("http://registry") is resolved as
  * Kubernetes' service links do: REGISTRY_SERVICE_HOST (and _PORT when the URL has no port), when
- * set; else the name is left to DNS. Prints "listening on IP:PORT" on stdout once serving. SIGTERM/SIGINT: stop
- * accepting, let requests in flight finish (up to the drain timeout), exit 0. */
+ * set; else the name is left to DNS. Prints "listening on IP:PORT" on stdout once serving. SIGTERM/SIGINT: a lame-duck
+ * period first (SHUTDOWN_DELAY_MS: still serving, /health 503 "draining", so that the endpoint
+ * leaves every load balancer before the port closes), then stop accepting, let requests in
+ * flight finish (up to the drain timeout), exit 0. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -41,7 +43,7 @@ struct svc {
 	int port;
 	struct dep deps[MAX_DEPS];
 	int ndeps;
-	long dep_timeout_ms, drain_timeout_ms;
+	long dep_timeout_ms, drain_timeout_ms, shutdown_delay_ms;
 	int64_t started_ms;
 	atomic_long requests, messages, rejected, in_flight, dep_probes;
 	atomic_int draining;
@@ -189,7 +191,8 @@ static int configure(struct svc *s)
 	}
 	if (env_long("PORT", 8080, 0, 65535, &port) ||
 	    env_long("DEPENDENCY_TIMEOUT_MS", 500, 1, 60000, &s->dep_timeout_ms) ||
-	    env_long("DRAIN_TIMEOUT_MS", 10000, 0, 600000, &s->drain_timeout_ms))
+	    env_long("DRAIN_TIMEOUT_MS", 10000, 0, 600000, &s->drain_timeout_ms) ||
+	    env_long("SHUTDOWN_DELAY_MS", 2000, 0, 600000, &s->shutdown_delay_ms))
 		return -1;
 	s->port = (int)port;
 	return parse_deps(s, getenv("DEPENDENCIES"));
@@ -394,7 +397,10 @@ static enum MHD_Result route(struct svc *s, struct MHD_Connection *conn, const c
 			continue;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return send_json(s, conn, 405, error_json("MethodNotAllowed", "use GET"));
-		return send_json(s, conn, 200, gets[i].get(s));
+		/* Draining: readiness fails, everything else still answers. */
+		return send_json(s, conn,
+				 gets[i].get == health && atomic_load(&s->draining) ? 503 : 200,
+				 gets[i].get(s));
 	}
 	if (strcmp(url, "/message") == 0) {
 		if (strcmp(method, "POST") != 0)
@@ -479,21 +485,33 @@ static struct MHD_Daemon *start(struct svc *s)
 	return d;
 }
 
-/* Graceful stop: no new connections, requests in flight finish (up to the drain timeout). */
-static void drain(struct svc *s, struct MHD_Daemon *d)
+static void sleep_ms(long ms)
 {
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Graceful stop: the lame-duck period (a second signal cuts it short), then no new connections
+ * and the requests in flight finish (up to the drain timeout). */
+static void drain(struct svc *s, struct MHD_Daemon *d, const sigset_t *set)
+{
+	struct timespec delay = {s->shutdown_delay_ms / 1000, (s->shutdown_delay_ms % 1000) * 1000000L};
 	MHD_socket lfd;
-	int64_t deadline = now_ms(CLOCK_MONOTONIC) + s->drain_timeout_ms;
+	int64_t deadline;
 
 	atomic_store(&s->draining, 1);
+	fprintf(stderr, "contract-service: %s draining: still serving for %ld ms\n", s->name,
+		s->shutdown_delay_ms);
+	if (s->shutdown_delay_ms > 0)
+		sigtimedwait(set, NULL, &delay);
+	deadline = now_ms(CLOCK_MONOTONIC) + s->drain_timeout_ms;
 	lfd = MHD_quiesce_daemon(d);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
-	while (atomic_load(&s->in_flight) > 0 && now_ms(CLOCK_MONOTONIC) < deadline) {
-		struct timespec ts = {0, 10 * 1000000L};
-
-		nanosleep(&ts, NULL);
-	}
+	while (atomic_load(&s->in_flight) > 0 && now_ms(CLOCK_MONOTONIC) < deadline)
+		sleep_ms(10);
 	fprintf(stderr, "contract-service: %s stopping, %ld request(s) still in flight\n", s->name,
 		atomic_load(&s->in_flight));
 	MHD_stop_daemon(d);
@@ -509,7 +527,8 @@ int main(int argc, char **argv)
 	if (argc > 1) {
 		fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
 			"usage: phoenix-contract-service (configured by SERVICE_NAME, POD_IP, PORT, "
-			"DEPENDENCIES=name=url,..., DEPENDENCY_TIMEOUT_MS, DRAIN_TIMEOUT_MS)\n");
+			"DEPENDENCIES=name=url,..., DEPENDENCY_TIMEOUT_MS, SHUTDOWN_DELAY_MS, "
+			"DRAIN_TIMEOUT_MS)\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 	}
 	pthread_mutex_init(&s.mu, NULL);
@@ -534,7 +553,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "contract-service: %s serving on %s:%d with %d dependencies\n", s.name,
 		s.bind_ip, s.port, s.ndeps);
 	sigwait(&set, &sig);
-	drain(&s, d);
+	drain(&s, d, &set);
 	rc = 0;
 out_curl:
 	curl_global_cleanup();

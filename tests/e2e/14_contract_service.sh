@@ -30,7 +30,7 @@ on_exit "kill $hang_pid 2>/dev/null || true"
 wait_for 10 "hanging listener" test -s "$E2E_TMP/hang.port"
 hang=$(cat "$E2E_TMP/hang.port")
 
-start_svc alpha DEPENDENCY_TIMEOUT_MS=1000 \
+start_svc alpha DEPENDENCY_TIMEOUT_MS=1000 SHUTDOWN_DELAY_MS=3000 \
 	DEPENDENCIES="beta=http://$beta,gone=http://127.0.0.1:1,slow=http://127.0.0.1:$hang"
 alpha_pid=$SVC_PID
 a="http://$SVC_ADDR"
@@ -109,10 +109,16 @@ curl -s --max-time 10 "$a/dependencies" >"$E2E_TMP/inflight.json" &
 curl_pid=$!
 wait_for 10 "a request in flight" sh -c "[ \"\$(curl -sf '$a/state' | jq .inFlight)\" -ge 2 ]"
 kill -TERM "$alpha_pid"
+# the lame-duck period: still answering, /health 503 "draining" (readiness fails first) ...
+draining() { [ "$(curl -s --max-time 1 "$a/health" | jq -r .status)" = draining ] &&
+	[ "$(code --max-time 1 "$a/health")" = 503 ]; }
+wait_for 3 "/health 503 draining after SIGTERM" draining
+expect_eq 200 "$(code "$a/state")" "other endpoints still answer while draining"
+# ... then the port closes
 wait_for 10 "new connections refused" sh -c "! curl -s --max-time 1 '$a/health' >/dev/null"
 wait "$curl_pid" || fail "the request in flight failed"
 expect_eq alpha "$(jq -r .service "$E2E_TMP/inflight.json")" "the in-flight answer"
 rc=0
 wait "$alpha_pid" || rc=$?
 expect_eq 0 "$rc" "exit status after SIGTERM"
-pass "SIGTERM: stopped accepting, finished the request in flight, exited 0"
+pass "SIGTERM: lame duck (health 503 draining), then stopped accepting, finished the request in flight, exited 0"
