@@ -257,11 +257,12 @@ jq -r '.[] | if .measured then
 	awk -F'\t' 'NF < 5 { printf "%-7s %-10s %s\n", $1, $2, $3; next }
 		{ printf "%-7s %-10s %5s %7s %6s %8s %7s %7s %8s %11s %10s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11 }'
 echo
-echo "PhoenixService failed requests against each baseline (phx/dep1, phx/dep3; lower is better):"
+echo "PhoenixService failed requests against each baseline's (ratio; lower is better):"
 jq -r '
 	def f(t; k): (map(select(.target == t and .kind == k and .measured)) | .[0].failed);
 	def ratio(a; b): if a == null or b == null then "-" elif b == 0 then (if a == 0 then "0/0" else "inf" end)
 		else ((a / b * 100 | round) / 100 | tostring) end;
-	(map(.kind) | unique) as $kinds | $kinds[] as $k |
-	"  \($k): \(ratio(f("phx"; $k); f("dep1"; $k))) \(ratio(f("phx"; $k); f("dep3"; $k)))"' "$out"
+	. as $all | (map(.kind) | unique) as $kinds | $kinds[] as $k |
+	($all | f("phx"; $k)) as $p | ($all | f("dep1"; $k)) as $d1 | ($all | f("dep3"; $k)) as $d3 |
+	"  \($k): phx/dep1 \(ratio($p; $d1)), phx/dep3 \(ratio($p; $d3))   (failed: phx \($p // "-"), dep1 \($d1 // "-"), dep3 \($d3 // "-"))"' "$out"
 echo "raw rows: $out"
