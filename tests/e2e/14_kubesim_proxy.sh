@@ -102,6 +102,8 @@ wait "$pid_a" 2>/dev/null || true
 if curl -s --max-time 5 "http://$cip:8080/who" >/dev/null 2>&1; then fail "served by a dead backend"; fi
 bf=$(sim_curl -sf "$SIM_URL/sim/v1/proxy" | jq '[.services[]|select(.name=="web")|.ports[0].backendFailed][0]')
 [ "$bf" -ge 1 ] || fail "backendFailed counter $bf"
+lf=$(sim_curl -sf "$SIM_URL/sim/v1/proxy" | jq -r '[.services[]|select(.name=="web")|.ports[0].lastBackendFailure][0]')
+expect_eq "$ipa:$port: Connection refused" "$lf" "the status names the backend that failed"
 pass "a refusing backend resets the client (backendFailed=$bf)"
 
 # --- a selectorless Service with v1 Endpoints only (no slice): the proxy uses the Endpoints

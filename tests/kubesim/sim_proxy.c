@@ -238,6 +238,7 @@ struct px_port {
 	struct sim_proxy_backend *be;
 	size_t nbe, rr;
 	unsigned long accepted, no_endpoint, backend_failed;
+	char last_failure[96]; /* "ip:port: strerror" of the last backend that failed */
 	long active;
 };
 
@@ -277,6 +278,7 @@ struct px_conn {
 	struct px_buf c2b, b2c;
 	char svc_key[300];
 	size_t port_index;
+	struct sim_proxy_backend be;
 	struct px_conn *next_dead;
 	struct px_conn *prev, *next; /* every live connection */
 };
@@ -626,12 +628,34 @@ static void reconcile(struct sim_proxy *px)
 
 /* ---- Connections (epoll thread only) ---- */
 
-static struct px_port *conn_port_locked(struct sim_proxy *px, const struct px_conn *c)
+static struct px_port *port_locked(struct sim_proxy *px, const char *svc_key, size_t index)
 {
 	struct px_svc *s = NULL;
 
-	HASH_FIND_STR(px->state, c->svc_key, s);
-	return s && c->port_index < s->nports ? &s->ports[c->port_index] : NULL;
+	HASH_FIND_STR(px->state, svc_key, s);
+	return s && index < s->nports ? &s->ports[index] : NULL;
+}
+
+static struct px_port *conn_port_locked(struct sim_proxy *px, const struct px_conn *c)
+{
+	return port_locked(px, c->svc_key, c->port_index);
+}
+
+/* Counts a backend that could not be reached (and says which, for the status). */
+static void backend_failed(struct sim_proxy *px, const char *svc_key, size_t index,
+			   const struct sim_proxy_backend *be, int err, int was_active)
+{
+	struct px_port *p;
+
+	pthread_mutex_lock(&px->mu);
+	p = port_locked(px, svc_key, index);
+	if (p) {
+		p->backend_failed++;
+		p->active -= was_active;
+		snprintf(p->last_failure, sizeof(p->last_failure), "%s:%d: %s", be->ip, be->port,
+			 strerror(err));
+	}
+	pthread_mutex_unlock(&px->mu);
 }
 
 /* Closes with a RST (SO_LINGER 0), as a REJECT rule or a dead peer would. */
@@ -741,14 +765,8 @@ static int backend_connected(struct sim_proxy *px, struct px_conn *c)
 		c->connecting = 0;
 		return 0;
 	}
-	pthread_mutex_lock(&px->mu);
-	{
-		struct px_port *p = conn_port_locked(px, c);
-
-		if (p)
-			p->backend_failed++;
-	}
-	pthread_mutex_unlock(&px->mu);
+	/* conn_kill then takes the connection off the active count */
+	backend_failed(px, c->svc_key, c->port_index, &c->be, err, 0);
 	return -1;
 }
 
@@ -895,6 +913,7 @@ static void conn_start(struct sim_proxy *px, struct px_listener *l, int cfd)
 	snprintf(c->svc_key, sizeof(c->svc_key), "%s", key);
 	c->port_index = idx;
 	c->cfd = cfd;
+	c->be = be;
 	c->bfd = connect_backend(&be, &c->connecting);
 	if (c->bfd < 0)
 		goto fail;
@@ -922,17 +941,7 @@ static void conn_start(struct sim_proxy *px, struct px_listener *l, int cfd)
 	px->nconns++;
 	return;
 fail:
-	pthread_mutex_lock(&px->mu);
-	{
-		struct px_svc *s = NULL;
-
-		HASH_FIND_STR(px->state, key, s);
-		if (s && idx < s->nports) {
-			s->ports[idx].backend_failed++;
-			s->ports[idx].active--;
-		}
-	}
-	pthread_mutex_unlock(&px->mu);
+	backend_failed(px, key, idx, &be, errno, 1);
 	if (c && c->bfd >= 0)
 		close(c->bfd);
 	free(c);
@@ -1024,6 +1033,8 @@ static cJSON *port_json(const struct px_port *p)
 	cJSON_AddNumberToObject(o, "accepted", (double)p->accepted);
 	cJSON_AddNumberToObject(o, "noEndpoint", (double)p->no_endpoint);
 	cJSON_AddNumberToObject(o, "backendFailed", (double)p->backend_failed);
+	if (p->last_failure[0])
+		cJSON_AddStringToObject(o, "lastBackendFailure", p->last_failure);
 	cJSON_AddNumberToObject(o, "active", (double)p->active);
 	return o;
 }
