@@ -19,8 +19,9 @@
 # is whole again (at most 30 s; a baseline that never heals, e.g. a frozen single replica, is
 # then restored by hand: thaw / unblock / node up). Per target and kind: requests sent, failed,
 # failed per kill, latency p50/p99/max, time without a ready endpoint (kubesim's endpoints
-# history) and the longest run of failed requests; then the ratio of PhoenixService failures to
-# each baseline's. A kind the control API does not offer is reported "not measured".
+# history), the longest run of failed requests, and in the --out rows what the proxy saw
+# (connections reset for want of an endpoint, or because the chosen backend refused, and which);
+# then the ratio of PhoenixService failures to each baseline's. A kind the control API does not offer is reported "not measured".
 set -euo pipefail
 PHX_ROOT=${PHX_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 export PHX_E2E_WAIT_SCALE=${PHX_E2E_WAIT_SCALE:-1}
@@ -199,11 +200,17 @@ within() { # SECS CMD...: polls CMD until it succeeds or SECS pass; returns its 
 	done
 }
 
+proxy_port() { # SERVICE: the proxy's counters of its first port
+	sim_control "$SIM_URL/sim/v1/proxy" | jq -c --arg n "$1" \
+		'[.services[] | select(.name == $n) | .ports[0]][0] // {}'
+}
 measure() { # TARGET KIND
 	local t=$1 kind=$2 svc cip lg_pid since i pod st done_kills=0 na=0 hist
 	svc=$(svc_of "$t")
 	cip=$(k get svc "$svc" -o jsonpath='{.spec.clusterIP}')
 	since=$(sim_control "$SIM_URL/sim/v1/time" | jq .monoMs)
+	local px0 px1
+	px0=$(proxy_port "$svc")
 	"$PHX_BIN/phx_loadgen" --url "http://$cip:80/health" --rate "$rate" --duration 0 \
 		--timeout-ms 1000 --quiet --out "$E2E_TMP/lg-$t-$kind.json" &
 	lg_pid=$!
@@ -229,12 +236,17 @@ measure() { # TARGET KIND
 		return
 	fi
 	hist=$(sim_control "$SIM_URL/sim/v1/endpoints/$ns/$svc/history?sinceMs=$since")
-	jq -c --arg t "$t" --arg k "$kind" --argjson n "$done_kills" --argjson h "$hist" '{
+	px1=$(proxy_port "$svc")
+	jq -c --arg t "$t" --arg k "$kind" --argjson n "$done_kills" --argjson h "$hist" \
+		--argjson p0 "$px0" --argjson p1 "$px1" '{
 		target: $t, kind: $k, measured: true, kills: $n, sent, failed,
 		failedPerKill: (if $n > 0 then (.failed / $n) else null end),
 		p50: .latencyMs.p50, p99: .latencyMs.p99, max: .latencyMs.max,
 		noEndpointMs: $h.stats.zeroTotalMs, longestFailMs: (.longestFailureRun.spanMs // 0),
-		errors}' "$E2E_TMP/lg-$t-$kind.json" >>"$rows"
+		errors,
+		proxyNoEndpoint: (($p1.noEndpoint // 0) - ($p0.noEndpoint // 0)),
+		proxyBackendFailed: (($p1.backendFailed // 0) - ($p0.backendFailed // 0)),
+		lastBackendFailure: $p1.lastBackendFailure}' "$E2E_TMP/lg-$t-$kind.json" >>"$rows"
 	tail -n1 "$rows" | jq -r '"  \(.target) \(.kind): sent \(.sent) failed \(.failed)"'
 }
 

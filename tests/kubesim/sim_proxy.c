@@ -441,6 +441,13 @@ static int open_listener(struct sim_proxy *px, struct px_svc *s, size_t i)
 	p->fd = fd;
 	p->l = l;
 	p->error[0] = '\0';
+	{
+		char addr[40];
+
+		snprintf(addr, sizeof(addr), "%s:%d", s->ip, p->port);
+		kube_log(KUBE_LOG_INFO, "proxy", "listening", "service", s->key, "address", addr,
+			 NULL);
+	}
 	rc = 0;
 out:
 	if (rc) {
@@ -460,8 +467,14 @@ static void close_ports(struct sim_proxy *px, struct px_svc *s)
 	size_t i;
 
 	for (i = 0; i < s->nports; i++) {
-		if (s->ports[i].fd >= 0)
+		if (s->ports[i].fd >= 0) {
+			char addr[40];
+
+			snprintf(addr, sizeof(addr), "%s:%d", s->ip, s->ports[i].port);
+			kube_log(KUBE_LOG_INFO, "proxy", "stopped listening", "service", s->key,
+				 "address", addr, NULL);
 			epoll_ctl(px->epfd, EPOLL_CTL_DEL, s->ports[i].fd, NULL);
+		}
 		port_release(&s->ports[i]);
 	}
 	free(s->ports);
