@@ -243,7 +243,7 @@ if [ $up = 1 ]; then
 	[ $run_pods = 1 ] && note "pods run as local processes; the image phoenix/contract-service:dev is $bin/phoenix-contract-service"
 	cat <<EOF
     export KUBECONFIG=$kubeconfig KUBECACHEDIR=$KUBECACHEDIR PATH=$bin:\$PATH
-    kubectl create namespace try && kubectl -n try apply -f $root/manifests/samples/minimal.yaml
+    kubectl create namespace try && kubectl -n try apply -f $root/manifests/samples/registry.yaml
     kubectl get phx -A -w
     kubectl phoenix status -n try
 EOF
