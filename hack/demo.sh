@@ -5,19 +5,37 @@
 # leader and shows a standby replica take over. Ctrl-C stops every process it started.
 #   hack/demo.sh                      run, then keep the cluster up for exploring until Ctrl-C
 #   hack/demo.sh --non-interactive    run through and exit (also PHX_DEMO_NONINTERACTIVE=1)
+#   hack/demo.sh --up [--kubeconfig-out FILE]
+#                                     only the playground (kubesim, the CRD, the operator's 3
+#                                     replicas), no story: prints the export KUBECONFIG=... line
+#                                     (and writes the kubeconfig's path to FILE) and stays up
+#                                     until Ctrl-C, for trying your own manifests
+# kubesim runs pods as local processes (--run-pods, the samples' image mapped to the example
+# service) when this checkout's kubesim has it; PHX_DEMO_RUN_PODS=0 turns that off.
 # Every wait has a deadline: when a step does not happen in time the demo says which and exits 1.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 interactive=1
+up=0
+kubeconfig_out=""
 [ "${PHX_DEMO_NONINTERACTIVE:-0}" = 1 ] && interactive=0
-for a in "$@"; do
-	case "$a" in
+while [ $# -gt 0 ]; do
+	case "$1" in
 	--non-interactive | -y) interactive=0 ;;
-	-h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
+	--up) up=1 ;;
+	--kubeconfig-out)
+		[ $# -ge 2 ] && [ -n "$2" ] || { echo "demo: --kubeconfig-out needs a file name" >&2; exit 2; }
+		kubeconfig_out=$2
+		shift
+		;;
+	--kubeconfig-out=*) kubeconfig_out=${1#*=} ;;
+	-h | --help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
+	shift
 done
+[ -z "$kubeconfig_out" ] || [ $up = 1 ] || { echo "demo: --kubeconfig-out goes with --up" >&2; exit 2; }
 
 build=${PHX_DEMO_BUILD:-$root/build}
 bin=${PHX_BIN:-$build/bin}
@@ -124,8 +142,8 @@ recovered() { # victim healthy again, with the failover counted and a new primar
 mkdir -p "$state"
 stop_previous
 
-step "Installing what is missing (hack/install-deps.sh)"
-"$root/hack/install-deps.sh" || die "dependency installation failed"
+step "Installing what is missing (hack/install-deps.sh --no-helm: the demo does not use helm)"
+"$root/hack/install-deps.sh" --no-helm || die "dependency installation failed"
 export PATH="$root/.tools/bin:$bin:$PATH"
 
 step "Building kubesim, the operator and the kubectl plugin (the first build takes a minute)"
@@ -138,6 +156,9 @@ if [ -z "${PHX_BIN:-}" ]; then
 	[ -f "$root/tests/kubesim/main.c" ] && targets+=(kubesim)
 	[ -f "$root/controller/main.c" ] && targets+=(phoenix-controller)
 	compgen -G "$root/plugin/*.c" >/dev/null && targets+=(kubectl-phoenix)
+	# What pods run with --run-pods, and the load generator of the failover's traffic.
+	[ -f "$root/examples/contract-service/contract_service.c" ] && targets+=(phoenix-contract-service)
+	[ -f "$root/bench/phx_loadgen.c" ] && targets+=(phx_loadgen)
 	[ ${#targets[@]} -gt 0 ] || die "no target to build: is the checkout complete?"
 	cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}" >"$state/build.log" 2>&1 ||
 		{ tail -30 "$state/build.log"; die "build failed (full log: $state/build.log)"; }
@@ -152,8 +173,19 @@ note "binaries in $bin"
 step "Starting kubesim, a Kubernetes API simulator the real kubectl and helm talk to"
 kubeconfig="$state/kubeconfig"
 rm -f "$kubeconfig"
+[ -z "$kubeconfig_out" ] || rm -f "$kubeconfig_out"
+# Real processes behind the pods and a Service proxy, when this kubesim has them.
+sim_flags=()
+sim_help=$("$bin/kubesim" --help 2>&1)
+run_pods=0
+if [ "${PHX_DEMO_RUN_PODS:-1}" != 0 ] && grep -Eq -- '^ *--run-pods ' <<<"$sim_help" &&
+	[ -x "$bin/phoenix-contract-service" ]; then
+	run_pods=1
+	sim_flags+=(--run-pods --image-map "phoenix/contract-service:dev=$bin/phoenix-contract-service")
+	grep -Eq -- '^ *--proxy ' <<<"$sim_help" && sim_flags+=(--proxy)
+fi
 start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$kubeconfig" \
-	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms"
+	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms" "${sim_flags[@]}"
 wait_for "kubesim" 15 test -s "$kubeconfig" || { cat "$state/kubesim.log"; die "kubesim did not write $kubeconfig within 15 s"; }
 export KUBECONFIG="$kubeconfig"
 # kubectl caches discovery per host:port; a previous kubesim on the same port had other CRDs.
@@ -201,6 +233,24 @@ note "${G}3 replicas ready (caches synced); the leader is $leader${N}, the other
 note "leader's metrics: http://127.0.0.1:${mports[li]}/metrics   dashboard JSON: http://127.0.0.1:${mports[li]}/dashboard"
 note "logs: $state/operator-{1,2,3}.log"
 
+# --- --up: the playground only -------------------------------------------------------------
+if [ $up = 1 ]; then
+	if [ -n "$kubeconfig_out" ]; then
+		{ printf '%s\n' "$kubeconfig" >"$kubeconfig_out.tmp.$$" && mv -f "$kubeconfig_out.tmp.$$" "$kubeconfig_out"; } ||
+			die "cannot write $kubeconfig_out"
+	fi
+	step "The playground is up"
+	[ $run_pods = 1 ] && note "pods run as local processes; the image phoenix/contract-service:dev is $bin/phoenix-contract-service"
+	cat <<EOF
+    export KUBECONFIG=$kubeconfig KUBECACHEDIR=$KUBECACHEDIR PATH=$bin:\$PATH
+    kubectl create namespace try && kubectl -n try apply -f $root/manifests/samples/registry.yaml
+    kubectl get phx -A -w
+    kubectl phoenix status -n try
+EOF
+	printf '\n%sPress Ctrl-C to stop kubesim and the operator.%s\n' "$B" "$N"
+	while :; do sleep 1; done
+fi
+
 # --- 4. the services -----------------------------------------------------------------------
 step "Protecting the five core services: 1 primary + 2 hot standbys each"
 files=()
@@ -223,6 +273,17 @@ json_num() { grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
 since=$(sim_history | json_num nowMs)
 old_primary=$(primary_of "$victim")
 before=$(failovers_of "$victim")
+# With real processes behind the pods, clients' requests through the Service tell the story.
+lg_pid=""
+vip=$(kubectl -n "$ns" get svc "$victim" -o jsonpath='{.spec.clusterIP}' 2>/dev/null)
+vport=$(kubectl -n "$ns" get svc "$victim" -o jsonpath='{.spec.ports[0].port}' 2>/dev/null)
+if [ $run_pods = 1 ] && [ -x "$bin/phx_loadgen" ] && [[ "$vip" == 127.* ]]; then
+	rm -f "$state/loadgen.json"
+	start_bg loadgen "$state/loadgen.log" "$bin/phx_loadgen" --url "http://$vip:$vport/health" \
+		--rate 50 --duration 0 --timeout-ms 1000 --quiet --out "$state/loadgen.json"
+	lg_pid=${pids[-1]}
+	note "a client sends 50 requests/s to http://$vip:$vport/health (the Service's address) throughout"
+fi
 step "Killing the primary of $victim ($old_primary)"
 run kubectl -n "$ns" delete pod "$old_primary" --wait=false
 # The reaction takes milliseconds: by the time we look, standbys already serve and the
@@ -257,6 +318,16 @@ if [ -n "$since" ] && h=$(sim_history "$since") && [ -n "$h" ]; then
 		printf '    %sthe Service had no ready endpoint for %s ms in total (%s time(s)): the deleted pod left\n' \
 			"$Y" "$(json_num zeroTotalMs <<<"$h")" "$zero"
 		printf '    the endpoints before the operator'"'"'s reaction labelled a standby serving%s\n' "$N"
+	fi
+fi
+if [ -n "$lg_pid" ]; then
+	kill -INT "$lg_pid" 2>/dev/null
+	wait "$lg_pid" 2>/dev/null
+	if [ -s "$state/loadgen.json" ]; then
+		lg() { grep -o "\"$1\":[[:space:]]*[0-9.]*" "$state/loadgen.json" | head -1 | sed 's/.*:[[:space:]]*//'; }
+		printf '\n%sRequests through the Service during the failover:%s %s sent, %s served, %s failed\n' \
+			"$B" "$N" "$(lg sent)" "$(lg ok)" "$(lg failed)"
+		[ "$(lg failed)" = 0 ] || note "failures and when they happened: $state/loadgen.json"
 	fi
 fi
 reaction=$(kubectl -n "$ns" get phx "$victim" -o jsonpath='{.status.lastFailoverReactionMs}')

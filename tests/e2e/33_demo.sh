@@ -80,4 +80,24 @@ wait "$demo_pid" 2>/dev/null || true
 demo_pid=""
 pass "interactive demo stays up, and SIGTERM stops every process it started"
 
+# --up: only the playground; --kubeconfig-out says where its kubeconfig is; SIGINT (Ctrl-C)
+# stops everything. Job control on, so that the background demo does not ignore SIGINT.
+kc_file="$work/kubeconfig-path"
+set -m
+PHX_DEMO_DIR="$state" bash "$PHX_ROOT/hack/demo.sh" --up --kubeconfig-out "$kc_file" </dev/null >"$work/run" 2>&1 &
+demo_pid=$!
+set +m
+wait_for 240 "--up writes the kubeconfig path" test -s "$kc_file"
+kc=$(cat "$kc_file")
+expect_eq "$state/kubeconfig" "$kc" "--kubeconfig-out content"
+out=$(kubectl --kubeconfig "$kc" --cache-dir "$work/up-cache" get phx -A 2>&1) || fail "kubectl get phx on the --up playground: $out"
+expect_contains "$(kubectl --kubeconfig "$kc" --cache-dir "$work/up-cache" get lease -n phoenix-demo -o name)" "phoenix-demo-leader" "the operator's Lease"
+expect_out "--up prints the export line" "export KUBECONFIG=$state/kubeconfig" "$work/run"
+grep -q "Failover complete" "$work/run" && fail "--up ran the scripted story"
+kill -INT "$demo_pid"
+wait_for 15 "SIGINT stops every process --up started" nothing_left
+wait "$demo_pid" 2>/dev/null || true
+demo_pid=""
+pass "--up: playground without the story, kubeconfig path in --kubeconfig-out, kubectl get phx works, SIGINT leaves nothing running"
+
 pass "33_demo: all checks passed"

@@ -18,6 +18,8 @@
 #endif
 #endif
 
+#include "sim_proxy.h"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -26,6 +28,9 @@ static void usage(FILE *f)
 		"  --listen              address to listen on (default 127.0.0.1:0 = any free port)\n"
 		"  --kubeconfig-out      write a kubeconfig for kubectl/helm/the operator here\n"
 		"  --http                plain HTTP without a token (default HTTPS + bearer token)\n"
+		"  --proxy               userspace kube-proxy: Services get loopback clusterIPs\n"
+		"                        (127.2.0.0/16) relayed to their endpoints (--run-pods\n"
+		"                        implies it)\n"
 		"  --nodes               simulated nodes (default 3)\n"
 		"  --pod-ready-delay-ms  time from pod creation to Running/Ready (default 100)\n"
 		"  --history             watch events kept for resuming watches (default 10000)\n"
@@ -83,6 +88,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"kubeconfig-out", required_argument, NULL, 'k'},
 		{"http", no_argument, NULL, 'H'},
+		{"proxy", no_argument, NULL, 'P'},
 		{"nodes", required_argument, NULL, 'n'},
 		{"pod-ready-delay-ms", required_argument, NULL, 'd'},
 		{"history", required_argument, NULL, 'y'},
@@ -95,6 +101,12 @@ int main(int argc, char **argv)
 		{"crashloop-backoff-scale", required_argument, NULL, RUNPODS_OPT + 4},
 		{NULL, 0, NULL, 0},
 	};
+	int proxy = 0;
+	/* --run-pods implies --proxy: pods that are processes get Services that carry traffic. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--run-pods") == 0)
+			proxy = 1;
+	}
 	struct sim_options opts = {
 		.listen = "127.0.0.1:0",
 		.nodes = 3,
@@ -113,6 +125,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			opts.http = 1;
+			break;
+		case 'P':
+			proxy = 1;
 			break;
 		case 'n':
 			if (parse_int(optarg, 0, 1000, &v))
@@ -161,12 +176,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct sim_server *srv = NULL;
+	struct sim_proxy *px = NULL;
 #ifdef HAVE_SIM_CONTROLLERS
 	struct sim_controllers *ctl = NULL;
 #endif
 	if (sim_server_new(&opts, &srv) != 0) {
 		fprintf(stderr, "kubesim: cannot initialise\n");
 		return 1;
+	}
+	/* Before the controllers: its /sim/v1/proxy route must precede the control API's prefix. */
+	if (proxy && sim_proxy_start(srv, &px) != 0) {
+		fprintf(stderr, "kubesim: cannot start the service proxy\n");
+		goto out;
 	}
 #ifdef HAVE_SIM_CONTROLLERS
 	if (sim_controllers_start(srv, sim_server_options(srv), &ctl) != 0) {
@@ -193,6 +214,7 @@ out:
 #ifdef HAVE_SIM_CONTROLLERS
 	sim_controllers_stop(ctl);
 #endif
+	sim_proxy_stop(px);
 	sim_server_free(srv);
 	return rc;
 bad:

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -303,6 +304,7 @@ struct sim_store {
 	int nsubs;
 	int pod_grace;
 	atomic_uint ip_next;
+	atomic_int ip_loopback; /* sim_store_set_loopback_cluster_ips */
 };
 
 struct sim_snap {
@@ -1042,7 +1044,9 @@ static void defaults_on_create(struct sim_store *s, const struct sim_rtype *t, c
 			if (!ip || !*ip) {
 				unsigned n = atomic_fetch_add(&s->ip_next, 1);
 				char buf[32];
-				snprintf(buf, sizeof(buf), "10.96.%u.%u", (n / 250) % 256, n % 250 + 2);
+				snprintf(buf, sizeof(buf), "%s.%u.%u",
+					 atomic_load(&s->ip_loopback) ? "127.2" : "10.96",
+					 (n / 250) % 256, n % 250 + 2);
 				set_str(sp, "clusterIP", buf);
 				ip = kube_json_get_str(sp, "clusterIP", NULL);
 			}
@@ -3053,6 +3057,15 @@ int sim_store_subscribe(struct sim_store *s, sim_store_change_fn fn, void *ud)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+void sim_store_set_loopback_cluster_ips(struct sim_store *s, int on)
+{
+	/* Two kubesims on one machine share the loopback: start at a per-process offset so that
+	 * their clusterIPs rarely collide (a collision shows as a listen error in the proxy). */
+	if (on)
+		atomic_store(&s->ip_next, 8u + ((unsigned)getpid() * 2654435761u) % 60000u);
+	atomic_store(&s->ip_loopback, on);
 }
 
 void sim_store_set_pod_grace(struct sim_store *s, int on)

@@ -234,6 +234,11 @@ int sim_store_subscribe(struct sim_store *s, sim_store_change_fn fn, void *ud);
 /* Turns graceful pod deletion on or off (see the deletion contract). Default off. */
 void sim_store_set_pod_grace(struct sim_store *s, int on);
 
+/* Allocates Service clusterIPs from 127.2.0.0/16 (loopback, for sim_proxy) instead of
+ * 10.96.0.0/16, from an offset derived from the pid. Call before Services are created;
+ * thread-safe. Default off. */
+void sim_store_set_loopback_cluster_ips(struct sim_store *s, int on);
+
 /* The current global resourceVersion. */
 uint64_t sim_store_rv(struct sim_store *s);
 
