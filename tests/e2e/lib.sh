@@ -244,7 +244,9 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 		local src="${PHX_REAL_KUBECONFIG:-}"
 		if [ -z "$src" ]; then
 			REAL_DIR="$E2E_TMP/real"
-			"$PHX_ROOT/hack/real-cluster.sh" up --dir "$REAL_DIR" >"$E2E_TMP/real-up.log" 2>&1 ||
+			# with the user's real HOME: the binaries and the Go caches live under it
+			HOME=$(getent passwd "$(id -u)" | cut -d: -f6) \
+				"$PHX_ROOT/hack/real-cluster.sh" up --dir "$REAL_DIR" >"$E2E_TMP/real-up.log" 2>&1 ||
 				fail "hack/real-cluster.sh up failed: $(tail -n 30 "$E2E_TMP/real-up.log")"
 			on_exit "PHX_REAL_KEEP=1 '$PHX_ROOT/hack/real-cluster.sh' down --dir '$REAL_DIR'"
 			src="$REAL_DIR/kubeconfig"
