@@ -63,7 +63,9 @@ echo "$out" | grep -Eq 'POST [^ ]*/services[^ ]* 422 ' || fail "no 422 for a Ser
 expect_contains "$out" "spec.ports: Required value" "Service without ports"
 pass "Pod/Service/Deployment validation: the apiserver's 422 messages"
 
-# kubectl explain through /openapi/v3 and the CRD's schema.
+# kubectl explain through /openapi/v3 and the CRD's schema. The real apiserver publishes a new
+# CRD's OpenAPI a moment after it is served (its OpenAPI controller runs asynchronously).
+wait_for 30 "OpenAPI v3 serves the CRD" k explain phoenixservice.spec
 out=$(k explain phoenixservice.spec)
 expect_contains "$out" "KIND:       PhoenixService" "explain kind"
 expect_contains "$out" "FIELD: spec <Object>" "explain field"
