@@ -7,6 +7,7 @@
 #   PHX_SKIP_SANITIZERS=1   skip both sanitizer passes
 #   PHX_SKIP_TSAN=1         skip the ThreadSanitizer pass only
 #   PHX_SKIP_BUILD_TYPES=1  skip the compile-only Release and MinSizeRel builds
+#   PHX_SKIP_REAL_LANE=1    skip the real lane (upstream kube-apiserver; needs Go)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -69,6 +70,25 @@ if run_ctest build ${PHX_TEST_FILTER:+-R "$PHX_TEST_FILTER"}; then
   results+=("tests: passed")
 else
   results+=("tests: FAILED"); fail=1
+fi
+
+# Real lane: the operator's main e2e tests on the upstream kube-apiserver, etcd, controller-
+# manager, scheduler and kwok nodes (hack/k8s/lane.sh; the first run builds them from their Go
+# modules, with progress, into ~/.cache/phoenix). Runs where Go is; PHX_SKIP_REAL_LANE=1 skips it.
+if [ "${PHX_SKIP_REAL_LANE:-0}" != 1 ] && command -v go >/dev/null; then
+  step "real lane (upstream Kubernetes, hack/k8s/lane.sh)"
+  real_log=$(mktemp)
+  PHX_BIN="$root/build/bin" "$root/hack/k8s/lane.sh" ${PHX_TEST_FILTER:+"$PHX_TEST_FILTER"} 2>&1 | tee "$real_log"
+  real_rc=${PIPESTATUS[0]}
+  real_line=$(grep -E '^real lane: [0-9]+ passed' "$real_log" | tail -n 1)
+  if [ -n "$real_line" ]; then
+    npassed=$((npassed + $(sed -E 's/^real lane: ([0-9]+) passed.*/\1/' <<<"$real_line")))
+    nfailed=$((nfailed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$real_line")))
+  elif [ "$real_rc" -ne 0 ]; then
+    nfailed=$((nfailed + 1))
+  fi
+  rm -f "$real_log"
+  if [ "$real_rc" -eq 0 ]; then results+=("real lane: passed (${real_line#real lane: })"); else results+=("real lane: FAILED"); fail=1; fi
 fi
 
 # sanitizer_pass LABEL DIR "OPTION_VARS" CMAKE_ARGS...: builds DIR, then runs the unit tests and

@@ -7,6 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 td="$PHX_ROOT/tests/e2e/testdata"
 
+require_kubesim "tests kubesim itself (its history and control API)"
 sim_start --history 50
 
 # --- discovery and version

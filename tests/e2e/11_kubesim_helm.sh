@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 chart="$PHX_ROOT/tests/e2e/testdata/chart"
 
+require_kubesim "tests kubesim itself (helm against the simulator)"
 sim_start
 command -v helm >/dev/null || fail "helm not found (hack/install-deps.sh installs it)"
 

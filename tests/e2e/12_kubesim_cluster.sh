@@ -6,6 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+require_kubesim "tests kubesim itself (its kubelet, controllers and control API)"
 sim_start --pod-ready-delay-ms 20
 
 ctl() { sim_control "$@"; }

@@ -10,6 +10,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
 
 KILLS=${PHX_CHAOS_KILLS:-100}
+require_kubesim "chaos faults come from kubesim's control API (/sim/v1)"
 sim_start --pod-ready-delay-ms 50
 phx_install_crd
 phx_start_controller ctl

@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
 
+require_kubesim "API faults are injected through kubesim's control API (/sim/v1/faults)"
 sim_start
 phx_install_crd
 phx_start_controller ctl

@@ -79,7 +79,7 @@ pods=$(k get pods -l phoenix.fpai.io/service=hello -o 'jsonpath={.items[*].metad
 k patch phx hello --type merge -p '{"spec":{"service":{"ports":[{"port":80,"targetPort":"nope"}]}}}' >/dev/null
 wait_for 10 "Invalid on hello" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.conditions[?(@.type==\"Invalid\")].status}')\" = True ]"
 primary=$(phx_get hello '{.status.primary}')
-sim_pod_op default "$primary" fail-readiness
+e2e_fail_readiness default "$primary"
 wait_for 5 "status sees the failure" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.readyInstances}')\" = 2 ]"
 expect_eq "$pods" "$(k get pods -l phoenix.fpai.io/service=hello -o 'jsonpath={.items[*].metadata.name}')" "invalid spec: nothing deleted"
 k patch phx hello --type merge -p '{"spec":{"service":{"ports":[{"port":80,"targetPort":8080}]}}}' >/dev/null

@@ -6,6 +6,7 @@
 set -euo pipefail
 unset KUBECONFIG
 source "$(dirname "$0")/lib.sh"
+require_kubesim "hack/demo.sh starts kubesim itself"
 work="$E2E_TMP"
 state="$work/state"
 demo_pid=""

@@ -183,3 +183,107 @@ sim_stop() {
 	SIM_PID=""
 	[ "$rc" -eq 0 ] || fail "kubesim exited with status $rc"
 }
+
+# --- Backends (PHX_E2E_BACKEND=kubesim|real) ----------------------------------------------------
+# kubesim (the default) is everything above. real: sim_start brings up the upstream control plane
+# of hack/real-cluster.sh (kube-apiserver, etcd, controller-manager, scheduler, kwok nodes) in
+# $E2E_TMP, or reuses a running one when PHX_REAL_KUBECONFIG names its admin kubeconfig (the lane
+# in hack/test.sh starts one cluster for all its tests). A reused cluster is reset first: every
+# namespace but the system ones is deleted and "default" emptied, with CRDs and the chart's
+# cluster-wide RBAC, so each test starts from a fresh cluster's state. kubesim's control API
+# (/sim/v1: faults, tokens, pod ops, endpoints history) does not exist there:
+#   require_kubesim "reason"   on the real backend: prints "SKIP: <test>: reason", exits 0
+#   e2e_backend_is_kubesim     succeeds on kubesim (for the parts of a test that need /sim/v1)
+#   sim_control                on the real backend: fails the test naming the call
+# sim_curl talks to the real server with the admin client certificate.
+PHX_E2E_BACKEND=${PHX_E2E_BACKEND:-kubesim}
+
+e2e_backend_is_kubesim() { [ "$PHX_E2E_BACKEND" != real ]; }
+
+require_kubesim() {
+	e2e_backend_is_kubesim && return 0
+	echo "SKIP: $(basename "$0"): needs kubesim: $*"
+	exit 0
+}
+
+if [ "$PHX_E2E_BACKEND" = real ]; then
+	REAL_DIR=""
+
+	sim_curl() {
+		curl -sS --cacert "$SIM_CA" --cert "$E2E_TMP/real-admin.crt" --key "$E2E_TMP/real-admin.key" "$@"
+	}
+
+	sim_control() { fail "kubesim's control API is not available on the real backend (sim_control $*)"; }
+
+	# Deletes what earlier tests left on a shared cluster and waits until it is gone.
+	real_reset() {
+		local sys='default|kube-system|kube-public|kube-node-lease' ns
+		ns=$(k get namespaces -o name | sed 's|^namespace/||' | grep -Ev "^($sys)\$" || true)
+		[ -z "$ns" ] || k delete namespace $ns --wait=false >/dev/null 2>&1 || true
+		k delete crd --all --wait=false >/dev/null 2>&1 || true
+		k -n default delete deployments,replicasets,jobs,pods,poddisruptionbudgets,leases,roles,rolebindings \
+			--all --wait=false >/dev/null 2>&1 || true
+		k -n default delete services --field-selector metadata.name!=kubernetes --wait=false >/dev/null 2>&1 || true
+		k -n default delete configmaps --field-selector metadata.name!=kube-root-ca.crt --wait=false >/dev/null 2>&1 || true
+		k -n default delete serviceaccounts --field-selector metadata.name!=default --wait=false >/dev/null 2>&1 || true
+		k -n default delete secrets,events --all --wait=false >/dev/null 2>&1 || true
+		k get clusterroles,clusterrolebindings -o name | grep -i phoenix | xargs -r kubectl \
+			--kubeconfig "$KUBECONFIG" delete --wait=false >/dev/null 2>&1 || true
+		wait_for 60 "real cluster reset (namespaces, CRDs, pods of earlier tests gone)" real_is_clean
+	}
+
+	real_is_clean() {
+		[ -z "$(k get namespaces --no-headers 2>/dev/null | awk '$1 !~ /^(default|kube-system|kube-public|kube-node-lease)$/')" ] &&
+			[ -z "$(k get crd --no-headers 2>/dev/null)" ] &&
+			[ -z "$(k -n default get pods,phoenixservices --no-headers 2>/dev/null)" ] &&
+			k -n default get serviceaccount default >/dev/null 2>&1
+	}
+
+	sim_start() {
+		export KUBECONFIG="$E2E_TMP/kubeconfig"
+		local src="${PHX_REAL_KUBECONFIG:-}"
+		if [ -z "$src" ]; then
+			REAL_DIR="$E2E_TMP/real"
+			# with the user's real HOME: the binaries and the Go caches live under it
+			HOME=$(getent passwd "$(id -u)" | cut -d: -f6) \
+				"$PHX_ROOT/hack/real-cluster.sh" up --dir "$REAL_DIR" >"$E2E_TMP/real-up.log" 2>&1 ||
+				fail "hack/real-cluster.sh up failed: $(tail -n 30 "$E2E_TMP/real-up.log")"
+			on_exit "PHX_REAL_KEEP=1 '$PHX_ROOT/hack/real-cluster.sh' down --dir '$REAL_DIR'"
+			src="$REAL_DIR/kubeconfig"
+		fi
+		[ -f "$src" ] || fail "PHX_REAL_KUBECONFIG=$src: no such file"
+		cp "$src" "$KUBECONFIG"
+		SIM_URL=$(awk '/server:/ {print $2; exit}' "$KUBECONFIG")
+		SIM_TOKEN=""
+		SIM_CA="$E2E_TMP/ca.crt"
+		awk '/certificate-authority-data:/ {print $2; exit}' "$KUBECONFIG" | base64 -d >"$SIM_CA"
+		awk '/client-certificate-data:/ {print $2; exit}' "$KUBECONFIG" | base64 -d >"$E2E_TMP/real-admin.crt"
+		awk '/client-key-data:/ {print $2; exit}' "$KUBECONFIG" | base64 -d >"$E2E_TMP/real-admin.key"
+		export SIM_URL SIM_TOKEN SIM_CA
+		wait_for 10 "real API server /readyz" sim_curl -f "$SIM_URL/readyz"
+		[ -z "${PHX_REAL_KUBECONFIG:-}" ] || real_reset
+	}
+
+	sim_stop() { :; }
+fi
+
+# e2e_fail_readiness NS POD: the pod's readiness starts failing. kubesim: its control API;
+# real: a status patch through the API (Ready and ContainersReady False, every container not
+# ready), as a kubelet would write it; kwok's pod-ready stage only acts on pods without a podIP,
+# so it does not put the status back.
+e2e_fail_readiness() {
+	if e2e_backend_is_kubesim; then
+		sim_control -X POST "$SIM_URL/sim/v1/pods/$1/$2/fail-readiness" -d '{}' >/dev/null
+		return
+	fi
+	e2e_patch_unready "$1" "$2"
+}
+
+# e2e_patch_unready NS POD: the status patch above (on either backend).
+e2e_patch_unready() {
+	local cs
+	cs=$(k -n "$1" get pod "$2" -o 'jsonpath={range .spec.containers[*]}{.name}{" "}{end}' |
+		awk '{for (i = 1; i <= NF; i++) printf "%s{\"name\":\"%s\",\"ready\":false}", (i > 1 ? "," : ""), $i}')
+	k -n "$1" patch pod "$2" --subresource=status --type=strategic -p \
+		"{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"ReadinessProbeFailed\"},{\"type\":\"ContainersReady\",\"status\":\"False\"}],\"containerStatuses\":[$cs]}}" >/dev/null
+}

@@ -26,6 +26,7 @@
 #include "kube_yaml.h"
 #include "sim_fault.h"
 #include "sim_podlog.h"
+#include "sim_openapi.h"
 #include "sim_rbac.h"
 #include "sim_registry.h"
 #include "sim_store.h"
@@ -1570,9 +1571,14 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 	if (strcmp(url, "/openapi/v2") == 0)
 		return send_body(conn, 200, NULL,
 				 "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
-	if (strncmp(url, "/openapi/v3", 11) == 0)
-		return send_status(conn, 404, "NotFound", "the server could not find the requested "
-							  "resource");
+	if (strncmp(url, "/openapi/v3", 11) == 0) { /* CRD kinds only: sim_openapi.h */
+		cJSON *doc = sim_openapi_v3(srv->reg, url);
+		enum MHD_Result r = doc ? send_json(conn, 200, doc)
+					: send_status(conn, 404, "NotFound", "the server could not find "
+									     "the requested resource");
+		cJSON_Delete(doc);
+		return r;
+	}
 	if (strcmp(url, "/api") == 0 || strcmp(url, "/api/") == 0) {
 		cJSON *doc = sim_registry_api_versions(srv->reg, srv->addr);
 		enum MHD_Result r = send_json(conn, 200, doc);

@@ -23,6 +23,7 @@
 #include "sim_patch.h"
 #include "sim_registry.h"
 #include "sim_schema.h"
+#include "sim_validate.h"
 
 #define MAX_SUBS 16
 #define DEFAULT_HISTORY 10000
@@ -1211,9 +1212,13 @@ static const char *obj_version(const cJSON *obj)
 	return slash ? slash + 1 : av;
 }
 
-/* Prune, default and validate a custom resource against its CRD schema. 0 or 422. */
+/* Built-in validation (labels, pods, services), then for a custom resource prune, default and
+ * validate against its CRD schema. 0 or 422. */
 static int schema_apply(const struct sim_rtype *t, cJSON *obj, cJSON **status)
 {
+	cJSON *vcauses = NULL; /* built-in validation (sim_validate.h), every kind */
+	if (sim_validate_object(t->group, t->resource, obj, &vcauses) == KUBE_EINVALID)
+		return fail_invalid(status, t, kube_json_name(obj), vcauses);
 	if (t->builtin)
 		return 0;
 	const cJSON *schema = sim_rtype_schema(t, obj_version(obj));

@@ -486,7 +486,8 @@ static void store__scale_subresource(void **state)
 	cJSON *sc = NULL;
 	assert_int_equal(create(f->s, "apps", "deployments", "default",
 				"{\"metadata\":{\"name\":\"d\"},\"spec\":{\"replicas\":2,\"selector\":"
-				"{\"matchLabels\":{\"app\":\"d\"}},\"template\":{}}}",
+				"{\"matchLabels\":{\"app\":\"d\"}},\"template\":{\"spec\":"
+				"{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
 				NULL),
 			 201);
 	assert_int_equal(sim_store_get_sub(f->s, "apps", "deployments", "default", "d", "scale",
