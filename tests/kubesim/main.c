@@ -102,11 +102,6 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int proxy = 0;
-	/* --run-pods implies --proxy: pods that are processes get Services that carry traffic. */
-	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		if (strcmp(argv[i], "--run-pods") == 0)
-			proxy = 1;
-	}
 	struct sim_options opts = {
 		.listen = "127.0.0.1:0",
 		.nodes = 3,
@@ -164,8 +159,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		goto bad;
-	if (run_pods)
+	/* --run-pods implies --proxy: pods that are processes get Services that carry traffic. */
+	if (run_pods) {
 		opts.runtime = &runtime;
+		proxy = 1;
+	}
 
 	/* Signals are taken synchronously by this thread; every other thread inherits the mask. */
 	sigset_t set;

@@ -906,6 +906,15 @@ static void remove_locked(struct sim_store *s, struct txn *x, const struct sim_r
 
 /* ---- object preparation (no lock: works on private copies) */
 
+/* A graceful deletion still running (deletionGracePeriodSeconds > 0): an update that leaves no
+ * finalizers does not remove the object, as upstream's ShouldDeleteDuringUpdate; the kubelet's
+ * final DELETE with grace 0 does. */
+static int grace_pending(const cJSON *cur)
+{
+	double g = 0;
+	return kube_json_get_num(cur, &g, "metadata", "deletionGracePeriodSeconds", NULL) && g > 0;
+}
+
 static int finalizers_empty(const cJSON *obj)
 {
 	return cJSON_GetArraySize(kube_json_get(obj, "metadata", "finalizers", NULL)) == 0;
@@ -2459,6 +2468,7 @@ static int do_write(struct sim_store *s, const struct sim_rtype *t, const struct
 		/* A write that changes nothing is not a write: no new resourceVersion, no event. */
 		set_rv(next, obj_rv(cur_json));
 		int same = cJSON_Compare(next, cur_json, 1);
+		int in_grace = grace_pending(cur_json);
 		cJSON_Delete(cur_json);
 		if (same) {
 			cJSON_Delete(next);
@@ -2495,7 +2505,7 @@ static int do_write(struct sim_store *s, const struct sim_rtype *t, const struct
 		struct sim_obj *result = obj_ref(o);
 		if (!(r->flags & SIM_WRITE_DRY_RUN)) {
 			if (kube_json_get_str(o->json, "metadata", "deletionTimestamp", NULL) &&
-			    finalizers_empty(o->json) &&
+			    finalizers_empty(o->json) && !in_grace &&
 			    !(is_core_ns(t) && ns_find_locked(s, kube_json_name(o->json)) &&
 			      ns_find_locked(s, kube_json_name(o->json))->count > 0)) {
 				struct sim_obj *removed = NULL;
