@@ -23,6 +23,7 @@ tests=(
 	20_phoenixservice_invalid
 	30_helm_chart
 	32_manifests
+	40_intent_crds
 )
 selected=()
 for t in "${tests[@]}"; do [[ $t =~ $filter ]] && selected+=("$t"); done
