@@ -341,7 +341,7 @@ static void net__round_robin_and_relay(void **state)
 static void net__follows_endpoints(void **state)
 {
 	struct net *n = *state;
-	int i, c, b;
+	int i, c, b = -1;
 	cJSON *st;
 	char *txt;
 
