@@ -12,6 +12,7 @@
 
 #include "kube_error.h"
 #include "kube_json.h"
+#include "kube_time.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -55,58 +56,19 @@ const char *phx_role_str(enum phx_role r)
 
 /* ---------------------------------------------------------------- time */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	/* Howard Hinnant's algorithm: no timegm() (not C11) and no TZ dependence. */
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 int64_t phx_time_parse_ms(const char *s)
 {
-	int y, mo, d, h, mi, sec, n = 0;
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-		return 0;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31)
-		return 0;
 	int64_t ms = 0;
-	const char *p = s + n;
-	if (*p == '.') {
-		int digits = 0;
-		p++;
-		while (isdigit((unsigned char)*p)) {
-			if (digits < 3) {
-				ms = ms * 10 + (*p - '0');
-				digits++;
-			}
-			p++;
-		}
-		while (digits < 3 && digits > 0) {
-			ms *= 10;
-			digits++;
-		}
-	}
-	int64_t off = 0;
-	if (*p == '+' || *p == '-') {
-		int oh = 0, om = 0;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) == 2)
-			off = (*p == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-	}
-	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
-	return secs * 1000 + ms;
+
+	if (kube_time_parse_ms(s, &ms) != 0)
+		return 0;
+	return ms;
 }
 
 void phx_time_format(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (kube_time_format(ms / 1000, buf, len) == NULL && len > 0)
+		buf[0] = '\0';
 }
 
 /* ---------------------------------------------------------------- quantities */
