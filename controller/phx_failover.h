@@ -10,17 +10,8 @@
 
 #include <cjson/cJSON.h>
 
-#define PHX_GROUP "phoenix.fpai.io"
-#define PHX_API_VERSION "phoenix.fpai.io/v1alpha1"
-#define PHX_KIND "PhoenixService"
-#define PHX_LABEL_SERVICE "phoenix.fpai.io/service"
-#define PHX_LABEL_ROLE "phoenix.fpai.io/role"
-#define PHX_LABEL_SERVING "phoenix.fpai.io/serving"
-#define PHX_LABEL_REVISION "phoenix.fpai.io/revision"
-#define PHX_ANN_SWITCHOVER "phoenix.fpai.io/switchover-to"
-/* The UID of the PhoenixService on the pods it creates; its Service selects it, so only pods
- * it labelled (its own) can serve. */
-#define PHX_LABEL_OWNER "phoenix.fpai.io/owner-uid"
+#include "phx_api.h"
+
 
 #define PHX_NAME_MAX 254
 #define PHX_REV_MAX 24

@@ -22,6 +22,7 @@
 #include "kube_ratelimit.h"
 #include "kube_rest.h"
 #include "kube_workqueue.h"
+#include "phx_api.h"
 #include "phx_dashboard.h"
 #include "phx_failover.h"
 #include "phx_leader.h"
@@ -35,7 +36,6 @@
 #define URGENT_RETRY_MAX_MS 250
 #define MAX_WORKERS 64
 
-static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
 struct phx_manager {
 	struct kube_client *client;
@@ -480,7 +480,7 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	struct kube_informer_handlers hphx = { phx_add, phx_update, phx_delete, m };
 	struct kube_informer_handlers hpod = { pod_add, pod_update, pod_delete, m };
 	struct kube_informer_handlers hchild = { child_add, child_update, child_delete, m };
-	rc = make_informer(m, &PHX_GVR, NULL, "phoenixservices", 10 * 60 * 1000, &hphx,
+	rc = make_informer(m, &PHX_GVR, NULL, PHX_RESOURCE, 10 * 60 * 1000, &hphx,
 			   phx_object_transform, &m->inf_phx);
 	if (rc == 0)
 		rc = make_informer(m, &KUBE_GVR_PODS, PHX_LABEL_SERVICE, "phoenix-pods", 0, &hpod,

@@ -19,6 +19,7 @@
 #include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
+#include "phx_api.h"
 #include "phx_failover.h"
 #include "phx_owner.h"
 
@@ -39,7 +40,6 @@
 /* How often a Service or PDB of our name that is not ours is looked at again. */
 #define OWNER_RECHECK_MS 15000
 
-static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
 enum expect_kind { EXPECT_CREATE, EXPECT_DELETE, EXPECT_LABEL };
 
