@@ -36,7 +36,8 @@ static const struct kube_gvr PHX_GVR = {PHX_GROUP, PHX_VERSION, PHX_RESOURCE, tr
 #define PHX_COND_AVAILABLE "Available"
 #define PHX_COND_PROGRESSING "Progressing"
 #define PHX_COND_DEGRADED "Degraded"
-#define PHX_COND_SPEC_VALID "SpecValid"
+#define PHX_COND_INVALID "Invalid"
+#define PHX_COND_POD_CREATE_FAILED "PodCreateFailed"
 #define PHX_COND_OWNERSHIP_CONFLICT "OwnershipConflict"
 
 #endif

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "phx_api.h"
+#include "phx_meta.h" /* phx_condition_add */
 
 
 #define PHX_NAME_MAX 254
@@ -224,11 +225,5 @@ int64_t phx_reaction_start(int64_t seen, int64_t resumed, int64_t now);
 
 /* True when a status whose lastReconcileTime is `last_ms` (0: none) is due for a refresh. */
 bool phx_status_refresh_due(int64_t last_ms, int64_t now_ms);
-
-/* Appends to the conditions array arr the condition (type, status, reason, msg) with
- * observedGeneration gen; lastTransitionTime is kept from prev_status (may be NULL) when the
- * status did not change, else now_ms. On ENOMEM nothing is added. Pure. */
-void phx_condition_add(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
-		       const char *reason, const char *msg, int64_t gen, int64_t now_ms);
 
 #endif

@@ -26,6 +26,7 @@
 #include "phx_dashboard.h"
 #include "phx_failover.h"
 #include "phx_leader.h"
+#include "phx_meta.h"
 #include "phx_service.h"
 
 #define COMP "manager"
@@ -112,23 +113,15 @@ static void phx_delete(const cJSON *obj, bool unknown, void *ud)
 	phx_add(obj, ud);
 }
 
-/* The PhoenixService owning a child: its controller owner reference, else its service label. */
+/* The PhoenixService owning a child: its PhoenixService owner reference, else its service
+ * label. */
 static char *owner_key(const cJSON *obj)
 {
-	const char *ns = kube_json_namespace(obj);
-	const char *name = NULL;
-	const cJSON *ref;
-	char *key = NULL;
-	cJSON_ArrayForEach(ref, kube_json_get(obj, "metadata", "ownerReferences", NULL)) {
-		const char *kind = kube_json_get_str(ref, "kind", NULL);
-		if (kind && strcmp(kind, PHX_KIND) == 0)
-			name = kube_json_get_str(ref, "name", NULL);
-	}
+	const char *name = phx_owner_ref_name(obj, PHX_KIND, false);
+
 	if (!name)
 		name = kube_json_get_str(obj, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	if (!ns || !name || asprintf(&key, "%s/%s", ns, name) < 0)
-		return NULL;
-	return key;
+	return phx_key(kube_json_namespace(obj), name);
 }
 
 /* A pod labelled for one service and owned by another: the labelled one hears of it too (it
@@ -136,9 +129,8 @@ static char *owner_key(const cJSON *obj)
 static void enqueue_labelled(struct phx_manager *m, const cJSON *pod, const char *owner)
 {
 	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	const char *ns = kube_json_namespace(pod);
-	char *key = NULL;
-	if (!svc || !ns || asprintf(&key, "%s/%s", ns, svc) < 0)
+	char *key = phx_key(kube_json_namespace(pod), svc);
+	if (!key)
 		return;
 	if (!owner || strcmp(owner, key) != 0)
 		enqueue(m, key, false);
