@@ -22,9 +22,11 @@
 #include "kube_ratelimit.h"
 #include "kube_rest.h"
 #include "kube_workqueue.h"
+#include "phx_api.h"
 #include "phx_dashboard.h"
 #include "phx_failover.h"
 #include "phx_leader.h"
+#include "phx_meta.h"
 #include "phx_service.h"
 
 #define COMP "manager"
@@ -35,7 +37,6 @@
 #define URGENT_RETRY_MAX_MS 250
 #define MAX_WORKERS 64
 
-static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
 struct phx_manager {
 	struct kube_client *client;
@@ -112,23 +113,15 @@ static void phx_delete(const cJSON *obj, bool unknown, void *ud)
 	phx_add(obj, ud);
 }
 
-/* The PhoenixService owning a child: its controller owner reference, else its service label. */
+/* The PhoenixService owning a child: its PhoenixService owner reference, else its service
+ * label. */
 static char *owner_key(const cJSON *obj)
 {
-	const char *ns = kube_json_namespace(obj);
-	const char *name = NULL;
-	const cJSON *ref;
-	char *key = NULL;
-	cJSON_ArrayForEach(ref, kube_json_get(obj, "metadata", "ownerReferences", NULL)) {
-		const char *kind = kube_json_get_str(ref, "kind", NULL);
-		if (kind && strcmp(kind, PHX_KIND) == 0)
-			name = kube_json_get_str(ref, "name", NULL);
-	}
+	const char *name = phx_owner_ref_name(obj, PHX_KIND, false);
+
 	if (!name)
 		name = kube_json_get_str(obj, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	if (!ns || !name || asprintf(&key, "%s/%s", ns, name) < 0)
-		return NULL;
-	return key;
+	return phx_key(kube_json_namespace(obj), name);
 }
 
 /* A pod labelled for one service and owned by another: the labelled one hears of it too (it
@@ -136,9 +129,8 @@ static char *owner_key(const cJSON *obj)
 static void enqueue_labelled(struct phx_manager *m, const cJSON *pod, const char *owner)
 {
 	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	const char *ns = kube_json_namespace(pod);
-	char *key = NULL;
-	if (!svc || !ns || asprintf(&key, "%s/%s", ns, svc) < 0)
+	char *key = phx_key(kube_json_namespace(pod), svc);
+	if (!key)
 		return;
 	if (!owner || strcmp(owner, key) != 0)
 		enqueue(m, key, false);
@@ -480,7 +472,7 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	struct kube_informer_handlers hphx = { phx_add, phx_update, phx_delete, m };
 	struct kube_informer_handlers hpod = { pod_add, pod_update, pod_delete, m };
 	struct kube_informer_handlers hchild = { child_add, child_update, child_delete, m };
-	rc = make_informer(m, &PHX_GVR, NULL, "phoenixservices", 10 * 60 * 1000, &hphx,
+	rc = make_informer(m, &PHX_GVR, NULL, PHX_RESOURCE, 10 * 60 * 1000, &hphx,
 			   phx_object_transform, &m->inf_phx);
 	if (rc == 0)
 		rc = make_informer(m, &KUBE_GVR_PODS, PHX_LABEL_SERVICE, "phoenix-pods", 0, &hpod,

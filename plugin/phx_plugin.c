@@ -19,11 +19,10 @@
 #include "kube_json.h"
 #include "kube_rest.h"
 #include "kube_watch.h"
+#include "phx_api.h"
 #include "phx_dashboard.h"
 
 #define PLUGIN_VERSION "0.1.0"
-#define SWITCHOVER_ANNOTATION "phoenix.fpai.io/switchover-to"
-#define SERVICE_LABEL "phoenix.fpai.io/service"
 /* Where the operator's leader-election Lease is by default: the namespace the chart and
  * manifests/deploy install it in, and controller/main.c's --leader-election-id default. */
 #define DEFAULT_OPERATOR_NS "phoenix-system"
@@ -31,8 +30,6 @@
 #define INSTALL_HINT                                                                              \
 	"run `helm install phoenix-operator charts/phoenix-operator -n phoenix-system "            \
 	"--create-namespace` (or `kubectl apply -f manifests/crds/`)"
-
-static const struct kube_gvr phx_gvr = {"phoenix.fpai.io", "v1alpha1", "phoenixservices", true};
 
 enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
 
@@ -397,12 +394,12 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 		struct kube_list_opts lo = {0};
 		char sel[320];
 
-		rc = kube_get(s->client, &phx_gvr, s->ns, name, NULL, &obj, &st);
+		rc = kube_get(s->client, &PHX_GVR, s->ns, name, NULL, &obj, &st);
 		if (rc < 0) {
 			report(s, rc, &st, name);
 			goto out;
 		}
-		snprintf(sel, sizeof(sel), SERVICE_LABEL "=%s", name);
+		snprintf(sel, sizeof(sel), PHX_LABEL_SERVICE "=%s", name);
 		lo.label_selector = sel;
 		/* The pods are a bonus: without them (e.g. no RBAC to list pods) the service still shows. */
 		if (kube_list(s->client, &KUBE_GVR_PODS, s->ns, &lo, &pods, NULL) == 0)
@@ -410,7 +407,7 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 		read_operator_lease(s, cli, o.now, &op, &lease, &lease_st);
 		rc = phx_dash_render_one(stdout, obj, pods, &o);
 	} else {
-		rc = kube_list(s->client, &phx_gvr, cli->all_ns ? NULL : s->ns, NULL, &obj, &st);
+		rc = kube_list(s->client, &PHX_GVR, cli->all_ns ? NULL : s->ns, NULL, &obj, &st);
 		if (rc < 0) {
 			report(s, rc, &st, NULL);
 			goto out;
@@ -471,7 +468,7 @@ static int wait_for_change(struct session *s, const struct cli *cli, const char 
 		snprintf(sel, sizeof(sel), "metadata.name=%s", name);
 		lo.field_selector = sel;
 	}
-	rc = kube_watch(s->client, &phx_gvr, name || !cli->all_ns ? s->ns : NULL, &lo,
+	rc = kube_watch(s->client, &PHX_GVR, name || !cli->all_ns ? s->ns : NULL, &lo,
 			on_watch_event, NULL, &watch_cancel, NULL);
 	if (rc == KUBE_ECANCELED || stop_requested)
 		return KUBE_ECANCELED;
@@ -529,7 +526,7 @@ static int patch_service(struct session *s, const char *name, const cJSON *patch
 		fprintf(stderr, "error: out of memory\n");
 		return KUBE_ENOMEM;
 	}
-	rc = kube_patch(s->client, &phx_gvr, s->ns, name, NULL, KUBE_PATCH_MERGE, body, NULL, &st);
+	rc = kube_patch(s->client, &PHX_GVR, s->ns, name, NULL, KUBE_PATCH_MERGE, body, NULL, &st);
 	if (rc < 0)
 		report(s, rc, &st, name);
 	kube_status_release(&st);
@@ -556,7 +553,7 @@ static int cmd_switchover(struct session *s, const struct cli *cli)
 
 	name = cli->args[1];
 	pod = cli->nargs == 3 ? cli->args[2] : "any";
-	err = kube_get(s->client, &phx_gvr, s->ns, name, NULL, &obj, &st);
+	err = kube_get(s->client, &PHX_GVR, s->ns, name, NULL, &obj, &st);
 	if (err < 0) {
 		report(s, err, &st, name);
 		goto out;
@@ -582,7 +579,7 @@ static int cmd_switchover(struct session *s, const struct cli *cli)
 			"resume %s`\n", name, name);
 	patch = cJSON_CreateObject();
 	ann = kube_json_ensure_obj(kube_json_ensure_obj(patch, "metadata"), "annotations");
-	if (!ann || kube_json_set_str(ann, SWITCHOVER_ANNOTATION, pod) < 0) {
+	if (!ann || kube_json_set_str(ann, PHX_ANN_SWITCHOVER, pod) < 0) {
 		fprintf(stderr, "error: out of memory\n");
 		goto out;
 	}

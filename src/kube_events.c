@@ -17,6 +17,7 @@
 #include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
+#include "kube_time.h"
 
 #define REASON_MAX 128
 #define ACTION_MAX 128
@@ -109,17 +110,11 @@ static void seen_free(struct seen *s)
 /* metav1.Time ("2026-01-01T00:00:00Z") or, with micro, metav1.MicroTime (".000000Z"). */
 static void format_time(int64_t wall_ns, bool micro, char *out, size_t size)
 {
-	time_t secs = (time_t)(wall_ns / 1000000000);
-	long usec = (long)((wall_ns % 1000000000) / 1000);
-	struct tm tm;
-	size_t n;
+	char *r = micro ? kube_time_format_micro(wall_ns, out, size)
+			: kube_time_format(wall_ns / 1000000000, out, size);
 
-	gmtime_r(&secs, &tm);
-	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (micro)
-		snprintf(out + n, size - n, ".%06ldZ", usec);
-	else
-		snprintf(out + n, size - n, "Z");
+	if (r == NULL && size > 0)
+		out[0] = '\0';
 }
 
 /* Cuts s to at most max bytes without splitting a UTF-8 sequence. */

@@ -20,6 +20,7 @@
 
 #include "kube_error.h"
 #include "kube_json.h"
+#include "kube_time.h"
 
 #define EXEC_INFO_ENV "KUBERNETES_EXEC_INFO"
 #define API_V1ALPHA1 "client.authentication.k8s.io/v1alpha1"
@@ -325,41 +326,11 @@ void kube_exec_cred_release(struct kube_exec_cred *cred)
 /* RFC 3339 ("2026-01-02T03:04:05Z", fractions and offsets allowed) -> UTC seconds. */
 static int parse_rfc3339(const char *s, time_t *out)
 {
-	struct tm tm;
-	const char *p;
-	int oh = 0, om = 0, sign = 0;
-	time_t t;
+	int64_t sec = 0;
 
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%d", &tm);
-	if (p == NULL || (*p != 'T' && *p != 't'))
+	if (kube_time_parse(s, &sec, NULL) != 0)
 		return -1;
-	p = strptime(p + 1, "%H:%M:%S", &tm);
-	if (p == NULL)
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
-			return -1;
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	*out = t - sign * (oh * 3600 + om * 60);
+	*out = (time_t)sec;
 	return 0;
 }
 

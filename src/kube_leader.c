@@ -15,6 +15,7 @@
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
+#include "kube_time.h"
 
 struct kube_leader {
 	struct kube_client *client, *gated;
@@ -50,24 +51,8 @@ struct kube_leader {
 
 char *kube_leader_format_microtime(int64_t wall_ns, char *buf, size_t len)
 {
-	int64_t ns = wall_ns > 0 ? wall_ns : 0;
-	time_t sec = (time_t)(ns / KUBE_NS_PER_SEC);
-	unsigned usec = (unsigned)(ns % KUBE_NS_PER_SEC / 1000) % 1000000u;
-	char frac[8];
-	struct tm tm;
-	size_t n;
-
-	if (len == 0)
-		return buf;
-	gmtime_r(&sec, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(frac, sizeof(frac), ".%06u", usec);
-	if (n + strlen(frac) + 2 <= len) {
-		memcpy(buf + n, frac, strlen(frac));
-		n += strlen(frac);
-		buf[n++] = 'Z';
-	}
-	buf[n] = '\0';
+	if (kube_time_format_micro(wall_ns > 0 ? wall_ns : 0, buf, len) == NULL && len > 0)
+		buf[0] = '\0';
 	return buf;
 }
 

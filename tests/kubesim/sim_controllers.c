@@ -17,6 +17,7 @@
 #include "kube_error.h"
 #include "kube_log.h"
 #include "kube_selector.h"
+#include "kube_time.h"
 #include "sim_control.h"
 #include "sim_endpoints.h"
 #include "sim_gc.h"
@@ -169,52 +170,33 @@ void sim_j_set_bool(cJSON *obj, const char *name, int value)
 
 void sim_ctl_time_format(int64_t wall_ms, int frac_digits, char *buf, size_t len)
 {
-	time_t secs = (time_t)(wall_ms / 1000);
-	int ms = (int)(wall_ms % 1000);
-	struct tm tm;
-	char base[32];
+	char micro[KUBE_MICROTIME_LEN];
+	int64_t secs = wall_ms / 1000 - (wall_ms % 1000 < 0);
 
-	if (ms < 0) {
-		ms += 1000;
-		secs--;
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (frac_digits < 3) {
+		kube_time_format(secs, buf, len);
+		return;
 	}
-	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac_digits >= 6)
-		snprintf(buf, len, "%s.%03d000Z", base, ms);
-	else if (frac_digits >= 3)
-		snprintf(buf, len, "%s.%03dZ", base, ms);
-	else
-		snprintf(buf, len, "%sZ", base);
+	/* MicroTime of a millisecond value is ".mmm000Z"; three digits cut after the ms. */
+	if (kube_time_format_micro(wall_ms * 1000000, micro, sizeof(micro)) == NULL)
+		return;
+	if (frac_digits < 6) {
+		micro[23] = 'Z';
+		micro[24] = '\0';
+	}
+	snprintf(buf, len, "%s", micro);
 }
 
 int64_t sim_ctl_time_parse(const char *s)
 {
-	struct tm tm;
-	const char *p;
 	int64_t ms = 0;
 
-	if (!s)
+	if (kube_time_parse_ms(s, &ms) != 0)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		int digits = 0;
-
-		p++;
-		while (*p >= '0' && *p <= '9') {
-			if (digits < 3) {
-				ms = ms * 10 + (*p - '0');
-				digits++;
-			}
-			p++;
-		}
-		while (digits++ < 3)
-			ms *= 10;
-	}
-	return (int64_t)timegm(&tm) * 1000 + ms;
+	return ms;
 }
 
 int sim_condition_true(const cJSON *obj, const char *type)

@@ -12,6 +12,7 @@
 
 #include "kube_error.h"
 #include "kube_json.h"
+#include "kube_time.h"
 #include "sim_store.h"
 #include "sim_tls.h"
 
@@ -1067,11 +1068,8 @@ cJSON *sim_rbac_token_request(struct sim_rbac_tokens *t, struct sim_store *s, co
 		return NULL;
 	}
 	char now[32], until[32];
-	time_t end = time(NULL) + (time_t)exp;
-	struct tm tm;
 	sim_now_rfc3339(now, sizeof(now));
-	gmtime_r(&end, &tm);
-	strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	kube_time_format((int64_t)time(NULL) + (int64_t)exp, until, sizeof(until));
 	cJSON *out = cJSON_CreateObject();
 	cJSON *md = cJSON_AddObjectToObject(out, "metadata");
 	cJSON *spec = cJSON_AddObjectToObject(out, "spec");

@@ -23,6 +23,7 @@
 #include "kube_error.h"
 #include "kube_json.h"
 #include "kube_log.h"
+#include "kube_time.h"
 #include "kube_yaml.h"
 #include "sim_fault.h"
 #include "sim_podlog.h"
@@ -460,11 +461,8 @@ static cJSON *pb_time(struct pb_buf b)
 	while (b.p < b.end && pb_next(&b, &num, &wire, &v, &sub) == 0)
 		if (num == 1 && wire == 0)
 			secs = v;
-	time_t t = (time_t)secs;
-	struct tm tm;
-	char buf[32];
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char buf[KUBE_TIME_LEN] = "";
+	kube_time_format((int64_t)secs, buf, sizeof(buf));
 	return cJSON_CreateString(buf);
 }
 

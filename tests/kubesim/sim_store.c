@@ -20,6 +20,7 @@
 #include "kube_error.h"
 #include "kube_json.h"
 #include "kube_selector.h"
+#include "kube_time.h"
 #include "sim_patch.h"
 #include "sim_registry.h"
 #include "sim_schema.h"
@@ -342,10 +343,8 @@ static const char *str_or_empty(const char *s)
 
 void sim_now_rfc3339(char *buf, size_t len)
 {
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (kube_time_format((int64_t)time(NULL), buf, len) == NULL && len > 0)
+		buf[0] = '\0';
 }
 
 static void uuid_v4(char out[37])

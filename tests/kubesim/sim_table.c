@@ -12,6 +12,7 @@
 #include "kube_error.h"
 #include "kube_json.h"
 #include "kube_selector.h"
+#include "kube_time.h"
 #include "sim_jsonpath.h"
 
 /* ---- time -------------------------------------------------------------------------------- */
@@ -60,63 +61,13 @@ char *sim_duration_human(long seconds)
 	return strdup(buf);
 }
 
-static int digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int sim_time_parse(const char *s, time_t *out)
 {
-	struct tm tm;
-	int y, mo, d, h, mi, sec, oh = 0, om = 0;
-	const char *p;
-	long off = 0;
+	int64_t sec = 0;
 
-	if (!s || !out || strlen(s) < 20)
+	if (!out || kube_time_parse(s, &sec, NULL) != 0)
 		return KUBE_EINVAL;
-	if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-	    digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-	    digits(s + 17, 2, &sec))
-		return KUBE_EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return KUBE_EINVAL;
-	p = s + 19;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return KUBE_EINVAL;
-		while (isdigit((unsigned char)*p))
-			p++; /* whole seconds are all an age needs */
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
-			return KUBE_EINVAL;
-		off = (oh * 3600L + om * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return KUBE_EINVAL;
-	}
-	if (*p)
-		return KUBE_EINVAL;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*out = timegm(&tm) - off;
+	*out = (time_t)sec;
 	return 0;
 }
 

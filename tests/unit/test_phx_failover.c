@@ -1,4 +1,4 @@
-/* Unit tests for the PhoenixService decision logic (controller/phx_failover.c): tables of
+/* Unit tests for the PhoenixService decision logic (controller/phoenixservice/phx_failover.c): tables of
  * observed pods -> expected ordered actions, classification, quantities, builders, status. */
 #include <setjmp.h>
 #include <stdarg.h>

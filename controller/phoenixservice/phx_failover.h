@@ -10,17 +10,9 @@
 
 #include <cjson/cJSON.h>
 
-#define PHX_GROUP "phoenix.fpai.io"
-#define PHX_API_VERSION "phoenix.fpai.io/v1alpha1"
-#define PHX_KIND "PhoenixService"
-#define PHX_LABEL_SERVICE "phoenix.fpai.io/service"
-#define PHX_LABEL_ROLE "phoenix.fpai.io/role"
-#define PHX_LABEL_SERVING "phoenix.fpai.io/serving"
-#define PHX_LABEL_REVISION "phoenix.fpai.io/revision"
-#define PHX_ANN_SWITCHOVER "phoenix.fpai.io/switchover-to"
-/* The UID of the PhoenixService on the pods it creates; its Service selects it, so only pods
- * it labelled (its own) can serve. */
-#define PHX_LABEL_OWNER "phoenix.fpai.io/owner-uid"
+#include "phx_api.h"
+#include "phx_meta.h" /* phx_condition_add */
+
 
 #define PHX_NAME_MAX 254
 #define PHX_REV_MAX 24
@@ -233,11 +225,5 @@ int64_t phx_reaction_start(int64_t seen, int64_t resumed, int64_t now);
 
 /* True when a status whose lastReconcileTime is `last_ms` (0: none) is due for a refresh. */
 bool phx_status_refresh_due(int64_t last_ms, int64_t now_ms);
-
-/* Appends to the conditions array arr the condition (type, status, reason, msg) with
- * observedGeneration gen; lastTransitionTime is kept from prev_status (may be NULL) when the
- * status did not change, else now_ms. On ENOMEM nothing is added. Pure. */
-void phx_condition_add(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
-		       const char *reason, const char *msg, int64_t gen, int64_t now_ms);
 
 #endif

@@ -8,31 +8,22 @@
 
 #include "kube_json.h"
 #include "phx_failover.h"
+#include "phx_meta.h"
 
 static bool str_eq(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static const cJSON *controller_ref(const cJSON *obj)
-{
-	const cJSON *ref;
-	cJSON_ArrayForEach(ref, kube_json_get(obj, "metadata", "ownerReferences", NULL)) {
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
-			return ref;
-	}
-	return NULL;
-}
-
 bool phx_owned_by(const cJSON *obj, const char *uid)
 {
-	const cJSON *ref = controller_ref(obj);
+	const cJSON *ref = phx_controller_ref(obj);
 	return uid && *uid && ref && str_eq(kube_json_get_str(ref, "uid", NULL), uid);
 }
 
 const char *phx_owner_uid(const cJSON *obj, const char *name)
 {
-	const cJSON *ref = controller_ref(obj);
+	const cJSON *ref = phx_controller_ref(obj);
 	if (!ref || !str_eq(kube_json_get_str(ref, "kind", NULL), PHX_KIND) ||
 	    !str_eq(kube_json_get_str(ref, "name", NULL), name))
 		return NULL;

@@ -12,6 +12,8 @@
 
 #include "kube_error.h"
 #include "kube_json.h"
+#include "kube_time.h"
+#include "phx_meta.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -55,58 +57,19 @@ const char *phx_role_str(enum phx_role r)
 
 /* ---------------------------------------------------------------- time */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	/* Howard Hinnant's algorithm: no timegm() (not C11) and no TZ dependence. */
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 int64_t phx_time_parse_ms(const char *s)
 {
-	int y, mo, d, h, mi, sec, n = 0;
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-		return 0;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31)
-		return 0;
 	int64_t ms = 0;
-	const char *p = s + n;
-	if (*p == '.') {
-		int digits = 0;
-		p++;
-		while (isdigit((unsigned char)*p)) {
-			if (digits < 3) {
-				ms = ms * 10 + (*p - '0');
-				digits++;
-			}
-			p++;
-		}
-		while (digits < 3 && digits > 0) {
-			ms *= 10;
-			digits++;
-		}
-	}
-	int64_t off = 0;
-	if (*p == '+' || *p == '-') {
-		int oh = 0, om = 0;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) == 2)
-			off = (*p == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-	}
-	int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
-	return secs * 1000 + ms;
+
+	if (kube_time_parse_ms(s, &ms) != 0)
+		return 0;
+	return ms;
 }
 
 void phx_time_format(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (kube_time_format(ms / 1000, buf, len) == NULL && len > 0)
+		buf[0] = '\0';
 }
 
 /* ---------------------------------------------------------------- quantities */
@@ -981,34 +944,6 @@ const char *phx_phase_compute(const struct phx_status_input *in)
 	return pods_phase(in);
 }
 
-static void add_condition(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
-			  const char *reason, const char *msg, int64_t gen, int64_t now_ms)
-{
-	const char *st = status ? "True" : "False";
-	char ts[32];
-	const char *ltt = NULL;
-	const cJSON *c;
-	cJSON_ArrayForEach(c, kube_json_get(prev_status, "conditions", NULL)) {
-		if (str_eq(kube_json_get_str(c, "type", NULL), type) &&
-		    str_eq(kube_json_get_str(c, "status", NULL), st))
-			ltt = kube_json_get_str(c, "lastTransitionTime", NULL);
-	}
-	if (!ltt) {
-		phx_time_format(now_ms, ts, sizeof(ts));
-		ltt = ts;
-	}
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "type", type);
-	cJSON_AddStringToObject(o, "status", st);
-	cJSON_AddStringToObject(o, "reason", reason);
-	cJSON_AddStringToObject(o, "message", msg ? msg : "");
-	cJSON_AddStringToObject(o, "lastTransitionTime", ltt);
-	cJSON_AddNumberToObject(o, "observedGeneration", (double)gen);
-	cJSON_AddItemToArray(arr, o);
-}
-
 cJSON *phx_status_build(const struct phx_status_input *in)
 {
 	const struct phx_spec *spec = in->spec;
@@ -1088,19 +1023,19 @@ cJSON *phx_status_build(const struct phx_status_input *in)
 	bool degraded = str_eq(pphase, "Degraded") || str_eq(pphase, "FailingOver");
 	bool progressing = !str_eq(pphase, "Healthy") && !str_eq(pphase, "Degraded");
 	snprintf(buf, sizeof(buf), "%zu of %d instances ready", ready, total);
-	add_condition(conds, in->prev_status, "Available", avail,
+	phx_condition_add(conds, in->prev_status, "Available", avail,
 		      avail ? "ServingPodReady" : "NoServingPod", buf, in->generation, in->now_ms);
-	add_condition(conds, in->prev_status, "Degraded", degraded, degraded ? pphase : "AsExpected",
+	phx_condition_add(conds, in->prev_status, "Degraded", degraded, degraded ? pphase : "AsExpected",
 		      buf, in->generation, in->now_ms);
-	add_condition(conds, in->prev_status, "Progressing", progressing,
+	phx_condition_add(conds, in->prev_status, "Progressing", progressing,
 		      progressing ? pphase : "Settled", buf, in->generation, in->now_ms);
-	add_condition(conds, in->prev_status, "Invalid", in->invalid,
+	phx_condition_add(conds, in->prev_status, "Invalid", in->invalid,
 		      in->invalid ? "InvalidSpec" : "SpecValid",
 		      in->invalid ? in->invalid_msg : "", in->generation, in->now_ms);
 	bool create_failed = in->create_fail_msg && in->create_fail_msg[0];
 	const char *cf_reason = in->create_fail_reason && in->create_fail_reason[0] ?
 					in->create_fail_reason : "CreateRefused";
-	add_condition(conds, in->prev_status, "PodCreateFailed", create_failed,
+	phx_condition_add(conds, in->prev_status, "PodCreateFailed", create_failed,
 		      create_failed ? cf_reason : "PodsCreated",
 		      create_failed ? in->create_fail_msg : "", in->generation, in->now_ms);
 	return st;
@@ -1127,25 +1062,6 @@ bool phx_status_refresh_due(int64_t last_ms, int64_t now_ms)
 }
 
 /* ---------------------------------------------------------------- builders */
-
-static cJSON *owner_refs(const cJSON *svc)
-{
-	cJSON *arr = cJSON_CreateArray();
-	cJSON *o = cJSON_CreateObject();
-	if (!arr || !o) {
-		cJSON_Delete(arr);
-		cJSON_Delete(o);
-		return NULL;
-	}
-	cJSON_AddStringToObject(o, "apiVersion", PHX_API_VERSION);
-	cJSON_AddStringToObject(o, "kind", PHX_KIND);
-	cJSON_AddStringToObject(o, "name", kube_json_name(svc) ? kube_json_name(svc) : "");
-	cJSON_AddStringToObject(o, "uid", kube_json_uid(svc) ? kube_json_uid(svc) : "");
-	cJSON_AddBoolToObject(o, "controller", 1);
-	cJSON_AddBoolToObject(o, "blockOwnerDeletion", 1);
-	cJSON_AddItemToArray(arr, o);
-	return arr;
-}
 
 static void set_label(cJSON *labels, const char *k, const char *v, bool keep_existing)
 {
@@ -1174,7 +1090,8 @@ static cJSON *base_object(const cJSON *svc, const char *api, const char *kind, c
 	set_label(labels, "app.kubernetes.io/instance", svcname, false);
 	set_label(labels, "app.kubernetes.io/managed-by", "phoenix-operator", false);
 	set_label(labels, "app.kubernetes.io/part-of", svcname, false);
-	cJSON_AddItemToObject(md, "ownerReferences", owner_refs(svc));
+	cJSON_AddItemToObject(md, "ownerReferences",
+			      phx_owner_refs_new(svc, PHX_API_VERSION, PHX_KIND));
 	return o;
 }
 
@@ -1356,10 +1273,4 @@ cJSON *phx_pdb_build(const cJSON *svc)
 	if (kube_json_uid(svc))
 		cJSON_AddStringToObject(ml, PHX_LABEL_OWNER, kube_json_uid(svc));
 	return o;
-}
-
-void phx_condition_add(cJSON *arr, const cJSON *prev_status, const char *type, bool status,
-		       const char *reason, const char *msg, int64_t gen, int64_t now_ms)
-{
-	add_condition(arr, prev_status, type, status, reason, msg, gen, now_ms);
 }

@@ -19,7 +19,9 @@
 #include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
+#include "phx_api.h"
 #include "phx_failover.h"
+#include "phx_meta.h"
 #include "phx_owner.h"
 
 #define COMP "phoenixservice"
@@ -39,7 +41,6 @@
 /* How often a Service or PDB of our name that is not ours is looked at again. */
 #define OWNER_RECHECK_MS 15000
 
-static const struct kube_gvr PHX_GVR = { "phoenix.fpai.io", "v1alpha1", "phoenixservices", true };
 
 enum expect_kind { EXPECT_CREATE, EXPECT_DELETE, EXPECT_LABEL };
 
@@ -729,15 +730,7 @@ static size_t name_set_copy(struct name_set *set, char (*names)[PHX_NAME_MAX], s
 static const char *pod_service_name(const cJSON *pod)
 {
 	const char *svc = kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVICE, NULL);
-	const cJSON *ref;
-	if (svc)
-		return svc;
-	cJSON_ArrayForEach(ref, kube_json_get(pod, "metadata", "ownerReferences", NULL)) {
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) &&
-		    strcmp(str_or_empty(kube_json_get_str(ref, "kind", NULL)), PHX_KIND) == 0)
-			return kube_json_get_str(ref, "name", NULL);
-	}
-	return NULL;
+	return svc ? svc : phx_owner_ref_name(pod, PHX_KIND, true);
 }
 
 /* fast_mu held. Is pod (labelled for rec's service) ours by its controller ownerReference?
@@ -772,14 +765,7 @@ size_t phx_reconciler_suspects(struct phx_reconciler *r, const char *key,
 
 static char *pod_owner_key(const cJSON *pod)
 {
-	const char *svc = pod_service_name(pod);
-	const char *ns = kube_json_namespace(pod);
-	char *key = NULL;
-	if (!svc || !ns)
-		return NULL;
-	if (asprintf(&key, "%s/%s", ns, svc) < 0)
-		return NULL;
-	return key;
+	return phx_key(kube_json_namespace(pod), pod_service_name(pod));
 }
 
 bool phx_reconciler_pod_event(struct phx_reconciler *r, const cJSON *old_pod, const cJSON *new_pod,
