@@ -91,8 +91,8 @@ for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
 }
 my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;
 PERL
-modules=$(grep -hoE '#include "kube_[a-z_]+\.h"' "$PHX_ROOT"/controller/*.[ch] | sed -E 's/.*"(kube_[a-z_]+)\.h"/\1/' | sort -u)
-sources=("$PHX_ROOT"/controller/*.c "$PHX_ROOT/src/kube_rest.c")
+modules=$(grep -hoE '#include "kube_[a-z_]+\.h"' "$PHX_ROOT"/controller/*.[ch] "$PHX_ROOT"/controller/*/*.[ch] | sed -E 's/.*"(kube_[a-z_]+)\.h"/\1/' | sort -u)
+sources=("$PHX_ROOT"/controller/*.[ch] "$PHX_ROOT"/controller/*/*.[ch] "$PHX_ROOT/src/kube_rest.c")
 for m in $modules; do [ -f "$PHX_ROOT/src/$m.c" ] && sources+=("$PHX_ROOT/src/$m.c"); done
 perl "$work/uses.pl" "${sources[@]}" >"$work/used"
 [ -s "$work/used" ] || fail "found no API use in controller/: has the code moved?"
