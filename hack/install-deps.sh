@@ -17,7 +17,8 @@ tools="$root/.tools"
 mkdir -p "$tools/bin"
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libyaml-dev libcjson-dev libssl-dev
-      libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl python3)
+      libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl python3
+      openssl procps git)  # real-cluster.sh certificates; pgrep/pkill in e2e; phoenix-build fetch
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
