@@ -223,7 +223,7 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 	# namespace into the controller's exponential retry backoff, minutes in the worst case),
 	# and only then the CRDs.
 	real_reset() {
-		local sys='default|kube-system|kube-public|kube-node-lease' ns r
+		local sys='default|kube-system|kube-public|kube-node-lease' ns r n
 		for r in $(k api-resources --api-group=phoenix.fpai.io -o name 2>/dev/null); do
 			k get "$r" -A -o 'jsonpath={range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null |
 				while read -r n o; do
@@ -231,9 +231,15 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 				done
 		done
 		ns=$(k get namespaces -o name | sed 's|^namespace/||' | grep -Ev "^($sys)\$" || true)
+		k -n default delete deployments,replicasets,jobs,poddisruptionbudgets,leases,roles,rolebindings \
+			--all --cascade=orphan --wait=false >/dev/null 2>&1 || true
 		[ -z "$ns" ] || k delete namespace $ns --wait=false >/dev/null 2>&1 || true
-		k -n default delete deployments,replicasets,jobs,pods,poddisruptionbudgets,leases,roles,rolebindings \
-			--all --wait=false >/dev/null 2>&1 || true
+		# kwok's pods run nothing: remove them at once rather than wait for kwok to confirm each
+		# graceful deletion (a namespace is only gone once its pods are;
+		# a terminating one accepts no new pod)
+		for n in $ns default; do
+			k -n "$n" delete pods --all --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+		done
 		for r in $(k api-resources --api-group=phoenix.fpai.io --namespaced -o name 2>/dev/null); do
 			k -n default delete "$r" --all --wait=false >/dev/null 2>&1 || true
 		done
