@@ -90,3 +90,20 @@ spec:
   approver: $who
 YAML
 }
+
+# intent_sa_kubeconfig SA: a kubeconfig for service account default/SA (kubesim mints a token),
+# printed as its path. The SA's user is system:serviceaccount:default:SA.
+intent_sa_kubeconfig() {
+	local sa=$1 tok
+	tok=$(sim_control -X POST "$SIM_URL/sim/v1/tokens" -d "{\"namespace\":\"default\",\"serviceAccount\":\"$sa\"}" |
+		sed -nE 's/.*"token":"([0-9a-f]+)".*/\1/p')
+	[ ${#tok} = 64 ] || fail "kubesim minted no token for $sa"
+	sed "s/token: $SIM_TOKEN/token: $tok/" "$KUBECONFIG" >"$E2E_TMP/$sa.kubeconfig"
+	echo "$E2E_TMP/$sa.kubeconfig"
+}
+
+# The chart's approver ClusterRole, applied as helm renders it.
+intent_install_approver_role() {
+	helm template phoenix-operator "$PHX_ROOT/charts/phoenix-operator" --show-only templates/approver-rbac.yaml |
+		k apply -f - >/dev/null
+}
