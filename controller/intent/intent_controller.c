@@ -48,6 +48,7 @@ struct slot {
 	int admitted;
 	int done;
 	char phase[24];
+	unsigned long long written_rv; /* resourceVersion of our last write to the Intent */
 	UT_hash_handle hh;
 };
 
@@ -136,6 +137,43 @@ static void set_phase_metric(struct intent_wing *w, const char *key, const char 
 		kube_metric_dec(w->m_phase, (const char *const[]){s->phase});
 	snprintf(s->phase, sizeof(s->phase), "%s", phase);
 	kube_metric_inc(w->m_phase, (const char *const[]){s->phase});
+}
+
+/* Remembers the resourceVersion our write to the Intent produced (out: the server's answer),
+ * so that a reconcile on a cache that has not seen it yet waits instead of redoing the work. */
+static void note_write(struct intent_wing *w, const char *key, const cJSON *out)
+{
+	const char *rv = kube_json_resource_version(out);
+	char *end;
+	unsigned long long v;
+
+	if (!rv)
+		return;
+	v = strtoull(rv, &end, 10);
+	pthread_mutex_lock(&w->mu);
+	struct slot *s = slot_get(w, key, 1);
+	if (s && !*end)
+		s->written_rv = v;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* 1 when the cached Intent is older than our last write to it. resourceVersions are opaque;
+ * where they are numbers (etcd, kubesim) a smaller one is an older state. */
+static int cache_behind(struct intent_wing *w, const char *key, const cJSON *obj)
+{
+	const char *rv = kube_json_resource_version(obj);
+	char *end;
+	int behind = 0;
+
+	if (!rv)
+		return 0;
+	unsigned long long v = strtoull(rv, &end, 10);
+	pthread_mutex_lock(&w->mu);
+	struct slot *s = slot_get(w, key, 0);
+	if (s && !*end && v < s->written_rv)
+		behind = 1;
+	pthread_mutex_unlock(&w->mu);
+	return behind;
 }
 
 /* Duplicates of the cached objects of namespace ns, as a new array. */
@@ -1024,11 +1062,15 @@ static int add_finalizer(struct rstate *r)
 	kube_json_set_str(kube_json_ensure_obj(patch, "metadata"), "resourceVersion",
 			  kube_json_resource_version(r->intent));
 	char *body = cJSON_PrintUnformatted(patch);
+	cJSON *out = NULL;
 	cJSON_Delete(patch);
 	int rc = body ? kube_patch(r->ctx->client, &INTENT_GVR, r->ns, r->name, NULL,
-				   KUBE_PATCH_MERGE, body, NULL, NULL)
+				   KUBE_PATCH_MERGE, body, &out, NULL)
 		      : KUBE_ENOMEM;
 	free(body);
+	if (rc == 0)
+		note_write(r->w, r->key, out);
+	cJSON_Delete(out);
 	return rc;
 }
 
@@ -1233,9 +1275,13 @@ static int write_status(struct rstate *r)
 	cJSON_Delete(patch);
 	if (!body)
 		return KUBE_ENOMEM;
+	cJSON *out = NULL;
 	int rc = kube_patch(r->ctx->client, &INTENT_GVR, r->ns, r->name, "status", KUBE_PATCH_MERGE,
-			    body, NULL, NULL);
+			    body, &out, NULL);
 	free(body);
+	if (rc == 0)
+		note_write(r->w, r->key, out);
+	cJSON_Delete(out);
 	if (rc == KUBE_ENOTFOUND)
 		return 0;
 	if (rc == 0)
@@ -1343,6 +1389,12 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	r.name = name;
 	if (kube_cache_get(w->intents, key, &r.intent) != 0)
 		return missing(w, ctx, ns, name, key);
+	if (cache_behind(w, key, r.intent)) {
+		/* Our last write has not reached the cache yet: its event will bring us back. */
+		cJSON_Delete(r.intent);
+		ctx->requeue_after_ms = 500;
+		return 0;
+	}
 	r.gen = obj_gen(r.intent);
 	now_str(ctx->clock, r.now, sizeof(r.now));
 	r.policy_name = load_policy(w, ns, &r.pol, r.policy_err, sizeof(r.policy_err));
@@ -1433,7 +1485,12 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	pthread_mutex_lock(&w->mu);
 	set_phase_metric(w, key, phase);
 	pthread_mutex_unlock(&w->mu);
+	const char *old_phase = str_or(kube_json_get_str(r.intent, "status", "phase", NULL), "");
 	int wrc = write_status(&r);
+	if (wrc == 0 && is_cancelled && strcmp(old_phase, "Cancelled") != 0)
+		kube_events_record(w->events, r.intent, KUBE_EVENT_NORMAL, "Cancelled",
+				   "spec.state is Cancelled: its pipeline slot is freed and an unfinished "
+				   "Build stopped");
 	if (wrc == 0)
 		wrc = write_approvals(w, ctx->client, r.approval_writes);
 	if (rc == 0)
