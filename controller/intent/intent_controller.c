@@ -886,6 +886,8 @@ static char *cm_body(struct rstate *r, const char *cmname, const char *md, int p
 	cJSON *ann = kube_json_ensure_obj(meta, "annotations");
 	kube_json_set_str(ann, INTENT_ANN_GENERATION, gen);
 	kube_json_set_str(ann, INTENT_ANN_VERIFIED, verified);
+	if (md)
+		kube_json_set_str(ann, INTENT_ANN_WRITTEN, verified);
 	kube_json_set_str(ann, INTENT_ANN_PASSES, ps);
 	if (with_meta) {
 		cJSON_AddStringToObject(cm, "apiVersion", "v1");
@@ -972,11 +974,13 @@ static int spec_step(struct rstate *r)
 		if (ps)
 			p = strtoll(ps, NULL, 10);
 		passes = (int)p;
+		const char *written = kube_json_get_str(cm, "metadata", "annotations",
+							INTENT_ANN_WRITTEN, NULL);
 		intent_spec_verify(md, r->intent, &v);
 		intent_hash_hex(md, hash);
+		edited = !written || strcmp(written, hash) != 0;
 		if (!verified || strcmp(verified, hash) != 0) {
 			/* A human edited SPEC.md: verified again, recorded. */
-			edited = 1;
 			char *body = cm_body(r, cmname, NULL, passes, hash, 0);
 			rc = body ? kube_patch(r->ctx->client, &INTENT_CM_GVR, r->ns, cmname, NULL,
 					       KUBE_PATCH_MERGE, body, NULL, NULL)
@@ -1444,16 +1448,25 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	int denied = is(&r, INTENT_COND_DENIED, "True") || !is(&r, INTENT_COND_APPROVED, "True");
 	if (rc == 0 && !is_cancelled && !denied) {
 		int done = finished_conds(r.conds, r.gen, r.intent);
+		/* Once finished, a generation keeps its admission (an edit of its SPEC ConfigMap is
+		 * verified again without queueing). */
+		pthread_mutex_lock(&w->mu);
+		struct slot *sl = slot_get(w, key, 0);
+		if (sl && sl->gen == r.gen && sl->done)
+			done = 1;
+		pthread_mutex_unlock(&w->mu);
 		queue_pass(w, ctx->controller, ns, name, r.intent, r.conds, done, r.pol.max_concurrent, &q);
 		if (!done)
 			queue_status(&r, &q);
-		if (q.admitted && !done) {
+		/* A finished pipeline keeps following its SPEC ConfigMap and its Build (Ready comes
+		 * after BuildSucceeded). */
+		if (q.admitted || done) {
 			rc = spec_step(&r);
 			int gate_ok = is(&r, INTENT_COND_SPEC_APPROVED, "True") ||
 				      (is(&r, INTENT_COND_SPEC_READY, "True") && !spec_gate_pending(&r));
 			if (rc == 0 && gate_ok && kube_json_get_bool(r.intent, 1, "spec", "autoBuild", NULL))
 				rc = build_step(&r);
-			if (rc == 0 && finished_conds(r.conds, r.gen, r.intent)) {
+			if (rc == 0 && !done && finished_conds(r.conds, r.gen, r.intent)) {
 				pthread_mutex_lock(&w->mu);
 				struct slot *s = slot_get(w, key, 1);
 				if (s) {
@@ -1473,7 +1486,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		int had = s && s->admitted && !s->done;
 		if (s) {
 			s->admitted = 0;
-			s->done = 1;
+			s->done = 0;
 			s->gen = r.gen;
 		}
 		pthread_mutex_unlock(&w->mu);

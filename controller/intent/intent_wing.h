@@ -14,7 +14,8 @@
 /* Labels, annotations and the finalizer the Intent controller writes. */
 #define INTENT_LABEL "phoenix.fpai.io/intent"
 #define INTENT_ANN_GENERATION "phoenix.fpai.io/intent-generation"
-#define INTENT_ANN_VERIFIED "phoenix.fpai.io/spec-verified"
+#define INTENT_ANN_VERIFIED "phoenix.fpai.io/spec-verified"  /* hash of the text last verified */
+#define INTENT_ANN_WRITTEN "phoenix.fpai.io/spec-written"    /* hash of the text the operator wrote */
 #define INTENT_ANN_PASSES "phoenix.fpai.io/spec-passes"
 #define INTENT_FINALIZER "phoenix.fpai.io/intent-cleanup"
 
