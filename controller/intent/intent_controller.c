@@ -513,7 +513,12 @@ static void apply_approval(struct rstate *r, const cJSON *apv)
 	int approve = strcmp(decision, "Approve") == 0;
 	int64_t tgen = 0;
 
-	if (kube_json_get_int(apv, &tgen, "spec", "targetRef", "generation", NULL) && tgen != r->gen) {
+	if (kube_json_get_int(apv, &tgen, "spec", "targetRef", "generation", NULL) && tgen > r->gen) {
+		/* Made from a newer Intent than the cache has: wait for it. */
+		requeue(r, 500);
+		return;
+	}
+	if (tgen > 0 && tgen != r->gen) {
 		approval_outcome(r, apv, "Ignored",
 				 "for generation %lld of Intent %s, which is at generation %lld: "
 				 "an edit starts over; create a new Approval",
@@ -1362,6 +1367,19 @@ static int missing(struct intent_wing *w, struct kube_reconcile_ctx *ctx, const 
 
 	r.approval_writes = cJSON_CreateArray();
 	cJSON *all = pending_approvals(w, ns, name, &v, &n);
+	if (n > 0) {
+		/* The Approval's informer may be ahead of the Intents': ask the API server before
+		 * calling the target unknown. */
+		int grc = kube_get(ctx->client, &INTENT_GVR, ns, name, NULL, NULL, NULL);
+		if (grc != KUBE_ENOTFOUND) {
+			free(v);
+			cJSON_Delete(all);
+			cJSON_Delete(r.approval_writes);
+			if (grc == 0)
+				ctx->requeue_after_ms = 500;
+			return grc;
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		approval_outcome(&r, v[i], "Ignored", "no Intent %s in namespace %s", name, ns);
 	free(v);

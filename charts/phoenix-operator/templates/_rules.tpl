@@ -30,7 +30,7 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 # ConfigMaps and the Builds it owns, and the PhoenixService it produced (deletionPolicy Delete).
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["intents"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["intents/status"]
   verbs: ["patch"]
