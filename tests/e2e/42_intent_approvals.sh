@@ -141,3 +141,4 @@ out=$("$plugin" --kubeconfig "$KUBECONFIG" intents)
 expect_contains "$out" "Denied" "kubectl phoenix intents shows phases"
 expect_contains "$out" "svc-a" "kubectl phoenix intents shows services"
 pass "kubectl phoenix approve/deny: approver from SelfSubjectReview, generation from the Intent; bad input refused; kubectl phoenix intents"
+intent_stop_check ctl

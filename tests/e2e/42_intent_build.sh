@@ -112,3 +112,4 @@ k delete intent del --wait=false >/dev/null
 wait_for 10 "Intent del gone" expect_fail "Intent del still there" k get intent del
 wait_for 10 "PhoenixService del-svc deleted" expect_fail "del-svc still there" k get phx del-svc
 pass "delete with deletionPolicy Delete: the PhoenixService del-svc is deleted too"
+intent_stop_check ctl

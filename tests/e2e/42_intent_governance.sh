@@ -123,3 +123,4 @@ expect_eq Rejected "$(intent_get vague '{.status.phase}')" "phase Rejected"
 expect_contains "$(intent_cond vague Evaluated message)" "port-available" "message names a failed rule"
 intent_wait_event vague Approved
 pass "below rejectBelow: Rejected (Approved False, phase Rejected, the failed rules named)"
+intent_stop_check ctl

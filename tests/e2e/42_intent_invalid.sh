@@ -80,3 +80,4 @@ intent_apply after after-svc 2 medium
 intent_wait_cond after Evaluated AutoApproved reason
 kill -0 "$PHX_CTL_PID" || fail "the operator died"
 pass "the operator is still up and judging"
+intent_stop_check ctl

@@ -88,3 +88,4 @@ intent_wait_cond h1 Queued Admitted reason
 intent_wait_cond h2 Queued Waiting reason
 expect_eq 1 "$(intent_get h2 '{.status.queue.position}')" "h2 first"
 pass "a Deny of the admitted Intent frees its slot: h1 admitted, h2 first"
+intent_stop_check ctl

@@ -108,3 +108,4 @@ intent_approval chk-spec chk Spec Approve "SPEC read" erin >/dev/null
 intent_wait_cond chk SpecApproved True
 wait_for 10 "chk-spec Applied" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get approval chk-spec -o jsonpath='{.status.outcome}')\" = Applied ]"
 pass "approvalMode checkpoints: a Spec approval is applied even after the SPEC passed"
+intent_stop_check ctl

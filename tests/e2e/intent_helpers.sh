@@ -107,3 +107,19 @@ intent_install_approver_role() {
 	helm template phoenix-operator "$PHX_ROOT/charts/phoenix-operator" --show-only templates/approver-rbac.yaml |
 		k apply -f - >/dev/null
 }
+
+# intent_stop_check NAME: stops the controller started by phx_start_controller NAME (SIGTERM)
+# and fails when it did not exit cleanly or its log has a sanitizer report (ASan, UBSan, TSan
+# builds) -- so a leak or a race at shutdown fails the test that caused it.
+intent_stop_check() {
+	local name=$1 pid rc=0
+	pid=$(cat "$E2E_TMP/$name.pid")
+	kill -TERM "$pid" 2>/dev/null || fail "controller $name was not running"
+	wait "$pid" || rc=$?
+	if grep -qE 'Sanitizer|runtime error:' "$E2E_TMP/$name.log"; then
+		grep -E -A30 'Sanitizer|runtime error:' "$E2E_TMP/$name.log" | head -60
+		fail "controller $name: sanitizer report"
+	fi
+	[ "$rc" = 0 ] || fail "controller $name exited with status $rc after SIGTERM"
+	pass "controller $name stopped cleanly on SIGTERM (no sanitizer report)"
+}
