@@ -1665,6 +1665,26 @@ static int setup(struct kube_controller *ctl, void *ud)
 	return rc;
 }
 
+/* Leadership gained: forget the slots this process handed out while it led before (another
+ * replica may have decided since); the statuses say who holds a slot. */
+static void on_leading(struct kube_controller *ctl, bool leading, void *ud)
+{
+	struct intent_wing *w = ud;
+	struct slot *s, *tmp;
+
+	(void)ctl;
+	if (!leading)
+		return;
+	pthread_mutex_lock(&w->mu);
+	HASH_ITER(hh, w->slots, s, tmp) {
+		s->admitted = 0;
+		s->done = 0;
+		s->gen = 0;
+		s->written_rv = 0;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* ---- the wing ------------------------------------------------------------------------- */
 
 /* 1 when the API server serves intents in phoenix.fpai.io/v1alpha1; 0 when it definitely does
@@ -1745,6 +1765,7 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 		.kind = "Intent",
 		.setup = setup,
 		.reconcile = reconcile,
+		.on_leading = on_leading,
 		.workers = 1,
 	};
 	if (rc == 0)
