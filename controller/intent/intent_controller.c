@@ -272,62 +272,123 @@ static cJSON *owner_refs(const cJSON *intent)
 
 /* ---- governance ----------------------------------------------------------------------- */
 
+/* The namespace's peers as the rules see them, copied out of the caches (names, ports and
+ * dependencies only: no whole-object copies). */
+struct peers {
+	const char *ns, *self, *served;
+	struct intent_peer *v;
+	size_t n, cap;
+	char **strs;               /* everything strdup'ed, to free */
+	size_t nstrs, capstrs;
+	const char ***depv;        /* the deps arrays, to free */
+	size_t ndepv;
+};
+
+static char *peers_str(struct peers *p, const char *s)
+{
+	if (p->nstrs == p->capstrs) {
+		size_t nc = p->capstrs ? p->capstrs * 2 : 128;
+		char **nv = realloc(p->strs, nc * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		p->strs = nv;
+		p->capstrs = nc;
+	}
+	char *d = strdup(s);
+	if (d)
+		p->strs[p->nstrs++] = d;
+	return d;
+}
+
+static struct intent_peer *peers_add(struct peers *p)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 64;
+		struct intent_peer *nv = realloc(p->v, nc * sizeof(*nv));
+		const char ***nd = realloc(p->depv, nc * sizeof(*nd));
+		if (nv)
+			p->v = nv;
+		if (nd)
+			p->depv = nd;
+		if (!nv || !nd)
+			return NULL;
+		p->cap = nc;
+	}
+	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
+	p->depv[p->n] = NULL;
+	p->ndepv = p->n + 1;
+	return &p->v[p->n++];
+}
+
+static int peer_service_fn(const cJSON *o, void *ud)
+{
+	struct peers *p = ud;
+	const char *ns = kube_json_namespace(o), *name = kube_json_name(o);
+	int64_t port = 0;
+
+	if (!ns || !name || strcmp(ns, p->ns) != 0)
+		return 0;
+	kube_json_get_int(o, &port, "spec", "port", NULL);
+	struct intent_peer *e = peers_add(p);
+	char *nm = peers_str(p, name);
+	if (!e || !nm)
+		return KUBE_ENOMEM;
+	*e = (struct intent_peer){INTENT_PEER_SERVICE, nm, (int)port,
+				  p->served && strcmp(p->served, name) == 0, NULL, 0};
+	return 0;
+}
+
+static int peer_intent_fn(const cJSON *o, void *ud)
+{
+	struct peers *p = ud;
+	const char *ns = kube_json_namespace(o), *name = kube_json_name(o);
+	const char *svc = kube_json_get_str(o, "spec", "serviceName", NULL);
+	const cJSON *dl = kube_json_get(o, "spec", "dependencies", NULL), *d;
+	int64_t port = 0;
+	size_t nd = 0;
+
+	if (!ns || !name || !svc || strcmp(ns, p->ns) != 0 || (p->self && strcmp(name, p->self) == 0))
+		return 0;
+	if (kube_json_get_str(o, "metadata", "deletionTimestamp", NULL))
+		return 0;
+	kube_json_get_int(o, &port, "spec", "port", NULL);
+	struct intent_peer *e = peers_add(p);
+	char *nm = peers_str(p, svc);
+	if (!e || !nm)
+		return KUBE_ENOMEM;
+	const char **deps = calloc((size_t)cJSON_GetArraySize(dl) + 1, sizeof(*deps));
+	if (!deps)
+		return KUBE_ENOMEM;
+	p->depv[p->n - 1] = deps;
+	cJSON_ArrayForEach(d, dl)
+		if (cJSON_IsString(d) && (deps[nd] = peers_str(p, d->valuestring)))
+			nd++;
+	*e = (struct intent_peer){INTENT_PEER_INTENT, nm, (int)port, 0, deps, nd};
+	return 0;
+}
+
 static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
 		    const struct intent_policy *pol, struct intent_report *rep)
 {
-	const char *self = kube_json_name(intent);
-	const char *served = kube_json_get_str(intent, "status", "serviceRef", "name", NULL);
-	cJSON *svcs = cache_ns(w->services, ns), *ints = cache_ns(w->intents, ns);
-	size_t n = (size_t)cJSON_GetArraySize(svcs) + (size_t)cJSON_GetArraySize(ints);
-	struct intent_peer *peers = calloc(n ? n : 1, sizeof(*peers));
-	const char **deps = NULL;
-	size_t np = 0, ndeps = 0, di = 0;
-	const cJSON *o, *d;
-	int rc = KUBE_ENOMEM;
+	struct peers p = {.ns = ns, .self = kube_json_name(intent),
+			  .served = kube_json_get_str(intent, "status", "serviceRef", "name", NULL)};
+	int rc = 0;
 
-	if (!svcs || !ints || !peers)
-		goto out;
-	cJSON_ArrayForEach(o, ints) {
-		const cJSON *dl = kube_json_get(o, "spec", "dependencies", NULL);
-		if (cJSON_IsArray(dl))
-			ndeps += (size_t)cJSON_GetArraySize(dl);
+	if (w->services)
+		rc = kube_cache_foreach(w->services, peer_service_fn, &p);
+	if (rc == 0 && w->intents)
+		rc = kube_cache_foreach(w->intents, peer_intent_fn, &p);
+	if (rc == 0) {
+		struct intent_world world = {p.v, p.n};
+		rc = intent_governance_evaluate(intent, &world, pol, rep);
 	}
-	deps = calloc(ndeps ? ndeps : 1, sizeof(*deps));
-	if (!deps)
-		goto out;
-	cJSON_ArrayForEach(o, svcs) {
-		int64_t port = 0;
-		const char *name = kube_json_name(o);
-		if (!name)
-			continue;
-		kube_json_get_int(o, &port, "spec", "port", NULL);
-		peers[np++] = (struct intent_peer){INTENT_PEER_SERVICE, name, (int)port,
-						   served && strcmp(served, name) == 0, NULL, 0};
-	}
-	cJSON_ArrayForEach(o, ints) {
-		int64_t port = 0;
-		const char *name = kube_json_name(o);
-		const char *svc = kube_json_get_str(o, "spec", "serviceName", NULL);
-		const cJSON *dl = kube_json_get(o, "spec", "dependencies", NULL);
-		size_t first = di;
-		if (!name || !svc || (self && strcmp(name, self) == 0))
-			continue;
-		if (kube_json_get_str(o, "metadata", "deletionTimestamp", NULL))
-			continue;
-		kube_json_get_int(o, &port, "spec", "port", NULL);
-		cJSON_ArrayForEach(d, dl)
-			if (cJSON_IsString(d))
-				deps[di++] = d->valuestring;
-		peers[np++] = (struct intent_peer){INTENT_PEER_INTENT, svc, (int)port, 0,
-						   deps + first, di - first};
-	}
-	struct intent_world world = {peers, np};
-	rc = intent_governance_evaluate(intent, &world, pol, rep);
-out:
-	free(deps);
-	free(peers);
-	cJSON_Delete(svcs);
-	cJSON_Delete(ints);
+	for (size_t i = 0; i < p.ndepv; i++)
+		free(p.depv[i]);
+	for (size_t i = 0; i < p.nstrs; i++)
+		free(p.strs[i]);
+	free(p.depv);
+	free(p.strs);
+	free(p.v);
 	return rc;
 }
 
@@ -702,6 +763,63 @@ struct qresult {
 	int running;       /* slots taken */
 };
 
+/* What the queue needs of one Intent, copied out of the cache (no whole-object copies). */
+struct qsrc {
+	char *name;
+	enum intent_priority prio;
+	int64_t created, gen, pos;
+	int done, admitted_cond;
+};
+
+struct qcollect {
+	const char *ns, *self;
+	struct qsrc *v;
+	size_t n, cap;
+};
+
+static int qsrc_add(struct qcollect *c, const cJSON *obj, const cJSON *conds, int self_done,
+		    int is_self)
+{
+	int64_t gen = obj_gen(obj);
+	const char *name = kube_json_name(obj);
+
+	if (!name || !candidate(conds, gen, obj))
+		return 0;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 64;
+		struct qsrc *nv = realloc(c->v, nc * sizeof(*nv));
+		if (!nv)
+			return KUBE_ENOMEM;
+		c->v = nv;
+		c->cap = nc;
+	}
+	struct qsrc *q = &c->v[c->n];
+	memset(q, 0, sizeof(*q));
+	q->name = strdup(name);
+	if (!q->name)
+		return KUBE_ENOMEM;
+	q->prio = INTENT_PRIO_MEDIUM;
+	intent_priority_parse(kube_json_get_str(obj, "spec", "priority", NULL), &q->prio);
+	kube_time_parse_ms(kube_json_get_str(obj, "metadata", "creationTimestamp", NULL), &q->created);
+	if (!is_self)
+		kube_json_get_int(obj, &q->pos, "status", "queue", "position", NULL);
+	q->gen = gen;
+	q->done = is_self ? self_done : finished_conds(conds, gen, obj);
+	q->admitted_cond = admitted_conds(conds, gen);
+	c->n++;
+	return 0;
+}
+
+static int qcollect_fn(const cJSON *obj, void *ud)
+{
+	struct qcollect *c = ud;
+	const char *ns = kube_json_namespace(obj), *name = kube_json_name(obj);
+
+	if (!ns || strcmp(ns, c->ns) != 0 || (c->self && name && strcmp(name, c->self) == 0))
+		return 0;
+	return qsrc_add(c, obj, kube_json_get(obj, "status", "conditions", NULL), 0, 0);
+}
+
 /* Computes the namespace's queue with self's computed state (self_conds; NULL when self is
  * gone or not a candidate), admits under the cap, and enqueues the others whose status must
  * change (admitted now, position changed). Runs on the one worker. */
@@ -709,76 +827,54 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		       const char *self, const cJSON *self_obj, const cJSON *self_conds,
 		       int self_done, int max_concurrent, struct qresult *out)
 {
-	cJSON *all = cache_ns(w->intents, ns);
-	size_t n = (size_t)cJSON_GetArraySize(all), k = 0;
-	struct intent_queue_item *items = calloc(n + 1, sizeof(*items));
-	size_t *idx = calloc(n + 1, sizeof(*idx));
-	const cJSON *o;
+	struct qcollect c = {ns, self, NULL, 0, 0};
+	struct intent_queue_item *items = NULL;
+	size_t *idx = NULL, k = 0;
 	int depth[INTENT_PRIO_COUNT] = {0};
 	char key[512];
 
 	memset(out, 0, sizeof(*out));
-	if (!all || !items || !idx)
+	if (kube_cache_foreach(w->intents, qcollect_fn, &c) < 0)
+		goto out;
+	if (self && self_obj && self_conds && qsrc_add(&c, self_obj, self_conds, self_done, 1) < 0)
+		goto out;
+	items = calloc(c.n + 1, sizeof(*items));
+	idx = calloc(c.n + 1, sizeof(*idx));
+	if (!items || !idx)
 		goto out;
 	pthread_mutex_lock(&w->mu);
-	cJSON_ArrayForEach(o, all) {
-		const char *name = kube_json_name(o);
-		int self_is = self && name && strcmp(name, self) == 0;
-		const cJSON *obj = self_is ? self_obj : o;
-		const cJSON *conds = self_is ? self_conds
-				     : kube_json_get(o, "status", "conditions", NULL);
-		int64_t gen = obj_gen(obj), pos = 0;
-		enum intent_priority prio = INTENT_PRIO_MEDIUM;
-		int64_t created = 0;
-
-		if (!name || (self_is && !self_conds) || !candidate(conds, gen, obj))
-			continue;
-		snprintf(key, sizeof(key), "%s/%s", ns, name);
+	for (size_t i = 0; i < c.n; i++) {
+		struct qsrc *q = &c.v[i];
+		snprintf(key, sizeof(key), "%s/%s", ns, q->name);
 		struct slot *s = slot_get(w, key, 0);
-		int done = self_is ? self_done : finished_conds(conds, gen, obj);
-		if (s && s->gen == gen && s->done)
-			done = 1;
-		if (done)
+		if (q->done || (s && s->gen == q->gen && s->done))
 			continue;
-		intent_priority_parse(kube_json_get_str(obj, "spec", "priority", NULL), &prio);
-		kube_time_parse_ms(kube_json_get_str(obj, "metadata", "creationTimestamp", NULL),
-				   &created);
-		kube_json_get_int(obj, &pos, "status", "queue", "position", NULL);
-		items[k] = (struct intent_queue_item){
-			.name = name, .priority = prio, .created_ms = created,
-			.admitted = (s && s->gen == gen && s->admitted) || admitted_conds(conds, gen),
-			.status_position = self_is ? 0 : (int)pos,
+		items[k++] = (struct intent_queue_item){
+			.name = q->name, .priority = q->prio, .created_ms = q->created,
+			.admitted = (s && s->gen == q->gen && s->admitted) || q->admitted_cond,
+			.status_position = (int)q->pos,
 		};
-		k++;
 	}
 	int nadm = intent_queue_admit(items, k, max_concurrent, idx);
-	for (int i = 0; i < nadm; i++) {
-		snprintf(key, sizeof(key), "%s/%s", ns, items[idx[i]].name);
-		struct slot *s = slot_get(w, key, 1);
-		if (s) {
-			s->admitted = 1;
-			s->done = 0;
-			/* the generation as cached: self's is the one being reconciled */
-			cJSON_ArrayForEach(o, all)
-				if (strcmp(str_or(kube_json_name(o), ""), items[idx[i]].name) == 0)
-					s->gen = obj_gen(o);
-		}
-		if (!self || strcmp(items[idx[i]].name, self) != 0)
-			kube_controller_enqueue(ctl, key);
-	}
 	for (size_t i = 0; i < k; i++) {
 		int self_is = self && strcmp(items[i].name, self) == 0;
+		int now_admitted = 0;
+		for (int j = 0; j < nadm; j++)
+			if (idx[j] == i)
+				now_admitted = 1;
 		if (items[i].admitted) {
 			out->running++;
-			/* Admitted during an earlier pass (or from status after a restart). */
 			snprintf(key, sizeof(key), "%s/%s", ns, items[i].name);
 			struct slot *s = slot_get(w, key, 1);
-			if (s && !s->admitted) {
+			if (s && (!s->admitted || now_admitted)) {
 				s->admitted = 1;
-				cJSON_ArrayForEach(o, all)
-					if (strcmp(str_or(kube_json_name(o), ""), items[i].name) == 0)
-						s->gen = obj_gen(o);
+				s->done = 0;
+				for (size_t j = 0; j < c.n; j++)
+					if (strcmp(c.v[j].name, items[i].name) == 0)
+						s->gen = c.v[j].gen;
 			}
+			if (now_admitted && !self_is)
+				kube_controller_enqueue(ctl, key);
 		} else {
 			out->waiting++;
 			depth[items[i].priority]++;
@@ -800,9 +896,11 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		kube_metric_set(w->m_depth, (const char *const[]){ns, intent_priority_name(p)},
 				depth[p]);
 out:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].name);
+	free(c.v);
 	free(items);
 	free(idx);
-	cJSON_Delete(all);
 }
 
 static void queue_status(struct rstate *r, const struct qresult *q)
@@ -840,9 +938,11 @@ static void queue_status(struct rstate *r, const struct qresult *q)
 	char pos[32] = "past the first 20";
 	if (q->position > 0)
 		snprintf(pos, sizeof(pos), "%d", q->position);
+	/* Nothing here that changes when others come and go: one admission must not rewrite
+	 * every waiting Intent. */
 	cond(r, INTENT_COND_QUEUED, "True", "Waiting",
-	     "waiting for a pipeline slot: position %s of %d; %d of maxConcurrentPipelines %d in use",
-	     pos, q->waiting, q->running, r->pol.max_concurrent);
+	     "waiting for a pipeline slot: position %s; maxConcurrentPipelines %d", pos,
+	     r->pol.max_concurrent);
 	if (!has_sla)
 		return;
 	int64_t now = now_ms(r->ctx->clock);
@@ -1113,9 +1213,7 @@ static int build_step(struct rstate *r)
 		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->name);
 		cJSON_AddItemToObject(meta, "ownerReferences", owner_refs(r->intent));
 		cJSON_AddItemToObject(obj, "spec", build_spec(r));
-		rc = add_finalizer(r);
-		if (rc == 0)
-			rc = kube_create(r->ctx->client, &INTENT_BUILD_GVR, r->ns, obj, &b, &st);
+		rc = kube_create(r->ctx->client, &INTENT_BUILD_GVR, r->ns, obj, &b, &st);
 		cJSON_Delete(obj);
 		if (rc == KUBE_ENOTFOUND) {
 			cond(r, INTENT_COND_BUILD_SUCCEEDED, "Unknown", "BuildCRDMissing",
@@ -1150,6 +1248,12 @@ static int build_step(struct rstate *r)
 		     r->name);
 		cJSON_Delete(b);
 		return 0;
+	}
+	/* A Build exists: deleting the Intent must now decide what happens to what it deploys. */
+	rc = add_finalizer(r);
+	if (rc < 0) {
+		cJSON_Delete(b);
+		return rc;
 	}
 	kube_json_set_str(kube_json_ensure_obj(r->status, "buildRef"), "name", r->name);
 	int64_t bgen = 0;

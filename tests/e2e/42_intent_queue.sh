@@ -34,7 +34,7 @@ wait_for 10 "positions $want" positions_are
 expect_eq low "$(intent_get l1 '{.status.queue.priority}')" "queue.priority"
 [ -n "$(intent_get c1 '{.status.queue.slaDeadline}')" ] || fail "critical has an SLA deadline"
 [ -z "$(intent_get l1 '{.status.queue.slaDeadline}')" ] || fail "low has no SLA"
-expect_contains "$(intent_cond m1 Queued message)" "1 of maxConcurrentPipelines 1 in use" "Queued message"
+expect_contains "$(intent_cond m1 Queued message)" "position 4; maxConcurrentPipelines 1" "Queued message"
 expect_eq Queued "$(intent_get m1 '{.status.phase}')" "phase Queued"
 pass "cap 1: one admitted, five waiting at positions $want (critical > high > medium > low, then creation time)"
 
