@@ -8,9 +8,11 @@
 #include "kube_error.h"
 #include "kube_events.h"
 #include "kube_log.h"
+#include "intent/intent_wing.h"
 
 /* One line per wing, in registration order. */
 const struct phx_wing phx_wings[] = {
+	{ "intent", intent_wing_add, intent_wing_free },
 	{ NULL, NULL, NULL },
 };
 

@@ -25,6 +25,33 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# The Intent controller (controller/intent/): Intents and their status and finalizer, the
+# namespace's GovernancePolicy, Approvals (their status says Applied or Ignored), the SPEC
+# ConfigMaps and the Builds it owns, and the PhoenixService it produced (deletionPolicy Delete).
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["intents"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["intents/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["governancepolicies"]
+  verbs: ["list", "watch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["approvals"]
+  verbs: ["list", "watch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["approvals/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["phoenixservices"]
+  verbs: ["delete"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch", "create", "patch"]
 {{- end -}}
 
 {{/* Leader election: the Lease, in the leader-election namespace only. */}}
