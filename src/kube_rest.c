@@ -1013,7 +1013,7 @@ static int api_error(const struct response *r, struct kube_status *st)
 
 /* Takes a token as the thread's class says; a NORMAL request also waits out the server's last
  * Retry-After (after its token: the hold may have been set while it waited). */
-static int rate_limit(struct kube_client *c)
+static int rate_limit(struct kube_client *c, bool lease)
 {
 	bool urgent = tl_priority == KUBE_PRIORITY_URGENT;
 	int64_t delay = 0;
@@ -1024,7 +1024,9 @@ static int rate_limit(struct kube_client *c)
 		    : kube_ratelimiter_when(c->limiter, "", &delay)) == 0 &&
 	    delay > 0)
 		sleep_ns(delay);
-	while (!urgent && (delay = atomic_load(&c->hold_until_ns) - kube__now_ns()) > 0)
+	/* Lease requests are not held either: a 10 s hold would outlast a renew deadline. */
+	while (!urgent && !lease &&
+	       (delay = atomic_load(&c->hold_until_ns) - kube__now_ns()) > 0)
 		sleep_ns(delay);
 	if (c->limiter != NULL)
 		kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
@@ -1100,7 +1102,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 					   c->cfg.token_file != NULL ? c->cfg.token_file : "config");
 		if (rc != 0)
 			goto out;
-		rate_limit(c);
+		rate_limit(c, rq->resource != NULL && strcmp(rq->resource, "leases") == 0);
 		/* The gate is asked right before each attempt goes out: leadership can be lost while
 		 * a request waits for a token or backs off before a retry. */
 		if (rq->write && !gate_allows(c)) {

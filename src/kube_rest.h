@@ -135,7 +135,8 @@ void kube_client_set_write_gate(struct kube_client *c, bool (*allow)(void *ud), 
  *   at 10 s); POST, PUT and PATCH only on a 429 that carries Retry-After (the server's flow
  *   control refused it before acting on it, as client-go retries it), never otherwise (not
  *   idempotent in general). A 429 with Retry-After also holds every NORMAL request of the
- *   client until then, so one throttled client does not storm the server; counted in
+ *   client until then (Lease requests excepted: leader election must renew in time), so one
+ *   throttled client does not storm the server; counted in
  *   kube_client_throttled_total{priority_level} (the APF X-Kubernetes-PF-PriorityLevel-UID
  *   response header; "" without one).
  * - Thread-safe. */

@@ -652,7 +652,7 @@ static void rest__429_retry_after_retries_patch(void **state)
 }
 
 /* One 429 + Retry-After holds the client's NORMAL requests until then (no storm of requests the
- * server just said it cannot take), but not URGENT ones. */
+ * server just said it cannot take), but not URGENT ones nor Lease requests. */
 static void rest__server_backoff_holds_normal_not_urgent(void **state)
 {
 	struct kube_client_opts o = { .qps = -1, .max_retries = -1 };
@@ -671,11 +671,13 @@ static void rest__server_backoff_holds_normal_not_urgent(void **state)
 	kube_set_priority(KUBE_PRIORITY_URGENT);
 	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
 	kube_set_priority(KUBE_PRIORITY_NORMAL);
+	/* Nor Lease requests: leader election must renew within its deadline. */
+	assert_int_equal(kube_get(c, &KUBE_GVR_LEASES, "d", "l", NULL, NULL, NULL), 0);
 	assert_true(now_s() - t0 < 0.5);
-	assert_int_equal(fake_nreqs(&f->fs), 2);
+	assert_int_equal(fake_nreqs(&f->fs), 3);
 	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
 	assert_true(now_s() - t0 >= 0.95);
-	assert_int_equal(fake_nreqs(&f->fs), 3);
+	assert_int_equal(fake_nreqs(&f->fs), 4);
 	kube_client_free(c);
 }
 
