@@ -29,8 +29,8 @@
  * the real limit, this bucket only a safety net against a runaway loop. client-go's 5/10 (and
  * the 20/30 controller-runtime used to set) throttle a reconcile burst of a few thousand writes
  * for minutes; kubectl uses 50/300; controller-runtime >= 0.21 sets no client-side limit. */
-#define DEFAULT_QPS 200.0
-#define DEFAULT_BURST 400
+#define DEFAULT_QPS 300.0
+#define DEFAULT_BURST 600
 #define DEFAULT_URGENT_QPS 200.0
 #define DEFAULT_URGENT_BURST 400
 #define DEFAULT_TIMEOUT_MS 30000L

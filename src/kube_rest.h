@@ -24,8 +24,8 @@ extern const struct kube_gvr KUBE_GVR_PODS, KUBE_GVR_SERVICES, KUBE_GVR_ENDPOINT
 	KUBE_GVR_DEPLOYMENTS, KUBE_GVR_CRDS;
 
 struct kube_client_opts {
-	double qps;             /* token bucket refill per second; 0 = default 200; <0 = unlimited */
-	int burst;              /* bucket size; 0 = default 400 */
+	double qps;             /* token bucket refill per second; 0 = default 300; <0 = unlimited */
+	int burst;              /* bucket size; 0 = default 600 */
 	long timeout_ms;        /* whole request (not watches); 0 = default 30000 */
 	long connect_timeout_ms; /* 0 = default 10000 */
 	int max_retries;        /* extra attempts for GET/LIST/DELETE on 429/5xx/transport;
