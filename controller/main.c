@@ -62,13 +62,17 @@ static void usage(FILE *f)
 		"  --leader-election-namespace NS       namespace of the Lease (default: the pod's namespace,\n"
 		"                                       $POD_NAMESPACE, or the kubeconfig's)\n"
 		"  --leader-election-id NAME            name of the Lease (default \"phoenix-operator-leader\")\n"
-		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 50),\n"
+		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 300),\n"
 		"                                       applied to each of three separate clients: main\n"
 		"                                       (reads, reconciles, status, Lease), Events, and\n"
 		"                                       failover patches. The process as a whole may send\n"
 		"                                       up to 3 x QPS; set QPS to a third of the total\n"
-		"                                       budget you want\n"
-		"  --kube-api-burst N                   client-side burst (default 100), per client as\n"
+		"                                       budget you want. A safety net: the API server's\n"
+		"                                       flow control (429 + Retry-After) is honoured,\n"
+		"                                       and failover writes have a reserve of their own\n"
+		"                                       (200/s, burst 400, on top) that never waits\n"
+		"                                       behind routine requests\n"
+		"  --kube-api-burst N                   client-side burst (default 600), per client as\n"
 		"                                       above (up to 3 x N at once)\n"
 		"  --watch-idle-timeout SECONDS         restart a watch that brings no event and no\n"
 		"                                       bookmark for this long (default 90; 0 = never);\n"
@@ -327,7 +331,7 @@ int main(int argc, char **argv)
 {
 	struct flags f = {
 		.metrics_addr = ":8080", .probe_addr = ":8081", .leader_id = "phoenix-operator-leader",
-		.qps = 50, .burst = 100, .workers = 4,
+		.qps = 300, .burst = 600, .workers = 4,
 		.watch_idle_s = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS / 1000,
 	};
 	struct kube_config cfg = { 0 };

@@ -575,7 +575,11 @@ static void reconcile_one(struct kube_controller *ctl, const char *key, bool urg
 	int rc;
 
 	kube_metric_inc(m->m_active, lv);
+	/* An urgent key's requests (a failover's writes) use the client's urgent reserve. */
+	enum kube_priority prio = kube_set_priority(urgent ? KUBE_PRIORITY_URGENT
+							   : KUBE_PRIORITY_NORMAL);
 	rc = ctl->ops.reconcile(&ctx, key);
+	kube_set_priority(prio);
 	kube_metric_dec(m->m_active, lv);
 	kube_metric_observe(m->m_time, lv,
 			    (double)(kube_clock_now(m->clock) - t0) / (double)KUBE_NS_PER_SEC);

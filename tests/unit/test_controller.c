@@ -36,6 +36,7 @@ struct toy {
 	pthread_mutex_t mu;
 	char seen[MAX_SEEN][64];
 	bool seen_urgent[MAX_SEEN];
+	bool seen_prio_urgent[MAX_SEEN]; /* the client priority class the reconcile ran in */
 	int nseen;
 	/* Behaviour knobs. */
 	int64_t requeue_after_ms;     /* returned once per key (first call) */
@@ -70,6 +71,7 @@ static void toy_record(struct toy *t, const char *key, bool urgent)
 	if (t->nseen < MAX_SEEN) {
 		snprintf(t->seen[t->nseen], sizeof(t->seen[0]), "%s", key);
 		t->seen_urgent[t->nseen] = urgent;
+		t->seen_prio_urgent[t->nseen] = kube_get_priority() == KUBE_PRIORITY_URGENT;
 		t->nseen++;
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -489,6 +491,10 @@ static void host__urgent_lane_overtakes_normal_keys(void **state)
 	assert_string_equal(f->widgets.seen[3], "ns/n1");
 	assert_false(f->widgets.seen_urgent[3]);
 	assert_string_equal(f->widgets.seen[4], "ns/n3");
+	/* An urgent key reconciles in the client's urgent class (its writes use the reserve), a
+	 * normal one in the normal class, on the same workers. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(f->widgets.seen_prio_urgent[i], f->widgets.seen_urgent[i]);
 	pthread_mutex_unlock(&f->widgets.mu);
 }
 
