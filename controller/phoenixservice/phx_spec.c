@@ -132,26 +132,16 @@ static int check_ports(const cJSON *spec, const cJSON *containers, char *err, si
 	return 0;
 }
 
-int phx_spec_parse(const cJSON *svc, struct phx_spec *out, char *err, size_t errlen)
+/* The fields with their defaults, and the template revision; nothing is checked yet. */
+static void spec_read(const cJSON *svc, const cJSON *spec, struct phx_spec *out)
 {
-	const cJSON *spec = kube_json_get(svc, "spec", NULL);
-	const cJSON *containers = kube_json_get(spec, "template", "spec", "containers", NULL);
 	int64_t iv;
 	double dv;
-	const char *s;
-	int rc = 0;
-	char dummy[8];
 
-	if (!err || errlen == 0) {
-		err = dummy;
-		errlen = sizeof(dummy);
-	}
-	err[0] = '\0';
 	memset(out, 0, sizeof(*out));
 	out->standbys = 2;
 	out->capacity = 2;
 	out->mode = PHX_MODE_SURGE;
-
 	if (kube_json_get_int(spec, &iv, "standbys", NULL))
 		out->standbys = (int)iv;
 	if (kube_json_get_num(spec, &dv, "standbyCapacity", NULL))
@@ -161,59 +151,84 @@ int phx_spec_parse(const cJSON *svc, struct phx_spec *out, char *err, size_t err
 	out->paused = kube_json_get_bool(spec, false, "paused", NULL);
 	copy_str(out->switchover_to, sizeof(out->switchover_to),
 		 kube_json_get_str(svc, "metadata", "annotations", PHX_ANN_SWITCHOVER, NULL));
-	s = kube_json_get_str(spec, "failover", "mode", NULL);
 
 	uint64_t h = UINT64_C(1469598103934665603);
 	hash_json(&h, kube_json_get(spec, "template", NULL));
 	hash_json(&h, kube_json_get(spec, "heartbeat", NULL));
 	hash_json(&h, kube_json_get(spec, "standbyCapacity", NULL));
 	snprintf(out->revision, sizeof(out->revision), "%010" PRIx64, h & UINT64_C(0xffffffffff));
+}
 
-	if (!spec || !cJSON_IsObject(spec)) {
-		snprintf(err, errlen, "spec is missing");
-		rc = KUBE_EINVAL;
-		goto out;
-	}
+/* spec.failover.mode, standbys and standbyCapacity (an out-of-range value is clamped so the
+ * failover can go on). Returns 0 or KUBE_EINVAL with err set. */
+static int check_scalars(const cJSON *spec, struct phx_spec *out, char *err, size_t errlen)
+{
+	const char *s = kube_json_get_str(spec, "failover", "mode", NULL);
+
 	if (s && strcmp(s, "Surge") == 0) {
 		out->mode = PHX_MODE_SURGE;
 	} else if (s && strcmp(s, "Promote") == 0) {
 		out->mode = PHX_MODE_PROMOTE;
 	} else if (s) {
 		snprintf(err, errlen, "spec.failover.mode %s: must be Surge or Promote", s);
-		rc = KUBE_EINVAL;
-		goto out;
+		return KUBE_EINVAL;
 	}
 	if (out->standbys < 0 || out->standbys > PHX_MAX_STANDBYS) {
 		snprintf(err, errlen, "spec.standbys %d: must be 0..%d", out->standbys,
 			 PHX_MAX_STANDBYS);
 		out->standbys = out->standbys < 0 ? 0 : PHX_MAX_STANDBYS;
-		rc = KUBE_EINVAL;
-		goto out;
+		return KUBE_EINVAL;
 	}
 	if (!isfinite(out->capacity) || out->capacity < 1 || out->capacity > 10) {
 		snprintf(err, errlen, "spec.standbyCapacity must be 1..10");
 		out->capacity = 2;
-		rc = KUBE_EINVAL;
-		goto out;
+		return KUBE_EINVAL;
 	}
+	return 0;
+}
+
+/* The containers: at least one, resources, ports and the heartbeat port. */
+static int check_containers(const cJSON *spec, char *err, size_t errlen)
+{
+	const cJSON *containers = kube_json_get(spec, "template", "spec", "containers", NULL);
+	const char *s;
+	int rc;
+
 	if (!cJSON_IsArray(containers) || cJSON_GetArraySize(containers) == 0) {
 		snprintf(err, errlen, "spec.template.spec.containers must list at least one "
 				      "container");
-		rc = KUBE_EINVAL;
-		goto out;
+		return KUBE_EINVAL;
 	}
 	rc = check_resources(containers, err, errlen);
 	if (rc < 0)
-		goto out;
+		return rc;
 	rc = check_ports(spec, containers, err, errlen);
 	if (rc < 0)
-		goto out;
+		return rc;
 	s = kube_json_get_str(spec, "heartbeat", "port", NULL);
 	if (s && !container_has_port_name(containers, s)) {
 		snprintf(err, errlen, "spec.heartbeat.port %s names no container port", s);
-		rc = KUBE_EINVAL;
-		goto out;
+		return KUBE_EINVAL;
 	}
-out:
-	return rc;
+	return 0;
+}
+
+int phx_spec_parse(const cJSON *svc, struct phx_spec *out, char *err, size_t errlen)
+{
+	const cJSON *spec = kube_json_get(svc, "spec", NULL);
+	char dummy[8];
+	int rc;
+
+	if (!err || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	spec_read(svc, spec, out);
+	if (!spec || !cJSON_IsObject(spec)) {
+		snprintf(err, errlen, "spec is missing");
+		return KUBE_EINVAL;
+	}
+	rc = check_scalars(spec, out, err, errlen);
+	return rc < 0 ? rc : check_containers(spec, err, errlen);
 }

@@ -131,6 +131,83 @@ const char *phx_phase_compute(const struct phx_status_input *in)
 	return pods_phase(in);
 }
 
+/* failovers, lastFailoverTime, lastFailoverReactionMs, lastRecoverySeconds, countedFailures. */
+static void add_failover_fields(cJSON *st, const struct phx_status_input *in)
+{
+	char buf[64];
+
+	cJSON_AddNumberToObject(st, "failovers", (double)in->failovers);
+	if (in->last_failover_ms > 0) {
+		phx_time_format(in->last_failover_ms, buf, sizeof(buf));
+		cJSON_AddStringToObject(st, "lastFailoverTime", buf);
+	}
+	if (in->last_reaction_ms >= 0)
+		cJSON_AddNumberToObject(st, "lastFailoverReactionMs", (double)in->last_reaction_ms);
+	if (in->last_recovery_s >= 0)
+		cJSON_AddNumberToObject(st, "lastRecoverySeconds",
+					round(in->last_recovery_s * 1000) / 1000);
+	if (in->ncounted_failures > 0) {
+		cJSON *cf = cJSON_AddArrayToObject(st, "countedFailures");
+		for (size_t i = 0; i < in->ncounted_failures; i++)
+			cJSON_AddItemToArray(cf, cJSON_CreateString(in->counted_failures[i]));
+	}
+}
+
+/* status.failoverInProgress: when it started, the failed pod, the pods promoted and spawning. */
+static void add_in_progress(cJSON *st, const struct phx_status_input *in)
+{
+	const struct phx_pod *pods = in->pods;
+	size_t n = in->npods;
+	char buf[64];
+
+	cJSON *fip = cJSON_AddObjectToObject(st, "failoverInProgress");
+	cJSON *promoted = cJSON_AddArrayToObject(fip, "promoted");
+	cJSON *spawning = cJSON_AddArrayToObject(fip, "spawning");
+	phx_time_format(in->in_progress_started_ms, buf, sizeof(buf));
+	cJSON_AddStringToObject(fip, "startedAt", buf);
+	cJSON_AddStringToObject(fip, "failedPod",
+				in->in_progress_failed_pod ? in->in_progress_failed_pod : "");
+	for (size_t i = 0; i < n; i++) {
+		if (!alive(&pods[i]))
+			continue;
+		if (pods[i].serving && pods[i].health == PHX_HEALTH_READY)
+			cJSON_AddItemToArray(promoted, cJSON_CreateString(pods[i].name));
+		else if (pods[i].health != PHX_HEALTH_READY)
+			cJSON_AddItemToArray(spawning, cJSON_CreateString(pods[i].name));
+	}
+}
+
+/* status.conditions: Available, Degraded, Progressing, Invalid, PodCreateFailed. */
+static void add_conditions(cJSON *st, const struct phx_status_input *in, size_t ready, int total)
+{
+	const struct phx_pod *pods = in->pods;
+	size_t n = in->npods;
+	char buf[64];
+
+	cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+	bool avail = any_ready_serving(pods, n);
+	const char *pphase = pods_phase(in);
+	bool degraded = str_eq(pphase, "Degraded") || str_eq(pphase, "FailingOver");
+	bool progressing = !str_eq(pphase, "Healthy") && !str_eq(pphase, "Degraded");
+	snprintf(buf, sizeof(buf), "%zu of %d instances ready", ready, total);
+	phx_condition_add(conds, in->prev_status, PHX_COND_AVAILABLE, avail,
+			  avail ? PHX_REASON_SERVING_POD_READY : PHX_REASON_NO_SERVING_POD, buf,
+			  in->generation, in->now_ms);
+	phx_condition_add(conds, in->prev_status, PHX_COND_DEGRADED, degraded,
+			  degraded ? pphase : PHX_REASON_AS_EXPECTED, buf, in->generation, in->now_ms);
+	phx_condition_add(conds, in->prev_status, PHX_COND_PROGRESSING, progressing,
+			  progressing ? pphase : PHX_REASON_SETTLED, buf, in->generation, in->now_ms);
+	phx_condition_add(conds, in->prev_status, PHX_COND_INVALID, in->invalid,
+			  in->invalid ? PHX_REASON_INVALID_SPEC : PHX_REASON_SPEC_VALID,
+			  in->invalid ? in->invalid_msg : "", in->generation, in->now_ms);
+	bool create_failed = in->create_fail_msg && in->create_fail_msg[0];
+	const char *cf_reason = in->create_fail_reason && in->create_fail_reason[0] ?
+					in->create_fail_reason : PHX_REASON_CREATE_REFUSED;
+	phx_condition_add(conds, in->prev_status, PHX_COND_POD_CREATE_FAILED, create_failed,
+			  create_failed ? cf_reason : PHX_REASON_PODS_CREATED,
+			  create_failed ? in->create_fail_msg : "", in->generation, in->now_ms);
+}
+
 cJSON *phx_status_build(const struct phx_status_input *in)
 {
 	const struct phx_spec *spec = in->spec;
@@ -169,63 +246,13 @@ cJSON *phx_status_build(const struct phx_status_input *in)
 	cJSON_AddNumberToObject(st, "capacityPercent", cap);
 	snprintf(buf, sizeof(buf), "%d%%", cap);
 	cJSON_AddStringToObject(st, "capacityDisplay", buf);
-	cJSON_AddNumberToObject(st, "failovers", (double)in->failovers);
-	if (in->last_failover_ms > 0) {
-		phx_time_format(in->last_failover_ms, buf, sizeof(buf));
-		cJSON_AddStringToObject(st, "lastFailoverTime", buf);
-	}
-	if (in->last_reaction_ms >= 0)
-		cJSON_AddNumberToObject(st, "lastFailoverReactionMs", (double)in->last_reaction_ms);
-	if (in->last_recovery_s >= 0)
-		cJSON_AddNumberToObject(st, "lastRecoverySeconds",
-					round(in->last_recovery_s * 1000) / 1000);
-	if (in->ncounted_failures > 0) {
-		cJSON *cf = cJSON_AddArrayToObject(st, "countedFailures");
-		for (size_t i = 0; i < in->ncounted_failures; i++)
-			cJSON_AddItemToArray(cf, cJSON_CreateString(in->counted_failures[i]));
-	}
+	add_failover_fields(st, in);
 	cJSON_AddStringToObject(st, "currentRevision", prim ? prim->revision : "");
 	cJSON_AddStringToObject(st, "updateRevision", spec->revision);
 	cJSON_AddNumberToObject(st, "observedGeneration", (double)in->generation);
-	if (in->in_progress) {
-		cJSON *fip = cJSON_AddObjectToObject(st, "failoverInProgress");
-		cJSON *promoted = cJSON_AddArrayToObject(fip, "promoted");
-		cJSON *spawning = cJSON_AddArrayToObject(fip, "spawning");
-		phx_time_format(in->in_progress_started_ms, buf, sizeof(buf));
-		cJSON_AddStringToObject(fip, "startedAt", buf);
-		cJSON_AddStringToObject(fip, "failedPod",
-					in->in_progress_failed_pod ? in->in_progress_failed_pod : "");
-		for (size_t i = 0; i < n; i++) {
-			if (!alive(&pods[i]))
-				continue;
-			if (pods[i].serving && pods[i].health == PHX_HEALTH_READY)
-				cJSON_AddItemToArray(promoted, cJSON_CreateString(pods[i].name));
-			else if (pods[i].health != PHX_HEALTH_READY)
-				cJSON_AddItemToArray(spawning, cJSON_CreateString(pods[i].name));
-		}
-	}
-	cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-	bool avail = any_ready_serving(pods, n);
-	const char *pphase = pods_phase(in);
-	bool degraded = str_eq(pphase, "Degraded") || str_eq(pphase, "FailingOver");
-	bool progressing = !str_eq(pphase, "Healthy") && !str_eq(pphase, "Degraded");
-	snprintf(buf, sizeof(buf), "%zu of %d instances ready", ready, total);
-	phx_condition_add(conds, in->prev_status, PHX_COND_AVAILABLE, avail,
-			  avail ? PHX_REASON_SERVING_POD_READY : PHX_REASON_NO_SERVING_POD, buf,
-			  in->generation, in->now_ms);
-	phx_condition_add(conds, in->prev_status, PHX_COND_DEGRADED, degraded,
-			  degraded ? pphase : PHX_REASON_AS_EXPECTED, buf, in->generation, in->now_ms);
-	phx_condition_add(conds, in->prev_status, PHX_COND_PROGRESSING, progressing,
-			  progressing ? pphase : PHX_REASON_SETTLED, buf, in->generation, in->now_ms);
-	phx_condition_add(conds, in->prev_status, PHX_COND_INVALID, in->invalid,
-			  in->invalid ? PHX_REASON_INVALID_SPEC : PHX_REASON_SPEC_VALID,
-			  in->invalid ? in->invalid_msg : "", in->generation, in->now_ms);
-	bool create_failed = in->create_fail_msg && in->create_fail_msg[0];
-	const char *cf_reason = in->create_fail_reason && in->create_fail_reason[0] ?
-					in->create_fail_reason : PHX_REASON_CREATE_REFUSED;
-	phx_condition_add(conds, in->prev_status, PHX_COND_POD_CREATE_FAILED, create_failed,
-			  create_failed ? cf_reason : PHX_REASON_PODS_CREATED,
-			  create_failed ? in->create_fail_msg : "", in->generation, in->now_ms);
+	if (in->in_progress)
+		add_in_progress(st, in);
+	add_conditions(st, in, ready, total);
 	return st;
 }
 
