@@ -16,7 +16,6 @@
 #include "kube_log.h"
 #include "kube_rest.h"
 #include "phx_manager.h"
-#include "phx_wings.h"
 
 struct flags {
 	const char *kubeconfig;
@@ -336,10 +335,7 @@ int main(int argc, char **argv)
 	};
 	struct kube_config cfg = { 0 };
 	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
-	struct kube_client *wings_client = NULL, *wings_events_client = NULL;
 	struct phx_manager *mgr = NULL;
-	struct phx_wings_host *wings = NULL;
-	char wings_lease[256];
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
 	sigset_t sigs;
 	int sig = 0, rc, code = 1;
@@ -413,23 +409,6 @@ int main(int argc, char **argv)
 	rc = phx_manager_new(&mo, &mgr);
 	if (rc == 0)
 		rc = phx_manager_start(mgr);
-	/* The kinds on the generic host (controller/phx_wings.h): their own clients and, until the
-	 * PhoenixService wing moves onto the same host, their own Lease "<leader id>-wings". */
-	if (rc == 0 && phx_wings_count() > 0) {
-		rc = kube_client_new(&cfg, &co, &wings_client);
-		if (rc == 0)
-			rc = kube_client_new(&cfg, &co, &wings_events_client);
-		snprintf(wings_lease, sizeof(wings_lease), "%s-wings", f.leader_id);
-		struct phx_wings_opts wo = {
-			.client = wings_client, .events_client = wings_events_client,
-			.namespace = f.namespace, .leader_elect = f.leader_elect,
-			.lease_namespace = lns, .lease_name = wings_lease, .identity = identity,
-		};
-		if (rc == 0)
-			rc = phx_wings_new(&wo, &wings);
-		if (rc == 0)
-			rc = phx_wings_start(wings);
-	}
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "main",
 			 rc == KUBE_EIO ? "cannot start (a listening port could not be bound: see "
@@ -445,10 +424,7 @@ int main(int argc, char **argv)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	code = 0;
 out:
-	phx_wings_free(wings);
 	phx_manager_free(mgr);
-	kube_client_free(wings_events_client);
-	kube_client_free(wings_client);
 	kube_client_free(urgent_client);
 	kube_client_free(events_client);
 	kube_client_free(client);
