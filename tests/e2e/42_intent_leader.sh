@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Intent controller with leader election (the wings' Lease "<leader id>-wings"): two
+# The Intent controller with leader election (one Lease for every kind the operator hosts): two
 # replicas, one judges; the leader is SIGKILLed with an Intent waiting for approval and another
 # queued behind a cap of 1; the other replica takes the Lease and carries on from the statuses:
 # the approval is applied, the slot holder keeps its slot (cap still 1), cancel admits the next.
@@ -12,10 +12,10 @@ sim_start
 intent_install_crds
 intent_policy autonomous "  maxConcurrentPipelines: 1"
 for i in 1 2; do phx_start_controller "ctl$i" --leader-elect --leader-election-namespace default; done
-lease=phoenix-operator-leader-wings
+lease=phoenix-operator-leader
 holder() { k get lease "$lease" -n default -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
 has_holder() { [ -n "$(holder)" ]; }
-wait_for 20 "a wings leader" has_holder
+wait_for 20 "a leader" has_holder
 leader=$(holder)
 leader_pid=${leader##*_}
 
@@ -27,7 +27,7 @@ intent_apply tier0 tier0-svc 0 high
 intent_wait_cond tier0 Approved AwaitingApproval reason
 kill -KILL "$leader_pid"
 new_leader() { local h; h=$(holder); [ -n "$h" ] && [ "$h" != "$leader" ]; }
-wait_for 30 "another replica leads the wings" new_leader
+wait_for 30 "another replica leads" new_leader
 intent_approval t0 tier0 Governance Approve "checked after the failover" alice >/dev/null
 intent_wait_cond tier0 Approved True
 intent_wait_cond tier0 Queued Waiting reason
