@@ -294,6 +294,26 @@ void svc_counted_add(struct svc_rec *rec, const char *pod)
 	rec->n_counted_names++;
 }
 
+void svc_counted_prune(struct svc_rec *rec, const struct phx_pod *pods, size_t n,
+		       const uint64_t *keep, size_t nkeep)
+{
+	if (rec->n_counted < COUNTED_MAX)
+		return;
+	uint64_t prim = rec->primary ? svc_name_hash(rec->primary) : 0;
+	size_t k = 0;
+	for (size_t i = 0; i < COUNTED_MAX; i++) {
+		uint64_t h = rec->counted[i];
+		bool live = h == prim;
+		for (size_t j = 0; !live && j < n; j++)
+			live = svc_name_hash(pods[j].name) == h;
+		for (size_t j = 0; !live && j < nkeep; j++)
+			live = keep[j] == h;
+		if (live)
+			rec->counted[k++] = h;
+	}
+	rec->n_counted = k;
+}
+
 void svc_counted_clear(struct svc_rec *rec)
 {
 	rec->n_counted = 0;

@@ -121,6 +121,13 @@ static void count_failures(struct phx_reconciler *r, struct svc_rec *rec, struct
 
 	if (p->spec.paused)
 		return;
+	uint64_t seen[FAIL_SEEN_MAX];
+	size_t nseen = 0;
+	pthread_mutex_lock(&r->fast_mu);
+	for (size_t i = 0; rec->seen && i < rec->n_seen && i < FAIL_SEEN_MAX; i++)
+		seen[nseen++] = rec->seen[i].h;
+	pthread_mutex_unlock(&r->fast_mu);
+	svc_counted_prune(rec, p->pods, p->n, seen, nseen);
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->pods[i].role != PHX_ROLE_PRIMARY || p->pods[i].health != PHX_HEALTH_FAILED ||
 		    svc_counted_has(rec, p->pods[i].name))

@@ -35,7 +35,9 @@
 #define EXPECT_TTL_MS 30000
 #define EVER_READY_MAX 32
 #define FAIL_SEEN_MAX 4
-#define COUNTED_MAX 16
+/* Failures counted, by pod name hash: more than a snapshot can hold pods (each counted pod that
+ * still exists stays remembered, however many fail meanwhile; see svc_counted_prune). */
+#define COUNTED_MAX (PHX_MAX_PODS + FAIL_SEEN_MAX + 4)
 /* Counted failures named in status.countedFailures (newest last), for the next leader. */
 #define COUNTED_NAMES_MAX 8
 /* At most one PodCreateFailed Event per service this often for the same refusal. */
@@ -211,6 +213,13 @@ void svc_ever_ready_add(struct svc_rec *rec, uint64_t h, uint64_t rv);
 bool svc_counted_has(const struct svc_rec *rec, const char *pod);
 void svc_counted_add(struct svc_rec *rec, const char *pod);
 void svc_counted_clear(struct svc_rec *rec);
+/* When the counted set is full: forgets the failures of pods that are gone, i.e. in none of
+ * pods[0..n) (a snapshot at least as new as the ones they were counted from), not the recorded
+ * primary and not in keep[0..nkeep) (hashes of failures the handlers saw, which may be newer than
+ * the snapshot). Pod names are never reused (generated), so a failure stays counted once for as
+ * long as its pod exists. */
+void svc_counted_prune(struct svc_rec *rec, const struct phx_pod *pods, size_t n,
+		       const uint64_t *keep, size_t nkeep);
 size_t svc_counted_names(const struct svc_rec *rec, const char **out);
 void svc_expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name,
 		       enum phx_role role, bool serving, const char *revision);
