@@ -35,7 +35,9 @@ for e in h.get("entries", []):
 # Epoch ms of the first (head -n1) or last (tail -n1) failed action in the controller log: the
 # 500 answers the operator got. The last one is the end of the burst as the operator saw it.
 failed_action_ms() {
-	grep '"action failed"' "$E2E_TMP/ctl.log" | $1 -n1 | python3 -c '
+	# grep -m1, not "grep | head": head exiting early kills grep with SIGPIPE, which pipefail
+	# turns into a failed assignment and set -e into a silent exit
+	{ if [ "$1" = head ]; then grep -m1 '"action failed"' "$E2E_TMP/ctl.log"; else grep '"action failed"' "$E2E_TMP/ctl.log" | tail -n1; fi; } | python3 -c '
 import datetime, sys
 t = sys.stdin.read().split()[0]
 print(int(datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000))'
@@ -50,9 +52,9 @@ sim_pod_op default "$primary" oom
 # Burst: the operator keeps retrying until the API answers again.
 wait_for 20 "the operator retried through $BURST failing pod patches" burst_over
 wait_for 10 "a standby serving after the burst" other_ready_seen "$primary"
-serve_ms=$(first_other_ready "$primary")
-start_ms=$(failed_action_ms head)
-end_ms=$(failed_action_ms tail)
+serve_ms=$(first_other_ready "$primary") || fail "cannot read the endpoints history"
+start_ms=$(failed_action_ms head) || fail "no failed action in the controller log"
+end_ms=$(failed_action_ms tail) || fail "no failed action in the controller log"
 delay=$((serve_ms - end_ms))
 echo "burst of $BURST failed patches lasted $((end_ms - start_ms)) ms; standby serving ${delay} ms after its last 500 (limit ${LIMIT_MS} ms)"
 [ "$delay" -le "$LIMIT_MS" ] || fail "standby served ${delay} ms after the burst ended (limit ${LIMIT_MS} ms)"

@@ -90,6 +90,9 @@ _e2e_exit() {
 }
 trap _e2e_exit EXIT
 trap 'exit 130' INT TERM
+# A command that set -e stops the test on says so (an assignment from a failing $(...) would
+# otherwise end the test with no message at all).
+trap '_e2e_rc=$?; echo "FAIL: $(basename "$0") line $LINENO: \`$BASH_COMMAND\` exited with status $_e2e_rc" >&2' ERR
 
 fail() {
 	echo "FAIL: $*" >&2
