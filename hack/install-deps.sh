@@ -63,3 +63,9 @@ if [ ! -f "$tools/node/node_modules/playwright-core/package.json" ]; then
   mkdir -p "$tools/node"
   npm install --silent --no-audit --no-fund --prefix "$tools/node" playwright-core@1 >/dev/null
 fi
+# tests/e2e/51_monitoring.sh reads the rendered chart with PyYAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "install-deps: installing python3-yaml"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+fi
