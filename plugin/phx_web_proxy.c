@@ -147,6 +147,7 @@ struct proxy {
 	int tport, lport;
 	pthread_mutex_t mu;
 	int conns;
+	int stopping; /* __atomic: *o->stop copied by the main thread (signals arrive there only) */
 };
 
 struct conn {
@@ -207,7 +208,7 @@ static void pump(struct proxy *p, int a, int b)
 	char buf[16384];
 	struct pollfd fds[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
 
-	while (!*p->o->stop) {
+	while (!__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE)) {
 		int r = poll(fds, 2, 200);
 
 		if (r < 0 && errno != EINTR)
@@ -234,7 +235,7 @@ static void *serve(void *arg)
 	int up = -1, status;
 
 	/* Read the head (a slow or silent client gives up after the proxy stops). */
-	while (!end && len < MAX_HEAD && !*p->o->stop) {
+	while (!end && len < MAX_HEAD && !__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE)) {
 		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
 		ssize_t n;
 
@@ -370,7 +371,15 @@ int phx_web_proxy_run(const struct phx_web_proxy_opts *o)
 		}
 		c->p = &p;
 		c->fd = fd;
-		if (pthread_create(&t, NULL, serve, c) != 0) {
+		/* Connection threads block the stop signals: the handler runs on this thread. */
+		sigset_t all, old;
+		int made;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		made = pthread_create(&t, NULL, serve, c);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (made != 0) {
 			close(fd);
 			free(c);
 			pthread_mutex_lock(&p.mu);
@@ -380,6 +389,7 @@ int phx_web_proxy_run(const struct phx_web_proxy_opts *o)
 		}
 		pthread_detach(t);
 	}
+	__atomic_store_n(&p.stopping, 1, __ATOMIC_RELEASE);
 	close(lfd);
 	/* Every connection thread ends within 200 ms of the stop (or once its connect gives up). */
 	for (;;) {

@@ -159,6 +159,7 @@ struct reply {
 	size_t hlen;
 	int stop_after_events; /* streams: abort once this many "event: board" arrived */
 	struct board_data *bump; /* bump its version after the first event */
+	int events;              /* __atomic: events seen so far (read by other threads) */
 };
 
 static int count_events(const char *s)
@@ -181,6 +182,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 	if (r->stop_after_events) {
 		int ev = count_events(r->body);
 
+		__atomic_store_n(&r->events, ev, __ATOMIC_RELEASE);
 		if (ev >= 1 && r->bump && __atomic_load_n(&r->bump->version, __ATOMIC_ACQUIRE) == 1)
 			__atomic_store_n(&r->bump->version, 2, __ATOMIC_RELEASE);
 		if (ev >= r->stop_after_events)
@@ -422,7 +424,7 @@ static void dash__server_stop_with_stream_open(void **state)
 	memset(&a, 0, sizeof(a));
 	a.port = e.port;
 	assert_int_equal(pthread_create(&t, NULL, stream_thread, &a), 0);
-	for (int i = 0; i < 500 && count_events(a.r.body) < 1; i++)
+	for (int i = 0; i < 500 && __atomic_load_n(&a.r.events, __ATOMIC_ACQUIRE) < 1; i++)
 		usleep(10000);
 	t0 = now_s();
 	dash_server_stop(e.d);
