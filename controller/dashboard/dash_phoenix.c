@@ -107,6 +107,11 @@ void dash_phoenix_annotate(cJSON *snap, struct dash_failover_log *l, int64_t now
 		if (fo > s->failovers)
 			s->last_ms = now_ms;
 		s->failovers = fo;
+		/* The reconciler's own time, when its snapshot carries it, wins over ours. */
+		double known = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it,
+										   "lastFailoverMs"));
+		if (known > 0)
+			s->last_ms = (int64_t)known;
 		if (s->last_ms > 0) {
 			rfc3339(s->last_ms, when, sizeof(when));
 			cJSON_AddStringToObject(it, "lastFailoverTime", when);

@@ -26,8 +26,10 @@ void dash_failover_log_free(struct dash_failover_log *l);
 
 /* Turns a phx_reconciler_dashboard() snapshot into the board in place: each item gains
  * "namespace" and "name" (from "service" = "ns/name") and, once its failovers were seen to
- * grow at or before now_ms (wall clock), "lastFailoverTime" (RFC 3339). A service first seen
- * with failovers has none until the next one (the dashboard only knows what it saw). */
+ * grow at or before now_ms (wall clock), "lastFailoverTime" (RFC 3339). An item's own
+ * "lastFailoverMs" (epoch ms, when the reconciler's snapshot has it) wins; without it a service
+ * first seen with failovers has no time until the next one (the dashboard only knows what it
+ * saw). */
 void dash_phoenix_annotate(cJSON *snap, struct dash_failover_log *l, int64_t now_ms);
 
 /* The board's summarize hook: totals from the items left; with all, the global figures

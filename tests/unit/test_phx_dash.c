@@ -127,6 +127,13 @@ static void dash__phoenix_board(void **state)
 	assert_null(cJSON_GetObjectItem(s, "meanReactionMs"));
 	assert_null(cJSON_GetObjectItem(s, "lastFailover"));
 	cJSON_Delete(s);
+	/* The snapshot's own time wins (a failover from before the dashboard started). */
+	s = cJSON_Parse("{\"items\":[{\"service\":\"c/z\",\"failovers\":1,"
+			"\"lastFailoverMs\":1796100000000}]}");
+	dash_phoenix_annotate(s, l, t2);
+	it = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "items"), 0);
+	assert_string_equal(kube_json_get_str(it, "lastFailoverTime", NULL), "2026-12-01T04:40:00Z");
+	cJSON_Delete(s);
 	dash_failover_log_free(l);
 }
 
