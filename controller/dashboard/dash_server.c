@@ -23,6 +23,7 @@
 #define DEFAULT_STREAM_MAX_S 300
 #define DEFAULT_POLL_MS 250
 #define KEEPALIVE_MS 15000
+#define MEMO_MS 10000 /* a stream re-asks its access answers this often */
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CSRF_COOKIE "phx_csrf"
@@ -255,29 +256,44 @@ struct access {
 	struct dash_server *d;
 	const struct kube_httpd_user *u;
 	const struct dash_board *b;
+	cJSON *memo; /* a stream's answers so far, {namespace: bool} ("" = cluster-wide); or NULL */
 };
+
+/* May a->u list the board's resource in ns ("" = cluster-wide)? Asks the memo first, so a
+ * stream over many namespaces does not cycle the shared review cache at every poll. */
+static bool may_list_in(struct access *a, const char *ns)
+{
+	struct kube_httpd_access w = {.verb = "list", .group = a->b->group,
+				      .resource = a->b->resource, .namespace = ns};
+	const cJSON *m = a->memo ? cJSON_GetObjectItemCaseSensitive(a->memo, ns) : NULL;
+	char why[256];
+	bool ok;
+
+	if (m)
+		return cJSON_IsTrue(m);
+	ok = kube_httpd_auth_can(a->d->auth, a->u, &w, why, sizeof(why)) == 0;
+	if (a->memo)
+		cJSON_AddBoolToObject(a->memo, ns, ok);
+	return ok;
+}
 
 static bool may_list(const char *ns, void *ud)
 {
-	struct access *a = ud;
-	struct kube_httpd_access w = {.verb = "list", .group = a->b->group,
-				      .resource = a->b->resource, .namespace = ns};
-	char why[256];
-
-	return kube_httpd_auth_can(a->d->auth, a->u, &w, why, sizeof(why)) == 0;
+	return may_list_in(ud, ns);
 }
 
-/* The board as u may see it: NULL and *status 403 (why set) when u may list nothing. */
+/* The board as u may see it: NULL and *status 403 (why set) when u may list nothing. memo as
+ * in struct access. */
 static cJSON *board_for(struct dash_server *d, const struct dash_board *b,
-			const struct kube_httpd_user *u, int *status, char *why, size_t why_size)
+			const struct kube_httpd_user *u, cJSON *memo, int *status, char *why,
+			size_t why_size)
 {
-	struct kube_httpd_access all = {.verb = "list", .group = b->group, .resource = b->resource};
-	struct access a = {d, u, b};
+	struct access a = {d, u, b, memo};
 	bool cluster;
 	cJSON *snap;
 
 	*status = 200;
-	cluster = kube_httpd_auth_can(d->auth, u, &all, why, why_size) == 0;
+	cluster = may_list_in(&a, "");
 	snap = b->snapshot(b->data);
 	if (!snap) {
 		*status = 500;
@@ -305,6 +321,8 @@ struct stream {
 	struct dash_board b;
 	struct kube_httpd_user u;
 	char *last;         /* the last board sent */
+	cJSON *memo;        /* access answers, renewed every MEMO_MS */
+	struct timespec memo_time;
 	char *pending;      /* bytes still to send */
 	size_t pending_len, pending_off;
 	struct timespec started, last_sent;
@@ -324,6 +342,7 @@ static void stream_free(void *data)
 	struct stream *s = data;
 
 	kube_httpd_user_release(&s->u);
+	cJSON_Delete(s->memo);
 	free(s->last);
 	free(s->pending);
 	free(s);
@@ -350,8 +369,16 @@ static void poll_once(struct stream *s)
 {
 	char why[256] = "";
 	int status;
-	cJSON *board = board_for(s->d, &s->b, &s->u, &status, why, sizeof(why));
+	cJSON *board;
 	char *txt;
+
+	if (!s->memo || ms_since(&s->memo_time) > MEMO_MS) {
+		/* Renewed as often as the shared cache expires: a revoked right ends the view. */
+		cJSON_Delete(s->memo);
+		s->memo = cJSON_CreateObject();
+		clock_gettime(CLOCK_MONOTONIC, &s->memo_time);
+	}
+	board = board_for(s->d, &s->b, &s->u, s->memo, &status, why, sizeof(why));
 
 	if (!board) {
 		cJSON *e = cJSON_CreateObject();
@@ -431,7 +458,7 @@ static int serve_stream(struct dash_server *d, const struct dash_board *b,
 	if (!s)
 		return KUBE_ENOMEM;
 	/* Refuse before streaming, so the browser sees a real 403 (EventSource then stops). */
-	first = board_for(d, b, u, &status, why, sizeof(why));
+	first = board_for(d, b, u, NULL, &status, why, sizeof(why));
 	if (!first) {
 		free(s);
 		return answer_error(resp, status, status == 403 ? "Forbidden: you may not list "
@@ -549,7 +576,7 @@ static int serve_board(struct dash_server *d, const char *rest, const struct kub
 		return answer_error(resp, 404, "no such board");
 	if (events)
 		return serve_stream(d, &b, u, resp);
-	board = board_for(d, &b, u, &status, why, sizeof(why));
+	board = board_for(d, &b, u, NULL, &status, why, sizeof(why));
 	if (!board)
 		return answer_error(resp, status, status == 403 ? "Forbidden: you may not list "
 				    "this board's objects in any namespace" : "error");
