@@ -46,6 +46,10 @@ async function board(url, service, trigger) {
     await page.waitForFunction((n) => Number(document.getElementById("page-phoenix").dataset.failovers) > n,
       before, { timeout: T(15000), polling: 50 });
     const seenMs = Date.now() - t0;
+    // The failover in progress, naming the primary that failed.
+    await page.waitForFunction((p) => !document.getElementById("progress").hidden &&
+      document.getElementById("progress-list").textContent.includes(p),
+    primaryBefore, { timeout: T(5000), polling: 50 });
     await page.screenshot({ path: path.join(ART, "phoenix-board-failover.png"), fullPage: true });
     await page.waitForFunction((args) => {
       const td = document.querySelector(`tr[data-service="${args.s}"] td:nth-child(3)`);
@@ -54,13 +58,12 @@ async function board(url, service, trigger) {
     const marker = await page.evaluate(() => window.__phxMarker);
     if (marker !== 42) throw new Error("the page reloaded during the failover");
     const after = Number(await page.getAttribute("#page-phoenix", "data-failovers"));
-    const sawProgress = (await page.getAttribute("#page-phoenix", "data-saw-progress")) === "true";
     const last = await page.textContent("#t-last");
     if (!last.includes(service)) throw new Error(`"last failover" does not name ${service}: ${last}`);
     await page.waitForFunction(() => document.getElementById("progress").hidden, null, { timeout: T(30000) });
     await page.screenshot({ path: path.join(ART, "phoenix-board-after.png"), fullPage: true });
     if (errors.length) throw new Error("page errors: " + errors.join("; "));
-    return { before, after, seenMs, sawProgress, primaryBefore,
+    return { before, after, seenMs, primaryBefore,
              primaryAfter: await page.textContent(`${row} td:nth-child(3)`) };
   });
 }

@@ -8,7 +8,8 @@
 #  2. `kubectl phoenix dashboard`: the local proxy adds the user's token, refuses a foreign
 #     Host (DNS rebinding), prints the URL;
 #  3. in headless Chromium through the proxy: the Phoenix board renders and updates live
-#     during a failover (no reload); the user without RBAC sees the 403. Screenshots are kept
+#     during a failover (no reload): the count, the failover in progress naming the failed
+#     primary, then the new primary; the user without RBAC sees the 403. Screenshots are kept
 #     in $PHX_E2E_ARTIFACTS/50_dashboard (default build/artifacts/50_dashboard).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,7 +29,9 @@ kubeconfig_for() {
 	sed -E "s/^( *token:).*/\1 $2/" "$KUBECONFIG" >"$1"
 }
 
-sim_start
+# Replacement pods take 2 s to become Ready, so the failover stays "in progress" long enough
+# for the page to show it (at kubesim's default 100 ms it may be over between two polls).
+sim_start --pod-ready-delay-ms 2000
 phx_install_crd
 k create namespace other >/dev/null
 
