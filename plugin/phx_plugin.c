@@ -21,6 +21,7 @@
 #include "kube_watch.h"
 #include "phx_api.h"
 #include "phx_dashboard.h"
+#include "phx_web_proxy.h"
 #include "phx_intents.h"
 
 #define PLUGIN_VERSION "0.1.0"
@@ -41,6 +42,9 @@ struct cli {
 	const char *color; /* auto | always | never */
 	const char *operator_ns; /* namespace of the operator's leader-election Lease */
 	const char *lease_name;  /* its name */
+	const char *dash_target; /* dashboard: the operator's dashboard (a port-forward) */
+	const char *dash_address; /* dashboard: where the local proxy listens */
+	const char *dash_port;
 	const char *gate;        /* approve/deny: --gate */
 	const char *reason;      /* approve/deny: --reason */
 	bool all_ns;
@@ -80,6 +84,11 @@ static void usage(FILE *out)
 		"                                         standby)\n"
 		"  kubectl phoenix pause NAME             stop every operator action on NAME (spec.paused=true)\n"
 		"  kubectl phoenix resume NAME            let the operator act on NAME again\n"
+		"  kubectl phoenix dashboard              the web dashboard as you: a local proxy that adds\n"
+		"                                         your kubeconfig user's token; prints the URL.\n"
+		"                                         Reach the operator first, e.g. `kubectl -n\n"
+		"                                         phoenix-system port-forward deploy/phoenix-operator\n"
+		"                                         8082` (the operator's --dashboard-bind-address)\n"
 		"  kubectl phoenix intents                the Intents: service, tier, priority, phase,\n"
 		"                                         governance score and decision\n"
 		"  kubectl phoenix queue                  the whole pipeline queue in the order it is served\n"
@@ -101,6 +110,10 @@ static void usage(FILE *out)
 		"                                 Lease (default " DEFAULT_OPERATOR_NS ")\n"
 		"      --leader-election-id NAME  status: name of that Lease, as the operator's\n"
 		"                                 --leader-election-id (default " DEFAULT_LEASE_NAME ")\n"
+		"      --target URL       dashboard: the operator's dashboard (default\n"
+		"                         http://127.0.0.1:8082, a port-forward)\n"
+		"      --address HOST     dashboard: where the proxy listens (default 127.0.0.1)\n"
+		"      --port N           dashboard: its port (default 0: any free port)\n"
 		"\n"
 		"status warns when no operator replica holds a current Lease (every replica down: the\n"
 		"status shown is nobody's) and when a service was last reconciled long ago.\n"
@@ -150,6 +163,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{NULL, "--color", offsetof(struct cli, color)},
 		{NULL, "--operator-namespace", offsetof(struct cli, operator_ns)},
 		{NULL, "--leader-election-id", offsetof(struct cli, lease_name)},
+		{NULL, "--target", offsetof(struct cli, dash_target)},
+		{NULL, "--address", offsetof(struct cli, dash_address)},
+		{NULL, "--port", offsetof(struct cli, dash_port)},
 		{NULL, "--gate", offsetof(struct cli, gate)},
 		{NULL, "--reason", offsetof(struct cli, reason)},
 	};
@@ -629,6 +645,44 @@ out:
 	return rc;
 }
 
+/* dashboard: the local proxy with the user's own token (phx_web_proxy.h). */
+static int cmd_dashboard(struct session *s, const struct cli *cli)
+{
+	struct phx_web_proxy_opts o = {
+		.listen_host = cli->dash_address ? cli->dash_address : "127.0.0.1",
+		.target = cli->dash_target ? cli->dash_target : "http://127.0.0.1:8082",
+		.out = stdout,
+		.stop = &stop_requested,
+	};
+	char *token = NULL, *end = NULL;
+	int rc;
+
+	if (cli->dash_port) {
+		long p = strtol(cli->dash_port, &end, 10);
+
+		if (!*cli->dash_port || *end || p < 0 || p > 65535) {
+			fprintf(stderr, "error: --port wants 0..65535, got %s\n", cli->dash_port);
+			return EXIT_USAGE;
+		}
+		o.listen_port = (int)p;
+	}
+	rc = kube_config_read_token(&s->cfg, &token);
+	if (rc < 0 || !token || !*token) {
+		fprintf(stderr, "error: the dashboard needs a bearer token, and the kubeconfig user of "
+			"context %s has none (%s); use a context with a token (e.g. a ServiceAccount "
+			"token: kubectl create token NAME)\n", s->cfg.context ? s->cfg.context : "(none)",
+			rc < 0 ? kube_strerror(rc) : "client certificates or exec plugins are not "
+			"forwarded");
+		free(token);
+		return EXIT_ERR;
+	}
+	o.token = token;
+	rc = phx_web_proxy_run(&o);
+	memset(token, 0, strlen(token));
+	free(token);
+	return rc < 0 ? EXIT_ERR : EXIT_OK;
+}
+
 /* Checks the command and its operand count before any I/O, so a typo gets a usage message
  * rather than a connection error. Returns 0 or -1 (reported). */
 static int check_usage(const struct cli *cli)
@@ -641,6 +695,7 @@ static int check_usage(const struct cli *cli)
 		{"switchover", "switchover NAME [POD]", 1, 2},
 		{"pause", "pause NAME", 1, 1},
 		{"resume", "resume NAME", 1, 1},
+		{"dashboard", "dashboard [--target URL] [--address HOST] [--port N]", 0, 0},
 		{"intents", "intents", 0, 0},
 		{"queue", "queue", 0, 0},
 		{"approve", "approve intent/NAME [--gate G] --reason TEXT", 1, 1},
@@ -695,6 +750,8 @@ int main(int argc, char **argv)
 		exit_code = cmd_status(&s, &cli);
 	else if (!strcmp(cmd, "switchover"))
 		exit_code = cmd_switchover(&s, &cli);
+	else if (!strcmp(cmd, "dashboard"))
+		exit_code = cmd_dashboard(&s, &cli);
 	else if (!strcmp(cmd, "intents") || !strcmp(cmd, "queue") || !strcmp(cmd, "approve") ||
 		 !strcmp(cmd, "deny")) {
 		struct phx_intents_args ia = {s.client, s.ns, cli.all_ns,

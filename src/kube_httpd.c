@@ -8,10 +8,12 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "kube_error.h"
@@ -55,6 +57,8 @@ struct kube_httpd {
 	int threads, max_connections, connection_timeout_s;
 	kube_http_auth_fn auth;
 	void *auth_data;
+	int thread_per_connection;
+	int stopping; /* __atomic: set while stopping, so streams end */
 
 	pthread_mutex_t life; /* serializes start/stop */
 	struct MHD_Daemon *daemon;
@@ -140,6 +144,7 @@ int kube_httpd_new_opts(const struct kube_httpd_opts *o, struct kube_httpd **out
 							  : DEFAULT_CONNECTION_TIMEOUT_S;
 	h->auth = o->auth;
 	h->auth_data = o->auth_data;
+	h->thread_per_connection = o->thread_per_connection;
 	rc = parse_bind(h, bind_addr);
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "httpd", "invalid bind address", "addr",
@@ -456,6 +461,43 @@ out:
 	return rc;
 }
 
+int kube_http_response_header(struct kube_http_response *resp, const char *name,
+			      const char *value)
+{
+	size_t need;
+
+	if (!resp || !name || !value || !*name || strpbrk(name, "\r\n:") ||
+	    strpbrk(value, "\r\n"))
+		return KUBE_EINVAL;
+	need = strlen(name) + strlen(value) + 4;
+	if (resp->headers_len + need >= sizeof(resp->headers))
+		return KUBE_ENOMEM;
+	snprintf(resp->headers + resp->headers_len, sizeof(resp->headers) - resp->headers_len,
+		 "%s: %s\r\n", name, value);
+	resp->headers_len += need;
+	return 0;
+}
+
+int kube_http_response_stream(struct kube_http_response *resp,
+			      long (*read)(void *data, char *buf, size_t max), void *data,
+			      void (*free_fn)(void *data))
+{
+	if (!resp || !read)
+		return KUBE_EINVAL;
+	resp->stream = read;
+	resp->stream_data = data;
+	resp->stream_free = free_fn;
+	return 0;
+}
+
+/* A stream the handler set up but that will not be sent. */
+static void stream_abandon(struct kube_http_response *resp)
+{
+	if (resp->stream && resp->stream_free)
+		resp->stream_free(resp->stream_data);
+	resp->stream = NULL;
+}
+
 /* ---- built-in endpoints ---- */
 
 static void set_text(struct kube_http_response *resp, int status, const char *text)
@@ -667,6 +709,7 @@ static int dispatch(struct kube_httpd *h, const struct kube_http_request *req,
 		return 0;
 	rc = r.fn(r.data, req, resp);
 	if (rc < 0 || resp->status < 100 || resp->status > 599) {
+		stream_abandon(resp);
 		kube_log(KUBE_LOG_WARN, "httpd", "handler failed", "path", req->path, "error",
 			 rc < 0 ? kube_strerror(rc) : "invalid status", NULL);
 		set_text(resp, 500, rc < 0 ? kube_strerror(rc) : "invalid status");
@@ -674,12 +717,91 @@ static int dispatch(struct kube_httpd *h, const struct kube_http_request *req,
 	return 0;
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_http_response *resp,
-				     int builtin)
+/* A streamed body: the handler's reader, ended when the server stops. */
+struct stream {
+	struct kube_httpd *h;
+	long (*read)(void *data, char *buf, size_t max);
+	void *data;
+	void (*free_fn)(void *data);
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	long n;
+
+	(void)pos;
+	if (__atomic_load_n(&s->h->stopping, __ATOMIC_ACQUIRE))
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = s->read(s->data, buf, max);
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n < 0 || (size_t)n > max)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return (ssize_t)n;
+}
+
+static void stream_done(void *cls)
+{
+	struct stream *s = cls;
+
+	if (s->free_fn)
+		s->free_fn(s->data);
+	free(s);
+}
+
+static struct MHD_Response *make_stream(struct kube_httpd *h, struct kube_http_response *resp)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	struct MHD_Response *r;
+
+	if (!s) {
+		stream_abandon(resp);
+		return NULL;
+	}
+	s->h = h;
+	s->read = resp->stream;
+	s->data = resp->stream_data;
+	s->free_fn = resp->stream_free;
+	resp->stream = NULL;
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_done);
+	if (!r)
+		stream_done(s);
+	return r;
+}
+
+/* Adds the handler's "Name: value\r\n" lines. */
+static void add_headers(struct MHD_Response *r, const struct kube_http_response *resp)
+{
+	char buf[sizeof(resp->headers)];
+	char *line, *save = NULL;
+
+	memcpy(buf, resp->headers, resp->headers_len);
+	buf[resp->headers_len] = '\0';
+	for (line = strtok_r(buf, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (!colon)
+			continue;
+		*colon = '\0';
+		MHD_add_response_header(r, line, colon + 1 + (colon[1] == ' '));
+	}
+}
+
+static enum MHD_Result send_response(struct kube_httpd *h, struct MHD_Connection *conn,
+				     struct kube_http_response *resp, int builtin)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
 
+	if (resp->stream) {
+		free(resp->body);
+		resp->body = NULL;
+		r = make_stream(h, resp);
+		if (!r)
+			goto out;
+		goto headers;
+	}
 	/* MUST_FREE hands the malloc'd body to MHD, which free()s it after sending. */
 	r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
 					    resp->body ? MHD_RESPMEM_MUST_FREE
@@ -688,8 +810,10 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct kube_ht
 		free(resp->body);
 		goto out;
 	}
+headers:
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	add_headers(r, resp);
 	if (builtin && resp->status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
@@ -746,7 +870,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req->method = method;
 	req->path = url;
 	builtin = dispatch(h, req, &resp);
-	return send_response(conn, &resp, builtin);
+	return send_response(h, conn, &resp, builtin);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -781,11 +905,16 @@ static struct MHD_Daemon *start_daemon(struct kube_httpd *h, unsigned int extra_
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
 			     MHD_USE_ERROR_LOG | extra_flags;
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, h->connection_timeout_s, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, h->max_connections, NULL},
+		{MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL},
 		{MHD_OPTION_END, 0, NULL},
 	};
+
+	if (h->thread_per_connection) {
+		flags |= MHD_USE_THREAD_PER_CONNECTION;
+		opts[2].option = MHD_OPTION_END; /* no pool */
+	}
 
 	if (sa)
 		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
@@ -901,7 +1030,9 @@ void kube_httpd_stop(struct kube_httpd *h)
 		return;
 	pthread_mutex_lock(&h->life);
 	if (h->daemon) {
+		__atomic_store_n(&h->stopping, 1, __ATOMIC_RELEASE);
 		MHD_stop_daemon(h->daemon);
+		__atomic_store_n(&h->stopping, 0, __ATOMIC_RELEASE);
 		h->daemon = NULL;
 		__atomic_store_n(&h->bound_port, 0, __ATOMIC_RELEASE);
 	}

@@ -21,6 +21,13 @@ struct kube_http_response {
 	char content_type[96];
 	char *body;
 	size_t body_len;
+	/* Extra headers as "Name: value\r\n" lines (kube_http_response_header adds one). */
+	char headers[1024];
+	size_t headers_len;
+	/* A streamed body (kube_http_response_stream): body is then ignored. */
+	long (*stream)(void *data, char *buf, size_t max);
+	void *stream_data;
+	void (*stream_free)(void *data);
 };
 
 /* A handler for an extra path. Any method reaches it; it decides (e.g. answers 405). Returns 0,
@@ -37,6 +44,8 @@ typedef int (*kube_http_check_fn)(void *data, char *why, size_t why_size);
 enum kube_httpd_serves {
 	KUBE_HTTPD_PROBES = 1 << 0,  /* /healthz, /readyz and their /<check> paths */
 	KUBE_HTTPD_METRICS = 1 << 1, /* /metrics */
+	KUBE_HTTPD_HANDLERS_ONLY = 1 << 2, /* none of the above: only the extra handlers (a
+					    * dashboard port) */
 };
 
 /* Decides whether a request to /metrics or to an extra handler may proceed (probes are never
@@ -56,6 +65,10 @@ struct kube_httpd_opts {
 	int connection_timeout_s;     /* an idle connection is closed after this; 0 = 10 */
 	kube_http_auth_fn auth;       /* NULL = no protection */
 	void *auth_data;              /* borrowed */
+	/* One thread per connection instead of the pool (threads is then ignored): for servers
+	 * whose handlers stream (Server-Sent Events), where a stream's reader may block. Keep
+	 * max_connections small on such a server. */
+	int thread_per_connection;
 };
 
 /* Like kube_httpd_new with options. Paths a server does not serve answer 404 (so a probe port
@@ -126,5 +139,21 @@ const char *kube_http_request_body(const struct kube_http_request *req, size_t *
  * Returns 0 or KUBE_ENOMEM (resp->body is then NULL). */
 int kube_http_response_set(struct kube_http_response *resp, int status, const char *content_type,
 			   const char *body, size_t len);
+
+/* Adds a response header (name and value copied; CR/LF refused). Returns 0, KUBE_EINVAL, or
+ * KUBE_ENOMEM when the header space (1 KiB) is full. */
+int kube_http_response_header(struct kube_http_response *resp, const char *name,
+			      const char *value);
+
+/* Streams the body instead of sending a buffer (e.g. Server-Sent Events): after the handler
+ * returns, read(data, buf, max) is called on a server thread until it returns 0 (end) or a
+ * negative value (abort); >0 is the number of bytes it wrote into buf. It may block, but for at
+ * most about a second per call (it is called again at once), and only on a server made with
+ * thread_per_connection; once the server stops or the client goes away it is not called again.
+ * free_fn(data) (may be NULL) runs exactly once when the response is done or cannot be sent.
+ * Returns 0 or KUBE_EINVAL (then free_fn is not called). */
+int kube_http_response_stream(struct kube_http_response *resp,
+			      long (*read)(void *data, char *buf, size_t max), void *data,
+			      void (*free_fn)(void *data));
 
 #endif

@@ -35,4 +35,36 @@ struct kube_httpd_auth_stats {
 };
 void kube_httpd_auth_stats(struct kube_httpd_auth *a, struct kube_httpd_auth_stats *out);
 
+/* ---- generic use: who is calling, and may they do X (e.g. a dashboard) ---- */
+
+/* Who a TokenReview says the caller is. Strings are owned (kube_httpd_user_release). */
+struct kube_httpd_user {
+	char *name, *uid;
+	char **groups;
+	size_t ngroups;
+};
+
+/* Authenticates req's bearer token (TokenReview, cached per token hash for cache_ms):
+ * 0 and *out filled; 401 without a token or when it is not accepted; 403 when the API server
+ * cannot be asked. why as for kube_httpd_auth_check. Thread-safe. */
+int kube_httpd_auth_user(struct kube_httpd_auth *a, const struct kube_http_request *req,
+			 struct kube_httpd_user *out, char *why, size_t why_size);
+
+/* Frees what u holds and zeroes it. NULL is a no-op. */
+void kube_httpd_user_release(struct kube_httpd_user *u);
+
+/* Deep copy. Returns 0 or KUBE_ENOMEM (dst is then zeroed). */
+int kube_httpd_user_copy(struct kube_httpd_user *dst, const struct kube_httpd_user *src);
+
+/* A SubjectAccessReview's resourceAttributes. namespace "" or NULL = cluster-wide (every
+ * namespace); name NULL = any. */
+struct kube_httpd_access {
+	const char *verb, *group, *resource, *namespace, *name;
+};
+
+/* May u do what `what` says? 0 = allowed, 403 = not (or cannot ask; fail closed), why says
+ * which. Answers are cached for cache_ms per (user, groups, attributes). Thread-safe. */
+int kube_httpd_auth_can(struct kube_httpd_auth *a, const struct kube_httpd_user *u,
+			const struct kube_httpd_access *what, char *why, size_t why_size);
+
 #endif

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "kube_error.h"
 #include "kube_log.h"
@@ -47,6 +50,7 @@ struct kube_metric {
 struct kube_metrics {
 	pthread_mutex_t lock; /* guards the families hash, not the families themselves */
 	struct kube_metric *families;
+	int process; /* __atomic: refresh the process_* metrics on every render */
 };
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -715,6 +719,140 @@ out:
 	free(kids);
 }
 
+/* ---- process and build metrics ---- */
+
+void kube_metrics_process_enable(struct kube_metrics *m)
+{
+	if (m)
+		__atomic_store_n(&m->process, 1, __ATOMIC_RELEASE);
+}
+
+/* The first number after field `skip` spaces-separated fields past the ')' of /proc/self/stat
+ * (the command may contain spaces and parentheses: start after the last ')'). */
+static int read_stat(double *utime, double *stime, double *start_ticks, double *rss_pages)
+{
+	char buf[1024], *p;
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n;
+	int field = 2; /* the field after ')' is the 3rd (state) */
+	unsigned long long v[64] = {0};
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p++;
+	while (*p && field < 30) {
+		char *end;
+
+		while (*p == ' ')
+			p++;
+		field++;
+		v[field] = strtoull(p, &end, 10);
+		if (end == p)
+			while (*end && *end != ' ')
+				end++; /* the state letter */
+		p = end;
+	}
+	*utime = (double)v[14];
+	*stime = (double)v[15];
+	*start_ticks = (double)v[22];
+	*rss_pages = (double)v[24];
+	return 0;
+}
+
+static double count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	double n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static double max_fds(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	return (double)rl.rlim_cur;
+}
+
+/* Seconds since the epoch at boot, from /proc/stat's btime. */
+static double boot_time(void)
+{
+	char line[256];
+	double bt = 0;
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "btime ", 6) == 0)
+			bt = strtod(line + 6, NULL);
+	fclose(f);
+	return bt;
+}
+
+/* Sets a counter or gauge without labels to v (a counter read from the kernel). */
+static void set_value(struct kube_metric *f, double v)
+{
+	if (f)
+		update(f, NULL, v, 1);
+}
+
+static void process_collect(struct kube_metrics *m)
+{
+	double ut, st, start, rss, hz = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+
+	if (read_stat(&ut, &st, &start, &rss) != 0 || hz <= 0)
+		return;
+	set_value(kube_metric_register(m, KUBE_COUNTER, "process_cpu_seconds_total",
+				       "Total user and system CPU time spent in seconds.", NULL,
+				       NULL, 0), (ut + st) / hz);
+	set_value(kube_metric_register(m, KUBE_GAUGE, "process_resident_memory_bytes",
+				       "Resident memory size in bytes.", NULL, NULL, 0), rss * page);
+	set_value(kube_metric_register(m, KUBE_GAUGE, "process_start_time_seconds",
+				       "Start time of the process since unix epoch in seconds.", NULL,
+				       NULL, 0), boot_time() + start / hz);
+	set_value(kube_metric_register(m, KUBE_GAUGE, "process_open_fds",
+				       "Number of open file descriptors.", NULL, NULL, 0),
+		  count_fds());
+	set_value(kube_metric_register(m, KUBE_GAUGE, "process_max_fds",
+				       "Maximum number of open file descriptors.", NULL, NULL, 0),
+		  max_fds());
+}
+
+int kube_metrics_build_info(struct kube_metrics *m, const char *prefix, const char *version,
+			    const char *revision)
+{
+	static const char *const labels[] = {"version", "revision", NULL};
+	const char *values[] = {version ? version : "unknown", revision ? revision : "unknown"};
+	char name[128];
+	struct kube_metric *f;
+
+	if (!m || !prefix || snprintf(name, sizeof(name), "%s_build_info", prefix) >=
+				     (int)sizeof(name))
+		return KUBE_EINVAL;
+	f = kube_metric_register(m, KUBE_GAUGE, name,
+				 "A metric with a constant '1' value labelled by the version and "
+				 "git revision it was built from.", labels, NULL, 0);
+	if (!f)
+		return KUBE_EINVAL;
+	kube_metric_set(f, values, 1);
+	return 0;
+}
+
 int kube_metrics_render(struct kube_metrics *m, char **out, size_t *len)
 {
 	struct kube_metric **fams = NULL, *f, *tmp;
@@ -729,6 +867,8 @@ int kube_metrics_render(struct kube_metrics *m, char **out, size_t *len)
 		*len = 0;
 	if (!m)
 		return KUBE_EINVAL;
+	if (__atomic_load_n(&m->process, __ATOMIC_ACQUIRE))
+		process_collect(m);
 	/* Families are never freed while the registry lives, so the snapshot of pointers stays
 	 * valid after the registry lock is dropped; each family is then read under its own lock. */
 	pthread_mutex_lock(&m->lock);

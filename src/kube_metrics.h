@@ -75,4 +75,14 @@ double kube_metric_sum(struct kube_metric *f, const char *const *label_values);
  * KUBE_ENOMEM (then *out is NULL). Consistent per family (each family is read under its lock). */
 int kube_metrics_render(struct kube_metrics *m, char **out, size_t *len);
 
+/* Adds the process metrics every Prometheus client exports, refreshed from /proc on each
+ * render: process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_start_time_seconds, process_open_fds, process_max_fds. NULL is a no-op. */
+void kube_metrics_process_enable(struct kube_metrics *m);
+
+/* Sets <prefix>_build_info{version, revision} 1 (NULL values render "unknown").
+ * Returns 0 or KUBE_EINVAL. */
+int kube_metrics_build_info(struct kube_metrics *m, const char *prefix, const char *version,
+			    const char *revision);
+
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PhoenixService basics: a sample becomes 3 pods (1 serving primary, 2 standbys at 2x resources),
 # a Service selecting the serving pod, a PDB; `kubectl get phx` shows 3/3 500% Healthy 0; the
-# printer columns, the /dashboard endpoint, readiness after sync, and a graceful SIGTERM.
+# printer columns, the dashboard's Phoenix board, readiness after sync, and a graceful SIGTERM.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
@@ -10,8 +10,9 @@ sim_start
 phx_install_crd
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 probe=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$PHX_BIN/phoenix-controller" --kubeconfig "$KUBECONFIG" --metrics-bind-address "127.0.0.1:$port" \
-	--health-probe-bind-address "127.0.0.1:$probe" --workers 2 >"$E2E_TMP/ctl.log" 2>&1 &
+	--health-probe-bind-address "127.0.0.1:$probe" --dashboard-bind-address "127.0.0.1:$dport" --workers 2 >"$E2E_TMP/ctl.log" 2>&1 &
 ctl=$!
 on_exit "kill -KILL $ctl"
 wait_for 10 "controller ready (caches synced)" curl -sf "http://127.0.0.1:$probe/readyz"
@@ -60,7 +61,7 @@ expect_eq False "$(phx_get hello '{.status.conditions[?(@.type=="Invalid")].stat
 expect_eq "$(phx_get hello '{.metadata.generation}')" "$(phx_get hello '{.status.observedGeneration}')" "observedGeneration"
 
 # Dashboard and metrics.
-dash=$(curl -sf "http://127.0.0.1:$port/dashboard")
+dash=$(curl -sf -H "Authorization: Bearer $SIM_TOKEN" "http://127.0.0.1:$dport/api/v1/boards/phoenix")
 expect_eq 1 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["services"])' "$dash")" "dashboard services"
 expect_eq 500 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["items"][0]["capacityPercent"])' "$dash")" "dashboard capacity"
 expect_contains "$(curl -sf "http://127.0.0.1:$port/metrics")" 'phoenix_instances{namespace="default",service="hello",role="standby",ready="true"} 2' "instances gauge"

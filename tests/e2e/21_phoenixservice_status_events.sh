@@ -10,7 +10,9 @@ source "$(dirname "$0")/phx_helpers.sh"
 sim_start
 phx_install_crd
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-phx_start_controller ctl --metrics-bind-address "127.0.0.1:$port"
+dport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+phx_start_controller ctl --metrics-bind-address "127.0.0.1:$port" --dashboard-bind-address "127.0.0.1:$dport"
+board() { curl -sf -H "Authorization: Bearer $SIM_TOKEN" "http://127.0.0.1:$dport/api/v1/boards/phoenix"; }
 on_failure "k get phx hello -o yaml; k get events; sim_control $SIM_URL/sim/v1/faults"
 
 k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
@@ -56,11 +58,12 @@ expect_contains "$metrics" 'phoenix_instances{namespace="default",service="hello
 primary=$(phx_get hello '{.status.primary}')
 k delete pod "$primary" --wait=false >/dev/null
 wait_for 10 "failover counted" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.failovers}')\" = 1 ]"
-dash_field() { curl -sf "http://127.0.0.1:$port/dashboard" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+dash_field() { board | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 expect_eq 1 "$(dash_field failoversToday)" "failoversToday"
 expect_eq 1 "$(dash_field failoversTotal)" "failoversTotal"
 k delete phx hello >/dev/null
-wait_for 10 "dashboard forgets hello" bash -c "[ \"\$(curl -sf http://127.0.0.1:$port/dashboard | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"services\"])')\" = 0 ]"
+forgot_hello() { [ "$(dash_field services)" = 0 ]; }
+wait_for 10 "dashboard forgets hello" forgot_hello
 expect_eq 0 "$(dash_field failoversTotal)" "failoversTotal after delete"
 expect_eq 0 "$(dash_field failoversToday)" "failoversToday after delete (same services as the total)"
 [ -z "$(curl -sf "http://127.0.0.1:$port/metrics" | grep 'phoenix_instances{namespace="default",service="hello"')" ] ||

@@ -5,7 +5,7 @@
 #     and restarted, so a failover still reacts within that bound; a clean close still recovers
 #     at once;
 #  2. the probe port serves /healthz and /readyz only, survives a flood of idle connections; the
-#     metrics port serves /metrics and /dashboard only, and with --metrics-auth only to callers a
+#     metrics port serves /metrics only (the dashboard has its own port), and with --metrics-auth only to callers a
 #     TokenReview authenticates and RBAC allows (SubjectAccessReview);
 #  3. leader election that can never work is loud: invalid names exit with a clear error, a Lease
 #     namespace that does not exist gives a warning and /readyz 503;
@@ -95,7 +95,7 @@ k apply -f - >/dev/null <<'YAML'
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: metrics-reader}
-rules: [{nonResourceURLs: [/metrics, /dashboard], verbs: [get]}]
+rules: [{nonResourceURLs: [/metrics], verbs: [get]}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -107,7 +107,7 @@ YAML
 wait_for 15 "/metrics for a user with RBAC" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $scraper' http://127.0.0.1:$mport/metrics)\" = 200 ]"
 scraped=$(curl -sf -H "Authorization: Bearer $scraper" "http://127.0.0.1:$mport/metrics")
 grep -q '^kube_informer_watch_stalls_total{informer="phoenix-pods"} [1-9]' <<<"$scraped" || fail "no stall counted in /metrics"
-expect_eq 200 "$(code -H "Authorization: Bearer $scraper" "http://127.0.0.1:$mport/dashboard")" "/dashboard for a user with RBAC"
+expect_eq 404 "$(code -H "Authorization: Bearer $scraper" "http://127.0.0.1:$mport/dashboard")" "the metrics port has no /dashboard"
 
 # 200 idle connections (half of them with a request never finished) on the probe port: /healthz
 # still answers at once.
@@ -126,7 +126,7 @@ took = time.monotonic() - t0
 print(f"/healthz with 200 idle connections open: {took * 1000:.1f} ms")
 sys.exit(0 if body == b"ok" and took < 3 else 1)
 PY
-pass "probe port: probes only, survives 200 idle connections; metrics port: /metrics and /dashboard only, 401/403/200 by TokenReview and RBAC"
+pass "probe port: probes only, survives 200 idle connections; metrics port: /metrics only, 401/403/200 by TokenReview and RBAC"
 
 # --- 4b. no leader election: no "became leader" -----------------------------------------------
 grep -q "became leader" "$E2E_TMP/ctl.log" && fail "\"became leader\" logged without leader election"

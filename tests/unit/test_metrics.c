@@ -381,6 +381,31 @@ static void metrics__render_rejects_bad_args(void **state)
 	assert_int_equal(kube_metrics_render(*state, NULL, NULL), KUBE_EINVAL);
 }
 
+/* The process metrics every Prometheus client exports, read at render time; build info. */
+static void metrics__process_and_build_info(void **state)
+{
+	struct kube_metrics *m = kube_metrics_new();
+	char *out = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(kube_metrics_render(m, &out, &len), 0);
+	assert_null(strstr(out, "process_")); /* only when enabled */
+	free(out);
+	kube_metrics_process_enable(m);
+	assert_int_equal(kube_metrics_build_info(m, "phoenix", "1.2.3", "abc"), 0);
+	assert_int_equal(kube_metrics_build_info(m, NULL, "1", "2"), KUBE_EINVAL);
+	assert_int_equal(kube_metrics_render(m, &out, &len), 0);
+	assert_non_null(strstr(out, "# TYPE process_cpu_seconds_total counter\n"));
+	assert_non_null(strstr(out, "\nprocess_resident_memory_bytes "));
+	assert_non_null(strstr(out, "\nprocess_start_time_seconds 1"));
+	assert_non_null(strstr(out, "\nprocess_open_fds "));
+	assert_non_null(strstr(out, "\nprocess_max_fds "));
+	assert_non_null(strstr(out, "phoenix_build_info{version=\"1.2.3\",revision=\"abc\"} 1\n"));
+	free(out);
+	kube_metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +423,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test(metrics__default_registry),
 		cmocka_unit_test_setup_teardown(metrics__render_rejects_bad_args, setup, teardown),
+		cmocka_unit_test(metrics__process_and_build_info),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

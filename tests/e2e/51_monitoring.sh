@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The chart's monitoring is true to the operator: the Grafana dashboard ConfigMap (label
+# grafana_dashboard) holds valid dashboard JSON, and every metric a Grafana query or a
+# PrometheusRule names is one a running operator on kubesim really exports (its /metrics,
+# scraped after a failover so the histograms have samples). Also the process and build-info
+# metrics every operator exposes are there and sane.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/phx_helpers.sh"
+helm=$(command -v helm) || fail "helm not found (hack/install-deps.sh installs it in .tools/bin)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+chart="$PHX_ROOT/charts/phoenix-operator"
+
+# --- 1. the rendered objects ---------------------------------------------------------------
+"$helm" template phoenix-operator "$chart" -n phoenix-system \
+	--set metrics.grafanaDashboard.enabled=true --set metrics.prometheusRule.enabled=true \
+	>"$E2E_TMP/rendered.yaml"
+"$helm" template phoenix-operator "$chart" -n phoenix-system >"$E2E_TMP/default.yaml"
+grep -q 'grafana_dashboard' "$E2E_TMP/default.yaml" && fail "the Grafana dashboard is not opt-in"
+grep -q 'kind: PrometheusRule' "$E2E_TMP/default.yaml" && fail "the PrometheusRule is not opt-in"
+python3 - "$E2E_TMP/rendered.yaml" "$E2E_TMP" <<'PY' || fail "the rendered Grafana dashboard or rules are not valid"
+import json, re, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cms = [d for d in docs if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"].get("labels", {})]
+assert len(cms) == 1, "want one ConfigMap labelled grafana_dashboard"
+dash = json.loads(cms[0]["data"]["phoenix-operator.json"])
+assert dash["uid"] and dash["title"], "no uid/title"
+exprs = []
+for p in dash["panels"]:
+    if p["type"] == "row":
+        continue
+    assert p.get("targets"), f'panel {p["title"]} has no query'
+    exprs += [t["expr"] for t in p["targets"]]
+rules = [d for d in docs if d["kind"] == "PrometheusRule"]
+assert len(rules) == 1, "want one PrometheusRule"
+alerts = [r for g in rules[0]["spec"]["groups"] for r in g["rules"]]
+assert len(alerts) >= 9, f"only {len(alerts)} alerts"
+exprs += [r["expr"] for r in alerts]
+open(sys.argv[2] + "/exprs.json", "w").write(json.dumps(exprs))
+print(f"{len(dash['panels'])} panels, {len(alerts)} alerts, {len(exprs)} queries")
+PY
+pass "Grafana dashboard ConfigMap (valid JSON, label grafana_dashboard) and PrometheusRule render, opt-in"
+
+# --- 2. a running operator's /metrics --------------------------------------------------------
+sim_start
+phx_install_crd
+mport=$(free_port)
+# With leader election, as the chart runs it (leader_election_master_status comes with it).
+phx_start_controller ctl --metrics-bind-address "127.0.0.1:$mport" --leader-elect --leader-election-namespace default
+wait_for 10 "metrics served" curl -sf "http://127.0.0.1:$mport/metrics"
+k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
+phx_wait_settled hello
+k delete pod "$(phx_get hello '{.status.primary}')" --wait=false >/dev/null
+wait_for 15 "failover counted" bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' get phx hello -o jsonpath='{.status.failovers}')\" = 1 ]"
+phx_wait_settled hello
+recovered() { curl -sf "http://127.0.0.1:$mport/metrics" | grep -q '^phoenix_recovery_seconds_count [1-9]'; }
+wait_for 15 "a recovery observed" recovered
+curl -sf "http://127.0.0.1:$mport/metrics" >"$E2E_TMP/metrics.txt"
+
+python3 - "$E2E_TMP/exprs.json" "$E2E_TMP/metrics.txt" <<'PY' || fail "a query names a metric the operator does not export"
+import json, re, sys, time
+exprs = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read()
+families = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+exported = set()
+for name, typ in families.items():
+    exported.add(name)
+    if typ == "histogram":
+        exported |= {name + "_bucket", name + "_sum", name + "_count"}
+# Made by Prometheus itself, not by the target.
+synthetic = {"up"}
+keywords = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+            "unless", "offset", "inf", "nan"}
+def names(e):
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', e)  # strings
+    e = re.sub(r"\{[^}]*\}", "", e)              # label matchers
+    e = re.sub(r"\[[^\]]*\]", "", e)             # ranges
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
+    e = re.sub(r"\$\w+", "", e)                  # Grafana variables
+    out = set()
+    for m in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(\s*\()?", e):
+        if m.group(2) or m.group(1) in keywords:
+            continue
+        out.add(m.group(1))
+    return out
+wanted = set().union(*(names(e) for e in exprs))
+missing = sorted(n for n in wanted if n not in exported and n not in synthetic)
+print(f"queries name {len(wanted)} metrics: {' '.join(sorted(wanted))}")
+if missing:
+    print("not exported: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
+def value(name):
+    m = re.search(r"^" + re.escape(name) + r"(\{[^}]*\})? (\S+)$", text, re.M)
+    assert m, f"{name} missing"
+    return float(m.group(2))
+assert value("process_resident_memory_bytes") > 1 << 20, "RSS below 1 MiB?"
+assert abs(value("process_start_time_seconds") - time.time()) < 3600, "start time not now-ish"
+assert value("process_cpu_seconds_total") > 0, "no CPU time"
+assert 3 <= value("process_open_fds") <= value("process_max_fds"), "open fds"
+assert re.search(r'^phoenix_build_info\{version="[^"]+",revision="[^"]+"\} 1$', text, re.M), "build_info"
+PY
+pass "every metric the Grafana dashboard and the alerts name is exported; process_* and phoenix_build_info are sane"
