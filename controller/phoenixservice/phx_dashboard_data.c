@@ -39,6 +39,9 @@ cJSON *phx_reconciler_dashboard(struct phx_reconciler *r)
 			if (rec->in_progress)
 				cJSON_AddStringToObject(row, "failedPod",
 							svc_str_or_empty(rec->failed_pod));
+			if (rec->last_failover_ms > 0)
+				cJSON_AddNumberToObject(row, "lastFailoverMs",
+							(double)rec->last_failover_ms);
 			if (rec->last_reaction_ms >= 0)
 				cJSON_AddNumberToObject(row, "lastFailoverReactionMs",
 							(double)rec->last_reaction_ms);
