@@ -48,10 +48,10 @@ static void usage(FILE *f)
 		"  --kubeconfig PATH                    kubeconfig file (default: $KUBECONFIG, in-cluster,\n"
 		"                                       then ~/.kube/config)\n"
 		"  --namespace NS                       watch only this namespace (default: all namespaces)\n"
-		"  --metrics-bind-address ADDR          /metrics and /dashboard (default \":8080\": every\n"
+		"  --metrics-bind-address ADDR          /metrics (default \":8080\": every\n"
 		"                                       interface; \"127.0.0.1:8080\" keeps it local;\n"
-		"                                       \"0\" disables both)\n"
-		"  --metrics-auth[=true|false]          protect /metrics and /dashboard like\n"
+		"                                       \"0\" disables it)\n"
+		"  --metrics-auth[=true|false]          protect /metrics like\n"
 		"                                       controller-runtime: the bearer token is checked\n"
 		"                                       with a TokenReview and the caller must be allowed\n"
 		"                                       to get the nonResourceURL (SubjectAccessReview);\n"
@@ -94,7 +94,8 @@ static void usage(FILE *f)
 		"\n"
 		"Endpoints: the probe port serves /healthz (alive) and /readyz (caches synced and,\n"
 		"with --leader-elect, the elector not failing); the metrics port serves /metrics\n"
-		"(Prometheus) and /dashboard (JSON summary). SIGTERM or SIGINT stops gracefully.\n");
+		"(Prometheus) only; the web dashboard has its own port (--dashboard-bind-address).\n"
+		"SIGTERM or SIGINT stops gracefully.\n");
 }
 
 /* Matches "--name=value" or "--name value"; *val gets the value. */

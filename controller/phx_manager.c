@@ -20,7 +20,7 @@
 struct phx_manager {
 	struct kube_manager *host;
 	struct kube_events *events;
-	struct kube_httpd_auth *metrics_auth; /* NULL: /metrics and /dashboard unprotected */
+	struct kube_httpd_auth *metrics_auth; /* NULL: /metrics unprotected */
 	struct phx_controller *phx;
 	struct phx_wings_host *wings;
 	bool stopped;
@@ -31,7 +31,7 @@ bool phx_manager_is_leader(struct phx_manager *m)
 	return kube_manager_is_leader(m->host);
 }
 
-/* The probe port serves /healthz and /readyz only; the metrics port /metrics and /dashboard,
+/* The probe port serves /healthz and /readyz only; the metrics port /metrics only,
  * behind TokenReview + SubjectAccessReview with metrics_auth. One address for both: one server
  * serves all (probes are never protected). The Lease is opts->leader_id: PhoenixService and
  * every wing lead together. */
