@@ -8,9 +8,11 @@
 #include "kube_error.h"
 #include "kube_events.h"
 #include "kube_log.h"
+#include "build/phx_build_controller.h"
 
 /* One line per wing, in registration order. */
 const struct phx_wing phx_wings[] = {
+	{ "build", build_wing_add, build_wing_free },
 	{ NULL, NULL, NULL },
 };
 

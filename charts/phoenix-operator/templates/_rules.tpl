@@ -25,6 +25,23 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# The Build wing (controller/build/): Builds and their status, the attempts' Jobs, the
+# PhoenixService it deploys (create; delete on a failed first deployment), Deploy Approvals.
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds"]
+  verbs: ["list", "watch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["approvals"]
+  verbs: ["list", "watch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["phoenixservices"]
+  verbs: ["create", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create", "delete"]
 {{- end -}}
 
 {{/* Leader election: the Lease, in the leader-election namespace only. */}}
