@@ -230,7 +230,7 @@ static int write_status(struct kube_reconcile_ctx *ctx, const cJSON *build, cons
 	struct kube_status st = {0};
 	int rc = kube_patch(ctx->client, &PHX_BUILD_GVR, kube_json_namespace(build),
 			    kube_json_name(build), "status", KUBE_PATCH_JSON, txt, NULL, &st);
-	if (rc == KUBE_EINVAL && st.http_status == 422)
+	if ((rc == KUBE_EINVALID || rc == KUBE_EINVAL) && st.message && strstr(st.message, "test"))
 		rc = KUBE_ECONFLICT; /* the test op failed: a newer Build is on its way */
 	if (rc < 0 && rc != KUBE_ENOTLEADER && rc != KUBE_ECONFLICT)
 		kube_log(KUBE_LOG_WARN, "build", "status write failed", "build",

@@ -151,7 +151,6 @@ static void finish(struct ctx *c, const char *result, const char *reason, const 
 	set_str(c->st, "phase", eq(result, "Cancelled") ? "Cancelled" : ok ? "Succeeded" : "Failed");
 	cond(c, PHX_BUILD_COND_SUCCEEDED, ok ? "True" : "False", reason, msg);
 	set_time(c->st, "completionTime", c->in->now_ms);
-	cJSON_DeleteItemFromObject(kube_json_ensure_obj(c->st, "retry"), "nextAttemptAt");
 	c->out->result = result;
 	snprintf(c->out->reason, sizeof(c->out->reason), "%s", reason);
 	int64_t start = time_of(kube_json_get_str(c->st, "startTime", NULL));
@@ -313,7 +312,6 @@ static int create_job(struct ctx *c)
 	set_num(c->st, "run", (double)run);
 	set_str(c->st, "job", c->out->job_name);
 	set_time(c->st, "jobCreatedAt", c->in->now_ms);
-	cJSON_DeleteItemFromObject(retry, "nextAttemptAt");
 	set_str(c->st, "phase", "Running");
 	const char *names[4];
 	set_str(c->st, "step", phx_build_job_steps(c->in->build, names) > 0 ? names[0] : "");
@@ -475,6 +473,19 @@ static bool job_finished(const cJSON *job)
 	return false;
 }
 
+/* When the Job says it finished: its Complete/Failed condition's time, else -1. */
+static int64_t job_finished_at(const cJSON *job)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, kube_json_get(job, "status", "conditions", NULL)) {
+		const char *t = kube_json_get_str(e, "type", NULL);
+		if ((eq(t, "Complete") || eq(t, "Failed")) &&
+		    eq(kube_json_get_str(e, "status", NULL), "True"))
+			return time_of(kube_json_get_str(e, "lastTransitionTime", NULL));
+	}
+	return -1;
+}
+
 static int job_stage(struct ctx *c)
 {
 	const char *job = kube_json_get_str(c->st, "job", NULL);
@@ -514,6 +525,14 @@ static int job_stage(struct ctx *c)
 	struct phx_build_verdict v;
 	if (!c->in->pod && !job_finished(c->in->job)) {
 		set_str(c->st, "step", cur);
+		return 0;
+	}
+	const char *pph = kube_json_get_str(c->in->pod, "status", "phase", NULL);
+	int64_t fin = job_finished_at(c->in->job);
+	if (fin >= 0 && !eq(pph, "Succeeded") && !eq(pph, "Failed") &&
+	    c->in->now_ms - fin < PHX_BUILD_POD_LAG_MS) {
+		/* The Job finished but its pod's last state is not seen yet: the pod tells why. */
+		c->out->requeue_ms = 1000;
 		return 0;
 	}
 	phx_build_classify(c->in->pod, c->in->job, c->in->now_ms, c->in->pull_fail_after_ms, &v);

@@ -21,6 +21,9 @@
 /* Where no Job is seen for a Running attempt, the Job is created again (AlreadyExists = it was
  * only the cache) after this long. */
 #define PHX_BUILD_JOB_LOST_MS 5000
+/* A finished Job whose pod is not seen terminated yet is classified from the Job alone after
+ * this long (the pod's container states say more, so they are waited for). */
+#define PHX_BUILD_POD_LAG_MS 5000
 
 struct phx_build_input {
 	const cJSON *build;     /* required */

@@ -272,6 +272,27 @@ static void plan__invalid_input_fails_fast(void **state)
 	world_free(&v);
 }
 
+static void plan__waits_for_the_pod_of_a_finished_job(void **state)
+{
+	(void)state;
+	struct world w = { .build = json(SRC_BUILD), .now = NOW };
+	step(&w);
+	set(&w.job, "{'metadata':{'name':'rev-1'},'status':{'conditions':[{'type':'Failed',"
+		    "'status':'True','reason':'BackoffLimitExceeded','lastTransitionTime':"
+		    "'2026-12-01T20:00:02Z'}]}}");
+	set(&w.pod, "{'metadata':{'name':'rev-1-x'},'status':{'phase':'Pending'}}");
+	w.now += 3000;
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
+	assert_int_equal(w.p.requeue_ms, 1000);
+	assert_string_equal(st(&w, "phase"), "Running");
+	/* the pod never shows why: classified from the Job after the lag */
+	w.now += PHX_BUILD_POD_LAG_MS;
+	step(&w);
+	assert_string_equal(st(&w, "phase"), "Retrying");
+	world_free(&w);
+}
+
 static void plan__oom_doubles_memory(void **state)
 {
 	(void)state;
@@ -464,6 +485,7 @@ int main(void)
 		cmocka_unit_test(spec__validation),
 		cmocka_unit_test(plan__source_retry_then_fail),
 		cmocka_unit_test(plan__invalid_input_fails_fast),
+		cmocka_unit_test(plan__waits_for_the_pod_of_a_finished_job),
 		cmocka_unit_test(plan__oom_doubles_memory),
 		cmocka_unit_test(plan__prebuilt_deploys_registers),
 		cmocka_unit_test(plan__health_timeout_rolls_back_or_takes_down),
