@@ -668,7 +668,9 @@ static void started_leading(void *ud)
 {
 	struct kube_manager *m = ud;
 
-	kube_log(KUBE_LOG_INFO, COMP, "became leader", NULL);
+	/* Without leader election nobody was elected: nothing to say (as phx_manager). */
+	if (m->leader)
+		kube_log(KUBE_LOG_INFO, COMP, "became leader", NULL);
 	notify_leading(m, true);
 	atomic_store(&m->leading, true);
 	if (atomic_load(&m->synced))
