@@ -13,6 +13,11 @@ static bool has(const cJSON *build, const char *key)
 	return cJSON_IsObject(kube_json_get(build, "spec", key, NULL));
 }
 
+static bool eq_str(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
 static const char *str_or(const char *s, const char *dflt)
 {
 	return s && *s ? s : dflt;
@@ -206,6 +211,10 @@ static cJSON *image_container(const cJSON *build, const char *step_image, const 
 	if (local) {
 		command(c, "phoenix-build", "image", NULL);
 		env_add(env, "PHOENIX_IMAGE_STORE", "/image-store");
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "name", "image-store");
+		cJSON_AddStringToObject(m, "mountPath", "/image-store");
+		cJSON_AddItemToArray(cJSON_GetObjectItem(c, "volumeMounts"), m);
 	} else if (!strcmp(builder, "kaniko")) {
 		command(c, "/busybox/sh", "-c",
 			"/kaniko/executor --context \"dir://$PHOENIX_WORKSPACE/$PHOENIX_CONTEXT_DIR\" "
@@ -346,6 +355,15 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 	cJSON_AddItemToObject(t, "securityContext", security_context(true));
 	cJSON_AddItemToArray(init, t);
 
+	if (eq_str(kube_json_get_str(build, "spec", "image", "builder", NULL), "local")) {
+		cJSON *hv = cJSON_CreateObject();
+		cJSON_AddStringToObject(hv, "name", "image-store");
+		cJSON *hp = cJSON_AddObjectToObject(hv, "hostPath");
+		cJSON_AddStringToObject(hp, "path", str_or(kube_json_get_str(build, "spec", "image",
+			"localStore", NULL), PHX_BUILD_LOCAL_STORE_DEFAULT));
+		cJSON_AddStringToObject(hp, "type", "DirectoryOrCreate");
+		cJSON_AddItemToArray(vols, hv);
+	}
 	cJSON *mains = cJSON_AddArrayToObject(ps, "containers");
 	cJSON_AddItemToArray(mains, image_container(build, step_image, target, o));
 	return job;

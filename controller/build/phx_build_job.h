@@ -36,6 +36,7 @@ static const struct kube_gvr PHX_BUILD_APPROVAL_GVR = {"phoenix.fpai.io", "v1alp
 #define PHX_BUILD_STEP_IMAGE_DEFAULT "ghcr.io/fpai/phoenix-operator:latest"
 #define PHX_BUILD_BUILDAH_IMAGE "quay.io/buildah/stable:v1.37"
 #define PHX_BUILD_KANIKO_IMAGE "gcr.io/kaniko-project/executor:v1.23.2-debug"
+#define PHX_BUILD_LOCAL_STORE_DEFAULT "/var/lib/phoenix/images"
 /* The registry a built image is pushed to when spec.image.name is not given. */
 #define PHX_BUILD_DEFAULT_REGISTRY "registry.local"
 
