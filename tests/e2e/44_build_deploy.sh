@@ -12,7 +12,8 @@ source "$(dirname "$0")/build_helpers.sh"
 
 sim_start
 build_install_crds
-phx_start_controller ctl
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+phx_start_controller ctl --metrics-bind-address "127.0.0.1:$mport"
 
 IMG=registry.local/team/revenue@sha256:$(printf 'a%.0s' $(seq 64))
 k apply -f - >/dev/null <<YAML
@@ -103,3 +104,11 @@ build_wait_reason empty InvalidSpec 30
 expect_contains "$(build_cond empty Succeeded message)" "spec.source, spec.image or spec.generate" "InvalidSpec names the fields"
 wait_for 10 "a Warning Event InvalidSpec" bash -c "kubectl --kubeconfig $KUBECONFIG get events --field-selector involvedObject.name=empty,type=Warning -o jsonpath='{.items[*].reason}' | grep -q InvalidSpec"
 pass "a Build with neither source, image nor generate ends InvalidSpec with a Warning Event"
+
+# --- metrics: builds by result and reason, durations
+m=$(curl -sf "http://127.0.0.1:$mport/metrics") || fail "GET /metrics"
+expect_contains "$m" 'phoenix_builds_total{result="Succeeded",reason="Succeeded"} 2' "Succeeded builds counted"
+expect_contains "$m" 'phoenix_builds_total{result="Failed",reason="Denied"} 1' "Denied counted"
+expect_contains "$m" 'phoenix_builds_total{result="Failed",reason="InvalidSpec"} 1' "InvalidSpec counted"
+expect_contains "$m" 'phoenix_build_duration_seconds_count{result="Succeeded"} 2' "durations observed"
+pass "metrics: phoenix_builds_total by result and reason, phoenix_build_duration_seconds"
