@@ -668,9 +668,8 @@ static void started_leading(void *ud)
 {
 	struct kube_manager *m = ud;
 
-	/* Without leader election nobody was elected: nothing to say (as phx_manager). */
-	if (m->leader)
-		kube_log(KUBE_LOG_INFO, COMP, "became leader", NULL);
+	/* kube_leader logs "became leader" with the Lease's name; without leader election nobody
+	 * was elected: nothing to say (as phx_manager). */
 	notify_leading(m, true);
 	atomic_store(&m->leading, true);
 	if (atomic_load(&m->synced))
