@@ -390,14 +390,29 @@ static void deploy_stage(struct ctx *c)
 	int64_t timeout_s = 30;
 	kube_json_get_int(c->in->build, &timeout_s, "spec", "deploy", "healthTimeoutSeconds", NULL);
 	if (deployed < 0) {
+		/* The image it runs, or (it runs ours already: this deploy was written but its
+		 * status was not) the one our deploy recorded on it. */
 		const char *prev = service_image(c->in->service);
-		if (prev && strcmp(prev, image))
+		if (eq(prev, image))
+			prev = kube_json_get_str(c->in->service, "metadata", "annotations",
+						 PHX_ANN_PREVIOUS_IMAGE, NULL);
+		if (prev && *prev && strcmp(prev, image))
 			set_str(c->st, "previousImage", prev);
 		else
 			cJSON_DeleteItemFromObject(c->st, "previousImage");
 		c->out->effect = PHX_BUILD_EFFECT_DEPLOY;
 		c->out->service_exists = c->in->service != NULL;
 		c->out->service = phx_build_service_new(c->in->build, image);
+		cJSON *ann = kube_json_ensure_obj(kube_json_ensure_obj(c->out->service, "metadata"),
+						  "annotations");
+		const char *kept = kube_json_get_str(c->st, "previousImage", NULL);
+		if (kept)
+			kube_json_set_str(ann, PHX_ANN_PREVIOUS_IMAGE, kept);
+		else if (c->in->service)
+			cJSON_AddNullToObject(ann, PHX_ANN_PREVIOUS_IMAGE); /* merge patch: remove */
+		else
+			cJSON_DeleteItemFromObject(kube_json_ensure_obj(c->out->service, "metadata"),
+						   "annotations");
 		if (c->in->service) {
 			/* A patch: keep the owner references and whatever else is there. */
 			cJSON_DeleteItemFromObject(kube_json_ensure_obj(c->out->service, "metadata"),
@@ -799,6 +814,12 @@ bool phx_build_service_available(const cJSON *svc, const char *image)
 	int64_t gen = 0, obs = -1;
 	kube_json_get_int(svc, &gen, "metadata", "generation", NULL);
 	kube_json_get_int(svc, &obs, "status", "observedGeneration", NULL);
+	/* Available alone can be the old primary still serving while the new one cannot start:
+	 * the primary must run the spec's revision too. */
+	const char *cur = kube_json_get_str(svc, "status", "currentRevision", NULL);
+	const char *upd = kube_json_get_str(svc, "status", "updateRevision", NULL);
+	if ((cur || upd) && !(eq(cur, upd) && *cur))
+		return false;
 	return obs >= gen && eq(cond_status(kube_json_get(svc, "status", NULL), PHX_COND_AVAILABLE),
 				"True");
 }

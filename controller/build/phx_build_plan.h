@@ -17,6 +17,8 @@
 #define PHX_BUILD_COND_DEPLOY_APPROVED "DeployApproved"
 #define PHX_LABEL_REGISTERED "phoenix.fpai.io/registered"
 #define PHX_LABEL_INTENT "phoenix.fpai.io/intent"
+/* On a PhoenixService a Build deployed: the image it replaced (what a rollback returns to). */
+#define PHX_ANN_PREVIOUS_IMAGE "phoenix.fpai.io/previous-image"
 
 /* Where no Job is seen for a Running attempt, the Job is created again (AlreadyExists = it was
  * only the cache) after this long. */

@@ -68,6 +68,25 @@ expect_contains "$out" '"greeting": "hello"' "the service answers /health with t
 expect_eq "true" "$(phx_get hello '{.metadata.labels.phoenix\.fpai\.io/registered}')" "registered"
 pass "a git source is fetched, tested (make), packed by the local builder and deployed by digest: /health answers on $ip"
 
+# --- a deploy that never gets healthy is rolled back to the image before
+k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: hello-v2}
+spec:
+  serviceName: hello
+  image: {name: 'registry.local/default/hello@sha256:$(printf '0%.0s' $(seq 64))'}
+  deploy: {port: 8080, standbys: 1, healthTimeoutSeconds: 10}
+YAML
+build_wait_reason hello-v2 RolledBack 40
+expect_eq "$img" "$(k get build hello-v2 -o jsonpath='{.status.previousImage}')" "previousImage"
+expect_eq "$img" "$(phx_get hello '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the previous image again"
+wait_for 60 "hello Available again" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}')\" = True ]"
+primary=$(phx_get hello '{.status.primary}')
+ip=$(k get pod "$primary" -o jsonpath='{.status.podIP}')
+wait_for 30 "/health answers again on $ip" curl -sf "http://$ip:8080/health"
+pass "an image that never becomes Available within healthTimeoutSeconds is rolled back (RolledBack); the service answers again"
+
 # --- failing tests, for real
 fsrc="$E2E_TMP/src/broken"
 cp -r "$src" "$fsrc"

@@ -346,6 +346,13 @@ static void plan__prebuilt_deploys_registers(void **state)
 	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
 	assert_int_equal(w.p.requeue_ms, 20000);
 	assert_string_equal(st(&w, "step"), "health");
+	/* Available, but the primary still runs the old revision: not yet */
+	set(&w.svc, "{'metadata':{'name':'revenue','generation':2},'spec':{'template':{'spec':"
+		    "{'containers':[{'name':'service','image':'" IMG "'}]}}},'status':{"
+		    "'observedGeneration':2,'currentRevision':'r1','updateRevision':'r2',"
+		    "'conditions':[{'type':'Available','status':'True'}]}}");
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
 	/* Available: registered, Succeeded */
 	set(&w.svc, SVC(IMG, "True"));
 	w.now += 1000;
@@ -370,6 +377,18 @@ static void plan__health_timeout_rolls_back_or_takes_down(void **state)
 	assert_true(w.p.service_exists);
 	assert_null(kube_json_get(w.p.service, "metadata", "ownerReferences", NULL));
 	assert_string_equal(st(&w, "previousImage"), "reg/old:1");
+	assert_string_equal(kube_json_get_str(w.p.service, "metadata", "annotations",
+					      PHX_ANN_PREVIOUS_IMAGE, NULL), "reg/old:1");
+	/* the deploy was written but its status was not: the annotation still knows */
+	cJSON *again = json(IMG_BUILD("auto"));
+	struct world r = { .build = again, .now = NOW,
+			   .svc = json("{'metadata':{'name':'revenue','annotations':{'"
+				       PHX_ANN_PREVIOUS_IMAGE "':'reg/old:1'}},'spec':{'template':"
+				       "{'spec':{'containers':[{'name':'service','image':'" IMG "'}]}}}}") };
+	step(&r);
+	assert_int_equal(r.p.effect, PHX_BUILD_EFFECT_DEPLOY);
+	assert_string_equal(st(&r, "previousImage"), "reg/old:1");
+	world_free(&r);
 	set(&w.svc, SVC(IMG, "False"));
 	w.now += 31000;
 	step(&w);
