@@ -16,7 +16,6 @@
 #include "kube_log.h"
 #include "kube_rest.h"
 #include "phx_manager.h"
-#include "phx_wings.h"
 
 struct flags {
 	const char *kubeconfig;
@@ -62,13 +61,17 @@ static void usage(FILE *f)
 		"  --leader-election-namespace NS       namespace of the Lease (default: the pod's namespace,\n"
 		"                                       $POD_NAMESPACE, or the kubeconfig's)\n"
 		"  --leader-election-id NAME            name of the Lease (default \"phoenix-operator-leader\")\n"
-		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 50),\n"
+		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 300),\n"
 		"                                       applied to each of three separate clients: main\n"
 		"                                       (reads, reconciles, status, Lease), Events, and\n"
 		"                                       failover patches. The process as a whole may send\n"
 		"                                       up to 3 x QPS; set QPS to a third of the total\n"
-		"                                       budget you want\n"
-		"  --kube-api-burst N                   client-side burst (default 100), per client as\n"
+		"                                       budget you want. A safety net: the API server's\n"
+		"                                       flow control (429 + Retry-After) is honoured,\n"
+		"                                       and failover writes have a reserve of their own\n"
+		"                                       (200/s, burst 400, on top) that never waits\n"
+		"                                       behind routine requests\n"
+		"  --kube-api-burst N                   client-side burst (default 600), per client as\n"
 		"                                       above (up to 3 x N at once)\n"
 		"  --watch-idle-timeout SECONDS         restart a watch that brings no event and no\n"
 		"                                       bookmark for this long (default 90; 0 = never);\n"
@@ -327,15 +330,12 @@ int main(int argc, char **argv)
 {
 	struct flags f = {
 		.metrics_addr = ":8080", .probe_addr = ":8081", .leader_id = "phoenix-operator-leader",
-		.qps = 50, .burst = 100, .workers = 4,
+		.qps = 300, .burst = 600, .workers = 4,
 		.watch_idle_s = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS / 1000,
 	};
 	struct kube_config cfg = { 0 };
 	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
-	struct kube_client *wings_client = NULL, *wings_events_client = NULL;
 	struct phx_manager *mgr = NULL;
-	struct phx_wings_host *wings = NULL;
-	char wings_lease[256];
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
 	sigset_t sigs;
 	int sig = 0, rc, code = 1;
@@ -409,23 +409,6 @@ int main(int argc, char **argv)
 	rc = phx_manager_new(&mo, &mgr);
 	if (rc == 0)
 		rc = phx_manager_start(mgr);
-	/* The kinds on the generic host (controller/phx_wings.h): their own clients and, until the
-	 * PhoenixService wing moves onto the same host, their own Lease "<leader id>-wings". */
-	if (rc == 0 && phx_wings_count() > 0) {
-		rc = kube_client_new(&cfg, &co, &wings_client);
-		if (rc == 0)
-			rc = kube_client_new(&cfg, &co, &wings_events_client);
-		snprintf(wings_lease, sizeof(wings_lease), "%s-wings", f.leader_id);
-		struct phx_wings_opts wo = {
-			.client = wings_client, .events_client = wings_events_client,
-			.namespace = f.namespace, .leader_elect = f.leader_elect,
-			.lease_namespace = lns, .lease_name = wings_lease, .identity = identity,
-		};
-		if (rc == 0)
-			rc = phx_wings_new(&wo, &wings);
-		if (rc == 0)
-			rc = phx_wings_start(wings);
-	}
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "main",
 			 rc == KUBE_EIO ? "cannot start (a listening port could not be bound: see "
@@ -441,10 +424,7 @@ int main(int argc, char **argv)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	code = 0;
 out:
-	phx_wings_free(wings);
 	phx_manager_free(mgr);
-	kube_client_free(wings_events_client);
-	kube_client_free(wings_client);
 	kube_client_free(urgent_client);
 	kube_client_free(events_client);
 	kube_client_free(client);

@@ -42,4 +42,16 @@ static const struct kube_gvr PHX_GVR = {"phoenix.fpai.io", "v1alpha1", "phoenixs
 #define PHX_COND_POD_CREATE_FAILED "PodCreateFailed"
 #define PHX_COND_OWNERSHIP_CONFLICT "OwnershipConflict"
 
+/* Reasons of those conditions (Degraded and Progressing also take the phase as their reason). */
+#define PHX_REASON_SERVING_POD_READY "ServingPodReady"
+#define PHX_REASON_NO_SERVING_POD "NoServingPod"
+#define PHX_REASON_AS_EXPECTED "AsExpected"
+#define PHX_REASON_SETTLED "Settled"
+#define PHX_REASON_INVALID_SPEC "InvalidSpec"
+#define PHX_REASON_SPEC_VALID "SpecValid"
+#define PHX_REASON_CREATE_REFUSED "CreateRefused"
+#define PHX_REASON_PODS_CREATED "PodsCreated"
+#define PHX_REASON_NOT_OWNED "NotOwned"
+#define PHX_REASON_ALL_OWNED "AllOwned"
+
 #endif

@@ -1,6 +1,7 @@
-/* The operator's wiring: informers (PhoenixServices, and pods/Services/PDBs labelled
- * phoenix.fpai.io/service), two work queues (urgent failovers, everything else), workers,
- * leader election with a write gate, Events, metrics, /healthz /readyz /metrics /dashboard. */
+/* The operator's wiring on ONE generic controller host (src/kube_controller.h): the kube_manager
+ * (informers, queues, workers, leader election with a write gate, /healthz /readyz /metrics),
+ * the PhoenixService controller (controller/phoenixservice/phx_controller.h) with its dashboard,
+ * the other kinds' wings (phx_wings.h) on the same manager and Lease, and Events. */
 #ifndef PHX_MANAGER_H
 #define PHX_MANAGER_H
 

@@ -33,21 +33,21 @@ struct phx_wing {
 /* The hosted wings, ending with an entry whose name is NULL. */
 extern const struct phx_wing phx_wings[];
 
-/* Runs the wings on one manager. */
+/* The wings' state on the operator's one manager (phx_manager.c). */
 struct phx_wings_host;
 
 struct phx_wings_opts {
-	struct kube_client *client;        /* borrowed, required: reads and gated writes */
-	struct kube_client *events_client; /* borrowed, required: Events */
+	struct kube_manager *manager;      /* borrowed, required: the one host (one Lease) */
+	struct kube_client *client;        /* borrowed, required: its (gated) client */
+	struct kube_events *events;        /* borrowed: Events (own client, gated) */
 	const char *namespace;             /* NULL or "" = all */
-	bool leader_elect;
-	const char *lease_namespace, *lease_name, *identity; /* with leader_elect */
+	const char *identity;              /* this replica */
 };
 
-/* Builds the manager and adds every wing (nothing runs yet). With no wing in the table it
- * builds nothing and *out is NULL (start/stop/free accept NULL). Returns 0 or a kube_err. */
+/* Adds every wing to opts->manager before it starts. With no wing in the table *out is NULL
+ * (free accepts NULL). Returns 0 or a kube_err. */
 int phx_wings_new(const struct phx_wings_opts *opts, struct phx_wings_host **out);
-int phx_wings_start(struct phx_wings_host *h);
+/* Frees the wings' state: after the manager stopped. */
 void phx_wings_free(struct phx_wings_host *h);
 /* The number of wings in the table. */
 int phx_wings_count(void);

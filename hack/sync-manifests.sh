@@ -17,7 +17,7 @@ check=0
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-mkdir -p "$out/chart-crds" "$out/deploy" "$out/rbac"
+mkdir -p "$out/chart-crds" "$out/deploy" "$out/rbac" "$out/metrics-auth"
 
 cp "$root"/manifests/crds/*.yaml "$out/chart-crds/"
 
@@ -44,8 +44,26 @@ render deployment.yaml "$out/deploy/deployment.yaml"
 render service.yaml "$out/deploy/metrics-service.yaml"
 render poddisruptionbudget.yaml "$out/deploy/poddisruptionbudget.yaml"
 render rbac.yaml "$out/rbac/rbac.yaml"
+# The extra RBAC of --metrics-auth: the documents rbac.yaml adds with metrics.auth=true (every
+# object named phoenix-operator-metrics-*), for kubectl users who turn the flag on.
+{
+	cat <<'HDR'
+# The RBAC --metrics-auth needs, rendered from charts/phoenix-operator/templates/rbac.yaml with
+# metrics.auth=true. Apply it with the rest when you add --metrics-auth to the Deployment's args:
+#   kubectl apply -f manifests/metrics-auth/
+# then bind phoenix-operator-metrics-reader to whoever scrapes /metrics.
+HDR
+	"$helm" template "$release" "$chart" --namespace "$namespace" --show-only templates/rbac.yaml \
+		--set metrics.auth=true |
+		sed -e '/^# Source: /d' -e 's/app.kubernetes.io\/managed-by: Helm/app.kubernetes.io\/managed-by: kubectl/' |
+		awk '/^---$/ { if (keep) printf "%s", doc; doc = ""; keep = 0 }
+		     { doc = doc $0 "\n" }
+		     /^  name: phoenix-operator-metrics-/ { keep = 1 }
+		     END { if (keep) printf "%s", doc }'
+} >"$out/metrics-auth/rbac.yaml"
 
-pairs=("chart-crds:$chart/crds" "deploy:$root/manifests/deploy" "rbac:$root/manifests/rbac")
+pairs=("chart-crds:$chart/crds" "deploy:$root/manifests/deploy" "rbac:$root/manifests/rbac"
+	"metrics-auth:$root/manifests/metrics-auth")
 if [ $check = 1 ]; then
 	drift=0
 	for p in "${pairs[@]}"; do
@@ -64,4 +82,4 @@ for p in "${pairs[@]}"; do
 	find "$dst" -maxdepth 1 -name '*.yaml' -delete
 	cp "$src"/*.yaml "$dst/"
 done
-echo "sync-manifests: chart crds/, manifests/deploy/ and manifests/rbac/ regenerated"
+echo "sync-manifests: chart crds/, manifests/deploy/, manifests/rbac/ and manifests/metrics-auth/ regenerated"

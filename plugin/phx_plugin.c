@@ -21,6 +21,7 @@
 #include "kube_watch.h"
 #include "phx_api.h"
 #include "phx_dashboard.h"
+#include "phx_intents.h"
 
 #define PLUGIN_VERSION "0.1.0"
 /* Where the operator's leader-election Lease is by default: the namespace the chart and
@@ -40,6 +41,8 @@ struct cli {
 	const char *color; /* auto | always | never */
 	const char *operator_ns; /* namespace of the operator's leader-election Lease */
 	const char *lease_name;  /* its name */
+	const char *gate;        /* approve/deny: --gate */
+	const char *reason;      /* approve/deny: --reason */
 	bool all_ns;
 	bool watch;
 	double interval;
@@ -77,6 +80,13 @@ static void usage(FILE *out)
 		"                                         standby)\n"
 		"  kubectl phoenix pause NAME             stop every operator action on NAME (spec.paused=true)\n"
 		"  kubectl phoenix resume NAME            let the operator act on NAME again\n"
+		"  kubectl phoenix intents                the Intents: service, tier, priority, phase,\n"
+		"                                         governance score and decision\n"
+		"  kubectl phoenix queue                  the whole pipeline queue in the order it is served\n"
+		"  kubectl phoenix approve intent/NAME [--gate Governance|Spec] --reason TEXT\n"
+		"  kubectl phoenix deny intent/NAME [--gate G] --reason TEXT\n"
+		"                                         an Approval with you (SelfSubjectReview) as\n"
+		"                                         approver; build/NAME for the Deploy gate\n"
 		"\n"
 		"Options:\n"
 		"  --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
@@ -140,6 +150,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{NULL, "--color", offsetof(struct cli, color)},
 		{NULL, "--operator-namespace", offsetof(struct cli, operator_ns)},
 		{NULL, "--leader-election-id", offsetof(struct cli, lease_name)},
+		{NULL, "--gate", offsetof(struct cli, gate)},
+		{NULL, "--reason", offsetof(struct cli, reason)},
 	};
 
 	cli->args = calloc((size_t)argc, sizeof(char *));
@@ -629,6 +641,10 @@ static int check_usage(const struct cli *cli)
 		{"switchover", "switchover NAME [POD]", 1, 2},
 		{"pause", "pause NAME", 1, 1},
 		{"resume", "resume NAME", 1, 1},
+		{"intents", "intents", 0, 0},
+		{"queue", "queue", 0, 0},
+		{"approve", "approve intent/NAME [--gate G] --reason TEXT", 1, 1},
+		{"deny", "deny intent/NAME [--gate G] --reason TEXT", 1, 1},
 	};
 	int n = cli->nargs - 1;
 
@@ -679,6 +695,14 @@ int main(int argc, char **argv)
 		exit_code = cmd_status(&s, &cli);
 	else if (!strcmp(cmd, "switchover"))
 		exit_code = cmd_switchover(&s, &cli);
+	else if (!strcmp(cmd, "intents") || !strcmp(cmd, "queue") || !strcmp(cmd, "approve") ||
+		 !strcmp(cmd, "deny")) {
+		struct phx_intents_args ia = {s.client, s.ns, cli.all_ns,
+					      cli.nargs > 1 ? cli.args[1] : NULL, cli.gate, cli.reason};
+		exit_code = !strcmp(cmd, "intents") ? phx_cmd_intents(&ia)
+			    : !strcmp(cmd, "queue") ? phx_cmd_queue(&ia)
+						    : phx_cmd_decide(&ia, !strcmp(cmd, "approve"));
+	}
 	else
 		exit_code = cmd_pause(&s, &cli, !strcmp(cmd, "pause"));
 out:

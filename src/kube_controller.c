@@ -18,6 +18,7 @@
 #include "kube_leader.h"
 #include "kube_log.h"
 #include "kube_metrics.h"
+#include "kube_ratelimit.h"
 #include "kube_workqueue.h"
 
 #define COMP "controller"
@@ -46,6 +47,7 @@ struct kube_cache {
 	int64_t resync_ms;
 	bool compact;
 	char *name;                   /* informer name: logs and the `informer` metric label */
+	bool named;                   /* name given by a source (kube_source.name) */
 	struct kube_informer *inf;    /* made at start */
 	struct reg *regs;             /* immutable once started */
 	struct kube_cache *next;
@@ -68,6 +70,7 @@ struct kube_manager {
 	struct kube_client *client;
 	struct kube_clock *clock;
 	char *namespace;
+	char *identity;                /* with leader election, for the logs */
 	struct kube_httpd *metrics_srv, *probe_srv;
 	struct kube_leader *leader;
 	struct kube_controller *ctls;  /* registration order */
@@ -407,6 +410,16 @@ static int cache_register(struct kube_controller *ctl, const struct kube_source 
 	if (src->resync_ms > 0 && (c->resync_ms == 0 || src->resync_ms < c->resync_ms))
 		c->resync_ms = src->resync_ms;
 	c->compact = c->compact || src->compact;
+	if (src->name != NULL && !c->named) {
+		char *name = strdup(src->name);
+		if (name == NULL) {
+			rc = KUBE_ENOMEM;
+			goto out;
+		}
+		free(c->name);
+		c->name = name;
+		c->named = true;
+	}
 	*r = (struct reg){.kind = kind, .ctl = ctl, .fn = fn, .ud = ud};
 	for (rtail = &c->regs; *rtail != NULL; rtail = &(*rtail)->next)
 		;
@@ -536,8 +549,10 @@ struct kube_informer *kube_cache_informer(struct kube_cache *c)
 
 /* Requeues as the result says and returns the `result` label (controller-runtime's values). */
 static const char *settle(struct kube_controller *ctl, const char *key, bool urgent, int rc,
-			  int64_t requeue_after_ms)
+			  const struct kube_reconcile_ctx *ctx)
 {
+	int64_t requeue_after_ms = ctx->requeue_after_ms;
+
 	const char *lv[] = {ctl->name};
 
 	if (rc == 0) {
@@ -555,6 +570,8 @@ static const char *settle(struct kube_controller *ctl, const char *key, bool urg
 	}
 	kube_log(KUBE_LOG_WARN, COMP, "reconcile failed; retrying", "controller", ctl->name, "key",
 		 key, "error", kube_strerror(rc), NULL);
+	if (ctx->retry_lane != KUBE_RETRY_SAME)
+		urgent = ctx->retry_lane == KUBE_RETRY_URGENT;
 	if (urgent)
 		kube_workqueue_add_rate_limited_urgent(ctl->queue, key);
 	else
@@ -575,11 +592,15 @@ static void reconcile_one(struct kube_controller *ctl, const char *key, bool urg
 	int rc;
 
 	kube_metric_inc(m->m_active, lv);
+	/* An urgent key's requests (a failover's writes) use the client's urgent reserve. */
+	enum kube_priority prio = kube_set_priority(urgent ? KUBE_PRIORITY_URGENT
+							   : KUBE_PRIORITY_NORMAL);
 	rc = ctl->ops.reconcile(&ctx, key);
+	kube_set_priority(prio);
 	kube_metric_dec(m->m_active, lv);
 	kube_metric_observe(m->m_time, lv,
 			    (double)(kube_clock_now(m->clock) - t0) / (double)KUBE_NS_PER_SEC);
-	lv2[1] = settle(ctl, key, urgent, rc, ctx.requeue_after_ms);
+	lv2[1] = settle(ctl, key, urgent, rc, &ctx);
 	kube_metric_inc(m->m_total, lv2);
 }
 
@@ -668,8 +689,9 @@ static void started_leading(void *ud)
 {
 	struct kube_manager *m = ud;
 
-	/* kube_leader logs "became leader" with the Lease's name; without leader election nobody
-	 * was elected: nothing to say (as phx_manager). */
+	/* Without leader election nobody was elected: nothing to say. */
+	if (m->leader != NULL)
+		kube_log(KUBE_LOG_INFO, COMP, "became leader", "identity", m->identity, NULL);
 	notify_leading(m, true);
 	atomic_store(&m->leading, true);
 	if (atomic_load(&m->synced))
@@ -681,7 +703,8 @@ static void stopped_leading(void *ud)
 	struct kube_manager *m = ud;
 
 	atomic_store(&m->leading, false);
-	kube_log(KUBE_LOG_INFO, COMP, "leadership lost: writes stopped", NULL);
+	kube_log(KUBE_LOG_INFO, COMP, "leadership lost: writes stopped", "identity",
+		 m->identity != NULL ? m->identity : "", NULL);
 	notify_leading(m, false);
 }
 
@@ -784,15 +807,46 @@ static int register_metrics(struct kube_manager *m)
 
 static int make_servers(struct kube_manager *m, const struct kube_manager_opts *o)
 {
+	bool two = o->probe_addr != NULL && !same_str(o->probe_addr, o->metrics_addr);
+	bool split = two && o->split_servers && o->metrics_addr != NULL;
+	struct kube_httpd_opts mo = {
+		.bind_addr = o->metrics_addr, .serves = split ? KUBE_HTTPD_METRICS : 0,
+		.auth = o->metrics_auth, .auth_data = o->metrics_auth_data,
+	};
+	struct kube_httpd_opts po = {.bind_addr = o->probe_addr,
+				     .serves = split ? KUBE_HTTPD_PROBES : 0};
 	int rc = 0;
 
 	if (o->metrics_addr != NULL)
-		rc = kube_httpd_new(o->metrics_addr, NULL, &m->metrics_srv);
-	if (rc == 0 && o->probe_addr != NULL && !same_str(o->probe_addr, o->metrics_addr))
-		rc = kube_httpd_new(o->probe_addr, NULL, &m->probe_srv);
+		rc = kube_httpd_new_opts(&mo, &m->metrics_srv);
+	if (rc == 0 && two)
+		rc = kube_httpd_new_opts(&po, &m->probe_srv);
 	if (rc == 0)
 		set_ready(m, 0);
 	return rc;
+}
+
+static void new_leader(const char *identity, void *ud)
+{
+	struct kube_manager *m = ud;
+
+	kube_log(KUBE_LOG_INFO, COMP, "leader observed", "leader", identity, "me", m->identity,
+		 NULL);
+}
+
+/* /readyz/leader-election: not ready while the elector keeps failing, so a configuration in
+ * which nobody can ever lead shows. */
+static int leader_check(void *data, char *why, size_t why_size)
+{
+	struct kube_manager *m = data;
+
+	return kube_leader_healthy(m->leader, why, why_size) ? 0 : 1;
+}
+
+/* The server whose /readyz answers the kubelet: the probe server, else the metrics one. */
+static struct kube_httpd *probe_server(struct kube_manager *m)
+{
+	return m->probe_srv != NULL ? m->probe_srv : m->metrics_srv;
 }
 
 static int make_leader(struct kube_manager *m, const struct kube_manager_opts *o)
@@ -804,12 +858,21 @@ static int make_leader(struct kube_manager *m, const struct kube_manager_opts *o
 		.identity = o->identity, .lease_duration_ms = o->lease_duration_ms,
 		.renew_deadline_ms = o->renew_deadline_ms, .retry_period_ms = o->retry_period_ms,
 		.callbacks = {.on_started_leading = started_leading,
-			      .on_stopped_leading = stopped_leading, .ud = m},
+			      .on_stopped_leading = stopped_leading,
+			      .on_new_leader = new_leader, .ud = m},
 		.clock = m->clock,
 	};
+	int rc;
+
 	if (!o->leader_elect)
 		return 0;
-	return kube_leader_new(&lc, &m->leader);
+	m->identity = o->identity != NULL ? strdup(o->identity) : NULL;
+	if (o->identity != NULL && m->identity == NULL)
+		return KUBE_ENOMEM;
+	rc = kube_leader_new(&lc, &m->leader);
+	if (rc == 0 && probe_server(m) != NULL)
+		rc = kube_httpd_add_readyz(probe_server(m), "leader-election", leader_check, m);
+	return rc;
 }
 
 int kube_manager_new(const struct kube_manager_opts *opts, struct kube_manager **out)
@@ -889,6 +952,7 @@ static struct kube_controller *controller_new(struct kube_manager *m,
 {
 	struct kube_controller *ctl = calloc(1, sizeof(*ctl));
 	struct kube_workqueue_opts qo = {.name = ops->name, .clock = m->clock};
+	bool urgent_backoff = ops->urgent_retry_base_ms > 0 && ops->urgent_retry_max_ms > 0;
 
 	if (ctl == NULL)
 		return NULL;
@@ -904,7 +968,10 @@ static struct kube_controller *controller_new(struct kube_manager *m,
 	ctl->api_version = dup_or_null(ops->api_version);
 	ctl->kind = dup_or_null(ops->kind);
 	ctl->owner_group = ops->api_version != NULL ? api_group(ops->api_version) : NULL;
-	ctl->queue = kube_workqueue_new(&qo);
+	if (urgent_backoff)
+		qo.urgent_limiter = kube_ratelimiter_exponential_new(KUBE_MS(ops->urgent_retry_base_ms),
+								     KUBE_MS(ops->urgent_retry_max_ms));
+	ctl->queue = urgent_backoff && qo.urgent_limiter == NULL ? NULL : kube_workqueue_new(&qo);
 	if (ctl->name == NULL || ctl->queue == NULL ||
 	    (ops->api_version != NULL && (ctl->api_version == NULL || ctl->owner_group == NULL)) ||
 	    (ops->kind != NULL && ops->kind[0] != '\0' && ctl->kind == NULL)) {
@@ -1051,6 +1118,7 @@ void kube_manager_free(struct kube_manager *m)
 	}
 	free(m->gated);
 	free(m->namespace);
+	free(m->identity);
 	pthread_cond_destroy(&m->sync_cv);
 	pthread_mutex_destroy(&m->mu);
 	free(m);

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "kube_httpd.h"
 #include "kube_rest.h"
 
 struct kube_clock;
@@ -33,6 +34,9 @@ struct kube_source {
 	void *transform_ud;
 	int64_t resync_ms;            /* 0 = never; sharers get the smallest non-zero period */
 	bool compact;                 /* kube_informer_opts.compact; true if any sharer asks */
+	/* The informer's name in logs and the `informer` metric label (copied); NULL = derived
+	 * ("pods/ns{selector}"). The first sharer that names it wins; not part of the key. */
+	const char *name;
 };
 
 /* An event on a watched object, borrowed for the call. RESYNC is a periodic re-delivery of an
@@ -61,6 +65,12 @@ struct kube_reconcile_ctx {
 	/* Set by a successful reconcile (> 0) to run the key again after this long on the normal
 	 * lane (controller-runtime Result.RequeueAfter; not the error backoff). Ignored on error. */
 	int64_t requeue_after_ms;
+	/* Set by a failed reconcile (not KUBE_ENOTLEADER): the lane of the retry. */
+	enum kube_retry_lane {
+		KUBE_RETRY_SAME = 0,  /* the lane the key came from */
+		KUBE_RETRY_NORMAL,    /* the normal lane, with the queue's rate limiter */
+		KUBE_RETRY_URGENT,    /* the urgent lane, with ops.urgent_retry_* backoff */
+	} retry_lane;
 };
 
 struct kube_controller_ops {
@@ -87,6 +97,9 @@ struct kube_controller_ops {
 	void (*on_leading)(struct kube_controller *ctl, bool leading, void *ud);
 	int workers;                  /* workers taking urgent keys first, then normal; 0 = 1 */
 	int urgent_workers;           /* extra workers that take urgent keys only; 0 = none */
+	/* Exponential backoff of retries on the urgent lane (both > 0; e.g. 5 and 250 for a
+	 * failover); 0 = the queue's default limiter, as the normal lane. */
+	int64_t urgent_retry_base_ms, urgent_retry_max_ms;
 };
 
 struct kube_manager_opts {
@@ -107,6 +120,14 @@ struct kube_manager_opts {
 	const char *identity;         /* with leader_elect: required, unique per replica; copied */
 	int64_t lease_duration_ms, renew_deadline_ms, retry_period_ms; /* 0 = kube_leader's */
 	struct kube_client *lease_client; /* Lease requests; NULL = client; borrowed */
+	/* true: when probe_addr differs from metrics_addr, the metrics server serves /metrics
+	 * (and the handlers added to kube_manager_httpd) only, the probe server the probes only
+	 * (controller-runtime's ports). false: both serve everything. */
+	bool split_servers;
+	/* Protects /metrics and the extra handlers of the metrics server (kube_httpd_opts.auth);
+	 * NULL = open. Borrowed. */
+	kube_http_auth_fn metrics_auth;
+	void *metrics_auth_data;
 };
 
 /* A stopped manager with no controller. Returns 0, KUBE_EINVAL (NULL opts/out/client, missing
@@ -146,6 +167,9 @@ void kube_manager_free(struct kube_manager *m);
 bool kube_manager_is_leader(struct kube_manager *m);
 /* True once every informer has synced. Thread-safe. */
 bool kube_manager_synced(struct kube_manager *m);
+/* With leader_elect, /readyz has a "leader-election" check that fails while the elector keeps
+ * failing (kube_leader_healthy: a Lease namespace that does not exist, RBAC); standing by behind
+ * a healthy leader is ready. */
 /* The /metrics server (NULL when none) for extra handlers (e.g. a dashboard), and the number of
  * shared informers (for tests). Borrowed. */
 struct kube_httpd *kube_manager_httpd(struct kube_manager *m);

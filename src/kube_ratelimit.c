@@ -18,6 +18,8 @@ struct ops {
 	void (*forget)(struct kube_ratelimiter *rl, const char *key);
 	int (*num_requeues)(struct kube_ratelimiter *rl, const char *key);
 	void (*free)(struct kube_ratelimiter *rl);
+	/* NULL: urgent calls are ordinary ones */
+	int (*when_urgent)(struct kube_ratelimiter *rl, const char *key, int64_t *delay_ns);
 };
 
 struct kube_ratelimiter {
@@ -118,7 +120,8 @@ static void exp_free(struct kube_ratelimiter *rl)
 	free(e);
 }
 
-static const struct ops exponential_ops = {exp_when, exp_forget, exp_num_requeues, exp_free};
+static const struct ops exponential_ops = {exp_when, exp_forget, exp_num_requeues, exp_free,
+					   NULL};
 
 struct kube_ratelimiter *kube_ratelimiter_exponential_new(int64_t base_ns, int64_t max_ns)
 {
@@ -145,24 +148,54 @@ struct bucket {
 	double qps, burst;
 	double tokens;  /* may go negative: tokens already promised to waiting callers */
 	int64_t last;   /* clock time `tokens` was computed at */
+	/* The urgent reserve (bucket_reserve_new; rqps 0 = none): never negative, never promised. */
+	double rqps, rburst, rtokens;
+	int64_t rlast;
 };
 
+/* b->mu held: brings `tokens` (refilled at `qps` up to `burst`) up to `now`. */
+static void refill(double *tokens, int64_t *last, double qps, double burst, int64_t now)
+{
+	if (now > *last) {
+		*tokens += (double)(now - *last) * qps / (double)KUBE_NS_PER_SEC;
+		if (*tokens > burst)
+			*tokens = burst;
+		*last = now;
+	}
+}
+
+/* b->mu held: takes a shared token; the delay until it exists. */
+static int64_t take_shared(struct bucket *b, int64_t now)
+{
+	refill(&b->tokens, &b->last, b->qps, b->burst, now);
+	b->tokens -= 1.0;
+	return b->tokens >= 0 ? 0 : llround(-b->tokens / b->qps * (double)KUBE_NS_PER_SEC);
+}
+
 static int bucket_when(struct kube_ratelimiter *rl, const char *key, int64_t *delay_ns)
+{
+	struct bucket *b = (struct bucket *)rl;
+
+	pthread_mutex_lock(&b->mu);
+	*delay_ns = take_shared(b, kube_clock_now(b->clock));
+	pthread_mutex_unlock(&b->mu);
+	return 0;
+}
+
+static int bucket_when_urgent(struct kube_ratelimiter *rl, const char *key, int64_t *delay_ns)
 {
 	struct bucket *b = (struct bucket *)rl;
 	int64_t now;
 
 	pthread_mutex_lock(&b->mu);
 	now = kube_clock_now(b->clock);
-	if (now > b->last) {
-		b->tokens += (double)(now - b->last) * b->qps / (double)KUBE_NS_PER_SEC;
-		if (b->tokens > b->burst)
-			b->tokens = b->burst;
-		b->last = now;
+	refill(&b->rtokens, &b->rlast, b->rqps, b->rburst, now);
+	if (b->rtokens >= 1.0) {
+		b->rtokens -= 1.0;
+		*delay_ns = 0;
+	} else {
+		*delay_ns = take_shared(b, now);
 	}
-	b->tokens -= 1.0;
-	*delay_ns = b->tokens >= 0 ? 0
-				   : llround(-b->tokens / b->qps * (double)KUBE_NS_PER_SEC);
 	pthread_mutex_unlock(&b->mu);
 	return 0;
 }
@@ -184,7 +217,9 @@ static void bucket_free(struct kube_ratelimiter *rl)
 }
 
 static const struct ops bucket_ops = {bucket_when, bucket_forget, bucket_num_requeues,
-				      bucket_free};
+				      bucket_free, NULL};
+static const struct ops bucket_reserve_ops = {bucket_when, bucket_forget, bucket_num_requeues,
+					      bucket_free, bucket_when_urgent};
 
 struct kube_ratelimiter *kube_ratelimiter_bucket_new(struct kube_clock *clock, double qps,
 						     int burst)
@@ -203,6 +238,25 @@ struct kube_ratelimiter *kube_ratelimiter_bucket_new(struct kube_clock *clock, d
 	b->tokens = burst; /* a full bucket, as x/time/rate starts */
 	b->last = kube_clock_now(clock);
 	pthread_mutex_init(&b->mu, NULL);
+	return &b->base;
+}
+
+struct kube_ratelimiter *kube_ratelimiter_bucket_reserve_new(struct kube_clock *clock, double qps,
+							     int burst, double reserve_qps,
+							     int reserve_burst)
+{
+	struct bucket *b;
+
+	if (!(reserve_qps > 0) || reserve_burst < 1)
+		return NULL;
+	b = (struct bucket *)kube_ratelimiter_bucket_new(clock, qps, burst);
+	if (b == NULL)
+		return NULL;
+	b->base.ops = &bucket_reserve_ops;
+	b->rqps = reserve_qps;
+	b->rburst = reserve_burst;
+	b->rtokens = reserve_burst;
+	b->rlast = b->last;
 	return &b->base;
 }
 
@@ -258,7 +312,7 @@ static void max_free(struct kube_ratelimiter *rl)
 	free(m);
 }
 
-static const struct ops max_ops = {max_when, max_forget, max_num_requeues, max_free};
+static const struct ops max_ops = {max_when, max_forget, max_num_requeues, max_free, NULL};
 
 struct kube_ratelimiter *kube_ratelimiter_max_of_new(struct kube_ratelimiter **parts, size_t n)
 {
@@ -297,6 +351,14 @@ int kube_ratelimiter_when(struct kube_ratelimiter *rl, const char *key, int64_t 
 	if (rl == NULL || key == NULL || delay_ns == NULL)
 		return KUBE_EINVAL;
 	return rl->ops->when(rl, key, delay_ns);
+}
+
+int kube_ratelimiter_when_urgent(struct kube_ratelimiter *rl, const char *key, int64_t *delay_ns)
+{
+	if (rl == NULL || key == NULL || delay_ns == NULL)
+		return KUBE_EINVAL;
+	return rl->ops->when_urgent != NULL ? rl->ops->when_urgent(rl, key, delay_ns)
+					    : rl->ops->when(rl, key, delay_ns);
 }
 
 void kube_ratelimiter_forget(struct kube_ratelimiter *rl, const char *key)

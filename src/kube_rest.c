@@ -24,8 +24,15 @@
 #include "kube_ratelimit.h"
 #include "kube_rest_internal.h"
 
-#define DEFAULT_QPS 20.0
-#define DEFAULT_BURST 30
+/* Defaults sized for a controller on an API server with Priority and Fairness (GA since 1.29,
+ * on by default since 1.20): the server's flow control (429 + Retry-After, honoured below) is
+ * the real limit, this bucket only a safety net against a runaway loop. client-go's 5/10 (and
+ * the 20/30 controller-runtime used to set) throttle a reconcile burst of a few thousand writes
+ * for minutes; kubectl uses 50/300; controller-runtime >= 0.21 sets no client-side limit. */
+#define DEFAULT_QPS 300.0
+#define DEFAULT_BURST 600
+#define DEFAULT_URGENT_QPS 200.0
+#define DEFAULT_URGENT_BURST 400
 #define DEFAULT_TIMEOUT_MS 30000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_RETRIES 3
@@ -72,6 +79,8 @@ struct kube_client {
 	int npool;
 
 	struct kube_ratelimiter *limiter; /* NULL = unlimited */
+	/* kube__now_ns() before which NORMAL requests wait: the server's last Retry-After. */
+	_Atomic int64_t hold_until_ns;
 
 	pthread_mutex_t gate_mu;
 	bool (*gate)(void *ud);
@@ -92,7 +101,7 @@ struct kube_client {
 	bool exec_have;
 	unsigned long exec_gen;
 
-	struct kube_metric *m_requests, *m_duration, *m_ratelimit;
+	struct kube_metric *m_requests, *m_duration, *m_ratelimit, *m_throttled;
 };
 
 /* What one request is; borrowed strings. */
@@ -114,6 +123,7 @@ struct response {
 	size_t len, cap, max;
 	long status;
 	long retry_after_s; /* -1 = no header */
+	char pl_uid[64];    /* X-Kubernetes-PF-PriorityLevel-UID (API Priority and Fairness) */
 	CURL *easy;
 	kube__body_cb sink; /* streaming: 2xx bytes go here */
 	void *sink_ud;
@@ -340,6 +350,27 @@ static void register_metrics(struct kube_client *c)
 					      "kube_client_rate_limiter_wait_seconds",
 					      "Time requests waited for the client-side rate limiter.",
 					      NULL, NULL, 0);
+	static const char *const pl_labels[] = { "priority_level", NULL };
+	c->m_throttled = kube_metric_register(m, KUBE_COUNTER, "kube_client_throttled_total",
+					      "429 responses (server flow control), by the API "
+					      "Priority and Fairness priority level UID the server "
+					      "named (\"\" when it named none).",
+					      pl_labels, NULL, 0);
+}
+
+static _Thread_local enum kube_priority tl_priority = KUBE_PRIORITY_NORMAL;
+
+enum kube_priority kube_set_priority(enum kube_priority p)
+{
+	enum kube_priority old = tl_priority;
+
+	tl_priority = p == KUBE_PRIORITY_URGENT ? KUBE_PRIORITY_URGENT : KUBE_PRIORITY_NORMAL;
+	return old;
+}
+
+enum kube_priority kube_get_priority(void)
+{
+	return tl_priority;
 }
 
 int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *opts,
@@ -382,8 +413,15 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts
 	c->max_retries = o.max_retries == 0 ? DEFAULT_RETRIES : (o.max_retries < 0 ? 0 : o.max_retries);
 	c->retry_base_ms = o.retry_base_ms > 0 ? o.retry_base_ms : DEFAULT_RETRY_BASE_MS;
 	if (o.qps >= 0) {
-		c->limiter = kube_ratelimiter_bucket_new(NULL, o.qps > 0 ? o.qps : DEFAULT_QPS,
-							 o.burst > 0 ? o.burst : DEFAULT_BURST);
+		double qps = o.qps > 0 ? o.qps : DEFAULT_QPS;
+		int burst = o.burst > 0 ? o.burst : DEFAULT_BURST;
+
+		if (o.urgent_qps < 0 || o.urgent_burst < 0)
+			c->limiter = kube_ratelimiter_bucket_new(NULL, qps, burst);
+		else
+			c->limiter = kube_ratelimiter_bucket_reserve_new(
+				NULL, qps, burst, o.urgent_qps > 0 ? o.urgent_qps : DEFAULT_URGENT_QPS,
+				o.urgent_burst > 0 ? o.urgent_burst : DEFAULT_URGENT_BURST);
 		if (c->limiter == NULL) {
 			rc = KUBE_ENOMEM;
 			goto out;
@@ -657,6 +695,20 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 	struct response *r = ud;
 	size_t n = size * nitems;
 	static const char name[] = "retry-after:";
+	static const char pl[] = "x-kubernetes-pf-prioritylevel-uid:";
+
+	if (n > sizeof(pl) - 1 && strncasecmp(buf, pl, sizeof(pl) - 1) == 0) {
+		const char *v = buf + sizeof(pl) - 1, *e = buf + n;
+		size_t k = 0;
+
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		/* a UID: printable, no spaces; anything else ends it */
+		while (v < e && k < sizeof(r->pl_uid) - 1 && *v > ' ' && *v < 0x7f)
+			r->pl_uid[k++] = *v++;
+		r->pl_uid[k] = '\0';
+		return n;
+	}
 
 	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
 		char tmp[32];
@@ -959,18 +1011,43 @@ static int api_error(const struct response *r, struct kube_status *st)
 	return rc;
 }
 
-static int rate_limit(struct kube_client *c)
+/* Takes a token as the thread's class says; a NORMAL request also waits out the server's last
+ * Retry-After (after its token: the hold may have been set while it waited). */
+static int rate_limit(struct kube_client *c, bool lease)
 {
+	bool urgent = tl_priority == KUBE_PRIORITY_URGENT;
 	int64_t delay = 0;
-	double start;
+	double start = now_s();
 
-	if (c->limiter == NULL)
-		return 0;
-	start = now_s();
-	if (kube_ratelimiter_when(c->limiter, "", &delay) == 0 && delay > 0)
+	if (c->limiter != NULL &&
+	    (urgent ? kube_ratelimiter_when_urgent(c->limiter, "", &delay)
+		    : kube_ratelimiter_when(c->limiter, "", &delay)) == 0 &&
+	    delay > 0)
 		sleep_ns(delay);
-	kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
+	/* Lease requests are not held either: a 10 s hold would outlast a renew deadline. */
+	while (!urgent && !lease &&
+	       (delay = atomic_load(&c->hold_until_ns) - kube__now_ns()) > 0)
+		sleep_ns(delay);
+	if (c->limiter != NULL)
+		kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
 	return 0;
+}
+
+/* The server refused a request with 429 (its flow control): counted, and with a Retry-After the
+ * client's NORMAL requests hold until then. */
+static void server_throttled(struct kube_client *c, const struct response *r)
+{
+	const char *lv[2] = { r->pl_uid, NULL };
+
+	kube_metric_inc(c->m_throttled, lv);
+	if (r->retry_after_s > 0) {
+		long s = r->retry_after_s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S : r->retry_after_s;
+		int64_t until = kube__now_ns() + (int64_t)s * 1000000000;
+		int64_t cur = atomic_load(&c->hold_until_ns);
+
+		while (cur < until && !atomic_compare_exchange_weak(&c->hold_until_ns, &cur, until))
+			;
+	}
 }
 
 static bool retryable_status(long status)
@@ -1025,7 +1102,7 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 					   c->cfg.token_file != NULL ? c->cfg.token_file : "config");
 		if (rc != 0)
 			goto out;
-		rate_limit(c);
+		rate_limit(c, rq->resource != NULL && strcmp(rq->resource, "leases") == 0);
 		/* The gate is asked right before each attempt goes out: leadership can be lost while
 		 * a request waits for a token or backs off before a retry. */
 		if (rq->write && !gate_allows(c)) {
@@ -1071,6 +1148,8 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 			goto out;
 		} else {
 			rc = api_error(&r, st);
+			if (r.status == 429)
+				server_throttled(c, &r);
 		}
 		wait_ms = 0;
 		if (res == CURLE_OK && r.status == 401 && r.auth_gen != 0 && !reauthed &&
@@ -1083,13 +1162,15 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 			attempt--;
 			goto next;
 		}
-		/* Retry only idempotent requests, only for transient failures. */
-		if (!rq->idempotent || attempt >= c->max_retries ||
+		/* Retry only idempotent requests, only for transient failures; any request the
+		 * server's flow control turned away before acting on it (429 + Retry-After). */
+		if ((!rq->idempotent && !(res == CURLE_OK && r.status == 429 && r.retry_after_s > 0)) ||
+		    attempt >= c->max_retries ||
 		    (res == CURLE_OK && !retryable_status(r.status)) ||
 		    (cancel != NULL && atomic_load(cancel)))
 			goto out;
 		wait_ms = backoff;
-		if (r.retry_after_s >= 0)
+		if (r.retry_after_s > 0)
 			wait_ms = (r.retry_after_s > MAX_RETRY_AFTER_S ? MAX_RETRY_AFTER_S
 								       : r.retry_after_s) * 1000L;
 		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;

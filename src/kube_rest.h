@@ -24,15 +24,32 @@ extern const struct kube_gvr KUBE_GVR_PODS, KUBE_GVR_SERVICES, KUBE_GVR_ENDPOINT
 	KUBE_GVR_DEPLOYMENTS, KUBE_GVR_CRDS;
 
 struct kube_client_opts {
-	double qps;             /* token bucket refill per second; 0 = default 20; <0 = unlimited */
-	int burst;              /* bucket size; 0 = default 30 */
+	double qps;             /* token bucket refill per second; 0 = default 300; <0 = unlimited */
+	int burst;              /* bucket size; 0 = default 600 */
 	long timeout_ms;        /* whole request (not watches); 0 = default 30000 */
 	long connect_timeout_ms; /* 0 = default 10000 */
 	int max_retries;        /* extra attempts for GET/LIST/DELETE on 429/5xx/transport;
 	                         * 0 = default 3; <0 = none */
 	long retry_base_ms;     /* first backoff, doubled each retry, capped at 5 s; 0 = 200 */
 	const char *user_agent; /* copied; NULL = "phoenix-kube/0.1" */
+	/* The urgent reserve (kube_set_priority): requests of the urgent class draw from it first
+	 * and do not wait while it has tokens; 0 = default (200/s, burst 400); <0 = none (urgent
+	 * requests share the bucket). Extra to qps/burst: the client may go up to both summed.
+	 * Ignored when qps < 0 (no limit at all). */
+	double urgent_qps;
+	int urgent_burst;
 };
+
+/* Request priority of the calling thread (thread-local, NORMAL until set): every request the
+ * thread makes through any client is of this class.
+ * - URGENT: the client's reserve is used first (kube_client_opts.urgent_qps), and a server
+ *   backoff (429 with Retry-After) another request was told about does not hold it back (its own
+ *   429 does). For work whose delay is an outage, like the writes of a failover; keep it rare.
+ * - NORMAL: the shared bucket; while the server has asked this client to back off, waits.
+ * Returns the previous class, to restore it. */
+enum kube_priority { KUBE_PRIORITY_NORMAL = 0, KUBE_PRIORITY_URGENT = 1 };
+enum kube_priority kube_set_priority(enum kube_priority p);
+enum kube_priority kube_get_priority(void);
 
 /* Filled by every verb when the caller passes a non-NULL `st` (zero it first or reuse after
  * kube_status_release). On an API error it holds the server's Status; on success only
@@ -112,9 +129,16 @@ void kube_client_set_write_gate(struct kube_client *c, bool (*allow)(void *ud), 
  * - Returns 0 on 2xx, else a kube_err: API errors via kube_err_from_http (KUBE_ENOTFOUND,
  *   KUBE_ECONFLICT, KUBE_EALREADYEXISTS, KUBE_EGONE, ...), KUBE_EIO on transport errors,
  *   KUBE_ETIMEDOUT, KUBE_EPARSE on a 2xx body that is not JSON, KUBE_ENOTLEADER from the gate.
- * - Each attempt takes a token from the client's rate limiter (blocking).
+ * - Each attempt takes a token from the client's rate limiter (blocking), as its thread's
+ *   priority class says (kube_set_priority).
  * - GET, LIST and DELETE are retried on 429/5xx/transport errors (Retry-After honoured, capped
- *   at 10 s); POST, PUT and PATCH never are (not idempotent in general).
+ *   at 10 s); POST, PUT and PATCH only on a 429 that carries Retry-After (the server's flow
+ *   control refused it before acting on it, as client-go retries it), never otherwise (not
+ *   idempotent in general). A 429 with Retry-After also holds every NORMAL request of the
+ *   client until then (Lease requests excepted: leader election must renew in time), so one
+ *   throttled client does not storm the server; counted in
+ *   kube_client_throttled_total{priority_level} (the APF X-Kubernetes-PF-PriorityLevel-UID
+ *   response header; "" without one).
  * - Thread-safe. */
 int kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
 	     const char *name, const char *subresource, cJSON **out, struct kube_status *st);

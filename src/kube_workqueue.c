@@ -48,6 +48,7 @@ struct kube_workqueue {
 	struct kube_cond *drain_cond; /* shutdown_with_drain waiter: processing became empty */
 	struct kube_clock *clock;
 	struct kube_ratelimiter *limiter;
+	struct kube_ratelimiter *urgent_limiter; /* NULL = limiter */
 	char *name;
 
 	struct item *items;           /* uthash by key */
@@ -444,7 +445,8 @@ static int add_rate_limited_lane(struct kube_workqueue *q, const char *key, bool
 	if (q == NULL || key == NULL)
 		return KUBE_EINVAL;
 	/* A failed when() still yields the maximum delay: back off rather than spin. */
-	kube_ratelimiter_when(q->limiter, key, &delay);
+	kube_ratelimiter_when(urgent && q->urgent_limiter != NULL ? q->urgent_limiter : q->limiter,
+			      key, &delay);
 	rc = add_after_lane(q, key, delay, urgent);
 	if (rc == 0) {
 		lv[0] = q->name;
@@ -465,13 +467,20 @@ int kube_workqueue_add_rate_limited_urgent(struct kube_workqueue *q, const char 
 
 void kube_workqueue_forget(struct kube_workqueue *q, const char *key)
 {
-	if (q != NULL)
-		kube_ratelimiter_forget(q->limiter, key);
+	if (q == NULL)
+		return;
+	kube_ratelimiter_forget(q->limiter, key);
+	if (q->urgent_limiter != NULL)
+		kube_ratelimiter_forget(q->urgent_limiter, key);
 }
 
 int kube_workqueue_num_requeues(struct kube_workqueue *q, const char *key)
 {
-	return q != NULL ? kube_ratelimiter_num_requeues(q->limiter, key) : 0;
+	if (q == NULL)
+		return 0;
+	return kube_ratelimiter_num_requeues(q->limiter, key) +
+	       (q->urgent_limiter != NULL ? kube_ratelimiter_num_requeues(q->urgent_limiter, key)
+					  : 0);
 }
 
 /* The lane get() takes from next: urgent first; NULL when none it may take is ready. */
@@ -670,11 +679,13 @@ struct kube_workqueue *kube_workqueue_new(const struct kube_workqueue_opts *opts
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
 		kube_ratelimiter_free(opts->limiter);
+		kube_ratelimiter_free(opts->urgent_limiter);
 		return NULL;
 	}
 	pthread_mutex_init(&q->mu, NULL);
 	q->clock = opts->clock != NULL ? opts->clock : kube_clock_real();
 	q->limiter = opts->limiter != NULL ? opts->limiter : kube_ratelimiter_default_new(q->clock);
+	q->urgent_limiter = opts->urgent_limiter;
 	if (opts->name != NULL && opts->name[0] != '\0')
 		q->name = strdup(opts->name);
 	q->cond = kube_cond_new(q->clock, &q->mu);
@@ -711,6 +722,7 @@ void kube_workqueue_free(struct kube_workqueue *q)
 	kube_cond_free(q->drain_cond);
 	kube_cond_free(q->urgent_cond);
 	kube_ratelimiter_free(q->limiter);
+	kube_ratelimiter_free(q->urgent_limiter);
 	free(q->name);
 	pthread_mutex_destroy(&q->mu);
 	free(q);

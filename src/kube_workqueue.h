@@ -21,6 +21,10 @@ struct kube_workqueue_opts {
 	/* Limiter for add_rate_limited (NULL = kube_ratelimiter_default_new on `clock`). Owned by
 	 * the queue from kube_workqueue_new on, also when it fails. */
 	struct kube_ratelimiter *limiter;
+	/* Limiter for add_rate_limited_urgent (NULL = `limiter`), e.g. a short backoff for
+	 * failovers. Owned by the queue as `limiter`. forget() forgets the key in both;
+	 * num_requeues() counts both. */
+	struct kube_ratelimiter *urgent_limiter;
 };
 
 /* A new, empty queue. opts may be NULL (all defaults). Returns NULL on ENOMEM.

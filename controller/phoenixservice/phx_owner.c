@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kube_json.h"
+#include "phx_api.h"
 #include "phx_failover.h"
 #include "phx_meta.h"
 
@@ -238,14 +239,15 @@ void phx_status_note_ownership(cJSON *status, const cJSON *prev_status, const ch
 		conds = cJSON_AddArrayToObject(status, "conditions");
 	if (!conds)
 		return;
-	drop_condition(conds, "OwnershipConflict");
-	phx_condition_add(conds, prev_status, "OwnershipConflict", conflict,
-			  conflict ? "NotOwned" : "AllOwned", conflict ? msg : "", generation,
-			  now_ms);
+	drop_condition(conds, PHX_COND_OWNERSHIP_CONFLICT);
+	phx_condition_add(conds, prev_status, PHX_COND_OWNERSHIP_CONFLICT, conflict,
+			  conflict ? PHX_REASON_NOT_OWNED : PHX_REASON_ALL_OWNED, conflict ? msg : "",
+			  generation, now_ms);
 	if (!traffic_lost)
 		return;
 	cJSON_DeleteItemFromObjectCaseSensitive(status, "phase");
 	cJSON_AddStringToObject(status, "phase", "Degraded");
-	drop_condition(conds, "Degraded");
-	phx_condition_add(conds, prev_status, "Degraded", true, "NotOwned", msg, generation, now_ms);
+	drop_condition(conds, PHX_COND_DEGRADED);
+	phx_condition_add(conds, prev_status, PHX_COND_DEGRADED, true, PHX_REASON_NOT_OWNED, msg,
+			  generation, now_ms);
 }

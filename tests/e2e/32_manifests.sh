@@ -93,6 +93,9 @@ my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;
 PERL
 modules=$(grep -hoE '#include "kube_[a-z_]+\.h"' "$PHX_ROOT"/controller/*.[ch] "$PHX_ROOT"/controller/*/*.[ch] | sed -E 's/.*"(kube_[a-z_]+)\.h"/\1/' | sort -u)
 sources=("$PHX_ROOT"/controller/*.[ch] "$PHX_ROOT"/controller/*/*.[ch] "$PHX_ROOT/src/kube_rest.c")
+# ... and the modules those include (the controller host, src/kube_controller.c, runs the
+# Lease elector for every kind).
+modules=$(for m in $modules; do echo "$m"; [ -f "$PHX_ROOT/src/$m.c" ] && grep -hoE '#include "kube_[a-z_]+\.h"' "$PHX_ROOT/src/$m.c" | sed -E 's/.*"(kube_[a-z_]+)\.h"/\1/'; done | sort -u)
 for m in $modules; do [ -f "$PHX_ROOT/src/$m.c" ] && sources+=("$PHX_ROOT/src/$m.c"); done
 perl "$work/uses.pl" "${sources[@]}" >"$work/used"
 [ -s "$work/used" ] || fail "found no API use in controller/: has the code moved?"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Leader change mid-build: two operators with leader election; the one holding the Lease of the
-# generic host's kinds (<lease>-wings, where the Build controller runs) is SIGKILLed while a
+# Leader change mid-build: two operators with leader election; the one holding the Lease (one for
+# every kind on the controller host, the Build controller among them) is SIGKILLed while a
 # Build's test step runs. The other takes over from the Build's status: the attempt finishes,
 # the Build succeeds, and there is still exactly one Job for it.
 set -euo pipefail
@@ -13,7 +13,7 @@ build_install_crds
 for i in 1 2; do
 	phx_start_controller "ctl$i" --leader-elect --leader-election-namespace default
 done
-lease=phoenix-operator-leader-wings
+lease=phoenix-operator-leader
 holder() { k get lease "$lease" -n default -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
 wait_for 30 "a leader of $lease" bash -c "[ -n \"\$(kubectl --kubeconfig $KUBECONFIG get lease $lease -n default -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)\" ]"
 leader=$(holder)

@@ -215,28 +215,60 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 
 	sim_control() { fail "kubesim's control API is not available on the real backend (sim_control $*)"; }
 
-	# Deletes what earlier tests left on a shared cluster and waits until it is gone.
+	# Deletes what earlier tests left on a shared cluster and waits until it is gone. Ordered so
+	# no step waits on another: our custom objects lose their finalizers first (no operator runs
+	# between tests to remove them, and a CRD is only deleted once its objects are), then the
+	# namespaces go while every CRD still serves (the namespace controller lists every served
+	# resource of a namespace; a CRD vanishing under it fails that discovery and sends the
+	# namespace into the controller's exponential retry backoff, minutes in the worst case),
+	# and only then the CRDs.
 	real_reset() {
-		local sys='default|kube-system|kube-public|kube-node-lease' ns
+		local sys='default|kube-system|kube-public|kube-node-lease' ns r n
+		for r in $(k api-resources --api-group=phoenix.fpai.io -o name 2>/dev/null); do
+			k get "$r" -A -o 'jsonpath={range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null |
+				while read -r n o; do
+					[ -n "$o" ] && k -n "$n" patch "$r" "$o" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1
+				done
+		done
 		ns=$(k get namespaces -o name | sed 's|^namespace/||' | grep -Ev "^($sys)\$" || true)
+		k -n default delete deployments,replicasets,jobs,poddisruptionbudgets,leases,roles,rolebindings \
+			--all --cascade=orphan --wait=false >/dev/null 2>&1 || true
 		[ -z "$ns" ] || k delete namespace $ns --wait=false >/dev/null 2>&1 || true
-		k delete crd --all --wait=false >/dev/null 2>&1 || true
-		k -n default delete deployments,replicasets,jobs,pods,poddisruptionbudgets,leases,roles,rolebindings \
-			--all --wait=false >/dev/null 2>&1 || true
+		# kwok's pods run nothing: remove them at once rather than wait for kwok to confirm each
+		# graceful deletion (a namespace is only gone once its pods are;
+		# a terminating one accepts no new pod)
+		for n in $ns default; do
+			k -n "$n" delete pods --all --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+		done
+		for r in $(k api-resources --api-group=phoenix.fpai.io --namespaced -o name 2>/dev/null); do
+			k -n default delete "$r" --all --wait=false >/dev/null 2>&1 || true
+		done
 		k -n default delete services --field-selector metadata.name!=kubernetes --wait=false >/dev/null 2>&1 || true
 		k -n default delete configmaps --field-selector metadata.name!=kube-root-ca.crt --wait=false >/dev/null 2>&1 || true
 		k -n default delete serviceaccounts --field-selector metadata.name!=default --wait=false >/dev/null 2>&1 || true
 		k -n default delete secrets,events --all --wait=false >/dev/null 2>&1 || true
 		k get clusterroles,clusterrolebindings -o name | grep -i phoenix | xargs -r kubectl \
 			--kubeconfig "$KUBECONFIG" delete --wait=false >/dev/null 2>&1 || true
-		wait_for 60 "real cluster reset (namespaces, CRDs, pods of earlier tests gone)" real_is_clean
+		wait_for 60 "real cluster reset: earlier tests' namespaces and pods gone" real_is_clean_ns
+		k delete crd --all --wait=false >/dev/null 2>&1 || true
+		wait_for 60 "real cluster reset: CRDs gone" real_is_clean
+	}
+
+	# Each prints what is still there when it fails (wait_for shows it on a timeout).
+	real_is_clean_ns() {
+		local left
+		left=$(k get namespaces -o 'jsonpath={range .items[*]}{.metadata.name} {.status.phase} {range .status.conditions[?(@.status=="True")]}{.type}: {.message}; {end}{"\n"}{end}' 2>&1 |
+			awk '$1 !~ /^(default|kube-system|kube-public|kube-node-lease)$/')
+		left+=$(k -n default get pods,phoenixservices --no-headers 2>/dev/null)
+		[ -z "$left" ] || { echo "$left"; return 1; }
+		k -n default get serviceaccount default >/dev/null 2>&1 || { echo "no default service account yet"; return 1; }
 	}
 
 	real_is_clean() {
-		[ -z "$(k get namespaces --no-headers 2>/dev/null | awk '$1 !~ /^(default|kube-system|kube-public|kube-node-lease)$/')" ] &&
-			[ -z "$(k get crd --no-headers 2>/dev/null)" ] &&
-			[ -z "$(k -n default get pods,phoenixservices --no-headers 2>/dev/null)" ] &&
-			k -n default get serviceaccount default >/dev/null 2>&1
+		real_is_clean_ns || return 1
+		local left
+		left=$(k get crd -o 'jsonpath={range .items[*]}{.metadata.name} {.metadata.finalizers} {range .status.conditions[?(@.type=="Terminating")]}{.message}{end}{"\n"}{end}' 2>&1)
+		[ -z "$left" ] || { echo "$left"; return 1; }
 	}
 
 	sim_start() {

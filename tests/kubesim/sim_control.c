@@ -279,6 +279,13 @@ static void do_jobs(struct sim_controllers *c, const struct sim_http_req *req, c
 	reply(resp, 200, ok_body(c));
 }
 
+/* "qps" of a rate-limit fault: a number (fractions allowed), default 50. */
+static double qps_of(const cJSON *body)
+{
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "qps");
+	return cJSON_IsNumber(q) ? q->valuedouble : 50.0;
+}
+
 static void do_faults(struct sim_controllers *c, const struct sim_http_req *req, const cJSON *body,
 		      char **segs, int n, struct sim_http_resp *resp)
 {
@@ -291,6 +298,7 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 		cJSON *o = ok_body(c);
 
 		sim_j_set(o, "rules", sim_fault_rules(f));
+		sim_j_set(o, "requests", sim_fault_requests(f));
 		reply(resp, 200, o);
 		return;
 	}
@@ -301,7 +309,7 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 	}
 	if (n != 2 || strcmp(req->method, "POST") != 0) {
 		fail(resp, 404, "expected POST /sim/v1/faults/"
-				"{errors|latency|stall-watches|close-watches|compact}");
+				"{errors|latency|rate-limit|stall-watches|close-watches|compact}");
 		return;
 	}
 	if (strcmp(op, "errors") == 0) {
@@ -311,6 +319,11 @@ static void do_faults(struct sim_controllers *c, const struct sim_http_req *req,
 	} else if (strcmp(op, "latency") == 0) {
 		rc = sim_fault_add_latency(f, sim_j_str(body, "method"), sim_j_str(body, "path"),
 					   (int)sim_j_int(body, "ms", 100));
+	} else if (strcmp(op, "rate-limit") == 0) {
+		rc = sim_fault_add_rate_limit(f, sim_j_str(body, "method"), sim_j_str(body, "path"),
+					      qps_of(body),
+					      (int)sim_j_int(body, "burst", 100),
+					      (int)sim_j_int(body, "retryAfterSeconds", 1));
 	} else if (strcmp(op, "stall-watches") == 0) {
 		rc = sim_fault_stall_watches(f, sim_j_str(body, "path"));
 	} else if (strcmp(op, "close-watches") == 0) {

@@ -6,7 +6,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kube_clock.h"
 #include "kube_error.h"
+
+/* Rate-limit rules live in their own list (sim_fault_check never sees them). */
+struct rate_rule {
+	char *method, *prefix;
+	double qps, burst, tokens;
+	int retry_after_s;
+	int64_t last_ns;
+	unsigned long admitted, rejected;
+	struct rate_rule *next;
+};
+
+enum { REQ_GET, REQ_POST, REQ_PUT, REQ_PATCH, REQ_DELETE, REQ_OTHER, REQ_N };
 
 struct rule {
 	int latency; /* 0: error rule, 1: latency rule, 2: stall-watches rule */
@@ -20,6 +33,8 @@ struct sim_fault {
 	pthread_mutex_t mu;
 	struct rule *rules; /* in the order added */
 	unsigned long stall_gen;
+	struct rate_rule *rates;
+	unsigned long nreq[REQ_N], nrejected;
 };
 
 int sim_fault_new(struct sim_fault **out)
@@ -45,6 +60,13 @@ static void clear_locked(struct sim_fault *f)
 		struct rule *r = f->rules;
 		f->rules = r->next;
 		rule_free(r);
+	}
+	while (f->rates) {
+		struct rate_rule *q = f->rates;
+		f->rates = q->next;
+		free(q->method);
+		free(q->prefix);
+		free(q);
 	}
 }
 
@@ -203,6 +225,20 @@ cJSON *sim_fault_rules(struct sim_fault *f)
 		}
 		cJSON_AddItemToArray(arr, o);
 	}
+	for (struct rate_rule *q = f->rates; q; q = q->next) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddStringToObject(o, "type", "rate-limit");
+		cJSON_AddStringToObject(o, "method", q->method);
+		cJSON_AddStringToObject(o, "path", q->prefix);
+		cJSON_AddNumberToObject(o, "qps", q->qps);
+		cJSON_AddNumberToObject(o, "burst", q->burst);
+		cJSON_AddNumberToObject(o, "retryAfter", q->retry_after_s);
+		cJSON_AddNumberToObject(o, "admitted", (double)q->admitted);
+		cJSON_AddNumberToObject(o, "rejected", (double)q->rejected);
+		cJSON_AddItemToArray(arr, o);
+	}
 	pthread_mutex_unlock(&f->mu);
 	return arr;
 }
@@ -239,4 +275,105 @@ const char *sim_fault_reason(int status)
 	default:
 		return status >= 500 ? "InternalError" : "BadRequest";
 	}
+}
+
+/* ---- rate limit ---- */
+
+int sim_fault_add_rate_limit(struct sim_fault *f, const char *method, const char *path_prefix,
+			     double qps, int burst, int retry_after_s)
+{
+	if (!(qps > 0) || burst < 1 || retry_after_s < 0)
+		return KUBE_EINVAL;
+	struct rate_rule *q = calloc(1, sizeof(*q));
+	if (!q)
+		return KUBE_ENOMEM;
+	q->method = strdup(method && *method ? method : "*");
+	q->prefix = strdup(path_prefix ? path_prefix : "");
+	if (!q->method || !q->prefix) {
+		free(q->method);
+		free(q->prefix);
+		free(q);
+		return KUBE_ENOMEM;
+	}
+	q->qps = qps;
+	q->burst = q->tokens = burst;
+	q->retry_after_s = retry_after_s;
+	q->last_ns = kube_clock_now(NULL);
+	pthread_mutex_lock(&f->mu);
+	struct rate_rule **tail = &f->rates;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = q;
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int method_index(const char *m)
+{
+	static const char *const names[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
+	for (int i = 0; i < REQ_OTHER; i++)
+		if (strcasecmp(m, names[i]) == 0)
+			return i;
+	return REQ_OTHER;
+}
+
+static int rate_matches(const struct rate_rule *q, const char *method, const char *path)
+{
+	if (strcmp(q->method, "*") != 0 && strcasecmp(q->method, method) != 0)
+		return 0;
+	return strncmp(path, q->prefix, strlen(q->prefix)) == 0;
+}
+
+int sim_fault_check_rate(struct sim_fault *f, const char *method, const char *path,
+			 int *retry_after_s)
+{
+	int status = 0;
+	int64_t now = kube_clock_now(NULL);
+	*retry_after_s = 0;
+	pthread_mutex_lock(&f->mu);
+	f->nreq[method_index(method)]++;
+	/* Refill every matching rule; refuse when one is empty (taking nothing from the others). */
+	for (struct rate_rule *q = f->rates; q; q = q->next) {
+		if (!rate_matches(q, method, path))
+			continue;
+		if (now > q->last_ns) {
+			q->tokens += (double)(now - q->last_ns) * q->qps / 1e9;
+			if (q->tokens > q->burst)
+				q->tokens = q->burst;
+			q->last_ns = now;
+		}
+		if (q->tokens < 1.0 && !status) {
+			status = 429;
+			*retry_after_s = q->retry_after_s;
+			q->rejected++;
+		}
+	}
+	for (struct rate_rule *q = f->rates; q && !status; q = q->next) {
+		if (rate_matches(q, method, path)) {
+			q->tokens -= 1.0;
+			q->admitted++;
+		}
+	}
+	if (status)
+		f->nrejected++;
+	pthread_mutex_unlock(&f->mu);
+	return status;
+}
+
+cJSON *sim_fault_requests(struct sim_fault *f)
+{
+	static const char *const names[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "other" };
+	cJSON *o = cJSON_CreateObject();
+	unsigned long total = 0;
+	if (!o)
+		return NULL;
+	pthread_mutex_lock(&f->mu);
+	for (int i = 0; i < REQ_N; i++) {
+		cJSON_AddNumberToObject(o, names[i], (double)f->nreq[i]);
+		total += f->nreq[i];
+	}
+	cJSON_AddNumberToObject(o, "total", (double)total);
+	cJSON_AddNumberToObject(o, "rejected429", (double)f->nrejected);
+	pthread_mutex_unlock(&f->mu);
+	return o;
 }

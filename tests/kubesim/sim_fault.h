@@ -52,6 +52,26 @@ int sim_fault_check(struct sim_fault *f, const char *method, const char *path, i
  * (new object, caller frees; NULL on ENOMEM). Thread-safe. */
 cJSON *sim_fault_rules(struct sim_fault *f);
 
+/* ---- A server that enforces a rate (API Priority and Fairness, as a client sees it) ----
+ * Requests matching method/path_prefix (as above) beyond `qps` per second (bucket of `burst`,
+ * refilled continuously) are answered 429 with Retry-After: retry_after_s and the APF
+ * X-Kubernetes-PF-FlowSchema-UID / PriorityLevel-UID headers; one rule until cleared. Shown in
+ * the rules as {type:"rate-limit",method,path,qps,burst,retryAfter,admitted,rejected}.
+ * Returns 0, KUBE_EINVAL (qps <= 0, burst < 1, retry_after_s < 0), KUBE_ENOMEM. Thread-safe. */
+int sim_fault_add_rate_limit(struct sim_fault *f, const char *method, const char *path_prefix,
+			     double qps, int burst, int retry_after_s);
+
+/* Consulted per request after sim_fault_check found no fault: 429 when a rate-limit rule
+ * refuses it (and *retry_after_s set), else 0 (the request consumed a token of every matching
+ * rule). Also counts the request for sim_fault_requests. Thread-safe. */
+int sim_fault_check_rate(struct sim_fault *f, const char *method, const char *path,
+			 int *retry_after_s);
+
+/* The API requests seen by sim_fault_check_rate since start, by method and in all:
+ * {"GET":n,"POST":n,"PUT":n,"PATCH":n,"DELETE":n,"total":n,"rejected429":n} (new object;
+ * NULL on ENOMEM). Not reset by sim_fault_clear: a bench takes differences. Thread-safe. */
+cJSON *sim_fault_requests(struct sim_fault *f);
+
 /* The Status reason the apiserver uses for an HTTP code ("NotFound", "Conflict",
  * "InternalError", "ServiceUnavailable", "TooManyRequests", ...). Static string. */
 const char *sim_fault_reason(int status);

@@ -239,6 +239,31 @@ static enum MHD_Result send_status(struct MHD_Connection *conn, int code, const 
 	return r;
 }
 
+/* 429 from a rate-limit fault, as API Priority and Fairness answers: Retry-After and the
+ * flow schema / priority level the request was classified into. */
+static enum MHD_Result send_throttled(struct MHD_Connection *conn, int retry_after_s)
+{
+	cJSON *st = sim_status_new(429, "TooManyRequests",
+				   "too many requests, please try again later", NULL);
+	char *body = st ? cJSON_PrintUnformatted(st) : NULL;
+	char ra[24];
+	cJSON_Delete(st);
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+		body ? strlen(body) : 0, body ? body : (char *)"", body ? free : NULL);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	snprintf(ra, sizeof(ra), "%d", retry_after_s);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Retry-After", ra);
+	MHD_add_response_header(resp, "X-Kubernetes-PF-FlowSchema-UID", "kubesim-flowschema-service-accounts");
+	MHD_add_response_header(resp, "X-Kubernetes-PF-PriorityLevel-UID", "kubesim-prioritylevel-workload-low");
+	enum MHD_Result r = MHD_queue_response(conn, 429, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 /* A store result: the Status on failure, else the snapshot's object. */
 static enum MHD_Result send_store_error(struct MHD_Connection *conn, int rc, cJSON *status)
 {
@@ -1542,6 +1567,9 @@ static enum MHD_Result dispatch(struct sim_server *srv, struct MHD_Connection *c
 		snprintf(msg, sizeof(msg), "injected fault: %d for %s %s", fault, method, url);
 		return send_status(conn, fault, sim_fault_reason(fault), msg);
 	}
+	int retry_after_s = 0;
+	if (sim_fault_check_rate(srv->fault, method, url, &retry_after_s))
+		return send_throttled(conn, retry_after_s);
 
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(url, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") == 0)

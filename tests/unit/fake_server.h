@@ -34,6 +34,7 @@ struct fake_resp {
 	int status;
 	const char *body;          /* borrowed; must outlive the request */
 	const char *retry_after;   /* Retry-After header value or NULL */
+	const char *pl_uid;        /* X-Kubernetes-PF-PriorityLevel-UID header value or NULL */
 	const char *chunks[FAKE_MAX_CHUNKS];
 	int nchunks;
 	bool hold;
@@ -189,6 +190,8 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
 	MHD_add_response_header(mr, "Content-Type", "application/json");
 	if (resp.retry_after != NULL)
 		MHD_add_response_header(mr, "Retry-After", resp.retry_after);
+	if (resp.pl_uid != NULL)
+		MHD_add_response_header(mr, "X-Kubernetes-PF-PriorityLevel-UID", resp.pl_uid);
 	ret = MHD_queue_response(conn, (unsigned)resp.status, mr);
 	MHD_destroy_response(mr);
 	return ret;

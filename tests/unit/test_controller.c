@@ -36,10 +36,12 @@ struct toy {
 	pthread_mutex_t mu;
 	char seen[MAX_SEEN][64];
 	bool seen_urgent[MAX_SEEN];
+	bool seen_prio_urgent[MAX_SEEN]; /* the client priority class the reconcile ran in */
 	int nseen;
 	/* Behaviour knobs. */
 	int64_t requeue_after_ms;     /* returned once per key (first call) */
 	int fail_first;               /* the first N calls fail with KUBE_EIO */
+	enum kube_retry_lane retry_lane; /* set on those failures */
 	const char *block_key;        /* reconcile of this key waits for `release` */
 	atomic_bool entered_block, release, finished_block;
 	/* Concurrency instrumentation. */
@@ -70,6 +72,7 @@ static void toy_record(struct toy *t, const char *key, bool urgent)
 	if (t->nseen < MAX_SEEN) {
 		snprintf(t->seen[t->nseen], sizeof(t->seen[0]), "%s", key);
 		t->seen_urgent[t->nseen] = urgent;
+		t->seen_prio_urgent[t->nseen] = kube_get_priority() == KUBE_PRIORITY_URGENT;
 		t->nseen++;
 	}
 	pthread_mutex_unlock(&t->mu);
@@ -121,8 +124,10 @@ static int toy_reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		wait_release(t);
 	toy_hold(t, key);
 	toy_record(t, key, ctx->urgent);
-	if (call < t->fail_first)
+	if (call < t->fail_first) {
+		ctx->retry_lane = t->retry_lane;
 		return KUBE_EIO;
+	}
 	if (t->requeue_after_ms > 0 && !atomic_exchange(&t->requeued, true))
 		ctx->requeue_after_ms = t->requeue_after_ms;
 	return 0;
@@ -489,6 +494,10 @@ static void host__urgent_lane_overtakes_normal_keys(void **state)
 	assert_string_equal(f->widgets.seen[3], "ns/n1");
 	assert_false(f->widgets.seen_urgent[3]);
 	assert_string_equal(f->widgets.seen[4], "ns/n3");
+	/* An urgent key reconciles in the client's urgent class (its writes use the reserve), a
+	 * normal one in the normal class, on the same workers. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(f->widgets.seen_prio_urgent[i], f->widgets.seen_urgent[i]);
 	pthread_mutex_unlock(&f->widgets.mu);
 }
 
@@ -853,6 +862,103 @@ static void host__bad_registrations_are_refused(void **state)
 	assert_int_equal(kube_manager_start(f->m), KUBE_EINVAL);
 }
 
+
+/* ---- retry lanes, named informers, split and protected servers ---- */
+
+static void host__a_retry_may_change_lane_with_its_own_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_controller_ops ops = WIDGET_OPS;
+	struct kube_controller *ctl;
+
+	ops.urgent_workers = 1;
+	ops.urgent_retry_base_ms = 2;
+	ops.urgent_retry_max_ms = 4;
+	f->clock = kube_clock_fake_new(0, 0);
+	f->widgets.fail_first = 3;
+	f->widgets.retry_lane = KUBE_RETRY_URGENT;
+	new_manager(f, NULL);
+	ctl = add(f, &ops, &f->widgets);
+	start_and_sync(f);
+	/* A normal key fails and asks for the urgent lane: retried there after 2 ms (not the
+	 * queue's 5 ms), then 4 ms, then 4 ms (the cap). */
+	assert_int_equal(kube_controller_enqueue(ctl, "ns/a"), 0);
+	expect_seen(&f->widgets, "ns/a", 1);
+	expect_delayed(ctl, 1);
+	kube_clock_advance(f->clock, KUBE_MS(1));
+	assert_int_equal(toy_count(&f->widgets, "ns/a"), 1);
+	kube_clock_advance(f->clock, KUBE_MS(1));
+	expect_seen(&f->widgets, "ns/a", 2);
+	expect_delayed(ctl, 1);
+	kube_clock_advance(f->clock, KUBE_MS(4));
+	expect_seen(&f->widgets, "ns/a", 3);
+	expect_delayed(ctl, 1);
+	assert_int_equal(kube_workqueue_num_requeues(kube_controller_queue(ctl), "ns/a"), 3);
+	kube_clock_advance(f->clock, KUBE_MS(4));
+	expect_seen(&f->widgets, "ns/a", 4);
+	pthread_mutex_lock(&f->widgets.mu);
+	assert_false(f->widgets.seen_urgent[0]);
+	for (int i = 1; i < 4; i++)
+		assert_true(f->widgets.seen_urgent[i]);
+	pthread_mutex_unlock(&f->widgets.mu);
+	/* Success forgets the backoff of both lanes. */
+	expect_delayed(ctl, 0);
+	assert_int_equal(kube_workqueue_num_requeues(kube_controller_queue(ctl), "ns/a"), 0);
+}
+
+static void host__an_urgent_failure_may_retry_on_the_normal_lane(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_controller *ctl;
+
+	f->clock = kube_clock_fake_new(0, 0);
+	f->widgets.fail_first = 1;
+	f->widgets.retry_lane = KUBE_RETRY_NORMAL;
+	new_manager(f, NULL);
+	ctl = add(f, &WIDGET_OPS, &f->widgets);
+	start_and_sync(f);
+	assert_int_equal(kube_controller_enqueue_urgent(ctl, "ns/a"), 0);
+	expect_seen(&f->widgets, "ns/a", 1);
+	expect_delayed(ctl, 1);
+	kube_clock_advance(f->clock, KUBE_MS(5));
+	expect_seen(&f->widgets, "ns/a", 2);
+	pthread_mutex_lock(&f->widgets.mu);
+	assert_true(f->widgets.seen_urgent[0]);
+	assert_false(f->widgets.seen_urgent[1]);
+	pthread_mutex_unlock(&f->widgets.mu);
+}
+
+static int deny_all(void *data, const struct kube_http_request *req, char *why, size_t why_size)
+{
+	(void)data;
+	(void)req;
+	snprintf(why, why_size, "no");
+	return 403;
+}
+
+static void host__named_informers_split_and_protected_servers(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_controller_ops ops = GADGET_OPS;
+	struct kube_manager_opts o = {
+		.metrics_addr = "127.0.0.1:0", .probe_addr = "localhost:0", .split_servers = true,
+		.metrics_auth = deny_all,
+	};
+	int port;
+
+	ops.primary.name = "my-gadgets";
+	new_manager(f, &o);
+	add(f, &ops, &f->gadgets);
+	start_and_sync(f);
+	assert_true(metrics_have("kube_informer_lists_total{informer=\"my-gadgets\"} "));
+	port = kube_httpd_port(kube_manager_httpd(f->m));
+	assert_true(port > 0);
+	/* The metrics server: /metrics behind the auth hook, no probes (they are on the other). */
+	assert_int_equal(http_status(port, "/metrics"), 403);
+	assert_int_equal(http_status(port, "/healthz"), 404);
+	assert_int_equal(http_status(port, "/readyz"), 404);
+}
+
 int main(void)
 {
 	if (getenv("KUBE_TEST_DEBUG") != NULL)
@@ -879,6 +985,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(host__bad_registrations_are_refused, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(host__a_retry_may_change_lane_with_its_own_backoff,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(host__an_urgent_failure_may_retry_on_the_normal_lane,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(host__named_informers_split_and_protected_servers,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,66 @@ static void ratelimit__default_is_max_of_both(void **state)
 	kube_clock_free(clk);
 }
 
+static int64_t when_urgent(struct kube_ratelimiter *rl)
+{
+	int64_t d = -1;
+	assert_int_equal(kube_ratelimiter_when_urgent(rl, "", &d), 0);
+	return d;
+}
+
+static void ratelimit__reserve_serves_urgent_ahead_of_waiters(void **state)
+{
+	struct kube_clock *clk = kube_clock_fake_new(0, 0);
+	struct kube_ratelimiter *rl = kube_ratelimiter_bucket_reserve_new(clk, 10.0, 5, 2.0, 3);
+
+	assert_non_null(rl);
+	/* Normal callers empty the shared bucket and queue 1 s of promised tokens behind it. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(when(rl, "k"), 0);
+	for (int i = 1; i <= 10; i++)
+		assert_int_equal(when(rl, "k"), KUBE_MS(100) * i);
+	/* Urgent callers pass at once while the reserve lasts, whatever is promised... */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(when_urgent(rl), 0);
+	/* ...and took nothing from the shared bucket: the next normal caller is 1.1 s behind. */
+	assert_int_equal(when(rl, "k"), KUBE_MS(1100));
+	/* With the reserve empty an urgent caller waits in the shared bucket like anyone. */
+	assert_int_equal(when_urgent(rl), KUBE_MS(1200));
+	/* The reserve refills at its own rate (2/s), up to its own burst (3). */
+	kube_clock_advance(clk, KUBE_MS(500));
+	assert_int_equal(when_urgent(rl), 0);
+	kube_clock_advance(clk, KUBE_SEC(60));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(when_urgent(rl), 0);
+	/* 60 s refilled the shared bucket too (to its burst): normal callers never used the
+	 * reserve, the fourth urgent call takes a shared token. */
+	assert_int_equal(when_urgent(rl), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(when(rl, "k"), 0);
+	assert_int_equal(when(rl, "k"), KUBE_MS(100));
+	kube_ratelimiter_free(rl);
+	kube_clock_free(clk);
+}
+
+static void ratelimit__urgent_on_other_limiters_is_ordinary(void **state)
+{
+	struct kube_clock *clk = kube_clock_fake_new(0, 0);
+	struct kube_ratelimiter *rl = kube_ratelimiter_bucket_new(clk, 10.0, 1);
+	int64_t d;
+
+	assert_non_null(rl);
+	assert_int_equal(when_urgent(rl), 0);
+	assert_int_equal(when_urgent(rl), KUBE_MS(100));
+	assert_int_equal(when(rl, "k"), KUBE_MS(200));
+	assert_int_equal(kube_ratelimiter_when_urgent(NULL, "", &d), KUBE_EINVAL);
+	assert_int_equal(kube_ratelimiter_when_urgent(rl, NULL, &d), KUBE_EINVAL);
+	assert_null(kube_ratelimiter_bucket_reserve_new(clk, 10.0, 1, 0, 1));
+	assert_null(kube_ratelimiter_bucket_reserve_new(clk, 10.0, 1, 1.0, 0));
+	assert_null(kube_ratelimiter_bucket_reserve_new(clk, 0, 1, 1.0, 1));
+	kube_ratelimiter_free(rl);
+	kube_clock_free(clk);
+}
+
 static void ratelimit__bad_arguments(void **state)
 {
 	struct kube_ratelimiter *parts[2] = {NULL, NULL};
@@ -130,6 +190,8 @@ int main(void)
 		cmocka_unit_test(ratelimit__bucket_burst_then_qps),
 		cmocka_unit_test(ratelimit__default_is_max_of_both),
 		cmocka_unit_test(ratelimit__bad_arguments),
+		cmocka_unit_test(ratelimit__reserve_serves_urgent_ahead_of_waiters),
+		cmocka_unit_test(ratelimit__urgent_on_other_limiters_is_ordinary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

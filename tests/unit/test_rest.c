@@ -577,6 +577,110 @@ static void rest__rate_limit_qps(void **state)
 	kube_client_free(c);
 }
 
+/* An urgent request passes a bucket that normal ones queue for; without a reserve it queues. */
+static void rest__urgent_passes_drained_bucket(void **state)
+{
+	struct kube_client_opts o = { .qps = 5, .burst = 1 };
+	struct kube_client *c = NULL;
+	struct fixture *f = *state;
+	double t0, dt;
+
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{}";
+	assert_int_equal(kube_client_new(&f->cfg, &o, &c), 0);
+	assert_int_equal(kube_get_priority(), KUBE_PRIORITY_NORMAL);
+	t0 = now_s();
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	/* The bucket is empty now; five urgent requests do not wait for it. */
+	assert_int_equal(kube_set_priority(KUBE_PRIORITY_URGENT), KUBE_PRIORITY_NORMAL);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(kube_patch(c, &KUBE_GVR_PODS, "d", "p", NULL, KUBE_PATCH_MERGE,
+					    "{}", NULL, NULL), 0);
+	assert_int_equal(kube_set_priority(KUBE_PRIORITY_NORMAL), KUBE_PRIORITY_URGENT);
+	dt = now_s() - t0;
+	assert_true(dt < 0.15);
+	/* A normal one still waits its 1/5 s. */
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	assert_true(now_s() - t0 >= 0.18);
+	kube_client_free(c);
+
+	/* urgent_qps < 0: no reserve, urgent requests queue like any. */
+	o.urgent_qps = -1;
+	assert_int_equal(kube_client_new(&f->cfg, &o, &c), 0);
+	t0 = now_s();
+	kube_set_priority(KUBE_PRIORITY_URGENT);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	kube_set_priority(KUBE_PRIORITY_NORMAL);
+	assert_true(now_s() - t0 >= 0.18);
+	kube_client_free(c);
+}
+
+/* The server's flow control: a PATCH turned away with 429 + Retry-After is retried after it
+ * (without Retry-After it is not: see rest__status_errors_mapped's table and below). */
+static void rest__429_retry_after_retries_patch(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_resp r = { .status = 429, .retry_after = "1", .pl_uid = "pl-workload-low",
+			       .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	struct fake_resp bare = { .status = 429,
+				  .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	const char *lv[] = { "pl-workload-low", NULL };
+	static const char *const names[] = { "priority_level", NULL };
+	struct kube_metric *thr;
+	double t0, dt;
+
+	fake_push_resp(&f->fs, &r);
+	fake_push(&f->fs, 200, "{}");
+	t0 = now_s();
+	assert_int_equal(kube_patch(f->c, &KUBE_GVR_PODS, "d", "p", NULL, KUBE_PATCH_MERGE, "{}",
+				    NULL, NULL), 0);
+	dt = now_s() - t0;
+	assert_int_equal(fake_nreqs(&f->fs), 2);
+	assert_true(dt >= 0.95);
+	assert_true(dt < 5.0);
+	thr = kube_metric_register(kube_metrics_default(), KUBE_COUNTER,
+				   "kube_client_throttled_total", "", names, NULL, 0);
+	assert_non_null(thr);
+	assert_true(kube_metric_value(thr, lv) >= 1);
+
+	fake_reset(&f->fs);
+	fake_push_resp(&f->fs, &bare);
+	assert_int_equal(kube_patch(f->c, &KUBE_GVR_PODS, "d", "p", NULL, KUBE_PATCH_MERGE, "{}",
+				    NULL, NULL), KUBE_ETOOMANY);
+	assert_int_equal(fake_nreqs(&f->fs), 1);
+}
+
+/* One 429 + Retry-After holds the client's NORMAL requests until then (no storm of requests the
+ * server just said it cannot take), but not URGENT ones nor Lease requests. */
+static void rest__server_backoff_holds_normal_not_urgent(void **state)
+{
+	struct kube_client_opts o = { .qps = -1, .max_retries = -1 };
+	struct fake_resp r = { .status = 429, .retry_after = "1",
+			       .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	struct kube_client *c = NULL;
+	struct fixture *f = *state;
+	double t0;
+
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{}";
+	assert_int_equal(kube_client_new(&f->cfg, &o, &c), 0);
+	fake_push_resp(&f->fs, &r);
+	t0 = now_s();
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), KUBE_ETOOMANY);
+	kube_set_priority(KUBE_PRIORITY_URGENT);
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	kube_set_priority(KUBE_PRIORITY_NORMAL);
+	/* Nor Lease requests: leader election must renew within its deadline. */
+	assert_int_equal(kube_get(c, &KUBE_GVR_LEASES, "d", "l", NULL, NULL, NULL), 0);
+	assert_true(now_s() - t0 < 0.5);
+	assert_int_equal(fake_nreqs(&f->fs), 3);
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), 0);
+	assert_true(now_s() - t0 >= 0.95);
+	assert_int_equal(fake_nreqs(&f->fs), 4);
+	kube_client_free(c);
+}
+
 /* --- write gate -------------------------------------------------------------------------------- */
 
 static bool gate_fn(void *ud)
@@ -1073,6 +1177,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__concurrent_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__connections_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__metrics_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__urgent_passes_drained_bucket, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__429_retry_after_retries_patch, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__server_backoff_holds_normal_not_urgent, setup,
+						teardown),
 		cmocka_unit_test(rest__tls_verification),
 		cmocka_unit_test(rest__exec_plugin_client_cert),
 	};

@@ -25,20 +25,42 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
-# The Build wing (controller/build/): Builds and their status, the attempts' Jobs, the
-# PhoenixService it deploys (create; delete on a failed first deployment), Deploy Approvals.
+# The Intent controller (controller/intent/): Intents and their status and finalizer, the
+# namespace's GovernancePolicy, Approvals (their status says Applied or Ignored), the SPEC
+# ConfigMaps and the Builds it owns, and the PhoenixService it produced (deletionPolicy Delete).
 - apiGroups: ["phoenix.fpai.io"]
-  resources: ["builds"]
-  verbs: ["list", "watch"]
+  resources: ["intents"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["phoenix.fpai.io"]
-  resources: ["builds/status"]
+  resources: ["intents/status"]
   verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["governancepolicies"]
+  verbs: ["list", "watch"]
 - apiGroups: ["phoenix.fpai.io"]
   resources: ["approvals"]
   verbs: ["list", "watch"]
 - apiGroups: ["phoenix.fpai.io"]
+  resources: ["approvals/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["phoenix.fpai.io"]
   resources: ["phoenixservices"]
-  verbs: ["create", "delete"]
+  verbs: ["delete"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch", "create", "patch"]
+# The Build wing (controller/build/): Build status, the attempts' Jobs, the PhoenixService it
+# deploys (create; delete on a failed first deployment). Builds and Approvals list+watch are
+# the Intent controller's rules above.
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["phoenixservices"]
+  verbs: ["create"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
