@@ -20,6 +20,7 @@
 #include "phx_wings.h"
 
 struct build_wing {
+	bool approvals_served;        /* else the Deploy gate cannot open: no Approval informer */
 	struct kube_events *events;
 	struct kube_cache *jobs, *pods, *services, *approvals;
 	struct kube_metric *results, *duration, *retries, *rollbacks;
@@ -70,7 +71,7 @@ static int setup(struct kube_controller *ctl, void *ud)
 		rc = kube_controller_watches(ctl, &pods, map_label, w, &w->pods);
 	if (rc == 0)
 		rc = kube_controller_watches(ctl, &svcs, map_label, w, &w->services);
-	if (rc == 0)
+	if (rc == 0 && w->approvals_served)
 		rc = kube_controller_watches(ctl, &apvs, map_approval, w, &w->approvals);
 	return rc;
 }
@@ -262,7 +263,8 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 				    kube_json_get_str(build, "spec", "serviceName", NULL));
 	struct apv_find af = { .ns = ns, .build = name, .gen = 1 };
 	kube_json_get_int(build, &af.gen, "metadata", "generation", NULL);
-	kube_cache_foreach(w->approvals, apv_pick, &af);
+	if (w->approvals)
+		kube_cache_foreach(w->approvals, apv_pick, &af);
 
 	struct phx_build_input in = {
 		.build = build, .job = job, .pod = pf.best, .service = svc, .approval = af.best,
@@ -314,11 +316,52 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	return rc;
 }
 
+/* Which of builds and approvals the API server serves in phoenix.fpai.io/v1alpha1 (both
+ * assumed served when it cannot tell: the informers will say). */
+static void served(struct kube_client *c, bool *builds, bool *approvals)
+{
+	cJSON *out = NULL;
+	struct kube_status st = {0};
+	int rc = kube_request(c, "GET", "/apis/phoenix.fpai.io/v1alpha1", NULL, NULL, NULL, 0,
+			      &out, &st);
+	*builds = *approvals = rc != KUBE_ENOTFOUND;
+	if (rc == 0) {
+		*builds = *approvals = false;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, kube_json_get(out, "resources", NULL)) {
+			const char *n = kube_json_get_str(r, "name", NULL);
+			*builds = *builds || eq(n, "builds");
+			*approvals = *approvals || eq(n, "approvals");
+		}
+	}
+	cJSON_Delete(out);
+	kube_status_release(&st);
+}
+
 int build_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void **state)
 {
+	if (!m || !env || !state)
+		return KUBE_EINVAL;
+	*state = NULL;
+	bool builds, approvals;
+	served(env->client, &builds, &approvals);
+	if (!builds) {
+		/* The manager reconciles nothing before every informer synced: an informer on an
+		 * absent CRD would hold every other kind back. */
+		kube_log(KUBE_LOG_WARN, "build",
+			 "the API server does not serve builds.phoenix.fpai.io: the Build controller "
+			 "is off (install manifests/crds/ and restart the operator to turn it on)", NULL);
+		return 0;
+	}
+	if (!approvals)
+		kube_log(KUBE_LOG_WARN, "build",
+			 "the API server does not serve approvals.phoenix.fpai.io: Builds with "
+			 "approvalMode checkpoints or final wait until it is installed and the operator "
+			 "restarted", NULL);
 	struct build_wing *w = calloc(1, sizeof(*w));
 	if (!w)
 		return KUBE_ENOMEM;
+	w->approvals_served = approvals;
 	w->events = env->events;
 	struct kube_metrics *reg = kube_metrics_default();
 	static const char *const rl[] = {"result", "reason", NULL};
