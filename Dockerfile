@@ -16,15 +16,18 @@ WORKDIR /src
 # cmocka is needed at configure time) but only the operator is built.
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build --target phoenix-controller -j"$(nproc)" \
- && strip build/bin/phoenix-controller
+ && cmake --build build --target phoenix-controller phoenix-build -j"$(nproc)" \
+ && strip build/bin/phoenix-controller build/bin/phoenix-build
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libcurl4 libyaml-0-2 libcjson1 libssl3 libmicrohttpd12 zlib1g ca-certificates \
+      libcurl4 libyaml-0-2 libcjson1 libssl3 libmicrohttpd12 zlib1g ca-certificates git \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/bin/phoenix-controller /usr/local/bin/phoenix-controller
+# The Build step program (docs/build-steps.md): a Build's Job runs this image with command
+# phoenix-build; its fetch step needs git.
+COPY --from=build /src/build/bin/phoenix-build /usr/local/bin/phoenix-build
 # 65532 is the conventional "nonroot" uid; the chart runs with runAsNonRoot and a read-only root.
 USER 65532:65532
 EXPOSE 8080 8081

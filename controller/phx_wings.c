@@ -5,11 +5,13 @@
 
 #include "kube_error.h"
 #include "kube_log.h"
+#include "build/phx_build_controller.h"
 #include "intent/intent_wing.h"
 
 /* One line per wing, in registration order. */
 const struct phx_wing phx_wings[] = {
 	{ "intent", intent_wing_add, intent_wing_free },
+	{ "build", build_wing_add, build_wing_free },
 	{ NULL, NULL, NULL },
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pb_detect.h"
+#include "pb_image.h"
 #include "pb_report.h"
 #include "pb_run.h"
 
@@ -32,7 +33,7 @@ struct opts {
 };
 
 static const char usage[] =
-	"usage: phoenix-build fetch|detect|test [options]\n"
+	"usage: phoenix-build fetch|detect|test|image [options]\n"
 	"  --workspace DIR        shared workspace (PHOENIX_WORKSPACE, default /workspace)\n"
 	"  --context-dir DIR      source folder inside it (PHOENIX_CONTEXT_DIR)\n"
 	"  --termination-log PATH (PHOENIX_TERMINATION_LOG, default /dev/termination-log)\n"
@@ -40,6 +41,8 @@ static const char usage[] =
 	"  --command CMD          test: shell command instead of the detected one\n"
 	"                         (PHOENIX_TEST_COMMAND)\n"
 	"  --timeout SECONDS      test: limit for the command (PHOENIX_TEST_TIMEOUT, default 1800)\n"
+	"  image (the local builder) reads PHOENIX_IMAGE (the reference to build) and\n"
+	"                         PHOENIX_IMAGE_STORE (kubesim's --image-store directory)\n"
 	"  --message-max BYTES    termination message bound, 256..4096 (PHOENIX_MESSAGE_MAX,\n"
 	"                         default 1024)\n"
 	"exit: 0 ok, 1 step failed, 64 invalid input, 65 no build system, 124 timed out\n";
@@ -335,6 +338,95 @@ out:
 	return code;
 }
 
+/* The local builder: the source (workspace/contextDir) and a manifest from its Dockerfile
+ * into STORE/<name@sha256:digest>, the digest being that of the image's content. */
+static int cmd_image(struct opts *o)
+{
+	const char *bad = resolve_dir(o);
+	const char *ref = env_or("PHOENIX_IMAGE", NULL);
+	const char *store = env_or("PHOENIX_IMAGE_STORE", NULL);
+	if (bad)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", bad, NULL);
+	if (!ref || !store || ref[0] == '-')
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec",
+			    "the local builder needs PHOENIX_IMAGE and PHOENIX_IMAGE_STORE", NULL);
+	char path[4300], name[512], tmp[4096], final[4800], msg[512];
+	snprintf(path, sizeof(path), "%s/Dockerfile", o->dir);
+	FILE *f = fopen(path, "r");
+	char *df = NULL;
+	if (f) {
+		df = calloc(1, 65537);
+		if (df)
+			(void)!fread(df, 1, 65536, f);
+		fclose(f);
+	}
+	cJSON *m = pb_image_manifest(df);
+	free(df);
+	if (!m)
+		return fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed",
+			    "the local builder needs a Dockerfile with ENTRYPOINT or CMD in the "
+			    "source (contextDir)", NULL);
+	pb_image_name(ref, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), "%s/.build-%ld", store, (long)getpid());
+	struct pb_run_result *res = calloc(1, sizeof(*res));
+	char *line = cJSON_PrintUnformatted(m);
+	cJSON_Delete(m);
+	int code = PB_EXIT_OK;
+	if (!res || !line) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed", "out of memory", NULL);
+		goto out;
+	}
+	char src[4200];
+	snprintf(src, sizeof(src), "%s/.", o->dir);
+	char *mk[] = { "mkdir", "-p", tmp, NULL };
+	char *cp[] = { "cp", "-R", src, tmp, NULL };
+	if (pb_run(o->workspace, mk, 60, -1, res) != 0 || res->exit_code != 0 ||
+	    pb_run(o->workspace, cp, 600, -1, res) != 0 || res->exit_code != 0) {
+		snprintf(msg, sizeof(msg), "cannot copy the source into the image store %.200s",
+			 store);
+		code = fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed", msg, res->tail);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/manifest.json", tmp);
+	f = fopen(path, "w");
+	if (!f || fputs(line, f) < 0 || fclose(f) != 0) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed",
+			    "cannot write the image's manifest.json", NULL);
+		goto out;
+	}
+	if (pb_run_shell(tmp, "rm -rf .git && tar --sort=name --mtime=@0 --owner=0 --group=0 "
+			 "--numeric-owner -cf - . | sha256sum", 600, -1, res) != 0 ||
+	    res->exit_code != 0 || strlen(res->tail) < 64) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed",
+			    "cannot compute the image's digest (tar | sha256sum)", res->tail);
+		goto out;
+	}
+	char *hex = res->tail + strspn(res->tail, "\n");
+	hex[64] = '\0';
+	char image[700], dir_name[700];
+	snprintf(image, sizeof(image), "%s@sha256:%s", name, hex);
+	pb_image_store_name(image, dir_name, sizeof(dir_name));
+	snprintf(final, sizeof(final), "%s/%s", store, dir_name);
+	struct stat st;
+	if (stat(final, &st) == 0) {
+		char *rm[] = { "rm", "-rf", tmp, NULL };
+		pb_run(o->workspace, rm, 600, -1, res); /* the same content is there already */
+	} else if (rename(tmp, final) != 0) {
+		snprintf(msg, sizeof(msg), "cannot store the image as %.300s: %s", final,
+			 strerror(errno));
+		code = fail(o, PB_EXIT_STEP_FAILED, "ImageBuildFailed", msg, NULL);
+		goto out;
+	}
+	fprintf(stderr, "phoenix-build: image %s in %s\n", image, store);
+	struct pb_report r = { .step = "image", .result = "Succeeded", .image = image,
+			       .context_dir = o->context_dir, .exit_code = -1 };
+	pb_report_write(o->termination_log, &r, o->message_max);
+out:
+	free(line);
+	free(res);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .cmd = argc > 1 ? argv[1] : "", .message_max = PB_REPORT_DEFAULT };
@@ -354,6 +446,8 @@ int main(int argc, char **argv)
 		return cmd_detect(&o);
 	if (!strcmp(o.cmd, "test"))
 		return cmd_test(&o);
+	if (!strcmp(o.cmd, "image"))
+		return cmd_image(&o);
 	fprintf(stderr, "%s", usage);
 	o.cmd = NULL;
 	return fail(&o, PB_EXIT_INVALID_INPUT, "InvalidSpec", "unknown subcommand", NULL);

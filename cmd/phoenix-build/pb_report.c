@@ -90,6 +90,7 @@ static char *format_once(const struct pb_report *r, const char *msg)
 	add_str(o, "buildSystem", r->build_system);
 	add_str(o, "testCommand", r->test_command);
 	add_str(o, "commitSha", r->commit_sha);
+	add_str(o, "image", r->image);
 	add_str(o, "contextDir", r->context_dir);
 	if (r->exit_code >= 0)
 		cJSON_AddNumberToObject(o, "exitCode", r->exit_code);
@@ -178,7 +179,8 @@ int pb_report_write(const char *path, const struct pb_report *r, size_t cap)
 		/* Long fixed fields (command, contextDir): the outcome matters more than they do. */
 		struct pb_report brief = { .step = r->step, .result = r->result, .reason = r->reason,
 					   .warning = r->warning, .build_system = r->build_system,
-					   .commit_sha = r->commit_sha, .exit_code = r->exit_code };
+					   .commit_sha = r->commit_sha, .image = r->image,
+					   .exit_code = r->exit_code };
 		n = pb_report_format(&brief, line, cap);
 	}
 	if (n < 0)

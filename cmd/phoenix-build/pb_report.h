@@ -32,6 +32,7 @@ struct pb_report {
 	const char *build_system; /* pb_system_name() */
 	const char *test_command;
 	const char *commit_sha;
+	const char *image;        /* image step: name@sha256:<64 hex> */
 	const char *context_dir;
 	int exit_code;            /* the test command's exit status; < 0: left out */
 };

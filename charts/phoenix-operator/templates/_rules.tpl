@@ -52,6 +52,18 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["list", "watch", "create", "patch"]
+# The Build wing (controller/build/): Build status, the attempts' Jobs, the PhoenixService it
+# deploys (create; delete on a failed first deployment). Builds and Approvals list+watch are
+# the Intent controller's rules above.
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds/status"]
+  verbs: ["patch"]
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["phoenixservices"]
+  verbs: ["create"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create", "delete"]
 {{- end -}}
 
 {{/* Leader election: the Lease, in the leader-election namespace only. */}}

@@ -1,0 +1,402 @@
+/* The Build controller (see phx_build_controller.h). */
+#include "phx_build_controller.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube_clock.h"
+#include "kube_controller.h"
+#include "kube_error.h"
+#include "kube_events.h"
+#include "kube_json.h"
+#include "kube_log.h"
+#include "kube_metrics.h"
+#include "kube_rest.h"
+#include "phx_api.h"
+#include "phx_build_job.h"
+#include "phx_build_plan.h"
+#include "phx_meta.h"
+#include "phx_wings.h"
+
+struct build_wing {
+	bool approvals_served;        /* else the Deploy gate cannot open: no Approval informer */
+	struct kube_events *events;
+	struct kube_cache *jobs, *pods, *services, *approvals;
+	struct kube_metric *results, *duration, *retries, *rollbacks;
+};
+
+static bool eq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+/* ---- event mapping ---- */
+
+/* Pods and PhoenixServices: the Build named in their phoenix.fpai.io/build label. */
+static void map_label(struct kube_controller *ctl, const struct kube_event *ev, void *ud)
+{
+	(void)ud;
+	const char *b = kube_json_get_str(ev->obj, "metadata", "labels", PHX_BUILD_LABEL, NULL);
+	if (!b)
+		return;
+	char *key = phx_key(kube_json_namespace(ev->obj), b);
+	if (key)
+		kube_controller_enqueue(ctl, key);
+	free(key);
+}
+
+static void map_approval(struct kube_controller *ctl, const struct kube_event *ev, void *ud)
+{
+	(void)ud;
+	if (!eq(kube_json_get_str(ev->obj, "spec", "targetRef", "kind", NULL), PHX_BUILD_KIND) ||
+	    !eq(kube_json_get_str(ev->obj, "spec", "gate", NULL), "Deploy"))
+		return;
+	char *key = phx_key(kube_json_namespace(ev->obj),
+			    kube_json_get_str(ev->obj, "spec", "targetRef", "name", NULL));
+	if (key)
+		kube_controller_enqueue(ctl, key);
+	free(key);
+}
+
+static int setup(struct kube_controller *ctl, void *ud)
+{
+	struct build_wing *w = ud;
+	struct kube_source jobs = { .gvr = &KUBE_GVR_JOBS, .label_selector = PHX_BUILD_LABEL };
+	struct kube_source pods = { .gvr = &KUBE_GVR_PODS, .label_selector = PHX_BUILD_LABEL };
+	struct kube_source svcs = { .gvr = &PHX_GVR };
+	struct kube_source apvs = { .gvr = &PHX_BUILD_APPROVAL_GVR };
+	int rc = kube_controller_owns(ctl, &jobs, &w->jobs);
+	if (rc == 0)
+		rc = kube_controller_watches(ctl, &pods, map_label, w, &w->pods);
+	if (rc == 0)
+		rc = kube_controller_watches(ctl, &svcs, map_label, w, &w->services);
+	if (rc == 0 && w->approvals_served)
+		rc = kube_controller_watches(ctl, &apvs, map_approval, w, &w->approvals);
+	return rc;
+}
+
+/* ---- lookups in the caches ---- */
+
+struct pod_find {
+	const char *ns, *build, *run;
+	cJSON *best;
+	char best_ts[40];
+};
+
+static int pod_pick(const cJSON *pod, void *ud)
+{
+	struct pod_find *f = ud;
+	if (!eq(kube_json_namespace(pod), f->ns) ||
+	    !eq(kube_json_get_str(pod, "metadata", "labels", PHX_BUILD_LABEL, NULL), f->build) ||
+	    !eq(kube_json_get_str(pod, "metadata", "labels", PHX_BUILD_LABEL_RUN, NULL), f->run))
+		return 0;
+	const char *ts = kube_json_get_str(pod, "metadata", "creationTimestamp", NULL);
+	if (!ts)
+		ts = "";
+	if (f->best && strcmp(ts, f->best_ts) < 0)
+		return 0;
+	cJSON_Delete(f->best);
+	f->best = cJSON_Duplicate(pod, 1);
+	snprintf(f->best_ts, sizeof(f->best_ts), "%s", ts);
+	return 0;
+}
+
+struct apv_find {
+	const char *ns, *build;
+	int64_t gen;
+	cJSON *best;
+	char best_ts[40];
+};
+
+static int apv_pick(const cJSON *a, void *ud)
+{
+	struct apv_find *f = ud;
+	int64_t g = 0;
+	if (!eq(kube_json_namespace(a), f->ns) ||
+	    !eq(kube_json_get_str(a, "spec", "targetRef", "kind", NULL), PHX_BUILD_KIND) ||
+	    !eq(kube_json_get_str(a, "spec", "targetRef", "name", NULL), f->build) ||
+	    !eq(kube_json_get_str(a, "spec", "gate", NULL), "Deploy"))
+		return 0;
+	if (kube_json_get_int(a, &g, "spec", "targetRef", "generation", NULL) && g != f->gen)
+		return 0;
+	const char *ts = kube_json_get_str(a, "metadata", "creationTimestamp", NULL);
+	if (!ts)
+		ts = "";
+	if (f->best && strcmp(ts, f->best_ts) < 0)
+		return 0;
+	cJSON_Delete(f->best);
+	f->best = cJSON_Duplicate(a, 1);
+	snprintf(f->best_ts, sizeof(f->best_ts), "%s", ts);
+	return 0;
+}
+
+static cJSON *cache_get_name(struct kube_cache *c, const char *ns, const char *name)
+{
+	if (!name || !*name)
+		return NULL;
+	char *key = phx_key(ns, name);
+	cJSON *o = NULL;
+	if (key && kube_cache_get(c, key, &o) != 0)
+		o = NULL;
+	free(key);
+	return o;
+}
+
+/* ---- effects ---- */
+
+static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
+		  const struct phx_build_plan *p)
+{
+	const char *ns = kube_json_namespace(build);
+	struct kube_status st = {0};
+	int rc = 0;
+	char *txt = NULL;
+	switch (p->effect) {
+	case PHX_BUILD_EFFECT_NONE:
+		return 0;
+	case PHX_BUILD_EFFECT_CREATE_JOB:
+		rc = kube_create(ctx->client, &KUBE_GVR_JOBS, ns, p->job, NULL, &st);
+		if (rc == KUBE_EALREADYEXISTS)
+			rc = 0;
+		break;
+	case PHX_BUILD_EFFECT_DELETE_JOB: {
+		struct kube_delete_opts o = KUBE_DELETE_OPTS_INIT;
+		o.propagation_policy = "Background";
+		rc = kube_delete(ctx->client, &KUBE_GVR_JOBS, ns, p->job_name, &o, NULL, &st);
+		if (rc == KUBE_ENOTFOUND)
+			rc = 0;
+		break;
+	}
+	case PHX_BUILD_EFFECT_DEPLOY:
+		if (!p->service_exists) {
+			rc = kube_create(ctx->client, &PHX_GVR, ns, p->service, NULL, &st);
+			if (rc != KUBE_EALREADYEXISTS)
+				break;
+			kube_status_release(&st);
+		}
+		/* it exists: patch it */
+		__attribute__((fallthrough));
+	case PHX_BUILD_EFFECT_REGISTER:
+	case PHX_BUILD_EFFECT_ROLLBACK: {
+		cJSON *patch = cJSON_Duplicate(p->service, 1);
+		if (patch) {
+			cJSON_DeleteItemFromObject(kube_json_ensure_obj(patch, "metadata"),
+						   "ownerReferences");
+			txt = kube_json_print(patch);
+			cJSON_Delete(patch);
+		}
+		rc = txt ? kube_patch(ctx->client, &PHX_GVR, ns, p->service_name, NULL,
+				      KUBE_PATCH_MERGE, txt, NULL, &st) : KUBE_ENOMEM;
+		break;
+	}
+	case PHX_BUILD_EFFECT_TAKE_DOWN: {
+		struct kube_delete_opts o = KUBE_DELETE_OPTS_INIT;
+		o.propagation_policy = "Background";
+		rc = kube_delete(ctx->client, &PHX_GVR, ns, p->service_name, &o, NULL, &st);
+		if (rc == KUBE_ENOTFOUND)
+			rc = 0;
+		break;
+	}
+	}
+	if (rc < 0 && rc != KUBE_ENOTLEADER)
+		kube_log(KUBE_LOG_WARN, "build", "effect failed", "build", kube_json_name(build),
+			 "namespace", ns, "error", kube_strerror(rc), "message",
+			 st.message ? st.message : "", NULL);
+	free(txt);
+	kube_status_release(&st);
+	return rc;
+}
+
+/* Replaces the whole status (JSON patch add /status), guarded by the resourceVersion it was
+ * computed from: a stale cache gives a conflict and a retry, never a lost update. */
+static int write_status(struct kube_reconcile_ctx *ctx, const cJSON *build, const cJSON *status)
+{
+	cJSON *ops = cJSON_CreateArray();
+	cJSON *t = cJSON_CreateObject();
+	cJSON_AddStringToObject(t, "op", "test");
+	cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
+	cJSON_AddStringToObject(t, "value", kube_json_resource_version(build) ?
+				kube_json_resource_version(build) : "");
+	cJSON_AddItemToArray(ops, t);
+	cJSON *a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "op", "add");
+	cJSON_AddStringToObject(a, "path", "/status");
+	cJSON_AddItemToObject(a, "value", cJSON_Duplicate(status, 1));
+	cJSON_AddItemToArray(ops, a);
+	char *txt = kube_json_print(ops);
+	cJSON_Delete(ops);
+	if (!txt)
+		return KUBE_ENOMEM;
+	struct kube_status st = {0};
+	int rc = kube_patch(ctx->client, &PHX_BUILD_GVR, kube_json_namespace(build),
+			    kube_json_name(build), "status", KUBE_PATCH_JSON, txt, NULL, &st);
+	if ((rc == KUBE_EINVALID || rc == KUBE_EINVAL) && st.message && strstr(st.message, "test"))
+		rc = KUBE_ECONFLICT; /* the test op failed: a newer Build is on its way */
+	if (rc < 0 && rc != KUBE_ENOTLEADER && rc != KUBE_ECONFLICT)
+		kube_log(KUBE_LOG_WARN, "build", "status write failed", "build",
+			 kube_json_name(build), "error", kube_strerror(rc), "message",
+			 st.message ? st.message : "", NULL);
+	free(txt);
+	kube_status_release(&st);
+	return rc;
+}
+
+static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
+{
+	struct build_wing *w = ctx->ud;
+	cJSON *build = NULL;
+	if (kube_cache_get(kube_controller_primary(ctx->controller), key, &build) != 0)
+		return 0; /* gone: its Jobs and PhoenixService go with it (owner references) */
+	const char *ns = kube_json_namespace(build), *name = kube_json_name(build);
+	cJSON *job = cache_get_name(w->jobs, ns, kube_json_get_str(build, "status", "job", NULL));
+	struct pod_find pf = { .ns = ns, .build = name };
+	char run[16] = "";
+	if (job) {
+		snprintf(run, sizeof(run), "%s", kube_json_get_str(job, "metadata", "labels",
+			 PHX_BUILD_LABEL_RUN, NULL) ? kube_json_get_str(job, "metadata", "labels",
+			 PHX_BUILD_LABEL_RUN, NULL) : "");
+		pf.run = run;
+		kube_cache_foreach(w->pods, pod_pick, &pf);
+	}
+	cJSON *svc = cache_get_name(w->services, ns,
+				    kube_json_get_str(build, "spec", "serviceName", NULL));
+	struct apv_find af = { .ns = ns, .build = name, .gen = 1 };
+	kube_json_get_int(build, &af.gen, "metadata", "generation", NULL);
+	if (w->approvals)
+		kube_cache_foreach(w->approvals, apv_pick, &af);
+
+	struct phx_build_input in = {
+		.build = build, .job = job, .pod = pf.best, .service = svc, .approval = af.best,
+		.now_ms = kube_clock_wall(ctx->clock) / 1000000,
+	};
+	struct phx_build_plan p;
+	int rc = phx_build_plan(&in, &p);
+	if (rc == 0)
+		rc = effect(ctx, build, &p);
+	if (rc == 0 && p.status)
+		rc = write_status(ctx, build, p.status);
+	if (rc == 0) {
+		if (p.event_type) {
+			cJSON *obj = cJSON_Duplicate(build, 0);
+			cJSON *md = cJSON_Duplicate(kube_json_get(build, "metadata", NULL), 1);
+			if (obj && md) {
+				cJSON_AddStringToObject(obj, "apiVersion", PHX_API_VERSION);
+				cJSON_AddStringToObject(obj, "kind", PHX_BUILD_KIND);
+				cJSON_AddItemToObject(obj, "metadata", md);
+				md = NULL;
+				kube_events_record(w->events, obj, p.event_type, p.event_reason, "%s",
+						   p.event_msg);
+			}
+			cJSON_Delete(md);
+			cJSON_Delete(obj);
+		}
+		if (p.result) {
+			const char *lv[] = {p.result, p.reason};
+			kube_metric_inc(w->results, lv);
+			const char *dv[] = {p.result};
+			kube_metric_observe(w->duration, dv, p.duration_s);
+		}
+		if (p.retry_class) {
+			const char *lv[] = {p.retry_class};
+			kube_metric_inc(w->retries, lv);
+		}
+		if (p.rolled_back)
+			kube_metric_inc(w->rollbacks, NULL);
+		ctx->requeue_after_ms = p.requeue_ms;
+	}
+	if (rc == KUBE_ECONFLICT)
+		rc = 0, ctx->requeue_after_ms = 200; /* the newer Build's event reconciles again */
+	phx_build_plan_release(&p);
+	cJSON_Delete(pf.best);
+	cJSON_Delete(af.best);
+	cJSON_Delete(job);
+	cJSON_Delete(svc);
+	cJSON_Delete(build);
+	return rc;
+}
+
+/* Which of builds and approvals the API server serves in phoenix.fpai.io/v1alpha1 (both
+ * assumed served when it cannot tell: the informers will say). */
+static void served(struct kube_client *c, bool *builds, bool *approvals)
+{
+	cJSON *out = NULL;
+	struct kube_status st = {0};
+	int rc = kube_request(c, "GET", "/apis/phoenix.fpai.io/v1alpha1", NULL, NULL, NULL, 0,
+			      &out, &st);
+	*builds = *approvals = rc != KUBE_ENOTFOUND;
+	if (rc == 0) {
+		*builds = *approvals = false;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, kube_json_get(out, "resources", NULL)) {
+			const char *n = kube_json_get_str(r, "name", NULL);
+			*builds = *builds || eq(n, "builds");
+			*approvals = *approvals || eq(n, "approvals");
+		}
+	}
+	cJSON_Delete(out);
+	kube_status_release(&st);
+}
+
+int build_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void **state)
+{
+	if (!m || !env || !state)
+		return KUBE_EINVAL;
+	*state = NULL;
+	bool builds, approvals;
+	served(env->client, &builds, &approvals);
+	if (!builds) {
+		/* The manager reconciles nothing before every informer synced: an informer on an
+		 * absent CRD would hold every other kind back. */
+		kube_log(KUBE_LOG_WARN, "build",
+			 "the API server does not serve builds.phoenix.fpai.io: the Build controller "
+			 "is off (install manifests/crds/ and restart the operator to turn it on)", NULL);
+		return 0;
+	}
+	if (!approvals)
+		kube_log(KUBE_LOG_WARN, "build",
+			 "the API server does not serve approvals.phoenix.fpai.io: Builds with "
+			 "approvalMode checkpoints or final wait until it is installed and the operator "
+			 "restarted", NULL);
+	struct build_wing *w = calloc(1, sizeof(*w));
+	if (!w)
+		return KUBE_ENOMEM;
+	w->approvals_served = approvals;
+	w->events = env->events;
+	struct kube_metrics *reg = kube_metrics_default();
+	static const char *const rl[] = {"result", "reason", NULL};
+	static const char *const dl[] = {"result", NULL};
+	static const char *const cl[] = {"class", NULL};
+	double buckets[12];
+	kube_metric_exponential_buckets(1, 2, 12, buckets);
+	w->results = kube_metric_register(reg, KUBE_COUNTER, "phoenix_builds_total",
+					  "Builds ended, by result and reason.", rl, NULL, 0);
+	w->duration = kube_metric_register(reg, KUBE_HISTOGRAM, "phoenix_build_duration_seconds",
+					   "Build start to end.", dl, buckets, 12);
+	w->retries = kube_metric_register(reg, KUBE_COUNTER, "phoenix_build_retries_total",
+					  "Build attempts retried, by failure class.", cl, NULL, 0);
+	w->rollbacks = kube_metric_register(reg, KUBE_COUNTER, "phoenix_build_rollbacks_total",
+					    "PhoenixServices rolled back after a failed health check.",
+					    NULL, NULL, 0);
+	struct kube_controller_ops ops = {
+		.name = "build",
+		.primary = { .gvr = &PHX_BUILD_GVR },
+		.api_version = PHX_API_VERSION,
+		.kind = PHX_BUILD_KIND,
+		.setup = setup,
+		.reconcile = reconcile,
+		.workers = 2,
+	};
+	int rc = kube_manager_add_controller(m, &ops, w, NULL);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	*state = w;
+	return 0;
+}
+
+void build_wing_free(void *state)
+{
+	free(state);
+}
