@@ -209,12 +209,15 @@ static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
 }
 
 /* Replaces the whole status (JSON patch add /status), guarded by the resourceVersion it was
- * computed from: a stale cache gives a conflict and a retry, never a lost update. */
+ * computed from: the patch sets metadata.resourceVersion, which the API server takes as a
+ * precondition (409 Conflict when the Build changed meanwhile; a "test" op would fail with a
+ * bare 422 that says nothing), so a stale cache gives a conflict and a retry, never a lost
+ * update. */
 static int write_status(struct kube_reconcile_ctx *ctx, const cJSON *build, const cJSON *status)
 {
 	cJSON *ops = cJSON_CreateArray();
 	cJSON *t = cJSON_CreateObject();
-	cJSON_AddStringToObject(t, "op", "test");
+	cJSON_AddStringToObject(t, "op", "replace");
 	cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
 	cJSON_AddStringToObject(t, "value", kube_json_resource_version(build) ?
 				kube_json_resource_version(build) : "");
@@ -231,8 +234,6 @@ static int write_status(struct kube_reconcile_ctx *ctx, const cJSON *build, cons
 	struct kube_status st = {0};
 	int rc = kube_patch(ctx->client, &PHX_BUILD_GVR, kube_json_namespace(build),
 			    kube_json_name(build), "status", KUBE_PATCH_JSON, txt, NULL, &st);
-	if ((rc == KUBE_EINVALID || rc == KUBE_EINVAL) && st.message && strstr(st.message, "test"))
-		rc = KUBE_ECONFLICT; /* the test op failed: a newer Build is on its way */
 	if (rc < 0 && rc != KUBE_ENOTLEADER && rc != KUBE_ECONFLICT)
 		kube_log(KUBE_LOG_WARN, "build", "status write failed", "build",
 			 kube_json_name(build), "error", kube_strerror(rc), "message",

@@ -24,6 +24,9 @@ tests=(
 	30_helm_chart
 	32_manifests
 	40_intent_crds
+	42_intent_governance
+	43_build_crd
+	44_build_deploy
 )
 selected=()
 for t in "${tests[@]}"; do [[ $t =~ $filter ]] && selected+=("$t"); done

@@ -61,7 +61,8 @@ expect_eq False "$(phx_get hello '{.status.conditions[?(@.type=="Invalid")].stat
 expect_eq "$(phx_get hello '{.metadata.generation}')" "$(phx_get hello '{.status.observedGeneration}')" "observedGeneration"
 
 # Dashboard and metrics.
-dash=$(curl -sf -H "Authorization: Bearer $SIM_TOKEN" "http://127.0.0.1:$dport/api/v1/boards/phoenix")
+E2E_ADMIN_TOKEN=$(e2e_admin_token)
+dash=$(curl -sf -H "Authorization: Bearer $E2E_ADMIN_TOKEN" "http://127.0.0.1:$dport/api/v1/boards/phoenix")
 expect_eq 1 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["services"])' "$dash")" "dashboard services"
 expect_eq 500 "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["items"][0]["capacityPercent"])' "$dash")" "dashboard capacity"
 expect_contains "$(curl -sf "http://127.0.0.1:$port/metrics")" 'phoenix_instances{namespace="default",service="hello",role="standby",ready="true"} 2' "instances gauge"

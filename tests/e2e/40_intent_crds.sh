@@ -6,11 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 sim_start
-# The PhoenixService CRD too: the `phoenix` category spans all four (and on a real server a just
-# deleted CRD can linger in the category's discovery for a moment).
-for f in phoenixservices intents governancepolicies approvals; do
-	k apply -f "$PHX_ROOT/manifests/crds/phoenix.fpai.io_$f.yaml" >/dev/null
-done
+# Every CRD of the group: the `phoenix` category spans them all (and on a real server a CRD that
+# an earlier test installed and the reset deleted can linger in the category's discovery).
+k apply -f "$PHX_ROOT/manifests/crds/" >/dev/null
 wait_for 10 "PhoenixService API served" k get phoenixservices
 wait_for 10 "Intent API served" k get intents
 wait_for 10 "GovernancePolicy API served" k get governancepolicies

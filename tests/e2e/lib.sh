@@ -302,6 +302,25 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 	sim_stop() { :; }
 fi
 
+# e2e_admin_token: a bearer token of a cluster admin, for servers that authenticate by token
+# (the operator's web dashboard). kubesim: its own token; real: a service account bound to
+# cluster-admin (named phoenix-e2e-admin, so the reset between tests removes it) and
+# `kubectl create token`, made once per test.
+e2e_admin_token() {
+	if e2e_backend_is_kubesim; then
+		echo "$SIM_TOKEN"
+		return
+	fi
+	if [ -z "${E2E_ADMIN_TOKEN:-}" ]; then
+		k -n default create serviceaccount phoenix-e2e-admin >/dev/null 2>&1 || true
+		k create clusterrolebinding phoenix-e2e-admin --clusterrole cluster-admin \
+			--serviceaccount default:phoenix-e2e-admin >/dev/null 2>&1 || true
+		E2E_ADMIN_TOKEN=$(k -n default create token phoenix-e2e-admin --duration 1h) ||
+			fail "kubectl create token phoenix-e2e-admin"
+	fi
+	echo "$E2E_ADMIN_TOKEN"
+}
+
 # e2e_fail_readiness NS POD: the pod's readiness starts failing. kubesim: its control API;
 # real: a status patch through the API (Ready and ContainersReady False, every container not
 # ready), as a kubelet would write it; kwok's pod-ready stage only acts on pods without a podIP,

@@ -1682,7 +1682,12 @@ static int apply_patch(const struct sim_rtype *t, const char *content_type, cons
 	if (rc == 0)
 		return 0;
 	if (rc == KUBE_EINVALID) {
-		rc = fail(status, 422, "Invalid", err ? err : "the patch cannot be applied", NULL);
+		/* As upstream (NewGenericServerResponse 422 around jsonpatch's Apply error): the
+		 * reason is Invalid, the message generic, the details empty; what failed (e.g. a
+		 * "test" op) is not said, so a client must not rely on it. */
+		rc = fail(status, 422, "Invalid",
+			  "the server rejected our request due to an error in our request",
+			  cJSON_CreateObject());
 	} else if (rc == KUBE_ENOMEM) {
 		rc = 500;
 	} else {
