@@ -255,6 +255,9 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 		wait_for 60 "real cluster reset: earlier tests' namespaces and pods gone" real_is_clean_ns
 		k delete crd --all --wait=false >/dev/null 2>&1 || true
 		wait_for 60 "real cluster reset: CRDs gone" real_is_clean
+		# the reset's own kubectl calls cached discovery from before (the CRDs just deleted):
+		# the test starts with an empty cache, as on a fresh cluster
+		rm -rf "$KUBECACHEDIR"
 	}
 
 	# Each prints what is still there when it fails (wait_for shows it on a timeout).
@@ -272,6 +275,11 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 		local left
 		left=$(k get crd -o 'jsonpath={range .items[*]}{.metadata.name} {.metadata.finalizers} {range .status.conditions[?(@.type=="Terminating")]}{.message}{end}{"\n"}{end}' 2>&1)
 		[ -z "$left" ] || { echo "$left"; return 1; }
+		# discovery lags the CRDs' removal: until it has caught up, a category (kubectl get
+		# phoenix) still expands to a resource that is gone ("doesn't have a resource type")
+		left=$(sim_curl -H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' \
+			"$SIM_URL/apis" 2>&1 | grep -o '"phoenix.fpai.io[^"]*"' | head -n 3 || true)
+		[ -z "$left" ] || { echo "discovery still lists $left"; return 1; }
 	}
 
 	sim_start() {
