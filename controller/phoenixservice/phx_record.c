@@ -432,5 +432,10 @@ size_t svc_expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, int
 		else
 			i++;
 	}
+	if (rec->nexp == 0) { /* ~1.2 KB a service otherwise, held once its pods are seen */
+		free(rec->exp);
+		rec->exp = NULL;
+		rec->capexp = 0;
+	}
 	return n;
 }
