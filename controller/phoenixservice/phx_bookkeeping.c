@@ -14,7 +14,7 @@ void svc_rec_init_from_status(struct svc_rec *rec, const cJSON *svc)
 		return;
 	if (strcmp(rec->uid, uid ? uid : "") != 0) {
 		/* A new object under an old name: forget everything about the old one. */
-		rec->nexp = 0;
+		svc_expect_clear(rec);
 		svc_counted_clear(rec);
 		svc_name_set(&rec->primary, PHX_NAME_MAX, NULL);
 		rec->have_valid = false;

@@ -118,7 +118,8 @@ void svc_rec_free(struct svc_rec *rec)
 	free(rec->create_msg);
 	for (size_t i = 0; i < COUNTED_NAMES_MAX; i++)
 		free(rec->counted_name[i]);
-	free(rec->exp);
+	svc_expect_clear(rec);
+	free(rec->counted);
 	free(rec->last_status);
 	free(rec->suspects.names);
 	free(rec->vanished.names);
@@ -280,7 +281,7 @@ void svc_ever_ready_add(struct svc_rec *rec, uint64_t h, uint64_t rv)
 bool svc_counted_has(const struct svc_rec *rec, const char *pod)
 {
 	uint64_t h = svc_name_hash(pod);
-	for (size_t i = 0; i < rec->n_counted && i < COUNTED_MAX; i++)
+	for (size_t i = 0; rec->counted && i < rec->n_counted && i < COUNTED_MAX; i++)
 		if (rec->counted[i] == h)
 			return true;
 	return false;
@@ -288,8 +289,12 @@ bool svc_counted_has(const struct svc_rec *rec, const char *pod)
 
 void svc_counted_add(struct svc_rec *rec, const char *pod)
 {
-	rec->counted[rec->n_counted % COUNTED_MAX] = svc_name_hash(pod);
-	rec->n_counted++;
+	if (!rec->counted)
+		rec->counted = calloc(COUNTED_MAX, sizeof(*rec->counted));
+	if (rec->counted) { /* out of memory: the names below still reach status */
+		rec->counted[rec->n_counted % COUNTED_MAX] = svc_name_hash(pod);
+		rec->n_counted++;
+	}
 	svc_name_set(&rec->counted_name[rec->n_counted_names % COUNTED_NAMES_MAX], PHX_NAME_MAX, pod);
 	rec->n_counted_names++;
 }
@@ -335,6 +340,15 @@ size_t svc_counted_names(const struct svc_rec *rec, const char **out)
 	return n;
 }
 
+void svc_expect_clear(struct svc_rec *rec)
+{
+	for (size_t i = 0; i < rec->nexp; i++)
+		free(rec->exp[i].name);
+	free(rec->exp);
+	rec->exp = NULL;
+	rec->nexp = rec->capexp = 0;
+}
+
 void svc_expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name,
 		       enum phx_role role, bool serving, const char *revision)
 {
@@ -349,22 +363,28 @@ void svc_expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name
 				rec->exp[i].at_ms = phx_wall_ms();
 				return;
 			}
+			free(rec->exp[i].name);
 			rec->exp[i] = rec->exp[--rec->nexp];
 			break;
 		}
 	}
+	char *nm = strndup(name, PHX_NAME_MAX - 1);
+	if (!nm)
+		return;
 	if (rec->nexp == rec->capexp) {
 		size_t cap = rec->capexp ? rec->capexp * 2 : 4;
 		struct expect *e = realloc(rec->exp, cap * sizeof(*e));
-		if (!e)
+		if (!e) {
+			free(nm);
 			return;
+		}
 		rec->exp = e;
 		rec->capexp = cap;
 	}
 	struct expect *e = &rec->exp[rec->nexp++];
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
-	svc_set_str(e->name, sizeof(e->name), name);
+	e->name = nm;
 	e->role = role;
 	e->serving = serving;
 	svc_set_str(e->revision, sizeof(e->revision), revision ? revision : "");
@@ -427,10 +447,14 @@ size_t svc_expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, int
 				break;
 			}
 		}
-		if (drop)
+		if (drop) {
+			free(e->name);
 			rec->exp[i] = rec->exp[--rec->nexp];
-		else
+		} else {
 			i++;
+		}
 	}
+	if (rec->nexp == 0) /* held by every service otherwise, once its pods are seen */
+		svc_expect_clear(rec);
 	return n;
 }

@@ -60,7 +60,7 @@ struct svc_name_set {
 /* A write of ours the informer cache may not show yet (client-go "expectations"). */
 struct expect {
 	enum expect_kind kind;
-	char name[PHX_NAME_MAX];
+	char *name; /* owned (a buffer of PHX_NAME_MAX was 1 KB a service at peak) */
 	enum phx_role role;
 	bool serving;
 	char revision[PHX_REV_MAX];
@@ -114,7 +114,7 @@ struct svc_rec {
 	int64_t started_us;
 	char *failed_pod; /* owned; NULL = "" (svc_name_set) */
 	bool reaction_recorded;
-	uint64_t counted[COUNTED_MAX];
+	uint64_t *counted; /* ring of COUNTED_MAX, allocated on the first count */
 	size_t n_counted;
 	char *counted_name[COUNTED_NAMES_MAX]; /* owned ring; NULL slots unused */
 	size_t n_counted_names;
@@ -221,6 +221,7 @@ void svc_counted_clear(struct svc_rec *rec);
 void svc_counted_prune(struct svc_rec *rec, const struct phx_pod *pods, size_t n,
 		       const uint64_t *keep, size_t nkeep);
 size_t svc_counted_names(const struct svc_rec *rec, const char **out);
+void svc_expect_clear(struct svc_rec *rec);
 void svc_expect_add(struct svc_rec *rec, enum expect_kind kind, const char *name,
 		       enum phx_role role, bool serving, const char *revision);
 size_t svc_expect_apply(struct svc_rec *rec, struct phx_pod *pods, size_t n, int64_t now_ms);

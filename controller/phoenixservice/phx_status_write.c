@@ -78,6 +78,12 @@ int svc_write_status(struct phx_reconciler *r, struct svc_rec *rec, const cJSON 
 			cJSON *status, int64_t now_ms)
 {
 	cJSON *tmp = NULL;
+	uint64_t rv = svc_rv_num(svc);
+	if (rec->status_rv != 0 && rv != UINT64_MAX && rv >= rec->status_rv) {
+		/* the cache shows our last write: svc_status_now reads it there from now on */
+		free(rec->last_status);
+		rec->last_status = NULL;
+	}
 	const cJSON *now = svc_status_now(rec, svc, &tmp);
 	char ts[32];
 	char *txt = NULL;
