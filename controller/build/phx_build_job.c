@@ -54,7 +54,16 @@ bool phx_build_spec_valid(const cJSON *build, char *msg, size_t len)
 	if (phx_build_kind_of(build) == PHX_BUILD_KIND_INVALID) {
 		snprintf(msg, len, "one of spec.source, spec.image or spec.generate is required: "
 			 "set spec.source.git.url to build a repository, spec.image.name to deploy a "
-			 "prebuilt image, or spec.generate: {} for the built-in generator");
+			 "prebuilt image, or spec.generate.image for a generator image");
+		return false;
+	}
+	if (phx_build_kind_of(build) == PHX_BUILD_KIND_GENERATE &&
+	    !str_or(kube_json_get_str(build, "spec", "generate", "image", NULL), NULL)) {
+		/* no Job for a step program that cannot run it (phoenix-build has no generator yet) */
+		snprintf(msg, len, "spec.generate without an image asks for the built-in generator, "
+			 "which this version does not have yet: set spec.generate.image to a generator "
+			 "image (docs/build-steps.md), or give spec.source.git.url or a prebuilt "
+			 "spec.image.name");
 		return false;
 	}
 	if (builder && strcmp(builder, "buildah") && strcmp(builder, "kaniko") &&

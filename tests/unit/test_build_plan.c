@@ -161,6 +161,14 @@ static void spec__validation(void **state)
 	assert_false(phx_build_spec_valid(b, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "spec.source, spec.image or spec.generate"));
 	cJSON_Delete(b);
+	/* the built-in generator does not exist yet: said, not attempted */
+	b = json("{" META ",'spec':{'serviceName':'x','generate':{}}}");
+	assert_false(phx_build_spec_valid(b, msg, sizeof(msg)));
+	assert_non_null(strstr(msg, "built-in generator"));
+	cJSON_Delete(b);
+	b = json("{" META ",'spec':{'serviceName':'x','generate':{'image':'gen:1'}}}");
+	assert_true(phx_build_spec_valid(b, msg, sizeof(msg)));
+	cJSON_Delete(b);
 	b = json("{" META ",'spec':{'serviceName':'x','image':{'name':'a:1','builder':'docker'}}}");
 	assert_false(phx_build_spec_valid(b, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "spec.image.builder"));
