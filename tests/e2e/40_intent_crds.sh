@@ -162,19 +162,7 @@ pass "printer columns, short names and the phoenix category"
 # --- kubectl explain reads descriptions from the OpenAPI kubesim does not serve: check the served
 # CRDs instead, every field described (what `kubectl explain` shows on a real cluster)
 for crd in intents governancepolicies approvals; do
-	missing=$(k get crd "$crd.phoenix.fpai.io" -o json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-out = []
-def walk(n, p):
-    for k, v in (n.get("properties") or {}).items():
-        if k != "metadata" and not v.get("description"):
-            out.append(p + "." + k)
-        walk(v, p + "." + k)
-    if "items" in n:
-        walk(n["items"], p + "[]")
-walk(s, "")
-print(" ".join(out))')
+	missing=$(e2e_crd_undescribed "$crd.phoenix.fpai.io")
 	expect_eq "" "$missing" "every field of $crd has a description"
 done
 pass "every field of the three CRDs has a description"

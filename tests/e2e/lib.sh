@@ -310,6 +310,25 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 	sim_stop() { :; }
 fi
 
+# e2e_crd_undescribed CRD: the fields of the served CRD's schema (metadata aside) that have no
+# description, space-separated; empty when every field says what it is (what `kubectl explain`
+# shows on a real cluster; kubesim serves no OpenAPI for it).
+e2e_crd_undescribed() {
+	k get crd "$1" -o json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+out = []
+def walk(n, p):
+    for k, v in (n.get("properties") or {}).items():
+        if k != "metadata" and not v.get("description"):
+            out.append(p + "." + k)
+        walk(v, p + "." + k)
+    if "items" in n:
+        walk(n["items"], p + "[]")
+walk(s, "")
+print(" ".join(out))'
+}
+
 # e2e_admin_token: a bearer token of a cluster admin, for servers that authenticate by token
 # (the operator's web dashboard). kubesim: its own token; real: a service account bound to
 # cluster-admin (named phoenix-e2e-admin, so the reset between tests removes it) and
