@@ -295,10 +295,9 @@ static void logs_hint(struct ctx *c, const char *step, char *buf, size_t len)
 		snprintf(buf, len, "kubectl describe build -n %s %s", c->ns, c->name);
 }
 
-static int create_job(struct ctx *c)
+/* The Job of run `run`, with the remediation factors kept in status.retry, as the effect. */
+static int job_effect(struct ctx *c, int64_t run, const cJSON *retry)
 {
-	int64_t run = get_int(c->st, 0, "run", NULL) + 1;
-	cJSON *retry = kube_json_ensure_obj(c->st, "retry");
 	struct phx_build_job_opts o = {
 		.run = (int)run, .attempt = (int)attempt_of(c),
 		.memory_factor = (int)get_int(retry, 1, "memoryFactor", NULL),
@@ -308,6 +307,15 @@ static int create_job(struct ctx *c)
 	if (!c->out->job)
 		return KUBE_ENOMEM;
 	c->out->effect = PHX_BUILD_EFFECT_CREATE_JOB;
+	return 0;
+}
+
+static int create_job(struct ctx *c)
+{
+	int64_t run = get_int(c->st, 0, "run", NULL) + 1;
+	cJSON *retry = kube_json_ensure_obj(c->st, "retry");
+	if (job_effect(c, run, retry) < 0)
+		return KUBE_ENOMEM;
 	phx_build_job_name(c->name, (int)run, c->out->job_name, sizeof(c->out->job_name));
 	set_num(c->st, "run", (double)run);
 	set_str(c->st, "job", c->out->job_name);
@@ -321,8 +329,9 @@ static int create_job(struct ctx *c)
 		 c->out->job_name);
 	cond(c, PHX_BUILD_COND_SUCCEEDED, "Unknown", "Running", msg);
 	event(c, "Normal", "AttemptStarted", "attempt %lld started: Job %s (memory x%d, deadline "
-	      "x%d)", (long long)attempt_of(c), c->out->job_name, o.memory_factor,
-	      o.deadline_factor);
+	      "x%d)", (long long)attempt_of(c), c->out->job_name,
+	      (int)get_int(retry, 1, "memoryFactor", NULL),
+	      (int)get_int(retry, 1, "deadlineFactor", NULL));
 	return 0;
 }
 
@@ -521,16 +530,8 @@ static int job_stage(struct ctx *c)
 			c->out->requeue_ms = PHX_BUILD_JOB_LOST_MS;
 			return 0;
 		}
-		int64_t run = get_int(c->st, 1, "run", NULL);
-		struct phx_build_job_opts o = {
-			.run = (int)run, .attempt = (int)attempt_of(c),
-			.memory_factor = (int)get_int(retry, 1, "memoryFactor", NULL),
-			.deadline_factor = (int)get_int(retry, 1, "deadlineFactor", NULL),
-		};
-		c->out->job = phx_build_job_new(c->in->build, &o);
-		if (!c->out->job)
+		if (job_effect(c, get_int(c->st, 1, "run", NULL), retry) < 0)
 			return KUBE_ENOMEM;
-		c->out->effect = PHX_BUILD_EFFECT_CREATE_JOB;
 		snprintf(c->out->job_name, sizeof(c->out->job_name), "%s", job);
 		c->out->requeue_ms = PHX_BUILD_JOB_LOST_MS;
 		return 0;
