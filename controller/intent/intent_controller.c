@@ -12,6 +12,7 @@
 #include <uthash.h>
 
 #include "intent_audit.h"
+#include "intent_evaluator.h"
 #include "intent_governance.h"
 #include "intent_policy.h"
 #include "intent_queue.h"
@@ -59,6 +60,7 @@ struct intent_wing {
 	struct kube_cache *intents, *policies, *approvals, *cms, *services;
 	struct kube_informer *builds;   /* not the manager's: the Build CRD may be absent */
 	char *ns;
+	struct intent_evaluator *eval; /* the policies' external evaluator calls (own threads) */
 	pthread_mutex_t mu;
 	struct slot *slots;
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
@@ -479,6 +481,14 @@ static void govern(struct rstate *r)
 	pthread_mutex_unlock(&r->w->mu);
 
 	evaluate(r->w, r->intent, r->ns, &r->pol, &rep);
+	if (!intent_evaluator_fold(r->w->eval, r->key, r->intent, &r->pol, &rep)) {
+		/* The evaluator is still thinking (on its own thread): its end enqueues us again. */
+		cond(r, INTENT_COND_EVALUATED, "Unknown", "Evaluating",
+		     "rule score %.2f; waiting for the external evaluator %s (at most %d s)",
+		     rep.rule_score, r->pol.evaluator_url, r->pol.evaluator_timeout_s);
+		requeue(r, (int64_t)(r->pol.evaluator_timeout_s + 5) * 1000);
+		return;
+	}
 	cJSON *gov = intent_report_governance_json(&rep, &r->pol, r->policy_name);
 	if (gov)
 		set_item(r->status, "governance", gov);
@@ -495,6 +505,9 @@ static void govern(struct rstate *r)
 			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "; %s: %s",
 						intent_rule_name(rep.results[i].rule),
 						rep.results[i].message);
+	if (rep.has_evaluator && rep.evaluator.result == INTENT_ERROR && off < sizeof(msg))
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "; external-evaluator: %s",
+					rep.evaluator.message);
 	cond(r, INTENT_COND_EVALUATED, "True", dec, "%s", msg);
 	switch (rep.decision) {
 	case INTENT_AUTO_APPROVED:
@@ -1469,6 +1482,7 @@ static int missing(struct intent_wing *w, struct kube_reconcile_ctx *ctx, const 
 	struct intent_policy pol;
 	char err[64];
 
+	intent_evaluator_forget(w->eval, key);
 	r.approval_writes = cJSON_CreateArray();
 	cJSON *all = pending_approvals(w, ns, name, &v, &n);
 	if (n > 0) {
@@ -1551,7 +1565,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	int64_t og = -1;
 	kube_json_get_int(r.status, &og, "observedGeneration", NULL);
 	if (og != r.gen) {
-		if (og > 0)
+		if (og > 0 && !is(&r, INTENT_COND_EVALUATED, "Unknown"))
 			audit(&r, "operator", "SpecChanged", NULL, NULL, "starts over from governance");
 		govern(&r);
 	}
@@ -1816,6 +1830,14 @@ static int intents_served(struct kube_client *c)
 	return served;
 }
 
+/* An evaluator call ended (on its thread): reconcile the Intent again. */
+static void evaluator_done(const char *key, void *ud)
+{
+	struct intent_wing *w = ud;
+	if (w->ctl)
+		kube_controller_enqueue(w->ctl, key);
+}
+
 int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void **state)
 {
 	struct intent_wing *w;
@@ -1837,6 +1859,7 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	w->client = env->client;
 	w->events = env->events;
 	w->ns = strdup(env->namespace ? env->namespace : "");
+	w->eval = intent_evaluator_new(evaluator_done, w);
 	struct kube_metrics *reg = kube_metrics_default();
 	w->m_phase = kube_metric_register(reg, KUBE_GAUGE, "phoenix_intents",
 					  "Intents by phase", (const char *const[]){"phase", NULL}, NULL, 0);
@@ -1891,6 +1914,7 @@ void intent_wing_free(void *state)
 
 	if (!w)
 		return;
+	intent_evaluator_free(w->eval);
 	kube_informer_free(w->builds);
 	HASH_ITER(hh, w->slots, s, tmp) {
 		HASH_DEL(w->slots, s);
