@@ -13,6 +13,7 @@
 
 #include "intent_audit.h"
 #include "intent_evaluator.h"
+#include "intent_generator.h"
 #include "intent_governance.h"
 #include "intent_policy.h"
 #include "intent_queue.h"
@@ -61,6 +62,7 @@ struct intent_wing {
 	struct kube_informer *builds;   /* not the manager's: the Build CRD may be absent */
 	char *ns;
 	struct intent_evaluator *eval; /* the policies' external evaluator calls (own threads) */
+	struct kube_cache *jobs;       /* the spec.generator Jobs the Intents own */
 	pthread_mutex_t mu;
 	struct slot *slots;
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
@@ -1034,6 +1036,64 @@ static void spec_scored(struct rstate *r, const char *action, int score, int gat
 	kube_metric_observe(r->w->m_spec, NULL, score);
 }
 
+/* ---- spec.generator (intent_generator.h) ---------------------------------------------- */
+
+static struct intent_gen_io gen_io(struct rstate *r)
+{
+	return (struct intent_gen_io){r->ctx->client, r->w->jobs, r->w->cms, r->w->events};
+}
+
+/* The SPEC to write: the built-in loop, or the generator Jobs' best. 1 while the Jobs run or
+ * wait for a retry (SpecReady Unknown says so); 0 with *out filled (after giving up: the
+ * built-in SPEC, for the human review that follows). */
+static int spec_outcome(struct rstate *r, int gate, struct intent_spec_outcome *out, int *rc)
+{
+	struct intent_gen_result g;
+	struct intent_gen_io io = gen_io(r);
+
+	if (!intent_generator_of(r->intent, NULL, NULL)) {
+		*rc = intent_spec_run(r->intent, NULL, gate, r->pol.spec_max_passes, out);
+		return 0;
+	}
+	*rc = intent_generator_step(&io, r->intent, r->gen, r->now, now_ms(r->ctx->clock), r->status, &g);
+	if (*rc < 0)
+		return 0;
+	if (g.state == INTENT_GEN_PENDING) {
+		cond(r, INTENT_COND_SPEC_READY, "Unknown", "Generating", "%s", g.message);
+		if (g.requeue_ms > 0)
+			requeue(r, g.requeue_ms);
+		return 1;
+	}
+	if (g.state == INTENT_GEN_FAILED) {
+		*rc = intent_spec_run(r->intent, NULL, gate, 1, out);
+		return 0;
+	}
+	memset(out, 0, sizeof(*out));
+	out->md = g.md;
+	out->passes = 1;
+	out->verdict = g.verdict;
+	out->passed = g.verdict.score >= gate;
+	return 0;
+}
+
+/* After the generator gave up, the SPEC the operator wrote waits for a human whatever it
+ * scores (an edit of it is verified as usual). */
+static void spec_generator_failed(struct rstate *r, const char *cmname, int score)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(r->status, "generator");
+	int64_t gg = -1;
+	const char *ph = kube_json_get_str(g, "phase", NULL);
+
+	if (!intent_generator_of(r->intent, NULL, NULL) || !ph || strcmp(ph, "Failed") != 0 ||
+	    !kube_json_get_int(g, &gg, "generation", NULL) || gg != r->gen)
+		return;
+	cond(r, INTENT_COND_SPEC_READY, "False", "GeneratorFailed",
+	     "%s. Waiting for a human: ConfigMap %s holds the built-in SPEC (score %d); approve it "
+	     "(kubectl phoenix approve intent/%s --gate Spec --reason \"...\"), edit it, or fix "
+	     "spec.generator", str_or(kube_json_get_str(g, "message", NULL), "the generator failed"),
+	     cmname, score, r->name);
+}
+
 /* Writes or re-verifies the SPEC ConfigMap; sets status.spec and SpecReady. */
 static int spec_step(struct rstate *r)
 {
@@ -1058,8 +1118,7 @@ static int spec_step(struct rstate *r)
 	}
 	if (!cm || !cmgen || strcmp(cmgen, want_gen) != 0) {
 		struct intent_spec_outcome out;
-		rc = intent_spec_run(r->intent, NULL, gate, r->pol.spec_max_passes, &out);
-		if (rc < 0)
+		if (spec_outcome(r, gate, &out, &rc) || rc < 0)
 			goto done;
 		intent_hash_hex(out.md, hash);
 		char *body = cm_body(r, cmname, out.md, out.passes, hash, !cm);
@@ -1078,6 +1137,9 @@ static int spec_step(struct rstate *r)
 			rc = obj ? kube_create(r->ctx->client, &INTENT_CM_GVR, r->ns, obj, NULL, NULL)
 				 : KUBE_ENOMEM;
 			cJSON_Delete(obj);
+			if (rc == KUBE_EALREADYEXISTS) /* created by a reconcile the cache has not seen */
+				rc = kube_patch(r->ctx->client, &INTENT_CM_GVR, r->ns, cmname, NULL,
+						KUBE_PATCH_MERGE, body, NULL, NULL);
 		}
 		free(body);
 		if (rc < 0)
@@ -1133,6 +1195,8 @@ static int spec_step(struct rstate *r)
 		     "%s. Waiting for a human: kubectl phoenix approve intent/%s --gate Spec --reason "
 		     "\"...\", or edit ConfigMap %s (re-verified on change)", msg, r->name, cmname);
 	}
+	if (!edited)
+		spec_generator_failed(r, cmname, v.score);
 done:
 	cJSON_Delete(cm);
 	return rc;
@@ -1391,12 +1455,15 @@ static int write_status(struct rstate *r)
 	cJSON_ArrayForEach(e, old)
 		if (!cJSON_GetObjectItemCaseSensitive(r->status, e->string))
 			cJSON_AddNullToObject(cJSON_GetObjectItemCaseSensitive(patch, "status"), e->string);
-	const cJSON *oq = kube_json_get(old, "queue", NULL);
-	const cJSON *nq = kube_json_get(r->status, "queue", NULL);
-	if (cJSON_IsObject(oq) && cJSON_IsObject(nq))
-		cJSON_ArrayForEach(e, oq)
-			if (!cJSON_GetObjectItemCaseSensitive(nq, e->string))
-				cJSON_AddNullToObject(kube_json_ensure_obj(kube_json_ensure_obj(patch, "status"), "queue"), e->string);
+	static const char *const nested[] = {"queue", "generator"};
+	for (size_t i = 0; i < sizeof(nested) / sizeof(nested[0]); i++) {
+		const cJSON *oq = kube_json_get(old, nested[i], NULL);
+		const cJSON *nq = kube_json_get(r->status, nested[i], NULL);
+		if (cJSON_IsObject(oq) && cJSON_IsObject(nq))
+			cJSON_ArrayForEach(e, oq)
+				if (!cJSON_GetObjectItemCaseSensitive(nq, e->string))
+					cJSON_AddNullToObject(kube_json_ensure_obj(kube_json_ensure_obj(patch, "status"), nested[i]), e->string);
+	}
 	char *body = cJSON_PrintUnformatted(patch);
 	cJSON_Delete(patch);
 	if (!body)
@@ -1576,6 +1643,9 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		    strcmp(str_or(kube_json_get_str(r.intent, "status", "phase", NULL), ""), "Cancelled"))
 			audit(&r, "operator", "Cancelled", NULL, NULL, NULL);
 		rc = stop_build(&r);
+		struct intent_gen_io gio = gen_io(&r);
+		if (rc == 0 && w->jobs)
+			rc = intent_generator_stop(&gio, r.intent);
 		cJSON_DeleteItemFromObjectCaseSensitive(r.status, "queue");
 		intent_cond_remove(r.conds, INTENT_COND_QUEUED);
 	} else {
@@ -1780,6 +1850,9 @@ static int setup(struct kube_controller *ctl, void *ud)
 		rc = kube_controller_watches(ctl, &svc, map_service, w, &w->services);
 	if (rc == 0)
 		rc = kube_controller_owns(ctl, &cms, &w->cms);
+	struct kube_source jobs = {.gvr = &INTENT_GEN_JOB_GVR, .label_selector = INTENT_LABEL};
+	if (rc == 0)
+		rc = kube_controller_owns(ctl, &jobs, &w->jobs);
 	return rc;
 }
 

@@ -87,6 +87,8 @@ for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
 		# Owner references with blockOwnerDeletion need update on the owner's finalizers
 		# (OwnerReferencesPermissionEnforcement, e.g. OpenShift).
 		push @out, "phoenixservices/finalizers update" if $s =~ /blockOwnerDeletion/;
+		# A streamed GET (kube__stream) names its resource: "pods/log" for a pod's log.
+		while ($s =~ /\bkube__stream\s*\([^;]*?"([a-z]+\/[a-z]+)"/g) { push @out, "$1 get"; }
 	}
 }
 my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;

@@ -64,6 +64,11 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
+# The Intent's spec.generator Jobs (controller/intent/intent_generator.c): the Jobs above, and
+# the log of their pods, where the generator prints the SPEC.
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 {{- end -}}
 
 {{/* Leader election: the Lease, in the leader-election namespace only. */}}
