@@ -1648,7 +1648,8 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 			rc = intent_generator_stop(&gio, r.intent);
 		cJSON_DeleteItemFromObjectCaseSensitive(r.status, "queue");
 		intent_cond_remove(r.conds, INTENT_COND_QUEUED);
-	} else {
+	} else if (!is(&r, INTENT_COND_EVALUATED, "Unknown")) {
+		/* (While the external evaluator thinks nothing is pending: its end brings us back.) */
 		apply_approvals(&r);
 	}
 	int denied = is(&r, INTENT_COND_DENIED, "True") || !is(&r, INTENT_COND_APPROVED, "True");

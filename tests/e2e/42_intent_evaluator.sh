@@ -22,17 +22,17 @@ EV="http://127.0.0.1:$(cat "$E2E_TMP/evaluator.port")"
 # A port nothing listens on: bound and closed again.
 DEAD=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-# ev_case NS URL TIMEOUT: a namespace whose default policy (autonomous) calls URL, with the
-# reference Intent "revenue" (tier 2, rule score 0.92: auto-approved by the rules alone).
+# ev_case NS URL TIMEOUT [MODE]: a namespace whose default policy (autonomous) calls URL, with
+# the reference Intent "revenue" (tier 2, rule score 0.92: auto-approved by the rules alone).
 ev_case() {
-	local ns=$1 url=$2 t=$3
+	local ns=$1 url=$2 t=$3 mode=${4:-autonomous}
 	k create namespace "$ns" >/dev/null
 	k apply -n "$ns" -f - >/dev/null <<YAML
 apiVersion: phoenix.fpai.io/v1alpha1
 kind: GovernancePolicy
 metadata: {name: default}
 spec:
-  mode: autonomous
+  mode: $mode
   dependencies: {allowed: [billing-ledger]}
   evaluator: {url: '$url', timeoutSeconds: $t, weight: 0.5}
 YAML
@@ -76,6 +76,15 @@ expect_eq 0.92 "$(intent_get revenue '{.status.governance.score}' ev-slow)" "rul
 expect_eq AutoApproved "$(intent_cond revenue Evaluated reason ev-slow)" "decision by the rules"
 expect_contains "$(intent_cond revenue Evaluated message ev-slow)" "external-evaluator: evaluator $EV/slow failed" "Evaluated message names it"
 pass "timeout: an error result named external-evaluator, the rule score 0.92 stands (AutoApproved)"
+
+# --- an Approval made while the evaluator thinks is applied once it has answered (supervised)
+ev_case ev-wait "$EV/slow" 3 supervised
+wait_for 10 "ev-wait: Evaluating" bash -c "kubectl --kubeconfig $KUBECONFIG get intent revenue -n ev-wait -o jsonpath='{.status.conditions[?(@.type==\"Evaluated\")].reason}' | grep -qx Evaluating"
+intent_approval early revenue Governance Approve "approved before the evaluator answered" alice -n ev-wait >/dev/null
+wait_for 10 "ev-wait approved" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get intent revenue -n ev-wait -o jsonpath='{.status.conditions[?(@.type==\"Approved\")].reason}')\" = alice ]"
+expect_eq RequiresApproval "$(intent_cond revenue Evaluated reason ev-wait)" "supervised: needs a human"
+wait_for 10 "early Applied" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get approval early -n ev-wait -o jsonpath='{.status.outcome}')\" = Applied ]"
+pass "an Approval created while the evaluator thinks is applied after its answer (not ignored)"
 
 # --- a good answer: 0.5 * 0.92 + 0.5 * 0.2 = 0.56 -> below the threshold: needs a human
 ev_case ev-good "$EV/good" 5
