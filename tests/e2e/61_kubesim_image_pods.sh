@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# kubesim --run-pods, image mode (docs/container-images.md): a container whose image is in the
+# registry on loopback is pulled (skopeo), unpacked (umoci) and run with runc. The operator image
+# built by hack/images/operator-image.sh runs `--help` as a Job that completes, with its output in
+# kubectl logs and a memory limit in its cgroup; the operator itself runs as a Pod from the image,
+# its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
+# and becomes Ready through its /readyz probe (it reached kubesim from inside the container);
+# deleting the pod stops the container and leaves no runc state; an image not in the registry
+# keeps today's mapping (ErrImagePull without a mapping).
+# Skips (exit 0, "SKIP:") when the image tools are missing (hack/install-deps.sh --images).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$PHX_ROOT/hack/images/lib.sh"
+require_kubesim "kubesim --run-pods"
+
+missing=$(img_missing)
+if [ -n "$missing" ] || ! command -v jq >/dev/null; then
+	echo "SKIP: $(basename "$0"): needs the image tools, missing: $missing (run hack/install-deps.sh --images)"
+	exit 0
+fi
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: $(basename "$0"): runc and buildah's vfs storage need root here"; exit 0; }
+
+img_registry_start "$E2E_TMP/registry" || fail "docker-registry did not start"
+on_exit img_registry_stop
+"$PHX_ROOT/hack/images/operator-image.sh" --bin "$PHX_BIN" --push "$IMG_REGISTRY" >/dev/null ||
+	fail "operator-image.sh failed"
+image="$IMG_REGISTRY/phoenix-operator:0.1.0"
+
+RP="$E2E_TMP/runpods"
+sim_start --run-pods --run-pods-dir "$RP"
+jp() { k get pod "$1" -o "jsonpath=$2"; }
+pod_dir() { echo "$RP"/*/pods/"$(jp "$1" '{.metadata.uid}')"; }
+
+# --- A Job from the image: the image's entrypoint with args, a memory limit ----------------------
+cat >"$E2E_TMP/job.yaml" <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata: {name: version}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: op
+        image: $image
+        args: ["--help"]
+        resources: {limits: {memory: 64Mi}}
+EOF
+k apply -f "$E2E_TMP/job.yaml" >/dev/null
+on_failure "echo '--- pull logs'; cat '$RP'/*/pods/*/oci/*/pull.log 2>/dev/null | tail -n 20"
+wait_for 60 "job version Complete" k wait --for=condition=Complete job/version --timeout=2s
+jobpod=$(k get pods -l job-name=version -o 'jsonpath={.items[0].metadata.name}')
+expect_contains "$(k logs "$jobpod")" "Usage: phoenix-controller" "the image's program wrote the log"
+expect_eq 0 "$(jp "$jobpod" '{.status.containerStatuses[0].state.terminated.exitCode}')" "exit code 0"
+cfg="$(pod_dir "$jobpod")/oci/op/config.base.json"
+expect_eq 67108864 "$(jq .linux.resources.memory.limit "$cfg")" "memory limit in the runc config"
+expect_eq '["/usr/local/bin/phoenix-controller","--help"]' "$(jq -c .process.args "$cfg")" "entrypoint + args"
+
+# --- The operator as a Pod from the image, talking to kubesim ------------------------------------
+k apply -f "$PHX_ROOT/manifests/crds/phoenix.fpai.io_phoenixservices.yaml" >/dev/null
+probe=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+k create secret generic op-kubeconfig --from-file=kubeconfig="$KUBECONFIG" >/dev/null
+cat >"$E2E_TMP/op.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: operator}
+spec:
+  volumes:
+  - {name: kc, secret: {secretName: op-kubeconfig}}
+  containers:
+  - name: manager
+    image: $image
+    args: ["--kubeconfig", "/etc/phoenix/kubeconfig", "--metrics-bind-address", "0",
+           "--health-probe-bind-address", "0.0.0.0:$probe"]
+    volumeMounts: [{name: kc, mountPath: /etc/phoenix, readOnly: true}]
+    securityContext: {readOnlyRootFilesystem: true}
+    readinessProbe:
+      httpGet: {path: /readyz, port: $probe}
+      periodSeconds: 1
+EOF
+k apply -f "$E2E_TMP/op.yaml" >/dev/null
+on_failure "echo '--- operator pod log'; kubectl --kubeconfig '$KUBECONFIG' logs operator 2>&1 | tail -n 30"
+wait_for 60 "operator pod Ready (its /readyz from inside the container)" \
+	bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod operator -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+uid=$(jp operator '{.metadata.uid}')
+cid="ks-$uid-manager"
+state=$(runc --root /run/kubesim-oci state "$cid") || fail "no runc container $cid"
+pid=$(jq -r .pid <<<"$state")
+expect_eq "65532 65532 65532 65532" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" "operator process uid"
+[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "not in its own PID namespace"
+expect_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$pid/ns/net")" "host network"
+
+# Deleting the pod stops the container (SIGTERM through the wrapper) and removes its state.
+k delete pod operator --wait=false >/dev/null
+wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod operator >/dev/null 2>&1"
+wait_for 10 "runc container $cid deleted" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1"
+kill -0 "$pid" 2>/dev/null && fail "the operator process $pid outlived its pod"
+
+# --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---
+k run nope --image="$IMG_REGISTRY/not-there:1" --restart=Never >/dev/null
+wait_for 30 "nope ErrImagePull/ImagePullBackOff" bash -c "kubectl --kubeconfig '$KUBECONFIG' get pod nope -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}' | grep -qE 'ErrImagePull|ImagePullBackOff'"
+pass "image mode: a Job and the operator ran from the loopback registry's image under runc"
