@@ -5,7 +5,9 @@
 # kubectl logs and a memory limit in its cgroup; the operator itself runs as a Pod from the image,
 # its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
 # and becomes Ready through its /readyz probe (it reached kubesim from inside the container);
-# deleting the pod stops the container and leaves no runc state; an image not in the registry
+# deleting the pod stops the container and leaves no runc state; a memory limit is the memory
+# cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
+# by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
 # keeps today's mapping (ErrImagePull without a mapping).
 # Skips (exit 0, "SKIP:") when the image tools are missing (hack/install-deps.sh --images).
 set -euo pipefail
@@ -96,6 +98,63 @@ k delete pod operator --wait=false >/dev/null
 wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod operator >/dev/null 2>&1"
 wait_for 10 "runc container $cid deleted" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1"
 kill -0 "$pid" 2>/dev/null && fail "the operator process $pid outlived its pod"
+
+# --- Memory: the limit is the memory cgroup's, the kill is the kernel's -------------------------
+# A tiny image of a program that allocates N MiB, on a base of its own libraries.
+mkdir -p "$E2E_TMP/memhog"
+cat >"$E2E_TMP/memhog/memhog.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+	long mb = argc > 1 ? atol(argv[1]) : 1;
+	for (long i = 0; i < mb; i++) {
+		char *p = malloc(1 << 20);
+		if (!p)
+			return 2;
+		memset(p, 1, 1 << 20);
+	}
+	printf("allocated %ld MiB\n", mb);
+	return 0;
+}
+C
+cc -O1 -o "$E2E_TMP/memhog/memhog" "$E2E_TMP/memhog/memhog.c" || fail "cannot compile memhog"
+membase=$("$PHX_ROOT/hack/images/base.sh" "$E2E_TMP/memhog/memhog") || fail "base.sh memhog"
+printf 'FROM %s\nCOPY memhog /usr/local/bin/memhog\nENTRYPOINT ["/usr/local/bin/memhog"]\n' "$membase" \
+	>"$E2E_TMP/memhog/Containerfile"
+img_buildah build -q --timestamp 0 -f "$E2E_TMP/memhog/Containerfile" -t localhost/memhog:1 "$E2E_TMP/memhog" >/dev/null &&
+	img_buildah push -q --tls-verify=false localhost/memhog:1 "docker://$IMG_REGISTRY/memhog:1" &&
+	img_buildah rmi localhost/memhog:1 >/dev/null || fail "memhog image build/push failed"
+cat >"$E2E_TMP/mem.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: mem-ok}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: hog, image: "$IMG_REGISTRY/memhog:1", args: ["16"], resources: {limits: {memory: 128Mi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: mem-oom}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: hog, image: "$IMG_REGISTRY/memhog:1", args: ["256"], resources: {limits: {memory: 64Mi}}}
+EOF
+k apply -f "$E2E_TMP/mem.yaml" >/dev/null
+phase_is() { [ "$(jp "$1" '{.status.phase}')" = "$2" ]; }
+wait_for 60 "mem-ok Succeeded" phase_is mem-ok Succeeded
+expect_contains "$(k logs mem-ok)" "allocated 16 MiB" "16 MiB under a 128 MiB limit"
+wait_for 60 "mem-oom Failed" phase_is mem-oom Failed
+expect_eq 137 "$(jp mem-oom '{.status.containerStatuses[0].state.terminated.exitCode}')" "killed by SIGKILL"
+if awk -F: '$2 == "memory" {f = 1} END {exit !f}' /proc/self/cgroup; then
+	# cgroup v1 memory controller: the wrapper saw the kernel's OOM kill.
+	expect_contains "$(k logs mem-oom)" "the kernel OOM-killed the container" "OOM kill noticed"
+	[ -e "$(pod_dir mem-oom)/oci/hog/oom" ] || fail "no oom marker for mem-oom"
+fi
+[ ! -e "$(pod_dir mem-ok)/oci/hog/oom" ] || fail "oom marker for mem-ok"
 
 # --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---
 k run nope --image="$IMG_REGISTRY/not-there:1" --restart=Never >/dev/null

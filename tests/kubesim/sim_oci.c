@@ -175,24 +175,47 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	return c;
 }
 
-/* The wrapper the runtime spawns (see sim_oci.h). $1 is the container id. The environment the
- * runtime built becomes the container's (HOME=/ instead of the pod dir; the runtime's own
- * KUBESIM_OCI_DIR dropped). */
+/* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id, $2 its name. The
+ * environment the runtime built becomes the container's (HOME=/ instead of the pod dir; the
+ * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) and a cgroup v1 memory
+ * controller, the limit goes on a parent cgroup the wrapper makes (runc's leaf under it has
+ * none), because runc removes its leaf, and the leaf's oom_kill count with it, when the
+ * container ends. The kernel counts an OOM kill in the victim's (leaf) cgroup only, so the
+ * wrapper's verdict is: the container died of SIGKILL (137) and the parent's peak usage reached
+ * the limit (memory.max_usage_in_bytes or its memsw twin; failcnt stays 0 there, the charge
+ * fails in the leaf) -> $d/oom and a line in the log. Elsewhere
+ * runc sets the limit itself (the kernel still kills; it is not told). */
 static const char wrapper[] =
 	"# kubesim --run-pods image mode (tests/kubesim/sim_oci.c): runs this dir's bundle with runc\n"
-	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1\n"
+	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1 cg=\n"
+	"rm -f \"$d/oom\"\n"
 	"env -u KUBESIM_OCI_DIR -u PWD -u OLDPWD -u SHLVL -u _ HOME=/ \\\n"
 	"  jq -n '[env | to_entries[] | \"\\(.key)=\\(.value)\"]' >\"$d/env.json\" &&\n"
 	"  jq --slurpfile e \"$d/env.json\" '.process.env = $e[0]' \"$d/config.base.json\" "
 	">\"$d/bundle/config.json\" || exit 126\n"
 	": >>\"$KUBESIM_POD_DIR/term/$2/termination-log\" || exit 126\n"
 	"runc --root \"$r\" delete --force \"$id\" >/dev/null 2>&1\n"
+	"if [ -s \"$d/memory\" ]; then\n"
+	"  own=$(awk -F: '$2 == \"memory\" {print $3}' /proc/self/cgroup); own=${own%/}\n"
+	"  c=/sys/fs/cgroup/memory$own/$id\n"
+	"  if [ -n \"$own\" ] && mkdir -p \"$c\" && cat \"$d/memory\" >\"$c/memory.limit_in_bytes\"; then\n"
+	"    [ ! -e \"$c/memory.memsw.limit_in_bytes\" ] || cat \"$d/memory\" >\"$c/memory.memsw.limit_in_bytes\"\n"
+	"    jq --arg p \"$own/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
+	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
+	"  fi\n"
+	"fi\n"
 	"exec 3> >(exec setsid bash -c 'cat >/dev/null; runc --root \"$0\" delete --force \"$1\" "
-	">/dev/null 2>&1' \"$r\" \"$id\")\n"
+	">/dev/null 2>&1; [ -z \"$2\" ] || rmdir \"$2\" 2>/dev/null' \"$r\" \"$id\" \"$cg\")\n"
 	"runc --root \"$r\" run --bundle \"$d/bundle\" \"$id\" 3>&- </dev/null &\n"
 	"pid=$!\n"
 	"for s in TERM INT HUP QUIT USR1 USR2; do trap \"kill -$s $pid 2>/dev/null\" $s; done\n"
 	"while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done\n"
+	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] &&\n"
+	"  cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
+	"  awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'; then\n"
+	"  : >\"$d/oom\"\n"
+	"  echo \"kubesim: the kernel OOM-killed the container (memory limit $(cat \"$d/memory\") bytes)\" >&2\n"
+	"fi\n"
 	"exit \"$rc\"\n";
 
 /* Runs argv (argv[0] found on PATH), output appended to log; its exit status, -1 if it did not
@@ -331,6 +354,18 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		goto out;
 	}
 	free(text);
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	unlink(path);
+	if (sim_j_int(cfg, "linux.resources.memory.limit", 0) > 0) {
+		char lim[32];
+
+		snprintf(lim, sizeof(lim), "%lld",
+			 (long long)sim_j_int(cfg, "linux.resources.memory.limit", 0));
+		if (write_text(path, lim, 0644) != 0) {
+			snprintf(err, errlen, "cannot write %s", path);
+			goto out;
+		}
+	}
 	snprintf(path, sizeof(path), "%s/run.sh", dir);
 	if (write_text(path, wrapper, 0755) != 0) {
 		snprintf(err, errlen, "cannot write %s", path);
@@ -363,4 +398,12 @@ out:
 	cJSON_Delete(imgcfg);
 	cJSON_Delete(cfg);
 	return rc;
+}
+
+int sim_oci_oom_killed(const char *pod_dir, const char *ctr)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/oci/%s/oom", pod_dir, ctr ? ctr : "");
+	return ctr && access(path, F_OK) == 0;
 }
