@@ -126,23 +126,12 @@ printf 'FROM %s\nCOPY memhog /usr/local/bin/memhog\nENTRYPOINT ["/usr/local/bin/
 img_buildah build -q --timestamp 0 -f "$E2E_TMP/memhog/Containerfile" -t localhost/memhog:1 "$E2E_TMP/memhog" >/dev/null &&
 	img_buildah push -q --tls-verify=false localhost/memhog:1 "docker://$IMG_REGISTRY/memhog:1" &&
 	img_buildah rmi localhost/memhog:1 >/dev/null || fail "memhog image build/push failed"
-cat >"$E2E_TMP/mem.yaml" <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: mem-ok}
-spec:
-  restartPolicy: Never
-  containers:
-  - {name: hog, image: "$IMG_REGISTRY/memhog:1", args: ["16"], resources: {limits: {memory: 128Mi}}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: mem-oom}
-spec:
-  restartPolicy: Never
-  containers:
-  - {name: hog, image: "$IMG_REGISTRY/memhog:1", args: ["256"], resources: {limits: {memory: 64Mi}}}
-EOF
+# mem_pod NAME MIB LIMIT: a pod allocating MIB MiB under LIMIT.
+mem_pod() {
+	printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: hog, image: "%s", args: ["%s"], resources: {limits: {memory: %s}}}\n' \
+		"$1" "$IMG_REGISTRY/memhog:1" "$2" "$3"
+}
+{ mem_pod mem-ok 16 128Mi; mem_pod mem-oom 256 64Mi; } >"$E2E_TMP/mem.yaml"
 k apply -f "$E2E_TMP/mem.yaml" >/dev/null
 phase_is() { [ "$(jp "$1" '{.status.phase}')" = "$2" ]; }
 wait_for 60 "mem-ok Succeeded" phase_is mem-ok Succeeded
