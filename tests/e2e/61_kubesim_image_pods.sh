@@ -93,6 +93,19 @@ expect_eq "65532 65532 65532 65532" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/pr
 [ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "not in its own PID namespace"
 expect_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$pid/ns/net")" "host network"
 
+# SIGKILL of the wrapper's process group (what the runtime does after the grace period) cannot
+# reach the container, which runc puts in a session of its own: the wrapper's watcher deletes it,
+# and the runtime restarts the container (restartPolicy Always).
+wrapper=$(ps -o ppid= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')" | tr -d ' ')
+expect_eq bash "$(ps -o comm= -p "$wrapper")" "the runtime's process is the wrapper"
+kill -KILL -- "-$(ps -o pgid= -p "$wrapper" | tr -d ' ')"
+wait_for 10 "the killed wrapper's container is gone" bash -c "! kill -0 $pid 2>/dev/null"
+restarted() { [ "$(jp operator '{.status.containerStatuses[0].restartCount}')" -ge 1 ] 2>/dev/null; }
+wait_for 30 "operator container restarted" restarted
+wait_for 60 "operator pod Ready again" \
+	bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod operator -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+pid=$(runc --root /run/kubesim-oci state "$cid" | jq -r .pid)
+
 # Deleting the pod stops the container (SIGTERM through the wrapper) and removes its state.
 k delete pod operator --wait=false >/dev/null
 wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod operator >/dev/null 2>&1"
