@@ -8,7 +8,7 @@
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
-# keeps today's mapping (ErrImagePull without a mapping).
+# keeps today's mapping (ErrImagePull without a mapping); kubesim SIGKILLed leaves no container.
 # Skips (exit 0, "SKIP:") when the image tools are missing (hack/install-deps.sh --images).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -32,6 +32,9 @@ RP="$E2E_TMP/runpods"
 sim_start --run-pods --run-pods-dir "$RP"
 jp() { k get pod "$1" -o "jsonpath=$2"; }
 pod_dir() { echo "$RP"/*/pods/"$(jp "$1" '{.metadata.uid}')"; }
+# The runc id of a pod's container's current run: ks-<uid>-<container>-<wrapper pid>.
+ctr_id() { runc --root /run/kubesim-oci list -q | grep "^ks-$(jp "$1" '{.metadata.uid}')-$2-" | tail -n 1; }
+runc_state() { runc --root /run/kubesim-oci state "$1"; }
 
 # --- A Job from the image: the image's entrypoint with args, a memory limit ----------------------
 cat >"$E2E_TMP/job.yaml" <<EOF
@@ -83,11 +86,11 @@ spec:
 EOF
 k apply -f "$E2E_TMP/op.yaml" >/dev/null
 on_failure "echo '--- operator pod log'; kubectl --kubeconfig '$KUBECONFIG' logs operator 2>&1 | tail -n 30"
-wait_for 60 "operator pod Ready (its /readyz from inside the container)" \
-	bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod operator -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+op_ready() { [ "$(jp operator '{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for 60 "operator pod Ready (its /readyz from inside the container)" op_ready
 uid=$(jp operator '{.metadata.uid}')
-cid="ks-$uid-manager"
-state=$(runc --root /run/kubesim-oci state "$cid") || fail "no runc container $cid"
+cid=$(ctr_id operator manager)
+state=$(runc_state "$cid") || fail "no runc container for operator/manager"
 pid=$(jq -r .pid <<<"$state")
 expect_eq "65532 65532 65532 65532" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" "operator process uid"
 [ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "not in its own PID namespace"
@@ -102,14 +105,17 @@ kill -KILL -- "-$(ps -o pgid= -p "$wrapper" | tr -d ' ')"
 wait_for 10 "the killed wrapper's container is gone" bash -c "! kill -0 $pid 2>/dev/null"
 restarted() { [ "$(jp operator '{.status.containerStatuses[0].restartCount}')" -ge 1 ] 2>/dev/null; }
 wait_for 30 "operator container restarted" restarted
-wait_for 60 "operator pod Ready again" \
-	bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod operator -o 'jsonpath={.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
-pid=$(runc --root /run/kubesim-oci state "$cid" | jq -r .pid)
+wait_for 60 "operator pod Ready again" op_ready
+cid2=$(ctr_id operator manager)
+[ -n "$cid2" ] && [ "$cid2" != "$cid" ] || fail "the restarted run has its own runc id (got '$cid2' after '$cid')"
+cid=$cid2
+pid=$(runc_state "$cid" | jq -r .pid)
 
 # Deleting the pod stops the container (SIGTERM through the wrapper) and removes its state.
 k delete pod operator --wait=false >/dev/null
 wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod operator >/dev/null 2>&1"
 wait_for 10 "runc container $cid deleted" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1"
+[ -z "$(runc --root /run/kubesim-oci list -q | grep "ks-$uid-")" ] || fail "runc state left for the deleted pod"
 kill -0 "$pid" 2>/dev/null && fail "the operator process $pid outlived its pod"
 
 # --- Memory: the limit is the memory cgroup's, the kill is the kernel's -------------------------
@@ -161,4 +167,15 @@ fi
 # --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---
 k run nope --image="$IMG_REGISTRY/not-there:1" --restart=Never >/dev/null
 wait_for 30 "nope ErrImagePull/ImagePullBackOff" bash -c "kubectl --kubeconfig '$KUBECONFIG' get pod nope -o 'jsonpath={.status.containerStatuses[0].state.waiting.reason}' | grep -qE 'ErrImagePull|ImagePullBackOff'"
+
+# --- kubesim SIGKILLed: PR_SET_PDEATHSIG takes the wrappers, their watchers the containers -----
+k apply -f "$E2E_TMP/op.yaml" >/dev/null
+running() { cid=$(ctr_id operator manager) && [ -n "$cid" ] && runc_state "$cid" | jq -e '.status == "running"' >/dev/null; }
+wait_for 60 "operator container running" running
+cid=$(ctr_id operator manager)
+pid=$(runc_state "$cid" | jq -r .pid)
+kill -KILL "$SIM_PID"
+wait "$SIM_PID" 2>/dev/null || true
+SIM_PID=""
+wait_for 10 "no container left after kubesim's SIGKILL" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1 && ! kill -0 $pid 2>/dev/null"
 pass "image mode: a Job and the operator ran from the loopback registry's image under runc"

@@ -175,7 +175,8 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	return c;
 }
 
-/* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id, $2 its name. The
+/* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id's prefix (the runc id
+ * adds the wrapper's pid: a dying run's watcher must not delete the next run), $2 its name. The
  * environment the runtime built becomes the container's (HOME=/ instead of the pod dir; the
  * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) and a cgroup v1 memory
  * controller, the limit goes on a parent cgroup the wrapper makes (runc's leaf under it has
@@ -187,14 +188,13 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
  * runc sets the limit itself (the kernel still kills; it is not told). */
 static const char wrapper[] =
 	"# kubesim --run-pods image mode (tests/kubesim/sim_oci.c): runs this dir's bundle with runc\n"
-	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1 cg=\n"
+	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg=\n"
 	"rm -f \"$d/oom\"\n"
 	"env -u KUBESIM_OCI_DIR -u PWD -u OLDPWD -u SHLVL -u _ HOME=/ \\\n"
 	"  jq -n '[env | to_entries[] | \"\\(.key)=\\(.value)\"]' >\"$d/env.json\" &&\n"
 	"  jq --slurpfile e \"$d/env.json\" '.process.env = $e[0]' \"$d/config.base.json\" "
 	">\"$d/bundle/config.json\" || exit 126\n"
 	": >>\"$KUBESIM_POD_DIR/term/$2/termination-log\" || exit 126\n"
-	"runc --root \"$r\" delete --force \"$id\" >/dev/null 2>&1\n"
 	"if [ -s \"$d/memory\" ]; then\n"
 	"  own=$(awk -F: '$2 == \"memory\" {print $3}' /proc/self/cgroup); own=${own%/}\n"
 	"  c=/sys/fs/cgroup/memory$own/$id\n"

@@ -26,6 +26,7 @@ struct sim_rt_image;
 /* Where runc keeps the state of kubesim's containers (outside the pod dirs, which the runtime
  * removes before a wrapper's watcher may have deleted its container). */
 #define SIM_OCI_RUNC_ROOT "/run/kubesim-oci"
+/* A run's runc id: ks-<pod uid>-<container>-<wrapper pid>. */
 
 /* 1 if the image reference names a registry on loopback with a port. Pure. */
 int sim_oci_local_ref(const char *image);
