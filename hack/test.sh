@@ -8,12 +8,19 @@
 #   PHX_SKIP_TSAN=1         skip the ThreadSanitizer pass only
 #   PHX_SKIP_BUILD_TYPES=1  skip the compile-only Release and MinSizeRel builds
 #   PHX_SKIP_REAL_LANE=1    skip the real lane (upstream kube-apiserver; needs Go)
+#   PHX_SKIP_IMAGES=1       do not install the image tools (buildah, runc, ...); image tests skip
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$root/hack/install-deps.sh" || { echo "test.sh: dependency installation failed" >&2; exit 1; }
+# The image tools (docs/images.md) only when an image test is selected; PHX_SKIP_IMAGES=1 skips
+# them (the image tests then print SKIP).
+if [ "${PHX_SKIP_IMAGES:-0}" != 1 ] && { [ -z "${PHX_TEST_FILTER:-}" ] || grep -qE "$PHX_TEST_FILTER" <<<"e2e/60_operator_image
+e2e/61_kubesim_image_pods"; }; then
+  "$root/hack/install-deps.sh" --images --no-helm || echo "test.sh: image tools not installed; the image tests will skip" >&2
+fi
 export PATH="$root/.tools/bin:$root/build/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -2,6 +2,7 @@
  * group per container, exit and OOM detection, probes, restarts with back-off, graceful stop,
  * freezing, and the record of process groups that lets the next start clean up after a SIGKILL. */
 #include "sim_runtime.h"
+#include "sim_oci.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -700,8 +701,12 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 	char dir[PATH_MAX];
 	int rc;
 
-	rc = sim_rt_image_resolve(rt->cfg, sim_j_str(x->spec, "image"), sim_j_at(x->spec, "command"),
-				  sim_j_at(x->spec, "args"), &img, x->wait_msg, sizeof(x->wait_msg));
+	/* An image in a registry on loopback runs with runc (sim_oci.h); others map to programs. */
+	rc = sim_oci_resolve(p->pod, x->spec, p->dir, &img, x->wait_msg, sizeof(x->wait_msg));
+	if (rc == SIM_OCI_NOT_MINE)
+		rc = sim_rt_image_resolve(rt->cfg, sim_j_str(x->spec, "image"),
+					  sim_j_at(x->spec, "command"), sim_j_at(x->spec, "args"),
+					  &img, x->wait_msg, sizeof(x->wait_msg));
 	if (rc)
 		return rc;
 	rc = ctr_mounts(p, x, &m, &nm);

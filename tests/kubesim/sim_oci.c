@@ -1,0 +1,409 @@
+/* kubesim --run-pods, image mode: see sim_oci.h. */
+#include "sim_oci.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kube_error.h"
+#include "sim_controllers.h"
+#include "sim_runtime.h"
+
+extern char **environ;
+
+int sim_oci_local_ref(const char *image)
+{
+	static const char *const hosts[] = {"127.0.0.1:", "localhost:", "[::1]:"};
+	const char *slash = image ? strchr(image, '/') : NULL;
+	size_t i, n;
+
+	if (!slash)
+		return 0;
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		n = strlen(hosts[i]);
+		if ((size_t)(slash - image) > n && strncmp(image, hosts[i], n) == 0) {
+			const char *p = image + n;
+
+			while (p < slash && *p >= '0' && *p <= '9')
+				p++;
+			return p == slash;
+		}
+	}
+	return 0;
+}
+
+/* Appends the strings of arr (if an array) to out. */
+static void add_strings(cJSON *out, const cJSON *arr)
+{
+	const cJSON *s;
+
+	cJSON_ArrayForEach(s, arr) {
+		if (cJSON_IsString(s))
+			cJSON_AddItemToArray(out, cJSON_CreateString(s->valuestring));
+	}
+}
+
+/* The host dir of a pod volume: hostPath's path, else pod_dir/volumes/<name>. */
+static int volume_src(const cJSON *pod, const char *name, const char *pod_dir, char *buf,
+		      size_t len)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, sim_j_at(pod, "spec.volumes")) {
+		const char *vn = sim_j_str(v, "name");
+
+		if (!vn || strcmp(vn, name) != 0)
+			continue;
+		if (sim_j_str(v, "hostPath.path"))
+			snprintf(buf, len, "%s", sim_j_str(v, "hostPath.path"));
+		else
+			snprintf(buf, len, "%s/volumes/%s", pod_dir, name);
+		return 1;
+	}
+	return 0;
+}
+
+static void add_bind(cJSON *mounts, const char *src, const char *dst, int ro)
+{
+	cJSON *m = cJSON_CreateObject(), *opts = cJSON_CreateArray();
+
+	cJSON_AddStringToObject(m, "destination", dst);
+	cJSON_AddStringToObject(m, "type", "bind");
+	cJSON_AddStringToObject(m, "source", src);
+	cJSON_AddItemToArray(opts, cJSON_CreateString("rbind"));
+	cJSON_AddItemToArray(opts, cJSON_CreateString(ro ? "ro" : "rw"));
+	cJSON_AddItemToObject(m, "options", opts);
+	cJSON_AddItemToArray(mounts, m);
+}
+
+/* Drops the network namespace: the container uses the host's network. */
+static void host_network(cJSON *linux)
+{
+	cJSON *ns = cJSON_GetObjectItemCaseSensitive(linux, "namespaces");
+	int i;
+
+	for (i = cJSON_GetArraySize(ns) - 1; i >= 0; i--) {
+		const char *t = sim_j_str(cJSON_GetArrayItem(ns, i), "type");
+
+		if (t && strcmp(t, "network") == 0)
+			cJSON_DeleteItemFromArray(ns, i);
+	}
+}
+
+cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod, const cJSON *ctr,
+		      const char *pod_dir, char *err, size_t errlen)
+{
+	const cJSON *command = sim_j_at(ctr, "command"), *args = sim_j_at(ctr, "args"), *vm;
+	const char *wd = sim_j_str(ctr, "workingDir"), *name = sim_j_str(ctr, "name");
+	const char *tpath = sim_j_str(ctr, "terminationMessagePath");
+	const char *limit = sim_j_str(ctr, "resources.limits.memory");
+	const cJSON *ic = sim_j_at(img_cfg, "config");
+	cJSON *c, *proc, *argv, *mounts, *linux;
+	char src[PATH_MAX * 2];
+	int has_cmd = cJSON_GetArraySize(command) > 0;
+
+	if (!cJSON_IsObject(base) || !cJSON_IsObject(sim_j_at(base, "process")) || !name) {
+		snprintf(err, errlen, "image mode: the bundle's config.json has no process");
+		return NULL;
+	}
+	c = cJSON_Duplicate(base, 1);
+	proc = cJSON_GetObjectItemCaseSensitive(c, "process");
+	/* Kubernetes over the image: command replaces the entrypoint and drops cmd; args replace
+	 * cmd. */
+	argv = cJSON_CreateArray();
+	add_strings(argv, has_cmd ? command : sim_j_at(ic, "Entrypoint"));
+	add_strings(argv, cJSON_GetArraySize(args) > 0 || has_cmd ? args : sim_j_at(ic, "Cmd"));
+	if (cJSON_GetArraySize(argv) == 0) {
+		snprintf(err, errlen, "image has no entrypoint and the container no command");
+		cJSON_Delete(argv);
+		cJSON_Delete(c);
+		return NULL;
+	}
+	sim_j_set(proc, "args", argv);
+	sim_j_set(proc, "terminal", cJSON_CreateFalse());
+	if (wd && *wd)
+		sim_j_set_str(proc, "cwd", wd);
+	else if (sim_j_str(ic, "WorkingDir") && *sim_j_str(ic, "WorkingDir"))
+		sim_j_set_str(proc, "cwd", sim_j_str(ic, "WorkingDir"));
+	else
+		sim_j_set_str(proc, "cwd", "/");
+	if (sim_j_at(ctr, "securityContext.runAsUser"))
+		sim_j_set_num(sim_j_obj(proc, "user"), "uid",
+			      (double)sim_j_int(ctr, "securityContext.runAsUser", 0));
+	if (sim_j_at(ctr, "securityContext.runAsGroup"))
+		sim_j_set_num(sim_j_obj(proc, "user"), "gid",
+			      (double)sim_j_int(ctr, "securityContext.runAsGroup", 0));
+	if (sim_j_bool(ctr, "securityContext.readOnlyRootFilesystem", 0))
+		sim_j_set(sim_j_obj(c, "root"), "readonly", cJSON_CreateTrue());
+	if (sim_j_str(pod, "metadata.name"))
+		sim_j_set_str(c, "hostname", sim_j_str(pod, "metadata.name"));
+
+	mounts = cJSON_GetObjectItemCaseSensitive(c, "mounts");
+	if (!cJSON_IsArray(mounts)) {
+		mounts = cJSON_CreateArray();
+		sim_j_set(c, "mounts", mounts);
+	}
+	cJSON_ArrayForEach(vm, sim_j_at(ctr, "volumeMounts")) {
+		const char *vn = sim_j_str(vm, "name"), *mp = sim_j_str(vm, "mountPath");
+		const char *sub = sim_j_str(vm, "subPath");
+		size_t n;
+
+		if (!vn || !mp || mp[0] != '/' || !volume_src(pod, vn, pod_dir, src, sizeof(src) / 2))
+			continue;
+		n = strlen(src);
+		if (sub && *sub)
+			snprintf(src + n, sizeof(src) - n, "/%s", sub);
+		add_bind(mounts, src, mp, sim_j_bool(vm, "readOnly", 0));
+	}
+	snprintf(src, sizeof(src), "%s/term/%s/termination-log", pod_dir, name);
+	add_bind(mounts, src, tpath && tpath[0] == '/' ? tpath : "/dev/termination-log", 0);
+
+	linux = sim_j_obj(c, "linux");
+	host_network(linux);
+	if (limit && sim_rt_quantity_bytes(limit) > 0) {
+		cJSON *mem = sim_j_obj(sim_j_obj(linux, "resources"), "memory");
+
+		/* swap = limit: over the limit is the kernel's OOM kill, not paging */
+		sim_j_set_num(mem, "limit", (double)sim_rt_quantity_bytes(limit));
+		sim_j_set_num(mem, "swap", (double)sim_rt_quantity_bytes(limit));
+	}
+	return c;
+}
+
+/* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id's prefix (the runc id
+ * adds the wrapper's pid: a dying run's watcher must not delete the next run), $2 its name. The
+ * environment the runtime built becomes the container's (HOME=/ instead of the pod dir; the
+ * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) and a cgroup v1 memory
+ * controller, the limit goes on a parent cgroup the wrapper makes (runc's leaf under it has
+ * none), because runc removes its leaf, and the leaf's oom_kill count with it, when the
+ * container ends. The kernel counts an OOM kill in the victim's (leaf) cgroup only, so the
+ * wrapper's verdict is: the container died of SIGKILL (137) and the parent's peak usage reached
+ * the limit (memory.max_usage_in_bytes or its memsw twin; failcnt stays 0 there, the charge
+ * fails in the leaf) -> $d/oom and a line in the log. Elsewhere
+ * runc sets the limit itself (the kernel still kills; it is not told). */
+static const char wrapper[] =
+	"# kubesim --run-pods image mode (tests/kubesim/sim_oci.c): runs this dir's bundle with runc\n"
+	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg=\n"
+	"rm -f \"$d/oom\"\n"
+	"env -u KUBESIM_OCI_DIR -u PWD -u OLDPWD -u SHLVL -u _ HOME=/ \\\n"
+	"  jq -n '[env | to_entries[] | \"\\(.key)=\\(.value)\"]' >\"$d/env.json\" &&\n"
+	"  jq --slurpfile e \"$d/env.json\" '.process.env = $e[0]' \"$d/config.base.json\" "
+	">\"$d/bundle/config.json\" || exit 126\n"
+	": >>\"$KUBESIM_POD_DIR/term/$2/termination-log\" || exit 126\n"
+	"if [ -s \"$d/memory\" ]; then\n"
+	"  own=$(awk -F: '$2 == \"memory\" {print $3}' /proc/self/cgroup); own=${own%/}\n"
+	"  c=/sys/fs/cgroup/memory$own/$id\n"
+	"  if [ -n \"$own\" ] && mkdir -p \"$c\" && cat \"$d/memory\" >\"$c/memory.limit_in_bytes\"; then\n"
+	"    [ ! -e \"$c/memory.memsw.limit_in_bytes\" ] || cat \"$d/memory\" >\"$c/memory.memsw.limit_in_bytes\"\n"
+	"    jq --arg p \"$own/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
+	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
+	"  fi\n"
+	"fi\n"
+	"exec 3> >(exec setsid bash -c 'cat >/dev/null; runc --root \"$0\" delete --force \"$1\" "
+	">/dev/null 2>&1; [ -z \"$2\" ] || rmdir \"$2\" 2>/dev/null' \"$r\" \"$id\" \"$cg\")\n"
+	"runc --root \"$r\" run --bundle \"$d/bundle\" \"$id\" 3>&- </dev/null &\n"
+	"pid=$!\n"
+	"for s in TERM INT HUP QUIT USR1 USR2; do trap \"kill -$s $pid 2>/dev/null\" $s; done\n"
+	"while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done\n"
+	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] &&\n"
+	"  cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
+	"  awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'; then\n"
+	"  : >\"$d/oom\"\n"
+	"  echo \"kubesim: the kernel OOM-killed the container (memory limit $(cat \"$d/memory\") bytes)\" >&2\n"
+	"fi\n"
+	"exit \"$rc\"\n";
+
+/* Runs argv (argv[0] found on PATH), output appended to log; its exit status, -1 if it did not
+ * run. */
+static int run_tool(char *const *argv, const char *log)
+{
+	char exe[PATH_MAX];
+	char *v[16];
+	pid_t pid;
+	int st = 0, i;
+
+	if (!sim_rt_find_exe(argv[0], getenv("PATH"), NULL, exe, sizeof(exe)))
+		return -1;
+	for (i = 0; argv[i] && i < 15; i++)
+		v[i] = argv[i];
+	v[0] = exe;
+	v[i] = NULL;
+	pid = sim_rt_spawn(v, environ, "/", log, 0);
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static cJSON *read_json(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+	cJSON *j = NULL;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (8 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+			buf[n] = '\0';
+			j = cJSON_Parse(buf);
+		}
+		free(buf);
+	}
+	fclose(f);
+	return j;
+}
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fputs(text, f) >= 0;
+	ok = fclose(f) == 0 && ok;
+	return ok && chmod(path, mode) == 0 ? 0 : -1;
+}
+
+static int strv_from(char ***out, const cJSON *arr, const char *extra)
+{
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(arr) + 2;
+	const cJSON *s;
+	char **v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return KUBE_ENOMEM;
+	cJSON_ArrayForEach(s, arr) {
+		if (cJSON_IsString(s))
+			v[n++] = strdup(s->valuestring);
+	}
+	if (extra)
+		v[n++] = strdup(extra);
+	*out = v;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i])
+			return KUBE_ENOMEM;
+	}
+	return 0;
+}
+
+int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
+		    struct sim_rt_image *out, char *err, size_t errlen)
+{
+	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
+	const char *uid = sim_j_str(pod, "metadata.uid");
+	char dir[PATH_MAX], layout[PATH_MAX + 16], bundle[PATH_MAX + 16], logf[PATH_MAX + 16];
+	char src[PATH_MAX + 32], dst[PATH_MAX + 32], path[PATH_MAX + 32], id[160], *text;
+	cJSON *base = NULL, *imgcfg = NULL, *cfg = NULL, *argv;
+	int rc = SIM_OCI_NOT_MINE;
+
+	memset(out, 0, sizeof(*out));
+	if (!sim_oci_local_ref(image) || !name || !uid)
+		return SIM_OCI_NOT_MINE;
+	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
+	snprintf(layout, sizeof(layout), "%s/layout", dir);
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	snprintf(logf, sizeof(logf), "%s/pull.log", dir);
+	snprintf(src, sizeof(src), "docker://%s", image);
+	snprintf(dst, sizeof(dst), "oci:%s:img", layout);
+	snprintf(path, sizeof(path), "%s/oci", pod_dir);
+	if ((mkdir(path, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST))
+		return SIM_OCI_NOT_MINE;
+	{
+		char *rm[] = {"rm", "-rf", bundle, layout, NULL};
+		char *copy[] = {"skopeo", "copy", "-q", "--src-tls-verify=false", src, dst, NULL};
+		char *unpack[] = {"umoci", "unpack", "--image", dst + 4, bundle, NULL};
+		char *inspect[] = {"skopeo", "inspect", "--config", dst, NULL};
+
+		snprintf(path, sizeof(path), "%s/image-config.json", dir);
+		/* Not in the registry (or no tools): today's process mapping applies. */
+		if (run_tool(rm, logf) != 0 || run_tool(copy, logf) != 0)
+			return SIM_OCI_NOT_MINE;
+		if (run_tool(unpack, logf) != 0) {
+			snprintf(err, errlen, "failed to unpack image \"%s\" (umoci, see %s)", image, logf);
+			return KUBE_EIO;
+		}
+		unlink(path);
+		if (run_tool(inspect, path) != 0) {
+			snprintf(err, errlen, "failed to read the config of image \"%s\"", image);
+			return KUBE_EIO;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	base = read_json(path);
+	snprintf(path, sizeof(path), "%s/image-config.json", dir);
+	imgcfg = read_json(path);
+	cfg = sim_oci_config(base, imgcfg, pod, ctr, pod_dir, err, errlen);
+	rc = KUBE_EIO;
+	if (!cfg)
+		goto out;
+	text = cJSON_Print(cfg);
+	snprintf(path, sizeof(path), "%s/config.base.json", dir);
+	if (!text || write_text(path, text, 0644) != 0) {
+		free(text);
+		snprintf(err, errlen, "cannot write %s", path);
+		goto out;
+	}
+	free(text);
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	unlink(path);
+	if (sim_j_int(cfg, "linux.resources.memory.limit", 0) > 0) {
+		char lim[32];
+
+		snprintf(lim, sizeof(lim), "%lld",
+			 (long long)sim_j_int(cfg, "linux.resources.memory.limit", 0));
+		if (write_text(path, lim, 0644) != 0) {
+			snprintf(err, errlen, "cannot write %s", path);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/run.sh", dir);
+	if (write_text(path, wrapper, 0755) != 0) {
+		snprintf(err, errlen, "cannot write %s", path);
+		goto out;
+	}
+	/* The wrapper's argv holds no absolute path (the runtime rewrites mount paths in argv). */
+	snprintf(id, sizeof(id), "ks-%.64s-%.63s", uid, name);
+	argv = cJSON_CreateArray();
+	cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/bash"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("source \"$KUBESIM_OCI_DIR/run.sh\""));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("kubesim-oci")); /* $0 */
+	cJSON_AddItemToArray(argv, cJSON_CreateString(id));
+	cJSON_AddItemToArray(argv, cJSON_CreateString(name));
+	snprintf(path, sizeof(path), "KUBESIM_OCI_DIR=%s", dir);
+	rc = strv_from(&out->argv, argv, NULL);
+	cJSON_Delete(argv);
+	if (rc == 0)
+		rc = strv_from(&out->env, sim_j_at(imgcfg, "config.Env"), path);
+	if (rc == 0) {
+		out->workdir = strdup(dir);
+		rc = out->workdir ? 0 : KUBE_ENOMEM;
+	}
+	if (rc == 0)
+		mkdir(SIM_OCI_RUNC_ROOT, 0700);
+out:
+	if (rc != 0 && rc != SIM_OCI_NOT_MINE)
+		sim_rt_image_release(out);
+	cJSON_Delete(base);
+	cJSON_Delete(imgcfg);
+	cJSON_Delete(cfg);
+	return rc;
+}
+
+int sim_oci_oom_killed(const char *pod_dir, const char *ctr)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/oci/%s/oom", pod_dir, ctr ? ctr : "");
+	return ctr && access(path, F_OK) == 0;
+}

@@ -1,0 +1,55 @@
+/* kubesim --run-pods, image mode (docs/container-images.md): a container whose image is in a
+ * registry on loopback (127.0.0.1:PORT/..., localhost:PORT/...) is pulled with skopeo into an OCI
+ * layout, unpacked with umoci into a bundle and run with runc, instead of being mapped to a host
+ * program. Its own mount, PID, IPC and UTS namespaces; the host's network (the pod IP convention
+ * stays); the image's entrypoint, cmd, env and workdir under the Kubernetes rules (command
+ * replaces the entrypoint, args the cmd); the pod's volumes and the termination log
+ * bind-mounted at their mount paths; resources.limits.memory as the memory cgroup's limit.
+ *
+ * The runtime still spawns and signals a host process: a bash wrapper (written into the
+ * container's dir) that copies the environment the runtime built into config.json, forwards
+ * SIGTERM/SIGINT/SIGHUP to `runc run`, exits with the container's status, and leaves a watcher in
+ * its own session that force-deletes the container when the wrapper dies (the runtime's SIGKILL
+ * of the process group cannot reach the container, which runc puts in a session of its own). */
+#ifndef SIM_OCI_H
+#define SIM_OCI_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+struct sim_rt_image;
+
+/* Returned by sim_oci_resolve when the image is not one to run with runc (not on a loopback
+ * registry, the tools are missing, or the pull failed): resolve it the process way. */
+#define SIM_OCI_NOT_MINE 1
+
+/* Where runc keeps the state of kubesim's containers (outside the pod dirs, which the runtime
+ * removes before a wrapper's watcher may have deleted its container). */
+#define SIM_OCI_RUNC_ROOT "/run/kubesim-oci"
+/* A run's runc id: ks-<pod uid>-<container>-<wrapper pid>. */
+
+/* 1 if the image reference names a registry on loopback with a port. Pure. */
+int sim_oci_local_ref(const char *image);
+
+/* The runc config.json for a container: base is the bundle's config.json from umoci, img_cfg
+ * the image's config (skopeo inspect --config: {"config":{"Entrypoint","Cmd","WorkingDir",
+ * "User"}}), pod and ctr the pod and container specs, pod_dir the runtime's dir of the pod
+ * (volumes under pod_dir/volumes/<name>, the termination log under pod_dir/term/<ctr>/). Env is
+ * left to the wrapper. Returns a new object, or NULL with a message in err. Pure. */
+cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod, const cJSON *ctr,
+		      const char *pod_dir, char *err, size_t errlen);
+
+/* Pulls and unpacks the container's image into pod_dir/oci/<ctr>/ and writes the config and
+ * the wrapper there; out gets the wrapper as argv, the image's env and the dir as workdir.
+ * Returns 0, SIM_OCI_NOT_MINE, or a negative KUBE_E* code with a message in err. Blocks while
+ * skopeo and umoci run (about 2 s for the operator image). */
+int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
+		    struct sim_rt_image *out, char *err, size_t errlen);
+
+/* 1 if the kernel OOM-killed the last run of this container (the wrapper saw the oom_kill
+ * count of the cgroup holding the limit grow; cgroup v1 memory controller only). For the
+ * runtime to report OOMKilled it has to ask this when the container ends (not wired yet:
+ * docs/kubesim.md, image mode). Reads the filesystem only. */
+int sim_oci_oom_killed(const char *pod_dir, const char *ctr);
+
+#endif

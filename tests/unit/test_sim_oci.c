@@ -1,0 +1,167 @@
+/* kubesim --run-pods image mode, the pure parts (tests/kubesim/sim_oci.h): which references are
+ * on a loopback registry, and the runc config built from umoci's config, the image's config
+ * and the pod: Kubernetes command/args over entrypoint/cmd, workdir, user, read-only root,
+ * volume and termination-log binds, the host's network, the memory limit. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "sim_controllers.h"
+#include "sim_oci.h"
+
+static void oci__local_refs(void **state)
+{
+	(void)state;
+	assert_int_equal(sim_oci_local_ref("127.0.0.1:5000/phoenix-operator:0.1.0"), 1);
+	assert_int_equal(sim_oci_local_ref("localhost:40123/a/b@sha256:00"), 1);
+	assert_int_equal(sim_oci_local_ref("[::1]:5000/x"), 1);
+	assert_int_equal(sim_oci_local_ref("127.0.0.1/x"), 0);      /* no port */
+	assert_int_equal(sim_oci_local_ref("127.0.0.1:50a0/x"), 0); /* not a port */
+	assert_int_equal(sim_oci_local_ref("127.0.0.1:5000"), 0);   /* no repository */
+	assert_int_equal(sim_oci_local_ref("registry.example.com:5000/x"), 0);
+	assert_int_equal(sim_oci_local_ref("localhost.evil.com:5000/x"), 0);
+	assert_int_equal(sim_oci_local_ref("nginx:1.25"), 0);
+	assert_int_equal(sim_oci_local_ref(NULL), 0);
+}
+
+static const char base_json[] =
+	"{\"process\":{\"terminal\":true,\"user\":{\"uid\":65532,\"gid\":65532},"
+	"\"args\":[\"/e\",\"c\"],\"cwd\":\"/\",\"env\":[]},\"root\":{\"path\":\"rootfs\"},"
+	"\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}],"
+	"\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
+	"{\"type\":\"uts\"},{\"type\":\"mount\"}]}}";
+static const char img_json[] =
+	"{\"config\":{\"Entrypoint\":[\"/entry\"],\"Cmd\":[\"default\"],\"WorkingDir\":\"/app\"}}";
+
+static cJSON *config_for(const char *pod_json, char *err, size_t errlen)
+{
+	cJSON *base = cJSON_Parse(base_json), *img = cJSON_Parse(img_json);
+	cJSON *pod = cJSON_Parse(pod_json);
+	cJSON *c;
+
+	assert_non_null(pod);
+	c = sim_oci_config(base, img, pod, cJSON_GetArrayItem(sim_j_at(pod, "spec.containers"), 0),
+			   "/pods/u1", err, errlen);
+	cJSON_Delete(base);
+	cJSON_Delete(img);
+	cJSON_Delete(pod);
+	return c;
+}
+
+static char *args_of(const cJSON *c)
+{
+	return cJSON_PrintUnformatted(sim_j_at(c, "process.args"));
+}
+
+static void oci__command_and_args(void **state)
+{
+	char err[256], *s;
+	cJSON *c;
+
+	(void)state;
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}", err, sizeof(err));
+	assert_non_null(c);
+	s = args_of(c);
+	assert_string_equal(s, "[\"/entry\",\"default\"]"); /* the image's entrypoint + cmd */
+	free(s);
+	assert_string_equal(sim_j_str(c, "process.cwd"), "/app");
+	assert_false(cJSON_IsTrue(sim_j_at(c, "process.terminal")));
+	cJSON_Delete(c);
+
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"args\":[\"x\",\"y\"]}]}}", err,
+		       sizeof(err));
+	s = args_of(c);
+	assert_string_equal(s, "[\"/entry\",\"x\",\"y\"]"); /* args replace cmd */
+	free(s);
+	cJSON_Delete(c);
+
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"command\":[\"/bin/p\"],"
+		       "\"workingDir\":\"/w\"}]}}",
+		       err, sizeof(err));
+	s = args_of(c);
+	assert_string_equal(s, "[\"/bin/p\"]"); /* command replaces entrypoint, drops cmd */
+	free(s);
+	assert_string_equal(sim_j_str(c, "process.cwd"), "/w");
+	cJSON_Delete(c);
+}
+
+static void oci__mounts_network_memory_user(void **state)
+{
+	char err[256];
+	const cJSON *m, *ns;
+	int binds = 0, net = 0;
+	cJSON *c = config_for(
+		"{\"metadata\":{\"name\":\"p\"},\"spec\":{\"volumes\":[{\"name\":\"data\",\"emptyDir\":{}},"
+		"{\"name\":\"host\",\"hostPath\":{\"path\":\"/srv\"}}],"
+		"\"containers\":[{\"name\":\"a\",\"volumeMounts\":["
+		"{\"name\":\"data\",\"mountPath\":\"/data\"},"
+		"{\"name\":\"host\",\"mountPath\":\"/h\",\"subPath\":\"sub\",\"readOnly\":true},"
+		"{\"name\":\"missing\",\"mountPath\":\"/m\"}],"
+		"\"resources\":{\"limits\":{\"memory\":\"64Mi\"}},"
+		"\"securityContext\":{\"runAsUser\":1000,\"readOnlyRootFilesystem\":true}}]}}",
+		err, sizeof(err));
+
+	(void)state;
+	assert_non_null(c);
+	cJSON_ArrayForEach(m, sim_j_at(c, "mounts")) {
+		const char *d = sim_j_str(m, "destination"), *src = sim_j_str(m, "source");
+
+		if (strcmp(sim_j_str(m, "type"), "bind") != 0)
+			continue;
+		binds++;
+		if (strcmp(d, "/data") == 0)
+			assert_string_equal(src, "/pods/u1/volumes/data");
+		else if (strcmp(d, "/h") == 0)
+			assert_string_equal(src, "/srv/sub");
+		else
+			assert_string_equal(d, "/dev/termination-log");
+	}
+	assert_int_equal(binds, 3); /* a mount of an undeclared volume is skipped */
+	cJSON_ArrayForEach(ns, sim_j_at(c, "linux.namespaces")) net |=
+		strcmp(sim_j_str(ns, "type"), "network") == 0;
+	assert_int_equal(net, 0);
+	assert_int_equal(sim_j_int(c, "linux.resources.memory.limit", 0), 64 << 20);
+	assert_int_equal(sim_j_int(c, "linux.resources.memory.swap", 0), 64 << 20);
+	assert_int_equal(sim_j_int(c, "process.user.uid", 0), 1000);
+	assert_int_equal(sim_j_int(c, "process.user.gid", 0), 65532);
+	assert_true(cJSON_IsTrue(sim_j_at(c, "root.readonly")));
+	assert_string_equal(sim_j_str(c, "hostname"), "p");
+	cJSON_Delete(c);
+}
+
+static void oci__bad_input(void **state)
+{
+	char err[256] = "";
+	cJSON *pod = cJSON_Parse("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}");
+	cJSON *empty = cJSON_Parse("{\"config\":{}}"), *base = cJSON_Parse(base_json);
+	const cJSON *ctr = cJSON_GetArrayItem(sim_j_at(pod, "spec.containers"), 0);
+
+	(void)state;
+	assert_null(sim_oci_config(NULL, empty, pod, ctr, "/p", err, sizeof(err)));
+	assert_non_null(strstr(err, "config.json"));
+	assert_null(sim_oci_config(base, empty, pod, ctr, "/p", err, sizeof(err)));
+	assert_non_null(strstr(err, "no entrypoint"));
+	assert_null(sim_oci_config(base, NULL, pod, NULL, "/p", err, sizeof(err)));
+	cJSON_Delete(pod);
+	cJSON_Delete(empty);
+	cJSON_Delete(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(oci__local_refs),
+		cmocka_unit_test(oci__command_and_args),
+		cmocka_unit_test(oci__mounts_network_memory_user),
+		cmocka_unit_test(oci__bad_input),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
