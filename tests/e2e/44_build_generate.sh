@@ -31,12 +31,16 @@ rc=0
 expect_eq 64 "$rc" "a bad port exits 64"
 pass "phoenix-build generate refuses an empty SPEC, a missing one and a bad port with exit 64 and InvalidSpec"
 
-RP="$E2E_TMP/runpods"
-STORE="$E2E_TMP/images"
-mkdir -p "$RP" "$STORE"
-sim_start --run-pods --run-pods-dir "$RP" --image-store "$STORE" --crashloop-backoff-scale 0.1
-build_install_crds
-phx_start_controller ctl
+build_runpods_start
+
+# gen_build NAME [CONFIGMAP]: a Build of the built-in generator (the SPEC in CONFIGMAP), packed
+# by the local builder.
+gen_build() {
+	build_apply "$1" "${2:+  specConfigMap: {name: $2\}}
+  generate: {}
+  image: {name: registry.local/default/$1, builder: local, localStore: '$STORE'}
+  deploy: {port: 9090, standbys: 1, healthTimeoutSeconds: 120}"
+}
 
 # The SPEC, in the format the Intent controller writes (controller/intent/intent_spec.c).
 spec="$E2E_TMP/SPEC.md"
@@ -66,17 +70,7 @@ Converts amounts between currencies for the checkout team.
 - `PORT`: 9090, the port the service listens on.
 MD
 k create configmap currency-spec --from-file=SPEC.md="$spec" >/dev/null
-k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: currency}
-spec:
-  serviceName: currency
-  specConfigMap: {name: currency-spec}
-  generate: {}
-  image: {name: registry.local/default/currency, builder: local, localStore: '$STORE'}
-  deploy: {port: 9090, standbys: 1, healthTimeoutSeconds: 120}
-YAML
+gen_build currency currency-spec
 build_wait_reason currency Succeeded 180
 gmsg=$(k get build currency -o jsonpath='{.status.steps[?(@.name=="generate")].message}')
 expect_contains "$gmsg" "generated service currency (python, port 9090, 3 feature stubs, 1 dependency)" "the generate step's report"
@@ -107,16 +101,7 @@ pass "generate: {} with a SPEC and no source: generated, tested ($(grep -c ' ok$
 # --- a SPEC without features: InvalidSpec at once (exit 64 fails the Job, no retry)
 printf '# SPEC: nofeat\n\n## Purpose\n\nNothing yet.\n' >"$E2E_TMP/nofeat.md"
 k create configmap nofeat-spec --from-file=SPEC.md="$E2E_TMP/nofeat.md" >/dev/null
-k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: nofeat}
-spec:
-  serviceName: nofeat
-  specConfigMap: {name: nofeat-spec}
-  generate: {}
-  image: {name: registry.local/default/nofeat, builder: local, localStore: '$STORE'}
-YAML
+gen_build nofeat nofeat-spec
 build_wait_reason nofeat InvalidSpec 120
 expect_eq 1 "$(k get build nofeat -o jsonpath='{.status.run}')" "not retried"
 nmsg=$(build_cond nofeat Succeeded message)
@@ -125,15 +110,7 @@ expect_contains "$nmsg" '## Features' "the features section"
 pass "a SPEC without features ends InvalidSpec after one run, saying so"
 
 # --- no SPEC ConfigMap at all: InvalidSpec without a Job
-k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: nospec}
-spec:
-  serviceName: nospec
-  generate: {}
-  image: {name: registry.local/default/nospec, builder: local, localStore: '$STORE'}
-YAML
+gen_build nospec
 build_wait_reason nospec InvalidSpec 30
 expect_contains "$(build_cond nospec Succeeded message)" "spec.specConfigMap.name" "the message says what to set"
 expect_fail "no Job" k get job nospec-1

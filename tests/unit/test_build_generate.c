@@ -40,16 +40,24 @@ static char *intent_spec(void)
 	return out.md; /* owned by the caller now */
 }
 
+/* md parses (with the overrides) into service, port and nfeatures features. */
+static void expect_parse(const char *md, const char *service, int port, struct pb_gen_spec *s,
+			 const char *want_service, int want_port, int want_features)
+{
+	char err[512] = "";
+	if (pb_gen_parse(md, service, port, s, err, sizeof(err)) != 0)
+		fail_msg("the SPEC did not parse: %s", err);
+	assert_string_equal(s->service, want_service);
+	assert_int_equal(s->port, want_port);
+	assert_int_equal(s->nfeatures, want_features);
+}
+
 static void parse__intent_spec(void **state)
 {
 	(void)state;
 	char *md = intent_spec();
 	struct pb_gen_spec s;
-	char err[512] = "";
-	assert_int_equal(pb_gen_parse(md, NULL, 0, &s, err, sizeof(err)), 0);
-	assert_string_equal(s.service, "currency");
-	assert_int_equal(s.port, 9090);
-	assert_int_equal(s.nfeatures, 3);
+	expect_parse(md, NULL, 0, &s, "currency", 9090, 3);
 	assert_string_equal(s.features[0].name, "Return the current exchange rate for a currency pair");
 	assert_string_equal(s.features[0].slug, "return-the-current-exchange-rate-for-a");
 	assert_string_equal(s.features[2].slug, "list-every-supported-currency-with-its");
@@ -59,9 +67,7 @@ static void parse__intent_spec(void **state)
 	assert_string_equal(s.deps[0], "rates-feed");
 	assert_string_equal(s.deps[1], "audit");
 	/* the Build's serviceName and deploy port win over the SPEC's */
-	assert_int_equal(pb_gen_parse(md, "fx", 7000, &s, err, sizeof(err)), 0);
-	assert_string_equal(s.service, "fx");
-	assert_int_equal(s.port, 7000);
+	expect_parse(md, "fx", 7000, &s, "fx", 7000, 3);
 	free(md);
 }
 
@@ -69,17 +75,13 @@ static void parse__hand_written(void **state)
 {
 	(void)state;
 	struct pb_gen_spec s;
-	char err[512] = "";
 	/* items instead of headings; acceptance lines are not features; duplicate and symbol-only
 	 * names still get unique slugs; control bytes and bad UTF-8 are cleaned */
 	const char *md = "# orders\r\n\r\n## Features\n\n- Take an order\n  - Acceptance: 200\n"
 			 "* take an ORDER!\n- Acceptance: not a feature\n- ???\n- caf\xc3\xa9 \x01"
 			 "bad \xff byte\n\n## Dependencies\n\nNone.\n\n## Configuration\n\n"
 			 "- PORT: 8181\n";
-	assert_int_equal(pb_gen_parse(md, NULL, 0, &s, err, sizeof(err)), 0);
-	assert_string_equal(s.service, "orders");
-	assert_int_equal(s.port, 8181);
-	assert_int_equal(s.nfeatures, 4);
+	expect_parse(md, NULL, 0, &s, "orders", 8181, 4);
 	assert_string_equal(s.features[0].slug, "take-an-order");
 	assert_string_equal(s.features[1].slug, "take-an-order-2");
 	assert_string_equal(s.features[2].slug, "feature-3");
@@ -89,13 +91,11 @@ static void parse__hand_written(void **state)
 	/* numbered headings; dependencies without backquotes, repeated once; no port: 8080 */
 	md = "# SPEC: inv\n## Features\n### 1) Count stock\n### 2. Reserve stock\n"
 	     "## Dependencies\n- db: the store\n- `db`\n- cache\n";
-	assert_int_equal(pb_gen_parse(md, NULL, 0, &s, err, sizeof(err)), 0);
-	assert_int_equal(s.nfeatures, 2);
+	expect_parse(md, NULL, 0, &s, "inv", 8080, 2);
 	assert_string_equal(s.features[0].name, "Count stock");
 	assert_string_equal(s.features[1].name, "Reserve stock");
 	assert_int_equal(s.ndeps, 2);
 	assert_string_equal(s.deps[1], "cache");
-	assert_int_equal(s.port, 8080);
 }
 
 static void parse__bad_spec_refused(void **state)
