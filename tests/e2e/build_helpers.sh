@@ -23,14 +23,16 @@ build_wait_reason() {
 	wait_for "$3" "Build $1 Succeeded reason $2 (now: \$(build_cond $1 Succeeded reason))" build_has_reason "$1" "$2"
 }
 
-# build_runpods_start: kubesim running pods as processes with an image store ($RP, $STORE under
-# $E2E_TMP), the CRDs, and the operator as controller "ctl".
+# build_runpods_start [SETUP...]: kubesim running pods as processes with an image store ($RP,
+# $STORE under $E2E_TMP), the CRDs, the SETUP command when given, then the operator as
+# controller "ctl".
 build_runpods_start() {
 	RP="$E2E_TMP/runpods"
 	STORE="$E2E_TMP/images"
 	mkdir -p "$RP" "$STORE"
 	sim_start --run-pods --run-pods-dir "$RP" --image-store "$STORE" --crashloop-backoff-scale 0.1
 	build_install_crds
+	[ $# -eq 0 ] || "$@"
 	phx_start_controller ctl
 }
 
