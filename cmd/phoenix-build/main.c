@@ -1,6 +1,6 @@
-/* phoenix-build: the step program of a Build's Job. Each subcommand is one init container
- * (fetch, detect, test) working on a shared workspace and reporting one JSON line through the
- * termination message. Contract: docs/build-steps.md. */
+/* phoenix-build: the step program of a Build's Job. Each subcommand is one container (fetch or
+ * generate, detect, test, image) working on a shared workspace and reporting one JSON line
+ * through the termination message. Contract: docs/build-steps.md. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
