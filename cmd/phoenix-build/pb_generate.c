@@ -741,7 +741,7 @@ static char *service_json(const struct pb_gen_spec *s)
 	cJSON_AddNumberToObject(o, "port", s->port);
 	cJSON *fs = cJSON_AddArrayToObject(o, "features");
 	for (int i = 0; i < s->nfeatures; i++) {
-		char path[PB_GEN_SLUG_MAX + 20];
+		char path[sizeof(s->features[0].slug) + 16];
 		snprintf(path, sizeof(path), "/features/%s", s->features[i].slug);
 		cJSON *f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "name", s->features[i].name);
