@@ -460,8 +460,8 @@ static char *read_spec(const struct opts *o, char *msg, size_t len)
 	if (f)
 		fclose(f);
 	if (!f || !text) {
-		snprintf(msg, len, "cannot read the SPEC %.300s: %s (the ConfigMap of "
-			 "spec.specConfigMap needs the key SPEC.md)", path,
+		snprintf(msg, len, "cannot read the SPEC %.300s: %s (does the ConfigMap named by "
+			 "spec.specConfigMap exist, with the key SPEC.md?)", path,
 			 f ? "out of memory" : strerror(errno));
 	} else if (n > PB_GEN_SPEC_MAX) {
 		snprintf(msg, len, "the SPEC %.300s is larger than %d KiB", path, PB_GEN_SPEC_MAX / 1024);

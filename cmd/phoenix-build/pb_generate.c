@@ -220,6 +220,8 @@ static int parse_features(const char *md, struct pb_gen_spec *s, char *err, size
 static int parse_deps(const char *md, struct pb_gen_spec *s, char *err, size_t errlen)
 {
 	struct line body = section(md, "Dependencies"), l;
+	if (!body.p)
+		return 0;
 	for (const char *cur = body.p, *end = body.p + body.n; cur && cur < end && next_line(&cur, &l);) {
 		if (l.p >= end || !(starts(&l, "- ") || starts(&l, "* ")))
 			continue;

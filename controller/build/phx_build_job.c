@@ -348,7 +348,11 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 		if (cm && *cm) {
 			cJSON *sv = cJSON_CreateObject();
 			cJSON_AddStringToObject(sv, "name", "spec");
-			cJSON_AddStringToObject(cJSON_AddObjectToObject(sv, "configMap"), "name", cm);
+			/* optional: a missing ConfigMap is the step's InvalidSpec, not a pod that
+			 * waits for its volume until the deadline */
+			cJSON *cmv = cJSON_AddObjectToObject(sv, "configMap");
+			cJSON_AddStringToObject(cmv, "name", cm);
+			cJSON_AddTrueToObject(cmv, "optional");
 			cJSON_AddItemToArray(vols, sv);
 			cJSON *sm = cJSON_CreateObject();
 			cJSON_AddStringToObject(sm, "name", "spec");

@@ -115,3 +115,9 @@ build_wait_reason nospec InvalidSpec 30
 expect_contains "$(build_cond nospec Succeeded message)" "spec.specConfigMap.name" "the message says what to set"
 expect_fail "no Job" k get job nospec-1
 pass "generate: {} without spec.specConfigMap ends InvalidSpec without a Job"
+
+# --- a SPEC ConfigMap that does not exist: the step says so (InvalidSpec), the pod does not wait
+gen_build nocm no-such-configmap
+build_wait_reason nocm InvalidSpec 120
+expect_contains "$(build_cond nocm Succeeded message)" "does the ConfigMap named by spec.specConfigMap exist" "the message says what to check"
+pass "a missing SPEC ConfigMap ends InvalidSpec from the generate step, saying so"

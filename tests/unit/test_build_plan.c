@@ -178,7 +178,7 @@ static void job__builtin_generator(void **state)
 	assert_true(kube_json_get_bool(g, 0, "securityContext", "runAsNonRoot", NULL));
 	free(txt);
 	txt = cJSON_PrintUnformatted(kube_json_get(ps, "volumes", NULL));
-	assert_non_null(strstr(txt, "{\"name\":\"spec\",\"configMap\":{\"name\":\"rev-spec\"}}"));
+	assert_non_null(strstr(txt, "{\"name\":\"spec\",\"configMap\":{\"name\":\"rev-spec\",\"optional\":true}}"));
 	free(txt);
 	assert_string_equal(kube_json_get_str(cJSON_GetArrayItem(init, 1), "name", NULL), "test");
 	cJSON_Delete(j);
