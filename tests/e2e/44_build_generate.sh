@@ -36,10 +36,15 @@ build_runpods_start
 # gen_build NAME [CONFIGMAP]: a Build of the built-in generator (the SPEC in CONFIGMAP), packed
 # by the local builder.
 gen_build() {
-	build_apply "$1" "${2:+  specConfigMap: {name: $2\}}
-  generate: {}
-  image: {name: registry.local/default/$1, builder: local, localStore: '$STORE'}
-  deploy: {port: 9090, standbys: 1, healthTimeoutSeconds: 120}"
+	local cm=${2:+"specConfigMap: {name: $2}, "}
+	k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: $1}
+spec: {serviceName: $1, $cm generate: {},
+  image: {name: registry.local/default/$1, builder: local, localStore: '$STORE'},
+  deploy: {port: 9090, standbys: 1, healthTimeoutSeconds: 120}}
+YAML
 }
 
 # The SPEC, in the format the Intent controller writes (controller/intent/intent_spec.c).

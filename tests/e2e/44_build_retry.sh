@@ -25,10 +25,17 @@ report() { # STEP REASON MESSAGE: a Failed step report as a JSON string literal
 }
 image_ok="\"image\":{\"exitCode\":0,\"durationMs\":50,\"message\":\"{\\\"step\\\":\\\"image\\\",\\\"result\\\":\\\"Succeeded\\\",\\\"image\\\":\\\"registry.local/team/retry@$DIGEST\\\"}\"}"
 apply_build() { # NAME [EXTRA SPEC LINES]
-	build_apply "$1" "  source:
+	k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: $1}
+spec:
+  serviceName: $1
+  source:
     git: {url: 'file:///srv/git/$1'}
   image: {name: registry.local/team/$1}
-${2:-}"
+${2:-}
+YAML
 }
 ts() { python3 -c 'import sys,datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()))' "$1"; }
 

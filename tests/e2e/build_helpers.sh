@@ -11,18 +11,6 @@ build_install_crds() {
 	wait_for 10 "PhoenixService API served" k get phx
 }
 
-# build_cond NAME TYPE FIELD: a field of a condition of a Build.
-build_cond() {
-	k get build "$1" -o "jsonpath={.status.conditions[?(@.type==\"$2\")].$3}"
-}
-
-build_has_reason() { [ "$(build_cond "$1" Succeeded reason)" = "$2" ]; }
-
-# build_wait_reason NAME REASON SECS
-build_wait_reason() {
-	wait_for "$3" "Build $1 Succeeded reason $2 (now: \$(build_cond $1 Succeeded reason))" build_has_reason "$1" "$2"
-}
-
 # build_runpods_start [SETUP...]: kubesim running pods as processes with an image store ($RP,
 # $STORE under $E2E_TMP), the CRDs, the SETUP command when given, then the operator as
 # controller "ctl".
@@ -36,15 +24,14 @@ build_runpods_start() {
 	phx_start_controller ctl
 }
 
-# build_apply NAME SPEC_LINES: applies Build NAME (serviceName NAME) with more spec lines, each
-# indented by two spaces.
-build_apply() {
-	k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: $1}
-spec:
-  serviceName: $1
-$2
-YAML
+# build_cond NAME TYPE FIELD: a field of a condition of a Build.
+build_cond() {
+	k get build "$1" -o "jsonpath={.status.conditions[?(@.type==\"$2\")].$3}"
+}
+
+build_has_reason() { [ "$(build_cond "$1" Succeeded reason)" = "$2" ]; }
+
+# build_wait_reason NAME REASON SECS
+build_wait_reason() {
+	wait_for "$3" "Build $1 Succeeded reason $2 (now: \$(build_cond $1 Succeeded reason))" build_has_reason "$1" "$2"
 }
