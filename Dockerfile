@@ -28,6 +28,11 @@ COPY --from=build /src/build/bin/phoenix-controller /usr/local/bin/phoenix-contr
 # The Build step program (docs/build-steps.md): a Build's Job runs this image with command
 # phoenix-build; its fetch step needs git.
 COPY --from=build /src/build/bin/phoenix-build /usr/local/bin/phoenix-build
+# The built-in generator (phoenix-build generate) writes a Python service (standard library
+# only) whose tests the test step runs here with `make test`: python3 and make.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make \
+ && rm -rf /var/lib/apt/lists/*
 # 65532 is the conventional "nonroot" uid; the chart runs with runAsNonRoot and a read-only root.
 USER 65532:65532
 EXPOSE 8080 8081

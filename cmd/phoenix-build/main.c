@@ -1,6 +1,6 @@
-/* phoenix-build: the step program of a Build's Job. Each subcommand is one init container
- * (fetch, detect, test) working on a shared workspace and reporting one JSON line through the
- * termination message. Contract: docs/build-steps.md. */
+/* phoenix-build: the step program of a Build's Job. Each subcommand is one container (fetch or
+ * generate, detect, test, image) working on a shared workspace and reporting one JSON line
+ * through the termination message. Contract: docs/build-steps.md. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pb_detect.h"
+#include "pb_generate.h"
 #include "pb_image.h"
 #include "pb_report.h"
 #include "pb_run.h"
@@ -27,17 +28,22 @@ struct opts {
 	const char *test_command;
 	const char *url;
 	const char *revision;
+	const char *spec;    /* generate: the SPEC file */
+	const char *service; /* generate: the service name */
+	const char *port;    /* generate: the deploy port */
 	unsigned timeout;
 	unsigned message_max; /* termination message bound, bytes including the final NUL */
 	char dir[4096]; /* workspace/contextDir */
 };
 
 static const char usage[] =
-	"usage: phoenix-build fetch|detect|test|image [options]\n"
+	"usage: phoenix-build fetch|generate|detect|test|image [options]\n"
 	"  --workspace DIR        shared workspace (PHOENIX_WORKSPACE, default /workspace)\n"
 	"  --context-dir DIR      source folder inside it (PHOENIX_CONTEXT_DIR)\n"
 	"  --termination-log PATH (PHOENIX_TERMINATION_LOG, default /dev/termination-log)\n"
 	"  --url URL --revision REV   fetch: git source (PHOENIX_GIT_URL, PHOENIX_GIT_REVISION)\n"
+	"  --spec FILE --service NAME --port N   generate: the SPEC (PHOENIX_SPEC_FILE, else\n"
+	"                         PHOENIX_SPEC_DIR/SPEC.md), PHOENIX_SERVICE_NAME, PHOENIX_PORT\n"
 	"  --command CMD          test: shell command instead of the detected one\n"
 	"                         (PHOENIX_TEST_COMMAND)\n"
 	"  --timeout SECONDS      test: limit for the command (PHOENIX_TEST_TIMEOUT, default 1800)\n"
@@ -87,6 +93,9 @@ static const char *parse(int argc, char **argv, struct opts *o)
 	o->test_command = env_or("PHOENIX_TEST_COMMAND", NULL);
 	o->url = env_or("PHOENIX_GIT_URL", NULL);
 	o->revision = env_or("PHOENIX_GIT_REVISION", NULL);
+	o->spec = env_or("PHOENIX_SPEC_FILE", NULL);
+	o->service = env_or("PHOENIX_SERVICE_NAME", NULL);
+	o->port = env_or("PHOENIX_PORT", NULL);
 	const char *timeout = env_or("PHOENIX_TEST_TIMEOUT", NULL);
 	const char *message_max = env_or("PHOENIX_MESSAGE_MAX", NULL);
 	for (int i = 2; i < argc; i++) {
@@ -98,6 +107,9 @@ static const char *parse(int argc, char **argv, struct opts *o)
 			: !strcmp(a, "--command") ? &o->test_command
 			: !strcmp(a, "--url") ? &o->url
 			: !strcmp(a, "--revision") ? &o->revision
+			: !strcmp(a, "--spec") ? &o->spec
+			: !strcmp(a, "--service") ? &o->service
+			: !strcmp(a, "--port") ? &o->port
 			: !strcmp(a, "--timeout") ? &timeout
 			: !strcmp(a, "--message-max") ? &message_max : NULL;
 		if (!slot || !v || !strncmp(v, "--", 2)) {
@@ -427,6 +439,84 @@ out:
 	return code;
 }
 
+/* The SPEC's text (malloc'd), or NULL with msg set. */
+static char *read_spec(const struct opts *o, char *msg, size_t len)
+{
+	char path[4200];
+	const char *dir = env_or("PHOENIX_SPEC_DIR", NULL);
+	if (o->spec)
+		snprintf(path, sizeof(path), "%s", o->spec);
+	else if (dir)
+		snprintf(path, sizeof(path), "%s/SPEC.md", dir);
+	else {
+		snprintf(msg, len, "no SPEC: the built-in generator reads SPEC.md from the ConfigMap "
+			 "named by spec.specConfigMap (an Intent's Build has one); create it and set "
+			 "spec.specConfigMap.name");
+		return NULL;
+	}
+	FILE *f = fopen(path, "rb");
+	char *text = f ? calloc(1, PB_GEN_SPEC_MAX + 2) : NULL;
+	size_t n = text ? fread(text, 1, PB_GEN_SPEC_MAX + 1, f) : 0;
+	if (f)
+		fclose(f);
+	if (!f || !text) {
+		snprintf(msg, len, "cannot read the SPEC %.300s: %s (does the ConfigMap named by "
+			 "spec.specConfigMap exist, with the key SPEC.md?)", path,
+			 f ? "out of memory" : strerror(errno));
+	} else if (n > PB_GEN_SPEC_MAX) {
+		snprintf(msg, len, "the SPEC %.300s is larger than %d KiB", path, PB_GEN_SPEC_MAX / 1024);
+	} else if (memchr(text, '\0', n)) {
+		snprintf(msg, len, "the SPEC %.300s is not text (it holds a NUL byte)", path);
+	} else {
+		return text;
+	}
+	free(text);
+	return NULL;
+}
+
+/* The built-in generator: a service from the SPEC into workspace/contextDir. */
+static int cmd_generate(struct opts *o)
+{
+	char msg[700], err[512], files[256];
+	unsigned port = 0;
+	if (o->port && (!parse_uint(o->port, &port) || port == 0 || port > 65535))
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec",
+			    "the port (spec.deploy.port) must be a number from 1 to 65535", NULL);
+	if (mkdir(o->workspace, 0755) != 0 && errno != EEXIST)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", "cannot create the workspace",
+			    NULL);
+	const char *bad = resolve_dir(o);
+	if (bad)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", bad, NULL);
+	char *md = read_spec(o, msg, sizeof(msg));
+	if (!md)
+		return fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", msg, NULL);
+	struct pb_gen_spec *spec = calloc(1, sizeof(*spec));
+	int code = PB_EXIT_OK;
+	if (!spec) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "GenerateFailed", "out of memory", NULL);
+	} else if (pb_gen_parse(md, o->service, (int)port, spec, err, sizeof(err)) != 0) {
+		snprintf(msg, sizeof(msg), "the SPEC cannot be generated from: %s", err);
+		code = fail(o, PB_EXIT_INVALID_INPUT, "InvalidSpec", msg, NULL);
+	} else if (pb_gen_write(o->dir, spec, files, sizeof(files), err, sizeof(err)) < 0) {
+		code = fail(o, PB_EXIT_STEP_FAILED, "GenerateFailed", err, NULL);
+	} else {
+		snprintf(msg, sizeof(msg), "generated service %s (%s, port %d, %d feature stub%s, "
+			 "%d dependenc%s): wrote %s", spec->service, PB_GEN_LANGUAGE, spec->port,
+			 spec->nfeatures, spec->nfeatures == 1 ? "" : "s", spec->ndeps,
+			 spec->ndeps == 1 ? "y" : "ies", files);
+		fprintf(stderr, "phoenix-build: %s in %s\n", msg, o->dir);
+		struct pb_report r = { .step = "generate", .result = "Succeeded",
+				       .build_system = PB_GEN_BUILD_SYSTEM, .language = PB_GEN_LANGUAGE,
+				       .message = msg, .context_dir = o->context_dir,
+				       .exit_code = -1 };
+		pb_report_write(o->termination_log, &r, o->message_max);
+	}
+	free(spec);
+	free(md);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .cmd = argc > 1 ? argv[1] : "", .message_max = PB_REPORT_DEFAULT };
@@ -442,6 +532,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(o.cmd, "fetch"))
 		return cmd_fetch(&o);
+	if (!strcmp(o.cmd, "generate"))
+		return cmd_generate(&o);
 	if (!strcmp(o.cmd, "detect"))
 		return cmd_detect(&o);
 	if (!strcmp(o.cmd, "test"))

@@ -70,6 +70,11 @@ static char *sanitize(const char *s)
 	return out;
 }
 
+char *pb_report_sanitize(const char *s)
+{
+	return s ? sanitize(s) : NULL;
+}
+
 static void add_str(cJSON *o, const char *key, const char *v)
 {
 	if (v)
@@ -92,6 +97,7 @@ static char *format_once(const struct pb_report *r, const char *msg)
 	add_str(o, "commitSha", r->commit_sha);
 	add_str(o, "image", r->image);
 	add_str(o, "contextDir", r->context_dir);
+	add_str(o, "language", r->language);
 	if (r->exit_code >= 0)
 		cJSON_AddNumberToObject(o, "exitCode", r->exit_code);
 	add_str(o, "message", msg);

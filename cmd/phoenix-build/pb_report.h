@@ -34,6 +34,7 @@ struct pb_report {
 	const char *commit_sha;
 	const char *image;        /* image step: name@sha256:<64 hex> */
 	const char *context_dir;
+	const char *language;     /* generate: the generated service's language */
 	int exit_code;            /* the test command's exit status; < 0: left out */
 };
 
@@ -49,5 +50,9 @@ int pb_report_format(const struct pb_report *r, char *out, size_t cap);
  * step, result, reason, warning, buildSystem, commitSha and exitCode are written. Returns 0, or the pb_report_format error, or
  * KUBE_EIO when the file cannot be written. */
 int pb_report_write(const char *path, const struct pb_report *r, size_t cap);
+
+/* A malloc'd copy of s as the report writes text: control bytes other than newline and tab
+ * become spaces, invalid UTF-8 becomes '?'. NULL when out of memory. */
+char *pb_report_sanitize(const char *s);
 
 #endif

@@ -58,12 +58,12 @@ bool phx_build_spec_valid(const cJSON *build, char *msg, size_t len)
 		return false;
 	}
 	if (phx_build_kind_of(build) == PHX_BUILD_KIND_GENERATE &&
-	    !str_or(kube_json_get_str(build, "spec", "generate", "image", NULL), NULL)) {
-		/* no Job for a step program that cannot run it (phoenix-build has no generator yet) */
-		snprintf(msg, len, "spec.generate without an image asks for the built-in generator, "
-			 "which this version does not have yet: set spec.generate.image to a generator "
-			 "image (docs/build-steps.md), or give spec.source.git.url or a prebuilt "
-			 "spec.image.name");
+	    !str_or(kube_json_get_str(build, "spec", "generate", "image", NULL), NULL) &&
+	    !str_or(kube_json_get_str(build, "spec", "specConfigMap", "name", NULL), NULL)) {
+		/* the built-in generator writes the service from the SPEC: no Job without one */
+		snprintf(msg, len, "spec.generate without an image runs the built-in generator, which "
+			 "needs the SPEC: set spec.specConfigMap.name to a ConfigMap with the key "
+			 "SPEC.md (an Intent's Build has one), or give spec.generate.image");
 		return false;
 	}
 	if (builder && strcmp(builder, "buildah") && strcmp(builder, "kaniko") &&
@@ -334,11 +334,25 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 			cJSON_AddItemToObject(c, "command", cJSON_Duplicate(gcmd, 1));
 		else if (!gimg || !*gimg)
 			command(c, "phoenix-build", "generate", NULL);
+		/* what the built-in generator (and a custom one) needs besides the SPEC */
+		cJSON *genv = cJSON_GetObjectItem(c, "env");
+		env_add(genv, "PHOENIX_SERVICE_NAME",
+			kube_json_get_str(build, "spec", "serviceName", NULL));
+		int64_t dport = 0;
+		if (kube_json_get_int(build, &dport, "spec", "deploy", "port", NULL) && dport > 0) {
+			char pnum[24];
+			snprintf(pnum, sizeof(pnum), "%lld", (long long)dport);
+			env_add(genv, "PHOENIX_PORT", pnum);
+		}
 		const char *cm = kube_json_get_str(build, "spec", "specConfigMap", "name", NULL);
 		if (cm && *cm) {
 			cJSON *sv = cJSON_CreateObject();
 			cJSON_AddStringToObject(sv, "name", "spec");
-			cJSON_AddStringToObject(cJSON_AddObjectToObject(sv, "configMap"), "name", cm);
+			/* optional: a missing ConfigMap is the step's InvalidSpec, not a pod that
+			 * waits for its volume until the deadline */
+			cJSON *cmv = cJSON_AddObjectToObject(sv, "configMap");
+			cJSON_AddStringToObject(cmv, "name", cm);
+			cJSON_AddTrueToObject(cmv, "optional");
 			cJSON_AddItemToArray(vols, sv);
 			cJSON *sm = cJSON_CreateObject();
 			cJSON_AddStringToObject(sm, "name", "spec");

@@ -11,12 +11,7 @@ source "$(dirname "$0")/phx_helpers.sh"
 source "$(dirname "$0")/build_helpers.sh"
 command -v git >/dev/null || fail "git not installed (hack/install-deps.sh)"
 
-RP="$E2E_TMP/runpods"
-STORE="$E2E_TMP/images"
-mkdir -p "$RP" "$STORE"
-sim_start --run-pods --run-pods-dir "$RP" --image-store "$STORE" --crashloop-backoff-scale 0.1
-build_install_crds
-phx_start_controller ctl
+build_runpods_start
 
 # The source: a tiny HTTP service with a Makefile test and a Dockerfile.
 src="$E2E_TMP/src/hello"

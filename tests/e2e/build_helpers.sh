@@ -11,6 +11,19 @@ build_install_crds() {
 	wait_for 10 "PhoenixService API served" k get phx
 }
 
+# build_runpods_start [SETUP...]: kubesim running pods as processes with an image store ($RP,
+# $STORE under $E2E_TMP), the CRDs, the SETUP command when given, then the operator as
+# controller "ctl".
+build_runpods_start() {
+	RP="$E2E_TMP/runpods"
+	STORE="$E2E_TMP/images"
+	mkdir -p "$RP" "$STORE"
+	sim_start --run-pods --run-pods-dir "$RP" --image-store "$STORE" --crashloop-backoff-scale 0.1
+	build_install_crds
+	[ $# -eq 0 ] || "$@"
+	phx_start_controller ctl
+}
+
 # build_cond NAME TYPE FIELD: a field of a condition of a Build.
 build_cond() {
 	k get build "$1" -o "jsonpath={.status.conditions[?(@.type==\"$2\")].$3}"
