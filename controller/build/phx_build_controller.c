@@ -160,6 +160,22 @@ static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
 		if (rc == KUBE_EALREADYEXISTS)
 			rc = 0;
 		break;
+	case PHX_BUILD_EFFECT_CREATE_VERIFY_JOB: {
+		/* Through the Service: its clusterIP, which cluster DNS answers for the name the
+		 * Job's URL carries (and kubesim, without DNS, needs). Unknown: DNS alone. */
+		cJSON *sv = NULL;
+		if (kube_get(ctx->client, &KUBE_GVR_SERVICES, ns, p->service_name, NULL, &sv,
+			     NULL) == 0) {
+			const char *ip = kube_json_get_str(sv, "spec", "clusterIP", NULL);
+			if (ip && *ip && strcmp(ip, "None"))
+				phx_build_verify_job_set_address(p->job, ip);
+		}
+		cJSON_Delete(sv);
+		rc = kube_create(ctx->client, &KUBE_GVR_JOBS, ns, p->job, NULL, &st);
+		if (rc == KUBE_EALREADYEXISTS)
+			rc = 0;
+		break;
+	}
 	case PHX_BUILD_EFFECT_DELETE_JOB: {
 		struct kube_delete_opts o = KUBE_DELETE_OPTS_INIT;
 		o.propagation_policy = "Background";
@@ -188,6 +204,13 @@ static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
 		}
 		rc = txt ? kube_patch(ctx->client, &PHX_GVR, ns, p->service_name, NULL,
 				      KUBE_PATCH_MERGE, txt, NULL, &st) : KUBE_ENOMEM;
+		if (rc == 0 && p->service_status) {
+			free(txt);
+			kube_status_release(&st);
+			txt = kube_json_print(p->service_status);
+			rc = txt ? kube_patch(ctx->client, &PHX_GVR, ns, p->service_name, "status",
+					      KUBE_PATCH_MERGE, txt, NULL, &st) : KUBE_ENOMEM;
+		}
 		break;
 	}
 	case PHX_BUILD_EFFECT_TAKE_DOWN: {
@@ -260,6 +283,17 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		pf.run = run;
 		kube_cache_foreach(w->pods, pod_pick, &pf);
 	}
+	cJSON *vjob = cache_get_name(w->jobs, ns, kube_json_get_str(build, "status", "verify",
+								    "job", NULL));
+	struct pod_find vf = { .ns = ns, .build = name };
+	char vrun[16] = "";
+	if (vjob) {
+		const char *r = kube_json_get_str(vjob, "metadata", "labels", PHX_BUILD_LABEL_RUN,
+						  NULL);
+		snprintf(vrun, sizeof(vrun), "%s", r ? r : "");
+		vf.run = vrun;
+		kube_cache_foreach(w->pods, pod_pick, &vf);
+	}
 	cJSON *svc = cache_get_name(w->services, ns,
 				    kube_json_get_str(build, "spec", "serviceName", NULL));
 	struct apv_find af = { .ns = ns, .build = name, .gen = 1 };
@@ -270,6 +304,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	struct phx_build_input in = {
 		.build = build, .job = job, .pod = pf.best, .service = svc, .approval = af.best,
 		.now_ms = kube_clock_wall(ctx->clock) / 1000000,
+		.verify_job = vjob, .verify_pod = vf.best,
 	};
 	struct phx_build_plan p;
 	int rc = phx_build_plan(&in, &p);
@@ -310,6 +345,8 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		rc = 0, ctx->requeue_after_ms = 200; /* the newer Build's event reconciles again */
 	phx_build_plan_release(&p);
 	cJSON_Delete(pf.best);
+	cJSON_Delete(vf.best);
+	cJSON_Delete(vjob);
 	cJSON_Delete(af.best);
 	cJSON_Delete(job);
 	cJSON_Delete(svc);

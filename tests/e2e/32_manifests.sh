@@ -87,6 +87,7 @@ for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
 		# Owner references with blockOwnerDeletion need update on the owner's finalizers
 		# (OwnerReferencesPermissionEnforcement, e.g. OpenShift).
 		push @out, "phoenixservices/finalizers update" if $s =~ /blockOwnerDeletion/;
+		push @out, "builds/finalizers update" if $s =~ /phx_owner_refs_new\s*\([^;]*PHX_BUILD_KIND/;
 	}
 }
 my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;
