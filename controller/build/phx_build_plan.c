@@ -771,8 +771,11 @@ int phx_build_plan(const struct phx_build_input *in, struct phx_build_plan *out)
 		set_num(c.st, "attempt", 1);
 		set_str(c.st, "job", "");
 		cJSON *retry = cJSON_CreateObject();
-		cJSON_AddNumberToObject(retry, "memoryFactor", 1);
-		cJSON_AddNumberToObject(retry, "deadlineFactor", 1);
+		int lmf = in->learned_memory_factor, ldf = in->learned_deadline_factor;
+		cJSON_AddNumberToObject(retry, "memoryFactor", lmf > 1 ? (lmf > 16 ? 16 : lmf) : 1);
+		cJSON_AddNumberToObject(retry, "deadlineFactor", ldf > 1 ? (ldf > 16 ? 16 : ldf) : 1);
+		if ((lmf > 1 || ldf > 1) && in->learned_from)
+			cJSON_AddStringToObject(retry, "learnedFrom", in->learned_from);
 		set_item(c.st, "retry", retry);
 		set_item(c.st, "steps", cJSON_CreateArray());
 		const char *keep[] = {"completionTime", "deployedAt", "output", "registered",

@@ -37,6 +37,10 @@ struct phx_build_input {
 	int64_t pull_fail_after_ms; /* <= 0: the classifier's default */
 	const cJSON *verify_job; /* the Job named status.verify.job, NULL when not seen */
 	const cJSON *verify_pod; /* its newest pod, NULL when none */
+	/* What earlier Builds of the service learned (phx_build_learn_start), for a new series:
+	 * its first attempt starts with these factors (<= 1: none); learned_from names the entry. */
+	int learned_memory_factor, learned_deadline_factor;
+	const char *learned_from;
 };
 
 enum phx_build_effect {

@@ -18,25 +18,6 @@ build_install_crds
 phx_start_controller ctl
 ctl1=$PHX_CTL_PID
 
-DIGEST=sha256:$(printf 'b%.0s' $(seq 64))
-script() { sim_control -X POST "$SIM_URL/sim/v1/jobs/script" -d "$1" >/dev/null; }
-report() { # STEP REASON MESSAGE: a Failed step report as a JSON string literal
-	printf '"{\\"step\\":\\"%s\\",\\"result\\":\\"Failed\\",\\"reason\\":\\"%s\\",\\"message\\":\\"%s\\"}"' "$1" "$2" "$3"
-}
-image_ok="\"image\":{\"exitCode\":0,\"durationMs\":50,\"message\":\"{\\\"step\\\":\\\"image\\\",\\\"result\\\":\\\"Succeeded\\\",\\\"image\\\":\\\"registry.local/team/retry@$DIGEST\\\"}\"}"
-apply_build() { # NAME [EXTRA SPEC LINES]
-	k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: $1}
-spec:
-  serviceName: $1
-  source:
-    git: {url: 'file:///srv/git/$1'}
-  image: {name: registry.local/team/$1}
-${2:-}
-YAML
-}
 ts() { python3 -c 'import sys,datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()))' "$1"; }
 
 # --- TestsFailed once, then success

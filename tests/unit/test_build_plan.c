@@ -46,6 +46,7 @@ static cJSON *json(const char *s)
 struct world {
 	cJSON *build, *job, *pod, *svc, *appr;
 	cJSON *vjob, *vpod; /* the verify Job and its pod */
+	int learned_mf, learned_df; /* what the learning ConfigMap said */
 	int64_t now;
 	struct phx_build_plan p;
 };
@@ -54,8 +55,12 @@ struct world {
 static void step(struct world *w)
 {
 	phx_build_plan_release(&w->p);
-	struct phx_build_input in = { w->build, w->job, w->pod, w->svc, w->appr, w->now, 0,
-				      w->vjob, w->vpod };
+	struct phx_build_input in = {
+		.build = w->build, .job = w->job, .pod = w->pod, .service = w->svc,
+		.approval = w->appr, .now_ms = w->now, .verify_job = w->vjob, .verify_pod = w->vpod,
+		.learned_memory_factor = w->learned_mf, .learned_deadline_factor = w->learned_df,
+		.learned_from = w->learned_mf > 1 || w->learned_df > 1 ? "cm key" : NULL,
+	};
 	assert_int_equal(phx_build_plan(&in, &w->p), 0);
 	if (w->p.status) {
 		cJSON_DeleteItemFromObject(w->build, "status");
@@ -327,6 +332,19 @@ static void plan__oom_doubles_memory(void **state)
 		"template", "spec", "containers", NULL), 0), "resources", "limits", "memory", NULL),
 		"2048Mi");
 	world_free(&w);
+	/* learned: the next Build of the service starts with memory x2 and deadline x4 */
+	struct world l = { .build = json(SRC_BUILD), .now = NOW, .learned_mf = 2, .learned_df = 4 };
+	step(&l);
+	assert_int_equal(l.p.effect, PHX_BUILD_EFFECT_CREATE_JOB);
+	assert_string_equal(kube_json_get_str(cJSON_GetArrayItem(kube_json_get(l.p.job, "spec",
+		"template", "spec", "containers", NULL), 0), "resources", "limits", "memory", NULL),
+		"2048Mi");
+	int64_t dl = 0;
+	kube_json_get_int(l.p.job, &dl, "spec", "activeDeadlineSeconds", NULL);
+	assert_int_equal(dl, 2400);
+	assert_string_equal(kube_json_get_str(l.build, "status", "retry", "learnedFrom", NULL),
+			    "cm key");
+	world_free(&l);
 }
 
 #define SVC(image, avail) "{'metadata':{'name':'revenue','generation':2},'spec':{'template':{'spec':" \
