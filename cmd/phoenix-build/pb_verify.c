@@ -219,7 +219,7 @@ int pb_verify_main(int argc, char **argv)
 				 sizeof(err));
 		bool pass = code > 0 && pb_verify_check(path, code, b.p, why, sizeof(why));
 		if (code <= 0)
-			snprintf(why, sizeof(why), "no answer: %s", err);
+			snprintf(why, sizeof(why), "no answer: %.200s", err);
 		printf("%-18s %s %ld %.0f ms%s%s\n", pb_verify_endpoints[i], pass ? "ok  " : "FAIL",
 		       code, (now_s() - t1) * 1000, pass ? "" : ": ", pass ? "" : why);
 		if (pass) {
