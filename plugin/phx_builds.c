@@ -298,9 +298,22 @@ static bool finished_phase(const char *p)
 	return p && (!strcmp(p, "Succeeded") || !strcmp(p, "Failed") || !strcmp(p, "Cancelled"));
 }
 
+/* Whether the Build `name` has ended (or is gone). */
+static bool build_over(const struct phx_builds_args *a, const char *name)
+{
+	cJSON *b = NULL;
+	if (kube_get(a->client, &BUILDS, a->ns, name, NULL, &b, NULL) != 0)
+		return true;
+	bool over = finished_phase(kube_json_get_str(b, "status", "phase", NULL));
+	cJSON_Delete(b);
+	return over;
+}
+
 /* Waits (quietly) until container `c` of pod `name` has started or the pod ended; false when
- * the pod is gone or (without -f) the container has not started. */
-static bool started(const struct phx_builds_args *a, const char *name, const char *c)
+ * the pod is gone or being deleted, the Build ended with the container never started (a pod
+ * that stayed Pending), or (without -f) the container has not started. */
+static bool started(const struct phx_builds_args *a, const char *build, const char *name,
+		    const char *c)
 {
 	for (;;) {
 		cJSON *pod = NULL;
@@ -311,11 +324,12 @@ static bool started(const struct phx_builds_args *a, const char *name, const cha
 		bool go = kube_json_get(cs, "state", "running", NULL) ||
 			  kube_json_get(cs, "state", "terminated", NULL);
 		const char *ph = kube_json_get_str(pod, "status", "phase", NULL);
-		bool over = ph && (!strcmp(ph, "Succeeded") || !strcmp(ph, "Failed"));
+		bool over = (ph && (!strcmp(ph, "Succeeded") || !strcmp(ph, "Failed"))) ||
+			    kube_json_get(pod, "metadata", "deletionTimestamp", NULL);
 		cJSON_Delete(pod);
 		if (go)
 			return true;
-		if (over || !a->follow || cancelled(a))
+		if (over || !a->follow || cancelled(a) || build_over(a, build))
 			return false;
 		nap();
 	}
@@ -380,7 +394,7 @@ int phx_cmd_build_logs(const struct phx_builds_args *a)
 					snprintf(done_key, sizeof(done_key), "%s/%s\n", pn, cn);
 					if (!cn || (seen && strstr(seen, done_key)))
 						continue;
-					if (!started(a, pn, cn))
+					if (!started(a, name, pn, cn))
 						continue;
 					printf("==> job/%s pod/%s container %s (run %ld) <==\n", job, pn,
 					       cn, run_of(v[i]));
