@@ -187,14 +187,15 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 
 static size_t to_stdout(char *d, size_t sz, size_t nm, void *ud)
 {
-	(void)ud;
 	size_t n = fwrite(d, sz, nm, stdout);
 	fflush(stdout);
+	*(size_t *)ud += n * sz;
 	return n * sz;
 }
 
 /* Streams GET path?query (text) to stdout with the kubeconfig's server and credentials. */
-static int stream(const struct phx_builds_args *a, const char *path, const char *query)
+static int stream(const struct phx_builds_args *a, const char *path, const char *query,
+		  bool quiet, size_t *wrote)
 {
 	const struct kube_config *cfg = a->cfg;
 	char url[2048], auth[4096 + 32] = "";
@@ -222,6 +223,7 @@ static int stream(const struct phx_builds_args *a, const char *path, const char 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_stdout);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, wrote);
 	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -250,7 +252,7 @@ static int stream(const struct phx_builds_args *a, const char *path, const char 
 	else if (cfg->client_key_data)
 		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &ck);
 	CURLcode rc = curl_easy_perform(c);
-	if (rc != CURLE_OK && !cancelled(a))
+	if (rc != CURLE_OK && !cancelled(a) && !quiet)
 		fprintf(stderr, "error: GET %s: %s\n", path, curl_easy_strerror(rc));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
@@ -404,7 +406,17 @@ int phx_cmd_build_logs(const struct phx_builds_args *a)
 						 a->ns, pn);
 					snprintf(q, sizeof(q), "container=%s%s", cn,
 						 a->follow ? "&follow=true" : "");
-					stream(a, path, q);
+					/* A container just started may not have a log yet (the
+					 * server says 400): try again a few times with -f, as long
+					 * as nothing was shown. */
+					for (int try = 0;; try++) {
+						size_t wrote = 0;
+						bool last = !a->follow || try == 9;
+						if (stream(a, path, q, !last, &wrote) == 0 || wrote ||
+						    last || cancelled(a))
+							break;
+						nap();
+					}
 					size_t kl = strlen(done_key);
 					char *ns_ = realloc(seen, seen_len + kl + 1);
 					if (ns_) {
