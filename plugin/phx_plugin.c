@@ -23,6 +23,7 @@
 #include "phx_dashboard.h"
 #include "phx_web_proxy.h"
 #include "phx_intents.h"
+#include "phx_builds.h"
 
 #define PLUGIN_VERSION "0.1.0"
 /* Where the operator's leader-election Lease is by default: the namespace the chart and
@@ -47,6 +48,8 @@ struct cli {
 	const char *dash_port;
 	const char *gate;        /* approve/deny: --gate */
 	const char *reason;      /* approve/deny: --reason */
+	const char *output;      /* builds: -o wide|json|yaml */
+	bool follow;             /* logs: -f */
 	bool all_ns;
 	bool watch;
 	double interval;
@@ -96,6 +99,11 @@ static void usage(FILE *out)
 		"  kubectl phoenix deny intent/NAME [--gate G] --reason TEXT\n"
 		"                                         an Approval with you (SelfSubjectReview) as\n"
 		"                                         approver; build/NAME for the Deploy gate\n"
+		"  kubectl phoenix builds [-o wide|json|yaml]  the Builds: service, phase, step, attempt,\n"
+		"                                         result (-A: every namespace)\n"
+		"  kubectl phoenix logs build/NAME [-f]   every step container of every attempt (and the\n"
+		"                                         verify Job), in order; -f follows, waiting\n"
+		"                                         quietly while a pod is Pending\n"
 		"\n"
 		"Options:\n"
 		"  --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
@@ -168,6 +176,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{NULL, "--port", offsetof(struct cli, dash_port)},
 		{NULL, "--gate", offsetof(struct cli, gate)},
 		{NULL, "--reason", offsetof(struct cli, reason)},
+		{"-o", "--output", offsetof(struct cli, output)},
 	};
 
 	cli->args = calloc((size_t)argc, sizeof(char *));
@@ -189,6 +198,10 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 		if (!strcmp(a, "-A") || !strcmp(a, "--all-namespaces")) {
 			cli->all_ns = true;
+			continue;
+		}
+		if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
+			cli->follow = true;
 			continue;
 		}
 		if (!strcmp(a, "-w") || !strcmp(a, "--watch")) {
@@ -700,6 +713,8 @@ static int check_usage(const struct cli *cli)
 		{"queue", "queue", 0, 0},
 		{"approve", "approve intent/NAME [--gate G] --reason TEXT", 1, 1},
 		{"deny", "deny intent/NAME [--gate G] --reason TEXT", 1, 1},
+		{"builds", "builds [-o wide|json|yaml]", 0, 0},
+		{"logs", "logs build/NAME [-f]", 1, 1},
 	};
 	int n = cli->nargs - 1;
 
@@ -759,6 +774,11 @@ int main(int argc, char **argv)
 		exit_code = !strcmp(cmd, "intents") ? phx_cmd_intents(&ia)
 			    : !strcmp(cmd, "queue") ? phx_cmd_queue(&ia)
 						    : phx_cmd_decide(&ia, !strcmp(cmd, "approve"));
+	}
+	else if (!strcmp(cmd, "builds") || !strcmp(cmd, "logs")) {
+		struct phx_builds_args ba = {s.client, &s.cfg, s.ns, cli.all_ns, cli.output,
+					     cli.nargs > 1 ? cli.args[1] : NULL, cli.follow, &watch_cancel};
+		exit_code = !strcmp(cmd, "builds") ? phx_cmd_builds(&ba) : phx_cmd_build_logs(&ba);
 	}
 	else
 		exit_code = cmd_pause(&s, &cli, !strcmp(cmd, "pause"));

@@ -14,6 +14,7 @@
 #include "pb_image.h"
 #include "pb_report.h"
 #include "pb_run.h"
+#include "pb_verify.h"
 
 #define DEFAULT_WORKSPACE "/workspace"
 #define DEFAULT_TERMINATION_LOG "/dev/termination-log"
@@ -521,6 +522,8 @@ int main(int argc, char **argv)
 {
 	struct opts o = { .cmd = argc > 1 ? argv[1] : "", .message_max = PB_REPORT_DEFAULT };
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "verify"))
+		return pb_verify_main(argc, argv);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? PB_EXIT_INVALID_INPUT : PB_EXIT_OK;

@@ -13,8 +13,10 @@
 #include "kube_log.h"
 #include "kube_metrics.h"
 #include "kube_rest.h"
+#include "kube_time.h"
 #include "phx_api.h"
 #include "phx_build_job.h"
+#include "phx_build_learn.h"
 #include "phx_build_plan.h"
 #include "phx_meta.h"
 #include "phx_wings.h"
@@ -143,6 +145,124 @@ static cJSON *cache_get_name(struct kube_cache *c, const char *ns, const char *n
 	return o;
 }
 
+/* An Event on the Build. */
+static void build_event(struct build_wing *w, const cJSON *build, const char *type,
+			const char *reason, const char *msg)
+{
+	cJSON *obj = cJSON_Duplicate(build, 0);
+	cJSON *md = cJSON_Duplicate(kube_json_get(build, "metadata", NULL), 1);
+	if (obj && md) {
+		cJSON_AddStringToObject(obj, "apiVersion", PHX_API_VERSION);
+		cJSON_AddStringToObject(obj, "kind", PHX_BUILD_KIND);
+		cJSON_AddItemToObject(obj, "metadata", md);
+		md = NULL;
+		kube_events_record(w->events, obj, type, reason, "%s", msg);
+	}
+	cJSON_Delete(md);
+	cJSON_Delete(obj);
+}
+
+/* ---- learning (phx_build_learn.h): the namespace's ConfigMap ---- */
+
+/* The learning ConfigMap's data in ns (NULL when there is none or it cannot be read). */
+static cJSON *learn_read(struct kube_reconcile_ctx *ctx, const char *ns)
+{
+	cJSON *cm = NULL;
+	if (kube_get(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, PHX_BUILD_LEARN_CM, NULL, &cm,
+		     NULL) != 0)
+		return NULL;
+	cJSON *data = cJSON_DetachItemFromObject(cm, "data");
+	cJSON_Delete(cm);
+	return data;
+}
+
+static void learn_corrupt(struct build_wing *w, const cJSON *build, const char *key,
+			  const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "ConfigMap %s key %s is not valid learning data: %s (kubectl "
+		 "get cm -n %s %s -o yaml)", PHX_BUILD_LEARN_CM, key, what,
+		 kube_json_namespace(build), PHX_BUILD_LEARN_CM);
+	build_event(w, build, "Warning", "LearningCorrupt", msg);
+}
+
+/* A new series starts from what worked for the service: the factors into *in. */
+static void learn_start(struct kube_reconcile_ctx *ctx, struct build_wing *w, const cJSON *build,
+			struct phx_build_input *in, char *from, size_t from_len)
+{
+	const char *ns = kube_json_namespace(build);
+	cJSON *data = learn_read(ctx, ns);
+	struct phx_build_learned l;
+	char key[160];
+	int rc = phx_build_learn_pick(data, kube_json_get_str(build, "spec", "serviceName", NULL),
+				      &l, key, sizeof(key));
+	if (rc == KUBE_EINVAL)
+		learn_corrupt(w, build, key, "ignored; it is rewritten when this Build ends");
+	if (rc == 1) {
+		int64_t dl = 1800;
+		kube_json_get_int(build, &dl, "spec", "activeDeadlineSeconds", NULL);
+		phx_build_learn_start(&l, dl, &in->learned_memory_factor,
+				      &in->learned_deadline_factor);
+		snprintf(from, from_len, "configmap/%s key %s", PHX_BUILD_LEARN_CM, key);
+		in->learned_from = from;
+	}
+	cJSON_Delete(data);
+}
+
+/* A Build with a Job ended: folds it into its entry and writes the ConfigMap (created when
+ * missing). Errors are logged: learning is advice, never a reason to fail a Build. */
+static void learn_record(struct kube_reconcile_ctx *ctx, struct build_wing *w, const cJSON *build,
+			 const cJSON *status, const char *result)
+{
+	const char *ns = kube_json_namespace(build);
+	char key[160], now[KUBE_TIME_LEN];
+	phx_build_learn_key(kube_json_get_str(build, "spec", "serviceName", NULL),
+			    kube_json_get_str(status, "buildSystem", NULL), key, sizeof(key));
+	cJSON *data = learn_read(ctx, ns);
+	struct phx_build_learned l;
+	const char *old = kube_json_get_str(data, key, NULL);
+	if (old && phx_build_learn_parse(old, &l) != 0)
+		learn_corrupt(w, build, key, "rewritten from this Build");
+	else if (!old)
+		phx_build_learn_parse("{\"builds\":0}", &l);
+	phx_build_learn_update(&l, status, result,
+			       kube_time_format(kube_clock_wall(ctx->clock) / 1000000000, now,
+						sizeof(now)));
+	char *val = phx_build_learn_format(&l);
+	int corrupt = 0;
+	cJSON *patch = val ? phx_build_learn_patch(data, key, val, &corrupt) : NULL;
+	char *txt = patch ? kube_json_print(patch) : NULL;
+	int rc = KUBE_ENOMEM;
+	struct kube_status st = {0};
+	if (txt && data) {
+		rc = kube_patch(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, PHX_BUILD_LEARN_CM, NULL,
+				KUBE_PATCH_MERGE, txt, NULL, &st);
+	} else if (patch) {
+		cJSON *cm = cJSON_CreateObject();
+		cJSON_AddStringToObject(cm, "apiVersion", "v1");
+		cJSON_AddStringToObject(cm, "kind", "ConfigMap");
+		cJSON *md = cJSON_AddObjectToObject(cm, "metadata");
+		cJSON_AddStringToObject(md, "name", PHX_BUILD_LEARN_CM);
+		cJSON_AddStringToObject(md, "namespace", ns);
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(md, "labels"),
+					"app.kubernetes.io/managed-by", "phoenix-operator");
+		cJSON *d = cJSON_AddObjectToObject(cm, "data");
+		cJSON_AddStringToObject(d, key, val);
+		rc = kube_create(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, cm, NULL, &st);
+		cJSON_Delete(cm);
+	}
+	if (corrupt > 0)
+		learn_corrupt(w, build, "(other entries)", "removed");
+	if (rc < 0 && rc != KUBE_ENOTLEADER)
+		kube_log(KUBE_LOG_WARN, "build", "learning ConfigMap write failed", "namespace", ns,
+			 "error", kube_strerror(rc), "message", st.message ? st.message : "", NULL);
+	kube_status_release(&st);
+	free(txt);
+	free(val);
+	cJSON_Delete(patch);
+	cJSON_Delete(data);
+}
+
 /* ---- effects ---- */
 
 static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
@@ -160,6 +280,22 @@ static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
 		if (rc == KUBE_EALREADYEXISTS)
 			rc = 0;
 		break;
+	case PHX_BUILD_EFFECT_CREATE_VERIFY_JOB: {
+		/* Through the Service: its clusterIP, which cluster DNS answers for the name the
+		 * Job's URL carries (and kubesim, without DNS, needs). Unknown: DNS alone. */
+		cJSON *sv = NULL;
+		if (kube_get(ctx->client, &KUBE_GVR_SERVICES, ns, p->service_name, NULL, &sv,
+			     NULL) == 0) {
+			const char *ip = kube_json_get_str(sv, "spec", "clusterIP", NULL);
+			if (ip && *ip && strcmp(ip, "None"))
+				phx_build_verify_job_set_address(p->job, ip);
+		}
+		cJSON_Delete(sv);
+		rc = kube_create(ctx->client, &KUBE_GVR_JOBS, ns, p->job, NULL, &st);
+		if (rc == KUBE_EALREADYEXISTS)
+			rc = 0;
+		break;
+	}
 	case PHX_BUILD_EFFECT_DELETE_JOB: {
 		struct kube_delete_opts o = KUBE_DELETE_OPTS_INIT;
 		o.propagation_policy = "Background";
@@ -188,6 +324,13 @@ static int effect(struct kube_reconcile_ctx *ctx, const cJSON *build,
 		}
 		rc = txt ? kube_patch(ctx->client, &PHX_GVR, ns, p->service_name, NULL,
 				      KUBE_PATCH_MERGE, txt, NULL, &st) : KUBE_ENOMEM;
+		if (rc == 0 && p->service_status) {
+			free(txt);
+			kube_status_release(&st);
+			txt = kube_json_print(p->service_status);
+			rc = txt ? kube_patch(ctx->client, &PHX_GVR, ns, p->service_name, "status",
+					      KUBE_PATCH_MERGE, txt, NULL, &st) : KUBE_ENOMEM;
+		}
 		break;
 	}
 	case PHX_BUILD_EFFECT_TAKE_DOWN: {
@@ -260,6 +403,17 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		pf.run = run;
 		kube_cache_foreach(w->pods, pod_pick, &pf);
 	}
+	cJSON *vjob = cache_get_name(w->jobs, ns, kube_json_get_str(build, "status", "verify",
+								    "job", NULL));
+	struct pod_find vf = { .ns = ns, .build = name };
+	char vrun[16] = "";
+	if (vjob) {
+		const char *r = kube_json_get_str(vjob, "metadata", "labels", PHX_BUILD_LABEL_RUN,
+						  NULL);
+		snprintf(vrun, sizeof(vrun), "%s", r ? r : "");
+		vf.run = vrun;
+		kube_cache_foreach(w->pods, pod_pick, &vf);
+	}
 	cJSON *svc = cache_get_name(w->services, ns,
 				    kube_json_get_str(build, "spec", "serviceName", NULL));
 	struct apv_find af = { .ns = ns, .build = name, .gen = 1 };
@@ -270,7 +424,14 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	struct phx_build_input in = {
 		.build = build, .job = job, .pod = pf.best, .service = svc, .approval = af.best,
 		.now_ms = kube_clock_wall(ctx->clock) / 1000000,
+		.verify_job = vjob, .verify_pod = vf.best,
 	};
+	char from[256];
+	int64_t sg = 0, gen = 1;
+	kube_json_get_int(build, &sg, "status", "seriesGeneration", NULL);
+	kube_json_get_int(build, &gen, "metadata", "generation", NULL);
+	if (sg != gen && phx_build_kind_of(build) != PHX_BUILD_KIND_PREBUILT)
+		learn_start(ctx, w, build, &in, from, sizeof(from));
 	struct phx_build_plan p;
 	int rc = phx_build_plan(&in, &p);
 	if (rc == 0)
@@ -278,20 +439,11 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	if (rc == 0 && p.status)
 		rc = write_status(ctx, build, p.status);
 	if (rc == 0) {
-		if (p.event_type) {
-			cJSON *obj = cJSON_Duplicate(build, 0);
-			cJSON *md = cJSON_Duplicate(kube_json_get(build, "metadata", NULL), 1);
-			if (obj && md) {
-				cJSON_AddStringToObject(obj, "apiVersion", PHX_API_VERSION);
-				cJSON_AddStringToObject(obj, "kind", PHX_BUILD_KIND);
-				cJSON_AddItemToObject(obj, "metadata", md);
-				md = NULL;
-				kube_events_record(w->events, obj, p.event_type, p.event_reason, "%s",
-						   p.event_msg);
-			}
-			cJSON_Delete(md);
-			cJSON_Delete(obj);
-		}
+		if (p.event_type)
+			build_event(w, build, p.event_type, p.event_reason, p.event_msg);
+		if (p.result && p.status && phx_build_kind_of(build) != PHX_BUILD_KIND_PREBUILT &&
+		    cJSON_GetArraySize(kube_json_get(p.status, "history", NULL)) > 0)
+			learn_record(ctx, w, build, p.status, p.result);
 		if (p.result) {
 			const char *lv[] = {p.result, p.reason};
 			kube_metric_inc(w->results, lv);
@@ -310,6 +462,8 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		rc = 0, ctx->requeue_after_ms = 200; /* the newer Build's event reconciles again */
 	phx_build_plan_release(&p);
 	cJSON_Delete(pf.best);
+	cJSON_Delete(vf.best);
+	cJSON_Delete(vjob);
 	cJSON_Delete(af.best);
 	cJSON_Delete(job);
 	cJSON_Delete(svc);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kube_error.h"
 #include "kube_json.h"
 #include "phx_api.h"
 #include "phx_meta.h"
@@ -242,6 +243,27 @@ static cJSON *image_container(const cJSON *build, const char *step_image, const 
 	return c;
 }
 
+/* A Job named `name` of the Build, with its labels (build, run, and step when given) and owner
+ * reference, and no spec yet. */
+static cJSON *job_object(const cJSON *build, const char *name, const char *run, const char *step)
+{
+	cJSON *job = cJSON_CreateObject();
+	cJSON_AddStringToObject(job, "apiVersion", "batch/v1");
+	cJSON_AddStringToObject(job, "kind", "Job");
+	cJSON *md = cJSON_AddObjectToObject(job, "metadata");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", kube_json_namespace(build));
+	cJSON *labels = cJSON_AddObjectToObject(md, "labels");
+	cJSON_AddStringToObject(labels, PHX_BUILD_LABEL, kube_json_name(build));
+	cJSON_AddStringToObject(labels, PHX_BUILD_LABEL_RUN, run);
+	if (step)
+		cJSON_AddStringToObject(labels, PHX_BUILD_LABEL_STEP, step);
+	cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "phoenix-operator");
+	cJSON_AddItemToObject(md, "ownerReferences",
+			      phx_owner_refs_new(build, PHX_API_VERSION, PHX_BUILD_KIND));
+	return job;
+}
+
 cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 {
 	const char *bname = kube_json_name(build), *ns = kube_json_namespace(build);
@@ -254,18 +276,7 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 	snprintf(run, sizeof(run), "%d", o->run);
 	phx_build_target_image(build, target, sizeof(target));
 
-	cJSON *job = cJSON_CreateObject();
-	cJSON_AddStringToObject(job, "apiVersion", "batch/v1");
-	cJSON_AddStringToObject(job, "kind", "Job");
-	cJSON *md = cJSON_AddObjectToObject(job, "metadata");
-	cJSON_AddStringToObject(md, "name", name);
-	cJSON_AddStringToObject(md, "namespace", ns);
-	cJSON *labels = cJSON_AddObjectToObject(md, "labels");
-	cJSON_AddStringToObject(labels, PHX_BUILD_LABEL, bname);
-	cJSON_AddStringToObject(labels, PHX_BUILD_LABEL_RUN, run);
-	cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "phoenix-operator");
-	cJSON_AddItemToObject(md, "ownerReferences",
-			      phx_owner_refs_new(build, PHX_API_VERSION, PHX_BUILD_KIND));
+	cJSON *job = job_object(build, name, run, NULL);
 
 	cJSON *spec = cJSON_AddObjectToObject(job, "spec");
 	cJSON_AddNumberToObject(spec, "backoffLimit", 0);
@@ -390,4 +401,81 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
 	cJSON *mains = cJSON_AddArrayToObject(ps, "containers");
 	cJSON_AddItemToArray(mains, image_container(build, step_image, target, o));
 	return job;
+}
+
+/* ---- the verify Job ---- */
+
+cJSON *phx_build_verify_job_new(const cJSON *build, int run)
+{
+	const char *bname = kube_json_name(build), *ns = kube_json_namespace(build);
+	const char *svc = kube_json_get_str(build, "spec", "serviceName", NULL);
+	if (!build || !bname || !ns || !svc || run < 1)
+		return NULL;
+	char name[128], runs[16], url[512];
+	phx_build_job_name(bname, run, name, sizeof(name));
+	snprintf(runs, sizeof(runs), "%d", run);
+	int64_t port = 8080, ttl = 3600;
+	kube_json_get_int(build, &port, "spec", "deploy", "port", NULL);
+	kube_json_get_int(build, &ttl, "spec", "retention", "ttlSecondsAfterFinished", NULL);
+	snprintf(url, sizeof(url), "http://%s.%s.svc:%lld", svc, ns, (long long)port);
+
+	cJSON *job = job_object(build, name, runs, "verify");
+	cJSON *spec = cJSON_AddObjectToObject(job, "spec");
+	cJSON_AddNumberToObject(spec, "backoffLimit", 0);
+	cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", PHX_BUILD_VERIFY_TIMEOUT_S + 90);
+	cJSON_AddNumberToObject(spec, "ttlSecondsAfterFinished", (double)ttl);
+	cJSON *tpl = cJSON_AddObjectToObject(spec, "template");
+	cJSON *tl = cJSON_AddObjectToObject(cJSON_AddObjectToObject(tpl, "metadata"), "labels");
+	cJSON_AddStringToObject(tl, PHX_BUILD_LABEL, bname);
+	cJSON_AddStringToObject(tl, PHX_BUILD_LABEL_RUN, runs);
+	cJSON_AddStringToObject(tl, PHX_BUILD_LABEL_STEP, "verify");
+	cJSON *ps = cJSON_AddObjectToObject(tpl, "spec");
+	cJSON_AddStringToObject(ps, "restartPolicy", "Never");
+	cJSON_AddFalseToObject(ps, "automountServiceAccountToken");
+	cJSON_AddFalseToObject(ps, "enableServiceLinks");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(ps,
+				"securityContext"), "seccompProfile"), "type", "RuntimeDefault");
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "name", "verify");
+	cJSON_AddStringToObject(c, "image", str_or(kube_json_get_str(build, "spec", "stepImage",
+						   NULL), PHX_BUILD_STEP_IMAGE_DEFAULT));
+	command(c, "phoenix-build", "verify", NULL);
+	cJSON_AddStringToObject(c, "terminationMessagePolicy", "FallbackToLogsOnError");
+	cJSON *env = cJSON_AddArrayToObject(c, "env");
+	env_add(env, "PHOENIX_VERIFY_URL", url);
+	char to[16];
+	snprintf(to, sizeof(to), "%d", PHX_BUILD_VERIFY_TIMEOUT_S);
+	env_add(env, "PHOENIX_VERIFY_TIMEOUT", to);
+	env_add(env, "PHOENIX_TERMINATION_LOG", "/dev/termination-log");
+	const cJSON *eps = kube_json_get(build, "spec", "verify", "endpoints", NULL);
+	char list[512] = "";
+	const cJSON *e;
+	cJSON_ArrayForEach(e, eps) {
+		size_t l = strlen(list);
+		if (cJSON_IsString(e))
+			snprintf(list + l, sizeof(list) - l, "%s%s", l ? "," : "", e->valuestring);
+	}
+	if (list[0])
+		env_add(env, "PHOENIX_VERIFY_ENDPOINTS", list);
+	cJSON *r = cJSON_AddObjectToObject(c, "resources");
+	cJSON *lim = cJSON_AddObjectToObject(r, "limits");
+	cJSON_AddStringToObject(lim, "cpu", "500m");
+	cJSON_AddStringToObject(lim, "memory", "128Mi");
+	cJSON *req = cJSON_AddObjectToObject(r, "requests");
+	cJSON_AddStringToObject(req, "cpu", "50m");
+	cJSON_AddStringToObject(req, "memory", "32Mi");
+	cJSON_AddItemToObject(c, "securityContext", security_context(true));
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(ps, "containers"), c);
+	return job;
+}
+
+int phx_build_verify_job_set_address(cJSON *job, const char *address)
+{
+	cJSON *c = cJSON_GetArrayItem(kube_json_get(job, "spec", "template", "spec", "containers",
+						    NULL), 0);
+	cJSON *env = cJSON_GetObjectItem(c, "env");
+	if (!cJSON_IsArray(env) || !address || !*address)
+		return KUBE_EINVAL;
+	env_add(env, "PHOENIX_VERIFY_ADDRESS", address);
+	return 0;
 }

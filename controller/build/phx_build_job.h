@@ -76,4 +76,21 @@ cJSON *phx_build_job_new(const cJSON *build, const struct phx_build_job_opts *o)
  * (<= 4) were written to names. */
 int phx_build_job_steps(const cJSON *build, const char *names[4]);
 
+/* ---- verify (after the deploy, before register) ---- */
+
+/* Label on a Build's Jobs that are not attempts: "verify". */
+#define PHX_BUILD_LABEL_STEP "phoenix.fpai.io/build-step"
+/* How long phoenix-build verify retries an endpoint that refuses or says 503. */
+#define PHX_BUILD_VERIFY_TIMEOUT_S 30
+
+/* The verify Job of run `run` (<build>-<run>; run counts every Job of the Build): one restricted
+ * container `phoenix-build verify` calling the contract endpoints (spec.verify.endpoints, else
+ * the five) at http://SERVICE.NS.svc:PORT; no service-account token, no service links. NULL on
+ * ENOMEM or a Build without name, namespace or serviceName. Pure. */
+cJSON *phx_build_verify_job_new(const cJSON *build, int run);
+
+/* Pins the verify Job's requests to the Service's clusterIP (what cluster DNS answers for the
+ * name; kubesim has no DNS). 0, or KUBE_EINVAL for a job that is not a verify Job. */
+int phx_build_verify_job_set_address(cJSON *job, const char *address);
+
 #endif

@@ -349,6 +349,119 @@ static const char *service_image(const cJSON *svc)
 	return kube_json_get_str(cs, "image", NULL);
 }
 
+static bool job_finished(const cJSON *job);
+static int64_t job_finished_at(const cJSON *job);
+
+/* The PhoenixService's status.registration (a merge patch for its /status): who registered
+ * which image when. Its own controller merge-patches only the fields it knows, so this stays
+ * (docs/design-decisions.md, "Registration on the PhoenixService"). */
+static cJSON *registration(struct ctx *c, const char *image)
+{
+	cJSON *p = cJSON_CreateObject();
+	cJSON *r = cJSON_AddObjectToObject(cJSON_AddObjectToObject(p, "status"), "registration");
+	cJSON_AddTrueToObject(r, "registered");
+	char by[160], ts[KUBE_TIME_LEN];
+	snprintf(by, sizeof(by), "%s", c->name);
+	cJSON_AddStringToObject(r, "build", by);
+	cJSON_AddStringToObject(r, "image", image);
+	cJSON_AddStringToObject(r, "registeredAt", kube_time_format(c->in->now_ms / 1000, ts,
+								     sizeof(ts)));
+	const char *v = kube_json_get_str(c->st, "verify", "message", NULL);
+	if (v && *v)
+		cJSON_AddStringToObject(r, "verified", v);
+	return p;
+}
+
+/* The verify Job once the PhoenixService is Available: true when it passed (or verify is off:
+ * spec.verify.enabled false), so register may go on; false while it runs or after it failed
+ * (the Build ends VerifyFailed naming the endpoint). */
+static bool verify_stage(struct ctx *c, const char *svc, const char *image)
+{
+	const cJSON *en = kube_json_get(c->in->build, "spec", "verify", "enabled", NULL);
+	if (cJSON_IsFalse(en))
+		return true;
+	cJSON *v = kube_json_ensure_obj(c->st, "verify");
+	if (eq(kube_json_get_str(v, "phase", NULL), "Succeeded"))
+		return true;
+	const char *job = kube_json_get_str(v, "job", NULL);
+	set_str(c->st, "step", "verify");
+	if (!job || !*job || !c->in->verify_job) {
+		int64_t since = time_of(kube_json_get_str(v, "startTime", NULL));
+		if (job && *job && since >= 0 && c->in->now_ms - since < PHX_BUILD_JOB_LOST_MS) {
+			c->out->requeue_ms = PHX_BUILD_JOB_LOST_MS;
+			return false; /* made, not in the cache yet */
+		}
+		int64_t run = job && *job ? get_int(v, 1, "run", NULL)
+					  : get_int(c->st, 0, "run", NULL) + 1;
+		c->out->job = phx_build_verify_job_new(c->in->build, (int)run);
+		if (!c->out->job)
+			return false;
+		c->out->effect = PHX_BUILD_EFFECT_CREATE_VERIFY_JOB;
+		phx_build_job_name(c->name, (int)run, c->out->job_name, sizeof(c->out->job_name));
+		c->out->requeue_ms = PHX_BUILD_JOB_LOST_MS;
+		if (job && *job)
+			return false; /* lost: the same name again (AlreadyExists = only the cache) */
+		set_num(c->st, "run", (double)run);
+		set_str(v, "job", c->out->job_name);
+		set_num(v, "run", (double)run);
+		set_str(v, "phase", "Running");
+		set_time(v, "startTime", c->in->now_ms);
+		char msg[512];
+		snprintf(msg, sizeof(msg), "verifying the contract endpoints of %s through Service "
+			 "%s: Job %s", image, svc, c->out->job_name);
+		cond(c, PHX_BUILD_COND_SUCCEEDED, "Unknown", "Running", msg);
+		event(c, "Normal", "Verifying", "%s", msg);
+		return false;
+	}
+	if (!job_finished(c->in->verify_job))
+		return false;
+	const char *pph = kube_json_get_str(c->in->verify_pod, "status", "phase", NULL);
+	int64_t fin = job_finished_at(c->in->verify_job);
+	if (!eq(pph, "Succeeded") && !eq(pph, "Failed") && fin >= 0 &&
+	    c->in->now_ms - fin < PHX_BUILD_POD_LAG_MS) {
+		c->out->requeue_ms = 1000; /* the pod's termination message says which endpoint */
+		return false;
+	}
+	const cJSON *cs = container_status(c->in->verify_pod, "verify");
+	const cJSON *t = kube_json_get(cs, "state", "terminated", NULL);
+	struct phx_build_step_report rep;
+	phx_build_step_report_parse(kube_json_get_str(t, "message", NULL), &rep);
+	bool ok = false;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, kube_json_get(c->in->verify_job, "status", "conditions", NULL))
+		if (eq(kube_json_get_str(e, "type", NULL), "Complete") &&
+		    eq(kube_json_get_str(e, "status", NULL), "True"))
+			ok = true;
+	set_time(v, "completionTime", c->in->now_ms);
+	int64_t st = time_of(kube_json_get_str(v, "startTime", NULL));
+	if (st >= 0)
+		set_num(v, "durationMs", (double)(c->in->now_ms - st));
+	if (ok) {
+		set_str(v, "phase", "Succeeded");
+		set_str(v, "message", rep.message[0] ? rep.message : "the verify Job succeeded");
+		return true;
+	}
+	set_str(v, "phase", "Failed");
+	char msg[1024];
+	if (rep.message[0]) {
+		set_str(v, "message", rep.message);
+		snprintf(msg, sizeof(msg), "%.640s; kubectl logs -n %s job/%s -c verify", rep.message,
+			 c->ns, job);
+	} else {
+		const char *why = NULL;
+		cJSON_ArrayForEach(e, kube_json_get(c->in->verify_job, "status", "conditions", NULL))
+			if (eq(kube_json_get_str(e, "type", NULL), "Failed"))
+				why = kube_json_get_str(e, "reason", NULL);
+		snprintf(msg, sizeof(msg), "the verify Job %s failed (%s) before it could report "
+			 "an endpoint; kubectl describe job -n %s %s", job, why ? why : "Failed",
+			 c->ns, job);
+		set_str(v, "message", msg);
+	}
+	history(c, (int)attempt_of(c), "VerifyFailed", "None", "Failed", "VerifyFailed", msg);
+	finish(c, "Failed", "VerifyFailed", msg);
+	return false;
+}
+
 static void deploy_stage(struct ctx *c)
 {
 	const char *image = deploy_image(c);
@@ -440,11 +553,14 @@ static void deploy_stage(struct ctx *c)
 		return;
 	}
 	if (phx_build_service_available(c->in->service, image)) {
+		if (!verify_stage(c, svc, image))
+			return;
 		cJSON *p = cJSON_CreateObject();
 		cJSON *md = cJSON_AddObjectToObject(p, "metadata");
 		cJSON_AddStringToObject(cJSON_AddObjectToObject(md, "labels"), PHX_LABEL_REGISTERED,
 					"true");
 		c->out->service = p;
+		c->out->service_status = registration(c, image);
 		c->out->effect = PHX_BUILD_EFFECT_REGISTER;
 		cJSON_DeleteItemFromObject(c->st, "registered");
 		cJSON_AddTrueToObject(c->st, "registered");
@@ -655,12 +771,16 @@ int phx_build_plan(const struct phx_build_input *in, struct phx_build_plan *out)
 		set_num(c.st, "attempt", 1);
 		set_str(c.st, "job", "");
 		cJSON *retry = cJSON_CreateObject();
-		cJSON_AddNumberToObject(retry, "memoryFactor", 1);
-		cJSON_AddNumberToObject(retry, "deadlineFactor", 1);
+		int lmf = in->learned_memory_factor, ldf = in->learned_deadline_factor;
+		cJSON_AddNumberToObject(retry, "memoryFactor", lmf > 1 ? (lmf > 16 ? 16 : lmf) : 1);
+		cJSON_AddNumberToObject(retry, "deadlineFactor", ldf > 1 ? (ldf > 16 ? 16 : ldf) : 1);
+		if ((lmf > 1 || ldf > 1) && in->learned_from)
+			cJSON_AddStringToObject(retry, "learnedFrom", in->learned_from);
 		set_item(c.st, "retry", retry);
 		set_item(c.st, "steps", cJSON_CreateArray());
 		const char *keep[] = {"completionTime", "deployedAt", "output", "registered",
-				      "previousImage", "buildSystem", "testCommand", "source"};
+				      "previousImage", "buildSystem", "testCommand", "source",
+				      "verify"};
 		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 			cJSON_DeleteItemFromObject(c.st, keep[i]);
 		cJSON_DeleteItemFromObject(c.st, "conditions");
@@ -739,7 +859,8 @@ void phx_build_plan_release(struct phx_build_plan *p)
 	cJSON_Delete(p->job);
 	cJSON_Delete(p->service);
 	cJSON_Delete(p->status);
-	p->job = p->service = p->status = NULL;
+	cJSON_Delete(p->service_status);
+	p->job = p->service = p->status = p->service_status = NULL;
 }
 
 cJSON *phx_build_service_new(const cJSON *build, const char *image)

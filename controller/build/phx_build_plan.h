@@ -35,6 +35,12 @@ struct phx_build_input {
 	const cJSON *approval;  /* the newest Deploy Approval for this Build and generation */
 	int64_t now_ms;         /* wall clock, ms */
 	int64_t pull_fail_after_ms; /* <= 0: the classifier's default */
+	const cJSON *verify_job; /* the Job named status.verify.job, NULL when not seen */
+	const cJSON *verify_pod; /* its newest pod, NULL when none */
+	/* What earlier Builds of the service learned (phx_build_learn_start), for a new series:
+	 * its first attempt starts with these factors (<= 1: none); learned_from names the entry. */
+	int learned_memory_factor, learned_deadline_factor;
+	const char *learned_from;
 };
 
 enum phx_build_effect {
@@ -45,6 +51,8 @@ enum phx_build_effect {
 	PHX_BUILD_EFFECT_REGISTER,    /* merge-patch plan.service (the registered label) */
 	PHX_BUILD_EFFECT_ROLLBACK,    /* merge-patch plan.service (the previous image) */
 	PHX_BUILD_EFFECT_TAKE_DOWN,   /* delete the PhoenixService plan.service_name */
+	PHX_BUILD_EFFECT_CREATE_VERIFY_JOB, /* create plan.job, pinned to the Service's clusterIP
+					     * (phx_build_verify_job_set_address) when known */
 };
 
 struct phx_build_plan {
@@ -65,6 +73,9 @@ struct phx_build_plan {
 	double duration_s;        /* start to end */
 	const char *retry_class;  /* a retry was decided: the class name */
 	bool rolled_back;
+	/* REGISTER: the merge patch for the PhoenixService's /status (status.registration), after
+	 * the label on plan.service (owned, NULL when none). */
+	cJSON *service_status;
 };
 
 /* Fills *out (call phx_build_plan_release after). Returns 0, KUBE_EINVAL (NULL in, build or

@@ -89,6 +89,7 @@ for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
 		push @out, "phoenixservices/finalizers update" if $s =~ /blockOwnerDeletion/;
 		# A streamed GET (kube__stream) names its resource: "pods/log" for a pod's log.
 		while ($s =~ /\bkube__stream\s*\([^;]*?"([a-z]+\/[a-z]+)"/g) { push @out, "$1 get"; }
+		push @out, "builds/finalizers update" if $s =~ /phx_owner_refs_new\s*\([^;]*PHX_BUILD_KIND/;
 	}
 }
 my %seen; print "$_\n" for sort grep { !$seen{$_}++ } @out;

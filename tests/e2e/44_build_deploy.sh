@@ -34,7 +34,8 @@ expect_eq "$IMG" "$(phx_get revenue '{.spec.template.spec.containers[0].image}')
 expect_eq "9090 status.podIP" "$(phx_get revenue '{.spec.template.spec.containers[0].env[?(@.name=="PORT")].value} {.spec.template.spec.containers[0].env[?(@.name=="POD_IP")].valueFrom.fieldRef.fieldPath}')" "PORT and POD_IP"
 expect_eq "Build revenue true" "$(phx_get revenue '{.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].name} {.metadata.ownerReferences[0].controller}')" "owned by the Build"
 expect_contains "$(k get phx -l phoenix.fpai.io/registered=true -o name)" "phoenixservice.phoenix.fpai.io/revenue" "the registry lists it"
-expect_eq "" "$(k get jobs -l phoenix.fpai.io/build=revenue -o name)" "no Job for a prebuilt image"
+expect_eq "" "$(k get jobs -l 'phoenix.fpai.io/build=revenue,!phoenix.fpai.io/build-step' -o name)" "no build Job for a prebuilt image"
+expect_eq "revenue-1" "$(k get build revenue -o jsonpath='{.status.verify.job}')" "only the verify Job"
 row=$(k get builds revenue --no-headers)
 echo "$row" | grep -Eq '^revenue +revenue +Succeeded +register +1 +True +Succeeded ' || fail "kubectl get builds row: $row"
 wait_for 10 "Events about the Build" bash -c "kubectl --kubeconfig $KUBECONFIG get events --field-selector involvedObject.name=revenue,involvedObject.kind=Build -o jsonpath='{.items[*].reason}' | grep -q Succeeded"

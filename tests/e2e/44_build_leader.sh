@@ -39,6 +39,6 @@ kill -KILL "$leader_pid"
 echo "killed $leader mid-build"
 wait_for 40 "a new leader of $lease" bash -c "h=\$(kubectl --kubeconfig $KUBECONFIG get lease $lease -n default -o jsonpath='{.spec.holderIdentity}'); [ -n \"\$h\" ] && [ \"\$h\" != $leader ]"
 build_wait_reason lc Succeeded 90
-expect_eq "lc-1" "$(k get jobs -l phoenix.fpai.io/build=lc -o jsonpath='{.items[*].metadata.name}')" "one Job for the attempt"
-expect_eq "1 1 true" "$(k get build lc -o jsonpath='{.status.attempt} {.status.run} {.status.registered}')" "attempt 1, one run, registered"
+expect_eq "lc-1" "$(k get jobs -l 'phoenix.fpai.io/build=lc,!phoenix.fpai.io/build-step' -o jsonpath='{.items[*].metadata.name}')" "one Job for the attempt"
+expect_eq "1 2 true lc-2" "$(k get build lc -o jsonpath='{.status.attempt} {.status.run} {.status.registered} {.status.verify.job}')" "attempt 1, one attempt Job and the verify Job, registered"
 pass "leader killed mid-build: the new leader resumes from status, one Job, Build Succeeded"

@@ -18,25 +18,6 @@ build_install_crds
 phx_start_controller ctl
 ctl1=$PHX_CTL_PID
 
-DIGEST=sha256:$(printf 'b%.0s' $(seq 64))
-script() { sim_control -X POST "$SIM_URL/sim/v1/jobs/script" -d "$1" >/dev/null; }
-report() { # STEP REASON MESSAGE: a Failed step report as a JSON string literal
-	printf '"{\\"step\\":\\"%s\\",\\"result\\":\\"Failed\\",\\"reason\\":\\"%s\\",\\"message\\":\\"%s\\"}"' "$1" "$2" "$3"
-}
-image_ok="\"image\":{\"exitCode\":0,\"durationMs\":50,\"message\":\"{\\\"step\\\":\\\"image\\\",\\\"result\\\":\\\"Succeeded\\\",\\\"image\\\":\\\"registry.local/team/retry@$DIGEST\\\"}\"}"
-apply_build() { # NAME [EXTRA SPEC LINES]
-	k apply -f - >/dev/null <<YAML
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: Build
-metadata: {name: $1}
-spec:
-  serviceName: $1
-  source:
-    git: {url: 'file:///srv/git/$1'}
-  image: {name: registry.local/team/$1}
-${2:-}
-YAML
-}
 ts() { python3 -c 'import sys,datetime; print(int(datetime.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()))' "$1"; }
 
 # --- TestsFailed once, then success
@@ -46,7 +27,7 @@ apply_build retry
 wait_for 60 "the second attempt's Job" k get job retry-2
 build_wait_reason retry Succeeded 90
 expect_eq "TestsFailed RetryOnce Retried" "$(k get build retry -o jsonpath='{.status.history[0].class} {.status.history[0].remediation} {.status.history[0].outcome}')" "history: the failed attempt"
-expect_eq "2 2 10" "$(k get build retry -o jsonpath='{.status.attempt} {.status.run} {.status.retry.delaySeconds}')" "attempt 2, two Jobs, a 10 s backoff"
+expect_eq "2 3 10 retry-3" "$(k get build retry -o jsonpath='{.status.attempt} {.status.run} {.status.retry.delaySeconds} {.status.verify.job}')" "attempt 2, two attempt Jobs and the verify Job, a 10 s backoff"
 failed_at=$(ts "$(k get build retry -o jsonpath='{.status.history[0].finishedAt}')")
 next_at=$(ts "$(k get build retry -o jsonpath='{.status.retry.nextAttemptAt}')")
 created=$(ts "$(k get job retry-2 -o jsonpath='{.metadata.creationTimestamp}')")
@@ -68,7 +49,7 @@ build_wait_reason ff InvalidSpec 60
 expect_eq "Failed 1" "$(k get build ff -o jsonpath='{.status.phase} {.status.run}')" "one attempt only"
 msg=$(build_cond ff Succeeded message)
 case "$msg" in *"kubectl logs -n default job/ff-1 -c fetch") ;; *) fail "message does not end with the logs command: $msg" ;; esac
-expect_eq "ff-1" "$(k get jobs -l phoenix.fpai.io/build=ff -o jsonpath='{.items[*].metadata.name}')" "no second Job"
+expect_eq "ff-1" "$(k get jobs -l 'phoenix.fpai.io/build=ff,!phoenix.fpai.io/build-step' -o jsonpath='{.items[*].metadata.name}')" "no second Job"
 pass "exit 64 (invalid input) fails fast with InvalidSpec and the kubectl logs command"
 
 # --- cancel a running Build
@@ -88,6 +69,6 @@ wait_for 30 "rs-1 testing" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get 
 kill -KILL "$ctl1"
 phx_start_controller ctl2
 build_wait_reason rs Succeeded 90
-expect_eq "rs-1" "$(k get jobs -l phoenix.fpai.io/build=rs -o jsonpath='{.items[*].metadata.name}')" "one Job for the attempt"
-expect_eq "1 1" "$(k get build rs -o jsonpath='{.status.attempt} {.status.run}')" "attempt 1, one run"
+expect_eq "rs-1" "$(k get jobs -l 'phoenix.fpai.io/build=rs,!phoenix.fpai.io/build-step' -o jsonpath='{.items[*].metadata.name}')" "one Job for the attempt"
+expect_eq "1 2 rs-2" "$(k get build rs -o jsonpath='{.status.attempt} {.status.run} {.status.verify.job}')" "attempt 1, one attempt Job and the verify Job"
 pass "the operator SIGKILLed mid-build resumes without a second Job"

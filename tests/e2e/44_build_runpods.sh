@@ -13,22 +13,11 @@ command -v git >/dev/null || fail "git not installed (hack/install-deps.sh)"
 
 build_runpods_start
 
-# The source: a tiny HTTP service with a Makefile test and a Dockerfile.
+# The source: a tiny HTTP service (the five contract endpoints) with a Makefile test and a
+# Dockerfile.
 src="$E2E_TMP/src/hello"
 mkdir -p "$src"
-cat >"$src/server.py" <<'PY'
-import http.server, json, os
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"status": "ok", "greeting": os.environ.get("GREETING", "")}).encode()
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer((os.environ["POD_IP"], int(os.environ["PORT"])), H).serve_forever()
-PY
+cp "$PHX_ROOT/tests/e2e/testdata/contract_fixture.py" "$src/server.py"
 cat >"$src/Makefile" <<'MK'
 test:
 	python3 -c 'import ast; ast.parse(open("server.py").read()); print("1 test passed")'

@@ -35,3 +35,26 @@ build_has_reason() { [ "$(build_cond "$1" Succeeded reason)" = "$2" ]; }
 build_wait_reason() {
 	wait_for "$3" "Build $1 Succeeded reason $2 (now: \$(build_cond $1 Succeeded reason))" build_has_reason "$1" "$2"
 }
+
+# Scripted steps (kubesim's Job controller, without --run-pods): script JSON posts a container
+# outcome script; report STEP REASON MESSAGE is a Failed step report as a JSON string literal;
+# $image_ok is an image container that reports registry.local/team/retry@$DIGEST.
+DIGEST=sha256:$(printf 'b%.0s' $(seq 64))
+script() { sim_control -X POST "$SIM_URL/sim/v1/jobs/script" -d "$1" >/dev/null; }
+report() { # STEP REASON MESSAGE: a Failed step report as a JSON string literal
+	printf '"{\\"step\\":\\"%s\\",\\"result\\":\\"Failed\\",\\"reason\\":\\"%s\\",\\"message\\":\\"%s\\"}"' "$1" "$2" "$3"
+}
+image_ok="\"image\":{\"exitCode\":0,\"durationMs\":50,\"message\":\"{\\\"step\\\":\\\"image\\\",\\\"result\\\":\\\"Succeeded\\\",\\\"image\\\":\\\"registry.local/team/retry@$DIGEST\\\"}\"}"
+apply_build() { # NAME [EXTRA SPEC LINES]; serviceName $BUILD_SVC, else NAME
+	k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: $1}
+spec:
+  serviceName: ${BUILD_SVC:-$1}
+  source:
+    git: {url: 'file:///srv/git/$1'}
+  image: {name: registry.local/team/$1}
+${2:-}
+YAML
+}

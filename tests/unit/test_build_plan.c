@@ -45,6 +45,8 @@ static cJSON *json(const char *s)
 
 struct world {
 	cJSON *build, *job, *pod, *svc, *appr;
+	cJSON *vjob, *vpod; /* the verify Job and its pod */
+	int learned_mf, learned_df; /* what the learning ConfigMap said */
 	int64_t now;
 	struct phx_build_plan p;
 };
@@ -53,7 +55,12 @@ struct world {
 static void step(struct world *w)
 {
 	phx_build_plan_release(&w->p);
-	struct phx_build_input in = { w->build, w->job, w->pod, w->svc, w->appr, w->now, 0 };
+	struct phx_build_input in = {
+		.build = w->build, .job = w->job, .pod = w->pod, .service = w->svc,
+		.approval = w->appr, .now_ms = w->now, .verify_job = w->vjob, .verify_pod = w->vpod,
+		.learned_memory_factor = w->learned_mf, .learned_deadline_factor = w->learned_df,
+		.learned_from = w->learned_mf > 1 || w->learned_df > 1 ? "cm key" : NULL,
+	};
 	assert_int_equal(phx_build_plan(&in, &w->p), 0);
 	if (w->p.status) {
 		cJSON_DeleteItemFromObject(w->build, "status");
@@ -69,6 +76,8 @@ static void world_free(struct world *w)
 	cJSON_Delete(w->pod);
 	cJSON_Delete(w->svc);
 	cJSON_Delete(w->appr);
+	cJSON_Delete(w->vjob);
+	cJSON_Delete(w->vpod);
 }
 
 static const char *st(struct world *w, const char *k)
@@ -358,6 +367,19 @@ static void plan__oom_doubles_memory(void **state)
 		"template", "spec", "containers", NULL), 0), "resources", "limits", "memory", NULL),
 		"2048Mi");
 	world_free(&w);
+	/* learned: the next Build of the service starts with memory x2 and deadline x4 */
+	struct world l = { .build = json(SRC_BUILD), .now = NOW, .learned_mf = 2, .learned_df = 4 };
+	step(&l);
+	assert_int_equal(l.p.effect, PHX_BUILD_EFFECT_CREATE_JOB);
+	assert_string_equal(kube_json_get_str(cJSON_GetArrayItem(kube_json_get(l.p.job, "spec",
+		"template", "spec", "containers", NULL), 0), "resources", "limits", "memory", NULL),
+		"2048Mi");
+	int64_t dl = 0;
+	kube_json_get_int(l.p.job, &dl, "spec", "activeDeadlineSeconds", NULL);
+	assert_int_equal(dl, 2400);
+	assert_string_equal(kube_json_get_str(l.build, "status", "retry", "learnedFrom", NULL),
+			    "cm key");
+	world_free(&l);
 }
 
 #define SVC(image, avail) "{'metadata':{'name':'revenue','generation':2},'spec':{'template':{'spec':" \
@@ -396,17 +418,100 @@ static void plan__prebuilt_deploys_registers(void **state)
 		    "'conditions':[{'type':'Available','status':'True'}]}}");
 	step(&w);
 	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
-	/* Available: registered, Succeeded */
+	/* Available: the verify Job (run 1: a prebuilt image made no Job before) */
 	set(&w.svc, SVC(IMG, "True"));
 	w.now += 1000;
 	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_CREATE_VERIFY_JOB);
+	assert_string_equal(w.p.job_name, "rev-1");
+	assert_string_equal(w.p.service_name, "revenue");
+	assert_string_equal(st(&w, "step"), "verify");
+	assert_string_equal(kube_json_get_str(w.build, "status", "verify", "job", NULL), "rev-1");
+	assert_int_equal(st_int(&w, "run"), 1);
+	txt = cJSON_PrintUnformatted(w.p.job);
+	assert_non_null(strstr(txt, "\"value\":\"http://revenue.team.svc:9090\""));
+	assert_non_null(strstr(txt, "\"command\":[\"phoenix-build\",\"verify\"]"));
+	assert_non_null(strstr(txt, "\"automountServiceAccountToken\":false"));
+	assert_non_null(strstr(txt, "\"runAsNonRoot\":true"));
+	assert_null(strstr(txt, "PHOENIX_VERIFY_ADDRESS"));
+	free(txt);
+	assert_int_equal(phx_build_verify_job_set_address(w.p.job, "10.96.0.7"), 0);
+	txt = cJSON_PrintUnformatted(w.p.job);
+	assert_non_null(strstr(txt, "{\"name\":\"PHOENIX_VERIFY_ADDRESS\",\"value\":\"10.96.0.7\"}"));
+	free(txt);
+	/* not in the cache yet: nothing; still missing after 5 s: the same name again */
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
+	w.now += PHX_BUILD_JOB_LOST_MS;
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_CREATE_VERIFY_JOB);
+	assert_string_equal(w.p.job_name, "rev-1");
+	/* running: wait */
+	set(&w.vjob, "{'metadata':{'name':'rev-1'},'status':{'active':1}}");
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
+	assert_string_equal(succ(&w, "status"), "Unknown");
+	/* passed: registered, Succeeded */
+	set(&w.vjob, "{'metadata':{'name':'rev-1'},'status':{'conditions':[{'type':'Complete',"
+		     "'status':'True','lastTransitionTime':'2026-12-01T20:00:12Z'}]}}");
+	set(&w.vpod, "{'status':{'phase':'Succeeded','containerStatuses':[{'name':'verify',"
+		     "'state':{'terminated':{'exitCode':0,'message':'{\\'step\\':\\'verify\\',"
+		     "\\'result\\':\\'Succeeded\\',\\'message\\':\\'5/5 ok\\'}'}}}]}}");
+	w.now += 2000;
+	step(&w);
 	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_REGISTER);
+	assert_string_equal(kube_json_get_str(w.build, "status", "verify", "phase", NULL),
+			    "Succeeded");
+	assert_string_equal(kube_json_get_str(w.p.service_status, "status", "registration",
+					      "build", NULL), "rev");
+	assert_true(kube_json_get_bool(w.p.service_status, 0, "status", "registration",
+				       "registered", NULL));
 	assert_string_equal(kube_json_get_str(w.p.service, "metadata", "labels",
 					      PHX_LABEL_REGISTERED, NULL), "true");
 	assert_string_equal(succ(&w, "status"), "True");
 	assert_string_equal(succ(&w, "reason"), "Succeeded");
 	assert_true(kube_json_get_bool(w.build, 0, "status", "registered", NULL));
 	world_free(&w);
+}
+
+static void plan__verify_failure_names_the_endpoint(void **state)
+{
+	(void)state;
+	struct world w = { .build = json(IMG_BUILD("auto")), .now = NOW };
+	step(&w);
+	set(&w.svc, SVC(IMG, "True"));
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_CREATE_VERIFY_JOB);
+	set(&w.vjob, "{'metadata':{'name':'rev-1'},'status':{'conditions':[{'type':'Failed',"
+		     "'status':'True','reason':'BackoffLimitExceeded','lastTransitionTime':"
+		     "'2026-12-01T20:00:02Z'}]}}");
+	/* the pod's last state not seen yet: wait for it */
+	set(&w.vpod, "{'status':{'phase':'Running'}}");
+	w.now += 2000;
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
+	assert_int_equal(w.p.requeue_ms, 1000);
+	set(&w.vpod, "{'status':{'phase':'Failed','containerStatuses':[{'name':'verify',"
+		     "'state':{'terminated':{'exitCode':1,'message':'{\\'step\\':\\'verify\\',"
+		     "\\'result\\':\\'Failed\\',\\'reason\\':\\'VerifyFailed\\',"
+		     "\\'message\\':\\'GET /dependencies: HTTP 404\\'}'}}}]}}");
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_NONE);
+	assert_string_equal(succ(&w, "status"), "False");
+	assert_string_equal(succ(&w, "reason"), "VerifyFailed");
+	assert_string_equal(succ(&w, "message"), "GET /dependencies: HTTP 404; kubectl logs -n "
+			    "team job/rev-1 -c verify");
+	assert_false(kube_json_get_bool(w.build, 0, "status", "registered", NULL));
+	world_free(&w);
+	/* spec.verify.enabled false: registered once Available */
+	struct world o = { .build = json("{" META ",'spec':{'serviceName':'revenue','image':{"
+					 "'name':'" IMG "'},'verify':{'enabled':false}}}"),
+			   .now = NOW };
+	step(&o);
+	set(&o.svc, SVC(IMG, "True"));
+	step(&o);
+	assert_int_equal(o.p.effect, PHX_BUILD_EFFECT_REGISTER);
+	world_free(&o);
 }
 
 static void plan__health_timeout_rolls_back_or_takes_down(void **state)
@@ -551,6 +656,7 @@ int main(void)
 		cmocka_unit_test(plan__waits_for_the_pod_of_a_finished_job),
 		cmocka_unit_test(plan__oom_doubles_memory),
 		cmocka_unit_test(plan__prebuilt_deploys_registers),
+		cmocka_unit_test(plan__verify_failure_names_the_endpoint),
 		cmocka_unit_test(plan__health_timeout_rolls_back_or_takes_down),
 		cmocka_unit_test(plan__approval_gate),
 		cmocka_unit_test(plan__cancel_deletes_job),

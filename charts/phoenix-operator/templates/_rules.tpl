@@ -69,6 +69,21 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
+# The verify Job is pinned to the PhoenixService's Service clusterIP (read once per verify);
+# the learning ConfigMap (phoenix-build-learning) is read and written by name.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
+# The Jobs and PhoenixServices a Build owns carry blockOwnerDeletion: where the
+# OwnerReferencesPermissionEnforcement admission plugin is on, setting it needs update on the
+# owner's finalizers. (The Intent's owner references leave blockOwnerDeletion out, so
+# intents/finalizers is not needed.)
+- apiGroups: ["phoenix.fpai.io"]
+  resources: ["builds/finalizers"]
+  verbs: ["update"]
 {{- end -}}
 
 {{/* Leader election: the Lease, in the leader-election namespace only. */}}
