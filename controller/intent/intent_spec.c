@@ -31,11 +31,11 @@ static const struct {
 static const struct {
 	const char *method, *path, *request, *response;
 } CONTRACT[] = {
-	{"GET", "/health", "none", "{\"status\": \"ok\" | \"degraded\" | \"down\", \"checks\": {\"<dependency>\": \"ok\" | \"down\"}}"},
-	{"GET", "/capabilities", "none", "{\"service\": \"<name>\", \"version\": \"<semver>\", \"features\": [\"<feature>\"], \"endpoints\": [\"<method> <path>\"]}"},
-	{"GET", "/state", "none", "{\"uptime_seconds\": <int>, \"requests_total\": <int>, \"errors_total\": <int>, \"role\": \"primary\" | \"standby\"}"},
-	{"GET", "/dependencies", "none", "{\"dependencies\": [{\"name\": \"<service>\", \"status\": \"ok\" | \"down\", \"latency_ms\": <int>}]}"},
-	{"POST", "/message", "{\"from\": \"<service>\", \"type\": \"<message type>\", \"payload\": {}}", "{\"accepted\": true | false, \"reply\": {}}"},
+	{"GET", "/health", "none", "{\"status\": \"active\" | \"draining\", \"service\": \"<name>\", \"uptimeSeconds\": <number>}"},
+	{"GET", "/capabilities", "none", "{\"service\": \"<name>\", \"features\": [\"<feature>\"], \"dependencies\": [\"<service>\"]}"},
+	{"GET", "/state", "none", "{\"service\": \"<name>\", \"requests\": <int>, \"messagesAccepted\": <int>, \"messagesRejected\": <int>, \"inFlight\": <int>}"},
+	{"GET", "/dependencies", "none", "{\"service\": \"<name>\", \"dependencies\": [{\"name\": \"<service>\", \"status\": \"active\" | \"unhealthy\" | \"unreachable\", \"latencyMs\": <number>}], \"allHealthy\": true | false}"},
+	{"POST", "/message", "{\"from\": \"<service>\", \"type\": \"<message type>\", \"payload\": {}}", "{\"accepted\": true, \"id\": <int>, \"service\": \"<name>\"}"},
 };
 #define NCONTRACT (sizeof(CONTRACT) / sizeof(CONTRACT[0]))
 
