@@ -120,8 +120,17 @@ struct sim_runtime {
 	pthread_cond_t cv;
 	pthread_t th;
 	int stop;
+	int wake;     /* run the loop again at once (a change, or a child exited) */
+	int watchers; /* exit watchers still running (see watch_exit) */
 	struct rt_pod *pods;
 };
+
+/* Runs the loop again at once: a signal while it is busy ticking is not lost. */
+static void wake_locked(struct sim_runtime *rt)
+{
+	rt->wake = 1;
+	pthread_cond_broadcast(&rt->cv);
+}
 
 static int64_t wall_ms(void)
 {
@@ -827,7 +836,7 @@ int sim_runtime_pod_add(struct sim_runtime *rt, const cJSON *pod, const char *po
 		goto out;
 	pthread_mutex_lock(&rt->mu);
 	HASH_ADD_KEYPTR(hh, rt->pods, p->uid, strlen(p->uid), p);
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	return 0;
 out:
@@ -871,7 +880,7 @@ void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace
 			signal_pod(p, SIGCONT);
 		p->frozen = p->stopped = 0;
 		signal_pod(p, SIGTERM);
-		pthread_cond_signal(&rt->cv);
+		wake_locked(rt);
 	}
 	pthread_mutex_unlock(&rt->mu);
 }
@@ -982,7 +991,7 @@ int sim_runtime_signal(struct sim_runtime *rt, const char *uid, const char *ctr,
 		x->oom = oom;
 		signal_ctr(x, sig);
 	}
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	return rc;
 }
@@ -1339,6 +1348,69 @@ static void set_waiting(struct rt_pod *p, struct rt_ctr *x, const char *reason, 
 }
 
 /* Pulls (resolves) the image with back-off, then starts the container. */
+struct exit_watch {
+	struct sim_runtime *rt;
+	pid_t pid;
+};
+
+/* Blocks until the child has exited (leaving it to reap(): WNOWAIT) and wakes the loop, so an
+ * exit is noticed at once, as a kubelet with CRI events (evented PLEG) does, rather than at the
+ * next tick. If the loop reaps it first, waitid fails with ECHILD: the wake is then harmless. */
+static void *exit_watch_main(void *arg)
+{
+	struct exit_watch *w = arg;
+	struct sim_runtime *rt = w->rt;
+	siginfo_t si;
+
+	while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&rt->mu);
+	rt->watchers--;
+	wake_locked(rt);
+	pthread_mutex_unlock(&rt->mu);
+	free(w);
+	return NULL;
+}
+
+/* rt->mu held. Without a thread the exit is still seen, at the next tick. */
+static void watch_exit(struct sim_runtime *rt, pid_t pid)
+{
+	struct exit_watch *w = malloc(sizeof(*w));
+	pthread_attr_t a;
+	pthread_t th;
+
+	if (!w)
+		return;
+	w->rt = rt;
+	w->pid = pid;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	if (pthread_create(&th, &a, exit_watch_main, w) == 0)
+		rt->watchers++;
+	else
+		free(w);
+	pthread_attr_destroy(&a);
+}
+
+/* The earliest container restart due after `now` (one not started at its time waits for
+ * something else: the init containers, a thaw), else `until`. */
+static int64_t next_due_locked(struct sim_runtime *rt, int64_t now, int64_t until)
+{
+	struct rt_pod *p, *t;
+	size_t i;
+
+	HASH_ITER(hh, rt->pods, p, t) {
+		for (i = 0; i < p->n; i++) {
+			int64_t due = p->ctrs[i].restart_due_ms;
+
+			if (due > now && due < until && p->ctrs[i].state == SIM_CTR_WAITING)
+				until = due;
+		}
+	}
+	return until;
+}
+
 static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
 	char msg[256];
@@ -1365,8 +1437,10 @@ static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x
 		}
 		x->pull_failed = 0;
 	}
-	if (ctr_start(p, x, now) == 0)
+	if (ctr_start(p, x, now) == 0) {
 		record_pgids_locked(rt);
+		watch_exit(rt, x->pid);
+	}
 	p->dirty = 1;
 }
 
@@ -1552,13 +1626,17 @@ static void *runtime_main(void *arg)
 		pthread_mutex_lock(&rt->mu);
 		if (rt->stop)
 			break;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+		if (!rt->wake) {
+			int64_t wait_ms = next_due_locked(rt, now, now + TICK_MS) - wall_ms();
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (wait_ms > 0 ? wait_ms : 0) * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (wait_ms > 0)
+				pthread_cond_timedwait(&rt->cv, &rt->mu, &until);
 		}
-		pthread_cond_timedwait(&rt->cv, &rt->mu, &until);
+		rt->wake = 0;
 	}
 	pthread_mutex_unlock(&rt->mu);
 	/* The children die with this thread (PR_SET_PDEATHSIG): stop them gracefully first. */
@@ -1755,9 +1833,14 @@ void sim_runtime_free(struct sim_runtime *rt)
 		return;
 	pthread_mutex_lock(&rt->mu);
 	rt->stop = 1;
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	pthread_join(rt->th, NULL);
+	/* Every child is reaped now (stop_all): the exit watchers return. */
+	pthread_mutex_lock(&rt->mu);
+	while (rt->watchers > 0)
+		pthread_cond_wait(&rt->cv, &rt->mu);
+	pthread_mutex_unlock(&rt->mu);
 	HASH_ITER(hh, rt->pods, p, t) {
 		HASH_DEL(rt->pods, p);
 		pod_free(p);
