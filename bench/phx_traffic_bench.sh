@@ -13,7 +13,7 @@
 #   nodedown   its node goes down (nodes/.../down), up after
 #   switchover kubectl phoenix switchover (PhoenixService only)
 #   rollout    a template change (PhoenixService) / kubectl rollout restart (Deployments)
-# against three targets behind a Service: phx (a PhoenixService, 1 primary + 2 standbys),
+# against three targets behind a Service: phx (a PhoenixService, 1 primary + 2 standbys, its default heartbeat),
 # dep1 and dep3 (Deployments with 1 and 3 replicas, readinessProbe GET /health every 5 s,
 # failureThreshold 3, timeout 1 s: common settings). After each kill it waits until the target
 # is whole again (at most 30 s; a baseline that never heals, e.g. a frozen single replica, is
@@ -101,7 +101,7 @@ kind: PhoenixService
 metadata: {name: $1}
 spec:
   standbys: 2
-  heartbeat: {path: /health, port: http, periodSeconds: 5, failureThreshold: 3}
+  heartbeat: {path: /health, port: http} # the CRD defaults: every 1 s, NotReady after 2 failures
   service:
     type: ClusterIP
     ports: [{name: http, port: 80, targetPort: http}]

@@ -39,6 +39,8 @@ struct probe_job {
 	pthread_t th;
 	atomic_int done;
 	int ok;
+	struct sim_runtime *rt; /* woken when done */
+	int64_t start_ms;
 	struct sim_probe_spec spec;
 	char ip[24];
 	char **argv, **envp; /* borrowed from the container (exec) */
@@ -120,7 +122,7 @@ struct sim_runtime {
 	pthread_cond_t cv;
 	pthread_t th;
 	int stop;
-	int wake;     /* run the loop again at once (a change, or a child exited) */
+	atomic_int wake; /* run the loop again at once (a change, a child exited, a probe done) */
 	int watchers; /* exit watchers still running (see watch_exit) */
 	struct rt_pod *pods;
 };
@@ -128,7 +130,7 @@ struct sim_runtime {
 /* Runs the loop again at once: a signal while it is busy ticking is not lost. */
 static void wake_locked(struct sim_runtime *rt)
 {
-	rt->wake = 1;
+	atomic_store(&rt->wake, 1);
 	pthread_cond_broadcast(&rt->cv);
 }
 
@@ -1272,6 +1274,10 @@ static void *probe_main(void *arg)
 	else
 		j->ok = j->argv ? sim_probe_exec_command(&j->spec, j->argv, j->envp, j->cwd) : 0;
 	atomic_store(&j->done, 1);
+	/* Without rt->mu (the loop may be joining this thread under it): a wake lost between the
+	 * loop's check and its wait only delays the result to the next tick. */
+	atomic_store(&j->rt->wake, 1);
+	pthread_cond_broadcast(&j->rt->cv);
 	return NULL;
 }
 
@@ -1299,7 +1305,7 @@ static void probe_result(struct rt_pod *p, struct rt_ctr *x, int i, int ok, int6
 	}
 }
 
-static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
+static void run_probes(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
 	int i;
 
@@ -1310,6 +1316,9 @@ static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 			pthread_join(j->th, NULL);
 			x->job[i] = NULL;
 			probe_result(p, x, i, j->ok && !x->blocked, now);
+			/* As the kubelet's probe ticker: the next run is one period after this one
+			 * started, at once if it took longer (a timeout as long as the period). */
+			x->pst[i].next_ms = j->start_ms + x->probe[i].period_ms;
 			free(j);
 			continue;
 		}
@@ -1325,6 +1334,8 @@ static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 		if (!j)
 			continue;
 		j->spec = x->probe[i];
+		j->rt = rt;
+		j->start_ms = now;
 		snprintf(j->ip, sizeof(j->ip), "%s", p->ip);
 		j->argv = x->probe_argv[i];
 		j->envp = x->envp;
@@ -1347,7 +1358,6 @@ static void set_waiting(struct rt_pod *p, struct rt_ctr *x, const char *reason, 
 	p->dirty = 1;
 }
 
-/* Pulls (resolves) the image with back-off, then starts the container. */
 struct exit_watch {
 	struct sim_runtime *rt;
 	pid_t pid;
@@ -1411,6 +1421,7 @@ static int64_t next_due_locked(struct sim_runtime *rt, int64_t now, int64_t unti
 	return until;
 }
 
+/* Pulls (resolves) the image with back-off, then starts the container. */
 static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
 	char msg[256];
@@ -1542,7 +1553,7 @@ static void pod_tick(struct sim_runtime *rt, struct rt_pod *p, int64_t now)
 		return;
 	for (i = 0; i < p->n; i++) {
 		check_memory(&p->ctrs[i]);
-		run_probes(p, &p->ctrs[i], now);
+		run_probes(rt, p, &p->ctrs[i], now);
 	}
 	start_due(rt, p, now);
 	p->phase = pod_phase(p);
@@ -1626,7 +1637,7 @@ static void *runtime_main(void *arg)
 		pthread_mutex_lock(&rt->mu);
 		if (rt->stop)
 			break;
-		if (!rt->wake) {
+		if (!atomic_load(&rt->wake)) {
 			int64_t wait_ms = next_due_locked(rt, now, now + TICK_MS) - wall_ms();
 
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -1636,7 +1647,7 @@ static void *runtime_main(void *arg)
 			if (wait_ms > 0)
 				pthread_cond_timedwait(&rt->cv, &rt->mu, &until);
 		}
-		rt->wake = 0;
+		atomic_store(&rt->wake, 0);
 	}
 	pthread_mutex_unlock(&rt->mu);
 	/* The children die with this thread (PR_SET_PDEATHSIG): stop them gracefully first. */
