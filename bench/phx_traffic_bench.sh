@@ -96,27 +96,7 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 EOF
 }
-phoenixservice() { # NAME
-	k apply -f - >/dev/null <<EOF
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: PhoenixService
-metadata: {name: $1}
-spec:
-  standbys: 2
-  heartbeat: {path: /health, port: http} # the CRD defaults: every 1 s, NotReady after 2 failures
-  service:
-    type: ClusterIP
-    ports: [{name: http, port: 80, targetPort: http}]
-  template:
-    spec:
-      containers:
-        - name: app
-          image: $image
-          env:
-            - {name: SERVICE_NAME, value: $1}$container_env
-          ports: [{name: http, containerPort: 8080}]
-EOF
-}
+phoenixservice() { phx_apply_contract_service "$1" "$image"; } # NAME
 
 svc_of() { case "$1" in phx) echo phx-svc ;; *) echo "$1" ;; esac; }
 replicas_of() { case "$1" in dep1) echo 1 ;; *) echo 3 ;; esac; }

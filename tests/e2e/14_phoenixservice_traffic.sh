@@ -16,27 +16,7 @@ image=phoenix/contract-service:dev
 sim_start --run-pods --image-map "$image=$PHX_BIN/phoenix-contract-service" --nodes 3
 phx_install_crd
 phx_start_controller ctl
-k apply -f - >/dev/null <<EOT
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: PhoenixService
-metadata: {name: web}
-spec:
-  standbys: 2
-  heartbeat: {path: /health, port: http}
-  service:
-    ports: [{name: http, port: 80, targetPort: http}]
-  template:
-    spec:
-      containers:
-        - name: app
-          image: $image
-          env:
-            - {name: SERVICE_NAME, value: web}
-            - {name: PORT, value: "8080"}
-            - name: POD_IP
-              valueFrom: {fieldRef: {fieldPath: status.podIP}}
-          ports: [{name: http, containerPort: 8080}]
-EOT
+phx_apply_contract_service web "$image"
 phx_wait_settled web default 120
 expect_eq 1 "$(k get pod -l phoenix.fpai.io/service=web,phoenix.fpai.io/role=primary \
 	-o 'jsonpath={.items[0].spec.containers[0].readinessProbe.periodSeconds}')" \
