@@ -343,6 +343,8 @@ EOF
 k apply -f "$E2E_TMP/nopull.yaml" >/dev/null
 wait_for 20 "ErrImagePull" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ErrImagePull
 wait_for 20 "ImagePullBackOff" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ImagePullBackOff
+# As a kubelet, each new attempt fails with ErrImagePull again, then backs off again.
+wait_for 30 "ErrImagePull at the next attempt" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ErrImagePull
 expect_eq Pending "$(jp nopull '{.status.phase}')" "a pod whose image cannot be pulled stays Pending"
 # A container name that is no DNS label (one that would leave the pod dir) never reaches the
 # kubelet: the API refuses it, as the real server does (sim_validate).

@@ -70,6 +70,7 @@ struct rt_ctr {
 	/* state */
 	int pull_failed, pulls;
 	int64_t pull_retry_ms;
+	int64_t pull_backoff_ms; /* >0: ErrImagePull shown, ImagePullBackOff from then */
 	enum sim_ctr_state state;
 	char wait_reason[32];
 	char wait_msg[256];
@@ -1432,21 +1433,31 @@ static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x
 		return;
 	}
 	if (x->pull_failed || !x->argv) {
-		if (x->pull_retry_ms > now)
+		/* As the kubelet: each failed pull shows ErrImagePull (with the pull's error), then
+		 * ImagePullBackOff until the next attempt; here for the back-off's second half. */
+		if (x->pull_retry_ms > now) {
+			if (x->pull_backoff_ms > 0 && now >= x->pull_backoff_ms) {
+				snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
+					 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
+				set_waiting(p, x, "ImagePullBackOff", msg);
+				x->pull_backoff_ms = 0;
+			}
 			return;
+		}
 		if (prepare_ctr(rt, p, x) != 0) {
+			int64_t backoff = sim_rt_backoff_ms(x->pulls + 1, rt->cfg->backoff_scale);
+
 			x->pulls++;
 			x->pull_failed = 1;
-			x->pull_retry_ms = now + sim_rt_backoff_ms(x->pulls, rt->cfg->backoff_scale);
-			snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
-				 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
-			if (x->pulls == 1) /* the first failure shows the pull's own error */
-				snprintf(msg, sizeof(msg), "%s", x->wait_msg);
-			set_waiting(p, x, x->pulls == 1 ? "ErrImagePull" : "ImagePullBackOff", msg);
+			x->pull_retry_ms = now + backoff;
+			x->pull_backoff_ms = now + backoff / 2;
+			snprintf(msg, sizeof(msg), "%s", x->wait_msg); /* the pull's own error */
+			set_waiting(p, x, "ErrImagePull", msg);
 			p->dirty = 1;
 			return;
 		}
 		x->pull_failed = 0;
+		x->pull_backoff_ms = 0;
 	}
 	if (ctr_start(p, x, now) == 0) {
 		record_pgids_locked(rt);
