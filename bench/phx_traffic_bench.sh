@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Zero downtime measured in requests (run by hand, never by hack/test.sh; prints numbers).
 #   bench/phx_traffic_bench.sh [--kills N] [--rate R] [--kinds k,k,...] [--targets t,t,...]
-#                              [--out FILE]
+#                              [--path /capabilities] [--out FILE]
 # kubesim --run-pods --proxy runs the example service (phoenix/contract-service:dev) as real
 # processes; bench/phx_loadgen sends R requests/s (default 50), each on a new connection, to
-# GET /health on the Service's clusterIP while the serving pod is killed N times (default 3)
+# GET PATH (--path, default /capabilities: not /health, which answers 503 by design while a pod
+# drains) on the Service's clusterIP while the serving pod is killed N times (default 3)
 # in each way:
 #   sigkill    the container's process gets SIGKILL          (control API: pods/.../signal)
 #   sigstop    its processes are frozen (SIGSTOP), thawed after (pods/.../freeze, thaw)
@@ -13,7 +14,7 @@
 #   nodedown   its node goes down (nodes/.../down), up after
 #   switchover kubectl phoenix switchover (PhoenixService only)
 #   rollout    a template change (PhoenixService) / kubectl rollout restart (Deployments)
-# against three targets behind a Service: phx (a PhoenixService, 1 primary + 2 standbys),
+# against three targets behind a Service: phx (a PhoenixService, 1 primary + 2 standbys, its default heartbeat),
 # dep1 and dep3 (Deployments with 1 and 3 replicas, readinessProbe GET /health every 5 s,
 # failureThreshold 3, timeout 1 s: common settings). After each kill it waits until the target
 # is whole again (at most 30 s; a baseline that never heals, e.g. a frozen single replica, is
@@ -28,7 +29,7 @@ export PHX_E2E_WAIT_SCALE=${PHX_E2E_WAIT_SCALE:-1}
 source "$PHX_ROOT/tests/e2e/lib.sh"
 source "$PHX_ROOT/tests/e2e/phx_helpers.sh"
 
-kills=3 rate=50
+kills=3 rate=50 path=/capabilities
 kinds=sigkill,sigstop,readiness,delete,nodedown,switchover,rollout
 targets=phx,dep1,dep3
 out="$PHX_ROOT/build/bench-traffic.json"
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--kinds) kinds=$2; shift ;;
 	--targets) targets=$2; shift ;;
 	--out) out=$2; shift ;;
+	--path) path=$2; shift ;;
 	-h | --help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "phx_traffic_bench: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -94,27 +96,7 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 EOF
 }
-phoenixservice() { # NAME
-	k apply -f - >/dev/null <<EOF
-apiVersion: phoenix.fpai.io/v1alpha1
-kind: PhoenixService
-metadata: {name: $1}
-spec:
-  standbys: 2
-  heartbeat: {path: /health, port: http, periodSeconds: 5, failureThreshold: 3}
-  service:
-    type: ClusterIP
-    ports: [{name: http, port: 80, targetPort: http}]
-  template:
-    spec:
-      containers:
-        - name: app
-          image: $image
-          env:
-            - {name: SERVICE_NAME, value: $1}$container_env
-          ports: [{name: http, containerPort: 8080}]
-EOF
-}
+phoenixservice() { phx_apply_contract_service "$1" "$image"; } # NAME
 
 svc_of() { case "$1" in phx) echo phx-svc ;; *) echo "$1" ;; esac; }
 replicas_of() { case "$1" in dep1) echo 1 ;; *) echo 3 ;; esac; }
@@ -211,9 +193,10 @@ measure() { # TARGET KIND
 	since=$(sim_control "$SIM_URL/sim/v1/time" | jq .monoMs)
 	local px0 px1
 	px0=$(proxy_port "$svc")
-	"$PHX_BIN/phx_loadgen" --url "http://$cip:80/health" --rate "$rate" --duration 0 \
+	"$PHX_BIN/phx_loadgen" --url "http://$cip:80$path" --rate "$rate" --duration 0 \
 		--timeout-ms 1000 --quiet --out "$E2E_TMP/lg-$t-$kind.json" &
 	lg_pid=$!
+	on_exit "kill $lg_pid 2>/dev/null || true"
 	for i in $(seq 1 "$kills"); do
 		pod=$(victim_of "$t")
 		[ -n "$pod" ] || { echo "  $t: no serving pod" >&2; break; }

@@ -37,16 +37,22 @@ metadata: {name: web-cfg}
 data: {greeting: "hello from the configmap\n"}
 ---
 apiVersion: v1
+kind: Secret
+metadata: {name: web-secret}
+data: {token: c2VjcmV0LXRva2Vu}
+---
+apiVersion: v1
 kind: Pod
 metadata: {name: web, labels: {app: web}}
 spec:
   volumes:
   - {name: data, emptyDir: {}}
   - {name: cfg, configMap: {name: web-cfg}}
+  - {name: sec, secret: {secretName: web-secret}}
   initContainers:
   - name: init
     image: busybox
-    command: ["sh", "-c", "echo $MY_NAME/$MY_NS/$MY_NODE/$POD_IP > /data/who.txt; cp /etc/cfg/greeting /data/"]
+    command: ["sh", "-c", "echo $MY_NAME/$MY_NS/$MY_NODE/$POD_IP > /data/who.txt; cp /etc/cfg/greeting /etc/sec/token /data/"]
     env:
     - {name: MY_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
     - {name: MY_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
@@ -54,6 +60,7 @@ spec:
     volumeMounts:
     - {name: data, mountPath: /data}
     - {name: cfg, mountPath: /etc/cfg}
+    - {name: sec, mountPath: /etc/sec}
   containers:
   - name: server
     image: py
@@ -74,6 +81,7 @@ node=$(jp web '{.spec.nodeName}')
 wait_for 20 "the server answers on $ip" curl -sf "http://$ip:8080/who.txt"
 expect_eq "web/default/$node/$ip" "$(curl -sf "http://$ip:8080/who.txt")" "downward API env and POD_IP"
 expect_eq "hello from the configmap" "$(curl -sf "http://$ip:8080/greeting")" "ConfigMap volume"
+expect_eq secret-token "$(curl -sf "http://$ip:8080/token")" "Secret volume (data decoded)"
 wait_for 10 "writer's file" curl -sf "http://$ip:8080/writer.txt"
 expect_eq written-by-writer "$(curl -sf "http://$ip:8080/writer.txt")" "emptyDir shared by containers"
 expect_fail "nothing on the address next door" curl -sf --max-time 2 "http://127.1.250.250:8080/who.txt"
@@ -335,6 +343,8 @@ EOF
 k apply -f "$E2E_TMP/nopull.yaml" >/dev/null
 wait_for 20 "ErrImagePull" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ErrImagePull
 wait_for 20 "ImagePullBackOff" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ImagePullBackOff
+# As a kubelet, each new attempt fails with ErrImagePull again, then backs off again.
+wait_for 30 "ErrImagePull at the next attempt" jp_is nopull '{.status.containerStatuses[0].state.waiting.reason}' ErrImagePull
 expect_eq Pending "$(jp nopull '{.status.phase}')" "a pod whose image cannot be pulled stays Pending"
 # A container name that is no DNS label (one that would leave the pod dir) never reaches the
 # kubelet: the API refuses it, as the real server does (sim_validate).
@@ -373,4 +383,20 @@ k label pod term touched=yes >/dev/null
 k get pod term >/dev/null || fail "a write to a terminating pod removed it before its grace period ended"
 wait_for 60 "the terminating pod goes once its program exits" sh -c '! kubectl get pod term >/dev/null 2>&1'
 expect_eq got-term "$(cat "$E2E_TMP/hostdir/term.txt" 2>/dev/null)" "the program saw SIGTERM before it went"
-pass "unmapped images fail like pulls, bad container names never run; deletion sends SIGTERM"
+
+# A program that ignores SIGTERM gets SIGKILL once the grace period is over.
+k apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: c, image: busybox, command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]}
+EOF
+wait_for 20 "stubborn running" jp_is stubborn '{.status.containerStatuses[0].started}' true
+k delete pod stubborn --wait=false >/dev/null
+t0=$SECONDS
+wait_for 30 "the pod ignoring SIGTERM goes after its 2 s grace period (SIGKILL)" sh -c '! kubectl get pod stubborn >/dev/null 2>&1'
+[ $((SECONDS - t0)) -ge 1 ] || fail "stubborn went before its grace period"
+pass "unmapped images fail like pulls, bad container names never run; deletion sends SIGTERM, then SIGKILL after the grace period"

@@ -185,6 +185,40 @@ EOF
 		[ "$got" != "$w1" ] || fail "the deleted pod $w1 still got a new connection"
 	done
 	pass "--run-pods: once the deleted pod leaves the slice, no new connection reaches it"
+
+	# A write to a terminating pod (what an operator's relabel does) neither removes it nor cuts
+	# its grace period short: the program keeps serving its lame duck (SHUTDOWN_DELAY_MS), as
+	# under a real kubelet (upstream's ShouldDeleteDuringUpdate keeps a pod in its grace period).
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: lame, labels: {app: lame}}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+    - name: app
+      image: phoenix/contract-service:dev
+      env:
+        - {name: PORT, value: "8080"}
+        - {name: SHUTDOWN_DELAY_MS, value: "3000"}
+EOF
+	lame_up() { curl -sf --max-time 1 "http://$(k get pod lame -o jsonpath='{.status.podIP}'):8080/health" >/dev/null; }
+	wait_for 30 "lame answers on its pod IP" lame_up
+	lip=$(k get pod lame -o jsonpath='{.status.podIP}')
+	k delete pod lame --wait=false >/dev/null
+	t0=$SECONDS
+	k label pod lame touched=yes >/dev/null || fail "labelling the terminating pod failed"
+	# For the next 2 s (inside its 3 s lame duck) the pod is there and its program answers 503.
+	while [ $((SECONDS - t0)) -lt 2 ]; do
+		k get pod lame >/dev/null 2>&1 || fail "a label write removed the terminating pod at once"
+		st=$(curl -s --max-time 1 "http://$lip:8080/health" | jq -r .status 2>/dev/null) ||
+			fail "the terminating pod's program stopped serving during its lame duck"
+		expect_eq draining "$st" "/health of the terminating pod during its lame duck"
+		sleep 0.2
+	done
+	wait_for 30 "lame goes once its program has drained and exited" sh -c '! kubectl get pod lame >/dev/null 2>&1'
+	[ $((SECONDS - t0)) -ge 3 ] || fail "lame went after $((SECONDS - t0)) s, before its 3 s lame duck ended"
+	pass "--run-pods: a label write to a terminating pod keeps it and its lame duck (503 draining) until the program exits"
 fi
 
 # --- without --proxy: today's behaviour (10.96.0.0/16 clusterIPs, nothing listens)

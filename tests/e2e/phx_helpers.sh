@@ -108,3 +108,29 @@ phx_start_hello() {
 	k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
 	phx_wait_settled hello
 }
+
+# A PhoenixService of the example service (examples/contract-service) on port 8080 behind its
+# Service on port 80, with the default heartbeat: phx_apply_contract_service NAME IMAGE.
+phx_apply_contract_service() {
+	k apply -f - >/dev/null <<EOT
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: PhoenixService
+metadata: {name: $1}
+spec:
+  standbys: 2
+  heartbeat: {path: /health, port: http} # the CRD defaults: every 1 s, NotReady after 2 failures
+  service:
+    ports: [{name: http, port: 80, targetPort: http}]
+  template:
+    spec:
+      containers:
+        - name: app
+          image: $2
+          env:
+            - {name: SERVICE_NAME, value: $1}
+            - {name: PORT, value: "8080"}
+            - name: POD_IP
+              valueFrom: {fieldRef: {fieldPath: status.podIP}}
+          ports: [{name: http, containerPort: 8080}]
+EOT
+}

@@ -40,6 +40,8 @@ struct probe_job {
 	pthread_t th;
 	atomic_int done;
 	int ok;
+	struct sim_runtime *rt; /* woken when done */
+	int64_t start_ms;
 	struct sim_probe_spec spec;
 	char ip[24];
 	char **argv, **envp; /* borrowed from the container (exec) */
@@ -69,6 +71,7 @@ struct rt_ctr {
 	/* state */
 	int pull_failed, pulls;
 	int64_t pull_retry_ms;
+	int64_t pull_backoff_ms; /* >0: ErrImagePull shown, ImagePullBackOff from then */
 	enum sim_ctr_state state;
 	char wait_reason[32];
 	char wait_msg[256];
@@ -121,8 +124,17 @@ struct sim_runtime {
 	pthread_cond_t cv;
 	pthread_t th;
 	int stop;
+	atomic_int wake; /* run the loop again at once (a change, a child exited, a probe done) */
+	int watchers; /* exit watchers still running (see watch_exit) */
 	struct rt_pod *pods;
 };
+
+/* Runs the loop again at once: a signal while it is busy ticking is not lost. */
+static void wake_locked(struct sim_runtime *rt)
+{
+	atomic_store(&rt->wake, 1);
+	pthread_cond_broadcast(&rt->cv);
+}
 
 static int64_t wall_ms(void)
 {
@@ -832,7 +844,7 @@ int sim_runtime_pod_add(struct sim_runtime *rt, const cJSON *pod, const char *po
 		goto out;
 	pthread_mutex_lock(&rt->mu);
 	HASH_ADD_KEYPTR(hh, rt->pods, p->uid, strlen(p->uid), p);
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	return 0;
 out:
@@ -876,7 +888,7 @@ void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace
 			signal_pod(p, SIGCONT);
 		p->frozen = p->stopped = 0;
 		signal_pod(p, SIGTERM);
-		pthread_cond_signal(&rt->cv);
+		wake_locked(rt);
 	}
 	pthread_mutex_unlock(&rt->mu);
 }
@@ -987,7 +999,7 @@ int sim_runtime_signal(struct sim_runtime *rt, const char *uid, const char *ctr,
 		x->oom = oom;
 		signal_ctr(x, sig);
 	}
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	return rc;
 }
@@ -1268,6 +1280,10 @@ static void *probe_main(void *arg)
 	else
 		j->ok = j->argv ? sim_probe_exec_command(&j->spec, j->argv, j->envp, j->cwd) : 0;
 	atomic_store(&j->done, 1);
+	/* Without rt->mu (the loop may be joining this thread under it): a wake lost between the
+	 * loop's check and its wait only delays the result to the next tick. */
+	atomic_store(&j->rt->wake, 1);
+	pthread_cond_broadcast(&j->rt->cv);
 	return NULL;
 }
 
@@ -1295,7 +1311,7 @@ static void probe_result(struct rt_pod *p, struct rt_ctr *x, int i, int ok, int6
 	}
 }
 
-static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
+static void run_probes(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
 	int i;
 
@@ -1306,6 +1322,9 @@ static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 			pthread_join(j->th, NULL);
 			x->job[i] = NULL;
 			probe_result(p, x, i, j->ok && !x->blocked, now);
+			/* As the kubelet's probe ticker: the next run is one period after this one
+			 * started, at once if it took longer (a timeout as long as the period). */
+			x->pst[i].next_ms = j->start_ms + x->probe[i].period_ms;
 			free(j);
 			continue;
 		}
@@ -1321,6 +1340,8 @@ static void run_probes(struct rt_pod *p, struct rt_ctr *x, int64_t now)
 		if (!j)
 			continue;
 		j->spec = x->probe[i];
+		j->rt = rt;
+		j->start_ms = now;
 		snprintf(j->ip, sizeof(j->ip), "%s", p->ip);
 		j->argv = x->probe_argv[i];
 		j->envp = x->envp;
@@ -1343,6 +1364,69 @@ static void set_waiting(struct rt_pod *p, struct rt_ctr *x, const char *reason, 
 	p->dirty = 1;
 }
 
+struct exit_watch {
+	struct sim_runtime *rt;
+	pid_t pid;
+};
+
+/* Blocks until the child has exited (leaving it to reap(): WNOWAIT) and wakes the loop, so an
+ * exit is noticed at once, as a kubelet with CRI events (evented PLEG) does, rather than at the
+ * next tick. If the loop reaps it first, waitid fails with ECHILD: the wake is then harmless. */
+static void *exit_watch_main(void *arg)
+{
+	struct exit_watch *w = arg;
+	struct sim_runtime *rt = w->rt;
+	siginfo_t si;
+
+	while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) != 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&rt->mu);
+	rt->watchers--;
+	wake_locked(rt);
+	pthread_mutex_unlock(&rt->mu);
+	free(w);
+	return NULL;
+}
+
+/* rt->mu held. Without a thread the exit is still seen, at the next tick. */
+static void watch_exit(struct sim_runtime *rt, pid_t pid)
+{
+	struct exit_watch *w = malloc(sizeof(*w));
+	pthread_attr_t a;
+	pthread_t th;
+
+	if (!w)
+		return;
+	w->rt = rt;
+	w->pid = pid;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	if (pthread_create(&th, &a, exit_watch_main, w) == 0)
+		rt->watchers++;
+	else
+		free(w);
+	pthread_attr_destroy(&a);
+}
+
+/* The earliest container restart due after `now` (one not started at its time waits for
+ * something else: the init containers, a thaw), else `until`. */
+static int64_t next_due_locked(struct sim_runtime *rt, int64_t now, int64_t until)
+{
+	struct rt_pod *p, *t;
+	size_t i;
+
+	HASH_ITER(hh, rt->pods, p, t) {
+		for (i = 0; i < p->n; i++) {
+			int64_t due = p->ctrs[i].restart_due_ms;
+
+			if (due > now && due < until && p->ctrs[i].state == SIM_CTR_WAITING)
+				until = due;
+		}
+	}
+	return until;
+}
+
 /* Pulls (resolves) the image with back-off, then starts the container. */
 static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
@@ -1354,24 +1438,36 @@ static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x
 		return;
 	}
 	if (x->pull_failed || !x->argv) {
-		if (x->pull_retry_ms > now)
+		/* As the kubelet: each failed pull shows ErrImagePull (with the pull's error), then
+		 * ImagePullBackOff until the next attempt; here for the back-off's second half. */
+		if (x->pull_retry_ms > now) {
+			if (x->pull_backoff_ms > 0 && now >= x->pull_backoff_ms) {
+				snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
+					 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
+				set_waiting(p, x, "ImagePullBackOff", msg);
+				x->pull_backoff_ms = 0;
+			}
 			return;
+		}
 		if (prepare_ctr(rt, p, x) != 0) {
+			int64_t backoff = sim_rt_backoff_ms(x->pulls + 1, rt->cfg->backoff_scale);
+
 			x->pulls++;
 			x->pull_failed = 1;
-			x->pull_retry_ms = now + sim_rt_backoff_ms(x->pulls, rt->cfg->backoff_scale);
-			snprintf(msg, sizeof(msg), "Back-off pulling image \"%.200s\"",
-				 sim_j_str(x->spec, "image") ? sim_j_str(x->spec, "image") : "");
-			if (x->pulls == 1) /* the first failure shows the pull's own error */
-				snprintf(msg, sizeof(msg), "%s", x->wait_msg);
-			set_waiting(p, x, x->pulls == 1 ? "ErrImagePull" : "ImagePullBackOff", msg);
+			x->pull_retry_ms = now + backoff;
+			x->pull_backoff_ms = now + backoff / 2;
+			snprintf(msg, sizeof(msg), "%s", x->wait_msg); /* the pull's own error */
+			set_waiting(p, x, "ErrImagePull", msg);
 			p->dirty = 1;
 			return;
 		}
 		x->pull_failed = 0;
+		x->pull_backoff_ms = 0;
 	}
-	if (ctr_start(p, x, now) == 0)
+	if (ctr_start(p, x, now) == 0) {
 		record_pgids_locked(rt);
+		watch_exit(rt, x->pid);
+	}
 	p->dirty = 1;
 }
 
@@ -1473,7 +1569,7 @@ static void pod_tick(struct sim_runtime *rt, struct rt_pod *p, int64_t now)
 		return;
 	for (i = 0; i < p->n; i++) {
 		check_memory(&p->ctrs[i]);
-		run_probes(p, &p->ctrs[i], now);
+		run_probes(rt, p, &p->ctrs[i], now);
 	}
 	start_due(rt, p, now);
 	p->phase = pod_phase(p);
@@ -1557,13 +1653,17 @@ static void *runtime_main(void *arg)
 		pthread_mutex_lock(&rt->mu);
 		if (rt->stop)
 			break;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+		if (!atomic_load(&rt->wake)) {
+			int64_t wait_ms = next_due_locked(rt, now, now + TICK_MS) - wall_ms();
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (wait_ms > 0 ? wait_ms : 0) * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (wait_ms > 0)
+				pthread_cond_timedwait(&rt->cv, &rt->mu, &until);
 		}
-		pthread_cond_timedwait(&rt->cv, &rt->mu, &until);
+		atomic_store(&rt->wake, 0);
 	}
 	pthread_mutex_unlock(&rt->mu);
 	/* The children die with this thread (PR_SET_PDEATHSIG): stop them gracefully first. */
@@ -1760,9 +1860,14 @@ void sim_runtime_free(struct sim_runtime *rt)
 		return;
 	pthread_mutex_lock(&rt->mu);
 	rt->stop = 1;
-	pthread_cond_signal(&rt->cv);
+	wake_locked(rt);
 	pthread_mutex_unlock(&rt->mu);
 	pthread_join(rt->th, NULL);
+	/* Every child is reaped now (stop_all): the exit watchers return. */
+	pthread_mutex_lock(&rt->mu);
+	while (rt->watchers > 0)
+		pthread_cond_wait(&rt->cv, &rt->mu);
+	pthread_mutex_unlock(&rt->mu);
 	HASH_ITER(hh, rt->pods, p, t) {
 		HASH_DEL(rt->pods, p);
 		pod_free(p);

@@ -398,7 +398,7 @@ static void phoenix__samples_pass_real_crd(void **state)
 			assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "heartbeat"),
 								"path")->valuestring, "/health");
 			assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "heartbeat"),
-							     "periodSeconds")->valueint, 5);
+							     "periodSeconds")->valueint, 1);
 			assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "service"),
 								"type")->valuestring, "ClusterIP");
 		}
