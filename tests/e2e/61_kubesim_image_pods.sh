@@ -161,7 +161,10 @@ if awk -F: '$2 == "memory" {f = 1} END {exit !f}' /proc/self/cgroup; then
 	# cgroup v1 memory controller: the wrapper saw the kernel's OOM kill.
 	expect_contains "$(k logs mem-oom)" "the kernel OOM-killed the container" "OOM kill noticed"
 	[ -e "$(pod_dir mem-oom)/oci/hog/oom" ] || fail "no oom marker for mem-oom"
+	expect_eq OOMKilled "$(jp mem-oom '{.status.containerStatuses[0].state.terminated.reason}')" "the kernel's OOM kill is the pod's OOMKilled"
 fi
+expect_eq Completed "$(jp mem-ok '{.status.containerStatuses[0].state.terminated.reason}')" "under its limit: Completed"
+
 [ ! -e "$(pod_dir mem-ok)/oci/hog/oom" ] || fail "oom marker for mem-ok"
 
 # --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---

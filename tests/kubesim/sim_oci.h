@@ -47,9 +47,8 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		    struct sim_rt_image *out, char *err, size_t errlen);
 
 /* 1 if the kernel OOM-killed the last run of this container (the wrapper saw the oom_kill
- * count of the cgroup holding the limit grow; cgroup v1 memory controller only). For the
- * runtime to report OOMKilled it has to ask this when the container ends (not wired yet:
- * docs/kubesim.md, image mode). Reads the filesystem only. */
+ * count of the cgroup holding the limit grow; cgroup v1 memory controller only). The runtime
+ * asks it when a container ends and reports OOMKilled. Reads the filesystem only. */
 int sim_oci_oom_killed(const char *pod_dir, const char *ctr);
 
 #endif

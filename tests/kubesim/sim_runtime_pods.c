@@ -1166,6 +1166,8 @@ static void on_exit_status(struct sim_runtime *rt, struct rt_pod *p, struct rt_c
 
 	kill(-x->pid, SIGKILL); /* what the container left behind goes with it */
 	x->pid = 0;
+	/* In image mode the kernel's verdict: the memory cgroup's OOM kill (sim_oci.h). */
+	x->oom = x->oom || sim_oci_oom_killed(p->dir, x->name) == 1;
 	x->state = SIM_CTR_TERMINATED;
 	x->ready = 0;
 	x->started = 0;
