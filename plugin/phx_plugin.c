@@ -21,6 +21,8 @@
 #include "kube_watch.h"
 #include "phx_api.h"
 #include "phx_dashboard.h"
+#include "phx_pipeline.h"
+#include "phx_completion.h"
 #include "phx_web_proxy.h"
 #include "phx_intents.h"
 
@@ -96,6 +98,7 @@ static void usage(FILE *out)
 		"  kubectl phoenix deny intent/NAME [--gate G] --reason TEXT\n"
 		"                                         an Approval with you (SelfSubjectReview) as\n"
 		"                                         approver; build/NAME for the Deploy gate\n"
+		"  kubectl phoenix completion bash|zsh    a shell completion script\n"
 		"\n"
 		"Options:\n"
 		"  --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
@@ -443,6 +446,8 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 		sort_items(obj);
 		read_operator_lease(s, cli, o.now, &op, &lease, &lease_st);
 		rc = phx_dash_render_list(stdout, obj, &o);
+		if (rc == 0) /* the pipeline summary (phx_pipeline.h) */
+			rc = phx_status_pipeline(stdout, s->client, cli->all_ns ? NULL : s->ns, &o);
 	}
 	if (rc < 0)
 		fprintf(stderr, "error: cannot write the dashboard: %s\n", strerror(errno));
@@ -700,6 +705,7 @@ static int check_usage(const struct cli *cli)
 		{"queue", "queue", 0, 0},
 		{"approve", "approve intent/NAME [--gate G] --reason TEXT", 1, 1},
 		{"deny", "deny intent/NAME [--gate G] --reason TEXT", 1, 1},
+		{"completion", "completion bash|zsh", 1, 1},
 	};
 	int n = cli->nargs - 1;
 
@@ -738,6 +744,10 @@ int main(int argc, char **argv)
 	cmd = cli.args[0];
 	if (check_usage(&cli) < 0)
 		goto out;
+	if (!strcmp(cmd, "completion")) { /* no cluster needed (phx_completion.h) */
+		exit_code = phx_cmd_completion(stdout, cli.args[1]);
+		goto out;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);

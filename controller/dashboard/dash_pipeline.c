@@ -1,5 +1,6 @@
 /* The pipeline pages of the web dashboard (dash_pipeline.h). */
 #include "dash_pipeline.h"
+#include "dash_summary.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,6 @@
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_rest.h"
-#include "kube_time.h"
 
 #define COMP "dashboard"
 #define GROUP "phoenix.fpai.io"
@@ -28,8 +28,6 @@ static const struct kube_gvr BUILDS = {GROUP, "v1alpha1", "builds", true};
 static const struct kube_gvr APPROVALS = {GROUP, "v1alpha1", "approvals", true};
 static const struct kube_gvr CONFIGMAPS = {"", "v1", "configmaps", true};
 
-/* ---------------------------------------------------------------- pure parts */
-
 static bool eq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;
@@ -40,192 +38,10 @@ static const char *s_or(const char *s, const char *d)
 	return s ? s : d;
 }
 
-static int64_t ms_of(const char *t)
-{
-	int64_t ms;
-
-	return t && kube_time_parse_ms(t, &ms) == 0 ? ms : -1;
-}
-
-static const cJSON *cond_of(const cJSON *obj, const char *type)
-{
-	const cJSON *c;
-
-	cJSON_ArrayForEach(c, kube_json_get(obj, "status", "conditions", NULL))
-		if (eq(kube_json_get_str(c, "type", NULL), type))
-			return c;
-	return NULL;
-}
-
-static const char *phase_of(const cJSON *obj)
-{
-	return s_or(kube_json_get_str(obj, "status", "phase", NULL), "Pending");
-}
-
-const char *dash_pipeline_gate(const char *kind, const cJSON *obj)
-{
-	const char *p = phase_of(obj);
-
-	if (eq(kind, "Build"))
-		return eq(p, "AwaitingApproval") ? "Deploy" : NULL;
-	if (eq(p, "AwaitingApproval"))
-		return "Governance";
-	if (eq(p, "SpecReview"))
-		return "Spec";
-	return NULL;
-}
-
-static bool intent_done(const char *p)
-{
-	return eq(p, "Ready") || eq(p, "Failed") || eq(p, "Rejected") || eq(p, "Denied") ||
-	       eq(p, "Cancelled");
-}
-
-static double rate(double ok, double bad)
-{
-	return ok + bad > 0 ? (double)(long long)(1000.0 * ok / (ok + bad)) / 10.0 : 0;
-}
-
 static void add_str(cJSON *o, const char *k, const char *v)
 {
 	if (v)
 		cJSON_AddStringToObject(o, k, v);
-}
-
-/* Queue entries sort by position (then name). */
-static int by_position(const void *a, const void *b)
-{
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	double px = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "position"));
-	double py = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(y, "position"));
-
-	if (px != py)
-		return px < py ? -1 : 1;
-	return strcmp(s_or(kube_json_get_str(x, "name", NULL), ""),
-		      s_or(kube_json_get_str(y, "name", NULL), ""));
-}
-
-static void sort_queue(cJSON *queue)
-{
-	int n = cJSON_GetArraySize(queue);
-	cJSON **v = n > 0 ? calloc((size_t)n, sizeof(*v)) : NULL;
-	int i = 0;
-
-	if (!v)
-		return;
-	while (queue->child)
-		v[i++] = cJSON_DetachItemViaPointer(queue, queue->child);
-	qsort(v, (size_t)n, sizeof(*v), by_position);
-	for (i = 0; i < n; i++)
-		cJSON_AddItemToArray(queue, v[i]);
-	free(v);
-}
-
-cJSON *dash_pipeline_summary(const cJSON *intents, const cJSON *builds, int64_t now_ms)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON *in = cJSON_AddObjectToObject(o, "intents");
-	cJSON *active = cJSON_AddArrayToObject(o, "active");
-	cJSON *queue = cJSON_AddArrayToObject(o, "queue");
-	cJSON *bo = cJSON_AddObjectToObject(o, "builds");
-	double total = 0, today = 0, done = 0, failed = 0, dur = 0, ndur = 0;
-	double bt = 0, bq = 0, br = 0, bd = 0, bf = 0, bdur = 0, nbdur = 0;
-	int64_t day = now_ms / 86400000;
-	const cJSON *it;
-
-	if (!o || !in || !active || !queue || !bo) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	cJSON_ArrayForEach(it, intents) {
-		const char *p = phase_of(it);
-		int64_t created = ms_of(kube_json_get_str(it, "metadata", "creationTimestamp",
-							  NULL));
-
-		total++;
-		if (created >= 0 && created / 86400000 == day)
-			today++;
-		if (eq(p, "Ready")) {
-			const cJSON *r = cond_of(it, "Ready");
-			int64_t end = ms_of(kube_json_get_str(r, "lastTransitionTime", NULL));
-
-			done++;
-			if (created >= 0 && end >= created) {
-				dur += (double)(end - created);
-				ndur++;
-			}
-		} else if (eq(p, "Failed") || eq(p, "Rejected") || eq(p, "Denied")) {
-			failed++;
-		}
-		if (!intent_done(p)) {
-			cJSON *a = cJSON_CreateObject();
-
-			add_str(a, "namespace", kube_json_namespace(it));
-			add_str(a, "name", kube_json_name(it));
-			add_str(a, "phase", p);
-			add_str(a, "service", kube_json_get_str(it, "spec", "serviceName", NULL));
-			add_str(a, "priority", kube_json_get_str(it, "spec", "priority", NULL));
-			add_str(a, "build", kube_json_get_str(it, "status", "buildRef", "name", NULL));
-			add_str(a, "since", kube_json_get_str(it, "metadata", "creationTimestamp",
-							      NULL));
-			cJSON_AddItemToArray(active, a);
-		}
-		const cJSON *q = kube_json_get(it, "status", "queue", NULL);
-		if (cJSON_IsObject(q) && eq(p, "Queued")) {
-			cJSON *e = cJSON_CreateObject();
-			int64_t pos = 0;
-
-			kube_json_get_int(q, &pos, "position", NULL);
-			cJSON_AddNumberToObject(e, "position", (double)pos);
-			add_str(e, "namespace", kube_json_namespace(it));
-			add_str(e, "name", kube_json_name(it));
-			add_str(e, "priority", kube_json_get_str(q, "priority", NULL));
-			add_str(e, "enqueuedAt", kube_json_get_str(q, "enqueuedAt", NULL));
-			add_str(e, "slaDeadline", kube_json_get_str(q, "slaDeadline", NULL));
-			const cJSON *sla = cond_of(it, "SLABreached");
-			cJSON_AddBoolToObject(e, "slaBreached",
-					      eq(kube_json_get_str(sla, "status", NULL), "True"));
-			cJSON_AddItemToArray(queue, e);
-		}
-	}
-	sort_queue(queue);
-	cJSON_AddNumberToObject(in, "total", total);
-	cJSON_AddNumberToObject(in, "today", today);
-	cJSON_AddNumberToObject(in, "completed", done);
-	cJSON_AddNumberToObject(in, "failed", failed);
-	cJSON_AddNumberToObject(in, "active", cJSON_GetArraySize(active));
-	cJSON_AddNumberToObject(in, "successRate", rate(done, failed));
-	if (ndur > 0)
-		cJSON_AddNumberToObject(in, "avgDurationMs", (double)(long long)(dur / ndur));
-
-	cJSON_ArrayForEach(it, builds) {
-		const char *p = phase_of(it);
-
-		bt++;
-		if (eq(p, "Pending"))
-			bq++;
-		else if (eq(p, "Succeeded"))
-			bd++;
-		else if (eq(p, "Failed"))
-			bf++;
-		else if (!eq(p, "Cancelled"))
-			br++;
-		int64_t s = ms_of(kube_json_get_str(it, "status", "startTime", NULL));
-		int64_t e = ms_of(kube_json_get_str(it, "status", "completionTime", NULL));
-		if (eq(p, "Succeeded") && s >= 0 && e >= s) {
-			bdur += (double)(e - s);
-			nbdur++;
-		}
-	}
-	cJSON_AddNumberToObject(bo, "total", bt);
-	cJSON_AddNumberToObject(bo, "queued", bq);
-	cJSON_AddNumberToObject(bo, "running", br);
-	cJSON_AddNumberToObject(bo, "completed", bd);
-	cJSON_AddNumberToObject(bo, "failed", bf);
-	cJSON_AddNumberToObject(bo, "successRate", rate(bd, bf));
-	if (nbdur > 0)
-		cJSON_AddNumberToObject(bo, "avgBuildMs", (double)(long long)(bdur / nbdur));
-	return o;
 }
 
 /* ---------------------------------------------------------------- state and access */
@@ -410,7 +226,7 @@ static void add_pending(struct pipeline *p, struct asker *a, cJSON *out, const c
 	cJSON_AddStringToObject(e, "namespace", ns);
 	cJSON_AddStringToObject(e, "name", name);
 	cJSON_AddStringToObject(e, "gate", gate);
-	cJSON_AddStringToObject(e, "phase", phase_of(obj));
+	cJSON_AddStringToObject(e, "phase", dash_phase_of(obj));
 	kube_json_get_int(obj, &gen, "metadata", "generation", NULL);
 	cJSON_AddNumberToObject(e, "generation", (double)gen);
 	add_str(e, "service", kube_json_get_str(obj, "spec", "serviceName", NULL));
@@ -418,7 +234,7 @@ static void add_pending(struct pipeline *p, struct asker *a, cJSON *out, const c
 	cJSON_AddBoolToObject(e, "mayDecide", may(a, "create", "approvals", ns));
 	if (eq(kind, "Intent")) {
 		const cJSON *g = kube_json_get(obj, "status", "governance", NULL);
-		const cJSON *cd = cond_of(obj, eq(gate, "Spec") ? "SpecReady" : "Approved");
+		const cJSON *cd = dash_cond_of(obj, eq(gate, "Spec") ? "SpecReady" : "Approved");
 
 		add_str(e, "priority", kube_json_get_str(obj, "spec", "priority", NULL));
 		add_str(e, "tier", kube_json_get_str(obj, "spec", "tier", NULL));
@@ -446,7 +262,7 @@ static void add_pending(struct pipeline *p, struct asker *a, cJSON *out, const c
 		}
 		free(t);
 	} else {
-		const cJSON *cd = cond_of(obj, "DeployApproved");
+		const cJSON *cd = dash_cond_of(obj, "DeployApproved");
 
 		add_str(e, "image", kube_json_get_str(obj, "status", "output", "image", NULL));
 		add_str(e, "previousImage", kube_json_get_str(obj, "status", "previousImage", NULL));
@@ -535,7 +351,7 @@ static int decide(struct pipeline *p, struct asker *a, struct kube_http_response
 		gate = waiting;
 	if (!waiting || !eq(gate, waiting)) {
 		snprintf(msg, sizeof(msg), "%s %s is %s: it waits at no gate%s%s", kind, name,
-			 phase_of(target), waiting ? " but " : "", s_or(waiting, ""));
+			 dash_phase_of(target), waiting ? " but " : "", s_or(waiting, ""));
 		rc = dash_answer_error(resp, 409, msg);
 		goto out;
 	}
@@ -632,7 +448,7 @@ static cJSON *build_view(struct pipeline *p, struct asker *a, const char *ns, co
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "namespace", ns);
 	cJSON_AddStringToObject(o, "name", name);
-	cJSON_AddStringToObject(o, "phase", phase_of(b));
+	cJSON_AddStringToObject(o, "phase", dash_phase_of(b));
 	add_str(o, "step", kube_json_get_str(b, "status", "step", NULL));
 	add_str(o, "service", kube_json_get_str(b, "spec", "serviceName", NULL));
 	add_str(o, "intent", kube_json_get_str(b, "metadata", "labels", "phoenix.fpai.io/intent",

@@ -24,15 +24,6 @@ struct kube_client;
  * controller's) in namespace ns ("" or NULL = all). Returns 0 or a kube_err. */
 int dash_pipeline_register(struct dash_server *d, struct kube_client *client, const char *ns);
 
-/* ---- pure parts, exposed for tests ---- */
-
-/* The summary of arrays of Intents and Builds (borrowed, as the API server has them) at now_ms
- * (epoch ms; "today" is the UTC day): {"intents": {...}, "active": [...], "queue": [...],
- * "builds": {...}}. NULL on out-of-memory. */
-cJSON *dash_pipeline_summary(const cJSON *intents, const cJSON *builds, int64_t now_ms);
-
-/* Which gate an Intent or Build (kind "Intent"/"Build") waits at for a human: "Governance",
- * "Spec", "Deploy" or NULL. */
-const char *dash_pipeline_gate(const char *kind, const cJSON *obj);
+/* The pure parts (the summary, which gate waits) are in dash_summary.h. */
 
 #endif
