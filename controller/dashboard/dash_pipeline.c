@@ -2,6 +2,8 @@
 #include "dash_pipeline.h"
 #include "dash_summary.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "kube_json.h"
 #include "kube_log.h"
 #include "kube_rest.h"
+#include "kube_rest_internal.h" /* kube__stream: pods/log?follow */
 
 #define COMP "dashboard"
 #define GROUP "phoenix.fpai.io"
@@ -22,6 +25,9 @@
 #define SPEC_KEY "SPEC.md"   /* intent_wing.h INTENT_SPEC_KEY */
 #define SPEC_MAX 65536       /* SPEC text shown, at most */
 #define REASON_MAX 1024
+#define LOG_MAX (1024 * 1024) /* log bytes one live view shows, at most */
+#define LOG_EVENT_MAX 16384   /* bytes per SSE event */
+#define LOG_STREAM_MAX_S 600  /* a log view ends after this (the page can reopen it) */
 
 static const struct kube_gvr INTENTS = {GROUP, "v1alpha1", "intents", true};
 static const struct kube_gvr BUILDS = {GROUP, "v1alpha1", "builds", true};
@@ -469,6 +475,256 @@ static cJSON *build_view(struct pipeline *p, struct asker *a, const char *ns, co
 	return o;
 }
 
+/* ---------------------------------------------------------------- a step's live log */
+
+/* pods/log?follow of a step's container, relayed as SSE "log" events {"text": ...} (JSON, so
+ * the page gets text it renders with textContent), capped at LOG_MAX; an "end" event says why
+ * it stopped. The follow runs on its own thread; the server's read callback drains it. */
+struct logstream {
+	struct kube_client *client;
+	char *path, *query;
+	pthread_t th;
+	bool started;
+	atomic_bool cancel;
+	pthread_mutex_t mu;
+	char *buf;       /* received, not yet sent */
+	size_t len, cap;
+	size_t total;    /* received in all */
+	bool done, truncated, end_sent;
+	char why[300];   /* when the follow failed */
+	char *pending;   /* the SSE bytes being sent */
+	size_t plen, poff;
+	struct timespec t0;
+};
+
+static int log_body(const char *buf, size_t len, void *ud)
+{
+	struct logstream *ls = ud;
+	int rc = 0;
+
+	pthread_mutex_lock(&ls->mu);
+	if (ls->total + len > LOG_MAX) {
+		len = LOG_MAX - ls->total;
+		ls->truncated = true;
+		rc = 1; /* stop following */
+	}
+	if (ls->len + len > ls->cap) {
+		size_t cap = (ls->len + len) * 2;
+		char *n = realloc(ls->buf, cap);
+
+		if (!n) {
+			pthread_mutex_unlock(&ls->mu);
+			return KUBE_ENOMEM;
+		}
+		ls->buf = n;
+		ls->cap = cap;
+	}
+	memcpy(ls->buf + ls->len, buf, len);
+	ls->len += len;
+	ls->total += len;
+	pthread_mutex_unlock(&ls->mu);
+	return rc;
+}
+
+static void *log_follow(void *data)
+{
+	struct logstream *ls = data;
+	struct kube_status st = {0};
+	int rc = kube__stream(ls->client, ls->path, ls->query, "pods", 0, NULL, log_body, ls,
+			      &ls->cancel, &st);
+
+	pthread_mutex_lock(&ls->mu);
+	ls->done = true;
+	if (rc < 0 && !atomic_load(&ls->cancel))
+		snprintf(ls->why, sizeof(ls->why), "%s%s%s", kube_strerror(rc),
+			 st.message ? ": " : "", s_or(st.message, ""));
+	pthread_mutex_unlock(&ls->mu);
+	kube_status_release(&st);
+	return NULL;
+}
+
+static void log_free(void *data)
+{
+	struct logstream *ls = data;
+
+	atomic_store(&ls->cancel, true);
+	if (ls->started)
+		pthread_join(ls->th, NULL);
+	pthread_mutex_destroy(&ls->mu);
+	free(ls->path);
+	free(ls->query);
+	free(ls->buf);
+	free(ls->pending);
+	free(ls);
+}
+
+/* Queues one event; false on out-of-memory. */
+static bool log_event(struct logstream *ls, const char *event, cJSON *o)
+{
+	char *txt = kube_json_print(o);
+	size_t n = txt ? strlen(txt) + strlen(event) + 32 : 0;
+
+	cJSON_Delete(o);
+	free(ls->pending);
+	ls->pending = txt ? malloc(n) : NULL;
+	if (ls->pending)
+		ls->plen = (size_t)snprintf(ls->pending, n, "event: %s\ndata: %s\n\n", event, txt);
+	ls->poff = 0;
+	free(txt);
+	return ls->pending != NULL;
+}
+
+/* The next event from what arrived: true when one is queued. */
+static bool log_next(struct logstream *ls)
+{
+	bool queued = false;
+
+	pthread_mutex_lock(&ls->mu);
+	if (ls->len > 0) {
+		size_t n = ls->len > LOG_EVENT_MAX ? LOG_EVENT_MAX : ls->len;
+		cJSON *o = cJSON_CreateObject();
+
+		/* Whole UTF-8 characters only: a cut one waits for its rest. */
+		while (n < ls->len && n > 0 && ((unsigned char)ls->buf[n] & 0xC0) == 0x80)
+			n--;
+		char *t = strndup(ls->buf, n);
+		cJSON_AddStringToObject(o, "text", t ? t : "");
+		free(t);
+		memmove(ls->buf, ls->buf + n, ls->len - n);
+		ls->len -= n;
+		queued = log_event(ls, "log", o);
+	} else if (ls->done && !ls->end_sent) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddBoolToObject(o, "truncated", ls->truncated);
+		if (ls->why[0])
+			cJSON_AddStringToObject(o, "error", ls->why);
+		ls->end_sent = true;
+		queued = log_event(ls, "end", o);
+	}
+	pthread_mutex_unlock(&ls->mu);
+	return queued;
+}
+
+static int64_t since_ms(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static long log_read(void *data, char *buf, size_t max)
+{
+	struct logstream *ls = data;
+
+	for (int waited = 0; !ls->pending || ls->poff == ls->plen; waited += 100) {
+		if (log_next(ls))
+			break;
+		if (ls->end_sent || since_ms(&ls->t0) > LOG_STREAM_MAX_S * 1000)
+			return 0;
+		if (waited >= 1000)
+			break;
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return dash_sse_send(ls->pending, ls->plen, &ls->poff, buf, max);
+}
+
+/* The newest pod of Job job in ns (malloc'd name) or NULL. */
+static char *job_pod(struct pipeline *p, const char *ns, const char *job)
+{
+	char sel[320];
+	struct kube_list_opts lo = {0};
+	cJSON *list = NULL;
+	const cJSON *it;
+	const char *best = NULL, *best_t = "";
+	char *out = NULL;
+
+	snprintf(sel, sizeof(sel), "job-name=%s", job);
+	lo.label_selector = sel;
+	if (kube_list(p->client, &KUBE_GVR_PODS, ns, &lo, &list, NULL) == 0) {
+		cJSON_ArrayForEach(it, kube_json_get(list, "items", NULL)) {
+			const char *t = s_or(kube_json_get_str(it, "metadata", "creationTimestamp",
+							       NULL), "");
+
+			if (!best || strcmp(t, best_t) >= 0) {
+				best = kube_json_name(it);
+				best_t = t;
+			}
+		}
+		out = best ? strdup(best) : NULL;
+	}
+	cJSON_Delete(list);
+	return out;
+}
+
+/* GET /api/v1/builds/NS/NAME/log?step=STEP (default: the step running now, else the last). */
+static int serve_log(struct pipeline *p, struct asker *a, const char *ns, const char *name,
+		     struct kube_http_response *resp)
+{
+	const char *want = kube_http_request_query(a->c.req, "step");
+	char key[600], msg[400];
+	cJSON *b = NULL;
+	const cJSON *st, *step = NULL;
+	char *pod = NULL;
+	int rc;
+
+	if (!may(a, "get", "builds", ns))
+		return dash_answer_error(resp, 403, "Forbidden: you may not get builds in this "
+					 "namespace");
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	if (kube_informer_get(p->builds, key, &b) < 0)
+		return dash_answer_error(resp, 404, "no such Build");
+	if (!want || !*want)
+		want = kube_json_get_str(b, "status", "step", NULL);
+	cJSON_ArrayForEach(st, kube_json_get(b, "status", "steps", NULL))
+		if (!want || eq(kube_json_get_str(st, "name", NULL), want))
+			step = st; /* the named one, or the last */
+	const char *job = kube_json_get_str(step, "job", NULL);
+	const char *ctr = kube_json_get_str(step, "container", NULL);
+	if (job)
+		pod = job_pod(p, ns, job);
+	if (!pod) {
+		snprintf(msg, sizeof(msg), "no pod for step %s of Build %s yet", s_or(want, "(none)"),
+			 name);
+		cJSON_Delete(b);
+		return dash_answer_error(resp, 404, msg);
+	}
+	struct logstream *ls = calloc(1, sizeof(*ls));
+	char *ec = ctr ? kube__escape(ctr) : NULL;
+
+	if (!ls) {
+		free(pod);
+		free(ec);
+		cJSON_Delete(b);
+		return KUBE_ENOMEM;
+	}
+	pthread_mutex_init(&ls->mu, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ls->t0);
+	ls->client = p->client;
+	ls->path = kube_resource_path(&KUBE_GVR_PODS, ns, pod, "log");
+	char q[400];
+	snprintf(q, sizeof(q), "follow=true&limitBytes=%d%s%s", LOG_MAX, ec ? "&container=" : "",
+		 ec ? ec : "");
+	ls->query = strdup(q);
+	free(ec);
+	free(pod);
+	cJSON_Delete(b);
+	if (!ls->path || !ls->query || pthread_create(&ls->th, NULL, log_follow, ls) != 0) {
+		log_free(ls);
+		return dash_answer_error(resp, 500, "cannot follow the log");
+	}
+	ls->started = true;
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/event-stream");
+	kube_http_response_header(resp, "X-Accel-Buffering", "no");
+	rc = kube_http_response_stream(resp, log_read, ls, log_free);
+	if (rc < 0)
+		log_free(ls);
+	return rc;
+}
+
 static cJSON *live_build(struct live *l, struct asker *a, int *status)
 {
 	return build_view(l->p, a, l->ns, l->name, status);
@@ -496,8 +752,13 @@ static int route_builds(void *data, const struct dash_call *c, struct kube_http_
 	size_t nl = strcspn(slash + 1, "/");
 	snprintf(name, sizeof(name), "%.*s", (int)(nl < sizeof(name) ? nl : 0), slash + 1);
 	const char *tail = slash + 1 + nl;
-	if (!valid_dns(ns, 63) || !valid_dns(name, 253) || (*tail && strcmp(tail, "/events"))) {
-		rc = dash_answer_error(resp, 404, "want /api/v1/builds/NAMESPACE/NAME[/events]");
+	if (!valid_dns(ns, 63) || !valid_dns(name, 253) ||
+	    (*tail && strcmp(tail, "/events") && strcmp(tail, "/log"))) {
+		rc = dash_answer_error(resp, 404, "want /api/v1/builds/NAMESPACE/NAME[/events|/log]");
+		goto out;
+	}
+	if (strcmp(tail, "/log") == 0) {
+		rc = serve_log(p, &a, ns, name, resp);
 		goto out;
 	}
 	if (*tail) {

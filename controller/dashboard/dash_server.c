@@ -447,7 +447,12 @@ static long stream_read(void *data, char *buf, size_t max)
 		nanosleep(&ts, NULL);
 		waited += s->d->poll_ms;
 	}
-	if (!s->pending || s->pending_off == s->pending_len) {
+	return dash_sse_send(s->pending, s->pending_len, &s->pending_off, buf, max);
+}
+
+long dash_sse_send(const char *pending, size_t len, size_t *off, char *buf, size_t max)
+{
+	if (!pending || *off >= len) {
 		/* Nothing new within a second: an SSE comment keeps the connection's byte flow
 		 * (and so its idle timeout) alive without waking the page. */
 		static const char nothing[] = ":\n";
@@ -457,12 +462,12 @@ static long stream_read(void *data, char *buf, size_t max)
 		memcpy(buf, nothing, sizeof(nothing) - 1);
 		return (long)(sizeof(nothing) - 1);
 	}
-	size_t n = s->pending_len - s->pending_off;
+	size_t n = len - *off;
 
 	if (n > max)
 		n = max;
-	memcpy(buf, s->pending + s->pending_off, n);
-	s->pending_off += n;
+	memcpy(buf, pending + *off, n);
+	*off += n;
 	return (long)n;
 }
 

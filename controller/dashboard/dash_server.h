@@ -128,4 +128,9 @@ int dash_serve_live(const struct dash_call *c,
 		    cJSON *(*poll)(void *ud, const struct kube_httpd_user *u, int *status),
 		    void *ud, void (*ud_free)(void *ud), struct kube_http_response *resp);
 
+/* A stream's read step: copies what is left of pending[*off..len) into buf (advancing *off),
+ * or, with nothing left, an SSE comment that keeps the connection alive. Returns the bytes
+ * written, or -1 when max is too small. */
+long dash_sse_send(const char *pending, size_t len, size_t *off, char *buf, size_t max);
+
 #endif

@@ -7,7 +7,7 @@
 //   node dashboard.js approve URL KIND/NS/NAME REASON [SPEC_CARD_KEY]   (tests/e2e/50_dashboard_approvals.sh)
 //   node dashboard.js refused URL KIND/NS/NAME REASON
 //   node dashboard.js pipeline URL
-//   node dashboard.js build URL NS/NAME TRIGGER_CMD WANT_TEXT
+//   node dashboard.js build URL NS/NAME TRIGGER_CMD WANT_TEXT [WANT_LIVE_LOG_TEXT]
 // Prints one JSON line of what it measured; exits nonzero with the reason on failure.
 "use strict";
 const { chromium } = require("playwright-core");
@@ -146,14 +146,18 @@ async function pipeline(url) {
 
 // A Build's detail: its steps and logs; TRIGGER changes its status and the page must follow
 // without a reload (the new log text WANT appears).
-async function build(url, key, trigger, want) {
+async function build(url, key, trigger, want, wantLive) {
   return withPage(async (page, errors) => {
     page.on("dialog", (d) => { errors.push("a dialog opened: " + d.message()); d.dismiss(); });
     await page.goto(url + "#/build/" + key, { waitUntil: "load", timeout: T(10000) });
     await page.waitForSelector("#step-rows tr", { timeout: T(10000) });
     const before = await page.$$eval("#step-rows tr", (rows) => rows.map((r) => r.dataset.step + ":" + r.children[1].textContent));
     const log = await page.textContent("#bd-logs");
-    const injected = await page.$$eval("#bd-logs script, #bd-logs img", (l) => l.length);
+    if (wantLive) {
+      await page.waitForFunction((w) => document.getElementById("bd-live").textContent.includes(w), wantLive, { timeout: T(15000), polling: 100 });
+    }
+    const live = await page.textContent("#bd-live");
+    const injected = await page.$$eval("#bd-logs script, #bd-logs img, #bd-live img, #bd-live script", (l) => l.length);
     await page.evaluate(() => { window.__phxMarker = 7; });
     execSync(trigger, { stdio: "inherit", shell: "/bin/bash" });
     await page.waitForFunction((w) => document.getElementById("bd-logs").textContent.includes(w), want, { timeout: T(10000), polling: 100 });
@@ -161,7 +165,7 @@ async function build(url, key, trigger, want) {
     const after = await page.$$eval("#step-rows tr", (rows) => rows.map((r) => r.dataset.step + ":" + r.children[1].textContent));
     await page.screenshot({ path: path.join(ART, "build-detail.png"), fullPage: true });
     if (errors.length) throw new Error("page errors: " + errors.join("; "));
-    return { before, after, log, injected };
+    return { before, after, log, live, injected };
   });
 }
 
@@ -173,7 +177,7 @@ async function build(url, key, trigger, want) {
   else if (mode === "approve") out = await approve(url, rest[0], rest[1], rest[2]);
   else if (mode === "refused") out = await refused(url, rest[0], rest[1]);
   else if (mode === "pipeline") out = await pipeline(url);
-  else if (mode === "build") out = await build(url, rest[0], rest[1], rest[2]);
+  else if (mode === "build") out = await build(url, rest[0], rest[1], rest[2], rest[3]);
   else throw new Error("usage: dashboard.js board|forbidden|approve|refused|pipeline|build URL ...");
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error("browser test failed:", e.message || e); process.exit(1); });

@@ -24,7 +24,8 @@ ART=$(cd "$ART" && pwd)
 # j EXPR JSON: EXPR over the JSON as b (a tuple prints space-separated).
 j() { python3 -c "import json,sys; b=json.loads(sys.argv[1]); r=($1); print(*r) if isinstance(r, tuple) else print(r)" "$2"; }
 
-sim_start
+# --run-pods: the Build's step container really runs (a shell loop), so its log can be followed.
+sim_start --run-pods --run-pods-dir "$E2E_TMP/runpods"
 intent_install_crds
 intent_policy supervised "  maxConcurrentPipelines: 1"
 k create namespace other >/dev/null
@@ -169,16 +170,35 @@ kind: Build
 metadata: {name: demo}
 spec: {serviceName: svc-demo, source: {git: {url: "https://example.invalid/demo.git", revision: main}}}
 YAML
+# The test step's container: Job demo-1's pod, printing a line a second (with markup).
+k apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: demo-1-test, labels: {job-name: demo-1}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: busybox
+    command: ["sh", "-c", "for i in 1 2 3 4 5 6; do echo \"ctest line $i <img src=x onerror=alert(4)>\"; sleep 1; done"]
+YAML
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-k patch build demo --subresource=status --type=merge -p "{\"status\":{\"phase\":\"Running\",\"step\":\"test\",\"attempt\":1,\"startTime\":\"$now\",\"steps\":[{\"name\":\"fetch\",\"phase\":\"Succeeded\",\"startTime\":\"$now\",\"completionTime\":\"$now\",\"exitCode\":0,\"logTail\":\"cloned main at 3f2c1a\"},{\"name\":\"test\",\"phase\":\"Running\",\"startTime\":\"$now\",\"logTail\":\"ctest: 12 tests <script>alert(3)</script>\"}]}}" >/dev/null
+k patch build demo --subresource=status --type=merge -p "{\"status\":{\"phase\":\"Running\",\"step\":\"test\",\"attempt\":1,\"startTime\":\"$now\",\"steps\":[{\"name\":\"fetch\",\"phase\":\"Succeeded\",\"startTime\":\"$now\",\"completionTime\":\"$now\",\"exitCode\":0,\"logTail\":\"cloned main at 3f2c1a\"},{\"name\":\"test\",\"phase\":\"Running\",\"job\":\"demo-1\",\"container\":\"test\",\"startTime\":\"$now\",\"logTail\":\"ctest: 12 tests <script>alert(3)</script>\"}]}}" >/dev/null
 wait_for 20 "the dashboard sees Build demo" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $viewer' $D/api/v1/builds/default/demo)\" = 200 ]"
 trigger="kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' patch build demo --subresource=status --type=json -p '[{\"op\":\"replace\",\"path\":\"/status/steps/1/phase\",\"value\":\"Succeeded\"},{\"op\":\"replace\",\"path\":\"/status/steps/1/logTail\",\"value\":\"ctest: 12 tests <script>alert(3)</script>\\n100% tests passed, 0 tests failed out of 12\"}]' >/dev/null"
-out=$(node "$B" build "$viewer_url" default/demo "$trigger" "100% tests passed")
+out=$(node "$B" build "$viewer_url" default/demo "$trigger" "100% tests passed" "ctest line 3 <img src=x onerror=alert(4)>")
 echo "browser (build): $out"
 expect_eq "fetch:Succeeded,test:Running" "$(j '",".join(b["before"])' "$out")" "the steps before"
 expect_eq "fetch:Succeeded,test:Succeeded" "$(j '",".join(b["after"])' "$out")" "the steps after, live"
 expect_eq 0 "$(j 'b["injected"]' "$out")" "log text never becomes markup"
-pass "browser: a Build's detail follows its steps and log live without a reload; log text stays text"
+expect_contains "$(j 'b["live"]' "$out")" "ctest line 1 <img" "the step container's log, followed (pods/log?follow)"
+expect_eq 403 "$(code -H "Authorization: Bearer $nobody" "$D/api/v1/builds/default/demo/log")" "the log without get builds"
+expect_eq 404 "$(code -H "Authorization: Bearer $viewer" "$D/api/v1/builds/default/demo/log?step=fetch")" "a step without a pod"
+sse=$(curl -sN --max-time 20 -H "Authorization: Bearer $viewer" "$D/api/v1/builds/default/demo/log?step=test")
+expect_contains "$sse" 'event: end' "the follow ends with the container"
+[ "$(grep -c '^event: log' <<<"$sse")" -ge 1 ] || fail "no log event: $sse"
+expect_contains "$sse" 'ctest line 6' "every line"
+pass "browser: a Build's detail follows its steps and its step container's log live without a reload; log text stays text"
 
 for f in approvals.png approvals-spec.png approvals-approved.png approvals-refused.png pipeline.png build-detail.png; do
 	[ -s "$ART/$f" ] || fail "no screenshot $f"

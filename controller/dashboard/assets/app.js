@@ -344,6 +344,46 @@ async function loadApprovals() {
 
 // ---- a Build's detail, live
 
+// The followed log (pods/log?follow of a step's container, relayed by the operator over SSE).
+let logES = null, logKey = "";
+
+function followLog(b, step) {
+  const key = b.namespace + "/" + b.name + "/" + step;
+  if (key === logKey) return;
+  if (logES) logES.close();
+  logKey = key;
+  const pre = $("bd-live");
+  pre.textContent = "";
+  $("bd-live-step").textContent = step;
+  $("bd-live-state").textContent = "following";
+  const es = new EventSource("/api/v1/builds/" + encodeURIComponent(b.namespace) + "/" +
+    encodeURIComponent(b.name) + "/log?step=" + encodeURIComponent(step));
+  logES = es;
+  es.addEventListener("log", (ev) => {
+    pre.appendChild(document.createTextNode(JSON.parse(ev.data).text));
+    pre.scrollTop = pre.scrollHeight;
+  });
+  es.addEventListener("end", (ev) => {
+    const e = JSON.parse(ev.data);
+    es.close();
+    $("bd-live-state").textContent = e.error ? "ended: " + e.error : e.truncated ? "ended (cut at 1 MiB)" : "ended";
+    $("page-build").dataset.logEnded = "true";
+  });
+  es.addEventListener("error", () => {
+    if (es.readyState === EventSource.CLOSED) {
+      es.close();
+      explain("/api/v1/builds/" + b.namespace + "/" + b.name + "/log?step=" + step)
+        .then((why) => { $("bd-live-state").textContent = why || "ended"; });
+    }
+  });
+}
+
+function stopLog() {
+  if (logES) logES.close();
+  logES = null;
+  logKey = "";
+}
+
 function renderBuild(b) {
   $("bd-title").textContent = "Build " + b.namespace + "/" + b.name + (b.service ? " \u2192 " + b.service : "");
   $("bd-phase").textContent = b.phase;
@@ -371,6 +411,10 @@ function renderBuild(b) {
     }
   }
   if (!logs.children.length) logs.appendChild(el("p", "No log yet.", "foot"));
+  // Follow the step running now (or the last one that has a Job).
+  const withJob = (b.steps || []).filter((s) => s.job);
+  const cur = withJob.find((s) => s.name === b.step) || withJob[withJob.length - 1];
+  if (cur) followLog(b, cur.name);
   $("page-build").dataset.ready = "true";
 }
 
@@ -386,6 +430,7 @@ let approvalsTimer = null;
 function route() {
   const h = location.hash.replace(/^#\/?/, "").split("/");
   clearInterval(approvalsTimer);
+  stopLog();
   showError("");
   if (h[0] === "pipeline") {
     show("pipeline");
