@@ -200,6 +200,21 @@ expect_contains "$sse" 'event: end' "the follow ends with the container"
 expect_contains "$sse" 'ctest line 6' "every line"
 pass "browser: a Build's detail follows its steps and its step container's log live without a reload; log text stays text"
 
+# A Build at the Deploy gate is on the approvals page too, and its Approve names the user.
+k apply -f - >/dev/null <<'YAML'
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: gated}
+spec: {serviceName: svc-gated, approvalMode: final, source: {git: {url: "https://example.invalid/gated.git"}}}
+YAML
+k patch build gated --subresource=status --type=merge -p '{"status":{"phase":"AwaitingApproval","step":"approve","output":{"image":"registry.local/svc-gated@sha256:0123"}}}' >/dev/null
+gated_listed() { curl -sf -H "Authorization: Bearer $viewer" "$D/api/v1/approvals" | grep -q '"name":"gated"'; }
+wait_for 10 "Build gated on the approvals page" gated_listed
+expect_eq "Deploy registry.local/svc-gated@sha256:0123" "$(j '(lambda i: (i["gate"], i["image"]))([i for i in b["items"] if i["name"] == "gated"][0])' "$(curl -sf -H "Authorization: Bearer $viewer" "$D/api/v1/approvals")")" "the Deploy gate and the image"
+expect_eq 201 "$(post "$approver" '{"kind":"Build","namespace":"default","name":"gated","decision":"Approve","reason":"ship it"}')" "approve the Build"
+expect_eq "Build gated Deploy system:serviceaccount:default:approver" "$(k get approvals -o json | python3 -c 'import json,sys; a=[x["spec"] for x in json.load(sys.stdin)["items"] if x["spec"]["targetRef"]["kind"] == "Build"][0]; print(a["targetRef"]["kind"], a["targetRef"]["name"], a["gate"], a["approver"])')" "the Build's Approval"
+pass "a Build at the Deploy gate: listed with its image; Approve creates the Approval (gate Deploy, approver = the user)"
+
 for f in approvals.png approvals-spec.png approvals-approved.png approvals-refused.png pipeline.png build-detail.png; do
 	[ -s "$ART/$f" ] || fail "no screenshot $f"
 done
