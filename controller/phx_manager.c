@@ -13,6 +13,7 @@
 #include "kube_log.h"
 #include "phx_controller.h"
 #include "dash_phoenix.h" /* dashboard glue: the Phoenix board */
+#include "dash_pipeline.h" /* and the pipeline pages */
 #include "phx_wings.h"
 
 #define COMP "manager"
@@ -88,6 +89,8 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	 * --dashboard-bind-address); a no-op without one. */
 	if (rc == 0)
 		rc = dash_phoenix_register(NULL, phx_controller_reconciler(m->phx));
+	if (rc == 0) /* the pipeline pages and approvals (dash_pipeline.h); a no-op too */
+		rc = dash_pipeline_register(NULL, opts->client, opts->namespace);
 	struct phx_wings_opts wo = { .manager = m->host, .client = opts->client,
 				     .events = m->events, .namespace = opts->namespace,
 				     .identity = identity };

@@ -691,3 +691,63 @@ int phx_dash_render_one(FILE *out, const cJSON *svc, const cJSON *pods,
 	print_pods(out, pods, o);
 	return ferror(out) ? -1 : 0;
 }
+
+/* ---- the pipeline summary (dash_summary.h's shape) ---- */
+
+static void fmt_ms(char *buf, size_t n, const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	double ms = cJSON_GetNumberValue(v);
+
+	if (!cJSON_IsNumber(v))
+		snprintf(buf, n, "-");
+	else if (ms < 1000)
+		snprintf(buf, n, "%.0f ms", ms);
+	else if (ms < 120000)
+		snprintf(buf, n, "%.1f s", ms / 1000);
+	else
+		snprintf(buf, n, "%.1f min", ms / 60000);
+}
+
+static double num_of(const cJSON *o, const char *key)
+{
+	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+int phx_dash_render_pipeline(FILE *out, const cJSON *summary, const struct phx_dash_opts *o)
+{
+	const cJSON *in = kube_json_get(summary, "intents", NULL);
+	const cJSON *bu = kube_json_get(summary, "builds", NULL);
+	const cJSON *queue = kube_json_get(summary, "queue", NULL), *e;
+	const char *b = o->color ? C_BOLD : "", *r = o->color ? C_RESET : "";
+	const char *bad = o->color ? C_RED : "";
+	char d1[32], d2[32];
+	int i = 0;
+
+	fmt_ms(d1, sizeof(d1), in, "avgDurationMs");
+	fmt_ms(d2, sizeof(d2), bu, "avgBuildMs");
+	fprintf(out, "\n%sPipeline:%s %.0f intents today, %.0f completed, %s%.0f failed%s "
+		"(success %g%%), %.0f active, %d queued; mean pipeline %s\n", b, r,
+		num_of(in, "today"), num_of(in, "completed"), num_of(in, "failed") > 0 ? bad : "",
+		num_of(in, "failed"), num_of(in, "failed") > 0 ? r : "", num_of(in, "successRate"),
+		num_of(in, "active"), cJSON_GetArraySize(queue), d1);
+	fprintf(out, "%sBuilds:%s %.0f total, %.0f queued, %.0f running, %.0f completed, "
+		"%s%.0f failed%s (success %g%%); mean build %s\n", b, r, num_of(bu, "total"),
+		num_of(bu, "queued"), num_of(bu, "running"), num_of(bu, "completed"),
+		num_of(bu, "failed") > 0 ? bad : "", num_of(bu, "failed"),
+		num_of(bu, "failed") > 0 ? r : "", num_of(bu, "successRate"), d2);
+	cJSON_ArrayForEach(e, queue) {
+		const char *ns = kube_json_get_str(e, "namespace", NULL);
+
+		fprintf(out, "%s %.0f %s%s%s%s (%s)%s", i++ ? "," : "Queue:", num_of(e, "position"),
+			o->all_namespaces && ns ? ns : "", o->all_namespaces && ns ? "/" : "",
+			kube_json_get_str(e, "name", NULL) ? kube_json_get_str(e, "name", NULL) : "?",
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "slaBreached"))
+				? " SLA breached" : "",
+			kube_json_get_str(e, "priority", NULL) ? kube_json_get_str(e, "priority", NULL)
+							       : "-", "");
+	}
+	if (i)
+		fputc('\n', out);
+	return ferror(out) ? -1 : 0;
+}

@@ -65,4 +65,10 @@ char *phx_dash_fmt_age(char *buf, size_t n, time_t now, time_t t);
  * fraction, "Z" or +hh:mm). Returns 0 and sets *out, or -1 when s is NULL or malformed. */
 int phx_dash_parse_time(const char *s, time_t *out);
 
+/* Draws the pipeline summary under the overview: Intents (today, completed, failed, success
+ * rate, active, queued, mean pipeline duration), Builds (total, queued, running, completed,
+ * failed, success rate, mean build time) and the queue with positions. summary is
+ * dash_pipeline_summary()'s (controller/dashboard/dash_summary.h). Returns 0 or -1. */
+int phx_dash_render_pipeline(FILE *out, const cJSON *summary, const struct phx_dash_opts *o);
+
 #endif

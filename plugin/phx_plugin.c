@@ -21,6 +21,8 @@
 #include "kube_watch.h"
 #include "phx_api.h"
 #include "phx_dashboard.h"
+#include "phx_pipeline.h"
+#include "phx_completion.h"
 #include "phx_web_proxy.h"
 #include "phx_intents.h"
 #include "phx_builds.h"
@@ -104,6 +106,7 @@ static void usage(FILE *out)
 		"  kubectl phoenix logs build/NAME [-f]   every step container of every attempt (and the\n"
 		"                                         verify Job), in order; -f follows, waiting\n"
 		"                                         quietly while a pod is Pending\n"
+		"  kubectl phoenix completion bash|zsh    a shell completion script\n"
 		"\n"
 		"Options:\n"
 		"  --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
@@ -456,6 +459,8 @@ static int status_frame(struct session *s, const struct cli *cli, const char *na
 		sort_items(obj);
 		read_operator_lease(s, cli, o.now, &op, &lease, &lease_st);
 		rc = phx_dash_render_list(stdout, obj, &o);
+		if (rc == 0) /* the pipeline summary (phx_pipeline.h) */
+			rc = phx_status_pipeline(stdout, s->client, cli->all_ns ? NULL : s->ns, &o);
 	}
 	if (rc < 0)
 		fprintf(stderr, "error: cannot write the dashboard: %s\n", strerror(errno));
@@ -715,6 +720,7 @@ static int check_usage(const struct cli *cli)
 		{"deny", "deny intent/NAME [--gate G] --reason TEXT", 1, 1},
 		{"builds", "builds [-o wide|json|yaml]", 0, 0},
 		{"logs", "logs build/NAME [-f]", 1, 1},
+		{"completion", "completion bash|zsh", 1, 1},
 	};
 	int n = cli->nargs - 1;
 
@@ -753,6 +759,10 @@ int main(int argc, char **argv)
 	cmd = cli.args[0];
 	if (check_usage(&cli) < 0)
 		goto out;
+	if (!strcmp(cmd, "completion")) { /* no cluster needed (phx_completion.h) */
+		exit_code = phx_cmd_completion(stdout, cli.args[1]);
+		goto out;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);

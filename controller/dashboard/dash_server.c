@@ -19,6 +19,7 @@
 
 #define COMP "dashboard"
 #define MAX_BOARDS 16
+#define MAX_ROUTES 16
 #define DEFAULT_MAX_CONNECTIONS 64
 #define DEFAULT_STREAM_MAX_S 300
 #define DEFAULT_POLL_MS 250
@@ -43,6 +44,8 @@ struct dash_server {
 	pthread_mutex_t mu; /* boards */
 	struct board boards[MAX_BOARDS];
 	int nboards;
+	struct route { struct dash_route r; char prefix[64]; } routes[MAX_ROUTES];
+	int nroutes;
 };
 
 static struct dash_server *default_server; /* __atomic */
@@ -202,6 +205,17 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* Under d->mu: 0 when no board (or route) is called name yet and there is room for one. */
+static int room_for(const struct dash_server *d, const char *name, bool route)
+{
+	int n = route ? d->nroutes : d->nboards;
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(route ? d->routes[i].prefix : d->boards[i].name, name) == 0)
+			return KUBE_EALREADYEXISTS;
+	return n == (route ? MAX_ROUTES : MAX_BOARDS) ? KUBE_ENOMEM : 0;
+}
+
 int dash_server_add_board(struct dash_server *d, const struct dash_board *b)
 {
 	int rc = 0;
@@ -213,11 +227,7 @@ int dash_server_add_board(struct dash_server *d, const struct dash_board *b)
 		return KUBE_EINVAL;
 	}
 	pthread_mutex_lock(&d->mu);
-	for (int i = 0; i < d->nboards; i++)
-		if (strcmp(d->boards[i].name, b->name) == 0)
-			rc = KUBE_EALREADYEXISTS;
-	if (rc == 0 && d->nboards == MAX_BOARDS)
-		rc = KUBE_ENOMEM;
+	rc = room_for(d, b->name, false);
 	if (rc == 0) {
 		struct board *nb = &d->boards[d->nboards];
 
@@ -321,6 +331,10 @@ struct stream {
 	struct dash_board b;
 	struct kube_httpd_user u;
 	char *last;         /* the last board sent */
+	/* A live view (dash_serve_live) instead of a board when set. */
+	cJSON *(*poll)(void *ud, const struct kube_httpd_user *u, int *status);
+	void *ud;
+	void (*ud_free)(void *ud);
 	cJSON *memo;        /* access answers, renewed every MEMO_MS */
 	struct timespec memo_time;
 	char *pending;      /* bytes still to send */
@@ -342,6 +356,8 @@ static void stream_free(void *data)
 	struct stream *s = data;
 
 	kube_httpd_user_release(&s->u);
+	if (s->ud_free)
+		s->ud_free(s->ud);
 	cJSON_Delete(s->memo);
 	free(s->last);
 	free(s->pending);
@@ -378,7 +394,10 @@ static void poll_once(struct stream *s)
 		s->memo = cJSON_CreateObject();
 		clock_gettime(CLOCK_MONOTONIC, &s->memo_time);
 	}
-	board = board_for(s->d, &s->b, &s->u, s->memo, &status, why, sizeof(why));
+	if (s->poll)
+		board = s->poll(s->ud, &s->u, &status);
+	else
+		board = board_for(s->d, &s->b, &s->u, s->memo, &status, why, sizeof(why));
 
 	if (!board) {
 		cJSON *e = cJSON_CreateObject();
@@ -428,7 +447,12 @@ static long stream_read(void *data, char *buf, size_t max)
 		nanosleep(&ts, NULL);
 		waited += s->d->poll_ms;
 	}
-	if (!s->pending || s->pending_off == s->pending_len) {
+	return dash_sse_send(s->pending, s->pending_len, &s->pending_off, buf, max);
+}
+
+long dash_sse_send(const char *pending, size_t len, size_t *off, char *buf, size_t max)
+{
+	if (!pending || *off >= len) {
 		/* Nothing new within a second: an SSE comment keeps the connection's byte flow
 		 * (and so its idle timeout) alive without waking the page. */
 		static const char nothing[] = ":\n";
@@ -438,12 +462,12 @@ static long stream_read(void *data, char *buf, size_t max)
 		memcpy(buf, nothing, sizeof(nothing) - 1);
 		return (long)(sizeof(nothing) - 1);
 	}
-	size_t n = s->pending_len - s->pending_off;
+	size_t n = len - *off;
 
 	if (n > max)
 		n = max;
-	memcpy(buf, s->pending + s->pending_off, n);
-	s->pending_off += n;
+	memcpy(buf, pending + *off, n);
+	*off += n;
 	return (long)n;
 }
 
@@ -585,6 +609,122 @@ static int serve_board(struct dash_server *d, const char *rest, const struct kub
 	return rc;
 }
 
+/* ---------------------------------------------------------------- routes of controllers */
+
+int dash_server_add_route(struct dash_server *d, const struct dash_route *r)
+{
+	int rc = 0;
+
+	if (!d || !r || !valid_name(r->prefix) || !r->fn) {
+		if (r && r->free)
+			r->free(r->data);
+		return KUBE_EINVAL;
+	}
+	pthread_mutex_lock(&d->mu);
+	rc = room_for(d, r->prefix, true);
+	if (rc == 0) {
+		struct route *nr = &d->routes[d->nroutes++];
+
+		nr->r = *r;
+		snprintf(nr->prefix, sizeof(nr->prefix), "%s", r->prefix);
+		nr->r.prefix = nr->prefix;
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (rc < 0 && r->free)
+		r->free(r->data);
+	return rc;
+}
+
+bool dash_call_can(const struct dash_call *c, const char *verb, const char *group,
+		   const char *resource, const char *ns)
+{
+	struct kube_httpd_access w = {.verb = verb, .group = group, .resource = resource,
+				      .namespace = ns ? ns : ""};
+	char why[256];
+
+	return kube_httpd_auth_can(c->d->auth, c->user, &w, why, sizeof(why)) == 0;
+}
+
+int dash_answer_error(struct kube_http_response *resp, int status, const char *msg)
+{
+	return answer_error(resp, status, msg);
+}
+
+int dash_answer_json(struct kube_http_response *resp, int status, const cJSON *o)
+{
+	int rc = answer_json(resp, o);
+
+	if (rc == 0)
+		resp->status = status;
+	return rc;
+}
+
+int dash_serve_live(const struct dash_call *c,
+		    cJSON *(*poll)(void *ud, const struct kube_httpd_user *u, int *status),
+		    void *ud, void (*ud_free)(void *ud), struct kube_http_response *resp)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+	int status = 200;
+	cJSON *first;
+
+	if (!s) {
+		if (ud_free)
+			ud_free(ud);
+		return KUBE_ENOMEM;
+	}
+	s->poll = poll;
+	s->ud = ud;
+	s->ud_free = ud_free;
+	s->d = c->d;
+	first = poll(ud, c->user, &status);
+	if (!first) {
+		stream_free(s);
+		return answer_error(resp, status, status == 403 ? "Forbidden" :
+				    status == 404 ? "not found" : "error");
+	}
+	cJSON_Delete(first);
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	s->last_sent = s->started;
+	if (kube_httpd_user_copy(&s->u, c->user) < 0) {
+		stream_free(s);
+		return KUBE_ENOMEM;
+	}
+	s->pending = strdup("retry: 2000\n\n");
+	s->pending_len = s->pending ? strlen(s->pending) : 0;
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/event-stream");
+	kube_http_response_header(resp, "X-Accel-Buffering", "no");
+	return kube_http_response_stream(resp, stream_read, s, stream_free);
+}
+
+/* A controller's route for path, if any: true and *rc set when one answered. */
+static bool serve_route(struct dash_server *d, const struct kube_http_request *req,
+			const struct kube_httpd_user *u, const char *path, bool write,
+			struct kube_http_response *resp, int *rc)
+{
+	struct dash_route r = {0};
+	bool found = false;
+
+	if (strncmp(path, "/api/v1/", 8) != 0)
+		return false;
+	path += 8;
+	pthread_mutex_lock(&d->mu);
+	for (int i = 0; i < d->nroutes && !found; i++) {
+		size_t n = strlen(d->routes[i].prefix);
+
+		if (strncmp(path, d->routes[i].prefix, n) == 0 && (!path[n] || path[n] == '/')) {
+			r = d->routes[i].r;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+	if (!found)
+		return false;
+	struct dash_call c = {d, req, u, path + strlen(r.prefix), write};
+	*rc = r.fn(r.data, &c, resp);
+	return true;
+}
+
 static int handle(void *data, const struct kube_http_request *req, struct kube_http_response *resp)
 {
 	struct dash_server *d = data;
@@ -611,7 +751,7 @@ static int handle(void *data, const struct kube_http_request *req, struct kube_h
 			rc = answer_error(resp, 403, "Forbidden: CSRF check failed (send the "
 					  "X-Phoenix-CSRF header equal to the phx_csrf cookie, "
 					  "from this origin)");
-		else
+		else if (!serve_route(d, req, &u, path, true, resp, &rc))
 			rc = answer_error(resp, 405, "method not allowed");
 		goto out;
 	}
@@ -625,7 +765,7 @@ static int handle(void *data, const struct kube_http_request *req, struct kube_h
 		rc = serve_boards(d, resp);
 	else if (strncmp(path, "/api/v1/boards/", 15) == 0)
 		rc = serve_board(d, path + 15, &u, resp);
-	else
+	else if (!serve_route(d, req, &u, path, false, resp, &rc))
 		rc = answer_error(resp, 404, "not found");
 out:
 	kube_httpd_user_release(&u);
@@ -698,6 +838,9 @@ void dash_server_free(struct dash_server *d)
 	for (int i = 0; i < d->nboards; i++)
 		if (d->boards[i].b.free)
 			d->boards[i].b.free(d->boards[i].b.data);
+	for (int i = 0; i < d->nroutes; i++)
+		if (d->routes[i].r.free)
+			d->routes[i].r.free(d->routes[i].r.data);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
 }

@@ -13,6 +13,8 @@
 #include <cjson/cJSON.h>
 
 struct kube_client;
+struct kube_http_request;
+struct kube_http_response;
 struct kube_httpd_user;
 struct dash_server;
 
@@ -84,5 +86,51 @@ bool dash_csrf_ok(const char *csrf_header, const char *cookie_header, const char
 /* Removes from board's "items" the ones whose namespace `allowed` refuses; returns how many
  * are left. */
 int dash_board_filter(cJSON *board, bool (*allowed)(const char *ns, void *ud), void *ud);
+
+/* ---- routes: a controller's own JSON API (and actions) under /api/v1/<prefix> ---- */
+
+/* One request to a route, after authentication (and, for anything but GET/HEAD, the CSRF
+ * check). Borrowed for the call. */
+struct dash_call {
+	struct dash_server *d;
+	const struct kube_http_request *req;
+	const struct kube_httpd_user *user;
+	const char *rest;  /* the path after "/api/v1/<prefix>" ("" or starting with '/') */
+	bool write;        /* not GET/HEAD (CSRF passed) */
+};
+
+struct dash_route {
+	const char *prefix; /* [a-z0-9-]+, e.g. "pipeline": serves /api/v1/pipeline[/...] */
+	int (*fn)(void *data, const struct dash_call *c, struct kube_http_response *resp);
+	void *data;
+	void (*free)(void *data); /* may be NULL */
+};
+
+/* Adds a route (copied; data as for boards). Returns 0, KUBE_EINVAL, KUBE_EALREADYEXISTS,
+ * KUBE_ENOMEM (on error r->free(r->data) is called). */
+int dash_server_add_route(struct dash_server *d, const struct dash_route *r);
+
+/* May the caller do verb on group/resource in ns ("" = cluster-wide)? Cached
+ * SubjectAccessReview (fail closed). */
+bool dash_call_can(const struct dash_call *c, const char *verb, const char *group,
+		   const char *resource, const char *ns);
+
+/* Answers {"error": msg, "code": status} / the JSON o (borrowed). 0 or KUBE_ENOMEM. */
+int dash_answer_error(struct kube_http_response *resp, int status, const char *msg);
+int dash_answer_json(struct kube_http_response *resp, int status, const cJSON *o);
+
+/* A live view: streams (SSE event "board") what poll(ud, user, &status) returns whenever it
+ * differs from the last sent; poll returning NULL ends the stream with an event "denied"
+ * {"code": status}. poll runs on a server thread; ud is freed with ud_free (may be NULL) when
+ * the stream ends, and on error. The first poll happens before answering, so a refusal is a
+ * real HTTP status. Returns 0 or KUBE_ENOMEM. */
+int dash_serve_live(const struct dash_call *c,
+		    cJSON *(*poll)(void *ud, const struct kube_httpd_user *u, int *status),
+		    void *ud, void (*ud_free)(void *ud), struct kube_http_response *resp);
+
+/* A stream's read step: copies what is left of pending[*off..len) into buf (advancing *off),
+ * or, with nothing left, an SSE comment that keeps the connection alive. Returns the bytes
+ * written, or -1 when max is too small. */
+long dash_sse_send(const char *pending, size_t len, size_t *off, char *buf, size_t max);
 
 #endif

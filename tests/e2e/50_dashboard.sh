@@ -14,21 +14,11 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
+source "$(dirname "$0")/dash_helpers.sh"
 
 ART=${PHX_E2E_ARTIFACTS:-$PHX_BIN/../artifacts}/50_dashboard
 mkdir -p "$ART"
 ART=$(cd "$ART" && pwd)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-token_for() {
-	sim_control -X POST "$SIM_URL/sim/v1/tokens" -d "{\"namespace\":\"$1\",\"serviceAccount\":\"$2\"}" |
-		sed -nE 's/.*"token":"([0-9a-f]+)".*/\1/p'
-}
-# A kubeconfig like $KUBECONFIG but for another token.
-kubeconfig_for() {
-	sed -E "s/^( *token:).*/\1 $2/" "$KUBECONFIG" >"$1"
-}
-
 # Replacement pods take 2 s to become Ready, so the failover stays "in progress" long enough
 # for the page to show it (at kubesim's default 100 ms it may be over between two polls).
 sim_start --pod-ready-delay-ms 2000
@@ -100,13 +90,6 @@ done
 pass "dashboard: 401 without a valid token, 403 without RBAC, namespace-filtered board, CSRF on writes, security headers, no secrets; /metrics and probes do not serve it"
 
 # --- 2. the plugin's proxy -----------------------------------------------------------------
-start_proxy() { # NAME KUBECONFIG: starts kubectl-phoenix dashboard, sets PROXY_URL
-	KUBECONFIG=$2 kubectl-phoenix dashboard --target "$D" >"$E2E_TMP/$1.out" 2>&1 &
-	echo $! >"$E2E_TMP/$1.pid"
-	on_exit "phx_stop_pid $(cat "$E2E_TMP/$1.pid")"
-	wait_for 5 "the $1 proxy prints its URL" grep -q '^Phoenix dashboard: http://127.0.0.1:' "$E2E_TMP/$1.out"
-	PROXY_URL=$(sed -nE 's/^Phoenix dashboard: (http[^ ]+)$/\1/p' "$E2E_TMP/$1.out")
-}
 start_proxy admin-proxy "$KUBECONFIG"
 admin_url=$PROXY_URL
 expect_eq 200 "$(code "${admin_url}api/v1/boards/phoenix")" "the proxy adds the user's token"
@@ -120,10 +103,7 @@ expect_eq 403 "$(code "${nobody_url}api/v1/boards/phoenix")" "the proxy for a us
 pass "kubectl phoenix dashboard: a local proxy with the user's own token (never printed), Host checked"
 
 # --- 3. the browser --------------------------------------------------------------------------
-command -v chromium >/dev/null || fail "chromium is not installed (hack/install-deps.sh)"
-NODE_PATH="$PHX_ROOT/.tools/node/node_modules"
-[ -d "$NODE_PATH/playwright-core" ] || fail "playwright-core is not installed (hack/install-deps.sh)"
-export NODE_PATH ART
+browser_ready
 primary=$(phx_get hello '{.status.primary}')
 trigger="kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' delete pod '$primary' --wait=false >/dev/null"
 out=$(node "$PHX_ROOT/tests/browser/dashboard.js" board "$admin_url" default/hello "$trigger")

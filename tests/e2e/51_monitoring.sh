@@ -7,6 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
+source "$(dirname "$0")/intent_helpers.sh"
 helm=$(command -v helm) || fail "helm not found (hack/install-deps.sh installs it in .tools/bin)"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -45,6 +46,12 @@ pass "Grafana dashboard ConfigMap (valid JSON, label grafana_dashboard) and Prom
 # --- 2. a running operator's /metrics --------------------------------------------------------
 sim_start
 phx_install_crd
+# The Intent wing registers the pipeline metrics (the dashboard's Pipeline row); the Build CRD
+# comes later (the Build wing's metrics), so that the first Intent holds the one slot meanwhile.
+for f in intents governancepolicies approvals; do
+	k apply -f "$PHX_ROOT/manifests/crds/phoenix.fpai.io_$f.yaml" >/dev/null
+done
+wait_for 10 "Intent API served" k get intents
 mport=$(free_port)
 # With leader election, as the chart runs it (leader_election_master_status comes with it).
 phx_start_controller ctl --metrics-bind-address "127.0.0.1:$mport" --leader-elect --leader-election-namespace default
@@ -56,7 +63,36 @@ wait_for 15 "failover counted" bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG
 phx_wait_settled hello
 recovered() { curl -sf "http://127.0.0.1:$mport/metrics" | grep -q '^phoenix_recovery_seconds_count [1-9]'; }
 wait_for 15 "a recovery observed" recovered
+# The pipeline's series: without the Build CRD the first Intent holds the only slot and the
+# second waits past its 1 s SLA. Then, with the Build CRD and the operator restarted (the Build
+# wing starts when the CRD is served), a Build that cannot run (generate without an image)
+# ends at once, counted with its duration. /metrics is the two scrapes.
+k apply -f - >/dev/null <<'YAML'
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: GovernancePolicy
+metadata: {name: default}
+spec: {mode: autonomous, maxConcurrentPipelines: 1, sla: {critical: 1s}}
+YAML
+for n in one two; do intent_apply "$n" "svc-$n" 2 critical; done
+series() { # FAMILY...: each has a # TYPE line (a labelled family shows once it has a series)
+	local m f
+	m=$(curl -sf "http://127.0.0.1:$mport/metrics")
+	for f in "$@"; do grep -q "^# TYPE $f " <<<"$m" || { echo "no $f yet"; return 1; }; done
+}
+wait_for 15 "the Intents' series" series phoenix_intents phoenix_intent_queue_depth phoenix_intent_sla_breaches_total
 curl -sf "http://127.0.0.1:$mport/metrics" >"$E2E_TMP/metrics.txt"
+phx_stop_pid "$PHX_CTL_PID"
+k apply -f "$PHX_ROOT/manifests/crds/phoenix.fpai.io_builds.yaml" >/dev/null
+wait_for 10 "Build API served" k get builds
+phx_start_controller ctl2 --metrics-bind-address "127.0.0.1:$mport" --leader-elect --leader-election-namespace default
+k apply -f - >/dev/null <<'YAML'
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: cannot-run}
+spec: {serviceName: cannot-run, generate: {}}
+YAML
+wait_for 30 "the Builds' series" series phoenix_builds_total phoenix_build_duration_seconds
+curl -sf "http://127.0.0.1:$mport/metrics" >>"$E2E_TMP/metrics.txt"
 
 python3 - "$E2E_TMP/exprs.json" "$E2E_TMP/metrics.txt" <<'PY' || fail "a query names a metric the operator does not export"
 import json, re, sys, time

@@ -51,7 +51,7 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
   verbs: ["delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # The Build wing (controller/build/): Build status, the attempts' Jobs, the PhoenixService it
 # deploys (create; delete on a failed first deployment). Builds and Approvals list+watch are
 # the Intent controller's rules above.

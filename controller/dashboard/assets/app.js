@@ -1,7 +1,7 @@
 // The Phoenix Operator dashboard. Pages are views of JSON boards under /api/v1/boards/<name>,
 // kept live with Server-Sent Events (/api/v1/boards/<name>/events). Everything is rendered
 // with textContent (never innerHTML), so nothing an object carries can run as script here.
-// Buttons (later) send POSTs with the X-Phoenix-CSRF header copied from the phx_csrf cookie.
+// Buttons send POSTs with the X-Phoenix-CSRF header copied from the phx_csrf cookie.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +11,7 @@ function csrfToken() {
   return m ? m[1] : "";
 }
 
-// For the pages to come (approvals): every write goes through here.
+// Every write goes through here.
 async function post(path, body) {
   const r = await fetch(path, {
     method: "POST", credentials: "same-origin",
@@ -111,9 +111,16 @@ async function explain(path) {
   }
 }
 
+let current = null; // the open EventSource of the page shown
+
 function watch(board, render) {
-  const path = "/api/v1/boards/" + board;
+  watchPath("/api/v1/boards/" + board, render);
+}
+
+function watchPath(path, render) {
+  if (current) current.close();
   const es = new EventSource(path + "/events");
+  current = es;
   es.addEventListener("open", () => { setLive(true, "live"); showError(""); });
   es.addEventListener("board", (ev) => render(JSON.parse(ev.data)));
   es.addEventListener("denied", () => { es.close(); explain(path).then(showError); setLive(false, "refused"); });
@@ -125,6 +132,322 @@ function watch(board, render) {
   });
 }
 
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function link(text, href) {
+  const a = el("a", text);
+  a.href = href;
+  return a;
+}
+
+function pct(v) { return v === undefined ? "-" : v + "%"; }
+
+function dur(a, b) {
+  if (!a) return "-";
+  const end = b ? Date.parse(b) : Date.now();
+  return ms(Math.max(0, end - Date.parse(a)));
+}
+
+// ---- the pipeline summary and the queue
+
+function renderPipeline(b) {
+  const i = b.intents || {}, bu = b.builds || {};
+  $("p-today").textContent = i.today;
+  $("p-completed").textContent = i.completed;
+  $("p-failed").textContent = i.failed;
+  $("p-rate").textContent = pct(i.successRate);
+  $("p-duration").textContent = ms(i.avgDurationMs);
+  $("p-active").textContent = i.active;
+  $("b-total").textContent = bu.total;
+  $("b-queued").textContent = bu.queued;
+  $("b-running").textContent = bu.running;
+  $("b-completed").textContent = bu.completed;
+  $("b-failed").textContent = bu.failed;
+  $("b-rate").textContent = pct(bu.successRate);
+  $("b-duration").textContent = ms(bu.avgBuildMs);
+  const rows = $("active-rows");
+  rows.replaceChildren();
+  for (const a of b.active || []) {
+    const tr = el("tr");
+    tr.dataset.intent = a.namespace + "/" + a.name;
+    cell(tr, a.namespace + "/" + a.name);
+    cell(tr, a.service || "-");
+    cell(tr, a.priority || "-");
+    cell(tr, a.phase, "phase-" + a.phase);
+    const td = el("td");
+    if (a.build) td.appendChild(link(a.build, "#/build/" + a.namespace + "/" + a.build));
+    else td.textContent = "-";
+    tr.appendChild(td);
+    cell(tr, ago(a.since));
+    rows.appendChild(tr);
+  }
+  const q = $("queue-rows");
+  q.replaceChildren();
+  for (const e of b.queue || []) {
+    const tr = el("tr");
+    tr.dataset.intent = e.namespace + "/" + e.name;
+    cell(tr, e.position);
+    cell(tr, e.namespace + "/" + e.name);
+    cell(tr, e.priority || "-");
+    cell(tr, ago(e.enqueuedAt));
+    cell(tr, (e.slaDeadline || "-") + (e.slaBreached ? " (breached)" : ""), e.slaBreached ? "res-Fail" : "");
+    q.appendChild(tr);
+  }
+  $("page-pipeline").dataset.ready = "true";
+  $("p-updated").textContent = "Updated " + new Date().toLocaleTimeString() + " (" + b.scope + " view" + (b.synced ? "" : b.buildsListed ? ", still loading" : ", Builds not listed: is the Build CRD installed?") + ")";
+}
+
+// ---- a SPEC (Markdown) as DOM nodes: headings, lists, code blocks, paragraphs, `code` and
+// **bold**; every piece of text goes through textContent, so no HTML in it is ever parsed.
+
+function inline(parent, text) {
+  const re = /(`[^`]+`|\*\*[^*]+\*\*)/g;
+  let last = 0, m;
+  while ((m = re.exec(text))) {
+    if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+    const t = m[0];
+    parent.appendChild(t[0] === "`" ? el("code", t.slice(1, -1)) : el("strong", t.slice(2, -2)));
+    last = m.index + t.length;
+  }
+  if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+}
+
+function renderMarkdown(text) {
+  const root = el("div", null, "spec");
+  let list = null, para = null, code = null;
+  for (const line of text.split("\n")) {
+    if (code) {
+      if (line.startsWith("```")) { root.appendChild(code); code = null; } else code.textContent += line + "\n";
+      continue;
+    }
+    if (line.startsWith("```")) { list = para = null; code = el("pre"); continue; }
+    const h = line.match(/^(#{1,4})\s+(.*)$/);
+    const li = line.match(/^\s*(?:[-*]|\d+\.)\s+(.*)$/);
+    if (h) {
+      list = para = null;
+      const e = el("h" + Math.min(5, h[1].length + 2));
+      inline(e, h[2]);
+      root.appendChild(e);
+    } else if (li) {
+      para = null;
+      if (!list) { list = el("ul"); root.appendChild(list); }
+      const e = el("li");
+      inline(e, li[1]);
+      list.appendChild(e);
+    } else if (!line.trim()) {
+      list = para = null;
+    } else {
+      list = null;
+      if (!para) { para = el("p"); root.appendChild(para); } else para.appendChild(document.createTextNode(" "));
+      inline(para, line);
+    }
+  }
+  if (code) root.appendChild(code);
+  return root;
+}
+
+// ---- approvals
+
+async function decide(it, decision, card) {
+  const reason = card.querySelector("input").value.trim();
+  const res = card.querySelector(".result");
+  if (!reason) { res.className = "result bad"; res.textContent = "A reason is required: it is recorded with the decision."; return; }
+  for (const b of card.querySelectorAll("button")) b.disabled = true;
+  const r = await post("/api/v1/approvals", { kind: it.kind, namespace: it.namespace, name: it.name,
+    gate: it.gate, decision, reason });
+  const j = await r.json().catch(() => ({}));
+  res.dataset.status = String(r.status);
+  if (r.ok) {
+    res.className = "result ok";
+    res.textContent = (decision === "Approve" ? "Approved" : "Denied") + " as " + j.approver + " (approval/" + j.approval + ")";
+  } else {
+    res.className = "result bad";
+    res.textContent = r.status + " " + (j.error || r.statusText);
+    for (const b of card.querySelectorAll("button")) b.disabled = false;
+  }
+}
+
+function approvalCard(it) {
+  const card = el("div", null, "card");
+  card.dataset.key = it.kind + "/" + it.namespace + "/" + it.name;
+  const title = el("h3");
+  if (it.kind === "Build") title.appendChild(link("Build " + it.namespace + "/" + it.name, "#/build/" + it.namespace + "/" + it.name));
+  else title.textContent = "Intent " + it.namespace + "/" + it.name;
+  card.appendChild(title);
+  card.appendChild(el("div", "gate " + it.gate + " \u00b7 generation " + it.generation + " \u00b7 " +
+    (it.service ? "service " + it.service + " \u00b7 " : "") + (it.priority ? "priority " + it.priority + " \u00b7 " : "") +
+    "waiting since " + ago(it.created), "meta"));
+  if (it.purpose) card.appendChild(el("p", it.purpose));
+  if (it.message) card.appendChild(el("p", it.message, "foot"));
+  const g = it.governance;
+  if (g) {
+    card.appendChild(el("div", "Governance score " + (g.score !== undefined ? Number(g.score).toFixed(2) : "-") +
+      " \u00b7 risk " + (g.riskLevel || "-") + " \u00b7 " + (g.decision || "") + " (" + (g.mode || "") + " mode)", "meta score"));
+    const t = el("table", null, "gov");
+    for (const r of g.results || []) {
+      const tr = el("tr");
+      cell(tr, r.rule);
+      cell(tr, r.result, "res-" + r.result);
+      cell(tr, r.severity || "");
+      cell(tr, r.message || "");
+      t.appendChild(tr);
+    }
+    card.appendChild(t);
+  }
+  if (it.specReview) card.appendChild(el("div", "SPEC score " + it.specReview.score + " after " + it.specReview.passes + " passes", "meta"));
+  if (it.spec !== undefined) {
+    card.appendChild(renderMarkdown(it.spec));
+    if (it.specTruncated) card.appendChild(el("div", "(SPEC cut at 64 KiB)", "foot"));
+  }
+  if (it.image) card.appendChild(el("div", "image " + it.image + (it.previousImage ? " (replaces " + it.previousImage + ")" : ""), "meta"));
+  if (!it.mayDecide) card.appendChild(el("div", "You may not create approvals in namespace " + it.namespace + ": a decision will be refused.", "hint"));
+  const row = el("div", null, "decide");
+  const input = el("input");
+  input.placeholder = "Reason (recorded with the decision)";
+  input.maxLength = 1024;
+  const ok = el("button", "Approve", "approve");
+  const no = el("button", "Deny", "deny");
+  ok.addEventListener("click", () => decide(it, "Approve", card));
+  no.addEventListener("click", () => decide(it, "Deny", card));
+  row.append(input, ok, no);
+  card.appendChild(row);
+  card.appendChild(el("div", "", "result"));
+  return card;
+}
+
+async function loadApprovals() {
+  if (current) { current.close(); current = null; }
+  const r = await fetch("/api/v1/approvals", { credentials: "same-origin" });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) { showError(r.status + " " + (j.error || r.statusText)); setLive(false, "refused"); return; }
+  showError("");
+  setLive(true, "loaded");
+  const box = $("approvals");
+  // Keep the cards being decided (their result and reason) and add the new ones.
+  const keep = new Map();
+  for (const c of box.children) if (c.querySelector(".result").textContent) keep.set(c.dataset.key, c);
+  box.replaceChildren();
+  for (const it of j.items || []) {
+    const key = it.kind + "/" + it.namespace + "/" + it.name;
+    box.appendChild(keep.get(key) || approvalCard(it));
+    keep.delete(key);
+  }
+  for (const c of keep.values()) box.appendChild(c);
+  $("a-empty").hidden = box.children.length > 0;
+  $("page-approvals").dataset.ready = "true";
+}
+
+// ---- a Build's detail, live
+
+// The followed log (pods/log?follow of a step's container, relayed by the operator over SSE).
+let logES = null, logKey = "";
+
+function followLog(b, step) {
+  const key = b.namespace + "/" + b.name + "/" + step;
+  if (key === logKey) return;
+  if (logES) logES.close();
+  logKey = key;
+  const pre = $("bd-live");
+  pre.textContent = "";
+  $("bd-live-step").textContent = step;
+  $("bd-live-state").textContent = "following";
+  const es = new EventSource("/api/v1/builds/" + encodeURIComponent(b.namespace) + "/" +
+    encodeURIComponent(b.name) + "/log?step=" + encodeURIComponent(step));
+  logES = es;
+  es.addEventListener("log", (ev) => {
+    pre.appendChild(document.createTextNode(JSON.parse(ev.data).text));
+    pre.scrollTop = pre.scrollHeight;
+  });
+  es.addEventListener("end", (ev) => {
+    const e = JSON.parse(ev.data);
+    es.close();
+    $("bd-live-state").textContent = e.error ? "ended: " + e.error : e.truncated ? "ended (cut at 1 MiB)" : "ended";
+    $("page-build").dataset.logEnded = "true";
+  });
+  es.addEventListener("error", () => {
+    if (es.readyState === EventSource.CLOSED) {
+      es.close();
+      explain("/api/v1/builds/" + b.namespace + "/" + b.name + "/log?step=" + step)
+        .then((why) => { $("bd-live-state").textContent = why || "ended"; });
+    }
+  });
+}
+
+function stopLog() {
+  if (logES) logES.close();
+  logES = null;
+  logKey = "";
+}
+
+function renderBuild(b) {
+  $("bd-title").textContent = "Build " + b.namespace + "/" + b.name + (b.service ? " \u2192 " + b.service : "");
+  $("bd-phase").textContent = b.phase;
+  $("bd-phase").className = "value phase-" + b.phase;
+  $("bd-step").textContent = b.step || "-";
+  $("bd-attempt").textContent = b.attempt === undefined ? "-" : b.attempt;
+  $("bd-duration").textContent = dur(b.startTime, b.completionTime);
+  $("bd-image").textContent = b.image || "-";
+  const rows = $("step-rows"), logs = $("bd-logs");
+  rows.replaceChildren();
+  logs.replaceChildren();
+  for (const s of b.steps || []) {
+    const tr = el("tr");
+    tr.dataset.step = s.name;
+    cell(tr, s.name);
+    cell(tr, s.phase || "-", "phase-" + s.phase);
+    cell(tr, ago(s.startTime));
+    cell(tr, dur(s.startTime, s.completionTime));
+    cell(tr, s.exitCode === undefined ? "-" : s.exitCode);
+    cell(tr, s.reason || "");
+    rows.appendChild(tr);
+    if (s.logTail || s.message) {
+      logs.appendChild(el("div", s.name, "label"));
+      logs.appendChild(el("pre", s.logTail || s.message, "log"));
+    }
+  }
+  if (!logs.children.length) logs.appendChild(el("p", "No log yet.", "foot"));
+  // Follow the step running now (or the last one that has a Job).
+  const withJob = (b.steps || []).filter((s) => s.job);
+  const cur = withJob.find((s) => s.name === b.step) || withJob[withJob.length - 1];
+  if (cur) followLog(b, cur.name);
+  $("page-build").dataset.ready = "true";
+}
+
+// ---- pages
+
+function show(name) {
+  for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== "page-" + name;
+  for (const a of document.querySelectorAll("#nav a")) a.className = a.dataset.page === name ? "active" : "";
+}
+
+let approvalsTimer = null;
+
+function route() {
+  const h = location.hash.replace(/^#\/?/, "").split("/");
+  clearInterval(approvalsTimer);
+  stopLog();
+  showError("");
+  if (h[0] === "pipeline") {
+    show("pipeline");
+    watchPath("/api/v1/pipeline", renderPipeline);
+  } else if (h[0] === "approvals") {
+    show("approvals");
+    loadApprovals();
+    approvalsTimer = setInterval(loadApprovals, 5000);
+  } else if (h[0] === "build" && h.length === 3) {
+    show("build");
+    watchPath("/api/v1/builds/" + encodeURIComponent(h[1]) + "/" + encodeURIComponent(h[2]), renderBuild);
+  } else {
+    show("phoenix");
+    watch("phoenix", renderPhoenix);
+  }
+}
+
 async function main() {
   const who = await fetch("/api/v1/whoami", { credentials: "same-origin" });
   if (!who.ok) {
@@ -133,7 +456,8 @@ async function main() {
     return;
   }
   $("user").textContent = (await who.json()).user;
-  watch("phoenix", renderPhoenix);
+  window.addEventListener("hashchange", route);
+  route();
 }
 
 main();
