@@ -70,12 +70,10 @@ these rules differ). Informers list+watch; the reconciler writes with create/pat
   resources: ["pods/log"]
   verbs: ["get"]
 # The verify Job is pinned to the PhoenixService's Service clusterIP (read once per verify);
-# the learning ConfigMap (phoenix-build-learning) is read and written by name.
+# the learning ConfigMap (phoenix-build-learning) is read and written by name with the
+# configmaps rule above.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get"]
-- apiGroups: [""]
-  resources: ["configmaps"]
   verbs: ["get"]
 # The Jobs and PhoenixServices a Build owns carry blockOwnerDeletion: where the
 # OwnerReferencesPermissionEnforcement admission plugin is on, setting it needs update on the
