@@ -1220,12 +1220,16 @@ static cJSON *build_spec(struct rstate *r)
 	kube_json_set_str(ir, "name", r->name);
 	cJSON_AddNumberToObject(ir, "generation", (double)r->gen);
 	kube_json_set_str(kube_json_ensure_obj(s, "specConfigMap"), "name", cmname);
+	const cJSON *ib = kube_json_get(r->intent, "spec", "imageBuild", NULL);
 	if (cJSON_IsObject(src))
 		cJSON_AddItemToObject(s, "source", cJSON_Duplicate(src, 1));
 	else if (image)
 		kube_json_set_str(kube_json_ensure_obj(s, "image"), "name", image);
 	else
 		kube_json_ensure_obj(s, "generate");
+	/* How a built image is built (the schema refuses it next to a prebuilt image). */
+	if (!image && cJSON_IsObject(ib))
+		cJSON_AddItemToObject(s, "image", cJSON_Duplicate(ib, 1));
 	cJSON *dep = kube_json_ensure_obj(s, "deploy");
 	if (kube_json_get_int(r->intent, &port, "spec", "port", NULL))
 		cJSON_AddNumberToObject(dep, "port", (double)port);

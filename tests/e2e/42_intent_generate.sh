@@ -4,8 +4,8 @@
 # (ConfigMap gen-spec) and creates Build gen with `generate: {}`; the built-in generator writes a
 # service from that SPEC, its tests run, it is packed and deployed, the Intent is Ready and the
 # service answers /capabilities with the Intent's key features through its Service.
-# The Intent's Build names no image builder (buildah by default, which kubesim cannot run): the
-# test sets the `local` builder on the Build, which starts a new attempt series.
+# The Intent's spec.imageBuild picks the `local` builder (the Build's default, buildah, is not
+# what kubesim runs) and is passed to the Build as spec.image.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
@@ -20,11 +20,12 @@ intent_setup() {
 build_runpods_start intent_setup
 
 intent_apply gen gen-svc 2 medium "  port: 9090
-  approvalMode: auto"
+  approvalMode: auto
+  imageBuild: {name: registry.local/default/gen-svc, builder: local, localStore: \"$STORE\"}"
 wait_for 30 "Build gen created" k get build gen
 expect_eq "{}" "$(k get build gen -o jsonpath='{.spec.generate}')" "generate {}"
 expect_eq gen-spec "$(k get build gen -o jsonpath='{.spec.specConfigMap.name}')" "the SPEC ConfigMap"
-k patch build gen --type=merge -p "{\"spec\":{\"image\":{\"name\":\"registry.local/default/gen-svc\",\"builder\":\"local\",\"localStore\":\"$STORE\"}}}" >/dev/null
+expect_eq local "$(k get build gen -o jsonpath='{.spec.image.builder}')" "the Intent's imageBuild on the Build"
 build_wait_reason gen Succeeded 240
 expect_contains "$(k get build gen -o jsonpath='{.status.steps[?(@.name=="generate")].message}')" \
 	"generated service gen-svc (python, port 9090, 3 feature stubs" "generated from the Intent's SPEC"

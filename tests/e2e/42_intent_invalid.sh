@@ -31,6 +31,8 @@ refused spec.tier "$base
 refused spec.port "$base
   port: 0"
 refused spec.serviceName "${base/serviceName: fine/serviceName: Fine}"
+refused spec.imageBuild.builder "$base
+  imageBuild: {builder: docker}"
 refused spec.purpose "${base/purpose: $INTENT_PURPOSE/purpose: too short}"
 refused spec.gate "apiVersion: phoenix.fpai.io/v1alpha1
 kind: Approval
