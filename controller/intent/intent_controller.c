@@ -17,6 +17,7 @@
 #include "intent_queue.h"
 #include "intent_spec.h"
 #include "intent_state.h"
+#include "intent_transform.h"
 #include "kube_clock.h"
 #include "kube_controller.h"
 #include "kube_error.h"
@@ -1521,6 +1522,15 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		ctx->requeue_after_ms = 500;
 		return 0;
 	}
+	/* The cache holds a projection (intent_transform.h); the status is rebuilt from the whole
+	 * previous one: read it from the API server. */
+	cJSON_Delete(r.intent);
+	r.intent = NULL;
+	rc = kube_get(ctx->client, &INTENT_GVR, ns, name, NULL, &r.intent, NULL);
+	if (rc == KUBE_ENOTFOUND)
+		return missing(w, ctx, ns, name, key);
+	if (rc < 0)
+		return rc;
 	r.gen = obj_gen(r.intent);
 	now_str(ctx->clock, r.now, sizeof(r.now));
 	r.policy_name = load_policy(w, ns, &r.pol, r.policy_err, sizeof(r.policy_err));
@@ -1864,7 +1874,7 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 		rc = kube_informer_add_handlers(w->builds, &h);
 	struct kube_controller_ops ops = {
 		.name = "intent",
-		.primary = {.gvr = &INTENT_GVR},
+		.primary = {.gvr = &INTENT_GVR, .transform = intent_transform, .compact = true},
 		.api_version = API_VERSION,
 		.kind = "Intent",
 		.setup = setup,
