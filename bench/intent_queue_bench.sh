@@ -86,10 +86,18 @@ while (len(seen) < n or len(queued) < n) and time.monotonic() - t_start < 1800:
 t_all = time.monotonic() - t_start
 lat = sorted((seen[k] - created[k]) * 1000 for k in seen)
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+def qdepth():
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+        for l in r.read().decode().splitlines():
+            if l.startswith('workqueue_depth{name="intent"}'):
+                return float(l.rsplit(" ", 1)[1])
+    return 0
 def quiet():
-    # until the operator has made no write for 2 s (the backlog of position updates is done)
+    # until the Intent workqueue is empty and the operator has made no write for 2 s (the
+    # backlog of position updates and of the reconciles their own events bring is done)
     last, since = writes(), time.monotonic()
-    while time.monotonic() - since < 2:
+    t0 = since
+    while (time.monotonic() - since < 2 or qdepth() > 0) and time.monotonic() - t0 < 900:
         time.sleep(0.2)
         w = writes()
         if w != last:
@@ -125,7 +133,7 @@ one.sort()
 print(f"intents: {n} (+{cap} slot holders), cap {cap}")
 print(f"one at a time, {n} cached: create -> status.governance p50 {one[len(one) // 2]:.0f} ms, max {one[-1]:.0f} ms (20 Intents)")
 print(f"burst of {n} creates: create -> status.governance p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms (poll every 20 ms)")
-print(f"{n} creates sent in {t_created:.1f} s; all {n} evaluated ({len(seen)}) and queued ({len(queued)}) in {t_all:.1f} s; every position written (no more writes) after {t_quiet:.1f} s")
+print(f"{n} creates sent in {t_created:.1f} s; all {n} evaluated ({len(seen)}) and queued ({len(queued)}) in {t_all:.1f} s; every position written and the workqueue empty after {t_quiet:.1f} s")
 print(f"cancel holder -> next admitted (status seen): {t_admit:.0f} ms")
 print(f"API writes for that admission (not Events): {w1 - w0:.0f} (" + ", ".join(f"{k} {wb1[k] - wb0.get(k, 0):.0f}" for k in sorted(wb1) if wb1[k] != wb0.get(k, 0)) + ")")
 print(f"operator RSS: {rss0} KiB before, {rss1} KiB with {n} Intents cached: {(rss1 - rss0) / n:.1f} KiB per Intent")
