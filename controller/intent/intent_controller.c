@@ -19,6 +19,7 @@
 #include "intent_queue.h"
 #include "intent_spec.h"
 #include "intent_state.h"
+#include "intent_transform.h"
 #include "kube_clock.h"
 #include "kube_controller.h"
 #include "kube_error.h"
@@ -66,6 +67,9 @@ struct intent_wing {
 	pthread_mutex_t mu;
 	struct slot *slots;
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
+	struct kube_metric *m_deployed;  /* seconds from submission to deployed (generation 1) */
+	int builds_started;              /* worker thread only (builds_follow) */
+	int64_t builds_next_check;       /* ms; when builds_follow asks discovery again */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -1264,10 +1268,34 @@ static int add_finalizer(struct rstate *r)
 	return rc;
 }
 
+static int served(struct kube_client *c, const char *resource);
+
+/* Follows the Builds once the API server serves them. Without the Build CRD the wing does not
+ * run the Build informer (it would log a failed list every backoff, forever): it says so once
+ * at start, the Intents that reach their Build say BuildCRDMissing, and this looks again at
+ * most every INTENT_BUILD_CRD_RETRY_MS when one needs its Build, starting the informer (and
+ * saying so) once the CRD is there. Runs on the one worker. */
+static void builds_follow(struct intent_wing *w, struct kube_client *c, int64_t now)
+{
+	if (w->builds_started || now < w->builds_next_check)
+		return;
+	w->builds_next_check = now + INTENT_BUILD_CRD_RETRY_MS;
+	if (!served(c, "builds"))
+		return;
+	if (kube_informer_start(w->builds) == 0) {
+		w->builds_started = 1;
+		kube_log(KUBE_LOG_INFO, COMP,
+			 "the API server serves builds.phoenix.fpai.io now: following the Intents' Builds",
+			 NULL);
+	}
+}
+
 static cJSON *get_build(struct rstate *r, int *rc)
 {
 	char key[600];
 	cJSON *b = NULL;
+
+	builds_follow(r->w, r->ctx->client, now_ms(r->ctx->clock));
 
 	snprintf(key, sizeof(key), "%s/%s", r->ns, r->name);
 	if (kube_informer_has_synced(r->w->builds)) {
@@ -1317,6 +1345,9 @@ static int build_step(struct rstate *r)
 		} else {
 			kube_status_release(&st);
 			audit(r, "operator", "BuildCreated", NULL, NULL, r->name);
+			/* builds are served: follow them now, not at the next look */
+			r->w->builds_next_check = 0;
+			builds_follow(r->w, r->ctx->client, now_ms(r->ctx->clock));
 		}
 		if (rc < 0)
 			return rc;
@@ -1409,6 +1440,21 @@ static int stop_build(struct rstate *r)
 
 /* ---- writes and Events ---------------------------------------------------------------- */
 
+/* An Intent's first generation deployed (BuildSucceeded True: its Build deployed the
+ * PhoenixService, Available, and registered it; once per generation): seconds since it was
+ * submitted (metadata.creationTimestamp). Later generations (edits) are not counted: their
+ * submission is not recorded. */
+static void observe_deployed(struct rstate *r)
+{
+	int64_t created;
+
+	if (kube_time_parse_ms(kube_json_get_str(r->intent, "metadata", "creationTimestamp", NULL),
+			       &created) < 0)
+		return;
+	int64_t ms = now_ms(r->ctx->clock) - created;
+	kube_metric_observe(r->w->m_deployed, NULL, ms > 0 ? (double)ms / 1000.0 : 0.0);
+}
+
 static void transition_events(struct rstate *r)
 {
 	const cJSON *c;
@@ -1431,6 +1477,9 @@ static void transition_events(struct rstate *r)
 			continue;
 		if (strcmp(type, INTENT_COND_SLA_BREACHED) == 0 && strcmp(st, "True") != 0)
 			continue;
+		if (strcmp(type, INTENT_COND_BUILD_SUCCEEDED) == 0 && strcmp(st, "True") == 0 &&
+		    ng == 1)
+			observe_deployed(r);
 		int warn = (strcmp(st, "False") == 0 &&
 			    (strcmp(type, INTENT_COND_SPEC_READY) == 0 ||
 			     strcmp(type, INTENT_COND_BUILD_SUCCEEDED) == 0 ||
@@ -1606,6 +1655,15 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		ctx->requeue_after_ms = 500;
 		return 0;
 	}
+	/* The cache holds a projection (intent_transform.h); the status is rebuilt from the whole
+	 * previous one: read it from the API server. */
+	cJSON_Delete(r.intent);
+	r.intent = NULL;
+	rc = kube_get(ctx->client, &INTENT_GVR, ns, name, NULL, &r.intent, NULL);
+	if (rc == KUBE_ENOTFOUND)
+		return missing(w, ctx, ns, name, key);
+	if (rc < 0)
+		return rc;
 	r.gen = obj_gen(r.intent);
 	now_str(ctx->clock, r.now, sizeof(r.now));
 	r.policy_name = load_policy(w, ns, &r.pol, r.policy_err, sizeof(r.policy_err));
@@ -1883,9 +1941,9 @@ static void on_leading(struct kube_controller *ctl, bool leading, void *ud)
 
 /* ---- the wing ------------------------------------------------------------------------- */
 
-/* 1 when the API server serves intents in phoenix.fpai.io/v1alpha1; 0 when it definitely does
- * not; 1 when it cannot tell (the informers will say). */
-static int intents_served(struct kube_client *c)
+/* 1 when the API server serves `resource` in phoenix.fpai.io/v1alpha1; 0 when it definitely
+ * does not; 1 when it cannot tell (the informers will say). */
+static int served(struct kube_client *c, const char *resource)
 {
 	cJSON *out = NULL;
 	struct kube_status st = {0};
@@ -1899,7 +1957,7 @@ static int intents_served(struct kube_client *c)
 		served = 0;
 		cJSON_ArrayForEach(r, kube_json_get(out, "resources", NULL)) {
 			const char *n = kube_json_get_str(r, "name", NULL);
-			if (n && strcmp(n, "intents") == 0)
+			if (n && strcmp(n, resource) == 0)
 				served = 1;
 		}
 	}
@@ -1924,7 +1982,7 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	if (!m || !env || !state)
 		return KUBE_EINVAL;
 	*state = NULL;
-	if (!intents_served(env->client)) {
+	if (!served(env->client, "intents")) {
 		kube_log(KUBE_LOG_WARN, COMP,
 			 "the API server does not serve intents.phoenix.fpai.io: the Intent controller "
 			 "is off (install manifests/crds/ and restart the operator to turn it on)", NULL);
@@ -1954,6 +2012,11 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	w->m_sla = kube_metric_register(reg, KUBE_COUNTER, "phoenix_intent_sla_breaches_total",
 					"Intents that waited in the queue past their SLA",
 					(const char *const[]){"priority", NULL}, NULL, 0);
+	static const double deployed_buckets[] = {10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600};
+	w->m_deployed = kube_metric_register(
+		reg, KUBE_HISTOGRAM, "phoenix_intent_time_to_deployed_seconds",
+		"Seconds from an Intent's submission (creation) to deployed (BuildSucceeded: its "
+		"PhoenixService Available and registered), first generation only", NULL, deployed_buckets, sizeof(deployed_buckets) / sizeof(deployed_buckets[0]));
 
 	struct kube_informer_opts bo = {
 		.gvr = &INTENT_BUILD_GVR, .namespace = w->ns, .label_selector = INTENT_LABEL,
@@ -1965,7 +2028,7 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 		rc = kube_informer_add_handlers(w->builds, &h);
 	struct kube_controller_ops ops = {
 		.name = "intent",
-		.primary = {.gvr = &INTENT_GVR},
+		.primary = {.gvr = &INTENT_GVR, .transform = intent_transform, .compact = true},
 		.api_version = API_VERSION,
 		.kind = "Intent",
 		.setup = setup,
@@ -1975,8 +2038,15 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	};
 	if (rc == 0)
 		rc = kube_manager_add_controller(m, &ops, w, NULL);
-	if (rc == 0)
+	if (rc == 0 && served(env->client, "builds")) {
 		rc = kube_informer_start(w->builds);
+		w->builds_started = rc == 0;
+	} else if (rc == 0) {
+		kube_log(KUBE_LOG_WARN, COMP,
+			 "the API server does not serve builds.phoenix.fpai.io: Intents that reach "
+			 "their Build wait with BuildSucceeded Unknown (BuildCRDMissing) until it is "
+			 "installed (kubectl apply -f manifests/crds/); no restart needed", NULL);
+	}
 	if (rc < 0) {
 		intent_wing_free(w);
 		return rc;

@@ -27,6 +27,7 @@ tests=(
 	42_intent_governance
 	43_build_crd
 	44_build_deploy
+	45_approval_policy
 )
 selected=()
 for t in "${tests[@]}"; do [[ $t =~ $filter ]] && selected+=("$t"); done

@@ -252,6 +252,9 @@ if [ "$PHX_E2E_BACKEND" = real ]; then
 		k -n default delete secrets,events --all --wait=false >/dev/null 2>&1 || true
 		k get clusterroles,clusterrolebindings -o name | grep -i phoenix | xargs -r kubectl \
 			--kubeconfig "$KUBECONFIG" delete --wait=false >/dev/null 2>&1 || true
+		# the chart's optional Approval admission policy (45_approval_policy)
+		k get validatingadmissionpolicies,validatingadmissionpolicybindings -o name 2>/dev/null |
+			grep -i phoenix | xargs -r kubectl --kubeconfig "$KUBECONFIG" delete >/dev/null 2>&1 || true
 		wait_for 60 "real cluster reset: earlier tests' namespaces and pods gone" real_is_clean_ns
 		k delete crd --all --wait=false >/dev/null 2>&1 || true
 		wait_for 60 "real cluster reset: CRDs gone" real_is_clean
