@@ -2,7 +2,7 @@
 # The whole Intent pipeline on kubesim with the real Build CRD and the real build wing (no
 # stand-in, no test playing the Build controller): an Intent with autoBuild, a prebuilt image
 # and approvalMode auto, approved by the policy, gets its SPEC, creates its Build; the build
-# wing deploys the image as a PhoenixService (no Job for a prebuilt image), which becomes
+# wing deploys the image as a PhoenixService (no build Job for a prebuilt image, only the verify Job), which becomes
 # Available; the Build ends Succeeded and the Intent BuildSucceeded True, then Ready True
 # (phase Ready), and the time from submission to deployed is observed once in
 # phoenix_intent_time_to_deployed_seconds. The operator runs with the Build CRD from the start,
@@ -36,7 +36,8 @@ pass "Intent (autoBuild, prebuilt image, approvalMode auto) -> auto-approved, SP
 
 build_wait_reason ledger Succeeded 60
 expect_eq True "$(build_cond ledger Succeeded status)" "the real build wing: Build Succeeded"
-expect_eq "" "$(k get jobs -l phoenix.fpai.io/build=ledger -o name)" "no Job for a prebuilt image"
+expect_eq "" "$(k get jobs -l 'phoenix.fpai.io/build=ledger,!phoenix.fpai.io/build-step' -o name)" "no build Job for a prebuilt image"
+expect_eq "ledger-1" "$(b '{.status.verify.job}')" "only the verify Job"
 expect_eq True "$(phx_get ledger-svc '{.status.conditions[?(@.type=="Available")].status}')" "PhoenixService Available"
 expect_eq "$IMG" "$(phx_get ledger-svc '{.spec.template.spec.containers[0].image}')" "the image deployed"
 pass "the build wing deployed the image: PhoenixService ledger-svc Available, Build Succeeded"
