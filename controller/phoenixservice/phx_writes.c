@@ -21,7 +21,8 @@ int svc_patch_labels(struct phx_reconciler *r, const char *ns, const char *pod,
 	/* A pod starting to serve ends an outage or opens a new service: the urgent class, whose
 	 * reserve never waits behind routine writes. Taking serving away keeps the caller's class
 	 * (a failover's reconcile is urgent already). */
-	enum kube_priority prio = serving ? kube_set_priority(KUBE_PRIORITY_URGENT) : kube_get_priority();
+	enum kube_priority prio =
+		serving ? kube_set_priority(KUBE_PRIORITY_URGENT) : kube_get_priority();
 	int rc = kube_patch(r->client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body,
 			    NULL, NULL);
 	kube_set_priority(prio);

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "fake_server.h"
 #include "kube_config.h"
 #include "kube_error.h"
@@ -260,12 +262,13 @@ static void reconcile__surge_failover_order_and_idempotence(void **state)
 	free(rev);
 }
 
-/* A failover in Promote mode of web-a (failed) to web-b; with deny_delete the API refuses the
- * first request (the failed pod's delete) with 403. Returns the reconcile's result; got gets the
- * pod writes. */
-static int promote_failover(struct fixture *f, bool deny_delete, char *got, size_t len)
+/* A failover of web-a (failed) to web-b in `mode` ("Promote", "Surge"); with deny_delete the API
+ * refuses the first request (the failed pod's delete) with 403. Returns the reconcile's result;
+ * got gets the pod writes from request `from` on. */
+static int failover_of(struct fixture *f, const char *mode, bool deny_delete, int from, char *got,
+		       size_t len)
 {
-	cJSON *svc = svc_json("Promote", "");
+	cJSON *svc = svc_json(mode, "");
 	char *rev = revision_of(svc);
 	char *p[] = {
 		pod_json("web-a", "primary", "true", NOT_READY, rev),
@@ -280,12 +283,61 @@ static int promote_failover(struct fixture *f, bool deny_delete, char *got, size
 		fake_push(&f->fs, 403, "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
 				       "\"Forbidden\",\"code\":403}");
 	int rc = phx_reconcile(f->rec, "prod/web", &obs, &requeue);
-	requests_text(&f->fs, 0, got, len, true);
+	requests_text(&f->fs, from, got, len, true);
 	cJSON_Delete(pods);
 	cJSON_Delete(pdb);
 	cJSON_Delete(svc);
 	free(rev);
 	return rc;
+}
+
+static int promote_failover(struct fixture *f, bool deny_delete, char *got, size_t len)
+{
+	return failover_of(f, "Promote", deny_delete, 0, got, len);
+}
+
+struct bg_failover {
+	struct fixture *f;
+	int from;
+	char got[2048];
+};
+
+static void *surge_failover_bg(void *ud)
+{
+	struct bg_failover *b = ud;
+	failover_of(b->f, "Surge", false, b->from, b->got, sizeof(b->got));
+	return NULL;
+}
+
+/* The label patches that make pods serve are of the client's URGENT class: while the server has
+ * told the client to back off (429 + Retry-After), they still go out at once; the routine writes
+ * behind them wait out the hold. */
+static void reconcile__serving_labels_are_urgent(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_client_opts co = { .qps = -1, .max_retries = -1 };
+	struct fake_resp busy = { .status = 429, .retry_after = "2",
+				  .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	struct phx_reconciler_opts ro = { 0 };
+	struct bg_failover b = { .f = f };
+	pthread_t th;
+	char got[2048];
+
+	phx_reconciler_free(f->rec);
+	kube_client_free(f->client);
+	assert_int_equal(kube_client_new(&f->cfg, &co, &f->client), 0);
+	ro.client = f->client;
+	assert_int_equal(phx_reconciler_new(&ro, &f->rec), 0);
+	fake_push_resp(&f->fs, &busy);
+	assert_int_equal(kube_get(f->client, &KUBE_GVR_CONFIGMAPS, "d", "x", NULL, NULL, NULL),
+			 KUBE_ETOOMANY);
+	b.from = fake_nreqs(&f->fs);
+	assert_int_equal(pthread_create(&th, NULL, surge_failover_bg, &b), 0);
+	usleep(1000 * 1000);
+	requests_text(&f->fs, b.from, got, sizeof(got), true);
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c");
+	pthread_join(th, NULL);
+	assert_string_equal(b.got, "PATCH pods/web-b, PATCH pods/web-c, DELETE pods/web-a, POST pods");
 }
 
 static void reconcile__promote_fences_first(void **state)
@@ -843,6 +895,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconcile__promote_fences_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__refused_fence_delete_labels_instead, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(reconcile__serving_labels_are_urgent, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reconcile__rollout_deleting_demoted_primary_is_not_a_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_fails_over_but_spawns_nothing,
