@@ -319,16 +319,18 @@ int64_t kube__now_ns(void)
 }
 
 /* Waits until kube__now_ns() reaches until_ns: 0; KUBE_ESHUTDOWN at once when the client is
- * shut down (kube_client_shutdown wakes the wait), KUBE_ECANCELED when cancel (may be NULL) is
- * set (polled every CANCEL_POLL_MS). */
-static int wait_until(struct kube_client *c, int64_t until_ns, const atomic_bool *cancel)
+ * shut down (kube_client_shutdown wakes the wait) unless `lease` (a Lease request waits its token
+ * all the same: releasing the Lease at shutdown lets a standby take over at once), KUBE_ECANCELED
+ * when cancel (may be NULL) is set (polled every CANCEL_POLL_MS). */
+static int wait_until(struct kube_client *c, int64_t until_ns, const atomic_bool *cancel,
+		      bool lease)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&c->wait_mu);
 	for (;;) {
 		int64_t now = kube__now_ns(), end = until_ns;
-		if (atomic_load(&c->closing)) {
+		if (!lease && atomic_load(&c->closing)) {
 			rc = KUBE_ESHUTDOWN;
 			break;
 		}
@@ -1062,11 +1064,11 @@ static int rate_limit(struct kube_client *c, bool lease, const atomic_bool *canc
 	    (urgent ? kube_ratelimiter_when_urgent(c->limiter, "", &delay)
 		    : kube_ratelimiter_when(c->limiter, "", &delay)) == 0 &&
 	    delay > 0)
-		rc = wait_until(c, kube__now_ns() + delay, cancel);
+		rc = wait_until(c, kube__now_ns() + delay, cancel, lease);
 	/* Lease requests are not held either: a 10 s hold would outlast a renew deadline. */
 	while (rc == 0 && !urgent && !lease &&
 	       (until = atomic_load(&c->hold_until_ns)) > kube__now_ns())
-		rc = wait_until(c, until, cancel);
+		rc = wait_until(c, until, cancel, false);
 	if (c->limiter != NULL)
 		kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
 	return rc;
@@ -1232,7 +1234,7 @@ next:
 		h = NULL;
 		/* A shutdown or cancel ends the backoff: the caller gets the last answer. */
 		if (wait_ms > 0 && wait_until(c, kube__now_ns() + (int64_t)wait_ms * 1000000,
-					      cancel) != 0) {
+					      cancel, false) != 0) {
 			memset(&r, 0, sizeof(r)); /* freed above */
 			goto out;
 		}
