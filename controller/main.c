@@ -65,17 +65,17 @@ static void usage(FILE *f)
 		"                                       $POD_NAMESPACE, or the kubeconfig's)\n"
 		"  --leader-election-id NAME            name of the Lease (default \"phoenix-operator-leader\")\n"
 		"  --kube-api-qps QPS                   client-side rate limit, requests/s (default 300),\n"
-		"                                       applied to each of three separate clients: main\n"
-		"                                       (reads, reconciles, status, Lease), Events, and\n"
-		"                                       failover patches. The process as a whole may send\n"
-		"                                       up to 3 x QPS; set QPS to a third of the total\n"
-		"                                       budget you want. A safety net: the API server's\n"
+		"                                       applied to each of two separate clients: main\n"
+		"                                       (reads, reconciles, status, Lease) and Events.\n"
+		"                                       The process as a whole may send up to 2 x QPS;\n"
+		"                                       set QPS to half the total budget you want.\n"
+		"                                       A safety net: the API server's\n"
 		"                                       flow control (429 + Retry-After) is honoured,\n"
 		"                                       and failover writes have a reserve of their own\n"
 		"                                       (200/s, burst 400, on top) that never waits\n"
 		"                                       behind routine requests\n"
 		"  --kube-api-burst N                   client-side burst (default 600), per client as\n"
-		"                                       above (up to 3 x N at once)\n"
+		"                                       above (up to 2 x N at once)\n"
 		"  --watch-idle-timeout SECONDS         restart a watch that brings no event and no\n"
 		"                                       bookmark for this long (default 90; 0 = never);\n"
 		"                                       keep it above 60 (the API server bookmarks a\n"
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 		.watch_idle_s = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS / 1000,
 	};
 	struct kube_config cfg = { 0 };
-	struct kube_client *client = NULL, *events_client = NULL, *urgent_client = NULL;
+	struct kube_client *client = NULL, *events_client = NULL;
 	struct phx_manager *mgr = NULL;
 	struct dash_server *dash = NULL;
 	char *errmsg = NULL, identity[HOST_NAME_MAX + 32];
@@ -379,12 +379,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	/* Events and the failover label patches get their own clients and rate limits: neither a
-	 * burst of Events nor routine writes may delay the patch that makes a standby serve.
-	 * Leader election gates their writes too. */
+	/* Events get their own client and rate limit: a burst of them never delays a reconcile's
+	 * writes. The failover writes need none: they are of the URGENT class (kube_set_priority),
+	 * whose reserve in the main client never waits behind routine requests. Leader election
+	 * gates the Events' writes too. */
 	rc = kube_client_new(&cfg, &co, &events_client);
-	if (rc == 0)
-		rc = kube_client_new(&cfg, &co, &urgent_client);
 	if (rc < 0) {
 		kube_log(KUBE_LOG_ERROR, "main", "cannot create client", "error", kube_strerror(rc),
 			 NULL);
@@ -410,7 +409,7 @@ int main(int argc, char **argv)
 		goto out;
 
 	struct phx_manager_opts mo = {
-		.client = client, .events_client = events_client, .urgent_client = urgent_client,
+		.client = client, .events_client = events_client,
 		.namespace = f.namespace,
 		.metrics_addr = f.metrics_addr,
 		.probe_addr = f.probe_addr, .leader_elect = f.leader_elect, .leader_namespace = lns,
@@ -445,11 +444,13 @@ int main(int argc, char **argv)
 	kube_log(KUBE_LOG_INFO, "main", "signal received: shutting down", "signal",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	code = 0;
+	/* No worker may sleep out a server's Retry-After (up to 10 s) while we stop: held requests
+	 * end now. Not the Events client: its queue drains for a while (kube_events_shutdown). */
+	kube_client_shutdown(client);
 out:
 	dash_server_stop(dash); /* before the controllers: the boards read them */
 	phx_manager_free(mgr);
 	dash_server_free(dash);
-	kube_client_free(urgent_client);
 	kube_client_free(events_client);
 	kube_client_free(client);
 	kube_config_release(&cfg);

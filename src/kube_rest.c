@@ -81,6 +81,10 @@ struct kube_client {
 	struct kube_ratelimiter *limiter; /* NULL = unlimited */
 	/* kube__now_ns() before which NORMAL requests wait: the server's last Retry-After. */
 	_Atomic int64_t hold_until_ns;
+	/* kube_client_shutdown: every wait (hold, backoff, token) ends at once; wait_cv wakes. */
+	atomic_bool closing;
+	pthread_mutex_t wait_mu;
+	pthread_cond_t wait_cv;
 
 	pthread_mutex_t gate_mu;
 	bool (*gate)(void *ud);
@@ -314,20 +318,45 @@ int64_t kube__now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void sleep_ms(long ms)
+/* Waits until kube__now_ns() reaches until_ns: 0; KUBE_ESHUTDOWN at once when the client is
+ * shut down (kube_client_shutdown wakes the wait) unless `lease` (a Lease request waits its token
+ * all the same: releasing the Lease at shutdown lets a standby take over at once), KUBE_ECANCELED
+ * when cancel (may be NULL) is set (polled every CANCEL_POLL_MS). */
+static int wait_until(struct kube_client *c, int64_t until_ns, const atomic_bool *cancel,
+		      bool lease)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	int rc = 0;
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	pthread_mutex_lock(&c->wait_mu);
+	for (;;) {
+		int64_t now = kube__now_ns(), end = until_ns;
+		if (!lease && atomic_load(&c->closing)) {
+			rc = KUBE_ESHUTDOWN;
+			break;
+		}
+		if (cancel != NULL && atomic_load(cancel)) {
+			rc = KUBE_ECANCELED;
+			break;
+		}
+		if (now >= until_ns)
+			break;
+		if (cancel != NULL && end - now > (int64_t)CANCEL_POLL_MS * 1000000)
+			end = now + (int64_t)CANCEL_POLL_MS * 1000000;
+		struct timespec ts = { (time_t)(end / 1000000000), (long)(end % 1000000000) };
+		pthread_cond_timedwait(&c->wait_cv, &c->wait_mu, &ts);
+	}
+	pthread_mutex_unlock(&c->wait_mu);
+	return rc;
 }
 
-static void sleep_ns(int64_t ns)
+void kube_client_shutdown(struct kube_client *c)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->wait_mu);
+	atomic_store(&c->closing, true);
+	pthread_cond_broadcast(&c->wait_cv);
+	pthread_mutex_unlock(&c->wait_mu);
 }
 
 /* --- client lifecycle --------------------------------------------------------------------- */
@@ -397,6 +426,14 @@ int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts
 	pthread_mutex_init(&c->token_mu, NULL);
 	pthread_mutex_init(&c->exec_mu, NULL);
 	pthread_mutex_init(&c->pool_mu, NULL);
+	pthread_mutex_init(&c->wait_mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->wait_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	rc = kube_config_copy(&c->cfg, cfg);
 	if (rc != 0)
 		goto out;
@@ -466,6 +503,8 @@ void kube_client_free(struct kube_client *c)
 	pthread_mutex_destroy(&c->token_mu);
 	pthread_mutex_destroy(&c->exec_mu);
 	pthread_mutex_destroy(&c->pool_mu);
+	pthread_mutex_destroy(&c->wait_mu);
+	pthread_cond_destroy(&c->wait_cv);
 	free(c);
 }
 
@@ -1012,25 +1051,27 @@ static int api_error(const struct response *r, struct kube_status *st)
 }
 
 /* Takes a token as the thread's class says; a NORMAL request also waits out the server's last
- * Retry-After (after its token: the hold may have been set while it waited). */
-static int rate_limit(struct kube_client *c, bool lease)
+ * Retry-After (after its token: the hold may have been set while it waited). Every wait ends at
+ * once on kube_client_shutdown (KUBE_ESHUTDOWN) or cancel (KUBE_ECANCELED); else 0. */
+static int rate_limit(struct kube_client *c, bool lease, const atomic_bool *cancel)
 {
 	bool urgent = tl_priority == KUBE_PRIORITY_URGENT;
-	int64_t delay = 0;
+	int64_t delay = 0, until;
 	double start = now_s();
+	int rc = 0;
 
 	if (c->limiter != NULL &&
 	    (urgent ? kube_ratelimiter_when_urgent(c->limiter, "", &delay)
 		    : kube_ratelimiter_when(c->limiter, "", &delay)) == 0 &&
 	    delay > 0)
-		sleep_ns(delay);
+		rc = wait_until(c, kube__now_ns() + delay, cancel, lease);
 	/* Lease requests are not held either: a 10 s hold would outlast a renew deadline. */
-	while (!urgent && !lease &&
-	       (delay = atomic_load(&c->hold_until_ns) - kube__now_ns()) > 0)
-		sleep_ns(delay);
+	while (rc == 0 && !urgent && !lease &&
+	       (until = atomic_load(&c->hold_until_ns)) > kube__now_ns())
+		rc = wait_until(c, until, cancel, false);
 	if (c->limiter != NULL)
 		kube_metric_observe(c->m_ratelimit, NULL, now_s() - start);
-	return 0;
+	return rc;
 }
 
 /* The server refused a request with 429 (its flow control): counted, and with a Retry-After the
@@ -1102,7 +1143,13 @@ static int execute(struct kube_client *c, const struct request *rq, kube__body_c
 					   c->cfg.token_file != NULL ? c->cfg.token_file : "config");
 		if (rc != 0)
 			goto out;
-		rate_limit(c, rq->resource != NULL && strcmp(rq->resource, "leases") == 0);
+		rc = rate_limit(c, rq->resource != NULL && strcmp(rq->resource, "leases") == 0,
+				cancel);
+		if (rc != 0) {
+			status_set_message(st, "%s %s: %s while waiting to be sent", rq->method,
+					   rq->path, kube_strerror(rc));
+			goto out;
+		}
 		/* The gate is asked right before each attempt goes out: leadership can be lost while
 		 * a request waits for a token or backs off before a retry. */
 		if (rq->write && !gate_allows(c)) {
@@ -1185,8 +1232,12 @@ next:
 		free(r.auth_err);
 		handle_put(c, h, cancel != NULL);
 		h = NULL;
-		if (wait_ms > 0)
-			sleep_ms(wait_ms);
+		/* A shutdown or cancel ends the backoff: the caller gets the last answer. */
+		if (wait_ms > 0 && wait_until(c, kube__now_ns() + (int64_t)wait_ms * 1000000,
+					      cancel, false) != 0) {
+			memset(&r, 0, sizeof(r)); /* freed above */
+			goto out;
+		}
 	}
 out:
 	curl_slist_free_all(headers);

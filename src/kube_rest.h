@@ -105,6 +105,14 @@ struct kube_client;
 int kube_client_new(const struct kube_config *cfg, const struct kube_client_opts *opts,
 		    struct kube_client **out);
 
+/* Ends every wait of the client's requests at once and for good: a request waiting out a
+ * server's Retry-After hold or for a rate-limit token fails with KUBE_ESHUTDOWN, a retry's
+ * backoff ends with the last answer's error, and later requests never wait. Requests that need
+ * no wait still go out, and Lease requests wait for their token as before (the Lease released
+ * at shutdown). Call it when shutting down, before joining the threads that use c, so none
+ * sleeps up to the 10 s Retry-After cap. A request's own cancel flag (watches) ends its waits
+ * the same way (KUBE_ECANCELED). Idempotent; thread-safe. */
+void kube_client_shutdown(struct kube_client *c);
 /* Frees the client. NULL-safe. No request may be in flight (join your threads first). */
 void kube_client_free(struct kube_client *c);
 

@@ -19,6 +19,7 @@
 #include "phx_build_learn.h"
 #include "phx_build_plan.h"
 #include "phx_meta.h"
+#include "phx_transform.h"
 #include "phx_wings.h"
 
 struct build_wing {
@@ -66,7 +67,8 @@ static int setup(struct kube_controller *ctl, void *ud)
 	struct build_wing *w = ud;
 	struct kube_source jobs = { .gvr = &KUBE_GVR_JOBS, .label_selector = PHX_BUILD_LABEL };
 	struct kube_source pods = { .gvr = &KUBE_GVR_PODS, .label_selector = PHX_BUILD_LABEL };
-	struct kube_source svcs = { .gvr = &PHX_GVR };
+	/* The PhoenixService wing's transform: one shared informer (the key includes it). */
+	struct kube_source svcs = { .gvr = &PHX_GVR, .transform = phx_object_transform };
 	struct kube_source apvs = { .gvr = &PHX_BUILD_APPROVAL_GVR };
 	int rc = kube_controller_owns(ctl, &jobs, &w->jobs);
 	if (rc == 0)

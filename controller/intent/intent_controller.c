@@ -31,6 +31,7 @@
 #include "kube_rest.h"
 #include "kube_time.h"
 #include "phx_meta.h"
+#include "phx_transform.h"
 
 #define COMP "intent"
 #define API_VERSION "phoenix.fpai.io/v1alpha1"
@@ -1900,7 +1901,8 @@ static int setup(struct kube_controller *ctl, void *ud)
 	struct intent_wing *w = ud;
 	struct kube_source pol = {.gvr = &INTENT_POLICY_GVR};
 	struct kube_source apv = {.gvr = &INTENT_APPROVAL_GVR};
-	struct kube_source svc = {.gvr = &INTENT_SERVICE_GVR};
+	/* The PhoenixService wing's transform: one shared informer (the key includes it). */
+	struct kube_source svc = {.gvr = &INTENT_SERVICE_GVR, .transform = phx_object_transform};
 	struct kube_source cms = {.gvr = &INTENT_CM_GVR, .label_selector = INTENT_LABEL};
 	int rc;
 

@@ -30,6 +30,8 @@ static size_t view_apply(const struct phx_action *a, const char *created, const 
 		} else if (a->kind == PHX_ACT_DELETE) {
 			pods[i].health = PHX_HEALTH_FAILED;
 			pods[i].reason = PHX_FAIL_TERMINATING;
+			if (a->fences)
+				pods[i].serving = false;
 		}
 	}
 	return n;
@@ -159,9 +161,10 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 {
 	const char *ns = kube_json_namespace(svc);
 	char msg[1024], promoted[768] = "";
-	int rc = 0;
+	int rc = 0, deferred = 0;
 	for (size_t i = 0; i < pl->nacts; i++) {
 		const struct phx_action *a = &pl->acts[i];
+		struct phx_action fence;
 		char created[PHX_NAME_MAX] = "";
 		if (svc_fast_gen(r, rec) != gen) {
 			*preempted = true;
@@ -177,8 +180,23 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 			break;
 		case PHX_ACT_DELETE:
 			rc = svc_delete_pod(r, ns, a->pod, was_failed);
-			if (rc == 0)
+			if (rc == 0) {
 				svc_expect_add(rec, EXPECT_DELETE, a->pod, a->role, false, NULL);
+			} else if (a->fences) {
+				/* Not deleted: take it out by its label as planned before, go on
+				 * (the promotion must not wait for the delete) and report the
+				 * delete's error at the end, so it is retried. */
+				log_action(KUBE_LOG_WARN, "action failed", rec->key, a, created,
+					   reason, kube_strerror(rc));
+				fence = *a;
+				fence.kind = PHX_ACT_LABEL;
+				fence.serving = false;
+				fence.why = "take failed pod out";
+				deferred = rc;
+				a = &fence;
+				rc = exec_label(r, rec, ns, pl, a, was_failed, promoted,
+						sizeof(promoted));
+			}
 			break;
 		case PHX_ACT_CREATE:
 			rc = exec_create(r, rec, svc, spec, a, created, sizeof(created));
@@ -203,7 +221,7 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		snprintf(msg, sizeof(msg), "rollout: switched over to updated %s", pl->new_primary);
 		svc_event(r, svc, KUBE_EVENT_NORMAL, "SwitchoverCompleted", msg);
 	}
-	return 0;
+	return deferred;
 }
 
 size_t svc_observe_pods(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
@@ -308,9 +326,18 @@ void svc_report_invalid(struct phx_reconciler *r, struct svc_rec *rec, const cJS
 void svc_plan_hold_spawning(struct phx_plan *pl)
 {
 	size_t k = 0;
-	for (size_t i = 0; i < pl->nacts; i++)
-		if (pl->acts[i].kind == PHX_ACT_LABEL || pl->acts[i].kind == PHX_ACT_CLEAR_SWITCHOVER)
-			pl->acts[k++] = pl->acts[i];
+	for (size_t i = 0; i < pl->nacts; i++) {
+		struct phx_action *a = &pl->acts[i];
+		if (a->kind == PHX_ACT_DELETE && a->fences) {
+			/* the delete that took a failed pod out: its label again */
+			a->kind = PHX_ACT_LABEL;
+			a->serving = false;
+			a->fences = false;
+			a->why = "take failed pod out";
+		}
+		if (a->kind == PHX_ACT_LABEL || a->kind == PHX_ACT_CLEAR_SWITCHOVER)
+			pl->acts[k++] = *a;
+	}
 	pl->nacts = k;
 }
 

@@ -114,6 +114,9 @@ struct phx_action {
 	enum phx_role role;      /* LABEL, CREATE */
 	bool serving;            /* LABEL, CREATE */
 	const char *why;         /* static text for logs */
+	bool fences;             /* DELETE of a failed pod in place of its "take out" label (the
+	                          * grace-0 delete takes it out of the Service as well): when the
+	                          * delete fails, the executor writes that label instead */
 };
 
 enum phx_plan_kind {

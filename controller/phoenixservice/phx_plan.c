@@ -280,6 +280,39 @@ static void plan_cleanup_and_counts(const struct phx_plan_input *in, struct phx_
 	}
 }
 
+static const struct phx_pod *pod_find(const struct phx_pod *pods, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_eq(pods[i].name, name))
+			return &pods[i];
+	return NULL;
+}
+
+/* A failed pod is deleted with grace 0 (phx_execute), which takes it out of the Service as its
+ * "take out" label would: the delete takes the label's place in the plan (a fence stays before
+ * the promotion it guards) and the label's write is saved. */
+static void delete_instead_of_fence(struct phx_plan *pl, const struct phx_pod *pods, size_t n)
+{
+	for (size_t i = 0; i < pl->nacts; i++) {
+		const struct phx_pod *p = pod_find(pods, n, pl->acts[i].pod);
+		if (pl->acts[i].kind != PHX_ACT_DELETE || !p || alive(p))
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			struct phx_action *l = &pl->acts[j];
+			if (l->kind != PHX_ACT_LABEL || l->serving || !str_eq(l->pod, p->name))
+				continue;
+			*l = pl->acts[i];
+			l->fences = true;
+			l->why = "take failed pod out: delete it";
+			memmove(&pl->acts[i], &pl->acts[i + 1],
+				(pl->nacts - i - 1) * sizeof(pl->acts[0]));
+			pl->nacts--;
+			i--;
+			break;
+		}
+	}
+}
+
 /* Settled and healthy: roll out a template change or perform a requested switchover. */
 static void plan_rollout(const struct phx_plan_input *in, const struct phx_pod *prim,
 			 struct phx_plan *pl)
@@ -380,6 +413,7 @@ void phx_plan_compute(const struct phx_plan_input *in, struct phx_plan *pl)
 		plan_with_primary(in, prim, pl, ready_alive, desired);
 	}
 	plan_cleanup_and_counts(in, pl, desired);
+	delete_instead_of_fence(pl, pods, n);
 	if (pl->kind == PHX_PLAN_NONE && pl->nacts > 0)
 		pl->kind = PHX_PLAN_CREATE;
 

@@ -18,8 +18,15 @@ int svc_patch_labels(struct phx_reconciler *r, const char *ns, const char *pod,
 	snprintf(body, sizeof(body),
 		 "{\"metadata\":{\"labels\":{\"" PHX_LABEL_ROLE "\":\"%s\",\"" PHX_LABEL_SERVING
 		 "\":\"%s\"}}}", phx_role_str(role), serving ? "true" : "false");
-	return kube_patch(r->urgent_client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body,
-			  NULL, NULL);
+	/* A pod starting to serve ends an outage or opens a new service: the urgent class, whose
+	 * reserve never waits behind routine writes. Taking serving away keeps the caller's class
+	 * (a failover's reconcile is urgent already). */
+	enum kube_priority prio =
+		serving ? kube_set_priority(KUBE_PRIORITY_URGENT) : kube_get_priority();
+	int rc = kube_patch(r->client, &KUBE_GVR_PODS, ns, pod, NULL, KUBE_PATCH_MERGE, body,
+			    NULL, NULL);
+	kube_set_priority(prio);
+	return rc;
 }
 
 int svc_delete_pod(struct phx_reconciler *r, const char *ns, const char *pod, bool failed)
@@ -296,7 +303,7 @@ int svc_fence_foreign(struct phx_reconciler *r, const char *key, const cJSON *sv
 		snprintf(names + off, sizeof(names) - off, "%s%.200s", off ? ", " : "", pn);
 		if (!uid || !ol || strcmp(ol, uid) != 0)
 			continue;
-		int frc = kube_patch(r->urgent_client, &KUBE_GVR_PODS, kube_json_namespace(svc), pn,
+		int frc = kube_patch(r->client, &KUBE_GVR_PODS, kube_json_namespace(svc), pn,
 				     NULL, KUBE_PATCH_MERGE, phx_pod_fence_patch(), NULL, NULL);
 		if (frc == 0)
 			kube_log(KUBE_LOG_WARN, COMP, "pod not owned fenced out of the Service",

@@ -184,7 +184,8 @@ static size_t parse_pods(const char *spec_txt, struct phx_pod *pods)
 	return n;
 }
 
-/* Actions as text: "L name role serving", "D name", "C role serving", "X" (clear switchover). */
+/* Actions as text: "L name role serving", "D name" ("D name (fence)": in place of its label),
+ * "C role serving", "X" (clear switchover). */
 static void plan_text(const struct phx_plan *pl, char *out, size_t len)
 {
 	size_t off = 0;
@@ -198,7 +199,8 @@ static void plan_text(const struct phx_plan *pl, char *out, size_t len)
 						phx_role_str(a->role), a->serving);
 			break;
 		case PHX_ACT_DELETE:
-			off += (size_t)snprintf(out + off, len - off, "%sD %s", sep, a->pod);
+			off += (size_t)snprintf(out + off, len - off, "%sD %s%s", sep, a->pod,
+						a->fences ? " (fence)" : "");
 			break;
 		case PHX_ACT_CREATE:
 			off += (size_t)snprintf(out + off, len - off, "%sC %s %d", sep,
@@ -234,7 +236,7 @@ static const struct plan_case plan_cases[] = {
 	  "", 1, "", PHX_PLAN_NONE, 0, 0 },
 	{ "surge: all ready standbys serve, then failed primary out, deleted, replaced", 0, 2,
 	  "a:p:1:F b:s:0:R c:s:0:R", "a", "", 0,
-	  "L b primary 1, L c standby 1, L a primary 0, D a, C standby 0", PHX_PLAN_FAILOVER, 1,
+	  "L b primary 1, L c standby 1, D a (fence), C standby 0", PHX_PLAN_FAILOVER, 1,
 	  0 },
 	{ "surge: primary deleted from the API (gone from cache)", 0, 2, "b:s:0:R c:s:0:R", "a",
 	  "", 0, "L b primary 1, L c standby 1, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
@@ -243,9 +245,9 @@ static const struct plan_case plan_cases[] = {
 	  "L b primary 1, L c standby 1, L a primary 0, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
 	{ "surge: only ready standbys surge; starting one stays out", 0, 2,
 	  "a:p:1:F b:s:0:S c:s:0:R", "a", "", 0,
-	  "L c primary 1, L a primary 0, D a, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
+	  "L c primary 1, D a (fence), C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
 	{ "promote: fence first, then exactly one standby", 1, 2, "a:p:1:F b:s:0:R c:s:0:R", "a",
-	  "", 0, "L a primary 0, L b primary 1, D a, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
+	  "", 0, "D a (fence), L b primary 1, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
 	{ "promote: deleted primary needs no fence", 1, 2, "b:s:0:R c:s:0:R", "a", "", 0,
 	  "L b primary 1, C standby 0", PHX_PLAN_FAILOVER, 1, 0 },
 	/* Surge keeps a failed pod that still serves until a Ready pod serves: it is the last
@@ -256,10 +258,10 @@ static const struct plan_case plan_cases[] = {
 	{ "no standby at all: create a primary, failed pod keeps serving", 0, 0, "a:p:1:F", "a",
 	  "", 0, "C primary 0", PHX_PLAN_FAILOVER, 1, 1 },
 	{ "degraded, new primary Ready: it serves first, then the failed pod goes", 0, 2,
-	  "a:p:1:F b:p:0:R c:s:0:S", "a", "", 0, "L b primary 1, L a primary 0, D a, C standby 0",
+	  "a:p:1:F b:p:0:R c:s:0:S", "a", "", 0, "L b primary 1, D a (fence), C standby 0",
 	  PHX_PLAN_CREATE, 0, 0 },
 	{ "promote, no ready standby: fence first all the same (never two serving)", 1, 2,
-	  "a:p:1:F b:s:0:S c:s:0:S", "a", "", 0, "L a primary 0, L b primary 0, D a, C standby 0",
+	  "a:p:1:F b:s:0:S c:s:0:S", "a", "", 0, "D a (fence), L b primary 0, C standby 0",
 	  PHX_PLAN_FAILOVER, 1, 1 },
 	{ "recovering: surged standby keeps serving until replacements are ready", 0, 2,
 	  "b:p:1:R c:s:1:R d:s:0:S", "b", "", 0, "", PHX_PLAN_NONE, 0, 0 },

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "fake_server.h"
 #include "kube_config.h"
 #include "kube_error.h"
@@ -195,13 +197,14 @@ static void reconcile__surge_failover_order_and_idempotence(void **state)
 
 	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
 	requests_text(&f->fs, 0, got, sizeof(got), false);
-	/* Serve first, then take the failed primary out, delete it, replace it, write status. */
-	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c, PATCH pods/web-a, "
-				 "DELETE pods/web-a, POST pods, PATCH phoenixservices/web/status");
+	/* Serve first, then take the failed primary out by deleting it at once (grace 0: no
+	 * label write of its own), replace it, write status. */
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c, DELETE pods/web-a, "
+				 "POST pods, PATCH phoenixservices/web/status");
 	assert_non_null(strstr(find_body(&f->fs, 0, "PATCH", "pods/web-b"),
 			       "\"phoenix.fpai.io/role\":\"primary\",\"phoenix.fpai.io/serving\":\"true\""));
-	assert_non_null(strstr(find_body(&f->fs, 0, "PATCH", "pods/web-a"),
-			       "\"phoenix.fpai.io/serving\":\"false\""));
+	assert_non_null(strstr(find_body(&f->fs, 0, "DELETE", "pods/web-a"),
+			       "\"gracePeriodSeconds\":0"));
 	const char *created = find_body(&f->fs, 0, "POST", "/pods");
 	assert_non_null(strstr(created, "\"phoenix.fpai.io/role\":\"standby\""));
 	const char *st = find_body(&f->fs, 0, "PATCH", "/status");
@@ -259,10 +262,13 @@ static void reconcile__surge_failover_order_and_idempotence(void **state)
 	free(rev);
 }
 
-static void reconcile__promote_fences_first(void **state)
+/* A failover of web-a (failed) to web-b in `mode` ("Promote", "Surge"); with deny_delete the API
+ * refuses the first request (the failed pod's delete) with 403. Returns the reconcile's result;
+ * got gets the pod writes from request `from` on. */
+static int failover_of(struct fixture *f, const char *mode, bool deny_delete, int from, char *got,
+		       size_t len)
 {
-	struct fixture *f = *state;
-	cJSON *svc = svc_json("Promote", "");
+	cJSON *svc = svc_json(mode, "");
 	char *rev = revision_of(svc);
 	char *p[] = {
 		pod_json("web-a", "primary", "true", NOT_READY, rev),
@@ -273,18 +279,91 @@ static void reconcile__promote_fences_first(void **state)
 	cJSON *pdb = cJSON_Parse("{\"metadata\":{\"name\":\"web\"," OWNED_BY_WEB "}}");
 	struct phx_observed obs = { svc, pods, NULL, pdb };
 	int64_t requeue = 0;
-	char got[2048];
-	assert_int_equal(phx_reconcile(f->rec, "prod/web", &obs, &requeue), 0);
-	requests_text(&f->fs, 0, got, sizeof(got), true);
-	assert_string_equal(got, "PATCH pods/web-a, PATCH pods/web-b, DELETE pods/web-a, POST pods");
-	/* The missing Service is created selecting serving pods. */
-	const char *s = find_body(&f->fs, 0, "POST", "/services");
-	assert_non_null(s);
-	assert_non_null(strstr(s, "\"phoenix.fpai.io/serving\":\"true\""));
+	if (deny_delete)
+		fake_push(&f->fs, 403, "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
+				       "\"Forbidden\",\"code\":403}");
+	int rc = phx_reconcile(f->rec, "prod/web", &obs, &requeue);
+	requests_text(&f->fs, from, got, len, true);
 	cJSON_Delete(pods);
 	cJSON_Delete(pdb);
 	cJSON_Delete(svc);
 	free(rev);
+	return rc;
+}
+
+static int promote_failover(struct fixture *f, bool deny_delete, char *got, size_t len)
+{
+	return failover_of(f, "Promote", deny_delete, 0, got, len);
+}
+
+struct bg_failover {
+	struct fixture *f;
+	int from;
+	char got[2048];
+};
+
+static void *surge_failover_bg(void *ud)
+{
+	struct bg_failover *b = ud;
+	failover_of(b->f, "Surge", false, b->from, b->got, sizeof(b->got));
+	return NULL;
+}
+
+/* The label patches that make pods serve are of the client's URGENT class: while the server has
+ * told the client to back off (429 + Retry-After), they still go out at once; the routine writes
+ * behind them wait out the hold. */
+static void reconcile__serving_labels_are_urgent(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_client_opts co = { .qps = -1, .max_retries = -1 };
+	struct fake_resp busy = { .status = 429, .retry_after = "2",
+				  .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	struct phx_reconciler_opts ro = { 0 };
+	struct bg_failover b = { .f = f };
+	pthread_t th;
+	char got[2048];
+
+	phx_reconciler_free(f->rec);
+	kube_client_free(f->client);
+	assert_int_equal(kube_client_new(&f->cfg, &co, &f->client), 0);
+	ro.client = f->client;
+	assert_int_equal(phx_reconciler_new(&ro, &f->rec), 0);
+	fake_push_resp(&f->fs, &busy);
+	assert_int_equal(kube_get(f->client, &KUBE_GVR_CONFIGMAPS, "d", "x", NULL, NULL, NULL),
+			 KUBE_ETOOMANY);
+	b.from = fake_nreqs(&f->fs);
+	assert_int_equal(pthread_create(&th, NULL, surge_failover_bg, &b), 0);
+	usleep(1000 * 1000);
+	requests_text(&f->fs, b.from, got, sizeof(got), true);
+	assert_string_equal(got, "PATCH pods/web-b, PATCH pods/web-c");
+	pthread_join(th, NULL);
+	assert_string_equal(b.got, "PATCH pods/web-b, PATCH pods/web-c, DELETE pods/web-a, POST pods");
+}
+
+static void reconcile__promote_fences_first(void **state)
+{
+	struct fixture *f = *state;
+	char got[2048];
+	assert_int_equal(promote_failover(f, false, got, sizeof(got)), 0);
+	/* The fence is the failed pod's deletion (grace 0), before the promotion. */
+	assert_string_equal(got, "DELETE pods/web-a, PATCH pods/web-b, POST pods");
+	/* The missing Service is created selecting serving pods. */
+	const char *s = find_body(&f->fs, 0, "POST", "/services");
+	assert_non_null(s);
+	assert_non_null(strstr(s, "\"phoenix.fpai.io/serving\":\"true\""));
+}
+
+/* A failed pod whose deletion was to take it out of the Service, and the API refuses the delete:
+ * it is taken out by its label instead, the promotion still happens, and the delete's error is
+ * returned (retried). */
+static void reconcile__refused_fence_delete_labels_instead(void **state)
+{
+	struct fixture *f = *state;
+	char got[2048];
+	assert_int_equal(promote_failover(f, true, got, sizeof(got)), KUBE_EFORBIDDEN);
+	assert_string_equal(got, "DELETE pods/web-a, PATCH pods/web-a, PATCH pods/web-b, POST pods");
+	assert_non_null(strstr(find_body(&f->fs, 0, "PATCH", "pods/web-a"),
+			       "\"phoenix.fpai.io/serving\":\"false\""));
 }
 
 /* A rollout switches over to an updated standby, then deletes the demoted old primary. When
@@ -814,6 +893,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconcile__surge_failover_order_and_idempotence,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__promote_fences_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(reconcile__refused_fence_delete_labels_instead, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(reconcile__serving_labels_are_urgent, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			reconcile__rollout_deleting_demoted_primary_is_not_a_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(reconcile__invalid_spec_fails_over_but_spawns_nothing,

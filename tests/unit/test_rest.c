@@ -681,6 +681,67 @@ static void rest__server_backoff_holds_normal_not_urgent(void **state)
 	kube_client_free(c);
 }
 
+struct shutdown_arg {
+	struct kube_client *c;
+	int rc;
+};
+
+static void *held_get(void *ud)
+{
+	struct shutdown_arg *a = ud;
+	a->rc = kube_get(a->c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* A request held by the server's Retry-After (or backing off before a retry) does not sleep out
+ * the hold once the client is shut down: it ends at once, and later ones do not wait. */
+static void rest__shutdown_ends_429_hold(void **state)
+{
+	struct kube_client_opts o = { .qps = -1, .max_retries = -1 };
+	struct fake_resp r = { .status = 429, .retry_after = "5",
+			       .body = "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}" };
+	struct kube_client *c = NULL;
+	struct fixture *f = *state;
+	struct shutdown_arg a = { 0 };
+	pthread_t th;
+	double t0;
+
+	f->fs.fallback.status = 200;
+	f->fs.fallback.body = "{}";
+	assert_int_equal(kube_client_new(&f->cfg, &o, &c), 0);
+	fake_push_resp(&f->fs, &r);
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), KUBE_ETOOMANY);
+	a.c = c;
+	t0 = now_s();
+	assert_int_equal(pthread_create(&th, NULL, held_get, &a), 0);
+	usleep(200 * 1000); /* let it reach the hold; the assertion below holds either way */
+	kube_client_shutdown(c);
+	pthread_join(th, NULL);
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(a.rc, KUBE_ESHUTDOWN);
+	assert_int_equal(kube_get(c, &KUBE_GVR_PODS, "d", "p", NULL, NULL, NULL), KUBE_ESHUTDOWN);
+	/* Lease requests are never held: they still go out (releasing the Lease at shutdown). */
+	assert_int_equal(kube_get(c, &KUBE_GVR_LEASES, "d", "l", NULL, NULL, NULL), 0);
+	assert_int_equal(fake_nreqs(&f->fs), 2);
+	kube_client_free(c);
+
+	/* A retry's Retry-After backoff ends too, with the last answer. */
+	o.max_retries = 3;
+	assert_int_equal(kube_client_new(&f->cfg, &o, &c), 0);
+	fake_reset(&f->fs);
+	fake_push_resp(&f->fs, &r);
+	a.c = c;
+	t0 = now_s();
+	assert_int_equal(pthread_create(&th, NULL, held_get, &a), 0);
+	usleep(200 * 1000);
+	kube_client_shutdown(c);
+	pthread_join(th, NULL);
+	assert_true(now_s() - t0 < 1.5);
+	assert_int_equal(a.rc, KUBE_ETOOMANY);
+	assert_int_equal(fake_nreqs(&f->fs), 1);
+	kube_client_free(c);
+}
+
 /* --- write gate -------------------------------------------------------------------------------- */
 
 static bool gate_fn(void *ud)
@@ -1179,6 +1240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__metrics_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__urgent_passes_drained_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__429_retry_after_retries_patch, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__shutdown_ends_429_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__server_backoff_holds_normal_not_urgent, setup,
 						teardown),
 		cmocka_unit_test(rest__tls_verification),
