@@ -59,8 +59,6 @@ static int make_host(struct phx_manager *m, const struct phx_manager_opts *o)
 	/* Events and urgent patches are writes too: only the leader's may pass. */
 	if (rc == 0 && o->events_client)
 		rc = kube_manager_gate_client(m->host, o->events_client);
-	if (rc == 0 && o->urgent_client)
-		rc = kube_manager_gate_client(m->host, o->urgent_client);
 	return rc;
 }
 
@@ -80,9 +78,8 @@ int phx_manager_new(const struct phx_manager_opts *opts, struct phx_manager **ou
 	if (rc == 0)
 		rc = kube_events_new(opts->events_client ? opts->events_client : opts->client,
 				     "phoenix-operator", identity, &eo, &m->events);
-	struct phx_controller_opts co = { .client = opts->client,
-					  .urgent_client = opts->urgent_client,
-					  .events = m->events, .workers = opts->workers };
+	struct phx_controller_opts co = { .client = opts->client, .events = m->events,
+					  .workers = opts->workers };
 	if (rc == 0)
 		rc = phx_controller_add(m->host, &co, &m->phx);
 	/* dashboard glue: the Phoenix board on the process's web dashboard (controller/dashboard/,

@@ -15,8 +15,6 @@ struct phx_manager_opts {
 	/* Client for Events (borrowed; NULL = client). A separate one keeps Event writes from
 	 * spending the rate-limit tokens a failover needs. */
 	struct kube_client *events_client;
-	/* Client for failover label patches (borrowed; NULL = client): its own rate limit. */
-	struct kube_client *urgent_client;
 	const char *namespace;        /* watch one namespace; NULL or "" = all */
 	const char *metrics_addr;     /* e.g. ":8080"; "0" disables */
 	const char *probe_addr;       /* e.g. ":8081"; "0" disables */

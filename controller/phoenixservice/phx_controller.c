@@ -269,8 +269,7 @@ int phx_controller_add(struct kube_manager *m, const struct phx_controller_opts 
 	struct phx_controller *c = calloc(1, sizeof(*c));
 	if (!c)
 		return KUBE_ENOMEM;
-	struct phx_reconciler_opts ro = { .client = o->client, .urgent_client = o->urgent_client,
-					  .events = o->events };
+	struct phx_reconciler_opts ro = { .client = o->client, .events = o->events };
 	int rc = phx_reconciler_new(&ro, &c->rec);
 	struct kube_controller_ops ops = {
 		.name = "phoenixservice", .primary = src_phx, .setup = setup,

@@ -14,9 +14,6 @@ struct phx_reconciler;
 
 struct phx_controller_opts {
 	struct kube_client *client;        /* borrowed, required: the manager's (gated) client */
-	/* Client for failover label patches (borrowed; NULL = client): its own rate limit.
-	 * Gate it on the manager (kube_manager_gate_client). */
-	struct kube_client *urgent_client;
 	struct kube_events *events;        /* borrowed; NULL = no Events */
 	int workers;                       /* reconcile workers (>= 1); urgent workers are extra */
 };

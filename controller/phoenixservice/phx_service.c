@@ -19,7 +19,6 @@ int phx_reconciler_new(const struct phx_reconciler_opts *opts, struct phx_reconc
 					     0.25, 0.5, 1, 2.5, 5, 15 };
 	static const double recovery_b[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 	r->client = opts->client;
-	r->urgent_client = opts->urgent_client ? opts->urgent_client : opts->client;
 	r->events = opts->events;
 	pthread_rwlock_init(&r->map_lock, NULL);
 	pthread_mutex_init(&r->fast_mu, NULL);

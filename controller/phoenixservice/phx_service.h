@@ -20,9 +20,6 @@ struct phx_reconciler;
 
 struct phx_reconciler_opts {
 	struct kube_client *client;   /* borrowed, required */
-	/* Client for the label patches that make a pod serve or stop serving (borrowed; NULL =
-	 * client). Its own rate limit means routine writes never delay a failover. */
-	struct kube_client *urgent_client;
 	struct kube_events *events;   /* borrowed; NULL = no Events */
 	struct kube_metrics *metrics; /* borrowed; NULL = kube_metrics_default() */
 };

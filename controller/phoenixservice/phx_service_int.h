@@ -168,7 +168,6 @@ struct svc_rec {
 
 struct phx_reconciler {
 	struct kube_client *client;
-	struct kube_client *urgent_client;
 	struct kube_events *events;
 	pthread_rwlock_t map_lock;
 	struct svc_rec *recs;
