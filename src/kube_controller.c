@@ -459,7 +459,10 @@ static void cache_unregister(struct kube_manager *m, const struct kube_controlle
 	}
 }
 
-static int cache_start(struct kube_manager *m, struct kube_cache *c)
+/* Makes the cache's informer; cache_start runs it. Every cache's informer is made before any
+ * starts, so a handler of one cache that reads another (kube_cache_foreach in a map function)
+ * never races with the write of that cache's c->inf. */
+static int cache_create(struct kube_manager *m, struct kube_cache *c)
 {
 	struct kube_informer_opts o = {
 		.gvr = &c->gvr, .namespace = c->namespace, .label_selector = c->selector,
@@ -471,9 +474,12 @@ static int cache_start(struct kube_manager *m, struct kube_cache *c)
 
 	if (rc == 0)
 		rc = kube_informer_add_handlers(c->inf, &h);
-	if (rc == 0)
-		rc = kube_informer_start(c->inf);
 	return rc;
+}
+
+static int cache_start(struct kube_cache *c)
+{
+	return kube_informer_start(c->inf);
 }
 
 int kube_controller_owns(struct kube_controller *ctl, const struct kube_source *src,
@@ -1025,7 +1031,9 @@ static int start_all(struct kube_manager *m)
 	if (rc == 0 && m->probe_srv != NULL)
 		rc = kube_httpd_start(m->probe_srv);
 	for (struct kube_cache *c = m->caches; rc == 0 && c != NULL; c = c->next)
-		rc = cache_start(m, c);
+		rc = cache_create(m, c);
+	for (struct kube_cache *c = m->caches; rc == 0 && c != NULL; c = c->next)
+		rc = cache_start(c);
 	for (struct kube_controller *ctl = m->ctls; rc == 0 && ctl != NULL; ctl = ctl->next)
 		rc = start_workers(ctl);
 	if (rc == 0 && pthread_create(&m->sync_thread, NULL, sync_main, m) != 0)
