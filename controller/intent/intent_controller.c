@@ -67,6 +67,10 @@ struct intent_wing {
 	struct kube_cache *jobs;       /* the spec.generator Jobs the Intents own */
 	pthread_mutex_t mu;
 	struct slot *slots;
+	/* The queue's index of the cached Intents (intent_queue.h), kept by map_index on the
+	 * informer's thread; qmu is taken before mu, never after. */
+	pthread_mutex_t qmu;
+	struct intent_queue_index *qindex;
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
 	struct kube_metric *m_deployed;  /* seconds from submission to deployed (generation 1) */
 	int builds_started;              /* worker thread only (builds_follow) */
@@ -783,61 +787,76 @@ struct qresult {
 	int running;       /* slots taken */
 };
 
-/* What the queue needs of one Intent, copied out of the cache (no whole-object copies). */
-struct qsrc {
-	char *name;
-	enum intent_priority prio;
-	int64_t created, gen, pos;
-	int done, admitted_cond;
-};
+/* What the queue needs of one Intent (the cached object, or self with its computed conditions
+ * and self_done): 0 and *e (strings borrowed from obj), or KUBE_ENOTFOUND without a name. */
+static int queue_entry(const cJSON *obj, const cJSON *conds, int is_self, int self_done,
+		       struct intent_queue_entry *e)
+{
+	int64_t gen = obj_gen(obj);
+
+	memset(e, 0, sizeof(*e));
+	e->ns = kube_json_namespace(obj);
+	e->name = kube_json_name(obj);
+	e->rv = kube_json_get_str(obj, "metadata", "resourceVersion", NULL);
+	if (!e->name || !e->ns)
+		return KUBE_ENOTFOUND;
+	e->candidate = candidate(conds, gen, obj);
+	e->priority = INTENT_PRIO_MEDIUM;
+	intent_priority_parse(kube_json_get_str(obj, "spec", "priority", NULL), &e->priority);
+	kube_time_parse_ms(kube_json_get_str(obj, "metadata", "creationTimestamp", NULL),
+			   &e->created_ms);
+	if (!is_self)
+		kube_json_get_int(obj, &e->position, "status", "queue", "position", NULL);
+	e->gen = gen;
+	e->done = is_self ? self_done : finished_conds(conds, gen, obj);
+	e->admitted_cond = admitted_conds(conds, gen);
+	return 0;
+}
+
+/* The Intent informer's events keep the queue index: an Intent is read again only when its
+ * resourceVersion changed, so a queue pass parses no cached object (issue 12). */
+static void map_index(struct kube_controller *ctl, const struct kube_event *ev, void *ud)
+{
+	struct intent_wing *w = ud;
+	struct intent_queue_entry e;
+
+	(void)ctl;
+	if (queue_entry(ev->obj, kube_json_get(ev->obj, "status", "conditions", NULL), 0, 0, &e) < 0)
+		return;
+	pthread_mutex_lock(&w->qmu);
+	if (ev->type == KUBE_EVENT_DELETE)
+		intent_queue_index_del(w->qindex, e.ns, e.name);
+	else if (intent_queue_index_put(w->qindex, &e) < 0)
+		kube_log(KUBE_LOG_ERROR, COMP, "out of memory indexing an Intent for the queue",
+			 "intent", e.name, NULL);
+	pthread_mutex_unlock(&w->qmu);
+}
 
 struct qcollect {
-	const char *ns, *self;
-	struct qsrc *v;
+	const char *self;
+	struct intent_queue_entry *v;  /* strings borrowed from the index (qmu held) or self */
 	size_t n, cap;
 };
 
-static int qsrc_add(struct qcollect *c, const cJSON *obj, const cJSON *conds, int self_done,
-		    int is_self)
+static int qsrc_add(struct qcollect *c, const struct intent_queue_entry *e)
 {
-	int64_t gen = obj_gen(obj);
-	const char *name = kube_json_name(obj);
-
-	if (!name || !candidate(conds, gen, obj))
+	if (!e->candidate || (c->self && strcmp(e->name, c->self) == 0))
 		return 0;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 64;
-		struct qsrc *nv = realloc(c->v, nc * sizeof(*nv));
+		struct intent_queue_entry *nv = realloc(c->v, nc * sizeof(*nv));
 		if (!nv)
 			return KUBE_ENOMEM;
 		c->v = nv;
 		c->cap = nc;
 	}
-	struct qsrc *q = &c->v[c->n];
-	memset(q, 0, sizeof(*q));
-	q->name = strdup(name);
-	if (!q->name)
-		return KUBE_ENOMEM;
-	q->prio = INTENT_PRIO_MEDIUM;
-	intent_priority_parse(kube_json_get_str(obj, "spec", "priority", NULL), &q->prio);
-	kube_time_parse_ms(kube_json_get_str(obj, "metadata", "creationTimestamp", NULL), &q->created);
-	if (!is_self)
-		kube_json_get_int(obj, &q->pos, "status", "queue", "position", NULL);
-	q->gen = gen;
-	q->done = is_self ? self_done : finished_conds(conds, gen, obj);
-	q->admitted_cond = admitted_conds(conds, gen);
-	c->n++;
+	c->v[c->n++] = *e;
 	return 0;
 }
 
-static int qcollect_fn(const cJSON *obj, void *ud)
+static int qcollect_fn(const struct intent_queue_entry *e, void *ud)
 {
-	struct qcollect *c = ud;
-	const char *ns = kube_json_namespace(obj), *name = kube_json_name(obj);
-
-	if (!ns || strcmp(ns, c->ns) != 0 || (c->self && name && strcmp(name, c->self) == 0))
-		return 0;
-	return qsrc_add(c, obj, kube_json_get(obj, "status", "conditions", NULL), 0, 0);
+	return qsrc_add(ud, e);
 }
 
 /* Computes the namespace's queue with self's computed state (self_conds; NULL when self is
@@ -847,16 +866,20 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		       const char *self, const cJSON *self_obj, const cJSON *self_conds,
 		       int self_done, int max_concurrent, struct qresult *out)
 {
-	struct qcollect c = {ns, self, NULL, 0, 0};
+	struct qcollect c = {self, NULL, 0, 0};
+	struct intent_queue_entry se;
 	struct intent_queue_item *items = NULL;
 	size_t *idx = NULL, k = 0;
 	int depth[INTENT_PRIO_COUNT] = {0};
 	char key[512];
 
 	memset(out, 0, sizeof(*out));
-	if (kube_cache_foreach(w->intents, qcollect_fn, &c) < 0)
+	pthread_mutex_lock(&w->qmu);
+	if (intent_queue_index_foreach(w->qindex, ns, qcollect_fn, &c) < 0)
 		goto out;
-	if (self && self_obj && self_conds && qsrc_add(&c, self_obj, self_conds, self_done, 1) < 0)
+	c.self = NULL;
+	if (self && self_obj && self_conds && queue_entry(self_obj, self_conds, 1, self_done, &se) == 0 &&
+	    qsrc_add(&c, &se) < 0)
 		goto out;
 	items = calloc(c.n + 1, sizeof(*items));
 	idx = calloc(c.n + 1, sizeof(*idx));
@@ -864,15 +887,15 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		goto out;
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < c.n; i++) {
-		struct qsrc *q = &c.v[i];
+		struct intent_queue_entry *q = &c.v[i];
 		snprintf(key, sizeof(key), "%s/%s", ns, q->name);
 		struct slot *s = slot_get(w, key, 0);
 		if (q->done || (s && s->gen == q->gen && s->done))
 			continue;
 		items[k++] = (struct intent_queue_item){
-			.name = q->name, .priority = q->prio, .created_ms = q->created,
+			.name = q->name, .priority = q->priority, .created_ms = q->created_ms,
 			.admitted = (s && s->gen == q->gen && s->admitted) || q->admitted_cond,
-			.status_position = (int)q->pos,
+			.status_position = (int)q->position,
 		};
 	}
 	int nadm = intent_queue_admit(items, k, max_concurrent, idx);
@@ -916,8 +939,7 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		kube_metric_set(w->m_depth, (const char *const[]){ns, intent_priority_name(p)},
 				depth[p]);
 out:
-	for (size_t i = 0; i < c.n; i++)
-		free(c.v[i].name);
+	pthread_mutex_unlock(&w->qmu);
 	free(c.v);
 	free(items);
 	free(idx);
@@ -1908,6 +1930,11 @@ static int setup(struct kube_controller *ctl, void *ud)
 
 	w->ctl = ctl;
 	w->intents = kube_controller_primary(ctl);
+	/* The primary's informer (same source: shared), for the queue index. */
+	struct kube_source idx = {.gvr = &INTENT_GVR, .transform = intent_transform, .compact = true};
+	rc = kube_controller_watches(ctl, &idx, map_index, w, NULL);
+	if (rc < 0)
+		return rc;
 	rc = kube_controller_watches(ctl, &pol, map_policy, w, &w->policies);
 	if (rc == 0)
 		rc = kube_controller_watches(ctl, &apv, map_approval, w, &w->approvals);
@@ -1994,10 +2021,12 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	if (!w)
 		return KUBE_ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->qmu, NULL);
 	w->client = env->client;
 	w->events = env->events;
 	w->ns = strdup(env->namespace ? env->namespace : "");
 	w->eval = intent_evaluator_new(evaluator_done, w);
+	w->qindex = intent_queue_index_new();
 	struct kube_metrics *reg = kube_metrics_default();
 	w->m_phase = kube_metric_register(reg, KUBE_GAUGE, "phoenix_intents",
 					  "Intents by phase", (const char *const[]){"phase", NULL}, NULL, 0);
@@ -2038,6 +2067,8 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 		.on_leading = on_leading,
 		.workers = 1,
 	};
+	if (rc == 0 && !w->qindex)
+		rc = KUBE_ENOMEM;
 	if (rc == 0)
 		rc = kube_manager_add_controller(m, &ops, w, NULL);
 	if (rc == 0 && served(env->client, "builds")) {
@@ -2072,6 +2103,8 @@ void intent_wing_free(void *state)
 		free(s);
 	}
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->qmu);
+	intent_queue_index_free(w->qindex);
 	free(w->ns);
 	free(w);
 }

@@ -48,4 +48,42 @@ int intent_sla_deadline(const struct intent_policy *policy, enum intent_priority
 /* 1 when now_ms is past the deadline (a deadline equal to now is not yet breached). */
 int intent_sla_breached(int64_t deadline_ms, int64_t now_ms);
 
+/* The queue's index of the cached Intents (issue 12): what a queue pass needs of each, kept by
+ * the wing from the informer's events so that a pass reads no cached object. An entry is
+ * re-read only when its resourceVersion changes (intent_queue_index_put says so). Not
+ * thread-safe: the caller locks. */
+struct intent_queue_entry {
+	const char *ns, *name, *rv;    /* in put: borrowed; in the index: owned copies */
+	enum intent_priority priority;
+	int64_t created_ms, gen;
+	int64_t position;              /* status.queue.position (0: none) */
+	int candidate;                 /* approved for gen, not denied, cancelled or deleting */
+	int done;                      /* finished for gen (no slot wanted) */
+	int admitted_cond;             /* Queued False/Admitted for gen */
+};
+struct intent_queue_index;
+
+struct intent_queue_index *intent_queue_index_new(void);
+void intent_queue_index_free(struct intent_queue_index *idx);
+
+/* 1 when the index holds ns/name at resourceVersion rv (nothing to re-read), else 0. */
+int intent_queue_index_fresh(const struct intent_queue_index *idx, const char *ns,
+			     const char *name, const char *rv);
+
+/* Inserts or replaces the entry (its strings copied). 1 when stored, 0 when the index already
+ * held it at the same non-NULL resourceVersion (left as it was), KUBE_EINVAL (NULL ns/name),
+ * KUBE_ENOMEM. */
+int intent_queue_index_put(struct intent_queue_index *idx, const struct intent_queue_entry *e);
+
+/* Removes ns/name (no-op when absent). */
+void intent_queue_index_del(struct intent_queue_index *idx, const char *ns, const char *name);
+
+/* Calls fn for every entry of namespace ns (borrowed; valid until the index changes); a
+ * non-zero return stops the walk and is returned. */
+int intent_queue_index_foreach(const struct intent_queue_index *idx, const char *ns,
+			       int (*fn)(const struct intent_queue_entry *e, void *ud), void *ud);
+
+/* Entries in the index (every namespace). */
+size_t intent_queue_index_len(const struct intent_queue_index *idx);
+
 #endif

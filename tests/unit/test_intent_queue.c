@@ -169,6 +169,96 @@ static void sla__deadlines_and_breach(void **state)
 	assert_int_equal(intent_sla_deadline(&p, C, t0, NULL), KUBE_EINVAL);
 }
 
+static int collect_fn(const struct intent_queue_entry *e, void *ud)
+{
+	const struct intent_queue_entry **out = ud;
+	for (; *out; out++)
+		;
+	*out = e;
+	return 0;
+}
+
+/* The entries of ns, NULL-terminated, into out (room for 8). */
+static size_t entries(const struct intent_queue_index *idx, const char *ns,
+		      const struct intent_queue_entry **out)
+{
+	size_t n = 0;
+	memset(out, 0, 8 * sizeof(*out));
+	assert_int_equal(intent_queue_index_foreach(idx, ns, collect_fn, out), 0);
+	while (out[n])
+		n++;
+	return n;
+}
+
+static void index__rv_change_rereads_same_rv_does_not(void **state)
+{
+	(void)state;
+	struct intent_queue_index *idx = intent_queue_index_new();
+	char ns[] = "team-a", name[] = "i1", rv[] = "10";
+	struct intent_queue_entry e = {ns, name, rv, L, 100, 1, 0, 1, 0, 0};
+	const struct intent_queue_entry *got[8];
+
+	assert_non_null(idx);
+	assert_int_equal(intent_queue_index_put(idx, &e), 1);
+	/* The index owns copies: the caller's buffers may change. */
+	strcpy(rv, "11");
+	assert_int_equal(intent_queue_index_fresh(idx, "team-a", "i1", "10"), 1);
+	assert_int_equal(intent_queue_index_fresh(idx, "team-a", "i1", "11"), 0);
+	strcpy(rv, "10");
+	e.priority = C;
+	assert_int_equal(intent_queue_index_put(idx, &e), 0); /* same rv: not re-read */
+	assert_int_equal(entries(idx, "team-a", got), 1);
+	assert_int_equal(got[0]->priority, L);
+	strcpy(rv, "12");
+	e.gen = 2;
+	e.position = 3;
+	assert_int_equal(intent_queue_index_put(idx, &e), 1); /* new rv: re-read */
+	assert_int_equal(entries(idx, "team-a", got), 1);
+	assert_int_equal(got[0]->priority, C);
+	assert_int_equal(got[0]->gen, 2);
+	assert_int_equal(got[0]->position, 3);
+	assert_string_equal(got[0]->rv, "12");
+	assert_string_equal(got[0]->name, "i1");
+	assert_string_equal(got[0]->ns, "team-a");
+	assert_int_equal(intent_queue_index_len(idx), 1);
+	intent_queue_index_free(idx);
+}
+
+static void index__delete_leaves_the_queue_namespaces_apart(void **state)
+{
+	(void)state;
+	struct intent_queue_index *idx = intent_queue_index_new();
+	struct intent_queue_entry a = {"ns1", "a", "1", M, 1, 1, 0, 1, 0, 0};
+	struct intent_queue_entry b = {"ns1", "b", "2", M, 2, 1, 0, 1, 0, 0};
+	struct intent_queue_entry c = {"ns2", "a", NULL, H, 3, 1, 0, 1, 0, 0};
+	const struct intent_queue_entry *got[8];
+
+	assert_int_equal(intent_queue_index_put(idx, &a), 1);
+	assert_int_equal(intent_queue_index_put(idx, &b), 1);
+	assert_int_equal(intent_queue_index_put(idx, &c), 1);
+	/* No resourceVersion: never fresh, always re-read. */
+	assert_int_equal(intent_queue_index_fresh(idx, "ns2", "a", NULL), 0);
+	assert_int_equal(intent_queue_index_put(idx, &c), 1);
+	assert_int_equal(intent_queue_index_len(idx), 3);
+	assert_int_equal(entries(idx, "ns1", got), 2);
+	assert_int_equal(entries(idx, "ns2", got), 1);
+	assert_int_equal(got[0]->priority, H);
+	intent_queue_index_del(idx, "ns1", "a");
+	intent_queue_index_del(idx, "ns1", "nope");
+	intent_queue_index_del(idx, "nope", "a");
+	assert_int_equal(entries(idx, "ns1", got), 1);
+	assert_string_equal(got[0]->name, "b");
+	assert_int_equal(intent_queue_index_fresh(idx, "ns1", "a", "1"), 0);
+	intent_queue_index_del(idx, "ns1", "b");
+	assert_int_equal(entries(idx, "ns1", got), 0);
+	assert_int_equal(entries(idx, "ns2", got), 1);
+	assert_int_equal(intent_queue_index_len(idx), 1);
+	assert_int_equal(intent_queue_index_put(idx, &(struct intent_queue_entry){.ns = "x"}),
+			 KUBE_EINVAL);
+	intent_queue_index_free(idx); /* frees what is left (ASan: no leak) */
+	intent_queue_index_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +268,8 @@ int main(void)
 		cmocka_unit_test(admit__positions_for_first_20_only),
 		cmocka_unit_test(changed__one_admission_costs_at_most_21_writes),
 		cmocka_unit_test(sla__deadlines_and_breach),
+		cmocka_unit_test(index__rv_change_rereads_same_rv_does_not),
+		cmocka_unit_test(index__delete_leaves_the_queue_namespaces_apart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
