@@ -64,12 +64,7 @@ wp, wi = Watch(api, base + "phoenixservices", on_ps), Watch(api, base + "intents
 for w in (wp, wi):
     w.start()
     w.wait(lambda objs: True, 10)
-local = threading.local()
-def conn():
-    if not hasattr(local, "api"):
-        local.api = api.clone()
-        local.api.warm()
-    return local.api
+conn = ThreadConns(api)
 created = {}
 def create(i):
     nm = f"in-{i:03d}"
