@@ -101,5 +101,20 @@ print(f"API writes per Intent (kubesim's count once quiet, {q:.1f} s to quiesce;
 if cw:
     print("  by the operator's kube_client_requests_total: " +
           ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(cw.items(), key=lambda kv: -kv[1])))
+def refused():  # writes the API server answered with an error, by "verb resource code"
+    out = {}
+    for line in Api(murl).req("GET", "/metrics").splitlines():
+        if line.startswith("kube_client_requests_total{"):
+            lab = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.index("}")].split(","))
+            verb, code = lab["verb"].strip('"'), lab["code"].strip('"')
+            if verb in ("create", "update", "patch", "delete") and not code.startswith("2"):
+                k = f"{verb} {lab['resource'].strip(chr(34))} {code}"
+                out[k] = out.get(k, 0) + float(line.split()[-1])
+    return out
+rf = refused()
+if rf:
+    print("  of which refused by the API server (whole run): " + ", ".join(f"{k} x{v:g}" for k, v in sorted(rf.items())))
+jobs = api.req("GET", "/apis/batch/v1/namespaces/default/jobs")["items"]
+print(f"Jobs at the end: {len(jobs)} ({len({j['metadata']['name'] for j in jobs})} names) for {n} Builds")
 print(f"operator peak RSS (VmHWM) {proc_kib(pid, 'VmHWM:') / 1024:.1f} MiB")
 PY
