@@ -111,6 +111,16 @@ def refused():  # writes the API server answered with an error, by "verb resourc
                 k = f"{verb} {lab['resource'].strip(chr(34))} {code}"
                 out[k] = out.get(k, 0) + float(line.split()[-1])
     return out
+def rl_wait():  # the client-side rate limiter's wait: (requests, seconds in all)
+    c = t = 0.0
+    for line in Api(murl).req("GET", "/metrics").splitlines():
+        if line.startswith("kube_client_rate_limiter_wait_seconds_count"):
+            c += float(line.split()[-1])
+        elif line.startswith("kube_client_rate_limiter_wait_seconds_sum"):
+            t += float(line.split()[-1])
+    return c, t
+rc, rt = rl_wait()
+print(f"  client rate limiter (whole run): {rc:g} requests, {rt:.1f} s waited in all, {rt / max(rc, 1) * 1000:.0f} ms each on average")
 rf = refused()
 if rf:
     print("  of which refused by the API server (whole run): " + ", ".join(f"{k} x{v:g}" for k, v in sorted(rf.items())))
