@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Intent pipeline benchmark on kubesim (not a test: prints numbers); part 4 of build_bench.sh.
-#   bench/intent_pipeline_bench.sh [INTENTS=100] [CAP=INTENTS]
+#   bench/intent_pipeline_bench.sh [INTENTS=100] [CAP=INTENTS] [controller flags...]
+#   (without flags the operator runs at --kube-api-qps 200 --kube-api-burst 400, as in build_bench.sh)
 # A GovernancePolicy `default` in mode aggressive (tier 2 auto-approved) with
 # maxConcurrentPipelines CAP (the CRD's default is 3; CAP=INTENTS measures the pipeline, not the
 # queue). INTENTS Intents (tier 2, a prebuilt image by digest, approvalMode auto, each its own
@@ -22,6 +23,8 @@ source "$PHX_ROOT/tests/e2e/intent_helpers.sh"
 source "$PHX_ROOT/tests/e2e/build_helpers.sh"
 N=${1:-100}
 CAP=${2:-$N}
+shift 2 || shift $#
+[ $# -gt 0 ] || set -- --kube-api-qps 200 --kube-api-burst 400
 
 sim_start --nodes 20 --pod-ready-delay-ms 100 --history 200000
 intent_install_crds
@@ -29,7 +32,7 @@ build_install_crds
 intent_policy aggressive "  maxConcurrentPipelines: $CAP"
 sim_control -X POST "$SIM_URL/sim/v1/jobs/script" -d '{"namespace":"default","default":{"exitCode":0,"durationMs":0}}' >/dev/null
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-phx_start_controller ctl --metrics-bind-address "127.0.0.1:$mport" --kube-api-qps 200 --kube-api-burst 400
+phx_start_controller ctl --metrics-bind-address "127.0.0.1:$mport" "$@"
 pid=$PHX_CTL_PID
 wait_for 10 "metrics up" curl -sf "http://127.0.0.1:$mport/metrics"
 
