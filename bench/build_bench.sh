@@ -8,6 +8,9 @@
 #    whichever first) to the PhoenixService it deploys seen, p50/p99 (all seen by one poller
 #    that lists pods, Jobs and PhoenixServices every 20 ms plus the time the lists take).
 # 3. The operator's peak RSS (VmHWM).
+# 4. BUILDS auto-approved Intents with a prebuilt image: Intent created -> PhoenixService
+#    Available (and -> Intent Ready), p50/p99, and API writes per Intent: bench/intent_pipeline_bench.sh
+#    on a kubesim and operator of its own (run after parts 1-3 are torn down).
 set -euo pipefail
 PHX_ROOT=${PHX_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 PHX_BIN=${PHX_BIN:-$PHX_ROOT/build/bin}
@@ -103,3 +106,8 @@ for line in open(f"/proc/{pid}/status"):
     if line.startswith("VmHWM"):
         print(f"operator peak RSS {int(line.split()[1]) / 1024:.1f} MiB with {2 * n} Builds, {2 * n} PhoenixServices, {n} Jobs")
 PY
+
+phx_stop_pid "$pid"
+sim_stop
+echo "--- 4. Intent pipeline (bench/intent_pipeline_bench.sh $N)"
+"$PHX_ROOT/bench/intent_pipeline_bench.sh" "$N"

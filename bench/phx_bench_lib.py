@@ -84,6 +84,19 @@ class Api:
                     raise
 
 
+class ThreadConns:
+    """One kept-alive connection per thread to api's server: conns() in each worker thread."""
+
+    def __init__(self, api):
+        self.api, self.local = api, threading.local()
+
+    def __call__(self):
+        if not hasattr(self.local, "api"):
+            self.local.api = self.api.clone()
+            self.local.api.warm()
+        return self.local.api
+
+
 class Watch(threading.Thread):
     """Lists `path` and watches it from the list's resourceVersion; objects by name in .objs."""
 

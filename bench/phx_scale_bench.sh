@@ -56,12 +56,7 @@ def on_change(w, now):
 w = Watch(api, base, on_change)
 w.start()
 w.wait(lambda objs: True, 10)
-local = threading.local()
-def conn():
-    if not hasattr(local, "api"):
-        local.api = api.clone()
-        local.api.warm()
-    return local.api
+conn = ThreadConns(api)
 def create(i):
     obj = {"apiVersion": "phoenix.fpai.io/v1alpha1", "kind": "PhoenixService",
            "metadata": {"name": f"svc-{i:04d}"},
