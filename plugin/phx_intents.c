@@ -10,6 +10,7 @@
 
 #include "kube_error.h"
 #include "kube_json.h"
+#include "phx_approval.h"
 #include "kube_rest.h"
 
 static const struct kube_gvr INTENTS = {"phoenix.fpai.io", "v1alpha1", "intents", true};
@@ -255,25 +256,12 @@ int phx_cmd_decide(const struct phx_intents_args *a, bool approve)
 		goto out;
 	int64_t gen = 0;
 	kube_json_get_int(target, &gen, "metadata", "generation", NULL);
-	apv = cJSON_CreateObject();
-	char gname[300];
-	snprintf(gname, sizeof(gname), "%.200s-", name);
-	for (char *p = gname; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	cJSON_AddStringToObject(apv, "apiVersion", "phoenix.fpai.io/v1alpha1");
-	cJSON_AddStringToObject(apv, "kind", "Approval");
-	kube_json_set_str(kube_json_ensure_obj(apv, "metadata"), "generateName", gname);
-	cJSON *spec = kube_json_ensure_obj(apv, "spec");
-	cJSON *ref = kube_json_ensure_obj(spec, "targetRef");
-	kube_json_set_str(ref, "kind", kind);
-	kube_json_set_str(ref, "name", name);
-	if (gen > 0)
-		cJSON_AddNumberToObject(ref, "generation", (double)gen);
-	kube_json_set_str(spec, "gate", gate);
-	kube_json_set_str(spec, "decision", approve ? "Approve" : "Deny");
-	kube_json_set_str(spec, "reason", a->reason);
-	kube_json_set_str(spec, "approver", who);
+	apv = phx_approval_new(kind, name, gen, gate, approve ? "Approve" : "Deny", a->reason, who,
+			       NULL);
+	if (!apv) {
+		fprintf(stderr, "error: out of memory\n");
+		goto out;
+	}
 	kube_status_release(&st);
 	rc = kube_create(a->client, &APPROVALS, a->ns, apv, &out, &st);
 	if (rc < 0) {

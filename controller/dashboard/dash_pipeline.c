@@ -15,6 +15,7 @@
 #include "kube_httpd_auth.h"
 #include "kube_informer.h"
 #include "kube_json.h"
+#include "phx_approval.h"
 #include "kube_log.h"
 #include "kube_rest.h"
 #include "kube_rest_internal.h" /* kube__stream: pods/log?follow */
@@ -362,26 +363,8 @@ static int decide(struct pipeline *p, struct asker *a, struct kube_http_response
 		goto out;
 	}
 	int64_t gen = 0;
-	char gname[300];
 	kube_json_get_int(target, &gen, "metadata", "generation", NULL);
-	snprintf(gname, sizeof(gname), "%.200s-", name);
-	apv = cJSON_CreateObject();
-	cJSON_AddStringToObject(apv, "apiVersion", "phoenix.fpai.io/v1alpha1");
-	cJSON_AddStringToObject(apv, "kind", "Approval");
-	cJSON *md = kube_json_ensure_obj(apv, "metadata");
-	kube_json_set_str(md, "generateName", gname);
-	cJSON *lab = kube_json_ensure_obj(md, "annotations");
-	kube_json_set_str(lab, "phoenix.fpai.io/created-by", "dashboard");
-	cJSON *spec = kube_json_ensure_obj(apv, "spec");
-	cJSON *ref = kube_json_ensure_obj(spec, "targetRef");
-	kube_json_set_str(ref, "kind", kind);
-	kube_json_set_str(ref, "name", name);
-	if (gen > 0)
-		cJSON_AddNumberToObject(ref, "generation", (double)gen);
-	kube_json_set_str(spec, "gate", gate);
-	kube_json_set_str(spec, "decision", decision);
-	kube_json_set_str(spec, "reason", reason);
-	kube_json_set_str(spec, "approver", who);
+	apv = phx_approval_new(kind, name, gen, gate, decision, reason, who, "dashboard");
 	char *path = kube_resource_path(&APPROVALS, ns, NULL, NULL);
 	char *txt = kube_json_print(apv);
 	/* A user's decision, not the controller's write: standbys take it too. */

@@ -471,6 +471,25 @@ long dash_sse_send(const char *pending, size_t len, size_t *off, char *buf, size
 	return (long)n;
 }
 
+/* Starts the SSE answer of s for user u (copied): the first event's retry hint, then
+ * stream_read. On a failure s is freed. */
+static int stream_begin(struct stream *s, const struct kube_httpd_user *u,
+			struct kube_http_response *resp)
+{
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	s->last_sent = s->started;
+	if (kube_httpd_user_copy(&s->u, u) < 0) {
+		stream_free(s);
+		return KUBE_ENOMEM;
+	}
+	s->pending = strdup("retry: 2000\n\n");
+	s->pending_len = s->pending ? strlen(s->pending) : 0;
+	resp->status = 200;
+	snprintf(resp->content_type, sizeof(resp->content_type), "text/event-stream");
+	kube_http_response_header(resp, "X-Accel-Buffering", "no");
+	return kube_http_response_stream(resp, stream_read, s, stream_free);
+}
+
 static int serve_stream(struct dash_server *d, const struct dash_board *b,
 			const struct kube_httpd_user *u, struct kube_http_response *resp)
 {
@@ -491,18 +510,7 @@ static int serve_stream(struct dash_server *d, const struct dash_board *b,
 	cJSON_Delete(first);
 	s->d = d;
 	s->b = *b;
-	clock_gettime(CLOCK_MONOTONIC, &s->started);
-	s->last_sent = s->started;
-	if (kube_httpd_user_copy(&s->u, u) < 0) {
-		free(s);
-		return KUBE_ENOMEM;
-	}
-	s->pending = strdup("retry: 2000\n\n");
-	s->pending_len = s->pending ? strlen(s->pending) : 0;
-	resp->status = 200;
-	snprintf(resp->content_type, sizeof(resp->content_type), "text/event-stream");
-	kube_http_response_header(resp, "X-Accel-Buffering", "no");
-	return kube_http_response_stream(resp, stream_read, s, stream_free);
+	return stream_begin(s, u, resp);
 }
 
 /* ---------------------------------------------------------------- routes */
@@ -683,18 +691,7 @@ int dash_serve_live(const struct dash_call *c,
 				    status == 404 ? "not found" : "error");
 	}
 	cJSON_Delete(first);
-	clock_gettime(CLOCK_MONOTONIC, &s->started);
-	s->last_sent = s->started;
-	if (kube_httpd_user_copy(&s->u, c->user) < 0) {
-		stream_free(s);
-		return KUBE_ENOMEM;
-	}
-	s->pending = strdup("retry: 2000\n\n");
-	s->pending_len = s->pending ? strlen(s->pending) : 0;
-	resp->status = 200;
-	snprintf(resp->content_type, sizeof(resp->content_type), "text/event-stream");
-	kube_http_response_header(resp, "X-Accel-Buffering", "no");
-	return kube_http_response_stream(resp, stream_read, s, stream_free);
+	return stream_begin(s, c->user, resp);
 }
 
 /* A controller's route for path, if any: true and *rc set when one answered. */
