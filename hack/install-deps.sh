@@ -24,9 +24,10 @@ mkdir -p "$tools/bin"
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libyaml-dev libcjson-dev libssl-dev
       libmicrohttpd-dev libcmocka-dev uthash-dev zlib1g-dev unzip curl python3
-      openssl procps git)  # real-cluster.sh certificates; pgrep/pkill in e2e; phoenix-build fetch
-# Images without a daemon (docs/images.md); jq reads skopeo's and runc's JSON in the tests.
-[ "$images" = 1 ] && pkgs+=(buildah runc skopeo umoci docker-registry jq)
+      openssl procps git jq)  # real-cluster.sh certificates; pgrep/pkill in e2e; phoenix-build
+                              # fetch; jq reads JSON answers in the e2e tests
+# Images without a daemon (docs/container-images.md).
+[ "$images" = 1 ] && pkgs+=(buildah runc skopeo umoci docker-registry)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
