@@ -167,12 +167,20 @@ static void build_event(struct build_wing *w, const cJSON *build, const char *ty
 /* ---- learning (phx_build_learn.h): the namespace's ConfigMap ---- */
 
 /* The learning ConfigMap's data in ns (NULL when there is none or it cannot be read). */
-static cJSON *learn_read(struct kube_reconcile_ctx *ctx, const char *ns)
+/* The learning ConfigMap's data in namespace ns (NULL when the ConfigMap or its data is missing);
+ * with rv, its resourceVersion too ("" when it does not exist), for a write that must not
+ * overwrite another Build's. */
+static cJSON *learn_read(struct kube_reconcile_ctx *ctx, const char *ns, char *rv, size_t rv_len)
 {
 	cJSON *cm = NULL;
+	if (rv && rv_len)
+		rv[0] = 0;
 	if (kube_get(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, PHX_BUILD_LEARN_CM, NULL, &cm,
 		     NULL) != 0)
 		return NULL;
+	const char *cm_rv = kube_json_resource_version(cm);
+	if (rv && rv_len)
+		snprintf(rv, rv_len, "%s", cm_rv ? cm_rv : "");
 	cJSON *data = cJSON_DetachItemFromObject(cm, "data");
 	cJSON_Delete(cm);
 	return data;
@@ -193,7 +201,7 @@ static void learn_start(struct kube_reconcile_ctx *ctx, struct build_wing *w, co
 			struct phx_build_input *in, char *from, size_t from_len)
 {
 	const char *ns = kube_json_namespace(build);
-	cJSON *data = learn_read(ctx, ns);
+	cJSON *data = learn_read(ctx, ns, NULL, 0);
 	struct phx_build_learned l;
 	char key[160];
 	int rc = phx_build_learn_pick(data, kube_json_get_str(build, "spec", "serviceName", NULL),
@@ -211,34 +219,44 @@ static void learn_start(struct kube_reconcile_ctx *ctx, struct build_wing *w, co
 	cJSON_Delete(data);
 }
 
-/* A Build with a Job ended: folds it into its entry and writes the ConfigMap (created when
- * missing). Errors are logged: learning is advice, never a reason to fail a Build. */
-static void learn_record(struct kube_reconcile_ctx *ctx, struct build_wing *w, const cJSON *build,
-			 const cJSON *status, const char *result)
+/* One try of learn_record: reads the ConfigMap, folds the Build in and writes it back under the
+ * resourceVersion it read (or creates it). KUBE_ECONFLICT / KUBE_EALREADYEXISTS when another
+ * Build wrote first. */
+static int learn_record_once(struct kube_reconcile_ctx *ctx, struct build_wing *w,
+			     const cJSON *build, const cJSON *status, const char *result, bool report,
+			     struct kube_status *st)
 {
 	const char *ns = kube_json_namespace(build);
-	char key[160], now[KUBE_TIME_LEN];
+	char key[160], now[KUBE_TIME_LEN], rv[64];
 	phx_build_learn_key(kube_json_get_str(build, "spec", "serviceName", NULL),
 			    kube_json_get_str(status, "buildSystem", NULL), key, sizeof(key));
-	cJSON *data = learn_read(ctx, ns);
+	cJSON *data = learn_read(ctx, ns, rv, sizeof(rv));
 	struct phx_build_learned l;
 	const char *old = kube_json_get_str(data, key, NULL);
-	if (old && phx_build_learn_parse(old, &l) != 0)
-		learn_corrupt(w, build, key, "rewritten from this Build");
-	else if (!old)
+	if (old && phx_build_learn_parse(old, &l) != 0) {
+		if (report)
+			learn_corrupt(w, build, key, "rewritten from this Build");
 		phx_build_learn_parse("{\"builds\":0}", &l);
+	} else if (!old) {
+		phx_build_learn_parse("{\"builds\":0}", &l);
+	}
 	phx_build_learn_update(&l, status, result,
 			       kube_time_format(kube_clock_wall(ctx->clock) / 1000000000, now,
 						sizeof(now)));
 	char *val = phx_build_learn_format(&l);
 	int corrupt = 0;
 	cJSON *patch = val ? phx_build_learn_patch(data, key, val, &corrupt) : NULL;
-	char *txt = patch ? kube_json_print(patch) : NULL;
 	int rc = KUBE_ENOMEM;
-	struct kube_status st = {0};
-	if (txt && data) {
-		rc = kube_patch(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, PHX_BUILD_LEARN_CM, NULL,
-				KUBE_PATCH_MERGE, txt, NULL, &st);
+	if (patch && rv[0]) {
+		/* A merge patch carrying metadata.resourceVersion is refused with 409 Conflict when
+		 * another Build wrote in between: counts are never lost. */
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(patch, "metadata"), "resourceVersion",
+					rv);
+		char *txt = kube_json_print(patch);
+		rc = txt ? kube_patch(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, PHX_BUILD_LEARN_CM,
+				      NULL, KUBE_PATCH_MERGE, txt, NULL, st)
+			 : KUBE_ENOMEM;
+		free(txt);
 	} else if (patch) {
 		cJSON *cm = cJSON_CreateObject();
 		cJSON_AddStringToObject(cm, "apiVersion", "v1");
@@ -250,19 +268,34 @@ static void learn_record(struct kube_reconcile_ctx *ctx, struct build_wing *w, c
 					"app.kubernetes.io/managed-by", "phoenix-operator");
 		cJSON *d = cJSON_AddObjectToObject(cm, "data");
 		cJSON_AddStringToObject(d, key, val);
-		rc = kube_create(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, cm, NULL, &st);
+		rc = kube_create(ctx->client, &KUBE_GVR_CONFIGMAPS, ns, cm, NULL, st);
 		cJSON_Delete(cm);
 	}
-	if (corrupt > 0)
+	if (corrupt > 0 && report)
 		learn_corrupt(w, build, "(other entries)", "removed");
-	if (rc < 0 && rc != KUBE_ENOTLEADER)
-		kube_log(KUBE_LOG_WARN, "build", "learning ConfigMap write failed", "namespace", ns,
-			 "error", kube_strerror(rc), "message", st.message ? st.message : "", NULL);
-	kube_status_release(&st);
-	free(txt);
 	free(val);
 	cJSON_Delete(patch);
 	cJSON_Delete(data);
+	return rc;
+}
+
+/* A Build with a Job ended: folds it into its entry and writes the ConfigMap (created when
+ * missing), re-reading and retrying when another Build wrote first. Errors are logged: learning
+ * is advice, never a reason to fail a Build. */
+static void learn_record(struct kube_reconcile_ctx *ctx, struct build_wing *w, const cJSON *build,
+			 const cJSON *status, const char *result)
+{
+	struct kube_status st = {0};
+	int rc = KUBE_ECONFLICT;
+	for (int i = 0; i < 5 && (rc == KUBE_ECONFLICT || rc == KUBE_EALREADYEXISTS); i++) {
+		kube_status_release(&st);
+		rc = learn_record_once(ctx, w, build, status, result, i == 0, &st);
+	}
+	if (rc < 0 && rc != KUBE_ENOTLEADER)
+		kube_log(KUBE_LOG_WARN, "build", "learning ConfigMap write failed", "namespace",
+			 kube_json_namespace(build), "error", kube_strerror(rc), "message",
+			 st.message ? st.message : "", NULL);
+	kube_status_release(&st);
 }
 
 /* ---- effects ---- */

@@ -3,7 +3,9 @@
 #  - a Build whose image step is OOM-killed once succeeds with twice the memory: the entry
 #    <service>.<buildSystem> counts the OOM, keeps the memory factor that worked and the step
 #    durations; the next Build of the service starts with that memory (status.retry.learnedFrom);
-#  - a corrupt entry is ignored with a Warning Event (LearningCorrupt) and rewritten.
+#  - a corrupt entry is ignored with a Warning Event (LearningCorrupt) and rewritten;
+#  - a write refused with 409 Conflict (another Build wrote first) is re-read and retried: no
+#    count is lost.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/phx_helpers.sh"
@@ -46,3 +48,13 @@ expect_eq "1" "$(k get job cor-1 -o jsonpath='{.spec.template.spec.containers[0]
 wait_for 20 "a LearningCorrupt Warning" bash -c "kubectl --kubeconfig $KUBECONFIG get events --field-selector involvedObject.name=cor -o jsonpath='{.items[*].reason}' | grep -q LearningCorrupt"
 expect_eq "1" "$(learned audit\\.make | jq -r .builds)" "the entry is rewritten"
 pass "a corrupt learning entry is ignored with a Warning Event and rewritten"
+
+# --- another Build wrote first: the write carries the resourceVersion it read, a 409 Conflict
+# makes it re-read and fold in again (one 409 injected on the ConfigMap's PATCH)
+sim_control -X POST "$SIM_URL/sim/v1/faults/errors" -d '{"method":"PATCH","path":"/api/v1/namespaces/default/configmaps/phoenix-build-learning","status":409,"count":1}' >/dev/null
+script "{\"namespace\":\"default\",\"selector\":\"phoenix.fpai.io/build=race\",\"containers\":{$test_ok,$image_ok}}"
+BUILD_SVC=ledger apply_build race
+build_wait_reason race Succeeded 90
+wait_for 20 "the third Build of ledger learned" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get cm phoenix-build-learning -o jsonpath='{.data.ledger\\.make}' | jq -r .builds)\" = 3 ]"
+expect_eq "0" "$(sim_control "$SIM_URL/sim/v1/faults" | jq '[.. | objects | select(.status? == 409)] | length')" "the injected 409 was used"
+pass "a learning write refused with 409 Conflict is retried on a fresh read: no count lost"
