@@ -372,6 +372,16 @@ static cJSON *registration(struct ctx *c, const char *image)
 	return p;
 }
 
+/* Puts the PhoenixService back on prev (the image it ran before this Build's deploy). */
+static void rollback_to(struct ctx *c, const char *prev)
+{
+	cJSON *p = phx_build_service_new(c->in->build, prev);
+	cJSON_DeleteItemFromObject(kube_json_ensure_obj(p, "metadata"), "ownerReferences");
+	c->out->service = p;
+	c->out->effect = PHX_BUILD_EFFECT_ROLLBACK;
+	c->out->rolled_back = true;
+}
+
 /* The verify Job once the PhoenixService is Available: true when it passed (or verify is off:
  * spec.verify.enabled false), so register may go on; false while it runs or after it failed
  * (the Build ends VerifyFailed naming the endpoint). */
@@ -456,6 +466,15 @@ static bool verify_stage(struct ctx *c, const char *svc, const char *image)
 			 "an endpoint; kubectl describe job -n %s %s", job, why ? why : "Failed",
 			 c->ns, job);
 		set_str(v, "message", msg);
+	}
+	/* A redeploy that fails its contract goes back to the image that ran before (verified
+	 * then, or it would not have been registered); a first deployment stays up unregistered,
+	 * for its logs. */
+	const char *prev = kube_json_get_str(c->st, "previousImage", NULL);
+	if (prev && *prev) {
+		rollback_to(c, prev);
+		size_t n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, "; rolled back to %.200s", prev);
 	}
 	history(c, (int)attempt_of(c), "VerifyFailed", "None", "Failed", "VerifyFailed", msg);
 	finish(c, "Failed", "VerifyFailed", msg);
@@ -583,11 +602,7 @@ static void deploy_stage(struct ctx *c)
 	const char *prev = kube_json_get_str(c->st, "previousImage", NULL);
 	char msg[768];
 	if (prev && *prev) {
-		cJSON *p = phx_build_service_new(c->in->build, prev);
-		cJSON_DeleteItemFromObject(kube_json_ensure_obj(p, "metadata"), "ownerReferences");
-		c->out->service = p;
-		c->out->effect = PHX_BUILD_EFFECT_ROLLBACK;
-		c->out->rolled_back = true;
+		rollback_to(c, prev);
 		snprintf(msg, sizeof(msg), "PhoenixService %s was not Available within %llds with %s; "
 			 "rolled back to %s; kubectl describe phx -n %s %s", svc,
 			 (long long)timeout_s, image, prev, c->ns, svc);

@@ -3,7 +3,8 @@
 # the deploy, a Job runs `phoenix-build verify`, which calls the five contract endpoints through
 # the PhoenixService's Service. The contract service passes and is registered (the label and
 # status.registration on the PhoenixService); a service without /dependencies ends VerifyFailed
-# naming that endpoint, and is not registered. The verify Job: deterministic name, no
+# naming that endpoint, and is not registered; a redeploy of the registered service that fails
+# verify is rolled back to the image that ran before. The verify Job: deterministic name, no
 # service-account token, restricted securityContext.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -65,3 +66,22 @@ expect_contains "$(k logs -n default job/nodeps-1 -c verify)" "GET /dependencies
 expect_eq "" "$(phx_get nodeps '{.metadata.labels.phoenix\.fpai\.io/registered}')" "not registered"
 expect_eq "Failed" "$(k get build nodeps -o jsonpath='{.status.verify.phase}')" "verify phase"
 pass "a service without /dependencies ends VerifyFailed naming it; not registered"
+
+# A redeploy of the registered service with the image that fails verify: rolled back.
+k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: good2}
+spec:
+  serviceName: good
+  image: {name: 'fixture/nodeps:1'}
+  deploy: {port: 8080, standbys: 1, healthTimeoutSeconds: 60}
+YAML
+build_wait_reason good2 VerifyFailed 120
+msg=$(build_cond good2 Succeeded message)
+expect_contains "$msg" "GET /dependencies: HTTP 404" "the message names the missing endpoint"
+expect_eq "rolled back to phoenix/contract-service:dev" "${msg##*; }" "the message says where it went back to"
+expect_eq "phoenix/contract-service:dev" "$(phx_get good '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the previous image again"
+wait_for 60 "good Available again on the previous image" bash -c "kubectl --kubeconfig $KUBECONFIG get phx good -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -qx True"
+expect_eq "good" "$(phx_get good '{.status.registration.build}')" "the registration is still the verified Build's"
+pass "a redeploy that fails verify is rolled back to the verified image"

@@ -514,6 +514,37 @@ static void plan__verify_failure_names_the_endpoint(void **state)
 	world_free(&o);
 }
 
+/* A redeploy whose contract fails goes back to the image that ran before. */
+static void plan__verify_failure_of_a_redeploy_rolls_back(void **state)
+{
+	(void)state;
+	struct world w = { .build = json(IMG_BUILD("auto")), .now = NOW,
+			   .svc = json(SVC("reg/old:1", "True")) };
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_DEPLOY);
+	assert_string_equal(st(&w, "previousImage"), "reg/old:1");
+	set(&w.svc, SVC(IMG, "True"));
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_CREATE_VERIFY_JOB);
+	set(&w.vjob, "{'metadata':{'name':'rev-1'},'status':{'conditions':[{'type':'Failed',"
+		     "'status':'True','reason':'BackoffLimitExceeded','lastTransitionTime':"
+		     "'2026-12-01T20:00:02Z'}]}}");
+	set(&w.vpod, "{'status':{'phase':'Failed','containerStatuses':[{'name':'verify',"
+		     "'state':{'terminated':{'exitCode':1,'message':'{\\'step\\':\\'verify\\',"
+		     "\\'result\\':\\'Failed\\',\\'message\\':\\'GET /state: HTTP 500\\'}'}}}]}}");
+	w.now += 2000;
+	step(&w);
+	assert_int_equal(w.p.effect, PHX_BUILD_EFFECT_ROLLBACK);
+	assert_true(w.p.rolled_back);
+	assert_string_equal(kube_json_get_str(cJSON_GetArrayItem(kube_json_get(w.p.service, "spec",
+		"template", "spec", "containers", NULL), 0), "image", NULL), "reg/old:1");
+	assert_string_equal(succ(&w, "reason"), "VerifyFailed");
+	assert_string_equal(succ(&w, "message"), "GET /state: HTTP 500; kubectl logs -n team "
+			    "job/rev-1 -c verify; rolled back to reg/old:1");
+	assert_false(kube_json_get_bool(w.build, 0, "status", "registered", NULL));
+	world_free(&w);
+}
+
 static void plan__health_timeout_rolls_back_or_takes_down(void **state)
 {
 	(void)state;
@@ -657,6 +688,7 @@ int main(void)
 		cmocka_unit_test(plan__oom_doubles_memory),
 		cmocka_unit_test(plan__prebuilt_deploys_registers),
 		cmocka_unit_test(plan__verify_failure_names_the_endpoint),
+		cmocka_unit_test(plan__verify_failure_of_a_redeploy_rolls_back),
 		cmocka_unit_test(plan__health_timeout_rolls_back_or_takes_down),
 		cmocka_unit_test(plan__approval_gate),
 		cmocka_unit_test(plan__cancel_deletes_job),
