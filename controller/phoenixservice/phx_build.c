@@ -83,7 +83,8 @@ static void add_probe(cJSON *podspec, const cJSON *spec)
 	}
 	const cJSON *hb = kube_json_get(spec, "heartbeat", NULL);
 	const cJSON *port = kube_json_get(hb, "port", NULL);
-	int64_t period = 5, threshold = 3;
+	/* The CRD's defaults (1 s x 2): an object stored before they were set gets the same. */
+	int64_t period = 1, threshold = 2;
 	kube_json_get_int(hb, &period, "periodSeconds", NULL);
 	kube_json_get_int(hb, &threshold, "failureThreshold", NULL);
 	const char *path = kube_json_get_str(hb, "path", NULL);

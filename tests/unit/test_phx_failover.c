@@ -550,6 +550,20 @@ static void build__pod(void **state)
 	assert_string_equal(kube_json_get_str(pod, "metadata", "labels", PHX_LABEL_SERVING, NULL),
 			    "true");
 	cJSON_Delete(pod);
+
+	/* No heartbeat fields (an object stored before the CRD defaulted them): the CRD's
+	 * defaults, 1 s x 2. */
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "spec"),
+						       "heartbeat"), "periodSeconds");
+	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "spec"),
+						       "heartbeat"), "failureThreshold");
+	pod = phx_pod_build(svc, &spec, "web-x3", PHX_ROLE_PRIMARY, true);
+	c = cJSON_GetArrayItem(kube_json_get(pod, "spec", "containers", NULL), 0);
+	assert_true(kube_json_get_int(c, &v, "readinessProbe", "periodSeconds", NULL));
+	assert_int_equal(v, 1);
+	assert_true(kube_json_get_int(c, &v, "readinessProbe", "failureThreshold", NULL));
+	assert_int_equal(v, 2);
+	cJSON_Delete(pod);
 	cJSON_Delete(svc);
 }
 
