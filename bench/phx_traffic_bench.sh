@@ -172,7 +172,10 @@ kill_one() {
 	esac
 	case "${code:-000}" in 2*) return 0 ;; 404 | 400) return 3 ;; *) return 1 ;; esac
 }
-took_effect() { ! whole "$1" || [ "$(victim_of "$1")" != "$2" ]; }
+restarts_of() { k get pod "$1" -o json 2>/dev/null | jq '[.status.containerStatuses[]?.restartCount] | add // 0' 2>/dev/null || echo 0; }
+# The kill shows: not whole, another pod serves, or the victim's containers restarted (a SIGKILLed
+# container can be restarted faster than the 0.2 s poll sees it not whole).
+took_effect() { ! whole "$1" || [ "$(victim_of "$1")" != "$2" ] || [ "$(restarts_of "$2")" -gt "$3" ]; }
 within() { # SECS CMD...: polls CMD until it succeeds or SECS pass; returns its last status
 	local deadline=$((SECONDS + $1))
 	shift
@@ -187,7 +190,7 @@ proxy_port() { # SERVICE: the proxy's counters of its first port
 		'[.services[] | select(.name == $n) | .ports[0]][0] // {}'
 }
 measure() { # TARGET KIND
-	local t=$1 kind=$2 svc cip lg_pid since i pod st done_kills=0 na=0 hist
+	local t=$1 kind=$2 svc cip lg_pid since i pod st r0 done_kills=0 na=0 hist
 	svc=$(svc_of "$t")
 	cip=$(k get svc "$svc" -o jsonpath='{.spec.clusterIP}')
 	since=$(sim_control "$SIM_URL/sim/v1/time" | jq .monoMs)
@@ -201,13 +204,14 @@ measure() { # TARGET KIND
 		pod=$(victim_of "$t")
 		[ -n "$pod" ] || { echo "  $t: no serving pod" >&2; break; }
 		st=0
+		r0=$(restarts_of "$pod")
 		kill_one "$t" "$kind" "$pod" || st=$?
 		if [ $st = 3 ]; then na=1; break; fi
 		[ $st = 0 ] || { echo "  $t $kind: the kill failed" >&2; break; }
 		done_kills=$((done_kills + 1))
 		# the kill shows (not whole, or another pod serves), then whole again within 30 s;
 		# else restore by hand (thaw, unblock, node up) and wait again
-		within 30 took_effect "$t" "$pod" || echo "  $t $kind: no effect seen within 30 s" >&2
+		within 30 took_effect "$t" "$pod" "$r0" || echo "  $t $kind: no effect seen within 30 s" >&2
 		within 30 whole "$t" || true
 		[ -z "$UNDO" ] || ctl "$UNDO" >/dev/null || true
 		wait_for 120 "$t whole after $kind" whole "$t"
