@@ -183,8 +183,14 @@ if [ "${PHX_DEMO_RUN_PODS:-1}" != 0 ] && grep -Eq -- '^ *--run-pods ' <<<"$sim_h
 	run_pods=1
 	sim_flags+=(--run-pods --image-map "phoenix/contract-service:dev=$bin/phoenix-contract-service")
 	grep -Eq -- '^ *--proxy ' <<<"$sim_help" && sim_flags+=(--proxy)
+	# An image store for the Build's `local` builder (its step runs $bin/phoenix-build), so a
+	# Build or an Intent with imageBuild {builder: local, localStore: $state/images} runs here.
+	if grep -Eq -- '^ *--image-store ' <<<"$sim_help"; then
+		rm -rf "$state/images" && mkdir -p "$state/images"
+		sim_flags+=(--image-store "$state/images")
+	fi
 fi
-start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$kubeconfig" \
+PATH="$bin:$PATH" start_bg kubesim "$state/kubesim.log" "$bin/kubesim" --listen 127.0.0.1:0 --kubeconfig-out "$kubeconfig" \
 	--nodes 3 --pod-ready-delay-ms "$ready_delay_ms" "${sim_flags[@]}"
 wait_for "kubesim" 15 test -s "$kubeconfig" || { cat "$state/kubesim.log"; die "kubesim did not write $kubeconfig within 15 s"; }
 export KUBECONFIG="$kubeconfig"
@@ -243,6 +249,7 @@ if [ $up = 1 ]; then
 	fi
 	step "The playground is up"
 	[ $run_pods = 1 ] && note "pods run as local processes; the image phoenix/contract-service:dev is $bin/phoenix-contract-service"
+	[ -d "$state/images" ] && note "image store for Builds: imageBuild {builder: local, localStore: $state/images} (docs/user-guide.md, 'From a few sentences to a running service')"
 	cat <<EOF
     export KUBECONFIG=$kubeconfig KUBECACHEDIR=$KUBECACHEDIR PATH=$bin:\$PATH
     kubectl create namespace try && kubectl -n try apply -f $root/manifests/samples/registry.yaml
