@@ -883,7 +883,7 @@ cJSON *phx_build_service_new(const cJSON *build, const char *image)
 	const char *svc = kube_json_get_str(build, "spec", "serviceName", NULL);
 	if (!svc || !image)
 		return NULL;
-	int64_t port = 8080, standbys = 1;
+	int64_t port = 8080, standbys = 2; /* the CRD default: 1 + 2 */
 	kube_json_get_int(build, &port, "spec", "deploy", "port", NULL);
 	kube_json_get_int(build, &standbys, "spec", "deploy", "standbys", NULL);
 	char ports[16];
