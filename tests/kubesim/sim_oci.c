@@ -175,32 +175,67 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	return c;
 }
 
+int sim_oci_cgroup_layout(const char *root)
+{
+	char path[PATH_MAX], line[512];
+	FILE *f;
+	int v2 = 0;
+
+	if (!root)
+		return SIM_OCI_CG_NONE;
+	/* The unified hierarchy mounted at the root: its controllers are listed there. */
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fscanf(f, "%511s", line) == 1)
+			v2 = v2 || strcmp(line, "memory") == 0;
+		fclose(f);
+		return v2 ? SIM_OCI_CG_V2 : SIM_OCI_CG_NONE;
+	}
+	/* v1 (or hybrid: v1 controllers with the unified tree under root/unified). */
+	snprintf(path, sizeof(path), "%s/memory/memory.limit_in_bytes", root);
+	return access(path, F_OK) == 0 ? SIM_OCI_CG_V1 : SIM_OCI_CG_NONE;
+}
+
 /* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id's prefix (the runc id
  * adds the wrapper's pid: a dying run's watcher must not delete the next run), $2 its name. The
  * environment the runtime built becomes the container's (HOME=/ instead of the pod dir; the
- * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) and a cgroup v1 memory
- * controller, the limit goes on a parent cgroup the wrapper makes (runc's leaf under it has
- * none), because runc removes its leaf, and the leaf's oom_kill count with it, when the
- * container ends. The kernel counts an OOM kill in the victim's (leaf) cgroup only, so the
- * wrapper's verdict is: the container died of SIGKILL (137) and the parent's peak usage reached
- * the limit (memory.max_usage_in_bytes or its memsw twin; failcnt stays 0 there, the charge
- * fails in the leaf) -> $d/oom and a line in the log. Elsewhere
- * runc sets the limit itself (the kernel still kills; it is not told). */
+ * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) the limit goes on a
+ * parent cgroup the wrapper makes (runc's leaf under it has none), because runc removes its
+ * leaf, and the leaf's counters with it, when the container ends. $d/cgroup says which
+ * hierarchy holds the memory controller ("v1 ROOT" or "v2 ROOT", from sim_oci_cgroup_layout).
+ * v1: the parent is under the wrapper's own memory cgroup; the kernel counts an OOM kill in
+ * the victim's (leaf) cgroup only, so the verdict is: the container died of SIGKILL (137) and
+ * the parent's peak usage reached the limit (memory.max_usage_in_bytes or its memsw twin;
+ * failcnt stays 0 there, the charge fails in the leaf). v2: the parent is ROOT/kubesim/<id>
+ * (a cgroup with processes cannot delegate controllers, so not under the wrapper's own),
+ * memory.max the limit, memory.swap.max 0; memory.events is hierarchical, so the verdict is:
+ * 137 and the parent's oom_kill count above 0. Either -> $d/oom and a line in the log.
+ * Elsewhere runc sets the limit itself (the kernel still kills; it is not told). */
 static const char wrapper[] =
 	"# kubesim --run-pods image mode (tests/kubesim/sim_oci.c): runs this dir's bundle with runc\n"
-	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg=\n"
+	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg= mode= root=\n"
 	"rm -f \"$d/oom\"\n"
 	"env -u KUBESIM_OCI_DIR -u PWD -u OLDPWD -u SHLVL -u _ HOME=/ \\\n"
 	"  jq -n '[env | to_entries[] | \"\\(.key)=\\(.value)\"]' >\"$d/env.json\" &&\n"
 	"  jq --slurpfile e \"$d/env.json\" '.process.env = $e[0]' \"$d/config.base.json\" "
 	">\"$d/bundle/config.json\" || exit 126\n"
 	": >>\"$KUBESIM_POD_DIR/term/$2/termination-log\" || exit 126\n"
-	"if [ -s \"$d/memory\" ]; then\n"
+	"[ ! -s \"$d/cgroup\" ] || read -r mode root <\"$d/cgroup\"\n"
+	"if [ -s \"$d/memory\" ] && [ \"$mode\" = v1 ]; then\n"
 	"  own=$(awk -F: '$2 == \"memory\" {print $3}' /proc/self/cgroup); own=${own%/}\n"
-	"  c=/sys/fs/cgroup/memory$own/$id\n"
+	"  c=$root/memory$own/$id\n"
 	"  if [ -n \"$own\" ] && mkdir -p \"$c\" && cat \"$d/memory\" >\"$c/memory.limit_in_bytes\"; then\n"
 	"    [ ! -e \"$c/memory.memsw.limit_in_bytes\" ] || cat \"$d/memory\" >\"$c/memory.memsw.limit_in_bytes\"\n"
 	"    jq --arg p \"$own/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
+	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
+	"  fi\n"
+	"elif [ -s \"$d/memory\" ] && [ \"$mode\" = v2 ]; then\n"
+	"  c=$root/kubesim/$id\n"
+	"  if mkdir -p \"$c\" && { grep -qw memory \"$root/kubesim/cgroup.subtree_control\" 2>/dev/null ||\n"
+	"      echo +memory >\"$root/kubesim/cgroup.subtree_control\"; } &&\n"
+	"    cat \"$d/memory\" >\"$c/memory.max\" && echo +memory >\"$c/cgroup.subtree_control\"; then\n"
+	"    [ ! -e \"$c/memory.swap.max\" ] || echo 0 >\"$c/memory.swap.max\"\n"
+	"    jq --arg p \"/kubesim/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
 	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
 	"  fi\n"
 	"fi\n"
@@ -210,13 +245,21 @@ static const char wrapper[] =
 	"pid=$!\n"
 	"for s in TERM INT HUP QUIT USR1 USR2; do trap \"kill -$s $pid 2>/dev/null\" $s; done\n"
 	"while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done\n"
-	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] &&\n"
-	"  cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
-	"  awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'; then\n"
+	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] && if [ \"$mode\" = v2 ]; then\n"
+	"    awk '$1 == \"oom_kill\" && $2 + 0 > 0 {f = 1} END {exit !f}' \"$cg/memory.events\" 2>/dev/null\n"
+	"  else\n"
+	"    cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
+	"    awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'\n"
+	"  fi; then\n"
 	"  : >\"$d/oom\"\n"
 	"  echo \"kubesim: the kernel OOM-killed the container (memory limit $(cat \"$d/memory\") bytes)\" >&2\n"
 	"fi\n"
 	"exit \"$rc\"\n";
+
+const char *sim_oci_wrapper_text(void)
+{
+	return wrapper;
+}
 
 /* Runs argv (argv[0] found on PATH), output appended to log; its exit status, -1 if it did not
  * run. */
@@ -362,6 +405,18 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		snprintf(lim, sizeof(lim), "%lld",
 			 (long long)sim_j_int(cfg, "linux.resources.memory.limit", 0));
 		if (write_text(path, lim, 0644) != 0) {
+			snprintf(err, errlen, "cannot write %s", path);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/cgroup", dir);
+	{
+		static const char *const names[] = {"", "v1", "v2"};
+		int cg = sim_oci_cgroup_layout(SIM_OCI_CGROUP_ROOT);
+		char line[64];
+
+		snprintf(line, sizeof(line), "%s %s\n", names[cg], SIM_OCI_CGROUP_ROOT);
+		if (write_text(path, cg ? line : "", 0644) != 0) {
 			snprintf(err, errlen, "cannot write %s", path);
 			goto out;
 		}

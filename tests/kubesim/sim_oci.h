@@ -46,9 +46,24 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		    struct sim_rt_image *out, char *err, size_t errlen);
 
-/* 1 if the kernel OOM-killed the last run of this container (the wrapper saw the oom_kill
- * count of the cgroup holding the limit grow; cgroup v1 memory controller only). The runtime
- * asks it when a container ends and reports OOMKilled. Reads the filesystem only. */
+/* Where the cgroup hierarchies are mounted. */
+#define SIM_OCI_CGROUP_ROOT "/sys/fs/cgroup"
+enum { SIM_OCI_CG_NONE = 0, SIM_OCI_CG_V1 = 1, SIM_OCI_CG_V2 = 2 };
+
+/* Which hierarchy under root (SIM_OCI_CGROUP_ROOT, or a fake tree in tests) holds the memory
+ * controller: SIM_OCI_CG_V2 if root is the unified hierarchy (root/cgroup.controllers lists
+ * memory), SIM_OCI_CG_V1 if root/memory is a v1 memory controller (also the hybrid layout,
+ * whose unified tree at root/unified has no controllers), else SIM_OCI_CG_NONE (runc then sets
+ * the limit, if it can, and an OOM kill is only a 137). Reads the filesystem only. */
+int sim_oci_cgroup_layout(const char *root);
+
+/* The wrapper script (sim_oci_resolve writes it as run.sh; exposed for its unit test). */
+const char *sim_oci_wrapper_text(void);
+
+/* 1 if the kernel OOM-killed the last run of this container (the wrapper's verdict from the
+ * cgroup holding the limit: v1 peak usage at the limit, v2 the oom_kill count of
+ * memory.events). The runtime asks it when a container ends and reports OOMKilled. Reads the
+ * filesystem only. */
 int sim_oci_oom_killed(const char *pod_dir, const char *ctr);
 
 #endif
