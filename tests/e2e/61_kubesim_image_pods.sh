@@ -4,7 +4,8 @@
 # built by hack/images/operator-image.sh runs `--help` as a Job that completes, with its output in
 # kubectl logs and a memory limit in its cgroup; the operator itself runs as a Pod from the image,
 # its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
-# and becomes Ready through its /readyz probe (it reached kubesim from inside the container);
+# and becomes Ready through its /readyz probe (it reached kubesim from inside the container) after
+# an exec startup probe of a path only the image has (exec probes run in the container);
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
@@ -83,6 +84,11 @@ spec:
     readinessProbe:
       httpGet: {path: /readyz, port: $probe}
       periodSeconds: 1
+    startupProbe: # runs inside the container (runc exec): the path is the image's, not the host's
+      exec: {command: ["/usr/local/bin/phoenix-controller", "--help"]}
+      periodSeconds: 1
+      timeoutSeconds: 5
+      failureThreshold: 60
 EOF
 k apply -f "$E2E_TMP/op.yaml" >/dev/null
 on_failure "echo '--- operator pod log'; kubectl --kubeconfig '$KUBECONFIG' logs operator 2>&1 | tail -n 30"

@@ -175,6 +175,8 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	return c;
 }
 
+static int strv_from(char ***out, const cJSON *arr, const char *extra);
+
 int sim_oci_cgroup_layout(const char *root)
 {
 	char path[PATH_MAX], line[512];
@@ -241,6 +243,7 @@ static const char wrapper[] =
 	"fi\n"
 	"exec 3> >(exec setsid bash -c 'cat >/dev/null; runc --root \"$0\" delete --force \"$1\" "
 	">/dev/null 2>&1; [ -z \"$2\" ] || rmdir \"$2\" 2>/dev/null' \"$r\" \"$id\" \"$cg\")\n"
+	"printf %s \"$id\" >\"$d/id\"\n"
 	"runc --root \"$r\" run --bundle \"$d/bundle\" \"$id\" 3>&- </dev/null &\n"
 	"pid=$!\n"
 	"for s in TERM INT HUP QUIT USR1 USR2; do trap \"kill -$s $pid 2>/dev/null\" $s; done\n"
@@ -255,6 +258,29 @@ static const char wrapper[] =
 	"  echo \"kubesim: the kernel OOM-killed the container (memory limit $(cat \"$d/memory\") bytes)\" >&2\n"
 	"fi\n"
 	"exit \"$rc\"\n";
+
+char **sim_oci_exec_argv(const cJSON *command)
+{
+	cJSON *argv = cJSON_CreateArray();
+	char **out = NULL;
+
+	if (!argv)
+		return NULL;
+	/* runc exec keeps the container's process env, cwd and user (its config.json's). */
+	cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/bash"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString(
+		"id=$(cat \"$KUBESIM_OCI_DIR/id\") || exit 126; exec runc --root " SIM_OCI_RUNC_ROOT
+		" exec \"$id\" \"$@\" </dev/null"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("kubesim-exec")); /* $0 */
+	add_strings(argv, command);
+	if (cJSON_GetArraySize(command) > 0 && strv_from(&out, argv, NULL) != 0) {
+		sim_rt_strv_free(out);
+		out = NULL;
+	}
+	cJSON_Delete(argv);
+	return out;
+}
 
 const char *sim_oci_wrapper_text(void)
 {

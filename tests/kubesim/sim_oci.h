@@ -57,6 +57,12 @@ enum { SIM_OCI_CG_NONE = 0, SIM_OCI_CG_V1 = 1, SIM_OCI_CG_V2 = 2 };
  * the limit, if it can, and an OOM kill is only a 137). Reads the filesystem only. */
 int sim_oci_cgroup_layout(const char *root);
 
+/* The argv that runs command (a probe's exec.command) inside the container's current run with
+ * `runc exec` (its namespaces, env, cwd and user), given the container's env (KUBESIM_OCI_DIR,
+ * whose `id` file the wrapper writes before `runc run`). NULL for an empty command or no
+ * memory. Caller frees (sim_rt_strv_free). */
+char **sim_oci_exec_argv(const cJSON *command);
+
 /* The wrapper script (sim_oci_resolve writes it as run.sh; exposed for its unit test). */
 const char *sim_oci_wrapper_text(void);
 

@@ -68,6 +68,7 @@ struct rt_ctr {
 	struct sim_probe_state pst[P_COUNT];
 	struct probe_job *job[P_COUNT];
 	int blocked;
+	int oci; /* image mode (sim_oci.h): exec probes run inside the container */
 	/* state */
 	int pull_failed, pulls;
 	int64_t pull_retry_ms;
@@ -695,7 +696,8 @@ static void read_probes(struct rt_ctr *x, const struct mount *m, size_t nm)
 			continue;
 		x->has_probe[i] = 1;
 		if (x->probe[i].kind == SIM_PROBE_EXEC) {
-			x->probe_argv[i] = json_argv(x->probe[i].exec_command, m, nm, x->envp);
+			x->probe_argv[i] = x->oci ? sim_oci_exec_argv(x->probe[i].exec_command)
+						  : json_argv(x->probe[i].exec_command, m, nm, x->envp);
 			resolve_argv0(x->probe_argv[i], x->envp, x->cwd);
 		}
 	}
@@ -715,6 +717,7 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 
 	/* An image in a registry on loopback runs with runc (sim_oci.h); others map to programs. */
 	rc = sim_oci_resolve(p->pod, x->spec, p->dir, &img, x->wait_msg, sizeof(x->wait_msg));
+	x->oci = rc == 0;
 	if (rc == SIM_OCI_NOT_MINE)
 		rc = sim_rt_image_resolve(rt->cfg, sim_j_str(x->spec, "image"),
 					  sim_j_at(x->spec, "command"), sim_j_at(x->spec, "args"),
