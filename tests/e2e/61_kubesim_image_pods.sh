@@ -5,7 +5,8 @@
 # kubectl logs and a memory limit in its cgroup; the operator itself runs as a Pod from the image,
 # its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
 # and becomes Ready through its /readyz probe (it reached kubesim from inside the container) after
-# an exec startup probe of a path only the image has (exec probes run in the container);
+# an exec startup probe of a path only the image has (exec probes run in the container); the
+# freeze fault pauses the container (runc pause) and thaw resumes it;
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
@@ -101,6 +102,14 @@ pid=$(jq -r .pid <<<"$state")
 expect_eq "65532 65532 65532 65532" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" "operator process uid"
 [ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "not in its own PID namespace"
 expect_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$pid/ns/net")" "host network"
+
+# The freeze fault freezes the whole container (runc pause: the cgroup freezer), thaw resumes it.
+sim_control -X POST "$SIM_URL/sim/v1/pods/default/operator/freeze" -d '{}' >/dev/null
+ctr_status() { [ "$(runc_state "$cid" | jq -r .status)" = "$1" ]; }
+wait_for 10 "frozen operator container paused" ctr_status paused
+sim_control -X POST "$SIM_URL/sim/v1/pods/default/operator/thaw" -d '{}' >/dev/null
+wait_for 10 "thawed operator container running" ctr_status running
+wait_for 30 "operator pod Ready after the thaw" op_ready
 
 # SIGKILL of the wrapper's process group (what the runtime does after the grace period) cannot
 # reach the container, which runc puts in a session of its own: the wrapper's watcher deletes it,

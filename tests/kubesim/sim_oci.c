@@ -488,3 +488,19 @@ int sim_oci_oom_killed(const char *pod_dir, const char *ctr)
 	snprintf(path, sizeof(path), "%s/oci/%s/oom", pod_dir, ctr ? ctr : "");
 	return ctr && access(path, F_OK) == 0;
 }
+
+int sim_oci_pause(const char *pod_dir, const char *ctr, int pause)
+{
+	char path[PATH_MAX], id[256] = "";
+	char *argv[] = {"runc", "--root", SIM_OCI_RUNC_ROOT, pause ? "pause" : "resume", id, NULL};
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/oci/%s/id", pod_dir ? pod_dir : "", ctr ? ctr : "");
+	if (!pod_dir || !ctr || (f = fopen(path, "r")) == NULL)
+		return -1;
+	if (!fgets(id, sizeof(id), f))
+		id[0] = '\0';
+	fclose(f);
+	id[strcspn(id, "\n")] = '\0';
+	return id[0] && run_tool(argv, "/dev/null") == 0 ? 0 : -1;
+}

@@ -63,6 +63,11 @@ int sim_oci_cgroup_layout(const char *root);
  * memory. Caller frees (sim_rt_strv_free). */
 char **sim_oci_exec_argv(const cJSON *command);
 
+/* Freezes (pause 1) or thaws the container's current run with `runc pause`/`resume`: the
+ * cgroup freezer stops every process in it (SIGSTOP of the wrapper cannot reach the container,
+ * in a session of its own). 0, or -1 (no run, runc failed). Blocks while runc runs. */
+int sim_oci_pause(const char *pod_dir, const char *ctr, int pause);
+
 /* The wrapper script (sim_oci_resolve writes it as run.sh; exposed for its unit test). */
 const char *sim_oci_wrapper_text(void);
 

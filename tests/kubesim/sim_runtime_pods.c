@@ -878,6 +878,18 @@ static void signal_pod(struct rt_pod *p, int sig)
 		signal_ctr(&p->ctrs[i], sig);
 }
 
+/* SIGSTOP/SIGCONT to the pod's processes; image-mode containers through runc's freezer. */
+static void freeze_pod(struct rt_pod *p, int freeze)
+{
+	size_t i;
+
+	signal_pod(p, freeze ? SIGSTOP : SIGCONT);
+	for (i = 0; i < p->n; i++) {
+		if (p->ctrs[i].oci && p->ctrs[i].pid > 0)
+			sim_oci_pause(p->dir, p->ctrs[i].name, freeze);
+	}
+}
+
 void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace_ms)
 {
 	struct rt_pod *p;
@@ -888,7 +900,7 @@ void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace
 		p->stopping = 1;
 		p->stop_deadline = wall_ms() + (grace_ms > 0 ? grace_ms : 0);
 		if (p->stopped)
-			signal_pod(p, SIGCONT);
+			freeze_pod(p, 0);
 		p->frozen = p->stopped = 0;
 		signal_pod(p, SIGTERM);
 		wake_locked(rt);
@@ -1035,7 +1047,7 @@ int sim_runtime_freeze(struct sim_runtime *rt, const char *uid, int freeze, int 
 		if (kubelet_too)
 			p->frozen = freeze;
 		if (freeze != p->stopped)
-			signal_pod(p, freeze ? SIGSTOP : SIGCONT);
+			freeze_pod(p, freeze);
 		p->stopped = freeze;
 	}
 	pthread_mutex_unlock(&rt->mu);
@@ -1591,7 +1603,7 @@ static void stop_all(struct sim_runtime *rt)
 
 	HASH_ITER(hh, rt->pods, p, t) {
 		if (p->stopped)
-			signal_pod(p, SIGCONT);
+			freeze_pod(p, 0);
 		signal_pod(p, SIGTERM);
 	}
 	for (;;) {
