@@ -10,7 +10,8 @@
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
-# keeps today's mapping (ErrImagePull without a mapping); kubesim SIGKILLed leaves no container.
+# keeps today's mapping (ErrImagePull without a mapping); a held (slow) pull keeps only its own pod
+# waiting in ContainerCreating while another pod from the image runs to completion; kubesim SIGKILLed leaves no container.
 # Skips (exit 0, "SKIP:") when the image tools are missing (hack/install-deps.sh --images).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,6 +30,13 @@ on_exit img_registry_stop
 "$PHX_ROOT/hack/images/operator-image.sh" --bin "$PHX_BIN" --push "$IMG_REGISTRY" >/dev/null ||
 	fail "operator-image.sh failed"
 image="$IMG_REGISTRY/phoenix-operator:0.1.0"
+
+# A skopeo that holds the pull of .../memhog:slow until $E2E_TMP/release exists (a slow pull).
+mkdir -p "$E2E_TMP/slowbin"
+printf '#!/bin/bash\ncase " $* " in *"/memhog:slow oci:"*)\n\tfor _ in $(seq 1200); do [ -e "%s" ] && break; read -rt 0.1 <> <(:) || :; done;;\nesac\nexec %s "$@"\n' \
+	"$E2E_TMP/release" "$(command -v skopeo)" >"$E2E_TMP/slowbin/skopeo"
+chmod +x "$E2E_TMP/slowbin/skopeo"
+export PATH="$E2E_TMP/slowbin:$PATH"
 
 RP="$E2E_TMP/runpods"
 sim_start --run-pods --run-pods-dir "$RP"
@@ -181,6 +189,18 @@ fi
 expect_eq Completed "$(jp mem-ok '{.status.containerStatuses[0].state.terminated.reason}')" "under its limit: Completed"
 
 [ ! -e "$(pod_dir mem-ok)/oci/hog/oom" ] || fail "oom marker for mem-ok"
+
+# --- A slow pull holds only its own pod: the pull runs in a worker ------------------------------
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$IMG_REGISTRY/memhog:1" \
+	"docker://$IMG_REGISTRY/memhog:slow" || fail "cannot tag memhog:slow"
+{ mem_pod slow 1 64Mi | sed 's/memhog:1/memhog:slow/'; mem_pod fast 1 64Mi; } >"$E2E_TMP/slow.yaml"
+k apply -f "$E2E_TMP/slow.yaml" >/dev/null
+wait_for 60 "fast Succeeded while slow's pull is held" phase_is fast Succeeded
+expect_eq Pending "$(jp slow '{.status.phase}')" "slow still pulling"
+expect_eq ContainerCreating "$(jp slow '{.status.containerStatuses[0].state.waiting.reason}')" "slow waits in ContainerCreating"
+expect_contains "$(jp slow '{.status.containerStatuses[0].state.waiting.message}')" "Pulling image" "slow's waiting message"
+touch "$E2E_TMP/release"
+wait_for 60 "slow Succeeded once its pull is released" phase_is slow Succeeded
 
 # --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---
 k run nope --image="$IMG_REGISTRY/not-there:1" --restart=Never >/dev/null

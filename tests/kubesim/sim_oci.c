@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,28 +367,19 @@ static int strv_from(char ***out, const cJSON *arr, const char *extra)
 	return 0;
 }
 
-int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
-		    struct sim_rt_image *out, char *err, size_t errlen)
+/* The slow part of a resolve: skopeo copy, umoci unpack, skopeo inspect --config into dir
+ * (pod_dir/oci/<ctr>, which exists). 0, SIM_OCI_NOT_MINE (not in the registry, no tools) or
+ * KUBE_EIO with a message. Touches dir only: any thread may run it. */
+static int fetch(const char *image, const char *dir, char *err, size_t errlen)
 {
-	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
-	const char *uid = sim_j_str(pod, "metadata.uid");
-	char dir[PATH_MAX], layout[PATH_MAX + 16], bundle[PATH_MAX + 16], logf[PATH_MAX + 16];
-	char src[PATH_MAX + 32], dst[PATH_MAX + 32], path[PATH_MAX + 32], id[160], *text;
-	cJSON *base = NULL, *imgcfg = NULL, *cfg = NULL, *argv;
-	int rc = SIM_OCI_NOT_MINE;
+	char layout[PATH_MAX + 16], bundle[PATH_MAX + 16], logf[PATH_MAX + 16];
+	char src[PATH_MAX + 32], dst[PATH_MAX + 32], path[PATH_MAX + 32];
 
-	memset(out, 0, sizeof(*out));
-	if (!sim_oci_local_ref(image) || !name || !uid)
-		return SIM_OCI_NOT_MINE;
-	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
 	snprintf(layout, sizeof(layout), "%s/layout", dir);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	snprintf(logf, sizeof(logf), "%s/pull.log", dir);
 	snprintf(src, sizeof(src), "docker://%s", image);
 	snprintf(dst, sizeof(dst), "oci:%s:img", layout);
-	snprintf(path, sizeof(path), "%s/oci", pod_dir);
-	if ((mkdir(path, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST))
-		return SIM_OCI_NOT_MINE;
 	{
 		char *rm[] = {"rm", "-rf", bundle, layout, NULL};
 		char *copy[] = {"skopeo", "copy", "-q", "--src-tls-verify=false", src, dst, NULL};
@@ -407,6 +400,131 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 			return KUBE_EIO;
 		}
 	}
+	return 0;
+}
+
+#define PULL_NONE 2
+#define PULLED_FILE "pulled"
+
+/* The outcome a pull worker left in dir/pulled ("0", "1" = not mine, or "-N message"),
+ * consumed; PULL_NONE if there is none (the resolve then pulls itself). */
+static int pulled(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16], line[512] = "";
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/" PULLED_FILE, dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return PULL_NONE;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	unlink(path);
+	line[strcspn(line, "\n")] = '\0';
+	rc = atoi(line);
+	if (rc < 0 && strchr(line, ' '))
+		snprintf(err, errlen, "%s", strchr(line, ' ') + 1);
+	return rc;
+}
+
+struct sim_oci_pull {
+	pthread_t th;
+	atomic_int done;
+	char *image, *dir;
+	void (*wake)(void *);
+	void *ud;
+};
+
+static void *pull_main(void *arg)
+{
+	struct sim_oci_pull *pl = arg;
+	char err[400] = "", path[PATH_MAX + 16], line[440];
+	int rc = fetch(pl->image, pl->dir, err, sizeof(err));
+	FILE *f;
+
+	snprintf(line, sizeof(line), "%d %s\n", rc, err);
+	snprintf(path, sizeof(path), "%s/" PULLED_FILE, pl->dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs(line, f);
+		fclose(f);
+	}
+	atomic_store(&pl->done, 1);
+	if (pl->wake)
+		pl->wake(pl->ud);
+	return NULL;
+}
+
+struct sim_oci_pull *sim_oci_pull_start(const cJSON *ctr, const char *pod_dir,
+					void (*wake)(void *), void *ud)
+{
+	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
+	struct sim_oci_pull *pl;
+	char dir[PATH_MAX];
+
+	if (!sim_oci_local_ref(image) || !name || !pod_dir)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/oci", pod_dir);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return NULL;
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return NULL;
+	pl->image = strdup(image);
+	pl->dir = strdup(dir);
+	pl->wake = wake;
+	pl->ud = ud;
+	snprintf(dir, sizeof(dir), "%s/oci/%s/" PULLED_FILE, pod_dir, name);
+	unlink(dir);
+	if (!pl->image || !pl->dir || pthread_create(&pl->th, NULL, pull_main, pl) != 0) {
+		free(pl->image);
+		free(pl->dir);
+		free(pl);
+		return NULL;
+	}
+	return pl;
+}
+
+int sim_oci_pull_done(const struct sim_oci_pull *pl)
+{
+	return pl && atomic_load(&((struct sim_oci_pull *)pl)->done);
+}
+
+void sim_oci_pull_free(struct sim_oci_pull *pl)
+{
+	if (!pl)
+		return;
+	pthread_join(pl->th, NULL);
+	free(pl->image);
+	free(pl->dir);
+	free(pl);
+}
+
+int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
+		    struct sim_rt_image *out, char *err, size_t errlen)
+{
+	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
+	const char *uid = sim_j_str(pod, "metadata.uid");
+	char dir[PATH_MAX], bundle[PATH_MAX + 16], path[PATH_MAX + 32], id[160], *text;
+	cJSON *base = NULL, *imgcfg = NULL, *cfg = NULL, *argv;
+	int rc = SIM_OCI_NOT_MINE;
+
+	memset(out, 0, sizeof(*out));
+	if (!sim_oci_local_ref(image) || !name || !uid)
+		return SIM_OCI_NOT_MINE;
+	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
+	snprintf(path, sizeof(path), "%s/oci", pod_dir);
+	if ((mkdir(path, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST))
+		return SIM_OCI_NOT_MINE;
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	rc = pulled(dir, err, errlen);
+	if (rc == PULL_NONE)
+		rc = fetch(image, dir, err, errlen);
+	if (rc != 0)
+		return rc;
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
 	base = read_json(path);
 	snprintf(path, sizeof(path), "%s/image-config.json", dir);

@@ -28,6 +28,20 @@ struct sim_rt_image;
 #define SIM_OCI_RUNC_ROOT "/run/kubesim-oci"
 /* A run's runc id: ks-<pod uid>-<container>-<wrapper pid>. */
 
+/* A pull in a worker thread, so a slow pull holds neither the runtime thread nor other pods.
+ * sim_oci_pull_start starts pulling and unpacking the container's image into
+ * pod_dir/oci/<ctr>/ (what sim_oci_resolve would do first) and returns at once; wake(ud) is
+ * called from the worker when it is done (without any lock of the caller's: it must only wake).
+ * The outcome is left in that dir for the next sim_oci_resolve, which then does not pull
+ * again. NULL (nothing started) if the image is not on a loopback registry or no thread could
+ * be made: sim_oci_resolve then pulls itself. sim_oci_pull_done: 1 once finished (atomic).
+ * sim_oci_pull_free waits for the worker (blocks for the rest of the pull) and frees it. */
+struct sim_oci_pull;
+struct sim_oci_pull *sim_oci_pull_start(const cJSON *ctr, const char *pod_dir,
+					void (*wake)(void *), void *ud);
+int sim_oci_pull_done(const struct sim_oci_pull *pull);
+void sim_oci_pull_free(struct sim_oci_pull *pull);
+
 /* 1 if the image reference names a registry on loopback with a port. Pure. */
 int sim_oci_local_ref(const char *image);
 
@@ -41,8 +55,9 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 
 /* Pulls and unpacks the container's image into pod_dir/oci/<ctr>/ and writes the config and
  * the wrapper there; out gets the wrapper as argv, the image's env and the dir as workdir.
- * Returns 0, SIM_OCI_NOT_MINE, or a negative KUBE_E* code with a message in err. Blocks while
- * skopeo and umoci run (about 2 s for the operator image). */
+ * Returns 0, SIM_OCI_NOT_MINE, or a negative KUBE_E* code with a message in err. Uses the
+ * outcome of a finished sim_oci_pull if there is one; else blocks while skopeo and umoci run
+ * (about 2 s for the operator image). */
 int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		    struct sim_rt_image *out, char *err, size_t errlen);
 

@@ -69,6 +69,7 @@ struct rt_ctr {
 	struct probe_job *job[P_COUNT];
 	int blocked;
 	int oci; /* image mode (sim_oci.h): exec probes run inside the container */
+	struct sim_oci_pull *pull; /* image mode: the pull in its worker */
 	/* state */
 	int pull_failed, pulls;
 	int64_t pull_retry_ms;
@@ -766,6 +767,7 @@ static void ctr_release(struct rt_ctr *x)
 		}
 		sim_rt_strv_free(x->probe_argv[i]);
 	}
+	sim_oci_pull_free(x->pull);
 	sim_rt_strv_free(x->argv);
 	sim_rt_strv_free(x->envp);
 	free(x->cwd);
@@ -916,6 +918,8 @@ static void pod_kill_now(struct rt_pod *p)
 	for (i = 0; i < p->n; i++) {
 		struct rt_ctr *x = &p->ctrs[i];
 
+		sim_oci_pull_free(x->pull); /* it writes into the pod dir: done before its removal */
+		x->pull = NULL;
 		if (x->pid > 0) {
 			kill(-x->pid, SIGKILL);
 			waitpid(x->pid, NULL, 0);
@@ -1444,6 +1448,15 @@ static int64_t next_due_locked(struct sim_runtime *rt, int64_t now, int64_t unti
 	return until;
 }
 
+/* A pull worker is done: run the loop (no rt->mu: the loop may be joining the worker). */
+static void pull_wake(void *ud)
+{
+	struct sim_runtime *rt = ud;
+
+	atomic_store(&rt->wake, 1);
+	pthread_cond_broadcast(&rt->cv);
+}
+
 /* Pulls (resolves) the image with back-off, then starts the container. */
 static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
@@ -1466,6 +1479,16 @@ static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x
 			}
 			return;
 		}
+		/* Image mode pulls in a worker (sim_oci.h): this container waits, the rest go on. */
+		if (!x->pull && (x->pull = sim_oci_pull_start(x->spec, p->dir, pull_wake, rt))) {
+			snprintf(msg, sizeof(msg), "Pulling image \"%.200s\"", sim_j_str(x->spec, "image"));
+			set_waiting(p, x, "ContainerCreating", msg);
+			return;
+		}
+		if (x->pull && !sim_oci_pull_done(x->pull))
+			return;
+		sim_oci_pull_free(x->pull);
+		x->pull = NULL;
 		if (prepare_ctr(rt, p, x) != 0) {
 			int64_t backoff = sim_rt_backoff_ms(x->pulls + 1, rt->cfg->backoff_scale);
 
