@@ -268,12 +268,18 @@ char **sim_oci_exec_argv(const cJSON *command)
 
 	if (!argv)
 		return NULL;
-	/* runc exec keeps the container's process env, cwd and user (its config.json's). */
+	/* runc exec keeps the container's process env, cwd and user (its config.json's). The
+	 * process it starts is in a session of its own, out of reach of the probe's SIGKILL of
+	 * this process group at the timeout: a watcher in its own session kills it (by runc's pid
+	 * file) when this shell dies before runc returned. */
 	cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/bash"));
 	cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
 	cJSON_AddItemToArray(argv, cJSON_CreateString(
-		"id=$(cat \"$KUBESIM_OCI_DIR/id\") || exit 126; exec runc --root " SIM_OCI_RUNC_ROOT
-		" exec \"$id\" \"$@\" </dev/null"));
+		"id=$(cat \"$KUBESIM_OCI_DIR/id\") && f=$KUBESIM_OCI_DIR/exec.$$.pid || exit 126\n"
+		"exec 3> >(exec setsid bash -c 'cat >/dev/null; [ ! -s \"$0\" ] || "
+		"kill -KILL \"$(cat \"$0\")\" 2>/dev/null; rm -f \"$0\"' \"$f\")\n"
+		"runc --root " SIM_OCI_RUNC_ROOT " exec --pid-file \"$f\" \"$id\" \"$@\" </dev/null 3>&-\n"
+		"rc=$?; rm -f \"$f\"; exit $rc\n"));
 	cJSON_AddItemToArray(argv, cJSON_CreateString("kubesim-exec")); /* $0 */
 	add_strings(argv, command);
 	if (cJSON_GetArraySize(command) > 0 && strv_from(&out, argv, NULL) != 0) {
