@@ -6,7 +6,8 @@
 # its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
 # and becomes Ready through its /readyz probe (it reached kubesim from inside the container) after
 # an exec startup probe of a path only the image has (exec probes run in the container); the
-# freeze fault pauses the container (runc pause) and thaw resumes it;
+# freeze fault pauses the container (runc pause) and thaw resumes it; an exec probe past its
+# timeout has the process it started in the container killed;
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
@@ -140,6 +141,41 @@ wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' ge
 wait_for 10 "runc container $cid deleted" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1"
 [ -z "$(runc --root /run/kubesim-oci list -q | grep "ks-$uid-")" ] || fail "runc state left for the deleted pod"
 kill -0 "$pid" 2>/dev/null && fail "the operator process $pid outlived its pod"
+
+# --- An exec probe past its timeout: the process it started in the container is killed ---------
+# The probe runs a second operator that waits for the Lease the container holds (it never ends).
+op_cmd='"/usr/local/bin/phoenix-controller", "--kubeconfig", "/etc/phoenix/kubeconfig", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect", "--leader-election-namespace", "default", "--leader-election-id", "hang-lease"'
+cat >"$E2E_TMP/hang.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: hang}
+spec:
+  volumes:
+  - {name: kc, secret: {secretName: op-kubeconfig}}
+  containers:
+  - name: manager
+    image: $image
+    command: [$op_cmd]
+    volumeMounts: [{name: kc, mountPath: /etc/phoenix, readOnly: true}]
+    readinessProbe:
+      exec: {command: [$op_cmd]}
+      periodSeconds: 2
+      timeoutSeconds: 1
+EOF
+k apply -f "$E2E_TMP/hang.yaml" >/dev/null
+hang_running() { cid=$(ctr_id hang manager) && [ -n "$cid" ] && runc_state "$cid" | jq -e '.status == "running"' >/dev/null; }
+wait_for 60 "hang container running" hang_running
+cid=$(ctr_id hang manager)
+main_pid=$(runc_state "$cid" | jq -r .pid)
+probe_pid() { runc --root /run/kubesim-oci ps --format json "$cid" | jq -r --argjson m "$main_pid" '[.[] | select(. != $m)] | first // empty'; }
+probe_seen() { [ -n "$(probe_pid)" ]; }
+wait_for 30 "an exec probe's process in the hang container" probe_seen
+first=$(probe_pid)
+[ -n "$first" ] || fail "the probe's process ended before the test saw it twice"
+wait_for 15 "the timed-out probe's process $first killed" bash -c "! kill -0 $first 2>/dev/null"
+kill -0 "$main_pid" || fail "the container's own process died with its probe"
+k delete pod hang --wait=false >/dev/null
+wait_for 30 "hang pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod hang >/dev/null 2>&1"
 
 # --- Memory: the limit is the memory cgroup's, the kill is the kernel's -------------------------
 # A tiny image of a program that allocates N MiB, on a base of its own libraries.
