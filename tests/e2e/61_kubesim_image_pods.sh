@@ -4,11 +4,15 @@
 # built by hack/images/operator-image.sh runs `--help` as a Job that completes, with its output in
 # kubectl logs and a memory limit in its cgroup; the operator itself runs as a Pod from the image,
 # its kubeconfig from a Secret volume, on a read-only root as uid 65532 in its own PID namespace,
-# and becomes Ready through its /readyz probe (it reached kubesim from inside the container);
+# and becomes Ready through its /readyz probe (it reached kubesim from inside the container) after
+# an exec startup probe of a path only the image has (exec probes run in the container); the
+# freeze fault pauses the container (runc pause) and thaw resumes it; an exec probe past its
+# timeout has the process it started in the container killed;
 # deleting the pod stops the container and leaves no runc state; a memory limit is the memory
 # cgroup's: a program under it completes, one over it is killed by the kernel (exit 137, noticed
 # by the wrapper where the machine has the cgroup v1 memory controller); an image not in the registry
-# keeps today's mapping (ErrImagePull without a mapping); kubesim SIGKILLed leaves no container.
+# keeps today's mapping (ErrImagePull without a mapping); a held (slow) pull keeps only its own pod
+# waiting in ContainerCreating while another pod from the image runs to completion; kubesim SIGKILLed leaves no container.
 # Skips (exit 0, "SKIP:") when the image tools are missing (hack/install-deps.sh --images).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -27,6 +31,13 @@ on_exit img_registry_stop
 "$PHX_ROOT/hack/images/operator-image.sh" --bin "$PHX_BIN" --push "$IMG_REGISTRY" >/dev/null ||
 	fail "operator-image.sh failed"
 image="$IMG_REGISTRY/phoenix-operator:0.1.0"
+
+# A skopeo that holds the pull of .../memhog:slow until $E2E_TMP/release exists (a slow pull).
+mkdir -p "$E2E_TMP/slowbin"
+printf '#!/bin/bash\ncase " $* " in *"/memhog:slow oci:"*)\n\tfor _ in $(seq 1200); do [ -e "%s" ] && break; read -rt 0.1 <> <(:) || :; done;;\nesac\nexec %s "$@"\n' \
+	"$E2E_TMP/release" "$(command -v skopeo)" >"$E2E_TMP/slowbin/skopeo"
+chmod +x "$E2E_TMP/slowbin/skopeo"
+export PATH="$E2E_TMP/slowbin:$PATH"
 
 RP="$E2E_TMP/runpods"
 sim_start --run-pods --run-pods-dir "$RP"
@@ -83,6 +94,11 @@ spec:
     readinessProbe:
       httpGet: {path: /readyz, port: $probe}
       periodSeconds: 1
+    startupProbe: # runs inside the container (runc exec): the path is the image's, not the host's
+      exec: {command: ["/usr/local/bin/phoenix-controller", "--help"]}
+      periodSeconds: 1
+      timeoutSeconds: 5
+      failureThreshold: 60
 EOF
 k apply -f "$E2E_TMP/op.yaml" >/dev/null
 on_failure "echo '--- operator pod log'; kubectl --kubeconfig '$KUBECONFIG' logs operator 2>&1 | tail -n 30"
@@ -95,6 +111,14 @@ pid=$(jq -r .pid <<<"$state")
 expect_eq "65532 65532 65532 65532" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")" "operator process uid"
 [ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "not in its own PID namespace"
 expect_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$pid/ns/net")" "host network"
+
+# The freeze fault freezes the whole container (runc pause: the cgroup freezer), thaw resumes it.
+sim_control -X POST "$SIM_URL/sim/v1/pods/default/operator/freeze" -d '{}' >/dev/null
+ctr_status() { [ "$(runc_state "$cid" | jq -r .status)" = "$1" ]; }
+wait_for 10 "frozen operator container paused" ctr_status paused
+sim_control -X POST "$SIM_URL/sim/v1/pods/default/operator/thaw" -d '{}' >/dev/null
+wait_for 10 "thawed operator container running" ctr_status running
+wait_for 30 "operator pod Ready after the thaw" op_ready
 
 # SIGKILL of the wrapper's process group (what the runtime does after the grace period) cannot
 # reach the container, which runc puts in a session of its own: the wrapper's watcher deletes it,
@@ -117,6 +141,41 @@ wait_for 30 "operator pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' ge
 wait_for 10 "runc container $cid deleted" bash -c "! runc --root /run/kubesim-oci state $cid >/dev/null 2>&1"
 [ -z "$(runc --root /run/kubesim-oci list -q | grep "ks-$uid-")" ] || fail "runc state left for the deleted pod"
 kill -0 "$pid" 2>/dev/null && fail "the operator process $pid outlived its pod"
+
+# --- An exec probe past its timeout: the process it started in the container is killed ---------
+# The probe runs a second operator that waits for the Lease the container holds (it never ends).
+op_cmd='"/usr/local/bin/phoenix-controller", "--kubeconfig", "/etc/phoenix/kubeconfig", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect", "--leader-election-namespace", "default", "--leader-election-id", "hang-lease"'
+cat >"$E2E_TMP/hang.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: hang}
+spec:
+  volumes:
+  - {name: kc, secret: {secretName: op-kubeconfig}}
+  containers:
+  - name: manager
+    image: $image
+    command: [$op_cmd]
+    volumeMounts: [{name: kc, mountPath: /etc/phoenix, readOnly: true}]
+    readinessProbe:
+      exec: {command: [$op_cmd]}
+      periodSeconds: 2
+      timeoutSeconds: 1
+EOF
+k apply -f "$E2E_TMP/hang.yaml" >/dev/null
+hang_running() { cid=$(ctr_id hang manager) && [ -n "$cid" ] && runc_state "$cid" | jq -e '.status == "running"' >/dev/null; }
+wait_for 60 "hang container running" hang_running
+cid=$(ctr_id hang manager)
+main_pid=$(runc_state "$cid" | jq -r .pid)
+probe_pid() { runc --root /run/kubesim-oci ps --format json "$cid" | jq -r --argjson m "$main_pid" '[.[] | select(. != $m)] | first // empty'; }
+probe_seen() { [ -n "$(probe_pid)" ]; }
+wait_for 30 "an exec probe's process in the hang container" probe_seen
+first=$(probe_pid)
+[ -n "$first" ] || fail "the probe's process ended before the test saw it twice"
+wait_for 15 "the timed-out probe's process $first killed" bash -c "! kill -0 $first 2>/dev/null"
+kill -0 "$main_pid" || fail "the container's own process died with its probe"
+k delete pod hang --wait=false >/dev/null
+wait_for 30 "hang pod gone" bash -c "! kubectl --kubeconfig '$KUBECONFIG' get pod hang >/dev/null 2>&1"
 
 # --- Memory: the limit is the memory cgroup's, the kill is the kernel's -------------------------
 # A tiny image of a program that allocates N MiB, on a base of its own libraries.
@@ -166,6 +225,18 @@ fi
 expect_eq Completed "$(jp mem-ok '{.status.containerStatuses[0].state.terminated.reason}')" "under its limit: Completed"
 
 [ ! -e "$(pod_dir mem-ok)/oci/hog/oom" ] || fail "oom marker for mem-ok"
+
+# --- A slow pull holds only its own pod: the pull runs in a worker ------------------------------
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$IMG_REGISTRY/memhog:1" \
+	"docker://$IMG_REGISTRY/memhog:slow" || fail "cannot tag memhog:slow"
+{ mem_pod slow 1 64Mi | sed 's/memhog:1/memhog:slow/'; mem_pod fast 1 64Mi; } >"$E2E_TMP/slow.yaml"
+k apply -f "$E2E_TMP/slow.yaml" >/dev/null
+wait_for 60 "fast Succeeded while slow's pull is held" phase_is fast Succeeded
+expect_eq Pending "$(jp slow '{.status.phase}')" "slow still pulling"
+expect_eq ContainerCreating "$(jp slow '{.status.containerStatuses[0].state.waiting.reason}')" "slow waits in ContainerCreating"
+expect_contains "$(jp slow '{.status.containerStatuses[0].state.waiting.message}')" "Pulling image" "slow's waiting message"
+touch "$E2E_TMP/release"
+wait_for 60 "slow Succeeded once its pull is released" phase_is slow Succeeded
 
 # --- An image the registry does not have keeps the process mapping: no mapping, ErrImagePull ---
 k run nope --image="$IMG_REGISTRY/not-there:1" --restart=Never >/dev/null

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,48 +177,123 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	return c;
 }
 
+static int strv_from(char ***out, const cJSON *arr, const char *extra);
+
+int sim_oci_cgroup_layout(const char *root)
+{
+	char path[PATH_MAX], line[512];
+	FILE *f;
+	int v2 = 0;
+
+	if (!root)
+		return SIM_OCI_CG_NONE;
+	/* The unified hierarchy mounted at the root: its controllers are listed there. */
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fscanf(f, "%511s", line) == 1)
+			v2 = v2 || strcmp(line, "memory") == 0;
+		fclose(f);
+		return v2 ? SIM_OCI_CG_V2 : SIM_OCI_CG_NONE;
+	}
+	/* v1 (or hybrid: v1 controllers with the unified tree under root/unified). */
+	snprintf(path, sizeof(path), "%s/memory/memory.limit_in_bytes", root);
+	return access(path, F_OK) == 0 ? SIM_OCI_CG_V1 : SIM_OCI_CG_NONE;
+}
+
 /* The wrapper the runtime spawns (see sim_oci.h); $1 is the container id's prefix (the runc id
  * adds the wrapper's pid: a dying run's watcher must not delete the next run), $2 its name. The
  * environment the runtime built becomes the container's (HOME=/ instead of the pod dir; the
- * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) and a cgroup v1 memory
- * controller, the limit goes on a parent cgroup the wrapper makes (runc's leaf under it has
- * none), because runc removes its leaf, and the leaf's oom_kill count with it, when the
- * container ends. The kernel counts an OOM kill in the victim's (leaf) cgroup only, so the
- * wrapper's verdict is: the container died of SIGKILL (137) and the parent's peak usage reached
- * the limit (memory.max_usage_in_bytes or its memsw twin; failcnt stays 0 there, the charge
- * fails in the leaf) -> $d/oom and a line in the log. Elsewhere
- * runc sets the limit itself (the kernel still kills; it is not told). */
+ * runtime's own KUBESIM_OCI_DIR dropped). With a memory limit ($d/memory) the limit goes on a
+ * parent cgroup the wrapper makes (runc's leaf under it has none), because runc removes its
+ * leaf, and the leaf's counters with it, when the container ends. $d/cgroup says which
+ * hierarchy holds the memory controller ("v1 ROOT" or "v2 ROOT", from sim_oci_cgroup_layout).
+ * v1: the parent is under the wrapper's own memory cgroup; the kernel counts an OOM kill in
+ * the victim's (leaf) cgroup only, so the verdict is: the container died of SIGKILL (137) and
+ * the parent's peak usage reached the limit (memory.max_usage_in_bytes or its memsw twin;
+ * failcnt stays 0 there, the charge fails in the leaf). v2: the parent is ROOT/kubesim/<id>
+ * (a cgroup with processes cannot delegate controllers, so not under the wrapper's own),
+ * memory.max the limit, memory.swap.max 0; memory.events is hierarchical, so the verdict is:
+ * 137 and the parent's oom_kill count above 0. Either -> $d/oom and a line in the log.
+ * Elsewhere runc sets the limit itself (the kernel still kills; it is not told). */
 static const char wrapper[] =
 	"# kubesim --run-pods image mode (tests/kubesim/sim_oci.c): runs this dir's bundle with runc\n"
-	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg=\n"
+	"d=$KUBESIM_OCI_DIR r=" SIM_OCI_RUNC_ROOT " id=$1-$$ cg= mode= root=\n"
 	"rm -f \"$d/oom\"\n"
 	"env -u KUBESIM_OCI_DIR -u PWD -u OLDPWD -u SHLVL -u _ HOME=/ \\\n"
 	"  jq -n '[env | to_entries[] | \"\\(.key)=\\(.value)\"]' >\"$d/env.json\" &&\n"
 	"  jq --slurpfile e \"$d/env.json\" '.process.env = $e[0]' \"$d/config.base.json\" "
 	">\"$d/bundle/config.json\" || exit 126\n"
 	": >>\"$KUBESIM_POD_DIR/term/$2/termination-log\" || exit 126\n"
-	"if [ -s \"$d/memory\" ]; then\n"
+	"[ ! -s \"$d/cgroup\" ] || read -r mode root <\"$d/cgroup\"\n"
+	"if [ -s \"$d/memory\" ] && [ \"$mode\" = v1 ]; then\n"
 	"  own=$(awk -F: '$2 == \"memory\" {print $3}' /proc/self/cgroup); own=${own%/}\n"
-	"  c=/sys/fs/cgroup/memory$own/$id\n"
+	"  c=$root/memory$own/$id\n"
 	"  if [ -n \"$own\" ] && mkdir -p \"$c\" && cat \"$d/memory\" >\"$c/memory.limit_in_bytes\"; then\n"
 	"    [ ! -e \"$c/memory.memsw.limit_in_bytes\" ] || cat \"$d/memory\" >\"$c/memory.memsw.limit_in_bytes\"\n"
 	"    jq --arg p \"$own/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
 	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
 	"  fi\n"
+	"elif [ -s \"$d/memory\" ] && [ \"$mode\" = v2 ]; then\n"
+	"  c=$root/kubesim/$id\n"
+	"  if mkdir -p \"$c\" && { grep -qw memory \"$root/kubesim/cgroup.subtree_control\" 2>/dev/null ||\n"
+	"      echo +memory >\"$root/kubesim/cgroup.subtree_control\"; } &&\n"
+	"    cat \"$d/memory\" >\"$c/memory.max\" && echo +memory >\"$c/cgroup.subtree_control\"; then\n"
+	"    [ ! -e \"$c/memory.swap.max\" ] || echo 0 >\"$c/memory.swap.max\"\n"
+	"    jq --arg p \"/kubesim/$id/c\" '.linux.cgroupsPath = $p | del(.linux.resources.memory)' "
+	"\"$d/bundle/config.json\" >\"$d/config.cg.json\" && mv \"$d/config.cg.json\" \"$d/bundle/config.json\" && cg=$c\n"
+	"  fi\n"
 	"fi\n"
 	"exec 3> >(exec setsid bash -c 'cat >/dev/null; runc --root \"$0\" delete --force \"$1\" "
 	">/dev/null 2>&1; [ -z \"$2\" ] || rmdir \"$2\" 2>/dev/null' \"$r\" \"$id\" \"$cg\")\n"
+	"printf %s \"$id\" >\"$d/id\"\n"
 	"runc --root \"$r\" run --bundle \"$d/bundle\" \"$id\" 3>&- </dev/null &\n"
 	"pid=$!\n"
 	"for s in TERM INT HUP QUIT USR1 USR2; do trap \"kill -$s $pid 2>/dev/null\" $s; done\n"
 	"while :; do wait \"$pid\"; rc=$?; kill -0 \"$pid\" 2>/dev/null || break; done\n"
-	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] &&\n"
-	"  cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
-	"  awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'; then\n"
+	"if [ \"$rc\" = 137 ] && [ -n \"$cg\" ] && if [ \"$mode\" = v2 ]; then\n"
+	"    awk '$1 == \"oom_kill\" && $2 + 0 > 0 {f = 1} END {exit !f}' \"$cg/memory.events\" 2>/dev/null\n"
+	"  else\n"
+	"    cat \"$cg/memory.max_usage_in_bytes\" \"$cg/memory.memsw.max_usage_in_bytes\" 2>/dev/null |\n"
+	"    awk -v l=\"$(cat \"$d/memory\")\" '$1 + 0 >= l + 0 {f = 1} END {exit !f}'\n"
+	"  fi; then\n"
 	"  : >\"$d/oom\"\n"
 	"  echo \"kubesim: the kernel OOM-killed the container (memory limit $(cat \"$d/memory\") bytes)\" >&2\n"
 	"fi\n"
 	"exit \"$rc\"\n";
+
+char **sim_oci_exec_argv(const cJSON *command)
+{
+	cJSON *argv = cJSON_CreateArray();
+	char **out = NULL;
+
+	if (!argv)
+		return NULL;
+	/* runc exec keeps the container's process env, cwd and user (its config.json's). The
+	 * process it starts is in a session of its own, out of reach of the probe's SIGKILL of
+	 * this process group at the timeout: a watcher in its own session kills it (by runc's pid
+	 * file) when this shell dies before runc returned. */
+	cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/bash"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString(
+		"id=$(cat \"$KUBESIM_OCI_DIR/id\") && f=$KUBESIM_OCI_DIR/exec.$$.pid || exit 126\n"
+		"exec 3> >(exec setsid bash -c 'cat >/dev/null; [ ! -s \"$0\" ] || "
+		"kill -KILL \"$(cat \"$0\")\" 2>/dev/null; rm -f \"$0\"' \"$f\")\n"
+		"runc --root " SIM_OCI_RUNC_ROOT " exec --pid-file \"$f\" \"$id\" \"$@\" </dev/null 3>&-\n"
+		"rc=$?; rm -f \"$f\"; exit $rc\n"));
+	cJSON_AddItemToArray(argv, cJSON_CreateString("kubesim-exec")); /* $0 */
+	add_strings(argv, command);
+	if (cJSON_GetArraySize(command) > 0 && strv_from(&out, argv, NULL) != 0) {
+		sim_rt_strv_free(out);
+		out = NULL;
+	}
+	cJSON_Delete(argv);
+	return out;
+}
+
+const char *sim_oci_wrapper_text(void)
+{
+	return wrapper;
+}
 
 /* Runs argv (argv[0] found on PATH), output appended to log; its exit status, -1 if it did not
  * run. */
@@ -296,28 +373,19 @@ static int strv_from(char ***out, const cJSON *arr, const char *extra)
 	return 0;
 }
 
-int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
-		    struct sim_rt_image *out, char *err, size_t errlen)
+/* The slow part of a resolve: skopeo copy, umoci unpack, skopeo inspect --config into dir
+ * (pod_dir/oci/<ctr>, which exists). 0, SIM_OCI_NOT_MINE (not in the registry, no tools) or
+ * KUBE_EIO with a message. Touches dir only: any thread may run it. */
+static int fetch(const char *image, const char *dir, char *err, size_t errlen)
 {
-	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
-	const char *uid = sim_j_str(pod, "metadata.uid");
-	char dir[PATH_MAX], layout[PATH_MAX + 16], bundle[PATH_MAX + 16], logf[PATH_MAX + 16];
-	char src[PATH_MAX + 32], dst[PATH_MAX + 32], path[PATH_MAX + 32], id[160], *text;
-	cJSON *base = NULL, *imgcfg = NULL, *cfg = NULL, *argv;
-	int rc = SIM_OCI_NOT_MINE;
+	char layout[PATH_MAX + 16], bundle[PATH_MAX + 16], logf[PATH_MAX + 16];
+	char src[PATH_MAX + 32], dst[PATH_MAX + 32], path[PATH_MAX + 32];
 
-	memset(out, 0, sizeof(*out));
-	if (!sim_oci_local_ref(image) || !name || !uid)
-		return SIM_OCI_NOT_MINE;
-	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
 	snprintf(layout, sizeof(layout), "%s/layout", dir);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	snprintf(logf, sizeof(logf), "%s/pull.log", dir);
 	snprintf(src, sizeof(src), "docker://%s", image);
 	snprintf(dst, sizeof(dst), "oci:%s:img", layout);
-	snprintf(path, sizeof(path), "%s/oci", pod_dir);
-	if ((mkdir(path, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST))
-		return SIM_OCI_NOT_MINE;
 	{
 		char *rm[] = {"rm", "-rf", bundle, layout, NULL};
 		char *copy[] = {"skopeo", "copy", "-q", "--src-tls-verify=false", src, dst, NULL};
@@ -338,6 +406,131 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 			return KUBE_EIO;
 		}
 	}
+	return 0;
+}
+
+#define PULL_NONE 2
+#define PULLED_FILE "pulled"
+
+/* The outcome a pull worker left in dir/pulled ("0", "1" = not mine, or "-N message"),
+ * consumed; PULL_NONE if there is none (the resolve then pulls itself). */
+static int pulled(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16], line[512] = "";
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/" PULLED_FILE, dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return PULL_NONE;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	unlink(path);
+	line[strcspn(line, "\n")] = '\0';
+	rc = atoi(line);
+	if (rc < 0 && strchr(line, ' '))
+		snprintf(err, errlen, "%s", strchr(line, ' ') + 1);
+	return rc;
+}
+
+struct sim_oci_pull {
+	pthread_t th;
+	atomic_int done;
+	char *image, *dir;
+	void (*wake)(void *);
+	void *ud;
+};
+
+static void *pull_main(void *arg)
+{
+	struct sim_oci_pull *pl = arg;
+	char err[400] = "", path[PATH_MAX + 16], line[440];
+	int rc = fetch(pl->image, pl->dir, err, sizeof(err));
+	FILE *f;
+
+	snprintf(line, sizeof(line), "%d %s\n", rc, err);
+	snprintf(path, sizeof(path), "%s/" PULLED_FILE, pl->dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs(line, f);
+		fclose(f);
+	}
+	atomic_store(&pl->done, 1);
+	if (pl->wake)
+		pl->wake(pl->ud);
+	return NULL;
+}
+
+struct sim_oci_pull *sim_oci_pull_start(const cJSON *ctr, const char *pod_dir,
+					void (*wake)(void *), void *ud)
+{
+	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
+	struct sim_oci_pull *pl;
+	char dir[PATH_MAX];
+
+	if (!sim_oci_local_ref(image) || !name || !pod_dir)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/oci", pod_dir);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return NULL;
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return NULL;
+	pl->image = strdup(image);
+	pl->dir = strdup(dir);
+	pl->wake = wake;
+	pl->ud = ud;
+	snprintf(dir, sizeof(dir), "%s/oci/%s/" PULLED_FILE, pod_dir, name);
+	unlink(dir);
+	if (!pl->image || !pl->dir || pthread_create(&pl->th, NULL, pull_main, pl) != 0) {
+		free(pl->image);
+		free(pl->dir);
+		free(pl);
+		return NULL;
+	}
+	return pl;
+}
+
+int sim_oci_pull_done(const struct sim_oci_pull *pl)
+{
+	return pl && atomic_load(&((struct sim_oci_pull *)pl)->done);
+}
+
+void sim_oci_pull_free(struct sim_oci_pull *pl)
+{
+	if (!pl)
+		return;
+	pthread_join(pl->th, NULL);
+	free(pl->image);
+	free(pl->dir);
+	free(pl);
+}
+
+int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
+		    struct sim_rt_image *out, char *err, size_t errlen)
+{
+	const char *image = sim_j_str(ctr, "image"), *name = sim_j_str(ctr, "name");
+	const char *uid = sim_j_str(pod, "metadata.uid");
+	char dir[PATH_MAX], bundle[PATH_MAX + 16], path[PATH_MAX + 32], id[160], *text;
+	cJSON *base = NULL, *imgcfg = NULL, *cfg = NULL, *argv;
+	int rc = SIM_OCI_NOT_MINE;
+
+	memset(out, 0, sizeof(*out));
+	if (!sim_oci_local_ref(image) || !name || !uid)
+		return SIM_OCI_NOT_MINE;
+	snprintf(dir, sizeof(dir), "%s/oci/%s", pod_dir, name);
+	snprintf(path, sizeof(path), "%s/oci", pod_dir);
+	if ((mkdir(path, 0755) != 0 && errno != EEXIST) || (mkdir(dir, 0755) != 0 && errno != EEXIST))
+		return SIM_OCI_NOT_MINE;
+	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+	rc = pulled(dir, err, errlen);
+	if (rc == PULL_NONE)
+		rc = fetch(image, dir, err, errlen);
+	if (rc != 0)
+		return rc;
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
 	base = read_json(path);
 	snprintf(path, sizeof(path), "%s/image-config.json", dir);
@@ -362,6 +555,18 @@ int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		snprintf(lim, sizeof(lim), "%lld",
 			 (long long)sim_j_int(cfg, "linux.resources.memory.limit", 0));
 		if (write_text(path, lim, 0644) != 0) {
+			snprintf(err, errlen, "cannot write %s", path);
+			goto out;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/cgroup", dir);
+	{
+		static const char *const names[] = {"", "v1", "v2"};
+		int cg = sim_oci_cgroup_layout(SIM_OCI_CGROUP_ROOT);
+		char line[64];
+
+		snprintf(line, sizeof(line), "%s %s\n", names[cg], SIM_OCI_CGROUP_ROOT);
+		if (write_text(path, cg ? line : "", 0644) != 0) {
 			snprintf(err, errlen, "cannot write %s", path);
 			goto out;
 		}
@@ -406,4 +611,20 @@ int sim_oci_oom_killed(const char *pod_dir, const char *ctr)
 
 	snprintf(path, sizeof(path), "%s/oci/%s/oom", pod_dir, ctr ? ctr : "");
 	return ctr && access(path, F_OK) == 0;
+}
+
+int sim_oci_pause(const char *pod_dir, const char *ctr, int pause)
+{
+	char path[PATH_MAX], id[256] = "";
+	char *argv[] = {"runc", "--root", SIM_OCI_RUNC_ROOT, pause ? "pause" : "resume", id, NULL};
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/oci/%s/id", pod_dir ? pod_dir : "", ctr ? ctr : "");
+	if (!pod_dir || !ctr || (f = fopen(path, "r")) == NULL)
+		return -1;
+	if (!fgets(id, sizeof(id), f))
+		id[0] = '\0';
+	fclose(f);
+	id[strcspn(id, "\n")] = '\0';
+	return id[0] && run_tool(argv, "/dev/null") == 0 ? 0 : -1;
 }

@@ -28,6 +28,20 @@ struct sim_rt_image;
 #define SIM_OCI_RUNC_ROOT "/run/kubesim-oci"
 /* A run's runc id: ks-<pod uid>-<container>-<wrapper pid>. */
 
+/* A pull in a worker thread, so a slow pull holds neither the runtime thread nor other pods.
+ * sim_oci_pull_start starts pulling and unpacking the container's image into
+ * pod_dir/oci/<ctr>/ (what sim_oci_resolve would do first) and returns at once; wake(ud) is
+ * called from the worker when it is done (without any lock of the caller's: it must only wake).
+ * The outcome is left in that dir for the next sim_oci_resolve, which then does not pull
+ * again. NULL (nothing started) if the image is not on a loopback registry or no thread could
+ * be made: sim_oci_resolve then pulls itself. sim_oci_pull_done: 1 once finished (atomic).
+ * sim_oci_pull_free waits for the worker (blocks for the rest of the pull) and frees it. */
+struct sim_oci_pull;
+struct sim_oci_pull *sim_oci_pull_start(const cJSON *ctr, const char *pod_dir,
+					void (*wake)(void *), void *ud);
+int sim_oci_pull_done(const struct sim_oci_pull *pull);
+void sim_oci_pull_free(struct sim_oci_pull *pull);
+
 /* 1 if the image reference names a registry on loopback with a port. Pure. */
 int sim_oci_local_ref(const char *image);
 
@@ -41,14 +55,41 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 
 /* Pulls and unpacks the container's image into pod_dir/oci/<ctr>/ and writes the config and
  * the wrapper there; out gets the wrapper as argv, the image's env and the dir as workdir.
- * Returns 0, SIM_OCI_NOT_MINE, or a negative KUBE_E* code with a message in err. Blocks while
- * skopeo and umoci run (about 2 s for the operator image). */
+ * Returns 0, SIM_OCI_NOT_MINE, or a negative KUBE_E* code with a message in err. Uses the
+ * outcome of a finished sim_oci_pull if there is one; else blocks while skopeo and umoci run
+ * (about 2 s for the operator image). */
 int sim_oci_resolve(const cJSON *pod, const cJSON *ctr, const char *pod_dir,
 		    struct sim_rt_image *out, char *err, size_t errlen);
 
-/* 1 if the kernel OOM-killed the last run of this container (the wrapper saw the oom_kill
- * count of the cgroup holding the limit grow; cgroup v1 memory controller only). The runtime
- * asks it when a container ends and reports OOMKilled. Reads the filesystem only. */
+/* Where the cgroup hierarchies are mounted. */
+#define SIM_OCI_CGROUP_ROOT "/sys/fs/cgroup"
+enum { SIM_OCI_CG_NONE = 0, SIM_OCI_CG_V1 = 1, SIM_OCI_CG_V2 = 2 };
+
+/* Which hierarchy under root (SIM_OCI_CGROUP_ROOT, or a fake tree in tests) holds the memory
+ * controller: SIM_OCI_CG_V2 if root is the unified hierarchy (root/cgroup.controllers lists
+ * memory), SIM_OCI_CG_V1 if root/memory is a v1 memory controller (also the hybrid layout,
+ * whose unified tree at root/unified has no controllers), else SIM_OCI_CG_NONE (runc then sets
+ * the limit, if it can, and an OOM kill is only a 137). Reads the filesystem only. */
+int sim_oci_cgroup_layout(const char *root);
+
+/* The argv that runs command (a probe's exec.command) inside the container's current run with
+ * `runc exec` (its namespaces, env, cwd and user), given the container's env (KUBESIM_OCI_DIR,
+ * whose `id` file the wrapper writes before `runc run`). NULL for an empty command or no
+ * memory. Caller frees (sim_rt_strv_free). */
+char **sim_oci_exec_argv(const cJSON *command);
+
+/* Freezes (pause 1) or thaws the container's current run with `runc pause`/`resume`: the
+ * cgroup freezer stops every process in it (SIGSTOP of the wrapper cannot reach the container,
+ * in a session of its own). 0, or -1 (no run, runc failed). Blocks while runc runs. */
+int sim_oci_pause(const char *pod_dir, const char *ctr, int pause);
+
+/* The wrapper script (sim_oci_resolve writes it as run.sh; exposed for its unit test). */
+const char *sim_oci_wrapper_text(void);
+
+/* 1 if the kernel OOM-killed the last run of this container (the wrapper's verdict from the
+ * cgroup holding the limit: v1 peak usage at the limit, v2 the oom_kill count of
+ * memory.events). The runtime asks it when a container ends and reports OOMKilled. Reads the
+ * filesystem only. */
 int sim_oci_oom_killed(const char *pod_dir, const char *ctr);
 
 #endif

@@ -68,6 +68,8 @@ struct rt_ctr {
 	struct sim_probe_state pst[P_COUNT];
 	struct probe_job *job[P_COUNT];
 	int blocked;
+	int oci; /* image mode (sim_oci.h): exec probes run inside the container */
+	struct sim_oci_pull *pull; /* image mode: the pull in its worker */
 	/* state */
 	int pull_failed, pulls;
 	int64_t pull_retry_ms;
@@ -695,7 +697,8 @@ static void read_probes(struct rt_ctr *x, const struct mount *m, size_t nm)
 			continue;
 		x->has_probe[i] = 1;
 		if (x->probe[i].kind == SIM_PROBE_EXEC) {
-			x->probe_argv[i] = json_argv(x->probe[i].exec_command, m, nm, x->envp);
+			x->probe_argv[i] = x->oci ? sim_oci_exec_argv(x->probe[i].exec_command)
+						  : json_argv(x->probe[i].exec_command, m, nm, x->envp);
 			resolve_argv0(x->probe_argv[i], x->envp, x->cwd);
 		}
 	}
@@ -715,6 +718,7 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 
 	/* An image in a registry on loopback runs with runc (sim_oci.h); others map to programs. */
 	rc = sim_oci_resolve(p->pod, x->spec, p->dir, &img, x->wait_msg, sizeof(x->wait_msg));
+	x->oci = rc == 0;
 	if (rc == SIM_OCI_NOT_MINE)
 		rc = sim_rt_image_resolve(rt->cfg, sim_j_str(x->spec, "image"),
 					  sim_j_at(x->spec, "command"), sim_j_at(x->spec, "args"),
@@ -763,6 +767,7 @@ static void ctr_release(struct rt_ctr *x)
 		}
 		sim_rt_strv_free(x->probe_argv[i]);
 	}
+	sim_oci_pull_free(x->pull);
 	sim_rt_strv_free(x->argv);
 	sim_rt_strv_free(x->envp);
 	free(x->cwd);
@@ -875,6 +880,18 @@ static void signal_pod(struct rt_pod *p, int sig)
 		signal_ctr(&p->ctrs[i], sig);
 }
 
+/* SIGSTOP/SIGCONT to the pod's processes; image-mode containers through runc's freezer. */
+static void freeze_pod(struct rt_pod *p, int freeze)
+{
+	size_t i;
+
+	signal_pod(p, freeze ? SIGSTOP : SIGCONT);
+	for (i = 0; i < p->n; i++) {
+		if (p->ctrs[i].oci && p->ctrs[i].pid > 0)
+			sim_oci_pause(p->dir, p->ctrs[i].name, freeze);
+	}
+}
+
 void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace_ms)
 {
 	struct rt_pod *p;
@@ -885,7 +902,7 @@ void sim_runtime_pod_stop(struct sim_runtime *rt, const char *uid, int64_t grace
 		p->stopping = 1;
 		p->stop_deadline = wall_ms() + (grace_ms > 0 ? grace_ms : 0);
 		if (p->stopped)
-			signal_pod(p, SIGCONT);
+			freeze_pod(p, 0);
 		p->frozen = p->stopped = 0;
 		signal_pod(p, SIGTERM);
 		wake_locked(rt);
@@ -901,6 +918,8 @@ static void pod_kill_now(struct rt_pod *p)
 	for (i = 0; i < p->n; i++) {
 		struct rt_ctr *x = &p->ctrs[i];
 
+		sim_oci_pull_free(x->pull); /* it writes into the pod dir: done before its removal */
+		x->pull = NULL;
 		if (x->pid > 0) {
 			kill(-x->pid, SIGKILL);
 			waitpid(x->pid, NULL, 0);
@@ -1032,7 +1051,7 @@ int sim_runtime_freeze(struct sim_runtime *rt, const char *uid, int freeze, int 
 		if (kubelet_too)
 			p->frozen = freeze;
 		if (freeze != p->stopped)
-			signal_pod(p, freeze ? SIGSTOP : SIGCONT);
+			freeze_pod(p, freeze);
 		p->stopped = freeze;
 	}
 	pthread_mutex_unlock(&rt->mu);
@@ -1429,6 +1448,15 @@ static int64_t next_due_locked(struct sim_runtime *rt, int64_t now, int64_t unti
 	return until;
 }
 
+/* A pull worker is done: run the loop (no rt->mu: the loop may be joining the worker). */
+static void pull_wake(void *ud)
+{
+	struct sim_runtime *rt = ud;
+
+	atomic_store(&rt->wake, 1);
+	pthread_cond_broadcast(&rt->cv);
+}
+
 /* Pulls (resolves) the image with back-off, then starts the container. */
 static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x, int64_t now)
 {
@@ -1451,6 +1479,16 @@ static void try_start(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x
 			}
 			return;
 		}
+		/* Image mode pulls in a worker (sim_oci.h): this container waits, the rest go on. */
+		if (!x->pull && (x->pull = sim_oci_pull_start(x->spec, p->dir, pull_wake, rt))) {
+			snprintf(msg, sizeof(msg), "Pulling image \"%.200s\"", sim_j_str(x->spec, "image"));
+			set_waiting(p, x, "ContainerCreating", msg);
+			return;
+		}
+		if (x->pull && !sim_oci_pull_done(x->pull))
+			return;
+		sim_oci_pull_free(x->pull);
+		x->pull = NULL;
 		if (prepare_ctr(rt, p, x) != 0) {
 			int64_t backoff = sim_rt_backoff_ms(x->pulls + 1, rt->cfg->backoff_scale);
 
@@ -1588,7 +1626,7 @@ static void stop_all(struct sim_runtime *rt)
 
 	HASH_ITER(hh, rt->pods, p, t) {
 		if (p->stopped)
-			signal_pod(p, SIGCONT);
+			freeze_pod(p, 0);
 		signal_pod(p, SIGTERM);
 	}
 	for (;;) {
