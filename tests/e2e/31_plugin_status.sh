@@ -85,3 +85,15 @@ expect_eq "" "$(complete_words kubectl-phoenix -n kube-system approve intent/)" 
 expect_eq "build/b1 build/b2" "$(complete_words kubectl-phoenix logs b)" "logs: builds"
 expect_eq "--gate" "$(complete_words kubectl-phoenix approve --ga)" "flags"
 pass "completion bash|zsh: commands, flags and their values, Intent and Build names from the cluster (-n honoured)"
+
+# `kubectl phoenix <TAB>` (kubectl 1.26+): kubectl runs kubectl_complete-phoenix from PATH.
+[ -x "$PHX_BIN/kubectl_complete-phoenix" ] || fail "kubectl_complete-phoenix not installed next to the plugin"
+# kcomplete WORDS...: kubectl's completions of `kubectl phoenix WORDS...` (directive line dropped).
+kcomplete() { PATH="$PHX_BIN:$PATH" KUBECONFIG="$KUBECONFIG" kubectl __complete phoenix "$@" 2>/dev/null | grep -v '^:' | tr '\n' ' ' | sed 's/ $//'; }
+expect_eq "$(echo status switchover pause resume dashboard intents queue approve deny builds logs completion | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')" \
+	"$(kcomplete '' | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')" "kubectl phoenix <TAB>: our commands"
+expect_eq "intent/f1 intent/q1 intent/q2 intent/r1" "$(kcomplete approve intent/)" "kubectl phoenix approve intent/<TAB>: names from the cluster"
+expect_eq "build/b1 build/b2" "$(kcomplete logs '')" "kubectl phoenix logs <TAB>: Builds"
+PATH="$PHX_BIN:$PATH" KUBECONFIG="$KUBECONFIG" kubectl __complete phoenix approve intent/ 2>/dev/null | tail -n 1 >"$out"
+expect_out "no file names after ours" '^:4$'
+pass "kubectl phoenix <TAB> through kubectl_complete-phoenix: commands and real Intent/Build names"
