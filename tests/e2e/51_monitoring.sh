@@ -43,6 +43,38 @@ print(f"{len(dash['panels'])} panels, {len(alerts)} alerts, {len(exprs)} queries
 PY
 pass "Grafana dashboard ConfigMap (valid JSON, label grafana_dashboard) and PrometheusRule render, opt-in"
 
+# The ServiceMonitor with metrics.auth: a bearer token on every scrape (Prometheus's own service
+# account token, or the named Secret's key); without metrics.auth, none.
+sm() { "$helm" template phoenix-operator "$chart" -n phoenix-system --set metrics.serviceMonitor.enabled=true "$@"; }
+sm_check() { # FILE WANT: WANT is none, file or secret:NAME:KEY
+	python3 - "$1" "$2" <<'PY' || fail "ServiceMonitor with $2: wrong scrape credentials (see above)"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+sms = [d for d in docs if d["kind"] == "ServiceMonitor"]
+assert len(sms) == 1, f"want one ServiceMonitor, got {len(sms)}"
+eps = sms[0]["spec"]["endpoints"]
+assert len(eps) == 1 and eps[0]["path"] == "/metrics" and eps[0]["port"] == "metrics", eps
+ep, want = eps[0], sys.argv[2]
+if want == "none":
+    assert "authorization" not in ep and "bearerTokenFile" not in ep, ep
+elif want == "file":
+    assert ep.get("bearerTokenFile") == "/var/run/secrets/kubernetes.io/serviceaccount/token", ep
+    assert "authorization" not in ep, ep
+else:
+    _, name, key = want.split(":")
+    assert ep.get("authorization") == {"type": "Bearer", "credentials": {"name": name, "key": key}}, ep
+    assert "bearerTokenFile" not in ep, ep
+PY
+}
+sm >"$E2E_TMP/sm-noauth.yaml"
+sm_check "$E2E_TMP/sm-noauth.yaml" none
+sm --set metrics.auth=true >"$E2E_TMP/sm-auth.yaml"
+sm_check "$E2E_TMP/sm-auth.yaml" file
+sm --set metrics.auth=true --set metrics.serviceMonitor.bearerTokenSecret.name=scrape-token \
+	--set metrics.serviceMonitor.bearerTokenSecret.key=tok >"$E2E_TMP/sm-secret.yaml"
+sm_check "$E2E_TMP/sm-secret.yaml" secret:scrape-token:tok
+pass "ServiceMonitor: with metrics.auth a bearer token (service account file, or the named Secret's key); without it none"
+
 # --- 2. a running operator's /metrics --------------------------------------------------------
 sim_start
 phx_install_crd
