@@ -1554,6 +1554,21 @@ int kube_request(struct kube_client *c, const char *method, const char *path, co
 	return execute(c, &rq, NULL, NULL, c->timeout_ms, NULL, NULL, out, st);
 }
 
+char *kube_query_escape(const char *s)
+{
+	return s != NULL ? kube__escape(s) : NULL;
+}
+
+int kube_get_stream(struct kube_client *c, const char *path, const char *query,
+		    const char *resource, int timeout_seconds, kube_chunk_cb on_chunk, void *ud,
+		    const atomic_bool *cancel, struct kube_status *st)
+{
+	if (path == NULL || path[0] != '/' || timeout_seconds < 0)
+		return KUBE_EINVAL;
+	return kube__stream(c, path, query, resource, timeout_seconds, NULL, on_chunk, ud, cancel,
+			    st);
+}
+
 int kube__stream(struct kube_client *c, const char *path, const char *query, const char *resource,
 		 int timeout_seconds, struct kube__idle *idle, kube__body_cb on_body, void *ud,
 		 const atomic_bool *cancel, struct kube_status *st)

@@ -3,7 +3,9 @@
 #ifndef KUBE_REST_H
 #define KUBE_REST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <cjson/cJSON.h>
 
@@ -192,5 +194,26 @@ enum kube_req_flags {
 int kube_request(struct kube_client *c, const char *method, const char *path, const char *query,
 		 const char *content_type, const char *body, unsigned flags, cJSON **out,
 		 struct kube_status *st);
+
+/* Percent-encodes s as a query value (RFC 3986 unreserved characters kept), for the query of
+ * kube_request or kube_get_stream. malloc'd (caller frees); NULL when s is NULL or on ENOMEM. */
+char *kube_query_escape(const char *s);
+
+/* Receives the body of a 2xx streamed response as it arrives, in pieces of any size (not
+ * lines); a non-zero return ends the stream and becomes kube_get_stream's return value. */
+typedef int (*kube_chunk_cb)(const char *buf, size_t len, void *ud);
+
+/* GET path?query as a stream, for responses that are long or never end: a pod's log
+ * (`/api/v1/namespaces/NS/pods/NAME/log`, query "container=C&follow=true"), a raw watch. 2xx
+ * body bytes go to on_chunk as they arrive; a non-2xx answer is parsed as a Status into st (may
+ * be NULL) and mapped to a kube_err (KUBE_ENOTFOUND, KUBE_EFORBIDDEN, ...). query is already
+ * encoded or NULL; `resource` (may be NULL) labels the client's request metrics. One
+ * rate-limiter token, never retried (part of the body may have been delivered). cancel (may be
+ * NULL) is polled at least every 100 ms: setting it ends the stream with KUBE_ECANCELED.
+ * timeout_seconds > 0 bounds the whole stream (KUBE_ETIMEDOUT), 0 leaves it unbounded. 0 when
+ * the server ends the body. Thread-safe; blocks the calling thread. */
+int kube_get_stream(struct kube_client *c, const char *path, const char *query,
+		    const char *resource, int timeout_seconds, kube_chunk_cb on_chunk, void *ud,
+		    const atomic_bool *cancel, struct kube_status *st);
 
 #endif

@@ -12,7 +12,7 @@
 
 /* Receives body bytes of a 2xx streaming response; non-zero aborts the transfer and becomes the
  * return value of kube__stream. */
-typedef int (*kube__body_cb)(const char *buf, size_t len, void *ud);
+typedef kube_chunk_cb kube__body_cb;
 
 /* "labelSelector=..&fieldSelector=..&resourceVersion=..&limit=..&continue=..&timeoutSeconds=.."
  * (plus "watch=1&allowWatchBookmarks=true" when watch) from opts (may be NULL); values are

@@ -18,7 +18,6 @@
 #include "phx_approval.h"
 #include "kube_log.h"
 #include "kube_rest.h"
-#include "kube_rest_internal.h" /* kube__stream: pods/log?follow */
 
 #define COMP "dashboard"
 #define GROUP "phoenix.fpai.io"
@@ -513,8 +512,8 @@ static void *log_follow(void *data)
 {
 	struct logstream *ls = data;
 	struct kube_status st = {0};
-	int rc = kube__stream(ls->client, ls->path, ls->query, "pods", 0, NULL, log_body, ls,
-			      &ls->cancel, &st);
+	int rc = kube_get_stream(ls->client, ls->path, ls->query, "pods", 0, log_body, ls,
+				 &ls->cancel, &st);
 
 	pthread_mutex_lock(&ls->mu);
 	ls->done = true;
@@ -675,7 +674,7 @@ static int serve_log(struct pipeline *p, struct asker *a, const char *ns, const 
 		return dash_answer_error(resp, 404, msg);
 	}
 	struct logstream *ls = calloc(1, sizeof(*ls));
-	char *ec = ctr ? kube__escape(ctr) : NULL;
+	char *ec = kube_query_escape(ctr);
 
 	if (!ls) {
 		free(pod);

@@ -742,6 +742,102 @@ static void rest__shutdown_ends_429_hold(void **state)
 	kube_client_free(c);
 }
 
+/* --- kube_get_stream --------------------------------------------------------------------------- */
+
+struct chunks {
+	char buf[256];
+	size_t len;
+	int calls;
+};
+
+static int collect_chunk(const char *b, size_t n, void *ud)
+{
+	struct chunks *c = ud;
+
+	if (c->len + n < sizeof(c->buf)) {
+		memcpy(c->buf + c->len, b, n);
+		c->len += n;
+		c->buf[c->len] = 0;
+	}
+	c->calls++;
+	return 0;
+}
+
+struct stream_arg {
+	struct kube_client *c;
+	atomic_bool cancel;
+	struct chunks got;
+	int rc;
+};
+
+static void *held_stream(void *ud)
+{
+	struct stream_arg *a = ud;
+
+	a->rc = kube_get_stream(a->c, "/api/v1/namespaces/d/pods/p/log", "follow=true", "pods", 0,
+				collect_chunk, &a->got, &a->cancel, NULL);
+	return NULL;
+}
+
+static void rest__get_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct kube_status st = { 0 };
+	struct chunks got = { 0 };
+	struct fake_req *r;
+
+	/* the body as it comes, chunk by chunk; path and query as given */
+	struct fake_resp ok = { .status = 200, .nchunks = 2, .chunks = { "line 1\n", "line 2\n" } };
+	char *esc = kube_query_escape("a b&c");
+	assert_string_equal(esc, "a%20b%26c");
+	free(esc);
+	assert_null(kube_query_escape(NULL));
+	fake_push_resp(&f->fs, &ok);
+	assert_int_equal(kube_get_stream(f->c, "/api/v1/namespaces/d/pods/p/log",
+					 "container=app&follow=true", "pods", 5, collect_chunk, &got,
+					 NULL, &st), 0);
+	assert_string_equal(got.buf, "line 1\nline 2\n");
+	assert_int_equal(fake_nreqs(&f->fs), 1);
+	r = &f->fs.reqs[0];
+	assert_string_equal(r->method, "GET");
+	assert_string_equal(r->path, "/api/v1/namespaces/d/pods/p/log");
+	assert_string_equal(r->query, "container=app&follow=true");
+
+	/* an error answer is a Status, mapped */
+	fake_reset(&f->fs);
+	fake_push(&f->fs, 403, "{\"kind\":\"Status\",\"code\":403,\"reason\":\"Forbidden\","
+			       "\"message\":\"pods \\\"p\\\" is forbidden\"}");
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(kube_get_stream(f->c, "/api/v1/namespaces/d/pods/p/log", NULL, NULL, 0,
+					 collect_chunk, &got, NULL, &st), KUBE_EFORBIDDEN);
+	assert_non_null(st.message);
+	assert_non_null(strstr(st.message, "forbidden"));
+	assert_int_equal(got.calls, 0);
+	assert_int_equal(fake_nreqs(&f->fs), 1); /* never retried */
+	kube_status_release(&st);
+
+	/* a stream that never ends: cancel ends it */
+	struct fake_resp held = { .status = 200, .nchunks = 1, .chunks = { "first\n" }, .hold = true };
+	struct stream_arg a = { .c = f->c };
+	pthread_t th;
+	fake_reset(&f->fs);
+	fake_push_resp(&f->fs, &held);
+	assert_int_equal(pthread_create(&th, NULL, held_stream, &a), 0);
+	double t0 = now_s();
+	while (atomic_load(&f->fs.holding) == 0 && now_s() - t0 < 5)
+		usleep(10 * 1000);
+	atomic_store(&a.cancel, true);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, KUBE_ECANCELED);
+	assert_string_equal(a.got.buf, "first\n");
+
+	/* bad arguments */
+	assert_int_equal(kube_get_stream(f->c, "no-slash", NULL, NULL, 0, collect_chunk, &got, NULL,
+					 NULL), KUBE_EINVAL);
+	assert_int_equal(kube_get_stream(f->c, "/x", NULL, NULL, 0, NULL, NULL, NULL, NULL),
+			 KUBE_EINVAL);
+}
+
 /* --- write gate -------------------------------------------------------------------------------- */
 
 static bool gate_fn(void *ud)
@@ -1241,6 +1337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rest__urgent_passes_drained_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__429_retry_after_retries_patch, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__shutdown_ends_429_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(rest__get_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(rest__server_backoff_holds_normal_not_urgent, setup,
 						teardown),
 		cmocka_unit_test(rest__tls_verification),
