@@ -2,6 +2,10 @@
 # Scale benchmark on kubesim (not a test: prints numbers).
 #   bench/phx_scale_bench.sh [SERVICES=1000] [extra controller flags...]
 #   PHX_BIN=/dir/with/phoenix-controller+kubesim ...   another build (or controller)
+#   bench/phx_scale_bench.sh [SERVICES] --compare   runs, back to back on the same kubesim:
+#                               ours at defaults, ours at --kube-api-qps 1000 --kube-api-burst
+#                               2000, and the python-kubernetes peer (bench/peers/), each with
+#                               the 1-min load average printed
 #   PHX_SIM_WRITE_QPS=100 ...   kubesim enforces a limit: POST/PUT/PATCH/DELETE beyond 100/s
 #                               each (burst 100) get 429 + Retry-After: 1 (API Priority and
 #                               Fairness as a client sees it); the 429s are reported
@@ -19,6 +23,23 @@ source "$PHX_ROOT/tests/e2e/lib.sh"
 source "$PHX_ROOT/tests/e2e/phx_helpers.sh"
 N=${1:-1000}
 shift || true
+if [ "${1:-}" = --compare ]; then
+	shift
+	bin=${PHX_BIN:-$PHX_ROOT/build/bin}
+	peer=$(mktemp -d)
+	trap 'rm -rf "$peer"' EXIT
+	ln -s "$(readlink -f "$bin/kubesim")" "$peer/kubesim"
+	ln -s "$PHX_ROOT/bench/peers/python-kubernetes/phoenix-controller" "$peer/phoenix-controller"
+	"$peer/phoenix-controller" --install-only # installs the client before any clock starts
+	for run in "ours, defaults|$bin|" "ours, --kube-api-qps 1000 --kube-api-burst 2000|$bin|--kube-api-qps 1000 --kube-api-burst 2000" \
+		"peer python-kubernetes|$peer|"; do
+		IFS='|' read -r label dir flags <<<"$run"
+		echo "=== $label ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1 /proc/loadavg))"
+		# shellcheck disable=SC2086
+		PHX_BIN=$dir "$0" "$N" $flags "$@"
+	done
+	exit 0
+fi
 IDLE_S=${PHX_IDLE_SECONDS:-10}
 
 sim_start --nodes 30 --pod-ready-delay-ms 100 --history 200000
@@ -27,6 +48,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 phx_start_controller ctl --metrics-bind-address "127.0.0.1:$port" "$@"
 pid=$PHX_CTL_PID
 wait_for 10 "controller up" kill -0 "$pid"
+wait_for 30 "controller /metrics up" curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"
 if [ -n "${PHX_SIM_WRITE_QPS:-}" ]; then
 	for m in POST PUT PATCH DELETE; do
 		sim_control -X POST "$SIM_URL/sim/v1/faults/rate-limit" -d "{\"method\":\"$m\",\"path\":\"/api\",\"qps\":$PHX_SIM_WRITE_QPS,\"burst\":$PHX_SIM_WRITE_QPS,\"retryAfterSeconds\":1}" >/dev/null

@@ -120,18 +120,27 @@ static int exec_label(struct phx_reconciler *r, struct svc_rec *rec, const char 
 
 static int exec_create(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		       const struct phx_spec *spec, const struct phx_action *a, char *created,
-		       size_t created_len)
+		       size_t created_len, char *spawned, size_t spawned_len)
 {
-	char msg[1024];
 	int rc = svc_create_pod(r, svc, spec, a->role, a->serving, created, created_len, rec);
 
 	if (rc < 0)
 		return rc;
 	svc_expect_add(rec, EXPECT_CREATE, created, a->role, a->serving, spec->revision);
-	snprintf(msg, sizeof(msg), "spawned %s %s", phx_role_str(a->role), created);
-	svc_event(r, svc, KUBE_EVENT_NORMAL,
-		  a->role == PHX_ROLE_PRIMARY ? "PrimarySpawned" : "StandbySpawned", msg);
+	append_name(spawned, spawned_len, created, a->role);
 	return 0;
+}
+
+/* One Event for every pod a pass created (a new service: 1 instead of 3 writes): PrimarySpawned
+ * when a primary is among them, else StandbySpawned; the message names each with its role. */
+static void spawned_event(struct phx_reconciler *r, const cJSON *svc, const char *spawned,
+			  bool primary)
+{
+	char msg[1024];
+	if (!spawned[0])
+		return;
+	snprintf(msg, sizeof(msg), "spawned %s", spawned);
+	svc_event(r, svc, KUBE_EVENT_NORMAL, primary ? "PrimarySpawned" : "StandbySpawned", msg);
 }
 
 static int exec_clear_switchover(struct phx_reconciler *r, const cJSON *svc,
@@ -160,7 +169,8 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		   size_t *npods, uint64_t gen, bool *preempted)
 {
 	const char *ns = kube_json_namespace(svc);
-	char msg[1024], promoted[768] = "";
+	char msg[1024], promoted[768] = "", spawned[768] = "";
+	bool spawned_primary = false;
 	int rc = 0, deferred = 0;
 	for (size_t i = 0; i < pl->nacts; i++) {
 		const struct phx_action *a = &pl->acts[i];
@@ -199,7 +209,9 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 			}
 			break;
 		case PHX_ACT_CREATE:
-			rc = exec_create(r, rec, svc, spec, a, created, sizeof(created));
+			rc = exec_create(r, rec, svc, spec, a, created, sizeof(created), spawned,
+					 sizeof(spawned));
+			spawned_primary |= rc == 0 && a->role == PHX_ROLE_PRIMARY;
 			break;
 		case PHX_ACT_CLEAR_SWITCHOVER:
 			rc = exec_clear_switchover(r, svc, spec, pl, a);
@@ -208,11 +220,13 @@ int svc_execute(struct phx_reconciler *r, struct svc_rec *rec, const cJSON *svc,
 		if (rc < 0) {
 			log_action(KUBE_LOG_WARN, "action failed", rec->key, a, created, reason,
 				   kube_strerror(rc));
+			spawned_event(r, svc, spawned, spawned_primary);
 			return rc;
 		}
 		log_action(KUBE_LOG_INFO, a->why, rec->key, a, created, reason, NULL);
 		*npods = view_apply(a, created, spec->revision, pods, *npods, phx_wall_ms());
 	}
+	spawned_event(r, svc, spawned, spawned_primary);
 	if (promoted[0]) {
 		snprintf(msg, sizeof(msg), "now serving: %s", promoted);
 		svc_event(r, svc, KUBE_EVENT_NORMAL, "StandbyPromoted", msg);

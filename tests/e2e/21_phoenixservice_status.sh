@@ -16,7 +16,13 @@ on_failure "k get phx hello -o yaml; k get pods -l phoenix.fpai.io/service=hello
 k apply -f "$PHX_ROOT/manifests/samples/minimal.yaml" >/dev/null
 phx_wait_settled hello
 phx_wait_events hello PrimarySpawned 1
-phx_wait_events hello StandbySpawned 2
+# One Event for the pods a pass created, naming each with its role: the 3 pods of a new service.
+spawned=$(k get events -o json | python3 -c 'import json, sys
+print(" ".join(e.get("message", "") for e in json.load(sys.stdin)["items"]
+               if e.get("involvedObject", {}).get("name") == "hello" and e.get("reason") == "PrimarySpawned"))')
+[ "$(grep -o '(standby)' <<<"$spawned" | wc -l)" -eq 2 ] && [ "$(grep -o '(primary)' <<<"$spawned" | wc -l)" -eq 1 ] ||
+	fail "PrimarySpawned should name 1 primary and 2 standbys: '$spawned'"
+[ "$(phx_event_count hello StandbySpawned)" -eq 0 ] || fail "StandbySpawned Events for a new service's standbys"
 
 # The serving primary according to the pods' labels.
 serving_primary() {
