@@ -74,6 +74,7 @@ struct intent_wing {
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
 	struct kube_metric *m_deployed;  /* seconds from submission to deployed (generation 1) */
 	int builds_started;              /* worker thread only (builds_follow) */
+	int builds_missing;              /* the last look found no Build CRD (worker thread only) */
 	int64_t builds_next_check;       /* ms; when builds_follow asks discovery again */
 };
 
@@ -285,16 +286,14 @@ static cJSON *owner_refs(const cJSON *intent)
 
 /* ---- governance ----------------------------------------------------------------------- */
 
-/* The namespace's peers as the rules see them, copied out of the caches (names, ports and
- * dependencies only: no whole-object copies). */
+/* The namespace's PhoenixServices as the rules see them, copied out of the cache (names and
+ * ports only: no whole-object copies). */
 struct peers {
 	const char *ns, *self, *served;
 	struct intent_peer *v;
 	size_t n, cap;
 	char **strs;               /* everything strdup'ed, to free */
 	size_t nstrs, capstrs;
-	const char ***depv;        /* the deps arrays, to free */
-	size_t ndepv;
 };
 
 static char *peers_str(struct peers *p, const char *s)
@@ -318,18 +317,12 @@ static struct intent_peer *peers_add(struct peers *p)
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? p->cap * 2 : 64;
 		struct intent_peer *nv = realloc(p->v, nc * sizeof(*nv));
-		const char ***nd = realloc(p->depv, nc * sizeof(*nd));
-		if (nv)
-			p->v = nv;
-		if (nd)
-			p->depv = nd;
-		if (!nv || !nd)
+		if (!nv)
 			return NULL;
+		p->v = nv;
 		p->cap = nc;
 	}
 	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
-	p->depv[p->n] = NULL;
-	p->ndepv = p->n + 1;
 	return &p->v[p->n++];
 }
 
@@ -351,33 +344,22 @@ static int peer_service_fn(const cJSON *o, void *ud)
 	return 0;
 }
 
-static int peer_intent_fn(const cJSON *o, void *ud)
-{
-	struct peers *p = ud;
-	const char *ns = kube_json_namespace(o), *name = kube_json_name(o);
-	const char *svc = kube_json_get_str(o, "spec", "serviceName", NULL);
-	const cJSON *dl = kube_json_get(o, "spec", "dependencies", NULL), *d;
-	int64_t port = 0;
-	size_t nd = 0;
+/* The namespace's other Intents, from the queue index (qmu held): O(1) a name or port. */
+struct peer_find {
+	struct intent_wing *w;
+	const char *ns, *self;
+};
 
-	if (!ns || !name || !svc || strcmp(ns, p->ns) != 0 || (p->self && strcmp(name, p->self) == 0))
+static int peer_intent_find(void *ud, const char *name, int port, struct intent_peer *out)
+{
+	const struct peer_find *f = ud;
+	const struct intent_queue_entry *e =
+		intent_queue_index_find(f->w->qindex, f->ns, name, port, f->self);
+
+	if (!e || !e->svc)
 		return 0;
-	if (kube_json_get_str(o, "metadata", "deletionTimestamp", NULL))
-		return 0;
-	kube_json_get_int(o, &port, "spec", "port", NULL);
-	struct intent_peer *e = peers_add(p);
-	char *nm = peers_str(p, svc);
-	if (!e || !nm)
-		return KUBE_ENOMEM;
-	const char **deps = calloc((size_t)cJSON_GetArraySize(dl) + 1, sizeof(*deps));
-	if (!deps)
-		return KUBE_ENOMEM;
-	p->depv[p->n - 1] = deps;
-	cJSON_ArrayForEach(d, dl)
-		if (cJSON_IsString(d) && (deps[nd] = peers_str(p, d->valuestring)))
-			nd++;
-	*e = (struct intent_peer){INTENT_PEER_INTENT, nm, (int)port, 0, deps, nd};
-	return 0;
+	*out = (struct intent_peer){INTENT_PEER_INTENT, e->svc, e->port, 0, e->deps, e->ndeps};
+	return 1;
 }
 
 static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
@@ -389,17 +371,16 @@ static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
 
 	if (w->services)
 		rc = kube_cache_foreach(w->services, peer_service_fn, &p);
-	if (rc == 0 && w->intents)
-		rc = kube_cache_foreach(w->intents, peer_intent_fn, &p);
 	if (rc == 0) {
-		struct intent_world world = {p.v, p.n};
+		/* The services are listed; the Intents (thousands in a burst) come from the index. */
+		struct peer_find f = {w, ns, p.self};
+		struct intent_world world = {p.v, p.n, peer_intent_find, &f};
+		pthread_mutex_lock(&w->qmu);
 		rc = intent_governance_evaluate(intent, &world, pol, rep);
+		pthread_mutex_unlock(&w->qmu);
 	}
-	for (size_t i = 0; i < p.ndepv; i++)
-		free(p.depv[i]);
 	for (size_t i = 0; i < p.nstrs; i++)
 		free(p.strs[i]);
-	free(p.depv);
 	free(p.strs);
 	free(p.v);
 	return rc;
@@ -810,6 +791,11 @@ static int queue_entry(const cJSON *obj, const cJSON *conds, int is_self, int se
 	e->gen = gen;
 	e->done = is_self ? self_done : finished_conds(conds, gen, obj);
 	e->admitted_cond = admitted_conds(conds, gen);
+	int64_t port = 0;
+	e->svc = kube_json_get_str(obj, "spec", "serviceName", NULL);
+	if (kube_json_get_int(obj, &port, "spec", "port", NULL) && port > 0 && port <= 65535)
+		e->port = (int)port;
+	e->deleting = kube_json_get_str(obj, "metadata", "deletionTimestamp", NULL) != NULL;
 	return 0;
 }
 
@@ -819,17 +805,32 @@ static void map_index(struct kube_controller *ctl, const struct kube_event *ev, 
 {
 	struct intent_wing *w = ud;
 	struct intent_queue_entry e;
+	const char *small[16], **deps = small;
 
 	(void)ctl;
 	if (queue_entry(ev->obj, kube_json_get(ev->obj, "status", "conditions", NULL), 0, 0, &e) < 0)
 		return;
+	const cJSON *dl = kube_json_get(ev->obj, "spec", "dependencies", NULL), *d;
+	if (!cJSON_IsArray(dl))
+		dl = NULL;
+	int nd = dl ? cJSON_GetArraySize(dl) : 0;
+	if (nd > (int)(sizeof(small) / sizeof(small[0])))
+		deps = calloc((size_t)nd, sizeof(*deps));
+	if (deps) {
+		cJSON_ArrayForEach(d, dl)
+			if (cJSON_IsString(d))
+				deps[e.ndeps++] = d->valuestring;
+		e.deps = deps;
+	}
 	pthread_mutex_lock(&w->qmu);
 	if (ev->type == KUBE_EVENT_DELETE)
 		intent_queue_index_del(w->qindex, e.ns, e.name);
-	else if (intent_queue_index_put(w->qindex, &e) < 0)
+	else if (!deps || intent_queue_index_put(w->qindex, &e) < 0)
 		kube_log(KUBE_LOG_ERROR, COMP, "out of memory indexing an Intent for the queue",
 			 "intent", e.name, NULL);
 	pthread_mutex_unlock(&w->qmu);
+	if (deps != small)
+		free(deps);
 }
 
 struct qcollect {
@@ -1303,7 +1304,8 @@ static void builds_follow(struct intent_wing *w, struct kube_client *c, int64_t 
 	if (w->builds_started || now < w->builds_next_check)
 		return;
 	w->builds_next_check = now + INTENT_BUILD_CRD_RETRY_MS;
-	if (!served(c, "builds"))
+	w->builds_missing = !served(c, "builds");
+	if (w->builds_missing)
 		return;
 	if (kube_informer_start(w->builds) == 0) {
 		w->builds_started = 1;
@@ -1329,11 +1331,35 @@ static cJSON *get_build(struct rstate *r, int *rc)
 	return b;
 }
 
+/* The Build CRD is known to be missing until the next look (or, refused, a create just said
+ * so): say so, create nothing. */
+static int builds_absent(struct rstate *r, int refused)
+{
+	int64_t now = now_ms(r->ctx->clock);
+
+	if (!refused) {
+		builds_follow(r->w, r->ctx->client, now);
+		if (r->w->builds_started || !r->w->builds_missing)
+			return 0;
+	}
+	cond(r, INTENT_COND_BUILD_SUCCEEDED, "Unknown", "BuildCRDMissing",
+	     "the API server does not serve builds.phoenix.fpai.io: install the Build "
+	     "CRD (kubectl apply -f manifests/crds/); retrying every %d s",
+	     INTENT_BUILD_CRD_RETRY_MS / 1000);
+	requeue(r, r->w->builds_next_check > now ? r->w->builds_next_check - now + 1 : 1);
+	return 1;
+}
+
 static int build_step(struct rstate *r)
 {
 	int rc = 0;
-	cJSON *b = get_build(r, &rc);
+	cJSON *b;
 
+	/* Without the CRD a create is refused: another holder's reconcile in the meantime (its
+	 * position, an event) must not retry it before the next look (issue 12: writes). */
+	if (builds_absent(r, 0))
+		return 0;
+	b = get_build(r, &rc);
 	if (rc == KUBE_ENOTFOUND) {
 		cJSON *obj = cJSON_CreateObject();
 		struct kube_status st = {0};
@@ -1348,12 +1374,10 @@ static int build_step(struct rstate *r)
 		rc = kube_create(r->ctx->client, &INTENT_BUILD_GVR, r->ns, obj, &b, &st);
 		cJSON_Delete(obj);
 		if (rc == KUBE_ENOTFOUND) {
-			cond(r, INTENT_COND_BUILD_SUCCEEDED, "Unknown", "BuildCRDMissing",
-			     "the API server does not serve builds.phoenix.fpai.io: install the Build "
-			     "CRD (kubectl apply -f manifests/crds/); retrying every %d s",
-			     INTENT_BUILD_CRD_RETRY_MS / 1000);
-			requeue(r, INTENT_BUILD_CRD_RETRY_MS);
 			kube_status_release(&st);
+			r->w->builds_missing = 1;
+			r->w->builds_next_check = now_ms(r->ctx->clock) + INTENT_BUILD_CRD_RETRY_MS;
+			builds_absent(r, 1);
 			return 0;
 		}
 		if (rc == KUBE_EALREADYEXISTS) {
