@@ -392,6 +392,7 @@ struct rstate {
 	struct intent_wing *w;
 	struct kube_reconcile_ctx *ctx;
 	const char *ns, *name, *key;
+	char label[INTENT_LABEL_MAX + 1]; /* INTENT_LABEL's value: the name, made to fit */
 	cJSON *intent;         /* copy from the cache */
 	const cJSON *prev;     /* intent.status.conditions as cached */
 	cJSON *status;         /* the status being computed */
@@ -1042,7 +1043,7 @@ static char *cm_body(struct rstate *r, const char *cmname, const char *md, int p
 		cJSON_AddStringToObject(cm, "kind", "ConfigMap");
 		kube_json_set_str(meta, "name", cmname);
 		kube_json_set_str(meta, "namespace", r->ns);
-		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->name);
+		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->label);
 		kube_json_set_str(kube_json_ensure_obj(meta, "labels"),
 				  "app.kubernetes.io/managed-by", "phoenix-operator");
 		cJSON_AddItemToObject(meta, "ownerReferences", owner_refs(r->intent));
@@ -1131,7 +1132,7 @@ static int spec_step(struct rstate *r)
 	int passes = 0, rc = 0, edited = 0;
 	int gate = r->pol.spec_min_score;
 
-	snprintf(cmname, sizeof(cmname), "%s%s", r->name, INTENT_SPEC_SUFFIX);
+	intent_derived_name(r->name, INTENT_SPEC_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	snprintf(key, sizeof(key), "%s/%s", r->ns, cmname);
 	kube_cache_get(r->w->cms, key, &cm);
 	const char *cmgen = kube_json_get_str(cm, "metadata", "annotations", INTENT_ANN_GENERATION, NULL);
@@ -1242,7 +1243,7 @@ static cJSON *build_spec(struct rstate *r)
 
 	if (!s)
 		return NULL;
-	snprintf(cmname, sizeof(cmname), "%s%s", r->name, INTENT_SPEC_SUFFIX);
+	intent_derived_name(r->name, INTENT_SPEC_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	cJSON_AddStringToObject(s, "serviceName", str_or(spec_str(r, "serviceName"), r->name));
 	cJSON *ir = kube_json_ensure_obj(s, "intentRef");
 	kube_json_set_str(ir, "name", r->name);
@@ -1368,7 +1369,7 @@ static int build_step(struct rstate *r)
 		cJSON *meta = kube_json_ensure_obj(obj, "metadata");
 		kube_json_set_str(meta, "name", r->name);
 		kube_json_set_str(meta, "namespace", r->ns);
-		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->name);
+		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->label);
 		cJSON_AddItemToObject(meta, "ownerReferences", owner_refs(r->intent));
 		cJSON_AddItemToObject(obj, "spec", build_spec(r));
 		rc = kube_create(r->ctx->client, &INTENT_BUILD_GVR, r->ns, obj, &b, &st);
@@ -1694,6 +1695,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		return 0;
 	r.ns = ns;
 	r.name = name;
+	intent_derived_name(name, "", INTENT_LABEL_MAX, r.label, sizeof(r.label));
 	if (kube_cache_get(w->intents, key, &r.intent) != 0)
 		return missing(w, ctx, ns, name, key);
 	if (cache_behind(w, key, r.intent)) {

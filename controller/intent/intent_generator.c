@@ -78,10 +78,12 @@ static cJSON *owned_meta(cJSON *obj, const cJSON *intent, const char *name)
 {
 	cJSON *meta = kube_json_ensure_obj(obj, "metadata");
 	cJSON *labels = kube_json_ensure_obj(meta, "labels");
+	char label[INTENT_LABEL_MAX + 1];
 
+	intent_derived_name(kube_json_name(intent), "", INTENT_LABEL_MAX, label, sizeof(label));
 	kube_json_set_str(meta, "name", name);
 	kube_json_set_str(meta, "namespace", kube_json_namespace(intent) ? kube_json_namespace(intent) : "default");
-	kube_json_set_str(labels, INTENT_LABEL, kube_json_name(intent) ? kube_json_name(intent) : "");
+	kube_json_set_str(labels, INTENT_LABEL, label);
 	kube_json_set_str(labels, "app.kubernetes.io/managed-by", "phoenix-operator");
 	kube_json_set_str(labels, "app.kubernetes.io/component", "spec-generator");
 	cJSON_AddItemToObject(meta, "ownerReferences", owner_ref(intent));
@@ -133,7 +135,9 @@ cJSON *intent_generator_job(const cJSON *intent, const char *image, int64_t gen,
 	cJSON_AddNumberToObject(spec, "ttlSecondsAfterFinished", 86400);
 	cJSON *tmpl = kube_json_ensure_obj(spec, "template");
 	cJSON *tlabels = kube_json_ensure_obj(kube_json_ensure_obj(tmpl, "metadata"), "labels");
-	kube_json_set_str(tlabels, INTENT_LABEL, kube_json_name(intent) ? kube_json_name(intent) : "");
+	char label[INTENT_LABEL_MAX + 1];
+	intent_derived_name(kube_json_name(intent), "", INTENT_LABEL_MAX, label, sizeof(label));
+	kube_json_set_str(tlabels, INTENT_LABEL, label);
 	kube_json_set_str(tlabels, "app.kubernetes.io/component", "spec-generator");
 	cJSON *ps = kube_json_ensure_obj(tmpl, "spec");
 	kube_json_set_str(ps, "restartPolicy", "Never");
@@ -555,7 +559,7 @@ int intent_generator_step(const struct intent_gen_io *io, const cJSON *intent, i
 		cJSON_DeleteItemFromObjectCaseSensitive(g, "nextRetryAt");
 	}
 
-	snprintf(cmname, sizeof(cmname), "%s%s", name, INTENT_GEN_INPUT_SUFFIX);
+	intent_derived_name(name, INTENT_GEN_INPUT_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	rc = ensure_input(io, intent, gen, cmname);
 	if (rc < 0)
 		return rc;
