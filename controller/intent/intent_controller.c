@@ -47,13 +47,12 @@ static const struct kube_gvr INTENT_CM_GVR = {"", "v1", "configmaps", true};
 /* A slot holder or a finished pipeline, as this process decided it (authoritative over a
  * cache that may lag behind our own writes). */
 struct slot {
-	char *key;
-	int64_t gen;
-	int admitted;
-	int done;
-	char phase[24];
-	unsigned long long written_rv; /* resourceVersion of our last write to the Intent */
 	UT_hash_handle hh;
+	int64_t gen;
+	unsigned long long written_rv; /* resourceVersion of our last write to the Intent */
+	const char *phase;     /* static (intent_phase); NULL: not counted yet */
+	unsigned char admitted, done;
+	char key[];            /* one allocation per Intent (issue 12: RSS) */
 };
 
 struct intent_wing {
@@ -118,12 +117,12 @@ static struct slot *slot_get(struct intent_wing *w, const char *key, int create)
 
 	HASH_FIND_STR(w->slots, key, s);
 	if (!s && create) {
-		s = calloc(1, sizeof(*s));
-		if (!s || !(s->key = strdup(key))) {
-			free(s);
+		size_t len = strlen(key);
+		s = calloc(1, sizeof(*s) + len + 1);
+		if (!s)
 			return NULL;
-		}
-		HASH_ADD_KEYPTR(hh, w->slots, s->key, strlen(s->key), s);
+		memcpy(s->key, key, len + 1);
+		HASH_ADD_KEYPTR(hh, w->slots, s->key, len, s);
 	}
 	return s;
 }
@@ -134,22 +133,22 @@ static void slot_drop(struct intent_wing *w, const char *key)
 
 	if (!s)
 		return;
-	if (s->phase[0])
+	if (s->phase)
 		kube_metric_dec(w->m_phase, (const char *const[]){s->phase});
 	HASH_DEL(w->slots, s);
-	free(s->key);
 	free(s);
 }
 
+/* phase: a static string (intent_phase). */
 static void set_phase_metric(struct intent_wing *w, const char *key, const char *phase)
 {
 	struct slot *s = slot_get(w, key, 1);
 
-	if (!s || strcmp(s->phase, phase) == 0)
+	if (!s || (s->phase && strcmp(s->phase, phase) == 0))
 		return;
-	if (s->phase[0])
+	if (s->phase)
 		kube_metric_dec(w->m_phase, (const char *const[]){s->phase});
-	snprintf(s->phase, sizeof(s->phase), "%s", phase);
+	s->phase = phase; /* static */
 	kube_metric_inc(w->m_phase, (const char *const[]){s->phase});
 }
 
@@ -2125,7 +2124,6 @@ void intent_wing_free(void *state)
 	kube_informer_free(w->builds);
 	HASH_ITER(hh, w->slots, s, tmp) {
 		HASH_DEL(w->slots, s);
-		free(s->key);
 		free(s);
 	}
 	pthread_mutex_destroy(&w->mu);
