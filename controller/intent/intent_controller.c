@@ -63,6 +63,7 @@ struct intent_wing {
 	struct kube_informer *builds;   /* not the manager's: the Build CRD may be absent */
 	char *ns;
 	struct intent_evaluator *eval; /* the policies' external evaluator calls (own threads) */
+	struct intent_gen_logs *logs;  /* the generator Jobs' pods/log reads (own thread) */
 	struct kube_cache *jobs;       /* the spec.generator Jobs the Intents own */
 	pthread_mutex_t mu;
 	struct slot *slots;
@@ -1068,7 +1069,7 @@ static void spec_scored(struct rstate *r, const char *action, int score, int gat
 
 static struct intent_gen_io gen_io(struct rstate *r)
 {
-	return (struct intent_gen_io){r->ctx->client, r->w->jobs, r->w->cms, r->w->events};
+	return (struct intent_gen_io){r->ctx->client, r->w->jobs, r->w->cms, r->w->events, r->w->logs};
 }
 
 /* The SPEC to write: the built-in loop, or the generator Jobs' best. 1 while the Jobs run or
@@ -2020,7 +2021,7 @@ static int served(struct kube_client *c, const char *resource)
 	return served;
 }
 
-/* An evaluator call ended (on its thread): reconcile the Intent again. */
+/* An evaluator call or a generator log read ended (on its thread): reconcile the Intent again. */
 static void evaluator_done(const char *key, void *ud)
 {
 	struct intent_wing *w = ud;
@@ -2051,6 +2052,8 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	w->events = env->events;
 	w->ns = strdup(env->namespace ? env->namespace : "");
 	w->eval = intent_evaluator_new(evaluator_done, w);
+	/* A generator Job's log is read on its own thread too; its end enqueues the Intent. */
+	w->logs = intent_gen_logs_new(env->client, evaluator_done, w);
 	w->qindex = intent_queue_index_new();
 	struct kube_metrics *reg = kube_metrics_default();
 	w->m_phase = kube_metric_register(reg, KUBE_GAUGE, "phoenix_intents",
@@ -2121,6 +2124,7 @@ void intent_wing_free(void *state)
 	if (!w)
 		return;
 	intent_evaluator_free(w->eval);
+	intent_gen_logs_free(w->logs);
 	kube_informer_free(w->builds);
 	HASH_ITER(hh, w->slots, s, tmp) {
 		HASH_DEL(w->slots, s);
