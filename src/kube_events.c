@@ -35,23 +35,41 @@ struct item {
 	int64_t wall_ns;
 };
 
-/* An Event this recorder wrote recently: where it is and how often it happened. */
+/* An Event this recorder wrote recently: where it is and how often it happened. Keyed by a
+ * 64-bit hash of client-go's aggregation key (the message included) instead of the key itself:
+ * up to cache_size of these live as long as the process, and the keys were most of their size. */
 struct seen {
 	UT_hash_handle hh;
-	char *key;
-	char *ns;
-	char *name;
+	uint64_t key;
 	long count;
 	int64_t last_mono_ns;
+	char *name;        /* into ns */
+	char ns[];         /* "ns\0name" */
 };
 
-/* The spam filter's token bucket for one involved object. */
+/* The spam filter's token bucket for one involved object (by a hash of its reference). */
 struct bucket {
 	UT_hash_handle hh;
-	char *key;
+	uint64_t key;
 	double tokens;
 	int64_t last_ns;
 };
+
+/* FNV-1a 64 of the strings, each followed by a 0x1f separator. */
+static uint64_t key_hash(const char *const *parts, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+			h ^= *p;
+			h *= 1099511628211ULL;
+		}
+		h ^= 0x1f;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
 
 struct kube_events {
 	struct kube_client *client;
@@ -99,9 +117,6 @@ static void item_free(struct item *it)
 
 static void seen_free(struct seen *s)
 {
-	free(s->key);
-	free(s->ns);
-	free(s->name);
 	free(s);
 }
 
@@ -196,24 +211,15 @@ static const char *ref_str(const cJSON *ref, const char *key)
 	return v ? v : "";
 }
 
-/* client-go's getEventKey, minus what is constant per recorder (source). */
-static char *aggregation_key(const struct item *it)
+/* client-go's getEventKey, minus what is constant per recorder (source), hashed. */
+static uint64_t aggregation_key(const struct item *it)
 {
 	const cJSON *r = it->ref;
-	size_t n;
-	char *key;
+	const char *parts[] = {ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
+			       ref_str(r, "namespace"), ref_str(r, "name"), it->type, it->reason,
+			       it->action, it->message};
 
-	n = (size_t)snprintf(NULL, 0, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-			     ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
-			     ref_str(r, "namespace"), ref_str(r, "name"), it->type, it->reason,
-			     it->action, it->message);
-	key = malloc(n + 1);
-	if (key)
-		snprintf(key, n + 1, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
-			 ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
-			 ref_str(r, "namespace"), ref_str(r, "name"), it->type, it->reason,
-			 it->action, it->message);
-	return key;
+	return key_hash(parts, sizeof(parts) / sizeof(parts[0]));
 }
 
 static const char *event_namespace(const struct item *it)
@@ -276,12 +282,13 @@ static void log_failure(const struct item *it, const char *verb, const char *ns,
 
 /* Remembers an Event just created (takes key), evicting the least recently used entry when full.
  * Out of memory only forgets: the next repeat then creates a new Event. */
-static void cache_put(struct kube_events *rec, char *key, const char *ns, const char *name,
+static void cache_put(struct kube_events *rec, uint64_t key, const char *ns, const char *name,
 		      int64_t mono_ns)
 {
 	struct seen *s = NULL, *old = NULL;
+	size_t nl = strlen(ns), ml = strlen(name);
 
-	HASH_FIND_STR(rec->cache, key, old);
+	HASH_FIND(hh, rec->cache, &key, sizeof(key), old);
 	if (old) {
 		HASH_DEL(rec->cache, old);
 		seen_free(old);
@@ -291,23 +298,16 @@ static void cache_put(struct kube_events *rec, char *key, const char *ns, const 
 		HASH_DEL(rec->cache, old);
 		seen_free(old);
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		free(key);
-		goto out;
-	}
+	s = calloc(1, sizeof(*s) + nl + ml + 2);
+	if (!s)
+		return;
 	s->key = key;
-	s->ns = strdup(ns);
-	s->name = strdup(name);
-	if (!s->ns || !s->name) {
-		seen_free(s);
-		goto out;
-	}
+	memcpy(s->ns, ns, nl + 1);
+	s->name = s->ns + nl + 1;
+	memcpy(s->name, name, ml + 1);
 	s->count = 1;
 	s->last_mono_ns = mono_ns;
-	HASH_ADD_KEYPTR(hh, rec->cache, s->key, strlen(s->key), s);
-out:
-	return;
+	HASH_ADD(hh, rec->cache, key, sizeof(s->key), s);
 }
 
 /* PATCHes count and lastTimestamp of a recent identical Event. Returns 0 when done, or the
@@ -327,7 +327,7 @@ static int aggregate(struct kube_events *rec, const struct item *it, struct seen
 		s->last_mono_ns = it->mono_ns;
 		/* Move to the tail: most recently used. */
 		HASH_DEL(rec->cache, s);
-		HASH_ADD_KEYPTR(hh, rec->cache, s->key, strlen(s->key), s);
+		HASH_ADD(hh, rec->cache, key, sizeof(s->key), s);
 		count_write(rec, "patched");
 	} else if (rc != KUBE_ENOTFOUND) {
 		log_failure(it, "patch", s->ns, rc, &st);
@@ -337,7 +337,7 @@ static int aggregate(struct kube_events *rec, const struct item *it, struct seen
 	return rc;
 }
 
-static void create(struct kube_events *rec, const struct item *it, char *key)
+static void create(struct kube_events *rec, const struct item *it, uint64_t key)
 {
 	struct kube_status st = {0};
 	const char *objname = ref_str(it->ref, "name");
@@ -356,14 +356,12 @@ static void create(struct kube_events *rec, const struct item *it, char *key)
 	ev = build_event(rec, it, name);
 	if (!ev) {
 		count_write(rec, "failed");
-		free(key);
 		goto out;
 	}
 	rc = kube_create(rec->client, &KUBE_GVR_EVENTS, ns, ev, NULL, &st);
 	if (rc != 0) {
 		log_failure(it, "create", ns, rc, &st);
 		count_write(rec, "failed");
-		free(key);
 		goto out;
 	}
 	count_write(rec, "created");
@@ -382,20 +380,13 @@ static bool spam_allow(struct kube_events *rec, const struct item *it)
 	struct bucket *b = NULL;
 	bool allow = true;
 	double refill;
-	char *key = NULL;
-	size_t n;
 
 	if (rec->spam_burst <= 0)
-		goto out;
-	n = (size_t)snprintf(NULL, 0, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"),
-			     ref_str(r, "kind"), ref_str(r, "apiVersion"), ref_str(r, "namespace"),
-			     ref_str(r, "name"));
-	key = malloc(n + 1);
-	if (!key)
-		goto out;
-	snprintf(key, n + 1, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref_str(r, "uid"), ref_str(r, "kind"),
-		 ref_str(r, "apiVersion"), ref_str(r, "namespace"), ref_str(r, "name"));
-	HASH_FIND_STR(rec->buckets, key, b);
+		return true;
+	const char *parts[] = {ref_str(r, "uid"), ref_str(r, "kind"), ref_str(r, "apiVersion"),
+			       ref_str(r, "namespace"), ref_str(r, "name")};
+	uint64_t key = key_hash(parts, sizeof(parts) / sizeof(parts[0]));
+	HASH_FIND(hh, rec->buckets, &key, sizeof(key), b);
 	if (b) {
 		HASH_DEL(rec->buckets, b); /* re-added below: most recently used at the tail */
 		refill = (double)(it->mono_ns - b->last_ns) / (double)rec->spam_refill_ns;
@@ -409,30 +400,26 @@ static bool spam_allow(struct kube_events *rec, const struct item *it)
 			struct bucket *old = rec->buckets;
 
 			HASH_DEL(rec->buckets, old);
-			free(old->key);
 			free(old);
 		}
 		b = calloc(1, sizeof(*b));
 		if (!b)
-			goto out;
+			return true;
 		b->key = key;
-		key = NULL;
 		b->tokens = rec->spam_burst;
 		b->last_ns = it->mono_ns;
 	}
-	HASH_ADD_KEYPTR(hh, rec->buckets, b->key, strlen(b->key), b);
+	HASH_ADD(hh, rec->buckets, key, sizeof(b->key), b);
 	if (b->tokens < 1)
 		allow = false;
 	else
 		b->tokens -= 1;
-out:
-	free(key);
 	return allow;
 }
 
 static void process(struct kube_events *rec, const struct item *it)
 {
-	char *key;
+	uint64_t key;
 	struct seen *s = NULL;
 
 	if (!spam_allow(rec, it)) {
@@ -442,18 +429,12 @@ static void process(struct kube_events *rec, const struct item *it)
 		return;
 	}
 	key = aggregation_key(it);
-	if (!key) {
-		count_write(rec, "failed");
-		return;
-	}
-	HASH_FIND_STR(rec->cache, key, s);
+	HASH_FIND(hh, rec->cache, &key, sizeof(key), s);
 	if (s && it->mono_ns - s->last_mono_ns <= rec->window_ns) {
-		if (aggregate(rec, it, s) != KUBE_ENOTFOUND) {
-			free(key);
+		if (aggregate(rec, it, s) != KUBE_ENOTFOUND)
 			return;
-		}
 	}
-	create(rec, it, key); /* takes key */
+	create(rec, it, key);
 }
 
 /* Shutdown ran out of time: drops what is still queued. Needs rec->mu held. */
@@ -599,7 +580,6 @@ void kube_events_free(struct kube_events *rec)
 	}
 	HASH_ITER(hh, rec->buckets, b, btmp) {
 		HASH_DEL(rec->buckets, b);
-		free(b->key);
 		free(b);
 	}
 	pthread_cond_destroy(&rec->idle);

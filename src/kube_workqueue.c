@@ -23,7 +23,7 @@
  * FIFO exactly when dirty && !processing (the urgent one when `urgent`), and freed when it is in
  * none of the states. */
 struct item {
-	char *key;
+	UT_hash_handle hh;
 	bool dirty;          /* needs processing: queued, or to be queued again on done() */
 	bool processing;     /* handed out by get(), done() not called yet */
 	bool urgent;         /* the dirty state belongs to the urgent lane */
@@ -33,7 +33,7 @@ struct item {
 	uint64_t seq;        /* delay heap: FIFO tie-break among equal ready_at */
 	int64_t added_at;    /* when it became dirty (queue_duration metric) */
 	int64_t started_at;  /* when get() handed it out (work_duration metric) */
-	UT_hash_handle hh;
+	char key[];          /* one allocation per key (thousands wait delayed at once) */
 };
 
 /* A ring buffer of ready keys. */
@@ -109,14 +109,11 @@ static struct item *item_get_or_new_locked(struct kube_workqueue *q, const char 
 	HASH_FIND_STR(q->items, key, it);
 	if (it != NULL)
 		return it;
-	it = calloc(1, sizeof(*it));
+	size_t len = strlen(key);
+	it = calloc(1, sizeof(*it) + len + 1);
 	if (it == NULL)
 		return NULL;
-	it->key = strdup(key);
-	if (it->key == NULL) {
-		free(it);
-		return NULL;
-	}
+	memcpy(it->key, key, len + 1);
 	it->heap_idx = NOT_WAITING;
 	HASH_ADD_KEYPTR(hh, q->items, it->key, strlen(it->key), it);
 	return it;
@@ -128,7 +125,6 @@ static void item_release_if_idle_locked(struct kube_workqueue *q, struct item *i
 	if (it->dirty || it->processing || it->heap_idx != NOT_WAITING)
 		return;
 	HASH_DEL(q->items, it);
-	free(it->key);
 	free(it);
 }
 
@@ -708,7 +704,6 @@ void kube_workqueue_free(struct kube_workqueue *q)
 		return;
 	HASH_ITER(hh, q->items, it, tmp) {
 		HASH_DEL(q->items, it);
-		free(it->key);
 		free(it);
 	}
 	if (q->m_depth != NULL) {

@@ -47,13 +47,12 @@ static const struct kube_gvr INTENT_CM_GVR = {"", "v1", "configmaps", true};
 /* A slot holder or a finished pipeline, as this process decided it (authoritative over a
  * cache that may lag behind our own writes). */
 struct slot {
-	char *key;
-	int64_t gen;
-	int admitted;
-	int done;
-	char phase[24];
-	unsigned long long written_rv; /* resourceVersion of our last write to the Intent */
 	UT_hash_handle hh;
+	int64_t gen;
+	unsigned long long written_rv; /* resourceVersion of our last write to the Intent */
+	const char *phase;     /* static (intent_phase); NULL: not counted yet */
+	unsigned char admitted, done;
+	char key[];            /* one allocation per Intent (issue 12: RSS) */
 };
 
 struct intent_wing {
@@ -64,6 +63,7 @@ struct intent_wing {
 	struct kube_informer *builds;   /* not the manager's: the Build CRD may be absent */
 	char *ns;
 	struct intent_evaluator *eval; /* the policies' external evaluator calls (own threads) */
+	struct intent_gen_logs *logs;  /* the generator Jobs' pods/log reads (own thread) */
 	struct kube_cache *jobs;       /* the spec.generator Jobs the Intents own */
 	pthread_mutex_t mu;
 	struct slot *slots;
@@ -74,6 +74,7 @@ struct intent_wing {
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
 	struct kube_metric *m_deployed;  /* seconds from submission to deployed (generation 1) */
 	int builds_started;              /* worker thread only (builds_follow) */
+	int builds_missing;              /* the last look found no Build CRD (worker thread only) */
 	int64_t builds_next_check;       /* ms; when builds_follow asks discovery again */
 };
 
@@ -117,12 +118,12 @@ static struct slot *slot_get(struct intent_wing *w, const char *key, int create)
 
 	HASH_FIND_STR(w->slots, key, s);
 	if (!s && create) {
-		s = calloc(1, sizeof(*s));
-		if (!s || !(s->key = strdup(key))) {
-			free(s);
+		size_t len = strlen(key);
+		s = calloc(1, sizeof(*s) + len + 1);
+		if (!s)
 			return NULL;
-		}
-		HASH_ADD_KEYPTR(hh, w->slots, s->key, strlen(s->key), s);
+		memcpy(s->key, key, len + 1);
+		HASH_ADD_KEYPTR(hh, w->slots, s->key, len, s);
 	}
 	return s;
 }
@@ -133,22 +134,22 @@ static void slot_drop(struct intent_wing *w, const char *key)
 
 	if (!s)
 		return;
-	if (s->phase[0])
+	if (s->phase)
 		kube_metric_dec(w->m_phase, (const char *const[]){s->phase});
 	HASH_DEL(w->slots, s);
-	free(s->key);
 	free(s);
 }
 
+/* phase: a static string (intent_phase). */
 static void set_phase_metric(struct intent_wing *w, const char *key, const char *phase)
 {
 	struct slot *s = slot_get(w, key, 1);
 
-	if (!s || strcmp(s->phase, phase) == 0)
+	if (!s || (s->phase && strcmp(s->phase, phase) == 0))
 		return;
-	if (s->phase[0])
+	if (s->phase)
 		kube_metric_dec(w->m_phase, (const char *const[]){s->phase});
-	snprintf(s->phase, sizeof(s->phase), "%s", phase);
+	s->phase = phase; /* static */
 	kube_metric_inc(w->m_phase, (const char *const[]){s->phase});
 }
 
@@ -285,16 +286,14 @@ static cJSON *owner_refs(const cJSON *intent)
 
 /* ---- governance ----------------------------------------------------------------------- */
 
-/* The namespace's peers as the rules see them, copied out of the caches (names, ports and
- * dependencies only: no whole-object copies). */
+/* The namespace's PhoenixServices as the rules see them, copied out of the cache (names and
+ * ports only: no whole-object copies). */
 struct peers {
 	const char *ns, *self, *served;
 	struct intent_peer *v;
 	size_t n, cap;
 	char **strs;               /* everything strdup'ed, to free */
 	size_t nstrs, capstrs;
-	const char ***depv;        /* the deps arrays, to free */
-	size_t ndepv;
 };
 
 static char *peers_str(struct peers *p, const char *s)
@@ -318,18 +317,12 @@ static struct intent_peer *peers_add(struct peers *p)
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? p->cap * 2 : 64;
 		struct intent_peer *nv = realloc(p->v, nc * sizeof(*nv));
-		const char ***nd = realloc(p->depv, nc * sizeof(*nd));
-		if (nv)
-			p->v = nv;
-		if (nd)
-			p->depv = nd;
-		if (!nv || !nd)
+		if (!nv)
 			return NULL;
+		p->v = nv;
 		p->cap = nc;
 	}
 	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
-	p->depv[p->n] = NULL;
-	p->ndepv = p->n + 1;
 	return &p->v[p->n++];
 }
 
@@ -351,33 +344,22 @@ static int peer_service_fn(const cJSON *o, void *ud)
 	return 0;
 }
 
-static int peer_intent_fn(const cJSON *o, void *ud)
-{
-	struct peers *p = ud;
-	const char *ns = kube_json_namespace(o), *name = kube_json_name(o);
-	const char *svc = kube_json_get_str(o, "spec", "serviceName", NULL);
-	const cJSON *dl = kube_json_get(o, "spec", "dependencies", NULL), *d;
-	int64_t port = 0;
-	size_t nd = 0;
+/* The namespace's other Intents, from the queue index (qmu held): O(1) a name or port. */
+struct peer_find {
+	struct intent_wing *w;
+	const char *ns, *self;
+};
 
-	if (!ns || !name || !svc || strcmp(ns, p->ns) != 0 || (p->self && strcmp(name, p->self) == 0))
+static int peer_intent_find(void *ud, const char *name, int port, struct intent_peer *out)
+{
+	const struct peer_find *f = ud;
+	const struct intent_queue_entry *e =
+		intent_queue_index_find(f->w->qindex, f->ns, name, port, f->self);
+
+	if (!e || !e->svc)
 		return 0;
-	if (kube_json_get_str(o, "metadata", "deletionTimestamp", NULL))
-		return 0;
-	kube_json_get_int(o, &port, "spec", "port", NULL);
-	struct intent_peer *e = peers_add(p);
-	char *nm = peers_str(p, svc);
-	if (!e || !nm)
-		return KUBE_ENOMEM;
-	const char **deps = calloc((size_t)cJSON_GetArraySize(dl) + 1, sizeof(*deps));
-	if (!deps)
-		return KUBE_ENOMEM;
-	p->depv[p->n - 1] = deps;
-	cJSON_ArrayForEach(d, dl)
-		if (cJSON_IsString(d) && (deps[nd] = peers_str(p, d->valuestring)))
-			nd++;
-	*e = (struct intent_peer){INTENT_PEER_INTENT, nm, (int)port, 0, deps, nd};
-	return 0;
+	*out = (struct intent_peer){INTENT_PEER_INTENT, e->svc, e->port, 0, e->deps, e->ndeps};
+	return 1;
 }
 
 static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
@@ -389,17 +371,16 @@ static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
 
 	if (w->services)
 		rc = kube_cache_foreach(w->services, peer_service_fn, &p);
-	if (rc == 0 && w->intents)
-		rc = kube_cache_foreach(w->intents, peer_intent_fn, &p);
 	if (rc == 0) {
-		struct intent_world world = {p.v, p.n};
+		/* The services are listed; the Intents (thousands in a burst) come from the index. */
+		struct peer_find f = {w, ns, p.self};
+		struct intent_world world = {p.v, p.n, peer_intent_find, &f};
+		pthread_mutex_lock(&w->qmu);
 		rc = intent_governance_evaluate(intent, &world, pol, rep);
+		pthread_mutex_unlock(&w->qmu);
 	}
-	for (size_t i = 0; i < p.ndepv; i++)
-		free(p.depv[i]);
 	for (size_t i = 0; i < p.nstrs; i++)
 		free(p.strs[i]);
-	free(p.depv);
 	free(p.strs);
 	free(p.v);
 	return rc;
@@ -411,6 +392,7 @@ struct rstate {
 	struct intent_wing *w;
 	struct kube_reconcile_ctx *ctx;
 	const char *ns, *name, *key;
+	char label[INTENT_LABEL_MAX + 1]; /* INTENT_LABEL's value: the name, made to fit */
 	cJSON *intent;         /* copy from the cache */
 	const cJSON *prev;     /* intent.status.conditions as cached */
 	cJSON *status;         /* the status being computed */
@@ -810,6 +792,11 @@ static int queue_entry(const cJSON *obj, const cJSON *conds, int is_self, int se
 	e->gen = gen;
 	e->done = is_self ? self_done : finished_conds(conds, gen, obj);
 	e->admitted_cond = admitted_conds(conds, gen);
+	int64_t port = 0;
+	e->svc = kube_json_get_str(obj, "spec", "serviceName", NULL);
+	if (kube_json_get_int(obj, &port, "spec", "port", NULL) && port > 0 && port <= 65535)
+		e->port = (int)port;
+	e->deleting = kube_json_get_str(obj, "metadata", "deletionTimestamp", NULL) != NULL;
 	return 0;
 }
 
@@ -819,17 +806,32 @@ static void map_index(struct kube_controller *ctl, const struct kube_event *ev, 
 {
 	struct intent_wing *w = ud;
 	struct intent_queue_entry e;
+	const char *small[16], **deps = small;
 
 	(void)ctl;
 	if (queue_entry(ev->obj, kube_json_get(ev->obj, "status", "conditions", NULL), 0, 0, &e) < 0)
 		return;
+	const cJSON *dl = kube_json_get(ev->obj, "spec", "dependencies", NULL), *d;
+	if (!cJSON_IsArray(dl))
+		dl = NULL;
+	int nd = dl ? cJSON_GetArraySize(dl) : 0;
+	if (nd > (int)(sizeof(small) / sizeof(small[0])))
+		deps = calloc((size_t)nd, sizeof(*deps));
+	if (deps) {
+		cJSON_ArrayForEach(d, dl)
+			if (cJSON_IsString(d))
+				deps[e.ndeps++] = d->valuestring;
+		e.deps = deps;
+	}
 	pthread_mutex_lock(&w->qmu);
 	if (ev->type == KUBE_EVENT_DELETE)
 		intent_queue_index_del(w->qindex, e.ns, e.name);
-	else if (intent_queue_index_put(w->qindex, &e) < 0)
+	else if (!deps || intent_queue_index_put(w->qindex, &e) < 0)
 		kube_log(KUBE_LOG_ERROR, COMP, "out of memory indexing an Intent for the queue",
 			 "intent", e.name, NULL);
 	pthread_mutex_unlock(&w->qmu);
+	if (deps != small)
+		free(deps);
 }
 
 struct qcollect {
@@ -1041,7 +1043,7 @@ static char *cm_body(struct rstate *r, const char *cmname, const char *md, int p
 		cJSON_AddStringToObject(cm, "kind", "ConfigMap");
 		kube_json_set_str(meta, "name", cmname);
 		kube_json_set_str(meta, "namespace", r->ns);
-		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->name);
+		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->label);
 		kube_json_set_str(kube_json_ensure_obj(meta, "labels"),
 				  "app.kubernetes.io/managed-by", "phoenix-operator");
 		cJSON_AddItemToObject(meta, "ownerReferences", owner_refs(r->intent));
@@ -1067,7 +1069,7 @@ static void spec_scored(struct rstate *r, const char *action, int score, int gat
 
 static struct intent_gen_io gen_io(struct rstate *r)
 {
-	return (struct intent_gen_io){r->ctx->client, r->w->jobs, r->w->cms, r->w->events};
+	return (struct intent_gen_io){r->ctx->client, r->w->jobs, r->w->cms, r->w->events, r->w->logs};
 }
 
 /* The SPEC to write: the built-in loop, or the generator Jobs' best. 1 while the Jobs run or
@@ -1130,7 +1132,7 @@ static int spec_step(struct rstate *r)
 	int passes = 0, rc = 0, edited = 0;
 	int gate = r->pol.spec_min_score;
 
-	snprintf(cmname, sizeof(cmname), "%s%s", r->name, INTENT_SPEC_SUFFIX);
+	intent_derived_name(r->name, INTENT_SPEC_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	snprintf(key, sizeof(key), "%s/%s", r->ns, cmname);
 	kube_cache_get(r->w->cms, key, &cm);
 	const char *cmgen = kube_json_get_str(cm, "metadata", "annotations", INTENT_ANN_GENERATION, NULL);
@@ -1241,7 +1243,7 @@ static cJSON *build_spec(struct rstate *r)
 
 	if (!s)
 		return NULL;
-	snprintf(cmname, sizeof(cmname), "%s%s", r->name, INTENT_SPEC_SUFFIX);
+	intent_derived_name(r->name, INTENT_SPEC_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	cJSON_AddStringToObject(s, "serviceName", str_or(spec_str(r, "serviceName"), r->name));
 	cJSON *ir = kube_json_ensure_obj(s, "intentRef");
 	kube_json_set_str(ir, "name", r->name);
@@ -1303,7 +1305,8 @@ static void builds_follow(struct intent_wing *w, struct kube_client *c, int64_t 
 	if (w->builds_started || now < w->builds_next_check)
 		return;
 	w->builds_next_check = now + INTENT_BUILD_CRD_RETRY_MS;
-	if (!served(c, "builds"))
+	w->builds_missing = !served(c, "builds");
+	if (w->builds_missing)
 		return;
 	if (kube_informer_start(w->builds) == 0) {
 		w->builds_started = 1;
@@ -1329,11 +1332,35 @@ static cJSON *get_build(struct rstate *r, int *rc)
 	return b;
 }
 
+/* The Build CRD is known to be missing until the next look (or, refused, a create just said
+ * so): say so, create nothing. */
+static int builds_absent(struct rstate *r, int refused)
+{
+	int64_t now = now_ms(r->ctx->clock);
+
+	if (!refused) {
+		builds_follow(r->w, r->ctx->client, now);
+		if (r->w->builds_started || !r->w->builds_missing)
+			return 0;
+	}
+	cond(r, INTENT_COND_BUILD_SUCCEEDED, "Unknown", "BuildCRDMissing",
+	     "the API server does not serve builds.phoenix.fpai.io: install the Build "
+	     "CRD (kubectl apply -f manifests/crds/); retrying every %d s",
+	     INTENT_BUILD_CRD_RETRY_MS / 1000);
+	requeue(r, r->w->builds_next_check > now ? r->w->builds_next_check - now + 1 : 1);
+	return 1;
+}
+
 static int build_step(struct rstate *r)
 {
 	int rc = 0;
-	cJSON *b = get_build(r, &rc);
+	cJSON *b;
 
+	/* Without the CRD a create is refused: another holder's reconcile in the meantime (its
+	 * position, an event) must not retry it before the next look (issue 12: writes). */
+	if (builds_absent(r, 0))
+		return 0;
+	b = get_build(r, &rc);
 	if (rc == KUBE_ENOTFOUND) {
 		cJSON *obj = cJSON_CreateObject();
 		struct kube_status st = {0};
@@ -1342,18 +1369,16 @@ static int build_step(struct rstate *r)
 		cJSON *meta = kube_json_ensure_obj(obj, "metadata");
 		kube_json_set_str(meta, "name", r->name);
 		kube_json_set_str(meta, "namespace", r->ns);
-		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->name);
+		kube_json_set_str(kube_json_ensure_obj(meta, "labels"), INTENT_LABEL, r->label);
 		cJSON_AddItemToObject(meta, "ownerReferences", owner_refs(r->intent));
 		cJSON_AddItemToObject(obj, "spec", build_spec(r));
 		rc = kube_create(r->ctx->client, &INTENT_BUILD_GVR, r->ns, obj, &b, &st);
 		cJSON_Delete(obj);
 		if (rc == KUBE_ENOTFOUND) {
-			cond(r, INTENT_COND_BUILD_SUCCEEDED, "Unknown", "BuildCRDMissing",
-			     "the API server does not serve builds.phoenix.fpai.io: install the Build "
-			     "CRD (kubectl apply -f manifests/crds/); retrying every %d s",
-			     INTENT_BUILD_CRD_RETRY_MS / 1000);
-			requeue(r, INTENT_BUILD_CRD_RETRY_MS);
 			kube_status_release(&st);
+			r->w->builds_missing = 1;
+			r->w->builds_next_check = now_ms(r->ctx->clock) + INTENT_BUILD_CRD_RETRY_MS;
+			builds_absent(r, 1);
 			return 0;
 		}
 		if (rc == KUBE_EALREADYEXISTS) {
@@ -1670,6 +1695,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		return 0;
 	r.ns = ns;
 	r.name = name;
+	intent_derived_name(name, "", INTENT_LABEL_MAX, r.label, sizeof(r.label));
 	if (kube_cache_get(w->intents, key, &r.intent) != 0)
 		return missing(w, ctx, ns, name, key);
 	if (cache_behind(w, key, r.intent)) {
@@ -1995,7 +2021,7 @@ static int served(struct kube_client *c, const char *resource)
 	return served;
 }
 
-/* An evaluator call ended (on its thread): reconcile the Intent again. */
+/* An evaluator call or a generator log read ended (on its thread): reconcile the Intent again. */
 static void evaluator_done(const char *key, void *ud)
 {
 	struct intent_wing *w = ud;
@@ -2026,6 +2052,8 @@ int intent_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void
 	w->events = env->events;
 	w->ns = strdup(env->namespace ? env->namespace : "");
 	w->eval = intent_evaluator_new(evaluator_done, w);
+	/* A generator Job's log is read on its own thread too; its end enqueues the Intent. */
+	w->logs = intent_gen_logs_new(env->client, evaluator_done, w);
 	w->qindex = intent_queue_index_new();
 	struct kube_metrics *reg = kube_metrics_default();
 	w->m_phase = kube_metric_register(reg, KUBE_GAUGE, "phoenix_intents",
@@ -2096,10 +2124,10 @@ void intent_wing_free(void *state)
 	if (!w)
 		return;
 	intent_evaluator_free(w->eval);
+	intent_gen_logs_free(w->logs);
 	kube_informer_free(w->builds);
 	HASH_ITER(hh, w->slots, s, tmp) {
 		HASH_DEL(w->slots, s);
-		free(s->key);
 		free(s);
 	}
 	pthread_mutex_destroy(&w->mu);

@@ -1,9 +1,11 @@
 /* The pluggable SPEC generator (see intent_generator.h). */
 #include "intent_generator.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "intent_evaluator.h"
 #include "intent_state.h"
@@ -13,6 +15,8 @@
 #include "kube_json.h"
 #include "kube_rest_internal.h"
 #include "kube_time.h"
+
+#include <uthash.h>
 
 /* Spelled out: tests/e2e/32_manifests.sh reads the GVRs from the source (RBAC == code). */
 static const struct kube_gvr INTENT_GEN_POD_GVR = {"", "v1", "pods", true};
@@ -78,10 +82,12 @@ static cJSON *owned_meta(cJSON *obj, const cJSON *intent, const char *name)
 {
 	cJSON *meta = kube_json_ensure_obj(obj, "metadata");
 	cJSON *labels = kube_json_ensure_obj(meta, "labels");
+	char label[INTENT_LABEL_MAX + 1];
 
+	intent_derived_name(kube_json_name(intent), "", INTENT_LABEL_MAX, label, sizeof(label));
 	kube_json_set_str(meta, "name", name);
 	kube_json_set_str(meta, "namespace", kube_json_namespace(intent) ? kube_json_namespace(intent) : "default");
-	kube_json_set_str(labels, INTENT_LABEL, kube_json_name(intent) ? kube_json_name(intent) : "");
+	kube_json_set_str(labels, INTENT_LABEL, label);
 	kube_json_set_str(labels, "app.kubernetes.io/managed-by", "phoenix-operator");
 	kube_json_set_str(labels, "app.kubernetes.io/component", "spec-generator");
 	cJSON_AddItemToObject(meta, "ownerReferences", owner_ref(intent));
@@ -133,7 +139,9 @@ cJSON *intent_generator_job(const cJSON *intent, const char *image, int64_t gen,
 	cJSON_AddNumberToObject(spec, "ttlSecondsAfterFinished", 86400);
 	cJSON *tmpl = kube_json_ensure_obj(spec, "template");
 	cJSON *tlabels = kube_json_ensure_obj(kube_json_ensure_obj(tmpl, "metadata"), "labels");
-	kube_json_set_str(tlabels, INTENT_LABEL, kube_json_name(intent) ? kube_json_name(intent) : "");
+	char label[INTENT_LABEL_MAX + 1];
+	intent_derived_name(kube_json_name(intent), "", INTENT_LABEL_MAX, label, sizeof(label));
+	kube_json_set_str(tlabels, INTENT_LABEL, label);
 	kube_json_set_str(tlabels, "app.kubernetes.io/component", "spec-generator");
 	cJSON *ps = kube_json_ensure_obj(tmpl, "spec");
 	kube_json_set_str(ps, "restartPolicy", "Never");
@@ -340,6 +348,235 @@ static int job_log(const struct intent_gen_io *io, const char *ns, const char *j
 	return rc;
 }
 
+/* ---- the log reader (off the reconcile worker) --------------------------------------------- */
+
+/* Results left untaken this long (the Intent went away, or moved on) are dropped. */
+#define LOG_KEEP_MS (10 * 60 * 1000)
+/* The most reads held at once; a request past it is read on the caller's thread. */
+#define LOG_MAX_HELD 256
+
+struct logread {
+	UT_hash_handle hh;
+	char *key;                 /* "ns/job" */
+	char *ns, *job, *intent;   /* into key's allocation: ns, job name, "ns/intent" */
+	int done, rc;
+	struct logbuf lb;
+	char msg[300];
+	int64_t done_ms;
+	struct logread *next_q;    /* FIFO while waiting */
+};
+
+struct intent_gen_logs {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int stopping;
+	struct kube_client *client;
+	void (*done)(const char *intent_key, void *ud);
+	void *ud;
+	struct logread *reads;     /* by key */
+	struct logread *qhead, *qtail;
+	size_t n;
+};
+
+static void logread_free(struct logread *r)
+{
+	free(r->lb.buf);
+	free(r->key);
+	free(r);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *logs_main(void *arg)
+{
+	struct intent_gen_logs *l = arg;
+	struct intent_gen_io io = {.client = l->client};
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		while (!l->stopping && !l->qhead)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->stopping)
+			break;
+		struct logread *r = l->qhead;
+		l->qhead = r->next_q;
+		if (!l->qhead)
+			l->qtail = NULL;
+		char ns[256], job[80], intent[340];
+		struct logbuf lb = {0};
+		char msg[300] = "";
+		snprintf(ns, sizeof(ns), "%s", r->ns);
+		snprintf(job, sizeof(job), "%s", r->job);
+		snprintf(intent, sizeof(intent), "%s", r->intent);
+		pthread_mutex_unlock(&l->mu);
+		int rc = job_log(&io, ns, job, &lb, msg, sizeof(msg));
+		pthread_mutex_lock(&l->mu);
+		/* r is still held: only a reconcile's take or this thread's expiry frees a read,
+		 * and neither frees one that is not done. */
+		r->rc = rc;
+		r->lb = lb;
+		snprintf(r->msg, sizeof(r->msg), "%s", msg);
+		r->done = 1;
+		r->done_ms = mono_ms();
+		pthread_mutex_unlock(&l->mu);
+		if (l->done)
+			l->done(intent, l->ud);
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+struct intent_gen_logs *intent_gen_logs_new(struct kube_client *client,
+					    void (*done)(const char *intent_key, void *ud), void *ud)
+{
+	struct intent_gen_logs *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->client = client;
+	l->done = done;
+	l->ud = ud;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	if (pthread_create(&l->thread, NULL, logs_main, l) != 0) {
+		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->mu);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void intent_gen_logs_free(struct intent_gen_logs *l)
+{
+	struct logread *r, *tmp;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = 1;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	pthread_join(l->thread, NULL);
+	HASH_ITER(hh, l->reads, r, tmp) {
+		HASH_DEL(l->reads, r);
+		logread_free(r);
+	}
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+size_t intent_gen_logs_len(struct intent_gen_logs *l)
+{
+	size_t n;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	n = l->n;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* Drops done reads nobody took for LOG_KEEP_MS. l->mu held. */
+static void logs_expire_locked(struct intent_gen_logs *l, int64_t now)
+{
+	struct logread *r, *tmp;
+
+	HASH_ITER(hh, l->reads, r, tmp) {
+		if (r->done && now - r->done_ms > LOG_KEEP_MS) {
+			HASH_DEL(l->reads, r);
+			logread_free(r);
+			l->n--;
+		}
+	}
+}
+
+/* 1 when the log of Job ns/job is in (take it with logs_take), 0 while it is being read (asked
+ * for now if it was not), KUBE_ENOMEM or KUBE_ETOOBIG (too many held: read it here). */
+static int logs_ready(struct intent_gen_logs *l, const char *ns, const char *job,
+		      const char *intent)
+{
+	char key[340];
+	struct logread *r = NULL;
+	int rc = 0;
+
+	snprintf(key, sizeof(key), "%.253s/%.79s", ns, job);
+	pthread_mutex_lock(&l->mu);
+	HASH_FIND_STR(l->reads, key, r);
+	if (r) {
+		rc = r->done;
+		goto out;
+	}
+	logs_expire_locked(l, mono_ms());
+	if (l->n >= LOG_MAX_HELD) {
+		rc = KUBE_ETOOBIG;
+		goto out;
+	}
+	size_t kl = strlen(key), nl = strlen(ns), jl = strlen(job), il = strlen(intent);
+	r = calloc(1, sizeof(*r));
+	if (r)
+		r->key = malloc(kl + 1 + nl + 1 + jl + 1 + il + 1);
+	if (!r || !r->key) {
+		free(r);
+		rc = KUBE_ENOMEM;
+		goto out;
+	}
+	memcpy(r->key, key, kl + 1);
+	r->ns = r->key + kl + 1;
+	memcpy(r->ns, ns, nl + 1);
+	r->job = r->ns + nl + 1;
+	memcpy(r->job, job, jl + 1);
+	r->intent = r->job + jl + 1;
+	memcpy(r->intent, intent, il + 1);
+	HASH_ADD_KEYPTR(hh, l->reads, r->key, kl, r);
+	l->n++;
+	if (l->qtail)
+		l->qtail->next_q = r;
+	else
+		l->qhead = r;
+	l->qtail = r;
+	pthread_cond_signal(&l->cv);
+out:
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+/* The read logs_ready() said is in, as job_log() would have answered; removed from l. */
+static int logs_take(struct intent_gen_logs *l, const char *ns, const char *job,
+		     struct logbuf *out, char *msg, size_t msglen)
+{
+	char key[340];
+	struct logread *r = NULL;
+	int rc = KUBE_ENOTFOUND;
+
+	snprintf(key, sizeof(key), "%.253s/%.79s", ns, job);
+	pthread_mutex_lock(&l->mu);
+	HASH_FIND_STR(l->reads, key, r);
+	if (r && r->done) {
+		HASH_DEL(l->reads, r);
+		l->n--;
+		rc = r->rc;
+		*out = r->lb;
+		r->lb.buf = NULL;
+		snprintf(msg, msglen, "%s", r->msg);
+		logread_free(r);
+	} else {
+		snprintf(msg, msglen, "its log was not read");
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
 /* The input ConfigMap for this generation: created, or patched when it is for another. */
 static int ensure_input(const struct intent_gen_io *io, const cJSON *intent, int64_t gen,
 			const char *cmname)
@@ -444,7 +681,11 @@ static void event(const struct intent_gen_io *io, const cJSON *intent, const cha
 		kube_events_record(io->events, intent, KUBE_EVENT_WARNING, reason, "%s", msg);
 }
 
-/* All N Jobs have finished: the best verified SPEC, or why there is none. */
+/* collect(): a finished Job's log is still being read on the reader's thread. */
+#define LOGS_PENDING 1
+
+/* All N Jobs have finished: the best verified SPEC, or why there is none (LOGS_PENDING while
+ * io->logs reads their logs). */
 static int collect(const struct intent_gen_io *io, const cJSON *intent, char names[][80], int n,
 		   cJSON *g, struct intent_gen_result *out, int *bestp, char *why, size_t whylen)
 {
@@ -454,6 +695,32 @@ static int collect(const struct intent_gen_io *io, const cJSON *intent, char nam
 	int best = -1, rc = 0;
 
 	why[0] = '\0';
+	int local[8] = {0}; /* read here after all: the reader holds too many */
+	if (io->logs) {
+		char ikey[600];
+		int pending = 0;
+		snprintf(ikey, sizeof(ikey), "%s/%s", ns, kube_json_name(intent));
+		for (int i = 0; i < n && i < 8; i++) {
+			char key[600], msg[8];
+			cJSON *job = NULL;
+			snprintf(key, sizeof(key), "%.253s/%.79s", ns, names[i]);
+			kube_cache_get(io->jobs, key, &job);
+			int st = intent_generator_job_state(job, msg, sizeof(msg));
+			cJSON_Delete(job);
+			if (st <= 0)
+				continue;
+			int r = logs_ready(io->logs, ns, names[i], ikey);
+			if (r == 0)
+				pending++;
+			else if (r < 0)
+				local[i] = 1;
+		}
+		if (pending) {
+			cJSON_Delete(cands);
+			*bestp = -1;
+			return LOGS_PENDING;
+		}
+	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		char key[600], msg[300] = "";
 		cJSON *job = NULL, *cand = cJSON_CreateObject();
@@ -465,7 +732,8 @@ static int collect(const struct intent_gen_io *io, const cJSON *intent, char nam
 		int st = intent_generator_job_state(job, msg, sizeof(msg));
 		cJSON_Delete(job);
 		if (st > 0) {
-			int lrc = job_log(io, ns, names[i], &lb, msg, sizeof(msg));
+			int lrc = io->logs && !local[i] ? logs_take(io->logs, ns, names[i], &lb, msg, sizeof(msg))
+						       : job_log(io, ns, names[i], &lb, msg, sizeof(msg));
 			if (lrc == 0)
 				intent_generator_extract(lb.buf, lb.len, &md, msg, sizeof(msg));
 			else if (lrc != KUBE_ENOTFOUND)
@@ -555,7 +823,7 @@ int intent_generator_step(const struct intent_gen_io *io, const cJSON *intent, i
 		cJSON_DeleteItemFromObjectCaseSensitive(g, "nextRetryAt");
 	}
 
-	snprintf(cmname, sizeof(cmname), "%s%s", name, INTENT_GEN_INPUT_SUFFIX);
+	intent_derived_name(name, INTENT_GEN_INPUT_SUFFIX, INTENT_NAME_MAX, cmname, sizeof(cmname));
 	rc = ensure_input(io, intent, gen, cmname);
 	if (rc < 0)
 		return rc;
@@ -594,6 +862,14 @@ int intent_generator_step(const struct intent_gen_io *io, const cJSON *intent, i
 	}
 	int best = -1;
 	rc = collect(io, intent, names, par, g, out, &best, why, sizeof(why));
+	if (rc == LOGS_PENDING) {
+		out->state = INTENT_GEN_PENDING;
+		out->requeue_ms = 35000; /* the reader's done() comes sooner; a safety net */
+		snprintf(out->message, sizeof(out->message),
+			 "generator attempt %d: reading the log%s of %d finished Job%s (%s, ...)",
+			 attempt, par == 1 ? "" : "s", par, par == 1 ? "" : "s", names[0]);
+		return 0;
+	}
 	if (rc < 0) {
 		free(out->md);
 		out->md = NULL;

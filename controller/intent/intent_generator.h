@@ -63,12 +63,28 @@ int intent_generator_extract(const char *log, size_t len, char **md, char *msg, 
 /* A Job's outcome: 0 running, 1 succeeded, -1 failed (why in msg). */
 int intent_generator_job_state(const cJSON *job, char *msg, size_t msglen);
 
+/* The finished generator Jobs' pods/log reads (up to 30 s each), off the reconcile worker: one
+ * thread of its own reads them in turn and calls done(intent key "ns/name") when one is in, so
+ * the reconcile that asked comes back for it (the evaluator's pattern). Thread-safe. */
+struct intent_gen_logs;
+
+/* NULL on allocation or thread failure. done runs on the reader's thread. */
+struct intent_gen_logs *intent_gen_logs_new(struct kube_client *client,
+					    void (*done)(const char *intent_key, void *ud), void *ud);
+
+/* Stops the thread (after the read under way) and frees everything. NULL is a no-op. */
+void intent_gen_logs_free(struct intent_gen_logs *l);
+
+/* Reads (and results) held: asked for and not yet taken by a reconcile. */
+size_t intent_gen_logs_len(struct intent_gen_logs *l);
+
 /* What the controller lends the step. */
 struct intent_gen_io {
 	struct kube_client *client;
 	struct kube_cache *jobs;        /* the Jobs the Intents own (INTENT_LABEL) */
 	struct kube_cache *cms;         /* the ConfigMaps the Intents own (INTENT_LABEL) */
 	struct kube_events *events;
+	struct intent_gen_logs *logs;   /* NULL: the logs are read on the caller's thread */
 };
 
 enum intent_gen_state { INTENT_GEN_PENDING, INTENT_GEN_DONE, INTENT_GEN_FAILED };
@@ -84,8 +100,9 @@ struct intent_gen_result {
 /* One reconcile's worth of the generator for generation gen of the Intent: keeps its state in
  * status.generator (reset for a new generation), writes the input ConfigMap and the Jobs it
  * lacks, collects finished Jobs' SPECs, schedules retries and records Events on a retry and on
- * giving up. now is RFC 3339, now_ms the same instant. Returns 0 with *out filled, or a kube_err
- * from the API (retry the reconcile). */
+ * giving up. now is RFC 3339, now_ms the same instant. With io->logs the finished Jobs' logs
+ * are read on its thread: PENDING ("reading ...") until they are in, done() then brings the
+ * Intent back. Returns 0 with *out filled, or a kube_err from the API (retry the reconcile). */
 int intent_generator_step(const struct intent_gen_io *io, const cJSON *intent, int64_t gen,
 			  const char *now, int64_t now_ms, cJSON *status,
 			  struct intent_gen_result *out);

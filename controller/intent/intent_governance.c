@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uthash.h>
+
 #include "intent_text.h"
 #include "kube_error.h"
 
@@ -154,7 +156,9 @@ static void rule_features(const struct spec_view *v, struct intent_rule_result *
 		set(r, INTENT_PASS, "%zu specific feature%s", n, n == 1 ? "" : "s");
 }
 
-static const struct intent_peer *find_peer(const struct intent_world *w, const char *name, int intents_only)
+/* The first listed peer named name (an Intent's only when intents_only), else the index's. */
+static const struct intent_peer *find_peer(const struct intent_world *w, const char *name, int intents_only,
+					   struct intent_peer *buf)
 {
 	for (size_t i = 0; w && name && i < w->npeers; i++) {
 		const struct intent_peer *p = &w->peers[i];
@@ -162,6 +166,8 @@ static const struct intent_peer *find_peer(const struct intent_world *w, const c
 		if (p->name && strcmp(p->name, name) == 0 && (!intents_only || p->kind == INTENT_PEER_INTENT))
 			return p;
 	}
+	if (w && name && w->find_intent && w->find_intent(w->ud, name, 0, buf) == 1)
+		return buf;
 	return NULL;
 }
 
@@ -171,12 +177,13 @@ static void rule_deps_exist(const struct spec_view *v, const struct intent_world
 	const cJSON *d;
 	size_t n = 0, missing = 0;
 	const char *first = NULL;
+	struct intent_peer buf;
 
 	cJSON_ArrayForEach(d, array_or_null(v->deps)) {
 		const char *name = cJSON_GetStringValue(d);
 
 		n++;
-		if (name && (find_peer(w, name, 0) || intent_policy_allows(pol, name)))
+		if (name && (find_peer(w, name, 0, &buf) || intent_policy_allows(pol, name)))
 			continue;
 		if (!missing++)
 			first = name ? name : "(not a string)";
@@ -208,31 +215,48 @@ static void rule_deps_allowed(const struct spec_view *v, const struct intent_pol
 		set(r, INTENT_PASS, "no dependency is forbidden");
 }
 
-/* 1 when a path of Intent dependencies from name leads back to self; -1 when too deep. */
+/* The peers' serviceNames a cycle search has been through (find_peer gives one peer a name). */
+struct visit {
+	const char *name;              /* borrowed */
+	UT_hash_handle hh;
+};
+
+/* 1 when a path of Intent dependencies from name leads back to self; -1 when too deep or out
+ * of memory. */
 static int reaches(const struct intent_world *w, const char *name, const char *self, int depth,
-		   unsigned char *visited)
+		   struct visit **visited)
 {
+	struct intent_peer buf;
 	const struct intent_peer *p;
+	struct visit *v = NULL;
 	int rc = 0;
 
 	if (strcmp(name, self) == 0)
 		return 1;
 	if (depth > CYCLE_DEPTH_MAX)
 		return -1;
-	p = find_peer(w, name, 1);
-	if (!p || visited[p - w->peers])
+	p = find_peer(w, name, 1, &buf);
+	if (!p)
 		return 0;
-	visited[p - w->peers] = 1;
-	for (size_t i = 0; i < p->ndeps && rc == 0; i++)
-		if (p->deps[i])
-			rc = reaches(w, p->deps[i], self, depth + 1, visited);
+	HASH_FIND_STR(*visited, p->name, v);
+	if (v)
+		return 0;
+	if (!(v = calloc(1, sizeof(*v))))
+		return -2;
+	v->name = p->name;
+	HASH_ADD_KEYPTR(hh, *visited, v->name, strlen(v->name), v);
+	const char *const *deps = p->deps;
+	size_t ndeps = p->ndeps;
+	for (size_t i = 0; i < ndeps && rc == 0; i++)
+		if (deps[i])
+			rc = reaches(w, deps[i], self, depth + 1, visited);
 	return rc;
 }
 
 static void rule_deps_acyclic(const struct spec_view *v, const struct intent_world *w,
 			      struct intent_rule_result *r)
 {
-	unsigned char small[256] = {0}, *visited = small;
+	struct visit *visited = NULL, *x, *tmp;
 	const cJSON *d;
 	int rc = 0;
 	size_t n = 0;
@@ -241,28 +265,26 @@ static void rule_deps_acyclic(const struct spec_view *v, const struct intent_wor
 		set(r, INTENT_SKIP, v->service ? "no dependencies" : "no spec.serviceName to check against");
 		return;
 	}
-	if (w && w->npeers > sizeof(small))
-		visited = calloc(w->npeers, 1);
-	if (!visited) {
-		set(r, INTENT_ERROR, "out of memory checking for cycles");
-		return;
-	}
 	cJSON_ArrayForEach(d, v->deps) {
 		const char *name = cJSON_GetStringValue(d);
 
 		n++;
-		rc = name ? reaches(w, name, v->service, 0, visited) : 0;
+		rc = name ? reaches(w, name, v->service, 0, &visited) : 0;
 		if (rc)
 			break;
 	}
+	HASH_ITER(hh, visited, x, tmp) {
+		HASH_DEL(visited, x);
+		free(x);
+	}
 	if (rc > 0)
 		set(r, INTENT_FAIL, "dependency %s leads back to %s: a dependency cycle", d->valuestring, v->service);
+	else if (rc == -2)
+		set(r, INTENT_ERROR, "out of memory checking for cycles");
 	else if (rc < 0)
 		set(r, INTENT_ERROR, "dependency chain deeper than %d: not checked", CYCLE_DEPTH_MAX);
 	else
 		set(r, INTENT_PASS, "no cycle through %zu dependencies", n);
-	if (visited != small)
-		free(visited);
 }
 
 static void rule_port(const struct spec_view *v, const struct intent_world *w,
@@ -280,14 +302,17 @@ static void rule_port(const struct spec_view *v, const struct intent_world *w,
 		set(r, INTENT_FAIL, "spec.port %d is outside the allowed range %d-%d", v->port, pol->port_min, pol->port_max);
 		return;
 	}
-	for (size_t i = 0; w && i < w->npeers; i++) {
-		const struct intent_peer *p = &w->peers[i];
-
-		if (p->port == v->port && !p->owned) {
-			set(r, INTENT_FAIL, "spec.port %d is already used by %s %s", v->port,
-			    p->kind == INTENT_PEER_SERVICE ? "PhoenixService" : "the Intent for", p->name ? p->name : "?");
-			return;
-		}
+	struct intent_peer buf;
+	const struct intent_peer *p = NULL;
+	for (size_t i = 0; w && i < w->npeers && !p; i++)
+		if (w->peers[i].port == v->port && !w->peers[i].owned)
+			p = &w->peers[i];
+	if (!p && w && w->find_intent && w->find_intent(w->ud, NULL, v->port, &buf) == 1)
+		p = &buf;
+	if (p) {
+		set(r, INTENT_FAIL, "spec.port %d is already used by %s %s", v->port,
+		    p->kind == INTENT_PEER_SERVICE ? "PhoenixService" : "the Intent for", p->name ? p->name : "?");
+		return;
 	}
 	set(r, INTENT_PASS, "port %d is free and inside %d-%d", v->port, pol->port_min, pol->port_max);
 }
@@ -298,11 +323,14 @@ static void rule_name(const struct spec_view *v, const struct intent_world *w, s
 		set(r, INTENT_FAIL, "spec.serviceName is missing");
 		return;
 	}
-	for (size_t i = 0; w && i < w->npeers; i++) {
-		const struct intent_peer *p = &w->peers[i];
-
-		if (!p->name || strcmp(p->name, v->service) != 0 || p->owned)
-			continue;
+	struct intent_peer buf;
+	const struct intent_peer *p = NULL;
+	for (size_t i = 0; w && i < w->npeers && !p; i++)
+		if (w->peers[i].name && strcmp(w->peers[i].name, v->service) == 0 && !w->peers[i].owned)
+			p = &w->peers[i];
+	if (!p && w && w->find_intent && w->find_intent(w->ud, v->service, 0, &buf) == 1)
+		p = &buf;
+	if (p) {
 		if (p->kind == INTENT_PEER_SERVICE)
 			set(r, INTENT_FAIL, "a PhoenixService named %s exists and is not owned by this Intent: choose another spec.serviceName", v->service);
 		else

@@ -41,6 +41,13 @@ struct intent_peer {
 struct intent_world {
 	const struct intent_peer *peers; /* borrowed; the evaluated Intent itself must not be listed */
 	size_t npeers;
+	/* Optional: the namespace's other Intents from an index instead of listed in peers (the
+	 * listed peers are checked first). find_intent fills *out with an Intent peer (strings
+	 * borrowed, valid during the evaluation) whose serviceName is name, or, name NULL, whose
+	 * port is port, and returns 1; 0 when there is none. Lets a rule look a name or port up in
+	 * O(1) instead of walking every peer. */
+	int (*find_intent)(void *ud, const char *name, int port, struct intent_peer *out);
+	void *ud;
 };
 
 #define INTENT_MSG_MAX 256

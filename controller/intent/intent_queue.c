@@ -95,17 +95,29 @@ int intent_sla_breached(int64_t deadline_ms, int64_t now_ms)
 
 /* ---- the index ---------------------------------------------------------------------------- */
 
+/* One allocation per Intent: the node, its dependency pointers, then its strings
+ * ("name\0rv\0svc\0dep\0..."); e.ns points at the namespace's own copy. */
 struct qnode {
-	char *key;                     /* "ns\0name": ns and name point into it */
-	size_t keylen;
 	struct intent_queue_entry e;
 	UT_hash_handle hh;
+	struct qnode *next_svc, *next_port; /* the other Intents sharing serviceName / port */
+	const char *depv[];
+};
+
+/* The Intents of a namespace asking for one serviceName, or one port. */
+struct qbucket {
+	const char *svc;               /* key (by_svc), NULL in by_port */
+	int port;
+	struct qnode *head;
+	UT_hash_handle hh;
+	char key[];                    /* owned copy of svc */
 };
 
 /* One hash per namespace, so a pass walks its namespace only. */
 struct qns {
 	char *ns;
 	struct qnode *nodes;
+	struct qbucket *by_svc, *by_port;
 	UT_hash_handle hh;
 };
 
@@ -119,11 +131,14 @@ struct intent_queue_index *intent_queue_index_new(void)
 	return calloc(1, sizeof(struct intent_queue_index));
 }
 
-static void node_free(struct qnode *q)
+static void buckets_free(struct qbucket **h)
 {
-	free(q->key);
-	free((char *)q->e.rv);
-	free(q);
+	struct qbucket *b, *tmp;
+
+	HASH_ITER(hh, *h, b, tmp) {
+		HASH_DEL(*h, b);
+		free(b);
+	}
 }
 
 void intent_queue_index_free(struct intent_queue_index *idx)
@@ -136,8 +151,10 @@ void intent_queue_index_free(struct intent_queue_index *idx)
 	HASH_ITER(hh, idx->by_ns, s, stmp) {
 		HASH_ITER(hh, s->nodes, q, qtmp) {
 			HASH_DEL(s->nodes, q);
-			node_free(q);
+			free(q);
 		}
+		buckets_free(&s->by_svc);
+		buckets_free(&s->by_port);
 		HASH_DEL(idx->by_ns, s);
 		free(s->ns);
 		free(s);
@@ -169,6 +186,125 @@ int intent_queue_index_fresh(const struct intent_queue_index *idx, const char *n
 	return q && rv && q->e.rv && strcmp(q->e.rv, rv) == 0;
 }
 
+static struct qbucket *bucket_get(struct qns *s, const char *svc, int port, int create)
+{
+	struct qbucket *b = NULL;
+
+	if (svc)
+		HASH_FIND_STR(s->by_svc, svc, b);
+	else
+		HASH_FIND_INT(s->by_port, &port, b);
+	if (b || !create)
+		return b;
+	size_t l = svc ? strlen(svc) : 0;
+	b = calloc(1, sizeof(*b) + l + 1);
+	if (!b)
+		return NULL;
+	b->port = port;
+	if (svc) {
+		memcpy(b->key, svc, l + 1);
+		b->svc = b->key;
+		HASH_ADD_KEYPTR(hh, s->by_svc, b->svc, l, b);
+	} else {
+		HASH_ADD_INT(s->by_port, port, b);
+	}
+	return b;
+}
+
+static int bucket_link(struct qns *s, struct qnode *q)
+{
+	struct qbucket *b;
+
+	if (q->e.svc) {
+		if (!(b = bucket_get(s, q->e.svc, 0, 1)))
+			return KUBE_ENOMEM;
+		q->next_svc = b->head;
+		b->head = q;
+	}
+	if (q->e.port > 0) {
+		if (!(b = bucket_get(s, NULL, q->e.port, 1)))
+			return KUBE_ENOMEM;
+		q->next_port = b->head;
+		b->head = q;
+	}
+	return 0;
+}
+
+static void bucket_unlink(struct qns *s, struct qnode *q)
+{
+	for (int by_port = 0; by_port < 2; by_port++) {
+		struct qbucket *b = by_port ? (q->e.port > 0 ? bucket_get(s, NULL, q->e.port, 0) : NULL)
+					    : (q->e.svc ? bucket_get(s, q->e.svc, 0, 0) : NULL);
+		if (!b)
+			continue;
+		for (struct qnode **pp = &b->head; *pp; pp = by_port ? &(*pp)->next_port : &(*pp)->next_svc) {
+			if (*pp == q) {
+				*pp = by_port ? q->next_port : q->next_svc;
+				break;
+			}
+		}
+		if (!b->head) {
+			if (by_port)
+				HASH_DEL(s->by_port, b);
+			else
+				HASH_DEL(s->by_svc, b);
+			free(b);
+		}
+	}
+}
+
+static void ns_drop_if_empty(struct intent_queue_index *idx, struct qns *s)
+{
+	if (s->nodes)
+		return;
+	buckets_free(&s->by_svc);
+	buckets_free(&s->by_port);
+	HASH_DEL(idx->by_ns, s);
+	free(s->ns);
+	free(s);
+}
+
+static char *put_str(char **at, const char *v)
+{
+	char *d = *at;
+	size_t l = strlen(v) + 1;
+
+	memcpy(d, v, l);
+	*at += l;
+	return d;
+}
+
+/* A copy of e in one allocation (ns borrowed from the namespace). */
+static struct qnode *node_new(const struct intent_queue_entry *e, const char *ns)
+{
+	size_t nd = 0, len = strlen(e->name) + 1;
+
+	if (e->rv)
+		len += strlen(e->rv) + 1;
+	if (e->svc)
+		len += strlen(e->svc) + 1;
+	for (size_t i = 0; e->deps && i < e->ndeps; i++)
+		if (e->deps[i]) {
+			len += strlen(e->deps[i]) + 1;
+			nd++;
+		}
+	struct qnode *q = calloc(1, sizeof(*q) + nd * sizeof(q->depv[0]) + len);
+	if (!q)
+		return NULL;
+	char *at = (char *)(q->depv + nd);
+	q->e = *e;
+	q->e.ns = ns;
+	q->e.name = put_str(&at, e->name);
+	q->e.rv = e->rv ? put_str(&at, e->rv) : NULL;
+	q->e.svc = e->svc ? put_str(&at, e->svc) : NULL;
+	q->e.ndeps = 0;
+	for (size_t i = 0; e->deps && i < e->ndeps; i++)
+		if (e->deps[i])
+			q->depv[q->e.ndeps++] = put_str(&at, e->deps[i]);
+	q->e.deps = nd ? q->depv : NULL;
+	return q;
+}
+
 int intent_queue_index_put(struct intent_queue_index *idx, const struct intent_queue_entry *e)
 {
 	struct qns *s = NULL;
@@ -187,31 +323,26 @@ int intent_queue_index_put(struct intent_queue_index *idx, const struct intent_q
 		}
 		HASH_ADD_KEYPTR(hh, idx->by_ns, s->ns, strlen(s->ns), s);
 	}
-	q = calloc(1, sizeof(*q));
-	size_t nl = strlen(e->ns), ml = strlen(e->name);
-	if (q)
-		q->key = malloc(nl + ml + 2);
-	if (q && e->rv)
-		q->e.rv = strdup(e->rv);
-	if (!q || !q->key || (e->rv && !q->e.rv)) {
-		if (q)
-			node_free(q);
+	q = node_new(e, s->ns);
+	if (!q) {
+		ns_drop_if_empty(idx, s);
 		return KUBE_ENOMEM;
 	}
-	const char *rv = q->e.rv;
-	memcpy(q->key, e->ns, nl + 1);
-	memcpy(q->key + nl + 1, e->name, ml + 1);
-	q->e = *e;
-	q->e.ns = q->key;
-	q->e.name = q->key + nl + 1;
-	q->e.rv = rv;
 	if (old) {
+		bucket_unlink(s, old);
 		HASH_DEL(s->nodes, old);
-		node_free(old);
+		free(old);
 		idx->n--;
 	}
-	HASH_ADD_KEYPTR(hh, s->nodes, q->e.name, ml, q);
+	HASH_ADD_KEYPTR(hh, s->nodes, q->e.name, strlen(q->e.name), q);
 	idx->n++;
+	if (bucket_link(s, q) < 0) {
+		/* Listed for the queue, but not findable by serviceName or port: say so. */
+		bucket_unlink(s, q);
+		q->e.svc = NULL;
+		q->e.port = 0;
+		return KUBE_ENOMEM;
+	}
 	return 1;
 }
 
@@ -222,14 +353,29 @@ void intent_queue_index_del(struct intent_queue_index *idx, const char *ns, cons
 
 	if (!q)
 		return;
+	bucket_unlink(s, q);
 	HASH_DEL(s->nodes, q);
-	node_free(q);
+	free(q);
 	idx->n--;
-	if (!s->nodes) {
-		HASH_DEL(idx->by_ns, s);
-		free(s->ns);
-		free(s);
-	}
+	ns_drop_if_empty(idx, s);
+}
+
+const struct intent_queue_entry *intent_queue_index_find(const struct intent_queue_index *idx,
+							 const char *ns, const char *svc, int port,
+							 const char *except)
+{
+	struct qns *s = NULL;
+	struct qbucket *b;
+
+	if (!idx || !ns || (!svc && port <= 0))
+		return NULL;
+	HASH_FIND_STR(idx->by_ns, ns, s);
+	if (!s || !(b = bucket_get(s, svc, port, 0)))
+		return NULL;
+	for (const struct qnode *q = b->head; q; q = svc ? q->next_svc : q->next_port)
+		if (!q->e.deleting && !(except && strcmp(q->e.name, except) == 0))
+			return &q->e;
+	return NULL;
 }
 
 int intent_queue_index_foreach(const struct intent_queue_index *idx, const char *ns,

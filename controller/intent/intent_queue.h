@@ -60,6 +60,13 @@ struct intent_queue_entry {
 	int candidate;                 /* approved for gen, not denied, cancelled or deleting */
 	int done;                      /* finished for gen (no slot wanted) */
 	int admitted_cond;             /* Queued False/Admitted for gen */
+	/* What governance's peer checks need (evaluate(): port taken, name taken, dependency
+	 * exists / cycle), looked up by intent_queue_index_find instead of a walk of the cache. */
+	const char *svc;               /* spec.serviceName (NULL: none) */
+	int port;                      /* spec.port (0: none) */
+	const char *const *deps;       /* spec.dependencies (strings; NULL entries skipped) */
+	size_t ndeps;
+	int deleting;                  /* metadata.deletionTimestamp set */
 };
 struct intent_queue_index;
 
@@ -82,6 +89,14 @@ void intent_queue_index_del(struct intent_queue_index *idx, const char *ns, cons
  * non-zero return stops the walk and is returned. */
 int intent_queue_index_foreach(const struct intent_queue_index *idx, const char *ns,
 			       int (*fn)(const struct intent_queue_entry *e, void *ud), void *ud);
+
+/* An entry of namespace ns, other than the Intent named except and not being deleted, whose
+ * serviceName is svc (svc non-NULL) or, svc NULL, whose port is port (> 0). Borrowed (valid
+ * until the index changes); NULL when there is none. O(1) plus the entries sharing that
+ * serviceName or port. */
+const struct intent_queue_entry *intent_queue_index_find(const struct intent_queue_index *idx,
+							 const char *ns, const char *svc, int port,
+							 const char *except);
 
 /* Entries in the index (every namespace). */
 size_t intent_queue_index_len(const struct intent_queue_index *idx);

@@ -137,3 +137,31 @@ void intent_hash_hex(const char *s, char out[17])
 	}
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
+
+void intent_derived_name(const char *base, const char *suffix, size_t max, char *buf, size_t len)
+{
+	char hash[17];
+	size_t bl, sl;
+
+	if (!buf || len == 0)
+		return;
+	base = base ? base : "";
+	suffix = suffix ? suffix : "";
+	if (max > len - 1)
+		max = len - 1;
+	bl = strlen(base);
+	sl = strlen(suffix);
+	if (bl + sl <= max) {
+		snprintf(buf, len, "%s%s", base, suffix);
+		return;
+	}
+	if (sl + 9 > max) { /* no room for base and hash: the suffix alone, cut */
+		snprintf(buf, len, "%.*s", (int)max, suffix);
+		return;
+	}
+	size_t keep = max - sl - 9;
+	while (keep > 0 && (base[keep - 1] == '-' || base[keep - 1] == '.'))
+		keep--;
+	intent_hash_hex(base, hash);
+	snprintf(buf, len, "%.*s%s%.8s%s", (int)keep, base, keep ? "-" : "", hash, suffix);
+}

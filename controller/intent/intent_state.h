@@ -48,4 +48,15 @@ const char *intent_phase(const cJSON *conds, int64_t gen, bool cancelled);
 /* FNV-1a 64 of s (NULL: of ""), as 16 lower-case hex digits into out (>= 17 bytes). */
 void intent_hash_hex(const char *s, char out[17]);
 
+/* Longest object name (DNS subdomain) and label value. */
+#define INTENT_NAME_MAX 253
+#define INTENT_LABEL_MAX 63
+
+/* A name derived from base (an Intent's name, up to 253 characters): base then suffix when
+ * that fits in max characters; else base cut short (trailing '-' and '.' dropped), '-', the
+ * first 8 hex digits of intent_hash_hex(base), then suffix. Always at most max characters
+ * (and len - 1), distinct for distinct long bases up to the hash, the same for the same base;
+ * names that fit come out as before. max < strlen(suffix) + 9 gives the suffix cut to fit. */
+void intent_derived_name(const char *base, const char *suffix, size_t max, char *buf, size_t len);
+
 #endif

@@ -11,6 +11,7 @@
 #include "json_testutil.h"
 
 #include "intent/intent_governance.h"
+#include "intent/intent_queue.h"
 #include "intent/intent_text.h"
 #include "kube_error.h"
 
@@ -33,7 +34,7 @@ static const struct intent_peer PEERS[] = {
 	{INTENT_PEER_INTENT, "ledger-loop", 0, 0, LEDGER_DEPS, 1},
 	{INTENT_PEER_INTENT, "dashboard", 0, 0, DASHBOARD_DEPS, 2},
 };
-static const struct intent_world WORLD = {PEERS, sizeof(PEERS) / sizeof(PEERS[0])};
+static const struct intent_world WORLD = {PEERS, sizeof(PEERS) / sizeof(PEERS[0]), NULL, NULL};
 
 struct rule_case {
 	const char *name;
@@ -92,9 +93,48 @@ static const struct rule_case RULE_CASES[] = {
 	{"priority unknown", "{'spec':{'priority':'urgent'}}", NULL, INTENT_RULE_TIER, INTENT_FAIL, "spec.priority must be"},
 };
 
-static void rules__table(void **state)
+/* The same namespace with its Intents in the queue index (as the controller has them): the
+ * services listed, the Intents looked up by serviceName and port (intent_queue_index_find). */
+#define NS_SERVICES 3
+struct indexed {
+	struct intent_queue_index *idx;
+	struct intent_world world;
+};
+
+static int find_in_index(void *ud, const char *name, int port, struct intent_peer *out)
 {
-	(void)state;
+	const struct intent_queue_entry *e =
+		intent_queue_index_find(ud, "ns", name, port, "self-intent");
+
+	if (!e)
+		return 0;
+	*out = (struct intent_peer){INTENT_PEER_INTENT, e->svc, e->port, 0, e->deps, e->ndeps};
+	return 1;
+}
+
+static void indexed_init(struct indexed *x)
+{
+	char name[32];
+
+	x->idx = intent_queue_index_new();
+	assert_non_null(x->idx);
+	for (size_t i = NS_SERVICES; i < sizeof(PEERS) / sizeof(PEERS[0]); i++) {
+		snprintf(name, sizeof(name), "intent-%zu", i);
+		struct intent_queue_entry e = {.ns = "ns", .name = name, .rv = "1", .svc = PEERS[i].name,
+					       .port = PEERS[i].port, .deps = PEERS[i].deps,
+					       .ndeps = PEERS[i].ndeps};
+		assert_int_equal(intent_queue_index_put(x->idx, &e), 1);
+	}
+	/* Neither the evaluated Intent itself nor one being deleted is a peer. */
+	assert_int_equal(intent_queue_index_put(x->idx, &(struct intent_queue_entry){
+		.ns = "ns", .name = "self-intent", .svc = "revenue-analytics", .port = 8080}), 1);
+	assert_int_equal(intent_queue_index_put(x->idx, &(struct intent_queue_entry){
+		.ns = "ns", .name = "going", .svc = "revenue-analytics", .port = 8080, .deleting = 1}), 1);
+	x->world = (struct intent_world){PEERS, NS_SERVICES, find_in_index, x->idx};
+}
+
+static void run_rule_cases(const struct intent_world *world)
+{
 	for (size_t i = 0; i < sizeof(RULE_CASES) / sizeof(RULE_CASES[0]); i++) {
 		const struct rule_case *c = &RULE_CASES[i];
 		cJSON *intent = J(c->intent), *pobj = J(c->policy);
@@ -104,7 +144,7 @@ static void rules__table(void **state)
 		char err[128];
 
 		assert_int_equal(intent_policy_parse(pobj, &pol, err, sizeof(err)), 0);
-		assert_int_equal(intent_governance_evaluate(intent, &WORLD, &pol, &rep), 0);
+		assert_int_equal(intent_governance_evaluate(intent, world, &pol, &rep), 0);
 		r = &rep.results[c->rule];
 		if (r->result != c->want || !strstr(r->message, c->msg))
 			fail_msg("%s: rule %s gave %s \"%s\", want %s containing \"%s\"", c->name,
@@ -114,6 +154,41 @@ static void rules__table(void **state)
 		cJSON_Delete(intent);
 		cJSON_Delete(pobj);
 	}
+}
+
+static void rules__table(void **state)
+{
+	(void)state;
+	run_rule_cases(&WORLD);
+}
+
+/* Every rule gives the same result and message with the Intents from the index. */
+static void rules__table_with_the_index(void **state)
+{
+	struct indexed x;
+	struct intent_report a, b;
+	cJSON *o = J(GOOD);
+
+	(void)state;
+	indexed_init(&x);
+	run_rule_cases(&x.world);
+	assert_int_equal(intent_governance_evaluate(o, &WORLD, NULL, &a), 0);
+	assert_int_equal(intent_governance_evaluate(o, &x.world, NULL, &b), 0);
+	for (int i = 0; i < INTENT_RULE_COUNT; i++) {
+		assert_int_equal(a.results[i].result, b.results[i].result);
+		assert_string_equal(a.results[i].message, b.results[i].message);
+	}
+	assert_true(a.score == b.score);
+	/* Once the one Intent on port 9000 is gone, the port is free. */
+	cJSON *p9000 = J("{'spec':{'serviceName':'revenue-analytics','port':9000}}");
+	assert_int_equal(intent_governance_evaluate(p9000, &x.world, NULL, &b), 0);
+	assert_int_equal(b.results[INTENT_RULE_PORT].result, INTENT_FAIL);
+	intent_queue_index_del(x.idx, "ns", "intent-3");
+	assert_int_equal(intent_governance_evaluate(p9000, &x.world, NULL, &b), 0);
+	assert_int_equal(b.results[INTENT_RULE_PORT].result, INTENT_PASS);
+	cJSON_Delete(p9000);
+	cJSON_Delete(o);
+	intent_queue_index_free(x.idx);
 }
 
 static void rules__good_intent_scores_one(void **state)
@@ -301,7 +376,7 @@ static void evaluate__deep_chain(void **state)
 	static struct intent_peer peers[N];
 	static char names[N][16];
 	static const char *deps[N][1];
-	struct intent_world w = {peers, N};
+	struct intent_world w = {peers, N, NULL, NULL};
 	cJSON *o = J("{'spec':{'serviceName':'head','dependencies':['n0']}}");
 	struct intent_report rep;
 
@@ -319,6 +394,43 @@ static void evaluate__deep_chain(void **state)
 	assert_int_equal(intent_governance_evaluate(o, &w, NULL, &rep), 0);
 	assert_int_equal(rep.results[INTENT_RULE_DEPS_ACYCLIC].result, INTENT_PASS);
 	cJSON_Delete(o);
+}
+
+/* The same chain in the index: the cycle search follows dependencies by serviceName lookups. */
+static void evaluate__deep_chain_in_the_index(void **state)
+{
+	enum { N = 600 };
+	static char names[N][16], keys[N][16];
+	static const char *deps[N][1];
+	struct intent_queue_index *idx = intent_queue_index_new();
+	cJSON *o = J("{'spec':{'serviceName':'head','dependencies':['n0']}}");
+	struct intent_report rep;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%d", i);
+		snprintf(keys[i], sizeof(keys[i]), "i%d", i);
+	}
+	for (int i = 0; i < N; i++) {
+		deps[i][0] = i + 1 < N ? names[i + 1] : "head";
+		assert_int_equal(intent_queue_index_put(idx, &(struct intent_queue_entry){
+			.ns = "ns", .name = keys[i], .svc = names[i], .deps = deps[i], .ndeps = 1}), 1);
+	}
+	struct intent_world w = {NULL, 0, find_in_index, idx};
+	assert_int_equal(intent_governance_evaluate(o, &w, NULL, &rep), 0);
+	assert_int_equal(rep.results[INTENT_RULE_DEPS_ACYCLIC].result, INTENT_ERROR);
+	/* A short cycle is found; cut it and the rule passes. */
+	assert_int_equal(intent_queue_index_put(idx, &(struct intent_queue_entry){
+		.ns = "ns", .name = "i5", .svc = "n5", .deps = (const char *const[]){"head"}, .ndeps = 1}), 1);
+	assert_int_equal(intent_governance_evaluate(o, &w, NULL, &rep), 0);
+	assert_int_equal(rep.results[INTENT_RULE_DEPS_ACYCLIC].result, INTENT_FAIL);
+	assert_non_null(strstr(rep.results[INTENT_RULE_DEPS_ACYCLIC].message, "leads back to head"));
+	assert_int_equal(intent_queue_index_put(idx, &(struct intent_queue_entry){
+		.ns = "ns", .name = "i5", .svc = "n5"}), 1);
+	assert_int_equal(intent_governance_evaluate(o, &w, NULL, &rep), 0);
+	assert_int_equal(rep.results[INTENT_RULE_DEPS_ACYCLIC].result, INTENT_PASS);
+	cJSON_Delete(o);
+	intent_queue_index_free(idx);
 }
 
 static void report__json_shape(void **state)
@@ -445,6 +557,8 @@ int main(void)
 		cmocka_unit_test(evaluator__combine_or_record_error),
 		cmocka_unit_test(report__governance_json),
 		cmocka_unit_test(text__specificity),
+		cmocka_unit_test(rules__table_with_the_index),
+		cmocka_unit_test(evaluate__deep_chain_in_the_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

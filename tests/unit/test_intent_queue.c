@@ -195,7 +195,7 @@ static void index__rv_change_rereads_same_rv_does_not(void **state)
 	(void)state;
 	struct intent_queue_index *idx = intent_queue_index_new();
 	char ns[] = "team-a", name[] = "i1", rv[] = "10";
-	struct intent_queue_entry e = {ns, name, rv, L, 100, 1, 0, 1, 0, 0};
+	struct intent_queue_entry e = {ns, name, rv, L, 100, 1, 0, 1, 0, 0, NULL, 0, NULL, 0, 0};
 	const struct intent_queue_entry *got[8];
 
 	assert_non_null(idx);
@@ -228,9 +228,9 @@ static void index__delete_leaves_the_queue_namespaces_apart(void **state)
 {
 	(void)state;
 	struct intent_queue_index *idx = intent_queue_index_new();
-	struct intent_queue_entry a = {"ns1", "a", "1", M, 1, 1, 0, 1, 0, 0};
-	struct intent_queue_entry b = {"ns1", "b", "2", M, 2, 1, 0, 1, 0, 0};
-	struct intent_queue_entry c = {"ns2", "a", NULL, H, 3, 1, 0, 1, 0, 0};
+	struct intent_queue_entry a = {"ns1", "a", "1", M, 1, 1, 0, 1, 0, 0, NULL, 0, NULL, 0, 0};
+	struct intent_queue_entry b = {"ns1", "b", "2", M, 2, 1, 0, 1, 0, 0, NULL, 0, NULL, 0, 0};
+	struct intent_queue_entry c = {"ns2", "a", NULL, H, 3, 1, 0, 1, 0, 0, NULL, 0, NULL, 0, 0};
 	const struct intent_queue_entry *got[8];
 
 	assert_int_equal(intent_queue_index_put(idx, &a), 1);
@@ -259,6 +259,60 @@ static void index__delete_leaves_the_queue_namespaces_apart(void **state)
 	intent_queue_index_free(NULL);
 }
 
+/* The peer lookups of governance: by serviceName and by port, neither self nor an Intent
+ * being deleted, kept right through replace (a changed serviceName or port) and delete. */
+static void index__find_by_service_and_port(void **state)
+{
+	(void)state;
+	struct intent_queue_index *idx = intent_queue_index_new();
+	const char *deps[] = {"ledger", NULL, "db"};
+	struct intent_queue_entry a = {.ns = "ns", .name = "a", .rv = "1", .svc = "web", .port = 8080,
+				       .deps = deps, .ndeps = 3};
+	struct intent_queue_entry b = {.ns = "ns", .name = "b", .rv = "1", .svc = "web", .port = 9090};
+	const struct intent_queue_entry *f;
+
+	assert_int_equal(intent_queue_index_put(idx, &a), 1);
+	assert_int_equal(intent_queue_index_put(idx, &b), 1);
+	assert_int_equal(intent_queue_index_put(idx, &(struct intent_queue_entry){
+		.ns = "other", .name = "c", .svc = "api", .port = 7070}), 1);
+	f = intent_queue_index_find(idx, "ns", NULL, 8080, NULL);
+	assert_non_null(f);
+	assert_string_equal(f->name, "a");
+	assert_int_equal(f->ndeps, 2); /* the NULL dependency is left out */
+	assert_string_equal(f->deps[0], "ledger");
+	assert_string_equal(f->deps[1], "db");
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 8080, "a")); /* self is no peer */
+	f = intent_queue_index_find(idx, "ns", "web", 0, "a");
+	assert_non_null(f);
+	assert_string_equal(f->name, "b");
+	assert_null(intent_queue_index_find(idx, "ns", "api", 0, NULL)); /* another namespace */
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 7070, NULL));
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 0, NULL));
+	assert_null(intent_queue_index_find(NULL, "ns", "web", 0, NULL));
+	/* b moves to serviceName api and port 8080; then it is being deleted. */
+	b.rv = "2";
+	b.svc = "api";
+	b.port = 8080;
+	assert_int_equal(intent_queue_index_put(idx, &b), 1);
+	assert_null(intent_queue_index_find(idx, "ns", "web", 0, "a"));
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 9090, NULL));
+	f = intent_queue_index_find(idx, "ns", "api", 0, NULL);
+	assert_non_null(f);
+	assert_string_equal(f->name, "b");
+	assert_non_null(intent_queue_index_find(idx, "ns", NULL, 8080, "a"));
+	b.rv = "3";
+	b.deleting = 1;
+	assert_int_equal(intent_queue_index_put(idx, &b), 1);
+	assert_null(intent_queue_index_find(idx, "ns", "api", 0, NULL));
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 8080, "a"));
+	intent_queue_index_del(idx, "ns", "a");
+	assert_null(intent_queue_index_find(idx, "ns", "web", 0, NULL));
+	assert_null(intent_queue_index_find(idx, "ns", NULL, 8080, NULL));
+	intent_queue_index_del(idx, "ns", "b");
+	assert_int_equal(intent_queue_index_len(idx), 1);
+	intent_queue_index_free(idx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +324,7 @@ int main(void)
 		cmocka_unit_test(sla__deadlines_and_breach),
 		cmocka_unit_test(index__rv_change_rereads_same_rv_does_not),
 		cmocka_unit_test(index__delete_leaves_the_queue_namespaces_apart),
+		cmocka_unit_test(index__find_by_service_and_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

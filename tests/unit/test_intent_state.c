@@ -106,12 +106,66 @@ static void hash__stable_and_distinct(void **state)
 	assert_string_equal(a, b);
 }
 
+/* Derived names (SPEC and generator-input ConfigMaps, the Intent label's value) always fit;
+ * a name that fits comes out as before. */
+static void derived__names_always_fit(void **state)
+{
+	char base[254], other[254], buf[300], buf2[300], hash[17];
+
+	(void)state;
+	intent_derived_name("app", "-spec", INTENT_NAME_MAX, buf, sizeof(buf));
+	assert_string_equal(buf, "app-spec");
+	intent_derived_name("app", "", INTENT_LABEL_MAX, buf, sizeof(buf));
+	assert_string_equal(buf, "app");
+	/* The longest Intent name: 253 characters, dots and dashes where the cut falls. */
+	memset(base, 'a', 253);
+	base[253] = 0;
+	base[232] = '-';
+	base[233] = '.';
+	intent_derived_name(base, "-generator", INTENT_NAME_MAX, buf, sizeof(buf));
+	assert_true(strlen(buf) <= INTENT_NAME_MAX);
+	assert_non_null(strstr(buf, "-generator"));
+	assert_int_equal(strlen(buf), 232 + 9 + 10); /* cut at 234, then before the "-." */
+	intent_hash_hex(base, hash);
+	assert_memory_equal(buf + 233, hash, 8);
+	intent_derived_name(base, "-spec", INTENT_NAME_MAX, buf, sizeof(buf));
+	assert_true(strlen(buf) <= INTENT_NAME_MAX);
+	assert_string_equal(buf + strlen(buf) - 5, "-spec");
+	/* A label value: at most 63, ends alphanumeric. */
+	intent_derived_name(base, "", INTENT_LABEL_MAX, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), INTENT_LABEL_MAX);
+	assert_true(buf[62] != '-' && buf[62] != '.');
+	/* Same base, same name; two long names differing past the cut stay apart. */
+	memcpy(other, base, sizeof(base));
+	other[250] = 'b';
+	intent_derived_name(base, "-spec", INTENT_NAME_MAX, buf, sizeof(buf));
+	intent_derived_name(base, "-spec", INTENT_NAME_MAX, buf2, sizeof(buf2));
+	assert_string_equal(buf, buf2);
+	intent_derived_name(other, "-spec", INTENT_NAME_MAX, buf2, sizeof(buf2));
+	assert_string_not_equal(buf, buf2);
+	/* Exactly at the limit: as before. */
+	base[248] = 0;
+	intent_derived_name(base, "-spec", INTENT_NAME_MAX, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), 253);
+	assert_memory_equal(buf, base, 248);
+	/* A small buffer bounds it too; NULL and no room never crash. */
+	intent_derived_name(base, "-spec", INTENT_NAME_MAX, buf, 40);
+	assert_int_equal(strlen(buf), 39);
+	assert_string_equal(buf + 34, "-spec");
+	intent_derived_name(NULL, NULL, 10, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	intent_derived_name(base, "-generator", 5, buf, sizeof(buf));
+	assert_string_equal(buf, "-gene");
+	intent_derived_name(base, "-spec", 10, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cond__set_keeps_transition_time),
 		cmocka_unit_test(phase__from_conditions),
 		cmocka_unit_test(hash__stable_and_distinct),
+		cmocka_unit_test(derived__names_always_fit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
