@@ -1450,9 +1450,15 @@ static int build_step(struct rstate *r)
 		cJSON *ps = NULL;
 		snprintf(key, sizeof(key), "%s/%s", r->ns, svc);
 		kube_cache_get(r->w->services, key, &ps);
-		if (intent_cond_is(kube_json_get(ps, "status", "conditions", NULL), "Available",
-				   "True", -1))
+		bool avail = intent_cond_is(kube_json_get(ps, "status", "conditions", NULL),
+					    "Available", "True", -1);
+		if (avail && !strcmp(s, "True"))
 			cond(r, INTENT_COND_READY, "True", "Available", "PhoenixService %s is Available", svc);
+		else if (avail) /* deployed, not yet verified and registered (or it failed) */
+			cond(r, INTENT_COND_READY, "False", !strcmp(s, "False") ? "BuildFailed"
+										: "BuildRunning",
+			     "PhoenixService %s is Available but Build %s has %s", svc, r->name,
+			     !strcmp(s, "False") ? "failed" : "not succeeded yet");
 		else
 			cond(r, INTENT_COND_READY, "False", ps ? "NotAvailable" : "ServiceMissing",
 			     "PhoenixService %s is %s", svc, ps ? "not Available yet" : "not there");

@@ -13,7 +13,6 @@
 #include "kube_error.h"
 #include "kube_events.h"
 #include "kube_json.h"
-#include "kube_rest_internal.h"
 #include "kube_time.h"
 
 #include <uthash.h>
@@ -335,7 +334,7 @@ static int job_log(const struct intent_gen_io *io, const char *ns, const char *j
 	struct kube_status st = {0};
 	char q[96];
 	snprintf(q, sizeof(q), "container=%s&limitBytes=%d", INTENT_GEN_CONTAINER, INTENT_GEN_LOG_MAX);
-	rc = path ? kube__stream(io->client, path, q, "pods/log", 30, NULL, log_sink, out, NULL, &st)
+	rc = path ? kube_get_stream(io->client, path, q, "pods/log", 30, log_sink, out, NULL, &st)
 		  : KUBE_ENOMEM;
 	if (rc == KUBE_ETOOBIG)
 		rc = 0; /* capped: what fits is verified */
