@@ -32,6 +32,9 @@ expect_contains "$(k get build gen -o jsonpath='{.status.steps[?(@.name=="genera
 expect_eq "make test" "$(k get build gen -o jsonpath='{.status.testCommand}')" "its tests ran"
 wait_for 60 "Intent gen Ready" intent_has_cond gen Ready True
 expect_eq 2 "$(k get phx gen-svc -o jsonpath='{.spec.standbys}')" "1 primary + 2 hot standbys by default"
+bs=$(k get intent gen -o jsonpath='{.status.conditions[?(@.type=="BuildSucceeded")].lastTransitionTime}')
+rd=$(k get intent gen -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+[[ ! "$rd" < "$bs" ]] || fail "Ready ($rd) before BuildSucceeded ($bs): Ready must wait for verify and register"
 cip=$(k get svc gen-svc -o jsonpath='{.spec.clusterIP}')
 wait_for 30 "/health through the Service $cip:9090" curl -sf "http://$cip:9090/health"
 expect_eq active "$(curl -sf "http://$cip:9090/health" | jq -r .status)" "GET /health"
