@@ -232,12 +232,18 @@ static cJSON *image_container(const cJSON *build, const char *step_image, const 
 			"printf '{\"step\":\"image\",\"result\":\"Succeeded\",\"image\":\"%s@%s\"}' "
 			"\"${PHOENIX_IMAGE%%@*}\" \"$(cat /tmp/digest)\" > /dev/termination-log");
 	} else {
+		/* chroot isolation (no runtime inside the step's container); the reported name
+		 * drops the tag (name:tag@digest is no valid reference for the tools). */
+		if (cJSON_IsTrue(kube_json_get(build, "spec", "image", "insecureRegistry", NULL)))
+			env_add(env, "PHOENIX_TLS_VERIFY", "false");
 		command(c, "sh", "-c",
-			"buildah bud --storage-driver=vfs -t \"$PHOENIX_IMAGE\" "
+			"tls=--tls-verify=${PHOENIX_TLS_VERIFY:-true}; n=${PHOENIX_IMAGE%%@*}; "
+			"case ${n##*/} in *:*) n=${n%:*} ;; esac; "
+			"buildah bud --storage-driver=vfs --isolation=chroot $tls -t \"$PHOENIX_IMAGE\" "
 			"\"$PHOENIX_WORKSPACE/$PHOENIX_CONTEXT_DIR\" && buildah push "
-			"--storage-driver=vfs --digestfile /tmp/digest \"$PHOENIX_IMAGE\" && "
+			"--storage-driver=vfs $tls --digestfile /tmp/digest \"$PHOENIX_IMAGE\" && "
 			"printf '{\"step\":\"image\",\"result\":\"Succeeded\",\"image\":\"%s@%s\"}' "
-			"\"${PHOENIX_IMAGE%%@*}\" \"$(cat /tmp/digest)\" > /dev/termination-log");
+			"\"$n\" \"$(cat /tmp/digest)\" > /dev/termination-log");
 	}
 	cJSON_AddItemToObject(c, "securityContext", security_context(local));
 	return c;

@@ -163,6 +163,36 @@ static void job__shape(void **state)
 }
 
 /* generate: {} runs `phoenix-build generate` in the step image with the SPEC mounted */
+/* The buildah step: chroot isolation, TLS verification off only with spec.image.insecureRegistry,
+ * and the reported name without its tag (name:tag@digest is no valid reference). */
+static void job__buildah_insecure_registry(void **state)
+{
+	(void)state;
+	const char *specs[] = { "{" META ",'spec':{'serviceName':'revenue','generate':{},"
+				"'specConfigMap':{'name':'rev-spec'},'image':{'name':"
+				"'127.0.0.1:5000/team/rev:v1','insecureRegistry':true}}}",
+				"{" META ",'spec':{'serviceName':'revenue','generate':{},"
+				"'specConfigMap':{'name':'rev-spec'}}}" };
+	for (int i = 0; i < 2; i++) {
+		cJSON *b = json(specs[i]);
+		struct phx_build_job_opts o = { .run = 1, .attempt = 1 };
+		cJSON *j = phx_build_job_new(b, &o);
+		assert_non_null(j);
+		const cJSON *c = cJSON_GetArrayItem(kube_json_get(j, "spec", "template", "spec",
+								  "containers", NULL), 0);
+		assert_string_equal(kube_json_get_str(c, "image", NULL), PHX_BUILD_BUILDAH_IMAGE);
+		char *txt = cJSON_PrintUnformatted(c);
+		assert_non_null(strstr(txt, "--isolation=chroot"));
+		assert_non_null(strstr(txt, "--tls-verify=${PHOENIX_TLS_VERIFY:-true}"));
+		assert_non_null(strstr(txt, "case ${n##*/} in *:*) n=${n%:*}"));
+		bool off = strstr(txt, "{\"name\":\"PHOENIX_TLS_VERIFY\",\"value\":\"false\"}");
+		assert_int_equal(off, i == 0);
+		free(txt);
+		cJSON_Delete(j);
+		cJSON_Delete(b);
+	}
+}
+
 static void job__builtin_generator(void **state)
 {
 	(void)state;
@@ -681,6 +711,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(job__shape),
 		cmocka_unit_test(job__builtin_generator),
+		cmocka_unit_test(job__buildah_insecure_registry),
 		cmocka_unit_test(spec__validation),
 		cmocka_unit_test(plan__source_retry_then_fail),
 		cmocka_unit_test(plan__invalid_input_fails_fast),
