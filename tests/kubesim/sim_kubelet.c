@@ -12,6 +12,7 @@
 #include "kube_error.h"
 #include "sim_controllers.h"
 #include "sim_jobs.h"
+#include "sim_rbac.h"
 #include "sim_runtime.h"
 #include "sim_server.h"
 #include "sim_store.h"
@@ -938,13 +939,96 @@ static void runtime_notify(void *ud, const char *uid)
 		sim_ctl_after(ud, 0, runtime_changed, arg, free);
 }
 
+/* Runtime hook: a token of the ServiceAccount, as the kubelet's TokenRequest for a projected
+ * serviceAccountToken (kubesim's authn accepts it as system:serviceaccount:NS:SA). */
+static char *runtime_sa_token(void *ud, const char *ns, const char *sa)
+{
+	char *tok = NULL;
+
+	if (sim_rbac_tokens_mint(sim_server_tokens(sim_ctl_server(ud)), ns, sa, &tok) != 0)
+		return NULL;
+	return tok;
+}
+
+/* The API server's address from its URL (https://HOST:PORT); none in --http mode, where an
+ * in-cluster client (always https) could not use it. */
+static int api_addr_of(const char *url, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *h, *colon;
+
+	if (!url || strncmp(url, "https://", 8) != 0)
+		return -1;
+	h = url + 8;
+	colon = strrchr(h, ':');
+	if (!colon || colon == h || !colon[1])
+		return -1;
+	snprintf(host, hostlen, "%.*s", (int)(colon - h), h);
+	snprintf(port, portlen, "%s", colon + 1);
+	return 0;
+}
+
+static int runtime_api_addr(void *ud, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	return api_addr_of(sim_server_url(sim_ctl_server(ud)), host, hostlen, port, portlen);
+}
+
+/* default/kubernetes as the apiserver keeps it: a Service without selector whose Endpoints are
+ * the API server's own address (created when missing: at the first pod, again after a reset). */
+static void ensure_kubernetes_service(struct sim_controllers *c)
+{
+	struct sim_store *st = sim_ctl_store(c);
+	cJSON *obj = NULL, *status = NULL;
+	char host[128], port[16], buf[900];
+
+	if (runtime_api_addr(c, host, sizeof(host), port, sizeof(port)) != 0)
+		return;
+	if (sim_store_get(st, "", "services", "default", "kubernetes", &obj, &status) != 200) {
+		cJSON_Delete(status);
+		status = NULL;
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":"
+			 "\"kubernetes\",\"labels\":{\"component\":\"apiserver\",\"provider\":"
+			 "\"kubernetes\"}},\"spec\":{\"type\":\"ClusterIP\",\"ports\":[{\"name\":"
+			 "\"https\",\"protocol\":\"TCP\",\"port\":%s,\"targetPort\":%s}]}}",
+			 port, port);
+		cJSON *svc = cJSON_Parse(buf);
+		if (svc)
+			sim_store_create(st, "", "services", "default", svc, 0, NULL, &status);
+		cJSON_Delete(svc);
+		cJSON_Delete(status);
+		status = NULL;
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Endpoints\",\"metadata\":{\"name\":"
+			 "\"kubernetes\",\"labels\":{\"endpointslice.kubernetes.io/"
+			 "skip-mirror\":\"true\"}},\"subsets\":[{\"addresses\":[{\"ip\":\"%s\"}],"
+			 "\"ports\":[{\"name\":\"https\",\"port\":%s,\"protocol\":\"TCP\"}]}]}",
+			 host, port);
+		cJSON *ep = cJSON_Parse(buf);
+		if (ep)
+			sim_store_create(st, "", "endpoints", "default", ep, 0, NULL, &status);
+		cJSON_Delete(ep);
+	}
+	cJSON_Delete(obj);
+	cJSON_Delete(status);
+}
+
 static int runtime_start(struct sim_controllers *c, struct sim_kubelet *k)
 {
-	const struct sim_options *o = sim_server_options(sim_ctl_server(c));
+	struct sim_server *srv = sim_ctl_server(c);
+	const struct sim_options *o = sim_server_options(srv);
+	struct sim_rt_cluster cl = {runtime_sa_token, runtime_api_addr, c};
+	int rc;
 
 	if (!o || !o->runtime)
 		return 0;
-	return sim_runtime_new(o->runtime, sim_ctl_store(c), runtime_notify, c, &k->rt);
+	rc = sim_runtime_new(o->runtime, sim_ctl_store(c), runtime_notify, c, &k->rt);
+	if (rc != 0)
+		return rc;
+	sim_runtime_set_cluster(k->rt, &cl);
+	/* What the control plane gives pods for in-cluster config (not in --http mode: no CA). */
+	if (sim_server_ca_pem(srv))
+		sim_store_set_sa_admission(sim_ctl_store(c), sim_server_ca_pem(srv));
+	return 0;
 }
 
 int sim_kubelet_new(struct sim_controllers *c, int nodes, int64_t ready_delay_ms,
@@ -1056,6 +1140,7 @@ static void runtime_add(struct sim_controllers *c, struct kpod *kp)
 	kp->run->real = 1;
 	kp->run->started = 1;
 	kp->run->start_ms = sim_ctl_wall_ms(c);
+	ensure_kubernetes_service(c);
 	if (sim_store_get(sim_ctl_store(c), "", "pods", kp->ns, kp->name, &pod, &status) == 200)
 		sim_runtime_pod_add(K(c)->rt, pod, kp->run->pod_ip, kp->run->node);
 	cJSON_Delete(pod);

@@ -95,6 +95,20 @@ int sim_runtime_new(const struct sim_runtime_config *cfg, struct sim_store *stor
  * instance dir, frees. NULL is a no-op. */
 void sim_runtime_free(struct sim_runtime *rt);
 
+/* What the runtime asks the cluster for pods' API credentials (image mode's in-cluster config):
+ * a bearer token of the pod's ServiceAccount (malloc'd, NULL on failure) for a projected
+ * serviceAccountToken source, and the API server's address (host and port as text, 0 when
+ * known) for KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT. Called from the runtime thread
+ * with the runtime's lock held: they must not call back into the runtime. */
+struct sim_rt_cluster {
+	char *(*sa_token)(void *ud, const char *ns, const char *sa);
+	int (*api_addr)(void *ud, char *host, size_t hostlen, char *port, size_t portlen);
+	void *ud;
+};
+/* Sets (copies) the hooks; before the first pod. Without them projected tokens are empty files
+ * and the env has no KUBERNETES_SERVICE_*. */
+void sim_runtime_set_cluster(struct sim_runtime *rt, const struct sim_rt_cluster *cl);
+
 /* Starts running a pod (copied) with its pod IP and node. Returns 0 or KUBE_ENOMEM. */
 int sim_runtime_pod_add(struct sim_runtime *rt, const cJSON *pod, const char *pod_ip,
 			const char *node);

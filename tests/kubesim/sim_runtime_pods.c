@@ -129,6 +129,7 @@ struct sim_runtime {
 	atomic_int wake; /* run the loop again at once (a change, a child exited, a probe done) */
 	int watchers; /* exit watchers still running (see watch_exit) */
 	struct rt_pod *pods;
+	struct sim_rt_cluster cluster; /* sim_runtime_set_cluster */
 };
 
 /* Runs the loop again at once: a signal while it is busy ticking is not lost. */
@@ -388,6 +389,66 @@ static int write_keys(const cJSON *obj, const cJSON *items, int secret, const ch
 	return 0;
 }
 
+/* The downward API value of a fieldRef. */
+static const char *field_value(const struct rt_pod *p, const char *path, char *buf, size_t len);
+
+/* A projected volume's sources into dir, as the kubelet does: serviceAccountToken (a token of
+ * the pod's ServiceAccount from the cluster hooks), configMap and secret (keys or items),
+ * downwardAPI fieldRef items. A missing ConfigMap/Secret that is not optional fails the mount
+ * with the kubelet's message in p->prepare_err. Returns 0 or -1. */
+static int write_projected(struct sim_runtime *rt, struct rt_pod *p, const char *vol,
+			   const cJSON *sources, const char *dir)
+{
+	const cJSON *src, *it;
+	char buf[256];
+
+	cJSON_ArrayForEach(src, sources) {
+		if (sim_j_at(src, "serviceAccountToken")) {
+			const char *path = sim_j_str(src, "serviceAccountToken.path");
+			const char *sa = sim_j_str(p->pod, "spec.serviceAccountName");
+			char *tok = rt->cluster.sa_token
+					    ? rt->cluster.sa_token(rt->cluster.ud, p->ns,
+								   sa ? sa : "default")
+					    : strdup("");
+			int rc = tok && path ? write_file(dir, path, tok, strlen(tok)) : -1;
+
+			free(tok);
+			if (rc)
+				return -1;
+		} else if (sim_j_at(src, "configMap") || sim_j_at(src, "secret")) {
+			int secret = sim_j_at(src, "secret") != NULL;
+			const char *key = secret ? "secret" : "configMap";
+			const cJSON *o = sim_j_at(src, key);
+			cJSON *obj = get_obj(rt, secret ? "secrets" : "configmaps", p->ns,
+					     sim_j_str(o, "name"));
+			int rc;
+
+			if (!obj && !sim_j_bool(o, "optional", 0)) {
+				snprintf(p->prepare_err, sizeof(p->prepare_err),
+					 "MountVolume.SetUp failed for volume \"%s\": %s \"%s\" not found",
+					 vol, secret ? "secret" : "configmap",
+					 sim_j_str(o, "name") ? sim_j_str(o, "name") : "");
+				return -1;
+			}
+			rc = obj ? write_keys(obj, sim_j_at(o, "items"), secret, dir) : 0;
+			cJSON_Delete(obj);
+			if (rc)
+				return -1;
+		} else if (sim_j_at(src, "downwardAPI")) {
+			cJSON_ArrayForEach(it, sim_j_at(src, "downwardAPI.items")) {
+				const char *path = sim_j_str(it, "path");
+				const char *val = field_value(p, sim_j_str(it, "fieldRef.fieldPath"), buf,
+							      sizeof(buf));
+
+				if (path && sim_j_at(it, "fieldRef") &&
+				    write_file(dir, path, val, strlen(val)) != 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int prepare_volumes(struct sim_runtime *rt, struct rt_pod *p)
 {
 	const cJSON *v;
@@ -410,6 +471,14 @@ static int prepare_volumes(struct sim_runtime *rt, struct rt_pod *p)
 			continue;
 		if (mkdirs(m->to) != 0)
 			goto io;
+		if (sim_j_at(v, "projected")) {
+			p->prepare_err[0] = '\0';
+			if (write_projected(rt, p, name, sim_j_at(v, "projected.sources"), m->to) == 0)
+				continue;
+			if (p->prepare_err[0])
+				return KUBE_ENOTFOUND;
+			goto io;
+		}
 		if (!secret && !sim_j_at(v, "configMap"))
 			continue; /* emptyDir (and kinds we do not fill): an empty directory */
 		obj = secret ? get_obj(rt, "secrets", p->ns, sim_j_str(v, "secret.secretName"))
@@ -533,6 +602,27 @@ static int env_from(struct sim_runtime *rt, const struct rt_pod *p, const cJSON 
 	return 0;
 }
 
+/* The kubernetes Service's variables the kubelet gives every container (its own Services'
+ * links are not emulated): KUBERNETES_SERVICE_HOST/PORT point at the API server. */
+static int service_env(struct sim_runtime *rt, char ***env, size_t *n)
+{
+	char host[128], port[16], url[200];
+	int rc;
+
+	if (!rt->cluster.api_addr ||
+	    rt->cluster.api_addr(rt->cluster.ud, host, sizeof(host), port, sizeof(port)) != 0)
+		return 0;
+	snprintf(url, sizeof(url), "tcp://%s:%s", host, port);
+	rc = env_set(env, n, "KUBERNETES_SERVICE_HOST", host);
+	if (rc == 0)
+		rc = env_set(env, n, "KUBERNETES_SERVICE_PORT", port);
+	if (rc == 0)
+		rc = env_set(env, n, "KUBERNETES_SERVICE_PORT_HTTPS", port);
+	if (rc == 0)
+		rc = env_set(env, n, "KUBERNETES_PORT", url);
+	return rc;
+}
+
 static int build_env(struct sim_runtime *rt, const struct rt_pod *p, const cJSON *ctr,
 		     char *const *img_env, const struct mount *m, size_t nm, char ***out)
 {
@@ -561,6 +651,8 @@ static int build_env(struct sim_runtime *rt, const struct rt_pod *p, const cJSON
 			rc = env_set(&env, &n, buf, eq + 1);
 		}
 	}
+	if (rc == 0)
+		rc = service_env(rt, &env, &n);
 	if (rc == 0)
 		rc = env_from(rt, p, ctr, &env, &n);
 	cJSON_ArrayForEach(e, sim_j_at(ctr, "env")) {
@@ -704,6 +796,50 @@ static void read_probes(struct rt_ctr *x, const struct mount *m, size_t nm)
 	}
 }
 
+/* Image mode: $(VAR) references in the container's args (command and args as the image
+ * resolution put them in oci/<ctr>/config.base.json) expanded from its env, as the kubelet
+ * does before it hands them to the runtime. Mount paths stay (they are real in the container).
+ * 0 or KUBE_EIO / KUBE_ENOMEM. */
+static char *slurp(const char *path, size_t max, size_t *len);
+
+static int oci_expand_args(const struct rt_pod *p, const struct rt_ctr *x)
+{
+	char path[PATH_MAX], *text, *out;
+	size_t len;
+	cJSON *cfg, *a;
+	int rc = 0, changed = 0;
+
+	snprintf(path, sizeof(path), "%s/oci/%s/config.base.json", p->dir, x->name);
+	text = slurp(path, 1 << 20, &len);
+	cfg = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	if (!cfg)
+		return KUBE_EIO;
+	cJSON_ArrayForEach(a, sim_j_at(cfg, "process.args")) {
+		char *v;
+
+		if (!cJSON_IsString(a) || !strstr(a->valuestring, "$("))
+			continue;
+		v = rewrite(a->valuestring, NULL, 0, x->envp);
+		if (!v || !cJSON_SetValuestring(a, v))
+			rc = KUBE_ENOMEM;
+		free(v);
+		changed = 1;
+	}
+	out = rc == 0 && changed ? cJSON_PrintUnformatted(cfg) : NULL;
+	if (out) {
+		char *slash = strrchr(path, '/');
+
+		*slash = '\0';
+		rc = write_file(path, "config.base.json", out, strlen(out)) ? KUBE_EIO : 0;
+	} else if (rc == 0 && changed) {
+		rc = KUBE_ENOMEM;
+	}
+	free(out);
+	cJSON_Delete(cfg);
+	return rc;
+}
+
 /* Resolves the image and builds argv, env and cwd. 0, or KUBE_ENOTFOUND (pull failure: the
  * message is in x->wait_msg). */
 static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *x)
@@ -714,11 +850,12 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 	const char *wd = sim_j_str(x->spec, "workingDir");
 	const char *limit = sim_j_str(x->spec, "resources.limits.memory");
 	char dir[PATH_MAX];
-	int rc;
+	int rc, oci;
 
 	/* An image in a registry on loopback runs with runc (sim_oci.h); others map to programs. */
 	rc = sim_oci_resolve(p->pod, x->spec, p->dir, &img, x->wait_msg, sizeof(x->wait_msg));
 	x->oci = rc == 0;
+	oci = rc != SIM_OCI_NOT_MINE;
 	if (rc == SIM_OCI_NOT_MINE)
 		rc = sim_rt_image_resolve(rt->cfg, sim_j_str(x->spec, "image"),
 					  sim_j_at(x->spec, "command"), sim_j_at(x->spec, "args"),
@@ -728,6 +865,8 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 	rc = ctr_mounts(p, x, &m, &nm);
 	if (rc == 0)
 		rc = build_env(rt, p, x->spec, img.env, m, nm, &x->envp);
+	if (rc == 0 && oci)
+		rc = oci_expand_args(p, x);
 	if (rc == 0) {
 		x->argv = rewrite_argv(img.argv, m, nm, x->envp);
 		x->cwd = wd && *wd ? rewrite(wd, m, nm, x->envp)
@@ -1848,6 +1987,13 @@ void sim_runtime_pod_dir(const struct sim_runtime_config *cfg, const char *uid, 
 
 	instance_of(cfg, base, sizeof(base), id, sizeof(id), start, sizeof(start));
 	snprintf(buf, len, "%s/%s/pods/%s", base, id, uid);
+}
+
+void sim_runtime_set_cluster(struct sim_runtime *rt, const struct sim_rt_cluster *cl)
+{
+	pthread_mutex_lock(&rt->mu);
+	rt->cluster = *cl;
+	pthread_mutex_unlock(&rt->mu);
 }
 
 int sim_runtime_new(const struct sim_runtime_config *cfg, struct sim_store *store,

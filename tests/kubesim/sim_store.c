@@ -307,6 +307,7 @@ struct sim_store {
 	int pod_grace;
 	atomic_uint ip_next;
 	atomic_int ip_loopback; /* sim_store_set_loopback_cluster_ips */
+	char *root_ca;          /* sim_store_set_sa_admission: NULL = off; set once, never freed early */
 };
 
 struct sim_snap {
@@ -1362,6 +1363,139 @@ static const char *server_fields[] = {"uid",
 				      "managedFields",
 				      NULL};
 
+/* ---- ServiceAccount admission and the root CA publisher (sim_store_set_sa_admission) */
+
+#define SA_MOUNT_PATH "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/* Whether a pod gets the API credentials: automountServiceAccountToken of the pod, else of its
+ * ServiceAccount, else true (upstream's ServiceAccount admission plugin). */
+static int sa_automount(struct sim_store *s, const cJSON *obj)
+{
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+	const cJSON *pod = cJSON_GetObjectItemCaseSensitive(spec, "automountServiceAccountToken");
+	if (cJSON_IsBool(pod))
+		return cJSON_IsTrue(pod);
+	cJSON *sa = NULL, *st = NULL;
+	int on = 1;
+	if (sim_store_get(s, "", "serviceaccounts", kube_json_namespace(obj),
+			  kube_json_get_str(spec, "serviceAccountName", NULL), &sa, &st) == 200) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(sa, "automountServiceAccountToken");
+		if (cJSON_IsBool(v))
+			on = cJSON_IsTrue(v);
+	}
+	cJSON_Delete(sa);
+	cJSON_Delete(st);
+	return on;
+}
+
+static cJSON *sa_volume(const char *name)
+{
+	cJSON *v = NULL;
+	char buf[700];
+	snprintf(buf, sizeof(buf),
+		 "{\"name\":\"%s\",\"projected\":{\"defaultMode\":420,\"sources\":["
+		 "{\"serviceAccountToken\":{\"expirationSeconds\":3607,\"path\":\"token\"}},"
+		 "{\"configMap\":{\"name\":\"kube-root-ca.crt\",\"items\":[{\"key\":\"ca.crt\","
+		 "\"path\":\"ca.crt\"}]}},"
+		 "{\"downwardAPI\":{\"items\":[{\"fieldRef\":{\"apiVersion\":\"v1\",\"fieldPath\":"
+		 "\"metadata.namespace\"},\"path\":\"namespace\"}]}}]}}",
+		 name);
+	v = cJSON_Parse(buf);
+	return v;
+}
+
+/* Adds the mount to every container (and init container) that has none at the path. */
+static void sa_mount(cJSON *spec, const char *list, const char *name)
+{
+	cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, list))
+	{
+		cJSON *mounts = cJSON_GetObjectItemCaseSensitive(c, "volumeMounts");
+		const cJSON *m;
+		int has = 0;
+		cJSON_ArrayForEach(m, mounts)
+		{
+			const char *mp = kube_json_get_str(m, "mountPath", NULL);
+			has |= mp && strcmp(mp, SA_MOUNT_PATH) == 0;
+		}
+		if (has)
+			continue;
+		if (!cJSON_IsArray(mounts)) {
+			cJSON_DeleteItemFromObjectCaseSensitive(c, "volumeMounts");
+			mounts = cJSON_AddArrayToObject(c, "volumeMounts");
+		}
+		cJSON *m2 = cJSON_CreateObject();
+		if (!mounts || !m2) {
+			cJSON_Delete(m2);
+			continue;
+		}
+		cJSON_AddStringToObject(m2, "name", name);
+		cJSON_AddTrueToObject(m2, "readOnly");
+		cJSON_AddStringToObject(m2, "mountPath", SA_MOUNT_PATH);
+		cJSON_AddItemToArray(mounts, m2);
+	}
+}
+
+/* As the apiserver's ServiceAccount admission on pod create: the projected kube-api-access-XXXXX
+ * volume (token, kube-root-ca.crt's ca.crt, the namespace) mounted read-only at
+ * /var/run/secrets/kubernetes.io/serviceaccount in every container. */
+static void sa_admission(struct sim_store *s, const struct sim_rtype *t, cJSON *obj)
+{
+	if (!s->root_ca || *t->group || strcmp(t->resource, "pods") != 0)
+		return;
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+	if (!cJSON_IsObject(spec) || !sa_automount(s, obj))
+		return;
+	const cJSON *v;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(spec, "volumes"))
+	{
+		const char *n = kube_json_get_str(v, "name", NULL);
+		if (n && strncmp(n, "kube-api-access-", 16) == 0)
+			return; /* already there (a pod copied from another one) */
+	}
+	char suffix[6], name[32];
+	random_suffix(suffix);
+	snprintf(name, sizeof(name), "kube-api-access-%s", suffix);
+	cJSON *vols = cJSON_GetObjectItemCaseSensitive(spec, "volumes");
+	if (!cJSON_IsArray(vols)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(spec, "volumes");
+		vols = cJSON_AddArrayToObject(spec, "volumes");
+	}
+	cJSON *vol = sa_volume(name);
+	if (!vols || !vol) {
+		cJSON_Delete(vol);
+		return;
+	}
+	cJSON_AddItemToArray(vols, vol);
+	sa_mount(spec, "containers", name);
+	sa_mount(spec, "initContainers", name);
+}
+
+/* The kube-root-ca.crt ConfigMap in namespace ns, as the controller-manager's root CA
+ * publisher keeps it (created if missing; an existing one is left alone). */
+static void publish_root_ca(struct sim_store *s, const char *ns)
+{
+	if (!s->root_ca || !ns)
+		return;
+	cJSON *cm = cJSON_CreateObject();
+	cJSON_AddStringToObject(cm, "apiVersion", "v1");
+	cJSON_AddStringToObject(cm, "kind", "ConfigMap");
+	cJSON *md = cJSON_AddObjectToObject(cm, "metadata");
+	cJSON_AddStringToObject(md, "name", "kube-root-ca.crt");
+	cJSON *ann = cJSON_AddObjectToObject(md, "annotations");
+	cJSON_AddStringToObject(ann, "kubernetes.io/description",
+				"Contains a CA bundle that can be used to verify the kube-apiserver "
+				"when using internal endpoints such as the internal service IP or "
+				"kubernetes.default.svc. No other usage is guaranteed across "
+				"distributions of Kubernetes clusters.");
+	cJSON *data = cJSON_AddObjectToObject(cm, "data");
+	cJSON_AddStringToObject(data, "ca.crt", s->root_ca);
+	cJSON *st = NULL;
+	sim_store_create(s, "", "configmaps", ns, cm, 0, NULL, &st);
+	cJSON_Delete(st);
+	cJSON_Delete(cm);
+}
+
 /* Builds the object a POST creates. 0 with *out, or an HTTP code with *status. */
 static int prepare_create(struct sim_store *s, const struct sim_rtype *t, const char *version,
 			  const char *ns, const cJSON *body, cJSON **out, cJSON **status)
@@ -1429,6 +1563,7 @@ static int prepare_create(struct sim_store *s, const struct sim_rtype *t, const 
 		set_num(md, "generation", 1);
 	secret_string_data(t, obj);
 	defaults_on_create(s, t, obj);
+	sa_admission(s, t, obj);
 	if (is_crd(t)) {
 		cJSON *causes = NULL;
 		if (sim_registry_check_crd(obj, &causes) == KUBE_EINVALID) {
@@ -2402,6 +2537,8 @@ unlock:
 				rc = 500;
 		}
 	}
+	if (rc == 201 && is_core_ns(t) && !(r->flags & SIM_WRITE_DRY_RUN))
+		publish_root_ca(s, kube_json_name(o->json));
 	obj_unref(o);
 	return rc;
 }
@@ -3059,6 +3196,7 @@ void sim_store_free(struct sim_store *s)
 	free_objects_locked(s);
 	pthread_mutex_unlock(&s->mu);
 	free(s->hist);
+	free(s->root_ca);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->notify_mu);
 	free(s);
@@ -3085,6 +3223,24 @@ void sim_store_set_loopback_cluster_ips(struct sim_store *s, int on)
 	if (on)
 		atomic_store(&s->ip_next, 8u + ((unsigned)getpid() * 2654435761u) % 60000u);
 	atomic_store(&s->ip_loopback, on);
+}
+
+int sim_store_set_sa_admission(struct sim_store *s, const char *ca_pem)
+{
+	if (!ca_pem || s->root_ca)
+		return s->root_ca ? 0 : KUBE_EINVAL;
+	s->root_ca = strdup(ca_pem);
+	if (!s->root_ca)
+		return KUBE_ENOMEM;
+	cJSON *list = NULL, *st = NULL;
+	const cJSON *ns;
+	if (sim_store_list(s, "", "namespaces", NULL, NULL, NULL, &list, NULL, &st) == 200) {
+		cJSON_ArrayForEach(ns, list)
+			publish_root_ca(s, kube_json_name(ns));
+	}
+	cJSON_Delete(list);
+	cJSON_Delete(st);
+	return 0;
 }
 
 void sim_store_set_pod_grace(struct sim_store *s, int on)

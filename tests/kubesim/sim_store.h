@@ -239,6 +239,15 @@ void sim_store_set_pod_grace(struct sim_store *s, int on);
  * thread-safe. Default off. */
 void sim_store_set_loopback_cluster_ips(struct sim_store *s, int on);
 
+/* Turns on what a real control plane does for pods' API credentials (kubesim --run-pods):
+ * the ServiceAccount admission on pod create (the projected kube-api-access-XXXXX volume with a
+ * serviceAccountToken, kube-root-ca.crt's ca.crt and the namespace, mounted read-only at
+ * /var/run/secrets/kubernetes.io/serviceaccount in every container, unless
+ * automountServiceAccountToken is false on the pod or its ServiceAccount) and the root CA
+ * publisher (the kube-root-ca.crt ConfigMap holding ca_pem, copied, in every namespace, now and
+ * on namespace create). Once; later calls are no-ops. 0, KUBE_EINVAL (no CA) or KUBE_ENOMEM. */
+int sim_store_set_sa_admission(struct sim_store *s, const char *ca_pem);
+
 /* The current global resourceVersion. */
 uint64_t sim_store_rv(struct sim_store *s);
 
