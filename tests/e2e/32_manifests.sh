@@ -87,8 +87,8 @@ for my $f (grep { $_ !~ m{/src/kube_rest\.c$} } @files) {
 		# Owner references with blockOwnerDeletion need update on the owner's finalizers
 		# (OwnerReferencesPermissionEnforcement, e.g. OpenShift).
 		push @out, "phoenixservices/finalizers update" if $s =~ /blockOwnerDeletion/;
-		# A streamed GET (kube__stream) names its resource: "pods/log" for a pod's log.
-		while ($s =~ /\bkube__stream\s*\([^;]*?"([a-z]+\/[a-z]+)"/g) { push @out, "$1 get"; }
+		# A streamed GET (kube_get_stream) names its resource: "pods/log" for a pod's log.
+		while ($s =~ /\bkube_get_stream\s*\([^;]*?"([a-z]+\/[a-z]+)"/g) { push @out, "$1 get"; }
 		push @out, "builds/finalizers update" if $s =~ /phx_owner_refs_new\s*\([^;]*PHX_BUILD_KIND/;
 	}
 }
