@@ -31,6 +31,19 @@ img_missing() {
 	echo "${out# }"
 }
 
+# For a test: exits 0 with "SKIP: <test>: ..." when the image tools (or jq) are missing or this
+# is not root (runc and buildah's vfs storage need root here).
+img_require_or_skip() {
+	local missing
+	missing=$(img_missing)
+	command -v jq >/dev/null || missing="${missing:+$missing }jq"
+	if [ -n "$missing" ]; then
+		echo "SKIP: $(basename "$0"): needs the image tools, missing: $missing (run hack/install-deps.sh --images)"
+		exit 0
+	fi
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: $(basename "$0"): runc and buildah's vfs storage need root here"; exit 0; }
+}
+
 _img_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

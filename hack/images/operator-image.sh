@@ -11,6 +11,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$here/lib.sh"
+# One build at a time per cache: tests running in parallel (ctest -j) share its buildah storage
+# and names, and two concurrent builds of the same image fail each other.
+mkdir -p "$IMG_CACHE"
+exec 9>"$IMG_CACHE/.operator-image.lock"
+flock 9
 bin=$root/build/bin tag=phoenix-operator:0.1.0 push="" digestfile=""
 while [ $# -gt 0 ]; do
 	case "$1" in

@@ -19,12 +19,7 @@ source "$(dirname "$0")/lib.sh"
 source "$PHX_ROOT/hack/images/lib.sh"
 require_kubesim "kubesim --run-pods"
 
-missing=$(img_missing)
-if [ -n "$missing" ] || ! command -v jq >/dev/null; then
-	echo "SKIP: $(basename "$0"): needs the image tools, missing: $missing (run hack/install-deps.sh --images)"
-	exit 0
-fi
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: $(basename "$0"): runc and buildah's vfs storage need root here"; exit 0; }
+img_require_or_skip
 
 img_registry_start "$E2E_TMP/registry" || fail "docker-registry did not start"
 on_exit img_registry_stop

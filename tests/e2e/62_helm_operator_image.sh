@@ -16,12 +16,7 @@ source "$(dirname "$0")/phx_helpers.sh"
 source "$PHX_ROOT/hack/images/lib.sh"
 require_kubesim "kubesim --run-pods"
 
-missing=$(img_missing)
-if [ -n "$missing" ] || ! command -v jq >/dev/null; then
-	echo "SKIP: $(basename "$0"): needs the image tools, missing: $missing (run hack/install-deps.sh --images)"
-	exit 0
-fi
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: $(basename "$0"): runc and buildah's vfs storage need root here"; exit 0; }
+img_require_or_skip
 command -v helm >/dev/null || fail "helm not found (hack/install-deps.sh installs it in .tools/bin)"
 for b in phoenix-controller phoenix-contract-service; do
 	[ -x "$PHX_BIN/$b" ] || fail "not built: $PHX_BIN/$b"
