@@ -49,11 +49,14 @@ h install "$rel" "$PHX_ROOT/charts/phoenix-operator" -n "$ns" --create-namespace
 	--set bindPodIP=true >"$E2E_TMP/install" 2>&1 || { cat "$E2E_TMP/install"; fail "helm install"; }
 on_failure "echo '--- operator pods'; kubectl --kubeconfig '$KUBECONFIG' -n $ns get pods -o wide 2>&1; for p in \$(kubectl --kubeconfig '$KUBECONFIG' -n $ns get pods -o name); do echo \"--- \$p\"; kubectl --kubeconfig '$KUBECONFIG' -n $ns logs \$p 2>&1 | tail -n 15; done; cat '$RP'/*/pods/*/oci/*/pull.log 2>/dev/null | tail -n 10"
 
-ready_count() {
-	k -n "$ns" get pods -l "$sel" \
-		-o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True
+# Exactly 3 operator pods, all Ready and none terminating: a deleted pod stays Ready while
+# it terminates, and its replacement is not Running yet.
+all_ready() {
+	local st
+	st=$(k -n "$ns" get pods -l "$sel" \
+		-o 'jsonpath={range .items[*]}{.metadata.deletionTimestamp}/{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}') || return 1
+	[ "$(grep -c . <<<"$st")" = 3 ] && [ "$(grep -cx '/True' <<<"$st")" = 3 ]
 }
-all_ready() { [ "$(ready_count)" = 3 ]; }
 wait_for 120 "3 operator pods Ready (their /readyz, from inside the containers)" all_ready
 echo "# 3 replicas Ready $((SECONDS - t0)) s after the start"
 
