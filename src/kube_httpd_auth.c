@@ -481,7 +481,7 @@ static void access_key(const struct kube_httpd_user *u, const struct kube_httpd_
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	const char *parts[] = {"sar", u->name, u->uid, w->verb, w->group, w->resource,
-			       w->namespace, w->name};
+			       w->namespace, w->name, w->subresource};
 	unsigned int n = 0;
 
 	memset(key, 0, 32);
@@ -508,6 +508,7 @@ int kube_httpd_auth_can(struct kube_httpd_auth *a, const struct kube_httpd_user 
 	bool refused = false;
 	int code = 403;
 	const char *ns = w != NULL && w->namespace != NULL ? w->namespace : "";
+	const char *sub = w != NULL && w->subresource != NULL ? w->subresource : "";
 
 	if (a == NULL || u == NULL || u->name == NULL || w == NULL || w->verb == NULL ||
 	    w->resource == NULL) {
@@ -526,14 +527,15 @@ int kube_httpd_auth_can(struct kube_httpd_auth *a, const struct kube_httpd_user 
 	    cJSON_AddStringToObject(attrs, "group", w->group != NULL ? w->group : "") == NULL ||
 	    cJSON_AddStringToObject(attrs, "resource", w->resource) == NULL ||
 	    (*ns && cJSON_AddStringToObject(attrs, "namespace", ns) == NULL) ||
-	    (w->name != NULL && cJSON_AddStringToObject(attrs, "name", w->name) == NULL))
+	    (w->name != NULL && cJSON_AddStringToObject(attrs, "name", w->name) == NULL) ||
+	    (*sub && cJSON_AddStringToObject(attrs, "subresource", sub) == NULL))
 		goto oom;
 	code = review_access(a, u, review, spec, why, why_size, &refused);
 	if (refused)
-		snprintf(why, why_size, "Forbidden: user \"%s\" may not %s %s%s%s%s%s", u->name,
-			 w->verb, w->resource, w->group != NULL && *w->group ? "." : "",
-			 w->group != NULL ? w->group : "", *ns ? " in namespace " : " cluster-wide",
-			 ns);
+		snprintf(why, why_size, "Forbidden: user \"%s\" may not %s %s%s%s%s%s%s%s", u->name,
+			 w->verb, w->resource, *sub ? "/" : "", sub,
+			 w->group != NULL && *w->group ? "." : "", w->group != NULL ? w->group : "",
+			 *ns ? " in namespace " : " cluster-wide", ns);
 	if (code == 0 || refused)
 		cache_put(a, key, code, why);
 	cJSON_Delete(review);

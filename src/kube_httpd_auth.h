@@ -57,9 +57,10 @@ void kube_httpd_user_release(struct kube_httpd_user *u);
 int kube_httpd_user_copy(struct kube_httpd_user *dst, const struct kube_httpd_user *src);
 
 /* A SubjectAccessReview's resourceAttributes. namespace "" or NULL = cluster-wide (every
- * namespace); name NULL = any. */
+ * namespace); name NULL = any; subresource NULL or "" = the resource itself (as in the API
+ * server, a rule for "pods" does not grant "pods/log": ask for subresource "log"). */
 struct kube_httpd_access {
-	const char *verb, *group, *resource, *namespace, *name;
+	const char *verb, *group, *resource, *namespace, *name, *subresource;
 };
 
 /* May u do what `what` says? 0 = allowed, 403 = not (or cannot ask; fail closed), why says

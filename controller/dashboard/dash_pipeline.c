@@ -24,6 +24,7 @@
 #define SPEC_SUFFIX "-spec"  /* intent_wing.h INTENT_SPEC_SUFFIX */
 #define SPEC_KEY "SPEC.md"   /* intent_wing.h INTENT_SPEC_KEY */
 #define SPEC_MAX 65536       /* SPEC text shown, at most */
+#define SPEC_REREAD_MS 5000  /* a live view reads a waiting Intent's SPEC this often */
 #define REASON_MAX 1024
 #define LOG_MAX (1024 * 1024) /* log bytes one live view shows, at most */
 #define LOG_EVENT_MAX 16384   /* bytes per SSE event */
@@ -57,10 +58,14 @@ struct pipeline {
 	struct kube_informer *intents, *builds;
 };
 
-/* Who asks, and their answers so far ({"<verb> <resource> <ns>": bool}). */
+/* Who asks, and their answers so far ({"<verb> <resource> <ns>": bool}). A live view also
+ * keeps the SPEC texts it read ({"ns/name": {"rv", "at", "text", "cut"}}): specs_was from its
+ * last poll (borrowed), specs_now filled by this one; NULL in a one-shot request. */
 struct asker {
 	struct dash_call c;
 	cJSON *memo;
+	const cJSON *specs_was;
+	cJSON *specs_now;
 };
 
 static bool may(struct asker *a, const char *verb, const char *resource, const char *ns)
@@ -132,15 +137,33 @@ struct live {
 	struct dash_server *d;
 	char ns[254], name[254]; /* a Build's detail */
 	cJSON *(*view)(struct live *l, struct asker *a, int *status);
+	cJSON *specs; /* the SPEC texts of the last poll (see struct asker) */
 };
 
+static void live_free(void *ud)
+{
+	struct live *l = ud;
+
+	if (l)
+		cJSON_Delete(l->specs);
+	free(l);
+}
+
+/* One poll of a live view; a stream polls its view from one thread at a time. */
 static cJSON *live_poll(void *ud, const struct kube_httpd_user *u, int *status)
 {
 	struct live *l = ud;
-	struct asker a = {{l->d, NULL, u, "", false}, cJSON_CreateObject()};
-	cJSON *o = a.memo ? l->view(l, &a, status) : NULL;
+	struct asker a = {{l->d, NULL, u, "", false}, cJSON_CreateObject(), l->specs,
+			  cJSON_CreateObject()};
+	cJSON *o = a.memo && a.specs_now ? l->view(l, &a, status) : NULL;
 
 	cJSON_Delete(a.memo);
+	if (o) {
+		cJSON_Delete(l->specs);
+		l->specs = a.specs_now;
+	} else {
+		cJSON_Delete(a.specs_now);
+	}
 	return o;
 }
 
@@ -163,7 +186,7 @@ static int serve_live(struct pipeline *p, const struct dash_call *c, const char 
 	l->view = view;
 	snprintf(l->ns, sizeof(l->ns), "%s", s_or(ns, ""));
 	snprintf(l->name, sizeof(l->name), "%s", s_or(name, ""));
-	return dash_serve_live(c, live_poll, l, free, resp);
+	return dash_serve_live(c, live_poll, l, live_free, resp);
 }
 
 static int answer(struct kube_http_response *resp, int status, cJSON *o)
@@ -177,7 +200,7 @@ static int answer(struct kube_http_response *resp, int status, cJSON *o)
 static int route_pipeline(void *data, const struct dash_call *c, struct kube_http_response *resp)
 {
 	struct pipeline *p = data;
-	struct asker a = {*c, cJSON_CreateObject()};
+	struct asker a = {*c, cJSON_CreateObject(), NULL, NULL};
 	int rc;
 
 	if (c->write)
@@ -194,8 +217,63 @@ static int route_pipeline(void *data, const struct dash_call *c, struct kube_htt
 
 /* ---------------------------------------------------------------- /api/v1/approvals */
 
-/* The SPEC ConfigMap's text of Intent ns/name (NULL when there is none), capped. */
-static char *spec_text(struct pipeline *p, const char *ns, const char *name, bool *cut)
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A live view's SPEC text of Intent obj as its last poll read it, when the Intent has not
+ * changed since and the read is younger than SPEC_REREAD_MS; else NULL. */
+static const cJSON *spec_cached(struct asker *a, const char *key, const char *rv)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(a->specs_was, key);
+	double at = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "at"));
+
+	if (!e || !eq(kube_json_get_str(e, "rv", NULL), rv) || mono_ms() - (int64_t)at >
+	    SPEC_REREAD_MS)
+		return NULL;
+	return e;
+}
+
+static char *spec_read(struct pipeline *p, const char *ns, const char *name, bool *cut);
+
+/* The SPEC ConfigMap's text of Intent obj (NULL when there is none), capped. A live view reads
+ * it again only when the Intent changed or every SPEC_REREAD_MS, not on every poll. */
+static char *spec_text(struct pipeline *p, struct asker *a, const cJSON *obj, bool *cut)
+{
+	const char *ns = kube_json_namespace(obj), *name = kube_json_name(obj);
+	const char *rv = kube_json_get_str(obj, "metadata", "resourceVersion", NULL);
+	char key[600];
+	const cJSON *e;
+	char *t;
+
+	if (!a->specs_now)
+		return spec_read(p, ns, name, cut);
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	e = spec_cached(a, key, rv);
+	if (e) {
+		const char *was = kube_json_get_str(e, "text", NULL);
+
+		*cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "cut"));
+		cJSON_AddItemToObject(a->specs_now, key, cJSON_Duplicate(e, 1));
+		return was ? strdup(was) : NULL;
+	}
+	t = spec_read(p, ns, name, cut);
+	cJSON *n = cJSON_CreateObject();
+	if (n) {
+		add_str(n, "rv", rv);
+		cJSON_AddNumberToObject(n, "at", (double)mono_ms());
+		add_str(n, "text", t);
+		cJSON_AddBoolToObject(n, "cut", *cut);
+		cJSON_AddItemToObject(a->specs_now, key, n);
+	}
+	return t;
+}
+
+static char *spec_read(struct pipeline *p, const char *ns, const char *name, bool *cut)
 {
 	char cm[300];
 	cJSON *o = NULL;
@@ -261,7 +339,7 @@ static void add_pending(struct pipeline *p, struct asker *a, cJSON *out, const c
 		if (cJSON_IsObject(sp))
 			cJSON_AddItemToObject(e, "specReview", cJSON_Duplicate(sp, 1));
 		bool cut;
-		char *t = spec_text(p, ns, name, &cut);
+		char *t = spec_text(p, a, obj, &cut);
 		if (t) {
 			cJSON_AddStringToObject(e, "spec", t);
 			cJSON_AddBoolToObject(e, "specTruncated", cut);
@@ -293,6 +371,12 @@ static cJSON *approvals_view(struct pipeline *p, struct asker *a)
 	cJSON_Delete(in);
 	cJSON_Delete(bu);
 	return o;
+}
+
+static cJSON *live_approvals(struct live *l, struct asker *a, int *status)
+{
+	*status = 500;
+	return approvals_view(l->p, a);
 }
 
 static bool valid_dns(const char *s, size_t max)
@@ -400,11 +484,13 @@ static int route_approvals(void *data, const struct dash_call *c,
 			   struct kube_http_response *resp)
 {
 	struct pipeline *p = data;
-	struct asker a = {*c, cJSON_CreateObject()};
+	struct asker a = {*c, cJSON_CreateObject(), NULL, NULL};
 	const char *m = kube_http_request_method(c->req);
 	int rc;
 
-	if (*c->rest)
+	if (!c->write && strcmp(c->rest, "/events") == 0)
+		rc = serve_live(p, c, NULL, NULL, live_approvals, resp);
+	else if (*c->rest)
 		rc = dash_answer_error(resp, 404, "not found");
 	else if (c->write && !eq(m, "POST"))
 		rc = dash_answer_error(resp, 405, "method not allowed");
@@ -655,6 +741,12 @@ static int serve_log(struct pipeline *p, struct asker *a, const char *ns, const 
 	if (!may(a, "get", "builds", ns))
 		return dash_answer_error(resp, 403, "Forbidden: you may not get builds in this "
 					 "namespace");
+	/* The log is the step pod's: whoever reads it here must be allowed to read it there. */
+	struct kube_httpd_access logs = {.verb = "get", .group = "", .resource = "pods",
+					 .subresource = "log", .namespace = ns};
+	if (!dash_call_may(&a->c, &logs))
+		return dash_answer_error(resp, 403, "Forbidden: you may not get pods/log in this "
+					 "namespace");
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	if (kube_informer_get(p->builds, key, &b) < 0)
 		return dash_answer_error(resp, 404, "no such Build");
@@ -715,7 +807,7 @@ static cJSON *live_build(struct live *l, struct asker *a, int *status)
 static int route_builds(void *data, const struct dash_call *c, struct kube_http_response *resp)
 {
 	struct pipeline *p = data;
-	struct asker a = {*c, cJSON_CreateObject()};
+	struct asker a = {*c, cJSON_CreateObject(), NULL, NULL};
 	char ns[64], name[254];
 	const char *r = c->rest, *slash;
 	int rc, status = 500;

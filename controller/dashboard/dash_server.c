@@ -648,9 +648,15 @@ bool dash_call_can(const struct dash_call *c, const char *verb, const char *grou
 {
 	struct kube_httpd_access w = {.verb = verb, .group = group, .resource = resource,
 				      .namespace = ns ? ns : ""};
+
+	return dash_call_may(c, &w);
+}
+
+bool dash_call_may(const struct dash_call *c, const struct kube_httpd_access *w)
+{
 	char why[256];
 
-	return kube_httpd_auth_can(c->d->auth, c->user, &w, why, sizeof(why)) == 0;
+	return kube_httpd_auth_can(c->d->auth, c->user, w, why, sizeof(why)) == 0;
 }
 
 int dash_answer_error(struct kube_http_response *resp, int status, const char *msg)

@@ -16,6 +16,7 @@ struct kube_client;
 struct kube_http_request;
 struct kube_http_response;
 struct kube_httpd_user;
+struct kube_httpd_access;
 struct dash_server;
 
 struct dash_server_opts {
@@ -114,6 +115,9 @@ int dash_server_add_route(struct dash_server *d, const struct dash_route *r);
  * SubjectAccessReview (fail closed). */
 bool dash_call_can(const struct dash_call *c, const char *verb, const char *group,
 		   const char *resource, const char *ns);
+
+/* The same for any attributes (a subresource such as pods/log, a name). */
+bool dash_call_may(const struct dash_call *c, const struct kube_httpd_access *w);
 
 /* Answers {"error": msg, "code": status} / the JSON o (borrowed). 0 or KUBE_ENOMEM. */
 int dash_answer_error(struct kube_http_response *resp, int status, const char *msg);

@@ -74,6 +74,30 @@ kind: RoleBinding
 metadata: {name: pipeline-approver, namespace: default}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pipeline-approver}
 subjects: [{kind: ServiceAccount, name: approver, namespace: default}]
+---
+# A step's live log is the step pod's pods/log: the viewer may read it; the approver holds
+# `get pods` only, which (as in the API server) does not grant the subresource.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-log-reader, namespace: default}
+rules: [{apiGroups: [""], resources: [pods/log], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: default}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: pod-log-reader, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-log-reader}
+subjects: [{kind: ServiceAccount, name: viewer, namespace: default}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: pod-reader, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects: [{kind: ServiceAccount, name: approver, namespace: default}]
 YAML
 
 # --- 1. the JSON API -------------------------------------------------------------------------
@@ -193,12 +217,16 @@ expect_eq "fetch:Succeeded,test:Succeeded" "$(j '",".join(b["after"])' "$out")" 
 expect_eq 0 "$(j 'b["injected"]' "$out")" "log text never becomes markup"
 expect_contains "$(j 'b["live"]' "$out")" "ctest line 1 <img" "the step container's log, followed (pods/log?follow)"
 expect_eq 403 "$(code -H "Authorization: Bearer $nobody" "$D/api/v1/builds/default/demo/log")" "the log without get builds"
+expect_eq 200 "$(code -H "Authorization: Bearer $approver" "$D/api/v1/builds/default/demo")" "the approver may get the Build"
+expect_eq 403 "$(code --max-time 10 -H "Authorization: Bearer $approver" "$D/api/v1/builds/default/demo/log?step=test")" "its log without get pods/log (get pods does not grant it)"
+expect_contains "$(curl -s --max-time 10 -H "Authorization: Bearer $approver" "$D/api/v1/builds/default/demo/log?step=test")" "pods/log" "and the refusal says why"
+expect_eq 200 "$(code --max-time 3 -H "Authorization: Bearer $viewer" "$D/api/v1/builds/default/demo/log?step=test" || true)" "with get pods/log: 200"
 expect_eq 404 "$(code -H "Authorization: Bearer $viewer" "$D/api/v1/builds/default/demo/log?step=fetch")" "a step without a pod"
 sse=$(curl -sN --max-time 20 -H "Authorization: Bearer $viewer" "$D/api/v1/builds/default/demo/log?step=test")
 expect_contains "$sse" 'event: end' "the follow ends with the container"
 [ "$(grep -c '^event: log' <<<"$sse")" -ge 1 ] || fail "no log event: $sse"
 expect_contains "$sse" 'ctest line 6' "every line"
-pass "browser: a Build's detail follows its steps and its step container's log live without a reload; log text stays text"
+pass "browser: a Build's detail follows its steps and its step container's log live without a reload; log text stays text; the log needs get pods/log (403 without, get pods is not enough)"
 
 # A Build at the Deploy gate is on the approvals page too, and its Approve names the user.
 k apply -f - >/dev/null <<'YAML'

@@ -690,6 +690,28 @@ static void httpd__kube_auth_reviews_and_caches(void **state)
 	assert_int_equal(st.token_reviews, 5);
 	assert_int_equal(st.access_reviews, 3);
 	assert_int_equal(st.cache_hits, 1);
+
+	/* A subresource is sent in resourceAttributes, and "pods/log" is cached apart from
+	 * "pods": allowed for the one says nothing about the other. */
+	char why[256];
+	char *grp[] = {"g1"};
+	struct kube_httpd_user u = {.name = "alice", .uid = "u1", .groups = grp, .ngroups = 1};
+	struct kube_httpd_access pods = {.verb = "get", .group = "", .resource = "pods",
+					 .namespace = "ns1"};
+	struct kube_httpd_access logs = pods;
+	int n0 = fake_nreqs(&fs);
+
+	logs.subresource = "log";
+	fake_push(&fs, 201, SAR("true"));
+	assert_int_equal(kube_httpd_auth_can(a, &u, &pods, why, sizeof(why)), 0);
+	assert_null(strstr(fs.reqs[n0].body, "subresource"));
+	fake_push(&fs, 201, SAR("false"));
+	assert_int_equal(kube_httpd_auth_can(a, &u, &logs, why, sizeof(why)), 403);
+	assert_non_null(strstr(fs.reqs[n0 + 1].body, "\"subresource\":\"log\""));
+	assert_non_null(strstr(fs.reqs[n0 + 1].body, "\"resource\":\"pods\""));
+	assert_non_null(strstr(why, "pods/log"));
+	assert_int_equal(kube_httpd_auth_can(a, &u, &logs, why, sizeof(why)), 403); /* cached */
+	assert_int_equal(fake_nreqs(&fs), n0 + 2);
 	kube_httpd_free(h);
 	kube_httpd_auth_free(a);
 	kube_client_free(c);

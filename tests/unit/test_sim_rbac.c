@@ -720,6 +720,39 @@ static void test_token_and_subject_access_reviews(void **state)
 						      "allowed")));
 	cJSON_Delete(out);
 	cJSON_Delete(rev);
+	/* resourceAttributes.subresource: a rule for "pods" does not grant "pods/log"; a rule
+	 * for "pods/log" does (the dashboard's Build log asks exactly this). */
+	create(s, "clusterroles", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
+	       "{'name':'pod-reader'},'rules':[{'apiGroups':[''],'resources':['pods'],"
+	       "'verbs':['get']}]}");
+	rev = J("{'spec':{'user':'system:serviceaccount:monitoring:prometheus','groups':["
+		"'system:authenticated'],'resourceAttributes':{'verb':'get','group':'',"
+		"'resource':'pods','subresource':'log','namespace':'monitoring'}}}");
+	out = sim_rbac_subject_access_review(s, rev, &st);
+	assert_false(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
+	cJSON_Delete(out);
+	create(s, "clusterrolebindings", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
+	       "'metadata':{'name':'pods'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
+	       "'kind':'ClusterRole','name':'pod-reader'},'subjects':[{'kind':"
+	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
+	out = sim_rbac_subject_access_review(s, rev, &st);
+	assert_false(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
+	cJSON_Delete(out);
+	create(s, "clusterroles", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
+	       "{'name':'log-reader'},'rules':[{'apiGroups':[''],'resources':['pods/log'],"
+	       "'verbs':['get']}]}");
+	create(s, "clusterrolebindings", NULL,
+	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
+	       "'metadata':{'name':'logs'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
+	       "'kind':'ClusterRole','name':'log-reader'},'subjects':[{'kind':"
+	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
+	out = sim_rbac_subject_access_review(s, rev, &st);
+	assert_true(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
+	cJSON_Delete(out);
+	cJSON_Delete(rev);
 	rev = J("{'spec':{'nonResourceAttributes':{'path':'/metrics','verb':'get'}}}");
 	assert_null(sim_rbac_subject_access_review(s, rev, &st));
 	assert_int_equal(cJSON_GetObjectItem(st, "code")->valueint, 400);
