@@ -6,6 +6,7 @@
 //   node dashboard.js forbidden URL
 //   node dashboard.js approve URL KIND/NS/NAME REASON [SPEC_CARD_KEY]   (tests/e2e/50_dashboard_approvals.sh)
 //   node dashboard.js refused URL KIND/NS/NAME REASON
+//   node dashboard.js approvals-live URL TRIGGER_CMD KIND/NS/NAME   (the card appears, no reload)
 //   node dashboard.js pipeline URL
 //   node dashboard.js build URL NS/NAME TRIGGER_CMD WANT_TEXT [WANT_LIVE_LOG_TEXT]
 // Prints one JSON line of what it measured; exits nonzero with the reason on failure.
@@ -129,6 +130,31 @@ async function refused(url, key, reason) {
   return withPage(async (page) => decideIn(page, url, key, "Approve", reason, [null, "approvals-refused.png"]));
 }
 
+// The Approvals page is live: TRIGGER makes KEY wait for approval, and its card appears on the
+// open page over the stream: no reload, no polling fetch.
+async function approvalsLive(url, trigger, key) {
+  return withPage(async (page, errors) => {
+    const fetches = [];
+    page.on("request", (r) => { if (/\/api\/v1\/approvals(\?|$)/.test(r.url())) fetches.push(r.url()); });
+    await page.goto(url + "#/approvals", { waitUntil: "load", timeout: T(10000) });
+    await page.waitForSelector("#page-approvals[data-ready]", { timeout: T(10000) });
+    await page.waitForSelector("#live.on", { timeout: T(10000) });
+    const card = `.card[data-key="${key}"]`;
+    if (await page.$(card)) throw new Error(`${key} is on the page before the trigger`);
+    const cards = await page.$$eval("#approvals .card", (l) => l.length);
+    await page.evaluate(() => { window.__phxMarker = 9; });
+    const t0 = Date.now();
+    execSync(trigger, { stdio: "inherit", shell: "/bin/bash" });
+    await page.waitForSelector(card, { timeout: T(15000) });
+    const seenMs = Date.now() - t0;
+    if (await page.evaluate(() => window.__phxMarker) !== 9) throw new Error("the page reloaded");
+    await page.screenshot({ path: path.join(ART, "approvals-live.png"), fullPage: true });
+    if (errors.length) throw new Error("page errors: " + errors.join("; "));
+    return { cards, after: await page.$$eval("#approvals .card", (l) => l.length), seenMs,
+             fetches: fetches.length };
+  });
+}
+
 async function pipeline(url) {
   return withPage(async (page, errors) => {
     await page.goto(url + "#/pipeline", { waitUntil: "load", timeout: T(10000) });
@@ -176,8 +202,9 @@ async function build(url, key, trigger, want, wantLive) {
   else if (mode === "forbidden") out = await forbidden(url);
   else if (mode === "approve") out = await approve(url, rest[0], rest[1], rest[2]);
   else if (mode === "refused") out = await refused(url, rest[0], rest[1]);
+  else if (mode === "approvals-live") out = await approvalsLive(url, rest[0], rest[1]);
   else if (mode === "pipeline") out = await pipeline(url);
   else if (mode === "build") out = await build(url, rest[0], rest[1], rest[2], rest[3]);
-  else throw new Error("usage: dashboard.js board|forbidden|approve|refused|pipeline|build URL ...");
+  else throw new Error("usage: dashboard.js board|forbidden|approve|refused|approvals-live|pipeline|build URL ...");
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error("browser test failed:", e.message || e); process.exit(1); });

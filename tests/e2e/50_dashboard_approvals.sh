@@ -9,7 +9,8 @@
 #     Intent and it proceeds (Approved True, reason = that user's name from the TokenReview,
 #     whatever the page sent); an unauthorized one sees the button refused (403) and nothing
 #     changes; the SPEC is rendered as text (its markup never runs); the pipeline page shows
-#     the queue in order; a Build's detail follows its steps and log live (no reload).
+#     the queue in order; a Build's detail follows its steps and log live (no reload), the log
+#     needing `get pods/log` (a rule for pods is not enough); the Approvals page is live (SSE).
 # Screenshots in $PHX_E2E_ARTIFACTS/50_dashboard_approvals (default build/artifacts/...).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -174,6 +175,21 @@ expect_eq "0 SPEC: svc-d" "$(j 'b["spec"]["scripts"], b["spec"]["headings"][0]' 
 expect_contains "$(j 'b["spec"]["text"]' "$out")" "<script>alert(1)</script>" "the markup shown as text"
 pass "browser: an authorized user approves Intent a and it proceeds ($(intent_get a '{.status.phase}')); the SPEC is rendered as text"
 
+# The Approvals page is live: a new Intent awaiting approval appears on the open page over the
+# stream (no reload, no polling fetch).
+cat >"$E2E_TMP/intent-f.yaml" <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Intent
+metadata: {name: f}
+spec: {serviceName: svc-f, serviceType: domain, tier: 2, priority: medium, purpose: "$INTENT_PURPOSE", keyFeatures: ["$INTENT_F1", "$INTENT_F2", "$INTENT_F3"]}
+YAML
+out=$(node "$B" approvals-live "$viewer_url" "kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' apply -f '$E2E_TMP/intent-f.yaml' >/dev/null" Intent/default/f)
+echo "browser (approvals live): $out"
+expect_eq 0 "$(j 'b["fetches"]' "$out")" "no fetch of /api/v1/approvals: the page is fed by its stream"
+expect_eq True "$(j 'b["after"] == b["cards"] + 1' "$out")" "one card more"
+expect_eq AwaitingApproval "$(intent_get f '{.status.phase}')" "f waits"
+pass "browser: the Approvals page is live: Intent f appeared $(j 'b["seenMs"]' "$out") ms after it was created, without a reload"
+
 # The queue: the slot (maxConcurrentPipelines 1) went to c; a, d and e wait behind it.
 for n in d e; do expect_eq 201 "$(post "$approver" "{\"kind\":\"Intent\",\"namespace\":\"default\",\"name\":\"$n\",\"decision\":\"Approve\",\"reason\":\"ok\"}")" "approve $n"; done
 queue_settled() { [ "$(for n in c d e a; do [ "$(intent_get $n '{.status.phase}')" = Queued ] && echo $n; done | wc -l)" = 3 ]; }
@@ -243,7 +259,7 @@ expect_eq 201 "$(post "$approver" '{"kind":"Build","namespace":"default","name":
 expect_eq "Build gated Deploy system:serviceaccount:default:approver" "$(k get approvals -o json | python3 -c 'import json,sys; a=[x["spec"] for x in json.load(sys.stdin)["items"] if x["spec"]["targetRef"]["kind"] == "Build"][0]; print(a["targetRef"]["kind"], a["targetRef"]["name"], a["gate"], a["approver"])')" "the Build's Approval"
 pass "a Build at the Deploy gate: listed with its image; Approve creates the Approval (gate Deploy, approver = the user)"
 
-for f in approvals.png approvals-spec.png approvals-approved.png approvals-refused.png pipeline.png build-detail.png; do
+for f in approvals.png approvals-spec.png approvals-approved.png approvals-refused.png approvals-live.png pipeline.png build-detail.png; do
 	[ -s "$ART/$f" ] || fail "no screenshot $f"
 done
 pass "screenshots in $ART"

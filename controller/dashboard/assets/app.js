@@ -320,24 +320,29 @@ function approvalCard(it) {
   return card;
 }
 
-async function loadApprovals() {
-  if (current) { current.close(); current = null; }
-  const r = await fetch("/api/v1/approvals", { credentials: "same-origin" });
-  const j = await r.json().catch(() => ({}));
-  if (!r.ok) { showError(r.status + " " + (j.error || r.statusText)); setLive(false, "refused"); return; }
-  showError("");
-  setLive(true, "loaded");
+// What waits, live (the same stream as the boards): a card whose item did not change stays as
+// it is, and so does one being decided (a reason typed, or a result shown) until it is gone
+// from the list and decided.
+function renderApprovals(j) {
   const box = $("approvals");
-  // Keep the cards being decided (their result and reason) and add the new ones.
   const keep = new Map();
-  for (const c of box.children) if (c.querySelector(".result").textContent) keep.set(c.dataset.key, c);
-  box.replaceChildren();
+  for (const c of box.children) keep.set(c.dataset.key, c);
+  const busy = (c) => c.querySelector(".result").textContent || c.querySelector("input").value;
+  let i = 0;
   for (const it of j.items || []) {
     const key = it.kind + "/" + it.namespace + "/" + it.name;
-    box.appendChild(keep.get(key) || approvalCard(it));
+    const json = JSON.stringify(it);
+    const old = keep.get(key);
+    const card = old && (old.dataset.json === json || busy(old)) ? old : approvalCard(it);
+    card.dataset.json = json;
+    // Nodes move only when the order changed (moving one would take the focus from its input).
+    if (old && card !== old) old.remove();
+    if (box.children[i] !== card) box.insertBefore(card, box.children[i] || null);
     keep.delete(key);
+    i++;
   }
-  for (const c of keep.values()) box.appendChild(c);
+  // Gone from the list: kept while it shows its decision's result, else removed.
+  for (const c of keep.values()) if (!c.querySelector(".result").textContent) c.remove();
   $("a-empty").hidden = box.children.length > 0;
   $("page-approvals").dataset.ready = "true";
 }
@@ -425,11 +430,8 @@ function show(name) {
   for (const a of document.querySelectorAll("#nav a")) a.className = a.dataset.page === name ? "active" : "";
 }
 
-let approvalsTimer = null;
-
 function route() {
   const h = location.hash.replace(/^#\/?/, "").split("/");
-  clearInterval(approvalsTimer);
   stopLog();
   showError("");
   if (h[0] === "pipeline") {
@@ -437,8 +439,7 @@ function route() {
     watchPath("/api/v1/pipeline", renderPipeline);
   } else if (h[0] === "approvals") {
     show("approvals");
-    loadApprovals();
-    approvalsTimer = setInterval(loadApprovals, 5000);
+    watchPath("/api/v1/approvals", renderApprovals);
   } else if (h[0] === "build" && h.length === 3) {
     show("build");
     watchPath("/api/v1/builds/" + encodeURIComponent(h[1]) + "/" + encodeURIComponent(h[2]), renderBuild);
