@@ -1,9 +1,12 @@
 /* The Build controller (see phx_build_controller.h). */
 #include "phx_build_controller.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <uthash.h>
 
 #include "kube_clock.h"
 #include "kube_controller.h"
@@ -22,12 +25,47 @@
 #include "phx_transform.h"
 #include "phx_wings.h"
 
+/* A Build counted in phoenix_build_approvals_waiting (at the Deploy gate), by its key. */
+struct waiting {
+	UT_hash_handle hh;
+	char key[]; /* "ns/name" */
+};
+
 struct build_wing {
 	bool approvals_served;        /* else the Deploy gate cannot open: no Approval informer */
 	struct kube_events *events;
 	struct kube_cache *jobs, *pods, *services, *approvals;
-	struct kube_metric *results, *duration, *retries, *rollbacks;
+	struct kube_metric *results, *duration, *retries, *rollbacks, *waiting;
+	pthread_mutex_t mu;           /* guards waiting_set (reconciles run on two workers) */
+	struct waiting *waiting_set;
 };
+
+/* Counts Build key (namespace ns) in the waiting gauge while it is at the Deploy gate, and
+ * not once it left it or is gone (ns NULL). */
+static void note_waiting(struct build_wing *w, const char *key, const char *ns, bool waiting)
+{
+	struct waiting *e;
+	size_t len = strlen(key), nl = strcspn(key, "/");
+	char nsbuf[254];
+
+	snprintf(nsbuf, sizeof(nsbuf), "%.*s", (int)nl, key);
+	const char *lv[] = {ns ? ns : nsbuf};
+	pthread_mutex_lock(&w->mu);
+	HASH_FIND(hh, w->waiting_set, key, len, e);
+	if (waiting && !e) {
+		e = malloc(sizeof(*e) + len + 1);
+		if (e) {
+			memcpy(e->key, key, len + 1);
+			HASH_ADD_KEYPTR(hh, w->waiting_set, e->key, len, e);
+			kube_metric_inc(w->waiting, lv);
+		}
+	} else if (!waiting && e) {
+		HASH_DEL(w->waiting_set, e);
+		free(e);
+		kube_metric_dec(w->waiting, lv);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
 
 static bool eq(const char *a, const char *b)
 {
@@ -425,8 +463,10 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 {
 	struct build_wing *w = ctx->ud;
 	cJSON *build = NULL;
-	if (kube_cache_get(kube_controller_primary(ctx->controller), key, &build) != 0)
+	if (kube_cache_get(kube_controller_primary(ctx->controller), key, &build) != 0) {
+		note_waiting(w, key, NULL, false);
 		return 0; /* gone: its Jobs and PhoenixService go with it (owner references) */
+	}
 	const char *ns = kube_json_namespace(build), *name = kube_json_name(build);
 	cJSON *job = cache_get_name(w->jobs, ns, kube_json_get_str(build, "status", "job", NULL));
 	struct pod_find pf = { .ns = ns, .build = name };
@@ -491,6 +531,9 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 		}
 		if (p.rolled_back)
 			kube_metric_inc(w->rollbacks, NULL);
+		const char *phase = kube_json_get_str(p.status ? p.status : kube_json_get(build,
+						      "status", NULL), "phase", NULL);
+		note_waiting(w, key, ns, eq(phase, "AwaitingApproval"));
 		ctx->requeue_after_ms = p.requeue_ms;
 	}
 	if (rc == KUBE_ECONFLICT)
@@ -568,6 +611,11 @@ int build_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void 
 	w->rollbacks = kube_metric_register(reg, KUBE_COUNTER, "phoenix_build_rollbacks_total",
 					    "PhoenixServices rolled back after a failed health check.",
 					    NULL, NULL, 0);
+	static const char *const nl[] = {"namespace", NULL};
+	w->waiting = kube_metric_register(reg, KUBE_GAUGE, "phoenix_build_approvals_waiting",
+					  "Builds waiting at the Deploy gate for an Approval.", nl,
+					  NULL, 0);
+	pthread_mutex_init(&w->mu, NULL);
 	struct kube_controller_ops ops = {
 		.name = "build",
 		.primary = { .gvr = &PHX_BUILD_GVR },
@@ -579,7 +627,7 @@ int build_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void 
 	};
 	int rc = kube_manager_add_controller(m, &ops, w, NULL);
 	if (rc < 0) {
-		free(w);
+		build_wing_free(w);
 		return rc;
 	}
 	*state = w;
@@ -588,5 +636,15 @@ int build_wing_add(struct kube_manager *m, const struct phx_wing_env *env, void 
 
 void build_wing_free(void *state)
 {
-	free(state);
+	struct build_wing *w = state;
+	struct waiting *e, *t;
+
+	if (!w)
+		return;
+	HASH_ITER(hh, w->waiting_set, e, t) {
+		HASH_DEL(w->waiting_set, e);
+		free(e);
+	}
+	pthread_mutex_destroy(&w->mu);
+	free(w);
 }

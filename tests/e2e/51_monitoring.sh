@@ -124,7 +124,31 @@ metadata: {name: cannot-run}
 spec: {serviceName: cannot-run, generate: {}}
 YAML
 wait_for 30 "the Builds' series" series phoenix_builds_total phoenix_build_duration_seconds
+# A Build held at the Deploy gate (a prebuilt image, approvalMode final) is counted in
+# phoenix_build_approvals_waiting of its namespace, and no longer once an Approval lets it on.
+k apply -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Build
+metadata: {name: held}
+spec: {serviceName: held, approvalMode: final, image: {name: 'registry.local/team/held@sha256:$(printf 'b%.0s' $(seq 64))'}}
+YAML
+# (Intent one's Build waits at that gate too: the gauge must equal what the API server says.)
+awaiting() { k get builds -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cx AwaitingApproval || true; }
+gauge_is() { curl -sf "http://127.0.0.1:$mport/metrics" | grep -qx "phoenix_build_approvals_waiting{namespace=\"default\"} $1"; }
+wait_for 30 "Build held at the Deploy gate" bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' get build held -o jsonpath='{.status.phase}')\" = AwaitingApproval ]"
+n1=$(awaiting)
+wait_for 30 "phoenix_build_approvals_waiting = $n1 Builds AwaitingApproval" gauge_is "$n1"
 curl -sf "http://127.0.0.1:$mport/metrics" >>"$E2E_TMP/metrics.txt"
+k apply -f - >/dev/null <<'YAML'
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: Approval
+metadata: {name: held-deploy}
+spec: {targetRef: {kind: Build, name: held}, gate: Deploy, decision: Approve, reason: ok, approver: alice}
+YAML
+wait_for 30 "Build held past the Deploy gate" bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$KUBECACHEDIR' get build held -o jsonpath='{.status.phase}')\" != AwaitingApproval ]"
+expect_eq $((n1 - 1)) "$(awaiting)" "one Build fewer waits"
+wait_for 30 "phoenix_build_approvals_waiting = $((n1 - 1)) once held is approved" gauge_is $((n1 - 1))
+pass "phoenix_build_approvals_waiting{namespace}: $n1 while Build held (and the Intent's Build) wait at the Deploy gate, one fewer once held is approved"
 
 python3 - "$E2E_TMP/exprs.json" "$E2E_TMP/metrics.txt" <<'PY' || fail "a query names a metric the operator does not export"
 import json, re, sys, time
@@ -169,3 +193,64 @@ assert 3 <= value("process_open_fds") <= value("process_max_fds"), "open fds"
 assert re.search(r'^phoenix_build_info\{version="[^"]+",revision="[^"]+"\} 1$', text, re.M), "build_info"
 PY
 pass "every metric the Grafana dashboard and the alerts name is exported; process_* and phoenix_build_info are sane"
+
+# --- 3. a live scrape with the chart's ServiceMonitor credentials ----------------------------
+# With metrics.auth the operator runs with --metrics-auth: a scrape with the credentials the
+# rendered ServiceMonitor names (Prometheus's service account token, or the named Secret's key)
+# and the chart's -metrics-reader ClusterRole bound to their owner gets 200; without a token
+# 401; a token whose owner is not bound 403.
+source "$(dirname "$0")/dash_helpers.sh"
+if e2e_backend_is_kubesim; then
+	phx_stop_pid "$PHX_CTL_PID"
+	phx_start_controller ctl3 --metrics-bind-address "127.0.0.1:$mport" --metrics-auth
+	M="http://127.0.0.1:$mport/metrics"
+	wait_for 10 "metrics with auth served" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $M)\" = 401 ]"
+	# The chart's ClusterRole as rendered, bound as values.yaml says.
+	python3 - "$E2E_TMP/sm-auth.yaml" >"$E2E_TMP/metrics-reader.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cr = [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-metrics-reader")]
+assert len(cr) == 1, "the chart renders no -metrics-reader ClusterRole with metrics.auth"
+print(yaml.safe_dump(cr[0]))
+PY
+	k apply -f "$E2E_TMP/metrics-reader.yaml" >/dev/null
+	reader=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["metadata"]["name"])' "$E2E_TMP/metrics-reader.yaml")
+	k create namespace monitoring >/dev/null
+	k create namespace phoenix-system >/dev/null
+	k apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: prometheus-scrape}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $reader}
+subjects:
+- {kind: ServiceAccount, name: prometheus, namespace: monitoring}
+- {kind: ServiceAccount, name: scraper, namespace: monitoring}
+YAML
+	# bearerTokenFile: Prometheus's own service account token.
+	prom=$(token_for monitoring prometheus)
+	# authorization.credentials: the Secret and key the ServiceMonitor names, in its namespace.
+	read -r sname skey <<<"$(python3 - "$E2E_TMP/sm-secret.yaml" <<'PY'
+import sys, yaml
+sm = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "ServiceMonitor"][0]
+c = sm["spec"]["endpoints"][0]["authorization"]["credentials"]
+print(c["name"], c["key"])
+PY
+)"
+	k -n phoenix-system apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: $sname}
+stringData: {$skey: "$(token_for monitoring scraper)"}
+YAML
+	secret_tok=$(k -n phoenix-system get secret "$sname" -o jsonpath="{.data.$skey}" | base64 -d)
+	other=$(token_for monitoring grafana)
+	expect_eq 200 "$(code -H "Authorization: Bearer $prom" "$M")" "scrape with Prometheus's service account token (bearerTokenFile)"
+	expect_eq 200 "$(code -H "Authorization: Bearer $secret_tok" "$M")" "scrape with the Secret's token (authorization.credentials)"
+	expect_contains "$(curl -sf -H "Authorization: Bearer $prom" "$M")" "# TYPE phoenix_build_info gauge" "the scrape is the metrics"
+	expect_eq 401 "$(code "$M")" "scrape without a token"
+	expect_eq 401 "$(code -H 'Authorization: Bearer not-a-token' "$M")" "scrape with a token the TokenReview refuses"
+	expect_eq 403 "$(code -H "Authorization: Bearer $other" "$M")" "scrape by a service account without the -metrics-reader binding"
+	pass "live scrape with --metrics-auth: the ServiceMonitor's credentials (token file or Secret) 200, no token 401, unbound 403"
+else
+	echo "SKIP: the live scrape with auth needs kubesim's service-account tokens"
+fi
