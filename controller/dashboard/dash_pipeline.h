@@ -3,8 +3,9 @@
  * queued / running / completed / failed / success rate / mean build time), the queue with
  * positions, the Intents and Builds awaiting approval (score, governance results, the SPEC) with
  * Approve / Deny, and a Build's detail (its steps, live). JSON under /api/v1/pipeline,
- * /api/v1/approvals and /api/v1/builds/NS/NAME; each item shown needs `get intents` / `get builds`
- * in its namespace (SubjectAccessReview for the TokenReview'd user). An Approve / Deny needs
+ * /api/v1/approvals and /api/v1/builds/NS/NAME (each also live: .../events, SSE); each item
+ * shown needs `get intents` / `get builds` in its namespace (SubjectAccessReview for the
+ * TokenReview'd user), a step's log (.../log) also `get pods/log` there. An Approve / Deny needs
  * `create approvals` in the target's namespace and creates the Approval with that user as
  * approver: the one path where the approver is proven, not claimed. */
 #ifndef DASH_PIPELINE_H
