@@ -39,12 +39,22 @@ function ms(v) {
   return v < 1000 ? v + " ms" : (v / 1000).toFixed(1) + " s";
 }
 
+function span(s) {
+  if (s < 60) return s + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m";
+  return Math.floor(s / 3600) + "h";
+}
+
 function ago(iso) {
   if (!iso) return "-";
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 60) return s + "s ago";
-  if (s < 3600) return Math.floor(s / 60) + "m ago";
-  return Math.floor(s / 3600) + "h ago";
+  return span(Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))) + " ago";
+}
+
+// A deadline: "in 59m", or "3m ago" once past.
+function due(iso) {
+  if (!iso) return "-";
+  const s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+  return s >= 0 ? "in " + span(s) : span(-s) + " ago";
 }
 
 function cell(tr, text, cls) {
@@ -195,7 +205,8 @@ function renderPipeline(b) {
     cell(tr, e.namespace + "/" + e.name);
     cell(tr, e.priority || "-");
     cell(tr, ago(e.enqueuedAt));
-    cell(tr, (e.slaDeadline || "-") + (e.slaBreached ? " (breached)" : ""), e.slaBreached ? "res-Fail" : "");
+    cell(tr, due(e.slaDeadline) + (e.slaBreached ? " (breached)" : ""), e.slaBreached ? "res-Fail" : "");
+    if (e.slaDeadline) tr.lastChild.title = e.slaDeadline;
     q.appendChild(tr);
   }
   $("page-pipeline").dataset.ready = "true";
