@@ -446,6 +446,35 @@ static void create(struct sim_store *s, const char *res, const char *ns, const c
 	cJSON_Delete(out);
 }
 
+/* A ClusterRole `role` with the one rule (JSON, single quotes), bound to the service account
+ * monitoring/prometheus. */
+static void grant_prometheus(struct sim_store *s, const char *role, const char *rule)
+{
+	char json[512];
+
+	snprintf(json, sizeof(json), "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':"
+		 "'ClusterRole','metadata':{'name':'%s'},'rules':[%s]}", role, rule);
+	create(s, "clusterroles", NULL, json);
+	snprintf(json, sizeof(json), "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':"
+		 "'ClusterRoleBinding','metadata':{'name':'%s'},'roleRef':{'apiGroup':"
+		 "'rbac.authorization.k8s.io','kind':'ClusterRole','name':'%s'},'subjects':[{"
+		 "'kind':'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}", role,
+		 role);
+	create(s, "clusterrolebindings", NULL, json);
+}
+
+/* Does the SubjectAccessReview rev come back allowed? */
+static bool allowed(struct sim_store *s, const cJSON *rev)
+{
+	cJSON *st = NULL, *out = sim_rbac_subject_access_review(s, rev, &st);
+	bool ok = cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL));
+
+	assert_non_null(out);
+	cJSON_Delete(out);
+	cJSON_Delete(st);
+	return ok;
+}
+
 static void test_store_backed(void **state)
 {
 	struct sim_registry *reg;
@@ -706,52 +735,20 @@ static void test_token_and_subject_access_reviews(void **state)
 	assert_string_equal(kube_json_get_str(out, "kind", NULL), "SubjectAccessReview");
 	assert_json_eq(cJSON_GetObjectItem(out, "status"), "{'allowed':false}", "not bound");
 	cJSON_Delete(out);
-	create(s, "clusterroles", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
-	       "{'name':'metrics-reader'},'rules':[{'nonResourceURLs':['/metrics'],"
-	       "'verbs':['get']}]}");
-	create(s, "clusterrolebindings", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
-	       "'metadata':{'name':'prom'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
-	       "'kind':'ClusterRole','name':'metrics-reader'},'subjects':[{'kind':"
-	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
-	out = sim_rbac_subject_access_review(s, rev, &st);
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "status"),
-						      "allowed")));
-	cJSON_Delete(out);
+	grant_prometheus(s, "metrics-reader", "{'nonResourceURLs':['/metrics'],'verbs':['get']}");
+	assert_true(allowed(s, rev));
 	cJSON_Delete(rev);
 	/* resourceAttributes.subresource: a rule for "pods" does not grant "pods/log"; a rule
 	 * for "pods/log" does (the dashboard's Build log asks exactly this). */
-	create(s, "clusterroles", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
-	       "{'name':'pod-reader'},'rules':[{'apiGroups':[''],'resources':['pods'],"
-	       "'verbs':['get']}]}");
 	rev = J("{'spec':{'user':'system:serviceaccount:monitoring:prometheus','groups':["
 		"'system:authenticated'],'resourceAttributes':{'verb':'get','group':'',"
 		"'resource':'pods','subresource':'log','namespace':'monitoring'}}}");
-	out = sim_rbac_subject_access_review(s, rev, &st);
-	assert_false(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
-	cJSON_Delete(out);
-	create(s, "clusterrolebindings", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
-	       "'metadata':{'name':'pods'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
-	       "'kind':'ClusterRole','name':'pod-reader'},'subjects':[{'kind':"
-	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
-	out = sim_rbac_subject_access_review(s, rev, &st);
-	assert_false(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
-	cJSON_Delete(out);
-	create(s, "clusterroles", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRole','metadata':"
-	       "{'name':'log-reader'},'rules':[{'apiGroups':[''],'resources':['pods/log'],"
-	       "'verbs':['get']}]}");
-	create(s, "clusterrolebindings", NULL,
-	       "{'apiVersion':'rbac.authorization.k8s.io/v1','kind':'ClusterRoleBinding',"
-	       "'metadata':{'name':'logs'},'roleRef':{'apiGroup':'rbac.authorization.k8s.io',"
-	       "'kind':'ClusterRole','name':'log-reader'},'subjects':[{'kind':"
-	       "'ServiceAccount','name':'prometheus','namespace':'monitoring'}]}");
-	out = sim_rbac_subject_access_review(s, rev, &st);
-	assert_true(cJSON_IsTrue(kube_json_get(out, "status", "allowed", NULL)));
-	cJSON_Delete(out);
+	assert_false(allowed(s, rev));
+	grant_prometheus(s, "pod-reader", "{'apiGroups':[''],'resources':['pods'],'verbs':['get']}");
+	assert_false(allowed(s, rev));
+	grant_prometheus(s, "log-reader",
+			 "{'apiGroups':[''],'resources':['pods/log'],'verbs':['get']}");
+	assert_true(allowed(s, rev));
 	cJSON_Delete(rev);
 	rev = J("{'spec':{'nonResourceAttributes':{'path':'/metrics','verb':'get'}}}");
 	assert_null(sim_rbac_subject_access_review(s, rev, &st));
