@@ -714,6 +714,17 @@ static double num_of(const cJSON *o, const char *key)
 	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, key));
 }
 
+/* "50%", or "-" while nothing has finished (the summary leaves successRate out then). */
+static const char *rate_of(const cJSON *o, char *buf, size_t len)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "successRate");
+
+	if (!cJSON_IsNumber(v))
+		return "-";
+	snprintf(buf, len, "%g%%", v->valuedouble);
+	return buf;
+}
+
 int phx_dash_render_pipeline(FILE *out, const cJSON *summary, const struct phx_dash_opts *o)
 {
 	const cJSON *in = kube_json_get(summary, "intents", NULL);
@@ -721,21 +732,21 @@ int phx_dash_render_pipeline(FILE *out, const cJSON *summary, const struct phx_d
 	const cJSON *queue = kube_json_get(summary, "queue", NULL), *e;
 	const char *b = o->color ? C_BOLD : "", *r = o->color ? C_RESET : "";
 	const char *bad = o->color ? C_RED : "";
-	char d1[32], d2[32];
+	char d1[32], d2[32], ir[32], br[32];
 	int i = 0;
 
 	fmt_ms(d1, sizeof(d1), in, "avgDurationMs");
 	fmt_ms(d2, sizeof(d2), bu, "avgBuildMs");
 	fprintf(out, "\n%sPipeline:%s %.0f intents today, %.0f completed, %s%.0f failed%s "
-		"(success %g%%), %.0f active, %d queued; mean pipeline %s\n", b, r,
+		"(success %s), %.0f active, %d queued; mean pipeline %s\n", b, r,
 		num_of(in, "today"), num_of(in, "completed"), num_of(in, "failed") > 0 ? bad : "",
-		num_of(in, "failed"), num_of(in, "failed") > 0 ? r : "", num_of(in, "successRate"),
+		num_of(in, "failed"), num_of(in, "failed") > 0 ? r : "", rate_of(in, ir, sizeof(ir)),
 		num_of(in, "active"), cJSON_GetArraySize(queue), d1);
 	fprintf(out, "%sBuilds:%s %.0f total, %.0f queued, %.0f running, %.0f completed, "
-		"%s%.0f failed%s (success %g%%); mean build %s\n", b, r, num_of(bu, "total"),
+		"%s%.0f failed%s (success %s); mean build %s\n", b, r, num_of(bu, "total"),
 		num_of(bu, "queued"), num_of(bu, "running"), num_of(bu, "completed"),
 		num_of(bu, "failed") > 0 ? bad : "", num_of(bu, "failed"),
-		num_of(bu, "failed") > 0 ? r : "", num_of(bu, "successRate"), d2);
+		num_of(bu, "failed") > 0 ? r : "", rate_of(bu, br, sizeof(br)), d2);
 	cJSON_ArrayForEach(e, queue) {
 		const char *ns = kube_json_get_str(e, "namespace", NULL);
 

@@ -59,9 +59,13 @@ static bool intent_done(const char *p)
 	       eq(p, "Cancelled");
 }
 
-static double rate(double ok, double bad)
+/* The success rate in percent, one decimal; absent while nothing has finished (a board shows
+ * "-", not a 0% that reads as "everything failed"). */
+static void add_rate(cJSON *o, double ok, double bad)
 {
-	return ok + bad > 0 ? (double)(long long)(1000.0 * ok / (ok + bad)) / 10.0 : 0;
+	if (ok + bad > 0)
+		cJSON_AddNumberToObject(o, "successRate",
+					(double)(long long)(1000.0 * ok / (ok + bad)) / 10.0);
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -172,7 +176,7 @@ cJSON *dash_pipeline_summary(const cJSON *intents, const cJSON *builds, int64_t 
 	cJSON_AddNumberToObject(in, "completed", done);
 	cJSON_AddNumberToObject(in, "failed", failed);
 	cJSON_AddNumberToObject(in, "active", cJSON_GetArraySize(active));
-	cJSON_AddNumberToObject(in, "successRate", rate(done, failed));
+	add_rate(in, done, failed);
 	if (ndur > 0)
 		cJSON_AddNumberToObject(in, "avgDurationMs", (double)(long long)(dur / ndur));
 
@@ -200,7 +204,7 @@ cJSON *dash_pipeline_summary(const cJSON *intents, const cJSON *builds, int64_t 
 	cJSON_AddNumberToObject(bo, "running", br);
 	cJSON_AddNumberToObject(bo, "completed", bd);
 	cJSON_AddNumberToObject(bo, "failed", bf);
-	cJSON_AddNumberToObject(bo, "successRate", rate(bd, bf));
+	add_rate(bo, bd, bf);
 	if (nbdur > 0)
 		cJSON_AddNumberToObject(bo, "avgBuildMs", (double)(long long)(bdur / nbdur));
 	return o;

@@ -76,10 +76,12 @@ static void summary__counts(void **state)
 	assert_true(num(s, "builds", "avgBuildMs") == 90000);
 	cJSON_Delete(s);
 
-	/* Nothing at all: zeros, no mean. */
+	/* Nothing at all: zeros, no mean, no success rate (nothing has finished). */
 	s = dash_pipeline_summary(NULL, NULL, NOW_MS);
 	assert_non_null(s);
-	assert_true(num(s, "intents", "successRate") == 0);
+	assert_true(num(s, "intents", "today") == 0);
+	assert_null(kube_json_get(s, "intents", "successRate", NULL));
+	assert_null(kube_json_get(s, "builds", "successRate", NULL));
 	assert_null(kube_json_get(s, "intents", "avgDurationMs", NULL));
 	cJSON_Delete(s);
 	cJSON_Delete(in);
