@@ -40,6 +40,22 @@ int sim_oci_local_ref(const char *image)
 	return 0;
 }
 
+void sim_oci_pull_ref(const char *image, char *buf, size_t len)
+{
+	const char *at = image ? strchr(image, '@') : NULL, *slash, *colon;
+
+	if (!len)
+		return;
+	snprintf(buf, len, "%s", image ? image : "");
+	if (!at)
+		return;
+	for (slash = at; slash > image && slash[-1] != '/'; slash--)
+		;
+	colon = memchr(slash, ':', (size_t)(at - slash));
+	if (colon)
+		snprintf(buf, len, "%.*s%s", (int)(colon - image), image, at);
+}
+
 /* Appends the strings of arr (if an array) to out. */
 static void add_strings(cJSON *out, const cJSON *arr)
 {
@@ -486,7 +502,8 @@ static int fetch(const char *image, const char *dir, char *err, size_t errlen)
 	snprintf(layout, sizeof(layout), "%s/layout", dir);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	snprintf(logf, sizeof(logf), "%s/pull.log", dir);
-	snprintf(src, sizeof(src), "docker://%s", image);
+	memcpy(src, "docker://", 9);
+	sim_oci_pull_ref(image, src + 9, sizeof(src) - 9);
 	snprintf(dst, sizeof(dst), "oci:%s:img", layout);
 	{
 		char *rm[] = {"rm", "-rf", bundle, layout, NULL};

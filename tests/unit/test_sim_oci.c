@@ -32,6 +32,25 @@ static void oci__local_refs(void **state)
 	assert_int_equal(sim_oci_local_ref(NULL), 0);
 }
 
+static void oci__pull_ref(void **state)
+{
+	char b[128];
+
+	(void)state;
+	sim_oci_pull_ref("127.0.0.1:5000/a/b:1.28@sha256:ab", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/a/b@sha256:ab"); /* the tag goes, not the port */
+	sim_oci_pull_ref("127.0.0.1:5000/b@sha256:ab", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/b@sha256:ab");
+	sim_oci_pull_ref("127.0.0.1:5000/b:v1", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/b:v1");
+	sim_oci_pull_ref("b:v@sha256:x", b, sizeof(b));
+	assert_string_equal(b, "b@sha256:x");
+	sim_oci_pull_ref(NULL, b, sizeof(b));
+	assert_string_equal(b, "");
+	sim_oci_pull_ref("127.0.0.1:5000/a/b:1.28@sha256:ab", b, 8); /* truncated, terminated */
+	assert_int_equal(strlen(b), 7);
+}
+
 static const char base_json[] =
 	"{\"process\":{\"terminal\":true,\"user\":{\"uid\":65532,\"gid\":65532},"
 	"\"args\":[\"/e\",\"c\"],\"cwd\":\"/\",\"env\":[]},\"root\":{\"path\":\"rootfs\"},"
@@ -224,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(oci__local_refs),
+		cmocka_unit_test(oci__pull_ref),
 		cmocka_unit_test(oci__command_and_args),
 		cmocka_unit_test(oci__mounts_network_memory_user),
 		cmocka_unit_test(oci__capabilities),
