@@ -19,7 +19,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # them (the image tests then print SKIP).
 if [ "${PHX_SKIP_IMAGES:-0}" != 1 ] && { [ -z "${PHX_TEST_FILTER:-}" ] || grep -qE "$PHX_TEST_FILTER" <<<"e2e/60_operator_image
 e2e/61_kubesim_image_pods
-e2e/62_helm_operator_image"; }; then
+e2e/62_helm_operator_image
+e2e/63_build_buildah"; }; then
   "$root/hack/install-deps.sh" --images --no-helm || echo "test.sh: image tools not installed; the image tests will skip" >&2
 fi
 export PATH="$root/.tools/bin:$root/build/bin:$PATH"

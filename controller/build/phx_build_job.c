@@ -236,16 +236,36 @@ static cJSON *image_container(const cJSON *build, const char *step_image, const 
 		 * drops the tag (name:tag@digest is no valid reference for the tools). */
 		if (cJSON_IsTrue(kube_json_get(build, "spec", "image", "insecureRegistry", NULL)))
 			env_add(env, "PHOENIX_TLS_VERIFY", "false");
+		/* A failure leaves the step's report (as phoenix-build's steps do): bud ->
+		 * ImageBuildFailed, push -> PushFailed; buildah's output is the step's log. */
 		command(c, "sh", "-c",
 			"tls=--tls-verify=${PHOENIX_TLS_VERIFY:-true}; n=${PHOENIX_IMAGE%%@*}; "
 			"case ${n##*/} in *:*) n=${n%:*} ;; esac; "
+			"fail() { printf '{\"step\":\"image\",\"result\":\"Failed\",\"reason\":\"%s\","
+			"\"message\":\"%s (exit %s), see the step log\"}' \"$1\" \"$2\" \"$3\" "
+			"> /dev/termination-log; exit 1; }; "
 			"buildah bud --storage-driver=vfs --isolation=chroot $tls -t \"$PHOENIX_IMAGE\" "
-			"\"$PHOENIX_WORKSPACE/$PHOENIX_CONTEXT_DIR\" && buildah push "
-			"--storage-driver=vfs $tls --digestfile /tmp/digest \"$PHOENIX_IMAGE\" && "
+			"\"$PHOENIX_WORKSPACE/$PHOENIX_CONTEXT_DIR\" || fail ImageBuildFailed "
+			"'buildah bud failed' $?; buildah push "
+			"--storage-driver=vfs $tls --digestfile /tmp/digest \"$PHOENIX_IMAGE\" || fail "
+			"PushFailed \"buildah push to ${n%%/*} failed\" $?; "
 			"printf '{\"step\":\"image\",\"result\":\"Succeeded\",\"image\":\"%s@%s\"}' "
 			"\"$n\" \"$(cat /tmp/digest)\" > /dev/termination-log");
 	}
-	cJSON_AddItemToObject(c, "securityContext", security_context(local));
+	cJSON *sc = security_context(local);
+	if (!local && strcmp(builder, "kaniko")) {
+		/* buildah (chroot isolation, vfs) in the step's container: what it needs beyond a
+		 * runtime's defaults (docs/build-steps.md), named, so a runtime with a smaller
+		 * default set (CRI-O's) gives them too; not privileged. */
+		static const char *const caps[] = { "SYS_ADMIN", "SYS_CHROOT", "SETUID", "SETGID",
+						    "CHOWN", "DAC_OVERRIDE", "FOWNER", "MKNOD",
+						    "SETFCAP", "KILL" };
+		cJSON *add = cJSON_AddArrayToObject(cJSON_AddObjectToObject(sc, "capabilities"),
+						    "add");
+		for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+			cJSON_AddItemToArray(add, cJSON_CreateString(caps[i]));
+	}
+	cJSON_AddItemToObject(c, "securityContext", sc);
 	return c;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A manual check (not a test; e2e/63 is not written yet): the buildah step image builds the
+# A manual check (not a test; e2e/63_build_buildah.sh is the test): the buildah step image builds the
 # generated service inside runc and pushes it; prints the --digestfile digest and skopeo inspect's.
 # Shows which capabilities buildah needs beyond umoci's default (see docs/design-decisions.md).
 set -e

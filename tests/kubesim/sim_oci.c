@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,22 @@ int sim_oci_local_ref(const char *image)
 		}
 	}
 	return 0;
+}
+
+void sim_oci_pull_ref(const char *image, char *buf, size_t len)
+{
+	const char *at = image ? strchr(image, '@') : NULL, *slash, *colon;
+
+	if (!len)
+		return;
+	snprintf(buf, len, "%s", image ? image : "");
+	if (!at)
+		return;
+	for (slash = at; slash > image && slash[-1] != '/'; slash--)
+		;
+	colon = memchr(slash, ':', (size_t)(at - slash));
+	if (colon)
+		snprintf(buf, len, "%.*s%s", (int)(colon - image), image, at);
 }
 
 /* Appends the strings of arr (if an array) to out. */
@@ -97,6 +114,101 @@ static void host_network(cJSON *linux)
 	}
 }
 
+/* containerd's default capability set (oci.DefaultCapabilities), what a pod's container gets
+ * before its securityContext's add/drop; privileged gets all of them. */
+static const char *const default_caps[] = {
+	"CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+	"SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+};
+static const char *const all_caps[] = {
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+#define NCAPS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The index in all_caps of a Kubernetes capability name (SYS_ADMIN or CAP_SYS_ADMIN, any
+ * case), -1 when unknown (ignored, as the runtimes' validation is not ours to model). */
+static int cap_index(const char *name)
+{
+	size_t i;
+
+	if (!name)
+		return -1;
+	if (strncasecmp(name, "CAP_", 4) == 0)
+		name += 4;
+	for (i = 0; i < NCAPS(all_caps); i++)
+		if (strcasecmp(name, all_caps[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int cap_list_has(const cJSON *list, const char *name)
+{
+	const cJSON *s;
+
+	cJSON_ArrayForEach(s, list) {
+		if (cJSON_IsString(s) && strcasecmp(s->valuestring, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* process.capabilities from the container's securityContext: privileged -> all; else the
+ * default set, minus drop (ALL drops the defaults), plus add (ALL adds every one), as
+ * containerd does (add wins over drop). Bounding, effective and permitted; a non-root user
+ * loses effective/permitted at exec (no ambient set), as on a node. */
+static void set_capabilities(cJSON *proc, const cJSON *ctr)
+{
+	const cJSON *add = sim_j_at(ctr, "securityContext.capabilities.add");
+	const cJSON *drop = sim_j_at(ctr, "securityContext.capabilities.drop");
+	static const char *const sets[] = {"bounding", "effective", "permitted"};
+	unsigned char on[NCAPS(all_caps)] = {0};
+	const cJSON *s;
+	cJSON *caps;
+	size_t i, k;
+	int j;
+
+	if (sim_j_bool(ctr, "securityContext.privileged", 0)) {
+		memset(on, 1, sizeof(on));
+	} else {
+		if (!cap_list_has(drop, "ALL"))
+			for (i = 0; i < NCAPS(default_caps); i++)
+				on[cap_index(default_caps[i])] = 1;
+		cJSON_ArrayForEach(s, drop) {
+			if (cJSON_IsString(s) && (j = cap_index(s->valuestring)) >= 0)
+				on[j] = 0;
+		}
+		if (cap_list_has(add, "ALL"))
+			memset(on, 1, sizeof(on));
+		cJSON_ArrayForEach(s, add) {
+			if (cJSON_IsString(s) && (j = cap_index(s->valuestring)) >= 0)
+				on[j] = 1;
+		}
+	}
+	caps = cJSON_CreateObject();
+	for (k = 0; k < NCAPS(sets); k++) {
+		cJSON *arr = cJSON_AddArrayToObject(caps, sets[k]);
+		char name[40];
+
+		for (i = 0; i < NCAPS(all_caps); i++) {
+			if (!on[i])
+				continue;
+			snprintf(name, sizeof(name), "CAP_%s", all_caps[i]);
+			cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+		}
+	}
+	sim_j_set(proc, "capabilities", caps);
+	/* Kubernetes' allowPrivilegeEscalation defaults to true (false only when set so). */
+	sim_j_set(proc, "noNewPrivileges",
+		  cJSON_CreateBool(!sim_j_bool(ctr, "securityContext.privileged", 0) &&
+				   !sim_j_bool(ctr, "securityContext.allowPrivilegeEscalation", 1)));
+}
+
 cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod, const cJSON *ctr,
 		      const char *pod_dir, char *err, size_t errlen)
 {
@@ -140,6 +252,12 @@ cJSON *sim_oci_config(const cJSON *base, const cJSON *img_cfg, const cJSON *pod,
 	if (sim_j_at(ctr, "securityContext.runAsGroup"))
 		sim_j_set_num(sim_j_obj(proc, "user"), "gid",
 			      (double)sim_j_int(ctr, "securityContext.runAsGroup", 0));
+	set_capabilities(proc, ctr);
+	if (sim_j_bool(ctr, "securityContext.privileged", 0)) {
+		/* privileged: /proc and /sys as the host's, not masked or read-only */
+		cJSON_DeleteItemFromObjectCaseSensitive(sim_j_obj(c, "linux"), "maskedPaths");
+		cJSON_DeleteItemFromObjectCaseSensitive(sim_j_obj(c, "linux"), "readonlyPaths");
+	}
 	if (sim_j_bool(ctr, "securityContext.readOnlyRootFilesystem", 0))
 		sim_j_set(sim_j_obj(c, "root"), "readonly", cJSON_CreateTrue());
 	if (sim_j_str(pod, "metadata.name"))
@@ -384,7 +502,8 @@ static int fetch(const char *image, const char *dir, char *err, size_t errlen)
 	snprintf(layout, sizeof(layout), "%s/layout", dir);
 	snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
 	snprintf(logf, sizeof(logf), "%s/pull.log", dir);
-	snprintf(src, sizeof(src), "docker://%s", image);
+	memcpy(src, "docker://", 9);
+	sim_oci_pull_ref(image, src + 9, sizeof(src) - 9);
 	snprintf(dst, sizeof(dst), "oci:%s:img", layout);
 	{
 		char *rm[] = {"rm", "-rf", bundle, layout, NULL};

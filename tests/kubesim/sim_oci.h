@@ -45,6 +45,10 @@ void sim_oci_pull_free(struct sim_oci_pull *pull);
 /* 1 if the image reference names a registry on loopback with a port. Pure. */
 int sim_oci_local_ref(const char *image);
 
+/* The reference to pull: name:tag@digest (valid for Kubernetes, the tag ignored) becomes
+ * name@digest, which the tools accept; others are copied. Into buf (len); pure. */
+void sim_oci_pull_ref(const char *image, char *buf, size_t len);
+
 /* The runc config.json for a container: base is the bundle's config.json from umoci, img_cfg
  * the image's config (skopeo inspect --config: {"config":{"Entrypoint","Cmd","WorkingDir",
  * "User"}}), pod and ctr the pod and container specs, pod_dir the runtime's dir of the pod

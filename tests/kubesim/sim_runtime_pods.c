@@ -863,8 +863,10 @@ static int prepare_ctr(struct sim_runtime *rt, struct rt_pod *p, struct rt_ctr *
 	if (rc)
 		return rc;
 	rc = ctr_mounts(p, x, &m, &nm);
+	/* In a runc container the mount paths are the container's own: env values stay as given
+	 * (the process mapping rewrites them to the host's volume dirs). */
 	if (rc == 0)
-		rc = build_env(rt, p, x->spec, img.env, m, nm, &x->envp);
+		rc = build_env(rt, p, x->spec, img.env, oci ? NULL : m, oci ? 0 : nm, &x->envp);
 	if (rc == 0 && oci)
 		rc = oci_expand_args(p, x);
 	if (rc == 0) {

@@ -164,7 +164,8 @@ static void job__shape(void **state)
 
 /* generate: {} runs `phoenix-build generate` in the step image with the SPEC mounted */
 /* The buildah step: chroot isolation, TLS verification off only with spec.image.insecureRegistry,
- * and the reported name without its tag (name:tag@digest is no valid reference). */
+ * and the reported name without its tag (name:tag@digest is no valid reference); the
+ * capabilities buildah needs; a failed bud or push reports ImageBuildFailed or PushFailed. */
 static void job__buildah_insecure_registry(void **state)
 {
 	(void)state;
@@ -185,6 +186,15 @@ static void job__buildah_insecure_registry(void **state)
 		assert_non_null(strstr(txt, "--isolation=chroot"));
 		assert_non_null(strstr(txt, "--tls-verify=${PHOENIX_TLS_VERIFY:-true}"));
 		assert_non_null(strstr(txt, "case ${n##*/} in *:*) n=${n%:*}"));
+		/* a failed bud or push leaves the step's report with its reason */
+		assert_non_null(strstr(txt, "|| fail ImageBuildFailed"));
+		assert_non_null(strstr(txt, "|| fail PushFailed"));
+		assert_non_null(strstr(txt, "\\\"reason\\\":\\\"%s\\\""));
+		/* the capabilities buildah needs, not privileged */
+		const cJSON *add = kube_json_get(c, "securityContext", "capabilities", "add", NULL);
+		assert_int_equal(cJSON_GetArraySize(add), 10);
+		assert_string_equal(cJSON_GetArrayItem(add, 0)->valuestring, "SYS_ADMIN");
+		assert_false(kube_json_get_bool(c, 1, "securityContext", "privileged", NULL));
 		bool off = strstr(txt, "{\"name\":\"PHOENIX_TLS_VERIFY\",\"value\":\"false\"}");
 		assert_int_equal(off, i == 0);
 		free(txt);

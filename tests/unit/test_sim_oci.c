@@ -1,7 +1,8 @@
 /* kubesim --run-pods image mode, the pure parts (tests/kubesim/sim_oci.h): which references are
  * on a loopback registry, and the runc config built from umoci's config, the image's config
  * and the pod: Kubernetes command/args over entrypoint/cmd, workdir, user, read-only root,
- * volume and termination-log binds, the host's network, the memory limit. */
+ * volume and termination-log binds, the host's network, the memory limit, the capabilities
+ * (containerd's defaults with the securityContext's add/drop, privileged). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,12 +32,31 @@ static void oci__local_refs(void **state)
 	assert_int_equal(sim_oci_local_ref(NULL), 0);
 }
 
+static void oci__pull_ref(void **state)
+{
+	char b[128];
+
+	(void)state;
+	sim_oci_pull_ref("127.0.0.1:5000/a/b:1.28@sha256:ab", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/a/b@sha256:ab"); /* the tag goes, not the port */
+	sim_oci_pull_ref("127.0.0.1:5000/b@sha256:ab", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/b@sha256:ab");
+	sim_oci_pull_ref("127.0.0.1:5000/b:v1", b, sizeof(b));
+	assert_string_equal(b, "127.0.0.1:5000/b:v1");
+	sim_oci_pull_ref("b:v@sha256:x", b, sizeof(b));
+	assert_string_equal(b, "b@sha256:x");
+	sim_oci_pull_ref(NULL, b, sizeof(b));
+	assert_string_equal(b, "");
+	sim_oci_pull_ref("127.0.0.1:5000/a/b:1.28@sha256:ab", b, 8); /* truncated, terminated */
+	assert_int_equal(strlen(b), 7);
+}
+
 static const char base_json[] =
 	"{\"process\":{\"terminal\":true,\"user\":{\"uid\":65532,\"gid\":65532},"
 	"\"args\":[\"/e\",\"c\"],\"cwd\":\"/\",\"env\":[]},\"root\":{\"path\":\"rootfs\"},"
 	"\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}],"
 	"\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
-	"{\"type\":\"uts\"},{\"type\":\"mount\"}]}}";
+	"{\"type\":\"uts\"},{\"type\":\"mount\"}],\"maskedPaths\":[\"/proc/kcore\"]}}";
 static const char img_json[] =
 	"{\"config\":{\"Entrypoint\":[\"/entry\"],\"Cmd\":[\"default\"],\"WorkingDir\":\"/app\"}}";
 
@@ -136,6 +156,71 @@ static void oci__mounts_network_memory_user(void **state)
 	cJSON_Delete(c);
 }
 
+/* 1 when process.capabilities.<set> holds CAP_<name>. */
+static int has_cap(const cJSON *c, const char *set, const char *name)
+{
+	char path[64], want[48];
+	const cJSON *s;
+
+	snprintf(path, sizeof(path), "process.capabilities.%s", set);
+	snprintf(want, sizeof(want), "CAP_%s", name);
+	cJSON_ArrayForEach(s, sim_j_at(c, path)) {
+		if (strcmp(s->valuestring, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void oci__capabilities(void **state)
+{
+	char err[256];
+	cJSON *c;
+
+	(void)state;
+	/* no securityContext: containerd's default set, privilege escalation allowed */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}", err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.bounding")), 14);
+	assert_true(has_cap(c, "effective", "CHOWN") && has_cap(c, "permitted", "KILL"));
+	assert_false(has_cap(c, "bounding", "SYS_ADMIN"));
+	assert_false(cJSON_IsTrue(sim_j_at(c, "process.noNewPrivileges")));
+	assert_non_null(sim_j_at(c, "linux.maskedPaths"));
+	cJSON_Delete(c);
+	/* add over the defaults, drop of one, names with CAP_ and in any case, unknown ignored */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"capabilities\":{\"add\":[\"SYS_ADMIN\",\"cap_ipc_lock\",\"NOPE\"],"
+		       "\"drop\":[\"NET_RAW\"]}}}]}}",
+		       err, sizeof(err));
+	assert_true(has_cap(c, "bounding", "SYS_ADMIN") && has_cap(c, "effective", "IPC_LOCK"));
+	assert_false(has_cap(c, "bounding", "NET_RAW"));
+	assert_true(has_cap(c, "bounding", "SETUID"));
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.permitted")), 15);
+	cJSON_Delete(c);
+	/* drop ALL (the restricted profile) with one added back; no privilege escalation */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"allowPrivilegeEscalation\":false,"
+		       "\"capabilities\":{\"add\":[\"NET_BIND_SERVICE\"],\"drop\":[\"ALL\"]}}}]}}",
+		       err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.bounding")), 1);
+	assert_true(has_cap(c, "bounding", "NET_BIND_SERVICE"));
+	assert_true(cJSON_IsTrue(sim_j_at(c, "process.noNewPrivileges")));
+	cJSON_Delete(c);
+	/* privileged: every capability, /proc not masked */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"privileged\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}",
+		       err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.effective")), 41);
+	assert_true(has_cap(c, "bounding", "SYS_ADMIN") && has_cap(c, "bounding", "BPF"));
+	assert_null(sim_j_at(c, "linux.maskedPaths"));
+	cJSON_Delete(c);
+	/* bad input: capabilities not arrays, non-string entries */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"capabilities\":{\"add\":\"SYS_ADMIN\",\"drop\":[1,null,{}]}}}]}}",
+		       err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.bounding")), 14);
+	cJSON_Delete(c);
+}
+
 static void oci__bad_input(void **state)
 {
 	char err[256] = "";
@@ -158,8 +243,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(oci__local_refs),
+		cmocka_unit_test(oci__pull_ref),
 		cmocka_unit_test(oci__command_and_args),
 		cmocka_unit_test(oci__mounts_network_memory_user),
+		cmocka_unit_test(oci__capabilities),
 		cmocka_unit_test(oci__bad_input),
 	};
 
