@@ -326,7 +326,8 @@ static int cache_put(struct kube_informer *inf, char *key, cJSON *obj, cJSON **o
 	if (prev != NULL) {
 		*old = entry_remove_locked(inf, prev);
 		if (*old == NULL)
-			kube_log(KUBE_LOG_ERROR, "informer", "out of memory: owner index not updated",
+			kube_log(KUBE_LOG_ERROR, "informer",
+				 "out of memory reading the previous object: handlers get none",
 				 "informer", inf->name, "key", e->key, NULL);
 	}
 	HASH_ADD_KEYPTR(hh, inf->cache, e->key, strlen(e->key), e);
