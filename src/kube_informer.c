@@ -244,6 +244,23 @@ oom:
 		 "key", e->key, NULL);
 }
 
+/* Takes e out of o's children; o goes when it has none left. */
+static void owner_drop_locked(struct kube_informer *inf, struct owner *o, struct entry *e)
+{
+	struct child *c;
+
+	HASH_FIND_PTR(o->children, &e, c);
+	if (c != NULL) {
+		HASH_DEL(o->children, c);
+		free(c);
+	}
+	if (o->children == NULL) {
+		HASH_DEL(inf->owners, o);
+		free(o->uid);
+		free(o);
+	}
+}
+
 static void index_remove_locked(struct kube_informer *inf, struct entry *e, const cJSON *obj)
 {
 	const cJSON *refs = kube_json_get(obj, "metadata", "ownerReferences", NULL);
@@ -252,23 +269,12 @@ static void index_remove_locked(struct kube_informer *inf, struct entry *e, cons
 	cJSON_ArrayForEach(ref, refs) {
 		const char *uid = kube_json_get_str(ref, "uid", NULL);
 		struct owner *o;
-		struct child *c;
 
 		if (uid == NULL)
 			continue;
 		HASH_FIND_STR(inf->owners, uid, o);
-		if (o == NULL)
-			continue;
-		HASH_FIND_PTR(o->children, &e, c);
-		if (c != NULL) {
-			HASH_DEL(o->children, c);
-			free(c);
-		}
-		if (o->children == NULL) {
-			HASH_DEL(inf->owners, o);
-			free(o->uid);
-			free(o);
-		}
+		if (o != NULL)
+			owner_drop_locked(inf, o, e);
 	}
 }
 
@@ -276,20 +282,9 @@ static void index_remove_locked(struct kube_informer *inf, struct entry *e, cons
 static void index_forget_locked(struct kube_informer *inf, struct entry *e)
 {
 	struct owner *o, *otmp;
-	struct child *c;
 
-	HASH_ITER(hh, inf->owners, o, otmp) {
-		HASH_FIND_PTR(o->children, &e, c);
-		if (c != NULL) {
-			HASH_DEL(o->children, c);
-			free(c);
-		}
-		if (o->children == NULL) {
-			HASH_DEL(inf->owners, o);
-			free(o->uid);
-			free(o);
-		}
-	}
+	HASH_ITER(hh, inf->owners, o, otmp)
+		owner_drop_locked(inf, o, e);
 }
 
 /* Unlinks an entry and frees it, returning its object as a tree (caller owns; NULL on ENOMEM).
