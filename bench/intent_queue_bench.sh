@@ -25,7 +25,7 @@ for ((h = 0; h < CAP; h++)); do intent_apply "holder$h" "holder$h" 2 critical; d
 for ((h = 0; h < CAP; h++)); do intent_wait_cond "holder$h" BuildSucceeded BuildCRDMissing reason; done
 
 python3 - "$SIM_URL" "${SIM_TOKEN:-}" "${SIM_CA:-}" "$N" "$pid" "$mport" "$CAP" "$INTENT_PURPOSE" "$INTENT_F1" "$INTENT_F2" "$INTENT_F3" <<'PY'
-import json, ssl, sys, time, threading, urllib.request
+import json, os, ssl, subprocess, sys, time, threading, urllib.request
 url, token, ca, n, pid, mport, cap = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], int(sys.argv[7])
 purpose, feats = sys.argv[8], sys.argv[9:12]
 ctx = ssl.create_default_context(cafile=ca) if url.startswith("https") and ca else None
@@ -52,6 +52,12 @@ def writes_by():
     return t
 def writes():
     return sum(writes_by().values())
+def malloc_stats():
+    # Diagnosis (PHX_BENCH_TRIM): glibc's per-arena "system" and "in use" bytes, printed on the
+    # operator's stderr (its log); read back by the shell after the run.
+    if os.environ.get("PHX_BENCH_TRIM"):
+        subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "call (void)malloc_stats()"], capture_output=True, timeout=120)
+malloc_stats()
 rss0 = rss_kib()
 created, seen, queued = {}, {}, set()
 # A watch, not polling lists: a list of 10,000 Intents takes longer than the latencies measured.
@@ -137,5 +143,15 @@ print(f"{n} creates sent in {t_created:.1f} s; all {n} evaluated ({len(seen)}) a
 print(f"cancel holder -> next admitted (status seen): {t_admit:.0f} ms")
 print(f"API writes for that admission (not Events): {w1 - w0:.0f} (" + ", ".join(f"{k} {wb1[k] - wb0.get(k, 0):.0f}" for k in sorted(wb1) if wb1[k] != wb0.get(k, 0)) + ")")
 print(f"operator RSS: {rss0} KiB before, {rss1} KiB with {n} Intents cached: {(rss1 - rss0) / n:.1f} KiB per Intent")
+if os.environ.get("PHX_BENCH_TRIM"):
+    # Diagnosis: what malloc keeps as free pages (a malloc_trim(0) in the live operator).
+    malloc_stats()
+    subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "call (int)malloc_trim(0)"], capture_output=True, timeout=120)
+    rss2 = rss_kib()
+    print(f"after malloc_trim(0): {rss2} KiB: {(rss2 - rss0) / n:.2f} KiB per Intent")
 PY
+if [ -n "${PHX_BENCH_TRIM:-}" ]; then
+	echo "malloc_stats (total of all arenas), before the Intents and with them cached:"
+	grep -A2 '^Total (incl. mmap):' "$E2E_TMP/ctl.log" || true
+fi
 intent_stop_check ctl

@@ -33,12 +33,14 @@
 static _Atomic int64_t default_watch_idle_ms = KUBE_INFORMER_WATCH_IDLE_DEFAULT_MS;
 
 /* Exactly one of obj and text is set: text (compact JSON, about a fifth of a tree's heap) when
- * the informer stores compactly and printing worked, obj otherwise. Replaced, never modified. */
+ * the informer stores compactly and printing worked, obj otherwise. Replaced, never modified:
+ * an entry is one exact-size allocation, the struct, its key, then its text (a new object is a
+ * new entry). */
 struct entry {
-	char *key;
 	cJSON *obj;
-	char *text;
+	const char *text; /* NULL, or inside the entry, after the key */
 	UT_hash_handle hh;
+	char key[];
 };
 
 /* Owner index: owner uid -> the set of entries that name it in metadata.ownerReferences. */
@@ -171,24 +173,35 @@ static cJSON *entry_copy(const struct entry *e)
 	return e->obj != NULL ? cJSON_Duplicate(e->obj, true) : cJSON_Parse(e->text);
 }
 
-/* Empties the entry and hands its object out as a tree (NULL on ENOMEM). */
-static cJSON *entry_take(struct entry *e)
+/* A new entry for obj under key (copied): as text when compact (obj stays the caller's: *kept
+ * false), or the tree itself (*kept true). A failed print falls back to the tree: bigger,
+ * still right. NULL on ENOMEM (obj still the caller's). */
+static struct entry *entry_new(struct kube_informer *inf, const char *key, cJSON *obj,
+			       bool *kept)
 {
-	cJSON *tree = entry_load(e);
+	char *text = inf->compact ? cJSON_PrintUnformatted(obj) : NULL;
+	size_t klen = strlen(key) + 1, tlen = text != NULL ? strlen(text) + 1 : 0;
+	struct entry *e = calloc(1, sizeof(*e) + klen + tlen);
 
-	free(e->text);
-	e->text = NULL;
-	e->obj = NULL;
-	return tree;
+	*kept = false;
+	if (e != NULL) {
+		memcpy(e->key, key, klen);
+		if (text != NULL) {
+			memcpy(e->key + klen, text, tlen);
+			e->text = e->key + klen;
+		} else {
+			e->obj = obj;
+			*kept = true;
+		}
+	}
+	free(text);
+	return e;
 }
 
-/* Stores obj in an empty entry: as text when compact (obj stays the caller's: *kept false), or
- * the tree itself (*kept true). A failed print falls back to the tree: bigger, still right. */
-static void entry_store(struct kube_informer *inf, struct entry *e, cJSON *obj, bool *kept)
+static void entry_free(struct entry *e)
 {
-	e->text = inf->compact ? cJSON_PrintUnformatted(obj) : NULL;
-	e->obj = e->text != NULL ? NULL : obj;
-	*kept = e->obj != NULL;
+	cJSON_Delete(e->obj);
+	free(e);
 }
 
 /* ---- owner index (cache_lock held for writing; obj is the entry's object as a tree) ---- */
@@ -231,6 +244,23 @@ oom:
 		 "key", e->key, NULL);
 }
 
+/* Takes e out of o's children; o goes when it has none left. */
+static void owner_drop_locked(struct kube_informer *inf, struct owner *o, struct entry *e)
+{
+	struct child *c;
+
+	HASH_FIND_PTR(o->children, &e, c);
+	if (c != NULL) {
+		HASH_DEL(o->children, c);
+		free(c);
+	}
+	if (o->children == NULL) {
+		HASH_DEL(inf->owners, o);
+		free(o->uid);
+		free(o);
+	}
+}
+
 static void index_remove_locked(struct kube_informer *inf, struct entry *e, const cJSON *obj)
 {
 	const cJSON *refs = kube_json_get(obj, "metadata", "ownerReferences", NULL);
@@ -239,24 +269,38 @@ static void index_remove_locked(struct kube_informer *inf, struct entry *e, cons
 	cJSON_ArrayForEach(ref, refs) {
 		const char *uid = kube_json_get_str(ref, "uid", NULL);
 		struct owner *o;
-		struct child *c;
 
 		if (uid == NULL)
 			continue;
 		HASH_FIND_STR(inf->owners, uid, o);
-		if (o == NULL)
-			continue;
-		HASH_FIND_PTR(o->children, &e, c);
-		if (c != NULL) {
-			HASH_DEL(o->children, c);
-			free(c);
-		}
-		if (o->children == NULL) {
-			HASH_DEL(inf->owners, o);
-			free(o->uid);
-			free(o);
-		}
+		if (o != NULL)
+			owner_drop_locked(inf, o, e);
 	}
+}
+
+/* Removes e from every owner's set (when its object cannot be parsed to name them). */
+static void index_forget_locked(struct kube_informer *inf, struct entry *e)
+{
+	struct owner *o, *otmp;
+
+	HASH_ITER(hh, inf->owners, o, otmp)
+		owner_drop_locked(inf, o, e);
+}
+
+/* Unlinks an entry and frees it, returning its object as a tree (caller owns; NULL on ENOMEM).
+ * cache_lock held. */
+static cJSON *entry_remove_locked(struct kube_informer *inf, struct entry *e)
+{
+	cJSON *obj = e->obj != NULL ? e->obj : cJSON_Parse(e->text);
+
+	if (obj != NULL)
+		index_remove_locked(inf, e, obj);
+	else
+		index_forget_locked(inf, e); /* no tree to find its owners by: look everywhere */
+	HASH_DEL(inf->cache, e);
+	e->obj = NULL;
+	entry_free(e);
+	return obj;
 }
 
 /* Puts obj into the cache under key (taken). *old is the previous object as a tree the caller
@@ -265,52 +309,26 @@ static void index_remove_locked(struct kube_informer *inf, struct entry *e, cons
  * (key freed, nothing changed). */
 static int cache_put(struct kube_informer *inf, char *key, cJSON *obj, cJSON **old, bool *kept)
 {
-	struct entry *e;
-	int rc = 0;
+	struct entry *e, *prev;
 
 	*old = NULL;
-	*kept = false;
+	e = entry_new(inf, key, obj, kept);
+	free(key);
+	if (e == NULL)
+		return KUBE_ENOMEM;
 	pthread_rwlock_wrlock(&inf->cache_lock);
-	HASH_FIND_STR(inf->cache, key, e);
-	if (e != NULL) {
-		*old = entry_take(e);
-		if (*old != NULL)
-			index_remove_locked(inf, e, *old);
-		else
-			kube_log(KUBE_LOG_ERROR, "informer", "out of memory: owner index not updated",
-				 "informer", inf->name, "key", key, NULL);
-		entry_store(inf, e, obj, kept);
-		index_add_locked(inf, e, obj);
-		free(key);
-		goto out;
+	HASH_FIND_STR(inf->cache, e->key, prev);
+	if (prev != NULL) {
+		*old = entry_remove_locked(inf, prev);
+		if (*old == NULL)
+			kube_log(KUBE_LOG_ERROR, "informer",
+				 "out of memory reading the previous object: handlers get none",
+				 "informer", inf->name, "key", e->key, NULL);
 	}
-	e = calloc(1, sizeof(*e));
-	if (e == NULL) {
-		free(key);
-		rc = KUBE_ENOMEM;
-		goto out;
-	}
-	e->key = key;
-	entry_store(inf, e, obj, kept);
 	HASH_ADD_KEYPTR(hh, inf->cache, e->key, strlen(e->key), e);
 	index_add_locked(inf, e, obj);
-out:
 	pthread_rwlock_unlock(&inf->cache_lock);
-	return rc;
-}
-
-/* Unlinks an entry and frees it, returning its object as a tree (caller owns; NULL on ENOMEM).
- * cache_lock held. */
-static cJSON *entry_remove_locked(struct kube_informer *inf, struct entry *e)
-{
-	cJSON *obj = entry_take(e);
-
-	if (obj != NULL)
-		index_remove_locked(inf, e, obj);
-	HASH_DEL(inf->cache, e);
-	free(e->key);
-	free(e);
-	return obj;
+	return 0;
 }
 
 static void update_objects_gauge(struct kube_informer *inf)
@@ -1015,10 +1033,7 @@ void kube_informer_free(struct kube_informer *inf)
 	}
 	HASH_ITER(hh, inf->cache, e, etmp) {
 		HASH_DEL(inf->cache, e);
-		cJSON_Delete(e->obj);
-		free(e->text);
-		free(e->key);
-		free(e);
+		entry_free(e);
 	}
 	if (inf->m_objects != NULL && inf->name != NULL) {
 		const char *lv[] = {inf->name};

@@ -71,11 +71,27 @@ struct intent_wing {
 	 * informer's thread; qmu is taken before mu, never after. */
 	pthread_mutex_t qmu;
 	struct intent_queue_index *qindex;
+	/* The PhoenixServices by namespace (name, port), kept by map_service, also under qmu. */
+	struct svc_ns *svcs;
 	struct kube_metric *m_phase, *m_depth, *m_decisions, *m_spec, *m_sla;
 	struct kube_metric *m_deployed;  /* seconds from submission to deployed (generation 1) */
 	int builds_started;              /* worker thread only (builds_follow) */
 	int builds_missing;              /* the last look found no Build CRD (worker thread only) */
 	int64_t builds_next_check;       /* ms; when builds_follow asks discovery again */
+};
+
+/* A PhoenixService as governance's rules see it: an evaluation lists its namespace's from here
+ * instead of walking (and reading) every cached PhoenixService (issue 12). */
+struct svc_entry {
+	UT_hash_handle hh;
+	int port;
+	char name[];
+};
+
+struct svc_ns {
+	UT_hash_handle hh;
+	struct svc_entry *svcs;
+	char ns[];
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -286,61 +302,85 @@ static cJSON *owner_refs(const cJSON *intent)
 
 /* ---- governance ----------------------------------------------------------------------- */
 
-/* The namespace's PhoenixServices as the rules see them, copied out of the cache (names and
- * ports only: no whole-object copies). */
-struct peers {
-	const char *ns, *self, *served;
-	struct intent_peer *v;
-	size_t n, cap;
-	char **strs;               /* everything strdup'ed, to free */
-	size_t nstrs, capstrs;
-};
-
-static char *peers_str(struct peers *p, const char *s)
+/* The service index (qmu held): put replaces, del removes; ENOMEM leaves it as it was. */
+static int svc_index_put(struct intent_wing *w, const char *ns, const char *name, int port)
 {
-	if (p->nstrs == p->capstrs) {
-		size_t nc = p->capstrs ? p->capstrs * 2 : 128;
-		char **nv = realloc(p->strs, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		p->strs = nv;
-		p->capstrs = nc;
+	struct svc_ns *sn = NULL;
+	struct svc_entry *e = NULL;
+	size_t nl = strlen(name);
+
+	HASH_FIND_STR(w->svcs, ns, sn);
+	if (!sn) {
+		size_t l = strlen(ns);
+		if (!(sn = calloc(1, sizeof(*sn) + l + 1)))
+			return KUBE_ENOMEM;
+		memcpy(sn->ns, ns, l + 1);
+		HASH_ADD_KEYPTR(hh, w->svcs, sn->ns, l, sn);
 	}
-	char *d = strdup(s);
-	if (d)
-		p->strs[p->nstrs++] = d;
-	return d;
-}
-
-static struct intent_peer *peers_add(struct peers *p)
-{
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 64;
-		struct intent_peer *nv = realloc(p->v, nc * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		p->v = nv;
-		p->cap = nc;
-	}
-	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
-	return &p->v[p->n++];
-}
-
-static int peer_service_fn(const cJSON *o, void *ud)
-{
-	struct peers *p = ud;
-	const char *ns = kube_json_namespace(o), *name = kube_json_name(o);
-	int64_t port = 0;
-
-	if (!ns || !name || strcmp(ns, p->ns) != 0)
+	HASH_FIND_STR(sn->svcs, name, e);
+	if (e) {
+		e->port = port;
 		return 0;
-	kube_json_get_int(o, &port, "spec", "port", NULL);
-	struct intent_peer *e = peers_add(p);
-	char *nm = peers_str(p, name);
-	if (!e || !nm)
+	}
+	if (!(e = calloc(1, sizeof(*e) + nl + 1)))
 		return KUBE_ENOMEM;
-	*e = (struct intent_peer){INTENT_PEER_SERVICE, nm, (int)port,
-				  p->served && strcmp(p->served, name) == 0, NULL, 0};
+	memcpy(e->name, name, nl + 1);
+	e->port = port;
+	HASH_ADD_KEYPTR(hh, sn->svcs, e->name, nl, e);
+	return 0;
+}
+
+static void svc_index_del(struct intent_wing *w, const char *ns, const char *name)
+{
+	struct svc_ns *sn = NULL;
+	struct svc_entry *e = NULL;
+
+	HASH_FIND_STR(w->svcs, ns, sn);
+	if (sn)
+		HASH_FIND_STR(sn->svcs, name, e);
+	if (!e)
+		return;
+	HASH_DEL(sn->svcs, e);
+	free(e);
+	if (!sn->svcs) {
+		HASH_DEL(w->svcs, sn);
+		free(sn);
+	}
+}
+
+static void svc_index_free(struct intent_wing *w)
+{
+	struct svc_ns *sn, *stmp;
+	struct svc_entry *e, *etmp;
+
+	HASH_ITER(hh, w->svcs, sn, stmp) {
+		HASH_ITER(hh, sn->svcs, e, etmp) {
+			HASH_DEL(sn->svcs, e);
+			free(e);
+		}
+		HASH_DEL(w->svcs, sn);
+		free(sn);
+	}
+}
+
+/* The namespace's PhoenixServices as peers (names borrowed from the index: qmu held while they
+ * are used). *out is a new array (caller frees; NULL with *n 0 when there are none). */
+static int svc_peers_locked(struct intent_wing *w, const char *ns, const char *served,
+			    struct intent_peer **out, size_t *n)
+{
+	struct svc_ns *sn = NULL;
+	struct svc_entry *e, *tmp;
+
+	*out = NULL;
+	*n = 0;
+	HASH_FIND_STR(w->svcs, ns, sn);
+	if (!sn)
+		return 0;
+	if (!(*out = calloc(HASH_COUNT(sn->svcs), sizeof(**out))))
+		return KUBE_ENOMEM;
+	HASH_ITER(hh, sn->svcs, e, tmp)
+		(*out)[(*n)++] = (struct intent_peer){INTENT_PEER_SERVICE, e->name, e->port,
+						      served && strcmp(served, e->name) == 0, NULL, 0};
 	return 0;
 }
 
@@ -365,24 +405,22 @@ static int peer_intent_find(void *ud, const char *name, int port, struct intent_
 static int evaluate(struct intent_wing *w, const cJSON *intent, const char *ns,
 		    const struct intent_policy *pol, struct intent_report *rep)
 {
-	struct peers p = {.ns = ns, .self = kube_json_name(intent),
-			  .served = kube_json_get_str(intent, "status", "serviceRef", "name", NULL)};
-	int rc = 0;
+	const char *served = kube_json_get_str(intent, "status", "serviceRef", "name", NULL);
+	struct peer_find f = {w, ns, kube_json_name(intent)};
+	struct intent_peer *v = NULL;
+	size_t n = 0;
+	int rc;
 
-	if (w->services)
-		rc = kube_cache_foreach(w->services, peer_service_fn, &p);
+	/* The namespace's services are listed from their index; the Intents (thousands in a
+	 * burst) are looked up in the queue index. */
+	pthread_mutex_lock(&w->qmu);
+	rc = svc_peers_locked(w, ns, served, &v, &n);
 	if (rc == 0) {
-		/* The services are listed; the Intents (thousands in a burst) come from the index. */
-		struct peer_find f = {w, ns, p.self};
-		struct intent_world world = {p.v, p.n, peer_intent_find, &f};
-		pthread_mutex_lock(&w->qmu);
+		struct intent_world world = {v, n, peer_intent_find, &f};
 		rc = intent_governance_evaluate(intent, &world, pol, rep);
-		pthread_mutex_unlock(&w->qmu);
 	}
-	for (size_t i = 0; i < p.nstrs; i++)
-		free(p.strs[i]);
-	free(p.strs);
-	free(p.v);
+	pthread_mutex_unlock(&w->qmu);
+	free(v);
 	return rc;
 }
 
@@ -861,6 +899,24 @@ static int qcollect_fn(const struct intent_queue_entry *e, void *ud)
 	return qsrc_add(ud, e);
 }
 
+/* The last entry (self, added after the ordered walk) moved to its place in queue order. */
+static void qsrc_place_last(struct qcollect *c)
+{
+	if (c->n < 2)
+		return;
+	struct intent_queue_entry last = c->v[c->n - 1];
+	size_t lo = 0, hi = c->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (intent_queue_entry_cmp(&c->v[mid], &last) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(c->v + lo + 1, c->v + lo, (c->n - 1 - lo) * sizeof(*c->v));
+	c->v[lo] = last;
+}
+
 /* Computes the namespace's queue with self's computed state (self_conds; NULL when self is
  * gone or not a candidate), admits under the cap, and enqueues the others whose status must
  * change (admitted now, position changed). Runs on the one worker. */
@@ -871,21 +927,26 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 	struct qcollect c = {self, NULL, 0, 0};
 	struct intent_queue_entry se;
 	struct intent_queue_item *items = NULL;
-	size_t *idx = NULL, k = 0;
+	size_t *idx = NULL, *src = NULL, k = 0;
+	unsigned char *now = NULL;
 	int depth[INTENT_PRIO_COUNT] = {0};
 	char key[512];
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&w->qmu);
-	if (intent_queue_index_foreach(w->qindex, ns, qcollect_fn, &c) < 0)
+	/* In queue order already (the index keeps it): nothing is sorted here (issue 12). */
+	if (intent_queue_index_foreach_ordered(w->qindex, ns, qcollect_fn, &c) < 0)
 		goto out;
 	c.self = NULL;
 	if (self && self_obj && self_conds && queue_entry(self_obj, self_conds, 1, self_done, &se) == 0 &&
 	    qsrc_add(&c, &se) < 0)
 		goto out;
+	qsrc_place_last(&c);
 	items = calloc(c.n + 1, sizeof(*items));
 	idx = calloc(c.n + 1, sizeof(*idx));
-	if (!items || !idx)
+	src = calloc(c.n + 1, sizeof(*src));
+	now = calloc(c.n + 1, 1);
+	if (!items || !idx || !src || !now)
 		goto out;
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < c.n; i++) {
@@ -894,19 +955,19 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		struct slot *s = slot_get(w, key, 0);
 		if (q->done || (s && s->gen == q->gen && s->done))
 			continue;
+		src[k] = i;
 		items[k++] = (struct intent_queue_item){
 			.name = q->name, .priority = q->priority, .created_ms = q->created_ms,
 			.admitted = (s && s->gen == q->gen && s->admitted) || q->admitted_cond,
 			.status_position = (int)q->position,
 		};
 	}
-	int nadm = intent_queue_admit(items, k, max_concurrent, idx);
+	int nadm = intent_queue_admit_sorted(items, k, max_concurrent, idx);
+	for (int j = 0; j < nadm; j++)
+		now[idx[j]] = 1;
 	for (size_t i = 0; i < k; i++) {
 		int self_is = self && strcmp(items[i].name, self) == 0;
-		int now_admitted = 0;
-		for (int j = 0; j < nadm; j++)
-			if (idx[j] == i)
-				now_admitted = 1;
+		int now_admitted = now[i];
 		if (items[i].admitted) {
 			out->running++;
 			snprintf(key, sizeof(key), "%s/%s", ns, items[i].name);
@@ -914,9 +975,7 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 			if (s && (!s->admitted || now_admitted)) {
 				s->admitted = 1;
 				s->done = 0;
-				for (size_t j = 0; j < c.n; j++)
-					if (strcmp(c.v[j].name, items[i].name) == 0)
-						s->gen = c.v[j].gen;
+				s->gen = c.v[src[i]].gen;
 			}
 			if (now_admitted && !self_is)
 				kube_controller_enqueue(ctl, key);
@@ -945,6 +1004,8 @@ out:
 	free(c.v);
 	free(items);
 	free(idx);
+	free(src);
+	free(now);
 }
 
 static void queue_status(struct rstate *r, const struct qresult *q)
@@ -1910,6 +1971,15 @@ static void map_service(struct kube_controller *ctl, const struct kube_event *ev
 
 	if (ev->type == KUBE_EVENT_RESYNC || !e.ns || !e.svc)
 		return;
+	int64_t port = 0;
+	kube_json_get_int(ev->obj, &port, "spec", "port", NULL);
+	pthread_mutex_lock(&w->qmu);
+	if (ev->type == KUBE_EVENT_DELETE)
+		svc_index_del(w, e.ns, e.svc);
+	else if (svc_index_put(w, e.ns, e.svc, (int)port) < 0)
+		kube_log(KUBE_LOG_ERROR, COMP, "out of memory indexing a PhoenixService for governance",
+			 "service", e.svc, NULL);
+	pthread_mutex_unlock(&w->qmu);
 	if (ev->type == KUBE_EVENT_UPDATE && ev->old_obj &&
 	    cJSON_Compare(kube_json_get(ev->old_obj, "status", "conditions", NULL),
 			  kube_json_get(ev->obj, "status", "conditions", NULL), 1))
@@ -2139,6 +2209,7 @@ void intent_wing_free(void *state)
 	pthread_mutex_destroy(&w->mu);
 	pthread_mutex_destroy(&w->qmu);
 	intent_queue_index_free(w->qindex);
+	svc_index_free(w);
 	free(w->ns);
 	free(w);
 }

@@ -285,14 +285,9 @@ int intent_generator_job_state(const cJSON *job, char *msg, size_t msglen)
 
 /* ---- the step --------------------------------------------------------------------------- */
 
-struct logbuf {
-	char *buf;
-	size_t len;
-};
-
 static int log_sink(const char *p, size_t n, void *ud)
 {
-	struct logbuf *b = ud;
+	struct intent_gen_log *b = ud;
 
 	if (b->len + n > INTENT_GEN_LOG_MAX)
 		n = INTENT_GEN_LOG_MAX - b->len;
@@ -308,7 +303,7 @@ static int log_sink(const char *p, size_t n, void *ud)
 
 /* The log of the generator container of the Job's pod that ran, capped. */
 static int job_log(const struct intent_gen_io *io, const char *ns, const char *job,
-		   struct logbuf *out, char *msg, size_t msglen)
+		   struct intent_gen_log *out, char *msg, size_t msglen)
 {
 	char sel[128];
 	struct kube_list_opts lo = {.label_selector = sel};
@@ -359,7 +354,7 @@ struct logread {
 	char *key;                 /* "ns/job" */
 	char *ns, *job, *intent;   /* into key's allocation: ns, job name, "ns/intent" */
 	int done, rc;
-	struct logbuf lb;
+	struct intent_gen_log lb;
 	char msg[300];
 	int64_t done_ms;
 	struct logread *next_q;    /* FIFO while waiting */
@@ -409,7 +404,7 @@ static void *logs_main(void *arg)
 		if (!l->qhead)
 			l->qtail = NULL;
 		char ns[256], job[80], intent[340];
-		struct logbuf lb = {0};
+		struct intent_gen_log lb = {0};
 		char msg[300] = "";
 		snprintf(ns, sizeof(ns), "%s", r->ns);
 		snprintf(job, sizeof(job), "%s", r->job);
@@ -500,9 +495,7 @@ static void logs_expire_locked(struct intent_gen_logs *l, int64_t now)
 	}
 }
 
-/* 1 when the log of Job ns/job is in (take it with logs_take), 0 while it is being read (asked
- * for now if it was not), KUBE_ENOMEM or KUBE_ETOOBIG (too many held: read it here). */
-static int logs_ready(struct intent_gen_logs *l, const char *ns, const char *job,
+int intent_gen_logs_ask(struct intent_gen_logs *l, const char *ns, const char *job,
 		      const char *intent)
 {
 	char key[340];
@@ -550,9 +543,8 @@ out:
 	return rc;
 }
 
-/* The read logs_ready() said is in, as job_log() would have answered; removed from l. */
-static int logs_take(struct intent_gen_logs *l, const char *ns, const char *job,
-		     struct logbuf *out, char *msg, size_t msglen)
+int intent_gen_logs_take(struct intent_gen_logs *l, const char *ns, const char *job,
+		     struct intent_gen_log *out, char *msg, size_t msglen)
 {
 	char key[340];
 	struct logread *r = NULL;
@@ -708,7 +700,7 @@ static int collect(const struct intent_gen_io *io, const cJSON *intent, char nam
 			cJSON_Delete(job);
 			if (st <= 0)
 				continue;
-			int r = logs_ready(io->logs, ns, names[i], ikey);
+			int r = intent_gen_logs_ask(io->logs, ns, names[i], ikey);
 			if (r == 0)
 				pending++;
 			else if (r < 0)
@@ -724,14 +716,14 @@ static int collect(const struct intent_gen_io *io, const cJSON *intent, char nam
 		char key[600], msg[300] = "";
 		cJSON *job = NULL, *cand = cJSON_CreateObject();
 		char *md = NULL;
-		struct logbuf lb = {0};
+		struct intent_gen_log lb = {0};
 
 		snprintf(key, sizeof(key), "%.253s/%.79s", ns, names[i]);
 		kube_cache_get(io->jobs, key, &job);
 		int st = intent_generator_job_state(job, msg, sizeof(msg));
 		cJSON_Delete(job);
 		if (st > 0) {
-			int lrc = io->logs && !local[i] ? logs_take(io->logs, ns, names[i], &lb, msg, sizeof(msg))
+			int lrc = io->logs && !local[i] ? intent_gen_logs_take(io->logs, ns, names[i], &lb, msg, sizeof(msg))
 						       : job_log(io, ns, names[i], &lb, msg, sizeof(msg));
 			if (lrc == 0)
 				intent_generator_extract(lb.buf, lb.len, &md, msg, sizeof(msg));

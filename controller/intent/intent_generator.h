@@ -78,6 +78,24 @@ void intent_gen_logs_free(struct intent_gen_logs *l);
 /* Reads (and results) held: asked for and not yet taken by a reconcile. */
 size_t intent_gen_logs_len(struct intent_gen_logs *l);
 
+/* Asks for the log of Job ns/job, whose finished read brings back the Intent intent ("ns/name":
+ * done(intent) on the reader's thread). 1 when it is in (take it), 0 while it is being read
+ * (queued now if it was not), KUBE_ENOMEM, or KUBE_ETOOBIG when too many reads are held (read
+ * it on the caller's thread instead). Results nobody takes are dropped after 10 minutes. */
+int intent_gen_logs_ask(struct intent_gen_logs *l, const char *ns, const char *job,
+			const char *intent);
+
+/* Takes the read intent_gen_logs_ask() said is in: what the pods/log read answered (0, or a
+ * kube_err with why in msg), the log in *out (out->buf the caller frees; at most
+ * INTENT_GEN_LOG_MAX bytes: a longer log is cut, not an error). KUBE_ENOTFOUND when no such
+ * read is in. The read is removed either way. */
+struct intent_gen_log {
+	char *buf;
+	size_t len;
+};
+int intent_gen_logs_take(struct intent_gen_logs *l, const char *ns, const char *job,
+			 struct intent_gen_log *out, char *msg, size_t msglen);
+
 /* What the controller lends the step. */
 struct intent_gen_io {
 	struct kube_client *client;

@@ -27,7 +27,23 @@ void intent_queue_sort(struct intent_queue_item *items, size_t n)
 		qsort(items, n, sizeof(*items), item_cmp);
 }
 
+int intent_queue_entry_cmp(const struct intent_queue_entry *a, const struct intent_queue_entry *b)
+{
+	struct intent_queue_item x = {.name = a->name, .priority = a->priority, .created_ms = a->created_ms};
+	struct intent_queue_item y = {.name = b->name, .priority = b->priority, .created_ms = b->created_ms};
+
+	return item_cmp(&x, &y);
+}
+
 int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concurrent, size_t *admit)
+{
+	if (n > 0 && items && admit)
+		intent_queue_sort(items, n);
+	return intent_queue_admit_sorted(items, n, max_concurrent, admit);
+}
+
+int intent_queue_admit_sorted(struct intent_queue_item *items, size_t n, int max_concurrent,
+			      size_t *admit)
 {
 	size_t running = 0;
 	int admitted = 0, pos = 0;
@@ -36,7 +52,6 @@ int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concur
 		return 0;
 	if (!items || !admit)
 		return KUBE_EINVAL;
-	intent_queue_sort(items, n);
 	for (size_t i = 0; i < n; i++)
 		running += items[i].admitted ? 1 : 0;
 	for (size_t i = 0; i < n; i++) {
@@ -113,11 +128,14 @@ struct qbucket {
 	char key[];                    /* owned copy of svc */
 };
 
-/* One hash per namespace, so a pass walks its namespace only. */
+/* One hash per namespace, so a pass walks its namespace only; its candidates also in queue
+ * order (kept sorted on every put and del: a binary search and a memmove, no pass sorts). */
 struct qns {
 	char *ns;
 	struct qnode *nodes;
 	struct qbucket *by_svc, *by_port;
+	struct qnode **order;
+	size_t norder, corder;
 	UT_hash_handle hh;
 };
 
@@ -156,6 +174,7 @@ void intent_queue_index_free(struct intent_queue_index *idx)
 		buckets_free(&s->by_svc);
 		buckets_free(&s->by_port);
 		HASH_DEL(idx->by_ns, s);
+		free(s->order);
 		free(s->ns);
 		free(s);
 	}
@@ -260,8 +279,59 @@ static void ns_drop_if_empty(struct intent_queue_index *idx, struct qns *s)
 	buckets_free(&s->by_svc);
 	buckets_free(&s->by_port);
 	HASH_DEL(idx->by_ns, s);
+	free(s->order);
 	free(s->ns);
 	free(s);
+}
+
+/* Where e goes in s->order: the first node not before it. */
+static size_t order_lower(const struct qns *s, const struct intent_queue_entry *e)
+{
+	size_t lo = 0, hi = s->norder;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (intent_queue_entry_cmp(&s->order[mid]->e, e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int order_insert(struct qns *s, struct qnode *q)
+{
+	if (!q->e.candidate)
+		return 0;
+	if (s->norder == s->corder) {
+		size_t nc = s->corder ? s->corder * 2 : 64;
+		struct qnode **nv = realloc(s->order, nc * sizeof(*nv));
+		if (!nv)
+			return KUBE_ENOMEM;
+		s->order = nv;
+		s->corder = nc;
+	}
+	size_t at = order_lower(s, &q->e);
+	memmove(s->order + at + 1, s->order + at, (s->norder - at) * sizeof(*s->order));
+	s->order[at] = q;
+	s->norder++;
+	return 0;
+}
+
+static void order_remove(struct qns *s, const struct qnode *q)
+{
+	if (!q->e.candidate)
+		return;
+	for (size_t at = order_lower(s, &q->e); at < s->norder; at++) {
+		if (s->order[at] == q) {
+			memmove(s->order + at, s->order + at + 1,
+				(s->norder - at - 1) * sizeof(*s->order));
+			s->norder--;
+			return;
+		}
+		if (intent_queue_entry_cmp(&s->order[at]->e, &q->e) > 0)
+			break;
+	}
 }
 
 static char *put_str(char **at, const char *v)
@@ -330,12 +400,18 @@ int intent_queue_index_put(struct intent_queue_index *idx, const struct intent_q
 	}
 	if (old) {
 		bucket_unlink(s, old);
+		order_remove(s, old);
 		HASH_DEL(s->nodes, old);
 		free(old);
 		idx->n--;
 	}
 	HASH_ADD_KEYPTR(hh, s->nodes, q->e.name, strlen(q->e.name), q);
 	idx->n++;
+	if (order_insert(s, q) < 0) {
+		/* Not in the queue's order: say so (a later put retries). */
+		q->e.candidate = 0;
+		return KUBE_ENOMEM;
+	}
 	if (bucket_link(s, q) < 0) {
 		/* Listed for the queue, but not findable by serviceName or port: say so. */
 		bucket_unlink(s, q);
@@ -354,6 +430,7 @@ void intent_queue_index_del(struct intent_queue_index *idx, const char *ns, cons
 	if (!q)
 		return;
 	bucket_unlink(s, q);
+	order_remove(s, q);
 	HASH_DEL(s->nodes, q);
 	free(q);
 	idx->n--;
@@ -391,6 +468,23 @@ int intent_queue_index_foreach(const struct intent_queue_index *idx, const char 
 		return 0;
 	HASH_ITER(hh, s->nodes, q, tmp) {
 		int rc = fn(&q->e, ud);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int intent_queue_index_foreach_ordered(const struct intent_queue_index *idx, const char *ns,
+				       int (*fn)(const struct intent_queue_entry *e, void *ud),
+				       void *ud)
+{
+	struct qns *s = NULL;
+
+	if (!idx || !ns || !fn)
+		return 0;
+	HASH_FIND_STR(idx->by_ns, ns, s);
+	for (size_t i = 0; s && i < s->norder; i++) {
+		int rc = fn(&s->order[i]->e, ud);
 		if (rc)
 			return rc;
 	}

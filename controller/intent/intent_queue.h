@@ -32,6 +32,11 @@ void intent_queue_sort(struct intent_queue_item *items, size_t n);
  * when items is NULL with n > 0. */
 int intent_queue_admit(struct intent_queue_item *items, size_t n, int max_concurrent, size_t *admit);
 
+/* intent_queue_admit() for items already in queue order (intent_queue_index_foreach_ordered):
+ * no sort, O(n). */
+int intent_queue_admit_sorted(struct intent_queue_item *items, size_t n, int max_concurrent,
+			      size_t *admit);
+
 /* After intent_queue_admit(): stores in changed[] (room for n) the indexes of the items whose
  * status must be written because their position differs from status_position (an admitted item
  * whose status still shows a position counts too) and returns how many. One admission with the
@@ -97,6 +102,16 @@ int intent_queue_index_foreach(const struct intent_queue_index *idx, const char 
 const struct intent_queue_entry *intent_queue_index_find(const struct intent_queue_index *idx,
 							 const char *ns, const char *svc, int port,
 							 const char *except);
+
+/* Queue order of two entries (priority, created_ms, name): < 0, 0 or > 0, as intent_queue_sort. */
+int intent_queue_entry_cmp(const struct intent_queue_entry *a, const struct intent_queue_entry *b);
+
+/* Like intent_queue_index_foreach, but only the candidates of namespace ns (entries put with
+ * candidate set), in queue order: the index keeps them sorted as entries come and go (a binary
+ * search and a memmove per put), so a queue pass sorts nothing. */
+int intent_queue_index_foreach_ordered(const struct intent_queue_index *idx, const char *ns,
+				       int (*fn)(const struct intent_queue_entry *e, void *ud),
+				       void *ud);
 
 /* Entries in the index (every namespace). */
 size_t intent_queue_index_len(const struct intent_queue_index *idx);

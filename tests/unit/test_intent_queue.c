@@ -259,6 +259,98 @@ static void index__delete_leaves_the_queue_namespaces_apart(void **state)
 	intent_queue_index_free(NULL);
 }
 
+/* The candidates in queue order, with room for 512. */
+struct ordered {
+	const struct intent_queue_entry *v[512];
+	size_t n;
+};
+
+static int ordered_fn(const struct intent_queue_entry *e, void *ud)
+{
+	struct ordered *o = ud;
+	assert_true(o->n < 512);
+	o->v[o->n++] = e;
+	return 0;
+}
+
+static size_t ordered(const struct intent_queue_index *idx, const char *ns, struct ordered *o)
+{
+	o->n = 0;
+	assert_int_equal(intent_queue_index_foreach_ordered(idx, ns, ordered_fn, o), 0);
+	for (size_t i = 1; i < o->n; i++)
+		assert_true(intent_queue_entry_cmp(o->v[i - 1], o->v[i]) < 0);
+	return o->n;
+}
+
+/* The index keeps its candidates in queue order through puts that move them (priority,
+ * approval), deletes and non-candidates: the order a sort of the same set gives, at every step. */
+static void index__ordered_as_sorted_through_changes(void **state)
+{
+	(void)state;
+	struct intent_queue_index *idx = intent_queue_index_new();
+	struct ordered o;
+	char names[300][8], rvs[300][8];
+	int cand[300] = {0}, prio[300] = {0};
+	unsigned seed = 12345;
+
+	for (int i = 0; i < 300; i++)
+		snprintf(names[i], sizeof(names[i]), "i%03d", i);
+	for (int step = 0; step < 3000; step++) {
+		seed = seed * 1103515245u + 12345u;
+		int i = (int)((seed >> 8) % 300), op = (int)((seed >> 20) % 5);
+		if (op == 0) {
+			intent_queue_index_del(idx, "ns", names[i]);
+			cand[i] = 0;
+			continue;
+		}
+		prio[i] = (int)((seed >> 4) % INTENT_PRIO_COUNT);
+		cand[i] = op != 1;
+		snprintf(rvs[i], sizeof(rvs[i]), "%d", step);
+		struct intent_queue_entry e = {.ns = "ns", .name = names[i], .rv = rvs[i],
+					       .priority = prio[i], .created_ms = i % 7,
+					       .candidate = cand[i]};
+		assert_int_equal(intent_queue_index_put(idx, &e), 1);
+		if (step % 100 == 0) {
+			size_t want = 0;
+			for (int j = 0; j < 300; j++)
+				want += cand[j] ? 1 : 0;
+			assert_int_equal(ordered(idx, "ns", &o), want);
+		}
+	}
+	/* Against a sort of the same candidates. */
+	struct intent_queue_item items[300];
+	size_t n = 0;
+	for (int j = 0; j < 300; j++)
+		if (cand[j])
+			items[n++] = (struct intent_queue_item){.name = names[j], .priority = prio[j],
+								 .created_ms = j % 7};
+	intent_queue_sort(items, n);
+	assert_int_equal(ordered(idx, "ns", &o), n);
+	for (size_t j = 0; j < n; j++)
+		assert_string_equal(o.v[j]->name, items[j].name);
+	assert_int_equal(ordered(idx, "other", &o), 0);
+	/* admit_sorted on that order admits and positions exactly as admit (which sorts). */
+	struct intent_queue_item a[300], b[300];
+	size_t ia[300], ib[300];
+	memcpy(a, items, n * sizeof(*a));
+	memcpy(b, items, n * sizeof(*b));
+	for (size_t j = n; j-- > 1;) { /* b reversed: admit must sort it */
+		struct intent_queue_item t = b[j];
+		b[j] = b[n - 1 - j];
+		b[n - 1 - j] = t;
+		if (j <= n / 2)
+			break;
+	}
+	int na = intent_queue_admit_sorted(a, n, 3, ia), nb = intent_queue_admit(b, n, 3, ib);
+	assert_int_equal(na, nb);
+	for (size_t j = 0; j < n; j++) {
+		assert_string_equal(a[j].name, b[j].name);
+		assert_int_equal(a[j].position, b[j].position);
+		assert_int_equal(a[j].admitted, b[j].admitted);
+	}
+	intent_queue_index_free(idx); /* ASan: the order arrays too */
+}
+
 /* The peer lookups of governance: by serviceName and by port, neither self nor an Intent
  * being deleted, kept right through replace (a changed serviceName or port) and delete. */
 static void index__find_by_service_and_port(void **state)
@@ -325,6 +417,7 @@ int main(void)
 		cmocka_unit_test(index__rv_change_rereads_same_rv_does_not),
 		cmocka_unit_test(index__delete_leaves_the_queue_namespaces_apart),
 		cmocka_unit_test(index__find_by_service_and_port),
+		cmocka_unit_test(index__ordered_as_sorted_through_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

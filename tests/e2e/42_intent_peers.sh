@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Governance's view of the namespace's PhoenixServices (issue 12: an index kept from the
+# PhoenixService informer's events, not a walk of the cache per evaluation): a serviceName taken
+# by a PhoenixService the Intent does not own fails name-available; one in another namespace does
+# not count; once that PhoenixService is deleted a new Intent for the name passes.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/phx_helpers.sh"
+source "$(dirname "$0")/intent_helpers.sh"
+
+sim_start
+intent_install_crds
+intent_policy autonomous
+phx_start_controller ctl --workers 2
+
+phx_svc() {
+	k apply -n "$2" -f - >/dev/null <<YAML
+apiVersion: phoenix.fpai.io/v1alpha1
+kind: PhoenixService
+metadata: {name: $1}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: registry.example/app:1
+          ports: [{containerPort: 8080}]
+YAML
+}
+rule() { intent_get "$1" "{.status.governance.results[?(@.rule==\"$2\")].result}" "${3:-default}"; }
+rule_is() { [ "$(rule "$1" "$2" "${4:-default}")" = "$3" ]; }
+
+k create namespace other >/dev/null
+phx_svc ledger default
+phx_svc elsewhere other
+wait_for 10 "PhoenixServices stored" k get phx ledger
+
+intent_apply taken ledger 2 medium
+wait_for 10 "taken: name-available fail" rule_is taken name-available fail
+msg=$(intent_get taken '{.status.governance.results[?(@.rule=="name-available")].message}')
+expect_contains "$msg" "a PhoenixService named ledger exists" "taken: the message names the PhoenixService"
+intent_apply free elsewhere 2 medium
+wait_for 10 "free: name-available pass (the other namespace's service does not count)" \
+	rule_is free name-available pass
+pass "a PhoenixService of the namespace takes its name; another namespace's does not"
+
+# The Intent that asked for the name goes too (else it, not the service, takes the name).
+k delete phx ledger -n default >/dev/null
+k delete intent taken -n default --wait=false >/dev/null
+gone() { ! k get "$1" "$2" -n default >/dev/null 2>&1; }
+wait_for 10 "ledger gone" gone phx ledger
+wait_for 10 "Intent taken gone" gone intent taken
+intent_apply again ledger 2 medium
+wait_for 10 "again: name-available pass once ledger is deleted" rule_is again name-available pass
+pass "a deleted PhoenixService frees its name"
+
+intent_stop_check ctl
