@@ -1964,6 +1964,24 @@ static void map_approval(struct kube_controller *ctl, const struct kube_event *e
 	free(key);
 }
 
+/* The port a PhoenixService serves on, as governance's port rule compares it with an Intent's
+ * spec.port: its Service's first port, or (no spec.service.ports) the first container port of
+ * its template, which is then what the Service exposes (the CRD's documented default). 0: none. */
+static int service_port(const cJSON *obj)
+{
+	const cJSON *ports = kube_json_get(obj, "spec", "service", "ports", NULL);
+	const cJSON *cs = kube_json_get(obj, "spec", "template", "spec", "containers", NULL);
+	int64_t port = 0;
+
+	if (cJSON_GetArraySize(ports) > 0)
+		kube_json_get_int(cJSON_GetArrayItem(ports, 0), &port, "port", NULL);
+	else
+		kube_json_get_int(cJSON_GetArrayItem(kube_json_get(cJSON_GetArrayItem(cs, 0), "ports",
+								     NULL), 0),
+				  &port, "containerPort", NULL);
+	return port >= 1 && port <= 65535 ? (int)port : 0;
+}
+
 static void map_service(struct kube_controller *ctl, const struct kube_event *ev, void *ud)
 {
 	struct intent_wing *w = ud;
@@ -1971,12 +1989,11 @@ static void map_service(struct kube_controller *ctl, const struct kube_event *ev
 
 	if (ev->type == KUBE_EVENT_RESYNC || !e.ns || !e.svc)
 		return;
-	int64_t port = 0;
-	kube_json_get_int(ev->obj, &port, "spec", "port", NULL);
+	int port = service_port(ev->obj);
 	pthread_mutex_lock(&w->qmu);
 	if (ev->type == KUBE_EVENT_DELETE)
 		svc_index_del(w, e.ns, e.svc);
-	else if (svc_index_put(w, e.ns, e.svc, (int)port) < 0)
+	else if (svc_index_put(w, e.ns, e.svc, port) < 0)
 		kube_log(KUBE_LOG_ERROR, COMP, "out of memory indexing a PhoenixService for governance",
 			 "service", e.svc, NULL);
 	pthread_mutex_unlock(&w->qmu);

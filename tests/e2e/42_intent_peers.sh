@@ -44,6 +44,16 @@ wait_for 10 "free: name-available pass (the other namespace's service does not c
 	rule_is free name-available pass
 pass "a PhoenixService of the namespace takes its name; another namespace's does not"
 
+# A port a PhoenixService already serves on is taken: its Service's port, or with no
+# spec.service.ports its first container port (what the Service then exposes).
+intent_apply porty porty 2 medium "  port: 8080"
+wait_for 10 "porty: port-available fail (ledger's container port)" rule_is porty port-available fail
+expect_contains "$(intent_get porty '{.status.governance.results[?(@.rule=="port-available")].message}')" \
+	"ledger" "porty: the message names the PhoenixService"
+intent_apply porty2 porty2 2 medium "  port: 8081"
+wait_for 10 "porty2: port-available pass (8081 is free)" rule_is porty2 port-available pass
+pass "a PhoenixService's port is taken for governance; a free one passes"
+
 # The Intent that asked for the name goes too (else it, not the service, takes the name).
 k delete phx ledger -n default >/dev/null
 k delete intent taken -n default --wait=false >/dev/null
