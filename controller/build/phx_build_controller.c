@@ -40,16 +40,16 @@ struct build_wing {
 	struct waiting *waiting_set;
 };
 
-/* Counts Build key (namespace ns) in the waiting gauge while it is at the Deploy gate, and
- * not once it left it or is gone (ns NULL). */
-static void note_waiting(struct build_wing *w, const char *key, const char *ns, bool waiting)
+/* Counts Build key ("ns/name") in the waiting gauge of its namespace while it is at the
+ * Deploy gate, and not once it left it or is gone. */
+static void note_waiting(struct build_wing *w, const char *key, bool waiting)
 {
 	struct waiting *e;
-	size_t len = strlen(key), nl = strcspn(key, "/");
-	char nsbuf[254];
+	size_t len = strlen(key);
+	char ns[254];
 
-	snprintf(nsbuf, sizeof(nsbuf), "%.*s", (int)nl, key);
-	const char *lv[] = {ns ? ns : nsbuf};
+	snprintf(ns, sizeof(ns), "%.*s", (int)strcspn(key, "/"), key);
+	const char *lv[] = {ns};
 	pthread_mutex_lock(&w->mu);
 	HASH_FIND(hh, w->waiting_set, key, len, e);
 	if (waiting && !e) {
@@ -464,7 +464,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 	struct build_wing *w = ctx->ud;
 	cJSON *build = NULL;
 	if (kube_cache_get(kube_controller_primary(ctx->controller), key, &build) != 0) {
-		note_waiting(w, key, NULL, false);
+		note_waiting(w, key, false);
 		return 0; /* gone: its Jobs and PhoenixService go with it (owner references) */
 	}
 	const char *ns = kube_json_namespace(build), *name = kube_json_name(build);
@@ -533,7 +533,7 @@ static int reconcile(struct kube_reconcile_ctx *ctx, const char *key)
 			kube_metric_inc(w->rollbacks, NULL);
 		const char *phase = kube_json_get_str(p.status ? p.status : kube_json_get(build,
 						      "status", NULL), "phase", NULL);
-		note_waiting(w, key, ns, eq(phase, "AwaitingApproval"));
+		note_waiting(w, key, eq(phase, "AwaitingApproval"));
 		ctx->requeue_after_ms = p.requeue_ms;
 	}
 	if (rc == KUBE_ECONFLICT)

@@ -60,11 +60,12 @@ struct pipeline {
 
 /* Who asks, and their answers so far ({"<verb> <resource> <ns>": bool}). A live view also
  * keeps the SPEC texts it read ({"ns/name": {"rv", "at", "text", "cut"}}): specs_was from its
- * last poll (borrowed), specs_now filled by this one; NULL in a one-shot request. */
+ * last poll (the live view's; entries still good move to specs_now), specs_now filled by this
+ * one; NULL in a one-shot request. */
 struct asker {
 	struct dash_call c;
 	cJSON *memo;
-	const cJSON *specs_was;
+	cJSON *specs_was;
 	cJSON *specs_now;
 };
 
@@ -227,9 +228,9 @@ static int64_t mono_ms(void)
 
 /* A live view's SPEC text of Intent obj as its last poll read it, when the Intent has not
  * changed since and the read is younger than SPEC_REREAD_MS; else NULL. */
-static const cJSON *spec_cached(struct asker *a, const char *key, const char *rv)
+static cJSON *spec_cached(struct asker *a, const char *key, const char *rv)
 {
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(a->specs_was, key);
+	cJSON *e = cJSON_GetObjectItemCaseSensitive(a->specs_was, key);
 	double at = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "at"));
 
 	if (!e || !eq(kube_json_get_str(e, "rv", NULL), rv) || mono_ms() - (int64_t)at >
@@ -247,7 +248,7 @@ static char *spec_text(struct pipeline *p, struct asker *a, const cJSON *obj, bo
 	const char *ns = kube_json_namespace(obj), *name = kube_json_name(obj);
 	const char *rv = kube_json_get_str(obj, "metadata", "resourceVersion", NULL);
 	char key[600];
-	const cJSON *e;
+	cJSON *e;
 	char *t;
 
 	if (!a->specs_now)
@@ -258,8 +259,10 @@ static char *spec_text(struct pipeline *p, struct asker *a, const cJSON *obj, bo
 		const char *was = kube_json_get_str(e, "text", NULL);
 
 		*cut = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "cut"));
-		cJSON_AddItemToObject(a->specs_now, key, cJSON_Duplicate(e, 1));
-		return was ? strdup(was) : NULL;
+		t = was ? strdup(was) : NULL;
+		/* Moved, not copied: the last poll's set is replaced by this one's anyway. */
+		cJSON_AddItemToObject(a->specs_now, key, cJSON_DetachItemViaPointer(a->specs_was, e));
+		return t;
 	}
 	t = spec_read(p, ns, name, cut);
 	cJSON *n = cJSON_CreateObject();

@@ -872,16 +872,17 @@ static void map_index(struct kube_controller *ctl, const struct kube_event *ev, 
 		free(deps);
 }
 
+/* The namespace's candidates in queue order, self's cached entry skipped and its computed
+ * one (mine) merged in at its place as the ordered walk passes it. */
 struct qcollect {
 	const char *self;
+	const struct intent_queue_entry *mine; /* not yet placed; NULL once placed, or none */
 	struct intent_queue_entry *v;  /* strings borrowed from the index (qmu held) or self */
 	size_t n, cap;
 };
 
-static int qsrc_add(struct qcollect *c, const struct intent_queue_entry *e)
+static int qsrc_push(struct qcollect *c, const struct intent_queue_entry *e)
 {
-	if (!e->candidate || (c->self && strcmp(e->name, c->self) == 0))
-		return 0;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 64;
 		struct intent_queue_entry *nv = realloc(c->v, nc * sizeof(*nv));
@@ -896,25 +897,16 @@ static int qsrc_add(struct qcollect *c, const struct intent_queue_entry *e)
 
 static int qcollect_fn(const struct intent_queue_entry *e, void *ud)
 {
-	return qsrc_add(ud, e);
-}
+	struct qcollect *c = ud;
 
-/* The last entry (self, added after the ordered walk) moved to its place in queue order. */
-static void qsrc_place_last(struct qcollect *c)
-{
-	if (c->n < 2)
-		return;
-	struct intent_queue_entry last = c->v[c->n - 1];
-	size_t lo = 0, hi = c->n - 1;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (intent_queue_entry_cmp(&c->v[mid], &last) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!e->candidate || (c->self && strcmp(e->name, c->self) == 0))
+		return 0;
+	if (c->mine && intent_queue_entry_cmp(c->mine, e) < 0) {
+		if (qsrc_push(c, c->mine) < 0)
+			return KUBE_ENOMEM;
+		c->mine = NULL;
 	}
-	memmove(c->v + lo + 1, c->v + lo, (c->n - 1 - lo) * sizeof(*c->v));
-	c->v[lo] = last;
+	return qsrc_push(c, e);
 }
 
 /* Computes the namespace's queue with self's computed state (self_conds; NULL when self is
@@ -924,7 +916,7 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 		       const char *self, const cJSON *self_obj, const cJSON *self_conds,
 		       int self_done, int max_concurrent, struct qresult *out)
 {
-	struct qcollect c = {self, NULL, 0, 0};
+	struct qcollect c = {self, NULL, NULL, 0, 0};
 	struct intent_queue_entry se;
 	struct intent_queue_item *items = NULL;
 	size_t *idx = NULL, *src = NULL, k = 0;
@@ -934,14 +926,13 @@ static void queue_pass(struct intent_wing *w, struct kube_controller *ctl, const
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&w->qmu);
-	/* In queue order already (the index keeps it): nothing is sorted here (issue 12). */
-	if (intent_queue_index_foreach_ordered(w->qindex, ns, qcollect_fn, &c) < 0)
-		goto out;
-	c.self = NULL;
 	if (self && self_obj && self_conds && queue_entry(self_obj, self_conds, 1, self_done, &se) == 0 &&
-	    qsrc_add(&c, &se) < 0)
+	    se.candidate)
+		c.mine = &se;
+	/* In queue order already (the index keeps it): nothing is sorted here (issue 12). */
+	if (intent_queue_index_foreach_ordered(w->qindex, ns, qcollect_fn, &c) < 0 ||
+	    (c.mine && qsrc_push(&c, c.mine) < 0))
 		goto out;
-	qsrc_place_last(&c);
 	items = calloc(c.n + 1, sizeof(*items));
 	idx = calloc(c.n + 1, sizeof(*idx));
 	src = calloc(c.n + 1, sizeof(*src));

@@ -87,7 +87,7 @@ expect_contains "$logs" "feature stub /features/list-every-supported-currency-wi
 img=$(k get build currency -o jsonpath='{.status.output.image}')
 case "$img" in registry.local/default/currency@sha256:????????????????????????????????????????????????????????????????) ;; *) fail "not a digest: $img" ;; esac
 expect_eq "$img" "$(phx_get currency '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the digest"
-wait_for 60 "currency Available" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx currency -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}')\" = True ]"
+wait_for 60 "currency Available" phx_is_available currency
 cip=$(k get svc currency -o jsonpath='{.spec.clusterIP}')
 [ -n "$cip" ] || fail "the Service currency has no clusterIP"
 wait_for 30 "/health through the Service $cip:9090" curl -sf "http://$cip:9090/health"

@@ -65,7 +65,7 @@ YAML
 build_wait_reason hello-v2 RolledBack 40
 expect_eq "$img" "$(k get build hello-v2 -o jsonpath='{.status.previousImage}')" "previousImage"
 expect_eq "$img" "$(phx_get hello '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the previous image again"
-wait_for 60 "hello Available again" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}')\" = True ]"
+wait_for 60 "hello Available again" phx_is_available hello
 primary=$(phx_get hello '{.status.primary}')
 ip=$(k get pod "$primary" -o jsonpath='{.status.podIP}')
 wait_for 30 "/health answers again on $ip" curl -sf "http://$ip:8080/health"

@@ -82,6 +82,6 @@ msg=$(build_cond good2 Succeeded message)
 expect_contains "$msg" "GET /dependencies: HTTP 404" "the message names the missing endpoint"
 expect_eq "rolled back to phoenix/contract-service:dev" "${msg##*; }" "the message says where it went back to"
 expect_eq "phoenix/contract-service:dev" "$(phx_get good '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the previous image again"
-wait_for 60 "good Available again on the previous image" bash -c "kubectl --kubeconfig $KUBECONFIG get phx good -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -qx True"
+wait_for 60 "good Available again on the previous image" phx_is_available good
 expect_eq "good" "$(phx_get good '{.status.registration.build}')" "the registration is still the verified Build's"
 pass "a redeploy that fails verify is rolled back to the verified image"

@@ -73,7 +73,7 @@ pass "buildah built and pushed $img from the builder image under runc; the diges
 
 # The PhoenixService runs that image: its pods' containers are runc containers from it.
 expect_eq "$img" "$(phx_get hello '{.spec.template.spec.containers[0].image}')" "the PhoenixService runs the digest"
-wait_for 120 "hello Available" bash -c "[ \"\$(kubectl --kubeconfig $KUBECONFIG get phx hello -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}')\" = True ]"
+wait_for 120 "hello Available" phx_is_available hello
 primary=$(phx_get hello '{.status.primary}')
 expect_eq "$img" "$(jp "$primary" '{.spec.containers[0].image}')" "the primary pod's image"
 cname=$(jp "$primary" '{.spec.containers[0].name}')

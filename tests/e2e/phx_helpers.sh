@@ -49,6 +49,8 @@ phx_is_settled() {
 	[ "$serving" -eq 1 ]
 }
 
+# phx_is_available NAME [NS]: the PhoenixService's Available condition is True.
+phx_is_available() { [ "$(phx_get "$1" '{.status.conditions[?(@.type=="Available")].status}' "${2:-default}")" = True ]; }
 phx_wait_settled() { wait_for "${3:-30}" "$1 settled (N/N Healthy, no leftover pods)" phx_is_settled "$1" "${2:-default}"; }
 
 # The endpoints history of a Service as JSON: phx_history NAME [NS] [SINCE_MS]

@@ -158,10 +158,11 @@ static int cap_list_has(const cJSON *list, const char *name)
 	return 0;
 }
 
-/* process.capabilities from the container's securityContext: privileged -> all; else the
- * default set, minus drop (ALL drops the defaults), plus add (ALL adds every one), as
- * containerd does (add wins over drop). Bounding, effective and permitted; a non-root user
- * loses effective/permitted at exec (no ambient set), as on a node. */
+/* process.capabilities from the container's securityContext: privileged -> all; else in
+ * containerd's order (WithCapabilities): the default set, add ALL -> every one, drop ALL ->
+ * none, then the named adds, then the named drops (a drop beats an add of the same name, and
+ * add ALL + drop CHOWN is everything but CHOWN). Bounding, effective and permitted; a non-root
+ * user loses effective/permitted at exec (no ambient set), as on a node. */
 static void set_capabilities(cJSON *proc, const cJSON *ctr)
 {
 	const cJSON *add = sim_j_at(ctr, "securityContext.capabilities.add");
@@ -176,18 +177,19 @@ static void set_capabilities(cJSON *proc, const cJSON *ctr)
 	if (sim_j_bool(ctr, "securityContext.privileged", 0)) {
 		memset(on, 1, sizeof(on));
 	} else {
-		if (!cap_list_has(drop, "ALL"))
-			for (i = 0; i < NCAPS(default_caps); i++)
-				on[cap_index(default_caps[i])] = 1;
-		cJSON_ArrayForEach(s, drop) {
-			if (cJSON_IsString(s) && (j = cap_index(s->valuestring)) >= 0)
-				on[j] = 0;
-		}
+		for (i = 0; i < NCAPS(default_caps); i++)
+			on[cap_index(default_caps[i])] = 1;
 		if (cap_list_has(add, "ALL"))
 			memset(on, 1, sizeof(on));
+		if (cap_list_has(drop, "ALL"))
+			memset(on, 0, sizeof(on));
 		cJSON_ArrayForEach(s, add) {
 			if (cJSON_IsString(s) && (j = cap_index(s->valuestring)) >= 0)
 				on[j] = 1;
+		}
+		cJSON_ArrayForEach(s, drop) {
+			if (cJSON_IsString(s) && (j = cap_index(s->valuestring)) >= 0)
+				on[j] = 0;
 		}
 	}
 	caps = cJSON_CreateObject();

@@ -204,6 +204,14 @@ static void oci__capabilities(void **state)
 	assert_true(has_cap(c, "bounding", "NET_BIND_SERVICE"));
 	assert_true(cJSON_IsTrue(sim_j_at(c, "process.noNewPrivileges")));
 	cJSON_Delete(c);
+	/* containerd's order: add ALL, drop ALL, named adds, named drops (a drop beats an add) */
+	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
+		       "\"capabilities\":{\"add\":[\"ALL\",\"SYS_ADMIN\"],\"drop\":[\"CHOWN\",\"SYS_ADMIN\"]}}}]}}",
+		       err, sizeof(err));
+	assert_int_equal(cJSON_GetArraySize(sim_j_at(c, "process.capabilities.bounding")), 39);
+	assert_false(has_cap(c, "bounding", "CHOWN") || has_cap(c, "bounding", "SYS_ADMIN"));
+	assert_true(has_cap(c, "bounding", "BPF"));
+	cJSON_Delete(c);
 	/* privileged: every capability, /proc not masked */
 	c = config_for("{\"spec\":{\"containers\":[{\"name\":\"a\",\"securityContext\":{"
 		       "\"privileged\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}}",
